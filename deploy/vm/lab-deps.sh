@@ -1,0 +1,132 @@
+#!/bin/sh
+# lab-deps.sh: set up what the virtual board needs, once.
+#
+#   - the lab's Debian packages (apt-get only when one is missing),
+#   - the Debian kernel that linux-image-amd64 depends on, unpacked into
+#     $LAB_CACHE/kernel with a modules.dep,
+#   - the initramfs that mounts the host root (busybox-static + cpio),
+#   - the btvirt SCO LD_PRELOAD shim.
+#
+# Every step is keyed on its inputs by a stamp file, so a second run does
+# nothing and takes seconds. LAB_CACHE defaults to .cache/lab in the repo.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+cache=${LAB_CACHE:-$repo/.cache/lab}
+mkdir -p "$cache"
+
+log() { echo "lab-deps: $*" >&2; }
+die() { log "$*"; exit 1; }
+[ "$(id -u)" = 0 ] || die "cannot set up the lab: run as root (apt-get, depmod)"
+
+# --- 1. packages ------------------------------------------------------------
+pkgs="qemu-system-x86 busybox-static cpio kmod iproute2 dbus bluez bluez-test-tools
+pulseaudio pulseaudio-module-bluetooth wpasupplicant hostapd dnsmasq-base
+xz-utils dosfstools mtools e2fsprogs iw python3-dbusmock ppp pppoe gcc libc6-dev
+qemu-user-static"
+missing=
+for p in $pkgs; do
+	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+updated=
+if [ -n "$missing" ]; then
+	log "installing:$missing"
+	apt-get update -qq
+	updated=1
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+fi
+
+# --- 2. kernel --------------------------------------------------------------
+# The kernel package linux-image-amd64 depends on (not -cloud: it lacks
+# mac80211_hwsim, pppoe and 9p).
+kpkg() {
+	apt-cache depends linux-image-amd64 2>/dev/null |
+		awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9].*-amd64$/ { print $2; exit }'
+}
+pkg=$(kpkg)
+if [ -z "$pkg" ] && [ -z "$updated" ]; then
+	apt-get update -qq
+	pkg=$(kpkg)
+fi
+[ -n "$pkg" ] || die "cannot resolve the kernel package of linux-image-amd64"
+kver=${pkg#linux-image-}
+pver=$(apt-cache show "$pkg" | awk '$1 == "Version:" { print $2; exit }')
+kdir=$cache/kernel
+kstamp="$pkg $pver"
+if [ "$(cat "$kdir/.stamp" 2>/dev/null)" != "$kstamp" ]; then
+	log "fetching $pkg $pver"
+	tmp=$(mktemp -d "$cache/tmp.XXXXXX")
+	trap 'rm -rf "$tmp"' EXIT
+	(cd "$tmp" && apt-get download -qq "$pkg=$pver" 2>/dev/null || apt-get download "$pkg=$pver")
+	dpkg -x "$tmp"/*.deb "$tmp/root"
+	# the package ships no modules.dep
+	depmod -b "$tmp/root" "$kver"
+	echo "$kstamp" >"$tmp/root/.stamp"
+	rm -rf "$kdir"
+	mv "$tmp/root" "$kdir"
+	rm -rf "$tmp"
+	trap - EXIT
+fi
+# An uncompressed vmlinux boots through PVH and skips ~3 s of xz
+# decompression under TCG.
+vmlinux=$cache/vmlinux-$kver
+if [ ! -s "$vmlinux" ] || [ "$(cat "$vmlinux.stamp" 2>/dev/null)" != "$kstamp" ]; then
+	log "extracting vmlinux"
+	off=$(LC_ALL=C grep -abo -P '\xfd7zXZ\x00' "$kdir/boot/vmlinuz-$kver" | head -1 | cut -d: -f1)
+	rm -f "$vmlinux" "$vmlinux.stamp"
+	if [ -n "$off" ]; then
+		# xz complains about the bytes after the stream; the ELF check decides.
+		tail -c +$((off + 1)) "$kdir/boot/vmlinuz-$kver" | xz -dcq >"$vmlinux.tmp" 2>/dev/null || true
+		if [ "$(head -c 4 "$vmlinux.tmp" | od -An -tx1 | tr -d ' ')" = 7f454c46 ]; then
+			mv "$vmlinux.tmp" "$vmlinux"
+			echo "$kstamp" >"$vmlinux.stamp"
+		else
+			log "cannot extract vmlinux; booting the compressed kernel"
+			rm -f "$vmlinux.tmp"
+		fi
+	fi
+fi
+echo "$kver" >"$cache/kernel.version.tmp" && mv "$cache/kernel.version.tmp" "$cache/kernel.version"
+
+# --- 3. initramfs -----------------------------------------------------------
+# virtio, 9p and overlay are modules in the Debian kernel, so a tiny init
+# has to insmod them (in dependency order) before it can mount the host root.
+sum() { cat "$@" | sha256sum | cut -c1-16; }
+istamp="$kstamp $(sum "$here/initramfs/init" /bin/busybox "$0")"
+if [ "$(cat "$cache/initramfs.stamp" 2>/dev/null)" != "$istamp" ]; then
+	log "building initramfs for $kver"
+	w=$(mktemp -d "$cache/tmp.XXXXXX")
+	trap 'rm -rf "$w"' EXIT
+	mkdir -p "$w/bin" "$w/dev" "$w/proc" "$w/sys" "$w/lower" "$w/rw" "$w/newroot" "$w/mods"
+	cp /bin/busybox "$w/bin/busybox"
+	for a in sh mount mkdir insmod switch_root cat echo poweroff chmod sed; do
+		ln -s busybox "$w/bin/$a"
+	done
+	for m in virtio_pci 9pnet_virtio 9p overlay; do
+		modprobe -d "$kdir" -S "$kver" --show-depends "$m"
+	done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }' | while read -r ko; do
+		cp "$ko" "$w/mods/"
+		basename "$ko" >>"$w/mods/order"
+	done
+	[ -s "$w/mods/order" ] || die "cannot find the virtio/9p/overlay modules in $kdir"
+	cp "$here/initramfs/init" "$w/init"
+	chmod 755 "$w/init"
+	(cd "$w" && find . | cpio -o -H newc --quiet | gzip -1) >"$cache/initramfs.cpio.gz.tmp"
+	mv "$cache/initramfs.cpio.gz.tmp" "$cache/initramfs.cpio.gz"
+	echo "$istamp" >"$cache/initramfs.stamp"
+	rm -rf "$w"
+	trap - EXIT
+fi
+
+# --- 4. btvirt SCO shim -----------------------------------------------------
+shim=$here/shim/btvirt-sco-shim.c
+sstamp="$(sum "$shim") $(gcc -dumpfullversion 2>/dev/null || gcc -dumpversion)"
+if [ "$(cat "$cache/btvirt-sco-shim.stamp" 2>/dev/null)" != "$sstamp" ]; then
+	log "building btvirt-sco-shim.so"
+	gcc -shared -fPIC -O2 -Wall -Werror -o "$cache/btvirt-sco-shim.so.tmp" "$shim" -ldl
+	mv "$cache/btvirt-sco-shim.so.tmp" "$cache/btvirt-sco-shim.so"
+	echo "$sstamp" >"$cache/btvirt-sco-shim.stamp"
+fi
+
+log "ready: kernel $kver in $cache"
