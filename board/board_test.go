@@ -15,7 +15,7 @@ func TestBuiltin(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Builtin: %v", err)
 	}
-	want := []string{"generic-arm64", "generic-armv7", "generic-x86_64", "virtual-board"}
+	want := []string{"generic-arm64", "generic-armv7", "generic-mipsle", "generic-riscv64", "generic-x86_64", "virtual-board"}
 	if got := IDs(ps); !slices.Equal(got, want) {
 		t.Errorf("builtin ids = %q, want %q", got, want)
 	}
@@ -309,7 +309,7 @@ func TestLoadAll(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []string{"generic-arm64", "generic-armv7", "generic-x86_64", "raspberrypi-4", "virtual-board"}
+		want := []string{"generic-arm64", "generic-armv7", "generic-mipsle", "generic-riscv64", "generic-x86_64", "raspberrypi-4", "virtual-board"}
 		if !slices.Equal(IDs(ps), want) {
 			t.Errorf("ids = %q, want %q", IDs(ps), want)
 		}

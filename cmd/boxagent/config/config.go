@@ -11,6 +11,7 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -98,7 +99,15 @@ func parseInto(name string, data []byte, v any) error {
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return decodeErrors(name, data, err, v).err()
+		errs := decodeErrors(name, data, err, v)
+		// Unknown keys leave the rest of the file decoded, so the values
+		// can still be checked: the user sees every problem at once.
+		var strict *toml.StrictMissingError
+		if errors.As(err, &strict) {
+			errs = append(errs, validateDoc(name, data, v)...)
+			errs.sort()
+		}
+		return errs.err()
 	}
 	return validateDoc(name, data, v).err()
 }

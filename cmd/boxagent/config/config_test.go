@@ -148,9 +148,13 @@ keep = 50
 			errs: []string{`config.toml:2: http.password_hash: not an argon2id PHC string ($argon2id$v=19$m=…,t=…,p=…$salt$hash): algorithm "argon2i" is not argon2id`},
 		},
 		{
-			name: "rules wait until the file decodes",
+			name: "unknown keys and bad values are reported together",
 			doc:  "[journal]\nkeep = 0\n[http]\nlisten = \"0.0.0.0:80\"\n[top]\n",
-			errs: []string{"config.toml:5: top: unknown table"},
+			errs: []string{
+				"config.toml:2: journal.keep: 0 is out of range 10..1000000",
+				"config.toml:4: http.listen: refuse to listen on \"0.0.0.0:80\", reachable from the network, unless a password hash is configured (http.password_hash)",
+				"config.toml:5: top: unknown table",
+			},
 		},
 		{
 			name: "several validation problems, sorted by line",

@@ -110,7 +110,10 @@ to = "y"
 [[network.uplink.route]]
 via = "z"
 `,
-			errs: []string{"config.toml:10: network.uplink[1].route[1].via: unknown key"},
+			errs: []string{
+				"config.toml:9: network.uplink[1].route[1].to: missing",
+				"config.toml:10: network.uplink[1].route[1].via: unknown key",
+			},
 		},
 		{
 			name: "nested rule",

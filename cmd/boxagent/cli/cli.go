@@ -1,0 +1,223 @@
+// Package cli is boxagent's command line: `boxagent <noun> [verb]`. Every
+// command but serve, config check, version, help and completion is a thin
+// client of the local API. Results go to stdout, information to stderr;
+// every read command has --json; output is plain ASCII unless stdout is a
+// terminal that is not "dumb".
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/boxagent/boxagent/cmd/boxagent/client"
+	"github.com/boxagent/boxagent/cmd/boxagent/paths"
+)
+
+// Exit codes.
+const (
+	ExitOK          = 0
+	ExitFailed      = 1
+	ExitUsage       = 2
+	ExitUnreachable = 3
+)
+
+// version is stamped at build time with -ldflags -X.
+var version = "dev"
+
+// Version is the build's version string.
+func Version() string { return version }
+
+// Env is what a command may touch of the outside world, swappable in tests.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	// Terminal says whether stdout is an interactive terminal.
+	Terminal bool
+}
+
+// Command is one `boxagent <name>` command.
+type Command struct {
+	Name  string
+	Usage string // the arguments after the name, e.g. "[ID]"
+	Short string
+	Long  string
+	// Flags are the command's own flags; Run sees them parsed.
+	Flags func(fs *pflag.FlagSet, o *Opts)
+	Run   func(ctx context.Context, e *Env, o *Opts, args []string) error
+	// Verbs lists sub-verbs for help and completion.
+	Verbs []string
+}
+
+// Opts are the flags every command shares, plus room for command flags.
+type Opts struct {
+	Socket string
+	JSON   bool
+	Root   string
+	// command-specific values, filled by Flags funcs
+	values map[string]any
+}
+
+func (o *Opts) client() *client.Client {
+	return client.New(o.Socket, "cli")
+}
+
+// usageError is a mistake in the command line: exit 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+func commands() []*Command {
+	return []*Command{
+		serveCmd(), statusCmd(), eventsCmd(), historyCmd(), configCmd(),
+		doctorCmd(), boardCmd(), versionCmd(), completionCmd(), helpCmd(),
+	}
+}
+
+func find(name string) *Command {
+	for _, c := range commands() {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// Main runs the command line and returns the process exit code.
+func Main(args []string) int {
+	e := &Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Terminal: isTerminal(os.Stdout)}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, e, args)
+}
+
+// Run runs one command line in e.
+func Run(ctx context.Context, e *Env, args []string) int {
+	if len(args) == 0 {
+		printHelp(e.Stderr)
+		return ExitUsage
+	}
+	name := args[0]
+	if name == "-h" || name == "--help" {
+		name = "help"
+	}
+	if name == "--version" {
+		name = "version"
+	}
+	cmd := find(name)
+	if cmd == nil {
+		fmt.Fprintf(e.Stderr, "boxagent: unknown command %q\n", name)
+		fmt.Fprintln(e.Stderr, "hint: boxagent help lists the commands")
+		return ExitUsage
+	}
+	o := &Opts{values: map[string]any{}}
+	fs := pflag.NewFlagSet("boxagent "+cmd.Name, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	if cmd.Name != "help" && cmd.Name != "version" && cmd.Name != "completion" {
+		def := paths.Default.Socket()
+		if v := e.Getenv("BOXAGENT_SOCKET"); v != "" {
+			def = v
+		}
+		fs.StringVar(&o.Socket, "socket", def, "path of the daemon's API socket")
+	}
+	if cmd.Flags != nil {
+		cmd.Flags(fs, o)
+	}
+	help := fs.BoolP("help", "h", false, "show this help")
+	if err := fs.Parse(args[1:]); err != nil {
+		fmt.Fprintf(e.Stderr, "boxagent %s: %v\n", cmd.Name, err)
+		fmt.Fprintf(e.Stderr, "usage: boxagent %s %s\n", cmd.Name, cmd.Usage)
+		return ExitUsage
+	}
+	if *help {
+		printCommandHelp(e.Stdout, cmd, fs)
+		return ExitOK
+	}
+	err := cmd.Run(ctx, e, o, fs.Args())
+	return report(e, cmd, err)
+}
+
+// report prints an error as one line and a hint, and picks the exit code.
+func report(e *Env, cmd *Command, err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ue usageError
+	var ae *client.APIError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(e.Stderr, "boxagent %s: %s\n", cmd.Name, ue.msg)
+		fmt.Fprintf(e.Stderr, "usage: boxagent %s %s\n", cmd.Name, cmd.Usage)
+		return ExitUsage
+	case errors.Is(err, client.ErrUnreachable):
+		fmt.Fprintf(e.Stderr, "boxagent %s: %v\n", cmd.Name, err)
+		fmt.Fprintln(e.Stderr, "hint: systemctl status boxagent")
+		return ExitUnreachable
+	case errors.As(err, &ae):
+		fmt.Fprintf(e.Stderr, "boxagent %s: %s (%s)\n", cmd.Name, ae.Message, ae.Code)
+		if ae.Hint != "" {
+			fmt.Fprintf(e.Stderr, "hint: %s\n", ae.Hint)
+		}
+		return ExitFailed
+	case errors.Is(err, context.Canceled), errors.Is(err, errSilent):
+		return ExitFailed
+	}
+	fmt.Fprintf(e.Stderr, "boxagent %s: %v\n", cmd.Name, err)
+	return ExitFailed
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprintln(w, "boxagent: Bluetooth headsets, uplinks and firmware staging for set-top boxes and dev boards")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "usage: boxagent <command> [verb] [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "commands:")
+	cmds := commands()
+	sort.SliceStable(cmds, func(i, j int) bool { return cmds[i].Name < cmds[j].Name })
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-11s %s\n", c.Name, c.Short)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'boxagent help <command>' or 'boxagent <command> --help' for details.")
+	fmt.Fprintln(w, "Exit codes: 0 ok, 1 failed, 2 usage, 3 daemon unreachable.")
+}
+
+func printCommandHelp(w io.Writer, c *Command, fs *pflag.FlagSet) {
+	fmt.Fprintf(w, "usage: boxagent %s %s\n\n%s\n", c.Name, c.Usage, c.Short)
+	if c.Long != "" {
+		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.Long))
+	}
+	if fs.HasFlags() {
+		fmt.Fprintf(w, "\nflags:\n%s", fs.FlagUsages())
+	}
+}
+
+func helpCmd() *Command {
+	return &Command{
+		Name: "help", Usage: "[command]", Short: "show help for boxagent or one command",
+		Run: func(ctx context.Context, e *Env, o *Opts, args []string) error {
+			if len(args) == 0 {
+				printHelp(e.Stdout)
+				return nil
+			}
+			c := find(args[0])
+			if c == nil {
+				return usagef("unknown command %q", args[0])
+			}
+			Run(ctx, e, []string{c.Name, "--help"})
+			return nil
+		},
+	}
+}

@@ -1,0 +1,224 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/boxagent/boxagent/board"
+	"github.com/boxagent/boxagent/cmd/boxagent/config"
+	"github.com/boxagent/boxagent/cmd/boxagent/journal"
+	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
+	"github.com/boxagent/boxagent/cmd/boxagent/paths"
+)
+
+// agent holds the daemon's state and implements localapi.Backend.
+type agent struct {
+	paths   paths.Paths
+	cfgPath string
+	version string
+	started time.Time
+	log     *slog.Logger
+	events  *localapi.Broker
+	api     *localapi.Server
+
+	listeners localapi.Listeners
+
+	mu        sync.RWMutex
+	cfg       *config.Config
+	loaded    time.Time
+	isDefault bool
+	detection board.Detection
+	profiles  []board.Profile
+}
+
+func newAgent(o Options) (*agent, error) {
+	a := &agent{
+		paths: o.Paths, cfgPath: o.ConfigPath, version: o.Version,
+		started: time.Now(), log: o.Logger, events: localapi.NewBroker(512),
+	}
+	cfg, isDefault, err := loadConfig(o.ConfigPath)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	if isDefault {
+		a.log.Warn("no config file; running with defaults", "path", o.ConfigPath)
+	}
+	det, profiles, err := a.detectBoard(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	a.cfg, a.isDefault, a.loaded, a.detection, a.profiles = cfg, isDefault, time.Now(), det, profiles
+	a.log.Info("board", "id", det.Profile.ID, "reason", det.Reason)
+	return a, nil
+}
+
+// loadConfig reads and validates the config file. A missing file means
+// defaults; an invalid one is refused whole.
+func loadConfig(path string) (*config.Config, bool, error) {
+	cfg, err := config.Load(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return config.Default(), true, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return cfg, false, nil
+}
+
+func (a *agent) detectBoard(cfg *config.Config) (board.Detection, []board.Profile, error) {
+	profiles, err := board.LoadAll(a.paths.BoardsDir())
+	if err != nil {
+		return board.Detection{}, nil, err
+	}
+	host := os.DirFS(a.paths.Host("/"))
+	det, err := board.Detect(host, profiles, cfg.Board, runtime.GOARCH)
+	if err != nil {
+		return board.Detection{}, nil, err
+	}
+	return det, profiles, nil
+}
+
+func (a *agent) config() *config.Config {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.cfg
+}
+
+func (a *agent) board() board.Detection {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.detection
+}
+
+func (a *agent) configInfo() localapi.ConfigInfo {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return localapi.ConfigInfo{Path: a.cfgPath, Revision: a.cfg.Revision(), Loaded: a.loaded.UTC(), Default: a.isDefault}
+}
+
+// Status implements localapi.Backend.
+func (a *agent) Status(ctx context.Context) localapi.Status {
+	det := a.board()
+	return localapi.Status{
+		Version:       a.version,
+		Started:       a.started.UTC(),
+		UptimeSeconds: time.Since(a.started).Seconds(),
+		Board:         localapi.BoardInfo{ID: det.Profile.ID, Name: det.Profile.Name, Reason: det.Reason},
+		Config:        a.configInfo(),
+		Listeners:     a.listeners,
+		Subsystems:    a.subsystems(),
+	}
+}
+
+// subsystems reports each part's health. Parts not built yet say so
+// rather than pretend to be fine.
+func (a *agent) subsystems() []localapi.Subsystem {
+	return []localapi.Subsystem{
+		{Name: "api", State: localapi.StateOK},
+		{Name: "journal", State: localapi.StateOK},
+		{Name: "bluetooth", State: localapi.StateNotBuilt, Detail: "not built yet"},
+		{Name: "audio", State: localapi.StateNotBuilt, Detail: "not built yet"},
+		{Name: "network", State: localapi.StateNotBuilt, Detail: "not built yet"},
+		{Name: "firmware", State: localapi.StateNotBuilt, Detail: "not built yet"},
+	}
+}
+
+// Board implements localapi.Backend.
+func (a *agent) Board(ctx context.Context) any { return a.board() }
+
+// Boards implements localapi.Backend.
+func (a *agent) Boards(ctx context.Context) (any, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.profiles, nil
+}
+
+// Snapshot implements localapi.Backend: the settings in effect, secrets
+// fingerprinted.
+func (a *agent) Snapshot() journal.Snapshot {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return journal.Snapshot{Revision: a.cfg.Revision(), Board: a.detection.Profile.ID, Config: a.cfg.Snapshot()}
+}
+
+// ReloadConfig implements localapi.Backend: validate the whole new file
+// first, keep the old config on any error.
+func (a *agent) ReloadConfig(ctx context.Context) (localapi.ReloadResult, error) {
+	cfg, isDefault, err := loadConfig(a.cfgPath)
+	if err != nil {
+		return localapi.ReloadResult{}, err
+	}
+	det, profiles, err := a.detectBoard(cfg)
+	if err != nil {
+		return localapi.ReloadResult{}, err
+	}
+	a.mu.Lock()
+	old := a.cfg
+	res := localapi.ReloadResult{Previous: old.Revision(), Revision: cfg.Revision()}
+	res.Changed = res.Previous != res.Revision
+	if old.HTTP.Listen != cfg.HTTP.Listen {
+		res.Notes = append(res.Notes, "http.listen changed: takes effect when the agent restarts")
+	}
+	if old.Journal.Keep != cfg.Journal.Keep {
+		res.Notes = append(res.Notes, "journal.keep changed: takes effect when the agent restarts")
+	}
+	if det.Profile.ID != a.detection.Profile.ID {
+		res.Notes = append(res.Notes, "board is now "+det.Profile.ID)
+	}
+	a.cfg, a.isDefault, a.loaded, a.detection, a.profiles = cfg, isDefault, time.Now(), det, profiles
+	a.mu.Unlock()
+	a.log.Info("config reloaded", "revision", res.Revision, "changed", res.Changed)
+	a.events.Publish("config", a.configInfo())
+	return res, nil
+}
+
+// reloadFromSignal runs a reload as an operation of origin "auto".
+func (a *agent) reloadFromSignal() {
+	op, err := a.api.Run(localapi.Spec{Kind: "config.reload", Summary: "reload the config file (SIGHUP)"},
+		func(ctx context.Context, _ localapi.ProgressFunc) (any, error) { return a.ReloadConfig(ctx) })
+	if err != nil {
+		a.log.Error("cannot reload", "err", err)
+		return
+	}
+	if op.Error != nil {
+		a.log.Error("config reload refused; keeping the old config", "err", op.Error.Message)
+	}
+}
+
+// authorize checks a TCP request. Without a password the listener is
+// loopback-only (enforced at start) and every local client is trusted.
+func (a *agent) authorize(r *http.Request) error {
+	hash := a.config().HTTP.PasswordHash
+	if hash == "" {
+		return nil
+	}
+	_, pass, ok := r.BasicAuth()
+	if !ok {
+		return errors.New("a password is required")
+	}
+	if !verifyPassword(hash, pass) {
+		return errors.New("wrong password")
+	}
+	return nil
+}
+
+// mapConfigError turns config validation errors into API errors.
+func mapConfigError(err error) *localapi.Error {
+	var ce *config.Error
+	var ces config.Errors
+	if errors.As(err, &ce) || errors.As(err, &ces) {
+		return localapi.Errorf(http.StatusBadRequest, "config.invalid", err.Error(), "fix the file, then run boxagent config check FILE")
+	}
+	if errors.Is(err, board.ErrUnknownBoard) {
+		return localapi.Errorf(http.StatusBadRequest, "config.invalid", err.Error(), "boxagent board list shows the known boards")
+	}
+	return nil
+}

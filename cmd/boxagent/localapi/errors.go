@@ -1,0 +1,56 @@
+package localapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+)
+
+// Error is what every failing API call answers, as
+// {"error":{"code":…,"message":…,"hint":…}}. Code is stable and meant for
+// programs; Message and Hint are for people.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf builds an API error; handlers return it when they decide the
+// status themselves.
+func Errorf(status int, code, message, hint string) *Error {
+	return &Error{Status: status, Code: code, Message: message, Hint: hint}
+}
+
+// ErrorMapper turns a domain error into an API error, or returns nil when it
+// does not know the error. The daemon registers one per domain so that this
+// package imports no domain code.
+type ErrorMapper func(error) *Error
+
+func (s *Server) apiError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	for _, m := range s.mappers {
+		if e := m(err); e != nil {
+			return e
+		}
+	}
+	return &Error{Status: http.StatusInternalServerError, Code: "internal", Message: err.Error()}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func (s *Server) writeError(w http.ResponseWriter, err error) {
+	e := s.apiError(err)
+	writeJSON(w, e.Status, map[string]*Error{"error": e})
+}

@@ -1,0 +1,96 @@
+package localapi
+
+import (
+	"encoding/json"
+	"sync"
+	"time"
+)
+
+// Event is one state change or progress report, delivered to every
+// subscriber of GET /api/v1/events as a server-sent event.
+type Event struct {
+	ID   uint64          `json:"id"`
+	Time time.Time       `json:"time"`
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// Broker fans events out to subscribers. It keeps the newest events so a
+// client that reconnects with Last-Event-ID misses nothing that is still
+// held, and it never blocks a publisher on a slow subscriber: a subscriber
+// that falls behind its buffer is dropped and reconnects.
+type Broker struct {
+	mu     sync.Mutex
+	next   uint64
+	recent []Event
+	keep   int
+	subs   map[*subscription]struct{}
+	now    func() time.Time
+}
+
+type subscription struct {
+	ch      chan Event
+	dropped chan struct{}
+	once    sync.Once
+}
+
+func (s *subscription) drop() { s.once.Do(func() { close(s.dropped) }) }
+
+// NewBroker returns a broker that holds the newest keep events for replay.
+func NewBroker(keep int) *Broker {
+	return &Broker{keep: keep, subs: map[*subscription]struct{}{}, now: time.Now}
+}
+
+// Publish sends an event of the given type; data is marshalled to JSON.
+func (b *Broker) Publish(typ string, data any) Event {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		raw, _ = json.Marshal(map[string]string{"marshal_error": err.Error()})
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.next++
+	ev := Event{ID: b.next, Time: b.now().UTC(), Type: typ, Data: raw}
+	b.recent = append(b.recent, ev)
+	if len(b.recent) > b.keep {
+		b.recent = b.recent[len(b.recent)-b.keep:]
+	}
+	for s := range b.subs {
+		select {
+		case s.ch <- ev:
+		default:
+			s.drop()
+			delete(b.subs, s)
+		}
+	}
+	return ev
+}
+
+// Subscribe returns a channel of new events, a channel closed when the
+// subscriber was dropped for falling behind, and a cancel func. With
+// replay, the held events with an id above after come first.
+func (b *Broker) Subscribe(after uint64, replay bool) (<-chan Event, <-chan struct{}, func()) {
+	s := &subscription{ch: make(chan Event, 256), dropped: make(chan struct{})}
+	b.mu.Lock()
+	if replay {
+		for _, ev := range b.recent {
+			if ev.ID > after && len(s.ch) < cap(s.ch) {
+				s.ch <- ev
+			}
+		}
+	}
+	b.subs[s] = struct{}{}
+	b.mu.Unlock()
+	cancel := func() {
+		b.mu.Lock()
+		delete(b.subs, s)
+		b.mu.Unlock()
+	}
+	return s.ch, s.dropped, cancel
+}
+
+// compactEvent renders an event as one line of JSON for the SSE data field.
+func compactEvent(ev Event) []byte {
+	b, _ := json.Marshal(ev)
+	return b
+}

@@ -1,0 +1,318 @@
+// Package localapi is boxagent's one API: the handler table, who may call
+// what, server-sent events and journalled operations. The CLI (over the
+// unix socket) and the control page (over TCP) are both thin clients of it,
+// so they see the same behaviour and the same errors.
+package localapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/boxagent/boxagent/cmd/boxagent/journal"
+)
+
+// Backend is what the API serves; the daemon implements it. Values are
+// returned ready to be encoded as JSON.
+type Backend interface {
+	Status(ctx context.Context) Status
+	Doctor(ctx context.Context) Doctor
+	Board(ctx context.Context) any
+	Boards(ctx context.Context) (any, error)
+	// ReloadConfig re-reads and applies the config file: the demo mutation.
+	ReloadConfig(ctx context.Context) (ReloadResult, error)
+	// Snapshot is the settings in effect, recorded with every operation.
+	Snapshot() journal.Snapshot
+}
+
+// Options configure a Server.
+type Options struct {
+	Backend Backend
+	Journal *journal.Store
+	Events  *Broker
+	Logger  *slog.Logger
+	// Mappers turn domain errors into API errors.
+	Mappers []ErrorMapper
+	// Authorize checks a request that came over TCP; nil allows all (the
+	// loopback-only default). Requests over the unix socket are authorised
+	// by the socket's file permissions.
+	Authorize func(r *http.Request) error
+}
+
+// Server serves the API. One Server handles both listeners; which one a
+// request came through is told by Handler's trusted argument.
+type Server struct {
+	backend   Backend
+	journal   *journal.Store
+	events    *Broker
+	log       *slog.Logger
+	mappers   []ErrorMapper
+	authorize func(*http.Request) error
+	ops       *operations
+	routes    []route
+}
+
+// route is one row of the handler table.
+type route struct {
+	method, path string
+	// mutating routes start operations; over TCP they need the CSRF header.
+	mutating bool
+	handle   func(w http.ResponseWriter, r *http.Request) error
+}
+
+// CSRFHeader must be present on every mutating call over TCP. A browser
+// cannot send a custom header cross-origin without a CORS preflight, which
+// this API never grants, so a hostile page cannot post to the box.
+const CSRFHeader = "X-Boxagent-Request"
+
+// OriginHeader lets a client over the unix socket say who it is (cli or
+// provision); requests over TCP are always "web".
+const OriginHeader = "X-Boxagent-Origin"
+
+// New builds a Server.
+func New(o Options) *Server {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		backend: o.Backend, journal: o.Journal, events: o.Events, log: o.Logger,
+		mappers: o.Mappers, authorize: o.Authorize,
+	}
+	s.ops = &operations{
+		store: o.Journal, events: o.Events, snapshot: o.Backend.Snapshot,
+		log: o.Logger, failure: s.apiError, ctx: ctx, cancel: cancel,
+	}
+	s.routes = []route{
+		{"GET", "/api/v1/status", false, s.getStatus},
+		{"GET", "/api/v1/events", false, s.getEvents},
+		{"GET", "/api/v1/operations", false, s.listOperations},
+		{"GET", "/api/v1/operations/{id}", false, s.getOperation},
+		{"GET", "/api/v1/doctor", false, s.getDoctor},
+		{"GET", "/api/v1/board", false, s.getBoard},
+		{"GET", "/api/v1/boards", false, s.getBoards},
+		{"POST", "/api/v1/config/reload", true, s.reloadConfig},
+	}
+	return s
+}
+
+// Handler returns the API's handler for one listener. trusted is true for
+// the unix socket.
+func (s *Server) Handler(trusted bool) http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range s.routes {
+		rt := rt
+		mux.HandleFunc(rt.method+" "+rt.path, func(w http.ResponseWriter, r *http.Request) {
+			if !trusted {
+				if s.authorize != nil {
+					if err := s.authorize(r); err != nil {
+						s.writeError(w, Errorf(http.StatusUnauthorized, "auth.required", err.Error(), "log in on the control page"))
+						return
+					}
+				}
+				if rt.mutating && r.Header.Get(CSRFHeader) == "" {
+					s.writeError(w, Errorf(http.StatusForbidden, "auth.csrf", "missing "+CSRFHeader+" header", "send the header with every change"))
+					return
+				}
+			}
+			r = r.WithContext(withOrigin(r.Context(), originOf(r, trusted)))
+			if err := rt.handle(w, r); err != nil {
+				s.writeError(w, err)
+			}
+		})
+	}
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, Errorf(http.StatusNotFound, "api.not_found", "no such API call: "+r.Method+" "+r.URL.Path, ""))
+	})
+	return mux
+}
+
+// Shutdown cancels running operations and waits for them until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error { return s.ops.shutdown(ctx) }
+
+// Run starts an operation on behalf of the daemon itself (origin "auto"),
+// e.g. a reload on SIGHUP, and waits for it when it is short.
+func (s *Server) Run(spec Spec, fn OpFunc) (journal.Operation, error) {
+	return s.ops.start(journal.OriginAuto, spec, fn)
+}
+
+type originKey struct{}
+
+func withOrigin(ctx context.Context, o journal.Origin) context.Context {
+	return context.WithValue(ctx, originKey{}, o)
+}
+
+func originOf(r *http.Request, trusted bool) journal.Origin {
+	if !trusted {
+		return journal.OriginWeb
+	}
+	switch o := journal.Origin(r.Header.Get(OriginHeader)); o {
+	case journal.OriginProvision, journal.OriginAuto:
+		return o
+	}
+	return journal.OriginCLI
+}
+
+// operate runs a mutating call as an operation and answers with it.
+func (s *Server) operate(w http.ResponseWriter, r *http.Request, spec Spec, fn OpFunc) error {
+	origin, _ := r.Context().Value(originKey{}).(journal.Origin)
+	op, err := s.ops.start(origin, spec, fn)
+	if err != nil {
+		return err
+	}
+	loc := "/api/v1/operations/" + strconv.FormatUint(op.ID, 10)
+	w.Header().Set("Location", loc)
+	if spec.Long {
+		writeJSON(w, http.StatusAccepted, Accepted{ID: op.ID, Location: loc})
+		return nil
+	}
+	status := http.StatusOK
+	if op.Error != nil {
+		status = s.statusForCode(op.Error.Code)
+	}
+	writeJSON(w, status, op)
+	return nil
+}
+
+// statusForCode gives a failed short operation the HTTP status its error
+// would have had, so clients can treat it like any other failure.
+func (s *Server) statusForCode(code string) int {
+	switch {
+	case strings.HasSuffix(code, ".invalid"):
+		return http.StatusBadRequest
+	case strings.HasSuffix(code, ".not_found"):
+		return http.StatusNotFound
+	}
+	return http.StatusInternalServerError
+}
+
+func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, s.backend.Status(r.Context()))
+	return nil
+}
+
+func (s *Server) getDoctor(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, s.backend.Doctor(r.Context()))
+	return nil
+}
+
+func (s *Server) getBoard(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, s.backend.Board(r.Context()))
+	return nil
+}
+
+func (s *Server) getBoards(w http.ResponseWriter, r *http.Request) error {
+	v, err := s.backend.Boards(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (s *Server) reloadConfig(w http.ResponseWriter, r *http.Request) error {
+	return s.operate(w, r, Spec{Kind: "config.reload", Summary: "reload the config file"},
+		func(ctx context.Context, _ ProgressFunc) (any, error) {
+			return s.backend.ReloadConfig(ctx)
+		})
+}
+
+func (s *Server) listOperations(w http.ResponseWriter, r *http.Request) error {
+	q := journal.Query{
+		Kind: r.URL.Query().Get("kind"), Origin: r.URL.Query().Get("origin"),
+		State: journal.State(r.URL.Query().Get("state")),
+	}
+	var err error
+	if q.Limit, err = intParam(r, "limit"); err != nil {
+		return err
+	}
+	before, err := intParam(r, "before")
+	if err != nil {
+		return err
+	}
+	q.Before = uint64(before)
+	ops, err := s.journal.List(q)
+	if err != nil {
+		return err
+	}
+	if ops == nil {
+		ops = []journal.Operation{}
+	}
+	writeJSON(w, http.StatusOK, ops)
+	return nil
+}
+
+func (s *Server) getOperation(w http.ResponseWriter, r *http.Request) error {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return Errorf(http.StatusBadRequest, "api.invalid", fmt.Sprintf("operation id %q is not a number", r.PathValue("id")), "")
+	}
+	op, err := s.journal.Get(id)
+	if errors.Is(err, journal.ErrNotFound) {
+		return Errorf(http.StatusNotFound, "operation.not_found", fmt.Sprintf("no operation %d", id), "boxagent history lists the operations")
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, op)
+	return nil
+}
+
+func intParam(r *http.Request, name string) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, Errorf(http.StatusBadRequest, "api.invalid", fmt.Sprintf("%s=%q is not a whole number", name, v), "")
+	}
+	return n, nil
+}
+
+// getEvents streams events as text/event-stream until the client goes
+// away. A client that reconnects with Last-Event-ID gets what it missed,
+// as far as the broker still holds it.
+func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) error {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		return errors.New("cannot stream: the connection does not support flushing")
+	}
+	var after uint64
+	v := r.Header.Get("Last-Event-ID")
+	if v != "" {
+		var err error
+		if after, err = strconv.ParseUint(v, 10, 64); err != nil {
+			return Errorf(http.StatusBadRequest, "api.invalid", "Last-Event-ID is not a number", "")
+		}
+	}
+	ch, dropped, cancel := s.events.Subscribe(after, v != "")
+	defer cancel()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	// A comment line so the client knows the stream is open.
+	fmt.Fprintf(w, ": boxagent events\n\n")
+	flusher.Flush()
+	// Keep-alives stop idle proxies and NATs from cutting the stream; this
+	// is a heartbeat, not a poll of any state.
+	keepalive := time.NewTicker(25 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return nil
+		case <-s.ops.ctx.Done():
+			return nil
+		case <-dropped:
+			return nil
+		case <-keepalive.C:
+			fmt.Fprintf(w, ": keep-alive\n\n")
+		case ev := <-ch:
+			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Type, compactEvent(ev))
+		}
+		flusher.Flush()
+	}
+}

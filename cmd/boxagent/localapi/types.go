@@ -1,0 +1,92 @@
+package localapi
+
+import "time"
+
+// The wire types of the API, shared with the typed client so the two
+// cannot drift.
+
+// Status answers GET /api/v1/status.
+type Status struct {
+	Version       string      `json:"version"`
+	Started       time.Time   `json:"started"`
+	UptimeSeconds float64     `json:"uptime_seconds"`
+	Board         BoardInfo   `json:"board"`
+	Config        ConfigInfo  `json:"config"`
+	Listeners     Listeners   `json:"listeners"`
+	Subsystems    []Subsystem `json:"subsystems"`
+}
+
+// BoardInfo names the board profile in effect and why it was chosen.
+type BoardInfo struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+// ConfigInfo says which configuration is in effect.
+type ConfigInfo struct {
+	Path     string    `json:"path"`
+	Revision string    `json:"revision"`
+	Loaded   time.Time `json:"loaded"`
+	// Default is true when no config file exists and defaults are in effect.
+	Default bool `json:"default,omitempty"`
+}
+
+// Listeners are the addresses the API is served on.
+type Listeners struct {
+	Socket string `json:"socket"`
+	HTTP   string `json:"http,omitempty"`
+}
+
+// Subsystem states.
+const (
+	StateOK       = "ok"
+	StateDegraded = "degraded"
+	StateFailed   = "failed"
+	StateAbsent   = "absent"
+	StateNotBuilt = "not_built"
+)
+
+// Subsystem is the health of one part of the agent.
+type Subsystem struct {
+	Name   string `json:"name"`
+	State  string `json:"state"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Check results of doctor.
+const (
+	CheckOK   = "OK"
+	CheckWarn = "WARN"
+	CheckFail = "FAIL"
+	CheckSkip = "SKIP"
+)
+
+// Check is one doctor finding, with a one-line fix when it is not OK.
+type Check struct {
+	Name   string `json:"name"`
+	Result string `json:"result"`
+	Detail string `json:"detail"`
+	Fix    string `json:"fix,omitempty"`
+}
+
+// Doctor answers GET /api/v1/doctor.
+type Doctor struct {
+	Checks []Check `json:"checks"`
+}
+
+// Accepted answers a mutating call: the operation it started. Quick
+// operations answer 200 with their final record; long ones 202 while they
+// run, and their progress arrives as events.
+type Accepted struct {
+	ID       uint64 `json:"id"`
+	Location string `json:"location"`
+}
+
+// ReloadResult answers POST /api/v1/config/reload.
+type ReloadResult struct {
+	Previous string   `json:"previous_revision"`
+	Revision string   `json:"revision"`
+	Changed  bool     `json:"changed"`
+	Notes    []string `json:"notes,omitempty"`
+}
