@@ -1,0 +1,42 @@
+// Package guest holds the fixtures of tests that run inside boxagent's
+// virtual board (package github.com/boxagent/boxagent/deploy/vm): daemons,
+// network namespaces, kernel modules, hot-plugged USB sticks.
+//
+// Every fixture is started with a deadline, writes its logs into the results
+// share (LogDir: they survive a guest that times out), and is stopped at the
+// test's cleanup with nothing left running: processes get Pdeathsig and
+// their own process group, and the whole group is killed.
+//
+// One file per daemon: proc.go is the common process handling, dbus.go the
+// system bus, netns.go namespaces/veth/VLANs, dnsmasq.go DHCP, modprobe.go
+// modules, uevent.go kernel uevents, stick.go USB sticks. Bluetooth,
+// PulseAudio, hostapd and wpa_supplicant fixtures follow the same shape.
+//
+// Guest-side tests carry the build tag "lab" and call vm.RequireGuest first;
+// the host runs them with vm.RunGoTests.
+package guest
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/boxagent/boxagent/deploy/vm"
+)
+
+// LogDir returns t's folder for daemon logs in the results share, or a
+// temporary folder outside the virtual board.
+func LogDir(t testing.TB) string {
+	t.Helper()
+	res := vm.ResultsDir()
+	if res == "" {
+		return t.TempDir()
+	}
+	name := strings.NewReplacer("/", "_", " ", "_", ":", "_").Replace(t.Name())
+	dir := filepath.Join(res, "logs", name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("cannot create the log folder: %v", err)
+	}
+	return dir
+}
