@@ -61,16 +61,18 @@ cross:
 	  printf '%-32s %8d bytes\n' $$out $$(stat -c %s $$out); \
 	done
 
-# Build linux/arm twice from copies of the tree in two different folders;
-# the hashes must match.
+# Build linux/arm twice from copies of the tree in two different folders,
+# the second with an empty build cache so nothing is shared; the hashes
+# must match.
 repro:
 	@set -e; a=$$(mktemp -d /tmp/boxagent-repro-a.XXXX); b=$$(mktemp -d /tmp/boxagent-repro-bb.XXXX); \
 	for d in $$a $$b; do \
 	  git ls-files -co --exclude-standard | tar -cf - -T - | tar -xf - -C $$d; \
-	  (cd $$d && GOOS=linux GOARCH=arm GOARM=7 $(GO) build -ldflags '$(LDFLAGS)' -o boxagent ./cmd/boxagent); \
 	done; \
+	(cd $$a && GOOS=linux GOARCH=arm GOARM=7 $(GO) build -ldflags '$(LDFLAGS)' -o boxagent ./cmd/boxagent); \
+	(cd $$b && GOCACHE=$$b/.gocache GOOS=linux GOARCH=arm GOARM=7 $(GO) build -ldflags '$(LDFLAGS)' -o boxagent ./cmd/boxagent); \
 	ha=$$(sha256sum $$a/boxagent | cut -d' ' -f1); hb=$$(sha256sum $$b/boxagent | cut -d' ' -f1); \
-	echo "$$ha  $$a/boxagent"; echo "$$hb  $$b/boxagent"; rm -rf $$a $$b; \
+	echo "$$ha  $$a/boxagent"; echo "$$hb  $$b/boxagent"; chmod -R u+w $$b; rm -rf $$a $$b; \
 	if [ "$$ha" != "$$hb" ]; then echo "repro: the two builds differ"; exit 1; fi; echo "repro: identical"
 
 bench: build cross

@@ -63,6 +63,9 @@ func TestKill9(t *testing.T) {
 	if os.Getenv(helperModeEnv) != "" {
 		t.Skip("inside the helper process")
 	}
+	if testing.Short() {
+		t.Skip("re-executes the test binary; skipped with -short (cross tests under qemu-user)")
+	}
 	tests := []struct {
 		mode      string
 		killAfter time.Duration
