@@ -207,7 +207,7 @@ func TestDetect(t *testing.T) {
 			host:   fstest.MapFS{"proc/device-tree/model": {Data: []byte("Hi3798MV200\x00")}},
 			wantID: "generic-arm64", reason: "no match: generic profile for arm64",
 		},
-		{name: "nothing and no generic", host: fstest.MapFS{}, arch: "riscv64", err: ErrNoProfile},
+		{name: "nothing and no generic", host: fstest.MapFS{}, arch: "s390x", err: ErrNoProfile},
 		{
 			name: "override beats detection", host: rpi4, override: "virtual-board", arch: "arm64",
 			wantID: "virtual-board", reason: `set in config: board = "virtual-board"`,
@@ -252,7 +252,7 @@ func TestDetectFacts(t *testing.T) {
 
 func TestUnknownBoardError(t *testing.T) {
 	_, err := Detect(fstest.MapFS{}, testProfiles(t), "nope", "arm64")
-	want := `unknown board "nope"; known boards: acme-box, acme-mb2, generic-arm64, generic-armv7, generic-x86_64, raspberrypi, raspberrypi-4, virtual-board`
+	want := `unknown board "nope"; known boards: acme-box, acme-mb2, generic-arm64, generic-armv7, generic-mipsle, generic-riscv64, generic-x86_64, raspberrypi, raspberrypi-4, virtual-board`
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v, want %s", err, want)
 	}
