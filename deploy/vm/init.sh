@@ -8,7 +8,9 @@
 # guest), starts RESULTS_DIR/bg-*.sh in the background, runs
 # RESULTS_DIR/cmd.sh (output in RESULTS_DIR/output.log, exit status in
 # RESULTS_DIR/exit) or, with LAB_INTERACTIVE=1, a shell on the serial
-# console, then powers off.
+# console, then powers off. Knobs it reads itself: LAB_PATH (prepended to
+# PATH), LAB_NET=user (eth0 on QEMU user networking), LAB_WORKDIR,
+# LAB_INTERACTIVE.
 RESULTS=$1
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root LANG=C.UTF-8 LAB_GUEST=1 LAB_RESULTS="$RESULTS"
@@ -25,6 +27,7 @@ hostname vlab
 ip link set lo up
 
 [ -f "$RESULTS/env" ] && . "$RESULTS/env"
+[ -n "${LAB_PATH:-}" ] && export PATH="$LAB_PATH:$PATH"
 
 if [ "${LAB_NET:-}" = user ]; then
 	# QEMU user networking (slirp): fixed addresses.
@@ -37,6 +40,7 @@ fi
 
 # A shell's poweroff/reboot would signal PID 1, which is this script: end the
 # run the way it ends anyway.
+mkdir -p /usr/local/sbin
 for c in poweroff reboot halt; do
 	printf '#!/bin/sh\nsync\nexec busybox poweroff -f\n' >/usr/local/sbin/$c
 	chmod 755 /usr/local/sbin/$c

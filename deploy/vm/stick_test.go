@@ -9,6 +9,9 @@ import (
 
 func requireTools(t *testing.T, tools ...string) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs mkfs.vfat, fsck.fat and mtools (not with -short)")
+	}
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("needs %s (run make lab-deps)", tool)

@@ -154,6 +154,12 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err := writeInputs(dir, opts); err != nil {
 		return nil, err
 	}
+	unlock, err := lockBoard(ctx, c, log)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
 	if opts.Timeout == 0 && !opts.Interactive {
 		opts.Timeout = 5 * time.Minute
 	}

@@ -1,0 +1,26 @@
+# The virtual board's targets; the top Makefile includes this file.
+#
+#   make lab-deps   packages, Debian kernel, initramfs, btvirt shim (cached)
+#   make test-lab   every lab-tagged test, guest tests run in QEMU
+#   make demo       boxagent serving on the virtual board, page on 127.0.0.1:8080
+#
+# Packages whose lab tests boot the board: extend LAB_PKGS. They run one
+# package at a time (-p 1): two boards on 2 cores only slow each other.
+
+GO  ?= go
+BIN ?= bin
+LAB_PKGS    ?= ./deploy/vm/...
+LAB_TIMEOUT ?= 20m
+
+.PHONY: lab-deps test-lab demo
+
+lab-deps:
+	deploy/vm/lab-deps.sh
+
+test-lab: lab-deps
+	$(GO) test -tags lab -count=1 -p 1 -timeout $(LAB_TIMEOUT) $(LAB_PKGS)
+
+demo: lab-deps
+	@if [ ! -f cmd/boxagent/main.go ]; then echo "demo: cmd/boxagent does not exist yet"; exit 1; fi
+	$(GO) build -o $(BIN)/boxagent ./cmd/boxagent
+	$(GO) run ./deploy/vm/cmd/labvm -demo
