@@ -28,8 +28,9 @@ func main() {
 	crossDir := flag.String("cross-dir", "bin", "folder with boxagent-linux-<arch> binaries")
 	out := flag.String("out", "docs/BENCHMARKS.md", "where to write the report")
 	extra := flag.String("append", "", "a Markdown file whose contents are appended (e.g. the lab's figures)")
+	budget := flag.Int64("size-budget", 12<<20, "largest stripped binary allowed, in bytes")
 	flag.Parse()
-	r := &report{}
+	r := &report{budget: *budget}
 	if err := run(r, *bin, *crossDir); err != nil {
 		log.Fatal(err)
 	}
@@ -42,9 +43,16 @@ func main() {
 		log.Fatal(err)
 	}
 	fmt.Print(r.String())
+	if len(r.overBudget) > 0 {
+		log.Fatalf("over the size budget of %d bytes: %s", r.budget, strings.Join(r.overBudget, ", "))
+	}
 }
 
-type report struct{ b strings.Builder }
+type report struct {
+	b          strings.Builder
+	budget     int64
+	overBudget []string
+}
 
 func (r *report) add(format string, a ...any) { fmt.Fprintf(&r.b, format+"\n", a...) }
 func (r *report) String() string              { return r.b.String() }
@@ -130,6 +138,8 @@ func cpuModel() string {
 func sizes(r *report, dir string) {
 	r.add("## Binary size (stripped, static, CGO_ENABLED=0)")
 	r.add("")
+	r.add("Budget: %.1f MiB per binary; `make bench` fails above it.", float64(r.budget)/(1<<20))
+	r.add("")
 	r.add("| target | bytes | MiB |")
 	r.add("| --- | --- | --- |")
 	matches, _ := filepath.Glob(filepath.Join(dir, "boxagent-linux-*"))
@@ -140,6 +150,9 @@ func sizes(r *report, dir string) {
 			continue
 		}
 		r.add("| %s | %d | %.2f |", strings.TrimPrefix(filepath.Base(m), "boxagent-"), fi.Size(), float64(fi.Size())/(1<<20))
+		if fi.Size() > r.budget {
+			r.overBudget = append(r.overBudget, filepath.Base(m))
+		}
 	}
 	r.add("")
 }

@@ -18,12 +18,6 @@ func isTerminal(f *os.File) bool {
 	return err == nil
 }
 
-// fancy says whether output may use colour or cursor tricks: never on a
-// serial console that says TERM=dumb, never into a pipe.
-func (e *Env) fancy() bool {
-	return e.Terminal && e.Getenv("TERM") != "dumb" && e.Getenv("TERM") != ""
-}
-
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
