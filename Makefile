@@ -85,3 +85,4 @@ clean:
 	rm -rf $(BIN)
 
 -include deploy/vm/vm.mk
+-include deploy/deb/deb.mk
