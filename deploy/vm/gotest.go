@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -91,7 +90,8 @@ func goTool() string {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
+	// make and CI put it here (.ci/run); a test binary's PATH may not.
+	return "/usr/local/go/bin/go"
 }
 
 func output(dir, name string, args ...string) (string, error) {

@@ -87,25 +87,39 @@ func serveRequests(ctx context.Context, dir string, q *QMP, sticks map[string]st
 	if _, err := w.Add(rdir, unix.IN_MOVED_TO); err != nil {
 		return err
 	}
+	seen := map[string]bool{}
+	answer := func(name string) {
+		id := strings.TrimSuffix(name, ".req")
+		if seen[id] {
+			return
+		}
+		seen[id] = true
+		rep := Reply{}
+		if err := handleRequest(ctx, filepath.Join(rdir, name), q, sticks, log); err != nil {
+			log.Warn("request failed", "id", id, "err", err)
+			rep.Error = err.Error()
+		}
+		b, _ := json.Marshal(rep)
+		tmp := filepath.Join(rdir, id+".reply.tmp")
+		if err := os.WriteFile(tmp, b, 0o644); err == nil {
+			os.Rename(tmp, filepath.Join(rdir, id+".reply"))
+		}
+	}
+	// Requests sent before the watch was in place.
+	old, _ := filepath.Glob(filepath.Join(rdir, "*.req"))
+	for _, p := range old {
+		if _, err := os.Stat(strings.TrimSuffix(p, ".req") + ".reply"); err != nil {
+			answer(filepath.Base(p))
+		}
+	}
 	for {
 		evs, err := w.Read(ctx)
 		if err != nil {
 			return err
 		}
 		for _, e := range evs {
-			if !strings.HasSuffix(e.Name, ".req") {
-				continue
-			}
-			id := strings.TrimSuffix(e.Name, ".req")
-			rep := Reply{}
-			if err := handleRequest(ctx, filepath.Join(rdir, e.Name), q, sticks, log); err != nil {
-				log.Warn("request failed", "id", id, "err", err)
-				rep.Error = err.Error()
-			}
-			b, _ := json.Marshal(rep)
-			tmp := filepath.Join(rdir, id+".reply.tmp")
-			if err := os.WriteFile(tmp, b, 0o644); err == nil {
-				os.Rename(tmp, filepath.Join(rdir, id+".reply"))
+			if strings.HasSuffix(e.Name, ".req") {
+				answer(e.Name)
 			}
 		}
 	}

@@ -30,9 +30,7 @@ func CheckFAT(img string) (string, error) {
 		return "", fmt.Errorf("cannot extract the partition: %w", err)
 	}
 	defer os.Remove(part.Name())
-	if _, err := src.Seek(off, io.SeekStart); err == nil {
-		_, err = io.Copy(part, src)
-	}
+	_, err = io.Copy(part, io.NewSectionReader(src, off, 1<<62))
 	if cerr := part.Close(); err == nil {
 		err = cerr
 	}
