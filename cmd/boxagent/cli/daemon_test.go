@@ -84,6 +84,12 @@ func writeConfig(t *testing.T, root, body string) string {
 // notify socket of the test's own, as systemd would.
 func startAgent(t *testing.T, root string, extra ...string) *agentProc {
 	t.Helper()
+	return startAgentEnv(t, root, nil, extra...)
+}
+
+// startAgentEnv is startAgent with extra environment for the daemon.
+func startAgentEnv(t *testing.T, root string, env []string, extra ...string) *agentProc {
+	t.Helper()
 	requireProcesses(t)
 	notifyPath := filepath.Join(t.TempDir(), "notify.sock")
 	nc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
@@ -95,6 +101,7 @@ func startAgent(t *testing.T, root string, extra ...string) *agentProc {
 	args := append([]string{"serve", "--root", root, "--listen", "127.0.0.1:0"}, extra...)
 	p.cmd = boxagentCmd(args...)
 	p.cmd.Env = append(p.cmd.Env, "NOTIFY_SOCKET="+notifyPath, "BOXAGENT_SOCKET=")
+	p.cmd.Env = append(p.cmd.Env, env...)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -428,4 +435,13 @@ func TestLogsWithoutTimestampsUnderJournald(t *testing.T) {
 			t.Errorf("%q: first log line %q", c.env, line)
 		}
 	}
+}
+
+func TestWatchdogPings(t *testing.T) {
+	// systemd sets WATCHDOG_USEC (and WATCHDOG_PID); the daemon pings at
+	// half the interval.
+	p := startAgentEnv(t, t.TempDir(), []string{"WATCHDOG_USEC=200000"})
+	start := time.Now()
+	p.waitNotify("WATCHDOG=1", 5*time.Second)
+	t.Logf("first WATCHDOG=1 after %s", time.Since(start))
 }
