@@ -33,7 +33,7 @@ deps:
 	fi
 	$(GO) mod download
 
-test: deps lint test-unit test-cross test-lab
+test: deps lab-deps lint test-unit test-cross test-lab
 
 test-unit:
 	$(GO) test -count=1 -timeout 10m ./...
