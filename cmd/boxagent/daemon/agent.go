@@ -30,6 +30,7 @@ type agent struct {
 	api     *localapi.Server
 
 	listeners localapi.Listeners
+	domains   []domain
 
 	mu        sync.RWMutex
 	cfg       *config.Config
@@ -121,14 +122,21 @@ func (a *agent) Status(ctx context.Context) localapi.Status {
 // subsystems reports each part's health. Parts not built yet say so
 // rather than pretend to be fine.
 func (a *agent) subsystems() []localapi.Subsystem {
-	return []localapi.Subsystem{
+	subs := []localapi.Subsystem{
 		{Name: "api", State: localapi.StateOK},
 		{Name: "journal", State: localapi.StateOK},
-		{Name: "bluetooth", State: localapi.StateNotBuilt, Detail: "not built yet"},
-		{Name: "audio", State: localapi.StateNotBuilt, Detail: "not built yet"},
-		{Name: "network", State: localapi.StateNotBuilt, Detail: "not built yet"},
-		{Name: "firmware", State: localapi.StateNotBuilt, Detail: "not built yet"},
 	}
+	built := map[string]bool{}
+	for _, d := range a.domains {
+		subs = append(subs, d.Health())
+		built[d.Name()] = true
+	}
+	for _, name := range plannedDomains {
+		if !built[name] {
+			subs = append(subs, localapi.Subsystem{Name: name, State: localapi.StateNotBuilt, Detail: "not built yet"})
+		}
+	}
+	return subs
 }
 
 // Board implements localapi.Backend.
@@ -175,6 +183,17 @@ func (a *agent) ReloadConfig(ctx context.Context) (localapi.ReloadResult, error)
 	}
 	a.cfg, a.isDefault, a.loaded, a.detection, a.profiles = cfg, isDefault, time.Now(), det, profiles
 	a.mu.Unlock()
+	// The new config is in effect; each domain now brings the box in line
+	// with it. A domain that cannot says so in the result's notes.
+	for _, d := range a.domains {
+		if r, ok := d.(reconfigurer); ok {
+			notes, err := r.Reconfigure(ctx, old, cfg)
+			res.Notes = append(res.Notes, notes...)
+			if err != nil {
+				res.Notes = append(res.Notes, d.Name()+": "+err.Error())
+			}
+		}
+	}
 	a.log.Info("config reloaded", "revision", res.Revision, "changed", res.Changed)
 	a.events.Publish("config", a.configInfo())
 	return res, nil

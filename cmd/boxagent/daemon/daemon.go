@@ -99,6 +99,17 @@ func Run(ctx context.Context, o Options) error {
 		Mappers: []localapi.ErrorMapper{mapConfigError}, Authorize: a.authorize,
 	})
 	a.api = api
+	a.domains = a.buildDomains()
+	domainCtx, stopDomains := context.WithCancel(context.Background())
+	defer stopDomains()
+	for _, d := range a.domains {
+		d.Register(api)
+	}
+	for _, d := range a.domains {
+		if err := d.Start(domainCtx); err != nil {
+			log.Warn("cannot start a subsystem; it is reported in status", "subsystem", d.Name(), "err", err)
+		}
+	}
 	unixSrv := &http.Server{Handler: api.Handler(true), ReadHeaderTimeout: 10 * time.Second}
 	tcpSrv := &http.Server{Handler: a.pageHandler(api.Handler(false)), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 2)
@@ -147,6 +158,10 @@ loop:
 	// Streams (events) do not end on Shutdown; close what is left.
 	unixSrv.Close()
 	tcpSrv.Close()
+	stopDomains()
+	for _, d := range a.domains {
+		d.Stop()
+	}
 	os.Remove(o.SocketPath)
 	log.Info("stopped")
 	return runErr

@@ -45,7 +45,7 @@ func TestLongOperationAnswers202AndStreamsProgress(t *testing.T) {
 	defer cancel()
 	release := make(chan struct{})
 	s.routes = append(s.routes, route{"POST", "/api/v1/test/long", true, func(w http.ResponseWriter, r *http.Request) error {
-		return s.operate(w, r, Spec{Kind: "test.long", Long: true}, func(ctx context.Context, progress ProgressFunc) (any, error) {
+		return s.Operate(w, r, Spec{Kind: "test.long", Long: true}, func(ctx context.Context, progress ProgressFunc) (any, error) {
 			progress("copying", 50, 100)
 			<-release
 			progress("copying", 100, 100)
@@ -98,7 +98,7 @@ func TestShortOperationFailureKeepsStatus(t *testing.T) {
 		return nil
 	}}
 	s.routes = append(s.routes, route{"POST", "/api/v1/test/fail", true, func(w http.ResponseWriter, r *http.Request) error {
-		return s.operate(w, r, Spec{Kind: "test.fail"}, func(context.Context, ProgressFunc) (any, error) {
+		return s.Operate(w, r, Spec{Kind: "test.fail"}, func(context.Context, ProgressFunc) (any, error) {
 			return nil, errors.New("bad input")
 		})
 	}})

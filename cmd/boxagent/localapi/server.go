@@ -6,6 +6,7 @@ package localapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,13 +58,30 @@ type Server struct {
 	routes    []route
 }
 
+// HandlerFunc handles one API call; a returned error is answered in the
+// API's error shape.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
 // route is one row of the handler table.
 type route struct {
 	method, path string
 	// mutating routes start operations; over TCP they need the CSRF header.
 	mutating bool
-	handle   func(w http.ResponseWriter, r *http.Request) error
+	handle   HandlerFunc
 }
+
+// Handle adds a row to the handler table; the daemon's domains add their
+// calls this way before Handler is called. path is a net/http pattern
+// such as "/api/v1/bt/devices/{address}".
+func (s *Server) Handle(method, path string, mutating bool, h HandlerFunc) {
+	s.routes = append(s.routes, route{method, path, mutating, h})
+}
+
+// AddMapper registers how a domain's errors become API errors.
+func (s *Server) AddMapper(m ErrorMapper) { s.mappers = append(s.mappers, m) }
+
+// Publish sends an event to every subscriber of /api/v1/events.
+func (s *Server) Publish(typ string, data any) { s.events.Publish(typ, data) }
 
 // CSRFHeader must be present on every mutating call over TCP. A browser
 // cannot send a custom header cross-origin without a CORS preflight, which
@@ -155,8 +173,9 @@ func originOf(r *http.Request, trusted bool) journal.Origin {
 	return journal.OriginCLI
 }
 
-// operate runs a mutating call as an operation and answers with it.
-func (s *Server) operate(w http.ResponseWriter, r *http.Request, spec Spec, fn OpFunc) error {
+// Operate runs a mutating call as a journalled operation and answers with
+// it: 200 and the final record when short, 202 and the id when long.
+func (s *Server) Operate(w http.ResponseWriter, r *http.Request, spec Spec, fn OpFunc) error {
 	origin, _ := r.Context().Value(originKey{}).(journal.Origin)
 	op, err := s.ops.start(origin, spec, fn)
 	if err != nil {
@@ -213,7 +232,7 @@ func (s *Server) getBoards(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) reloadConfig(w http.ResponseWriter, r *http.Request) error {
-	return s.operate(w, r, Spec{Kind: "config.reload", Summary: "reload the config file"},
+	return s.Operate(w, r, Spec{Kind: "config.reload", Summary: "reload the config file"},
 		func(ctx context.Context, _ ProgressFunc) (any, error) {
 			return s.backend.ReloadConfig(ctx)
 		})
@@ -316,3 +335,18 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) error {
 		flusher.Flush()
 	}
 }
+
+// DecodeJSON reads a JSON request body into v; a malformed body is the
+// caller's mistake (400), and unknown fields are refused so a typo in a
+// script does not pass silently.
+func DecodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return Errorf(http.StatusBadRequest, "api.invalid", "cannot read the request: "+err.Error(), "")
+	}
+	return nil
+}
+
+// WriteJSON answers v as JSON with the given status.
+func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
