@@ -1,0 +1,197 @@
+package firmware
+
+import (
+	"archive/zip"
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/binary"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testKey is a signing key with its self-signed certificate, written as PEM
+// files for openssl.
+type testKey struct {
+	cert     *x509.Certificate
+	certPath string
+	keyPath  string
+}
+
+var (
+	keyMu    sync.Mutex
+	keyCache = map[string]*testKey{}
+	keyDir   string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "firmware-keys-")
+	if err != nil {
+		panic(err)
+	}
+	keyDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// key returns the named test key ("rsa2048", "rsa4096", "ec256", "other"),
+// generated once per test binary.
+func key(t testing.TB, name string) *testKey {
+	t.Helper()
+	keyMu.Lock()
+	defer keyMu.Unlock()
+	if k, ok := keyCache[name]; ok {
+		return k
+	}
+	var priv crypto.Signer
+	var err error
+	switch name {
+	case "ec256":
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "rsa4096":
+		priv, err = rsa.GenerateKey(rand.Reader, 4096)
+	default:
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: "boxagent test " + name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, priv.Public(), priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &testKey{cert: cert, certPath: filepath.Join(keyDir, name+".x509.pem"), keyPath: filepath.Join(keyDir, name+".key.pem")}
+	writePEM(t, k.certPath, "CERTIFICATE", der)
+	writePEM(t, k.keyPath, "PRIVATE KEY", pk)
+	keyCache[name] = k
+	return k
+}
+
+func writePEM(t testing.TB, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func needTool(t testing.TB, name string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Skipf("%s is not installed (%v); CI installs it", name, err)
+	}
+}
+
+type entry struct {
+	name string
+	data []byte
+}
+
+// updateEntries is a minimal recovery package.
+func updateEntries(extra ...entry) []entry {
+	return append([]entry{
+		{AndroidUpdateBinary, []byte("#!/sbin/sh\necho hello from update-binary\n")},
+		{"META-INF/com/google/android/updater-script", []byte("ui_print(\"test\");\n")},
+		{"system/build.prop", bytes.Repeat([]byte("ro.build.fingerprint=test\n"), 50)},
+	}, extra...)
+}
+
+// buildZip writes entries with archive/zip (deflate), with an optional
+// archive comment.
+func buildZip(t testing.TB, entries []entry, comment string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := zip.NewWriter(&buf)
+	for _, e := range entries {
+		f, err := w.Create(e.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write(e.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if comment != "" {
+		if err := w.SetComment(comment); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// cmsSign returns a detached PKCS#7 (DER) over data made by openssl cms.
+func cmsSign(t testing.TB, k *testKey, md string, data []byte, noattr bool) []byte {
+	t.Helper()
+	needTool(t, "openssl")
+	dir := t.TempDir()
+	in := filepath.Join(dir, "signed.bin")
+	out := filepath.Join(dir, "sig.p7")
+	if err := os.WriteFile(in, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"cms", "-sign", "-binary", "-outform", "DER", "-md", md,
+		"-signer", k.certPath, "-inkey", k.keyPath, "-in", in, "-out", out}
+	if noattr {
+		args = append(args, "-noattr")
+	}
+	if b, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
+		t.Fatalf("openssl %v: %v\n%s", args, err, b)
+	}
+	sig, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sig
+}
+
+const signApkMessage = "signed by SignApk\x00"
+
+// assembleWholeFile is what signapk -w does once it has the signature:
+// prefix is the zip without its 2-byte comment length; the comment is
+// message + PKCS#7 + footer.
+func assembleWholeFile(prefix []byte, message string, sig []byte) []byte {
+	comment := append([]byte(message), sig...)
+	sigStart := len(sig) + footerLen
+	total := len(comment) + footerLen
+	comment = binary.LittleEndian.AppendUint16(comment, uint16(sigStart))
+	comment = append(comment, 0xff, 0xff)
+	comment = binary.LittleEndian.AppendUint16(comment, uint16(total))
+	out := bytes.Clone(prefix)
+	out = binary.LittleEndian.AppendUint16(out, uint16(total))
+	return append(out, comment...)
+}
+
+// signWholeFile signs an uncommented zip the way signapk -w does.
+func signWholeFile(t testing.TB, zipData []byte, k *testKey, md string, noattr bool) []byte {
+	t.Helper()
+	prefix := zipData[:len(zipData)-2]
+	return assembleWholeFile(prefix, signApkMessage, cmsSign(t, k, md, prefix, noattr))
+}

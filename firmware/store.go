@@ -1,0 +1,476 @@
+package firmware
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Store errors.
+var (
+	ErrNotFound   = errors.New("artifact not found")
+	ErrBadHash    = errors.New("not a sha-256 artifact id")
+	ErrNoPrevious = errors.New("no previously staged artifact to roll back to")
+	ErrReadBack   = errors.New("bytes read back differ from bytes received")
+)
+
+// Temporary file prefixes; whatever carries them is a crash leftover at
+// OpenStore time and is removed.
+const (
+	tmpImport = ".import-"
+	tmpAtomic = ".tmp-"
+)
+
+// Store is the content-addressed artifact store: each accepted package is
+// kept as <dir>/<sha256> with its metadata in <dir>/<sha256>.json, so a
+// rollback re-stages exactly the bytes staged before.
+type Store struct {
+	dir string
+	now func() time.Time
+	mu  sync.Mutex
+}
+
+// Artifact is the metadata of one stored package.
+type Artifact struct {
+	SHA256  string         `json:"sha256"`
+	Size    int64          `json:"size"`
+	Method  Method         `json:"method"`
+	Signer  *Signer        `json:"signer,omitempty"`
+	Entries int            `json:"entries"`
+	Added   time.Time      `json:"added"`
+	Staged  []StagedRecord `json:"staged,omitempty"`
+}
+
+// StagedRecord says when an artifact was staged and onto which stick.
+type StagedRecord struct {
+	Time   time.Time `json:"time"`
+	Serial string    `json:"serial,omitempty"` // USB device serial
+	Label  string    `json:"label,omitempty"`  // filesystem label of the stick
+}
+
+// lastUsed is when the artifact was last added or staged.
+func (a Artifact) lastUsed() time.Time {
+	t := a.Added
+	for _, s := range a.Staged {
+		if s.Time.After(t) {
+			t = s.Time
+		}
+	}
+	return t
+}
+
+// OpenStore opens (creating it if needed) the store in dir and removes what
+// a crash may have left: temporary files, metadata without its package and
+// packages without their metadata.
+func OpenStore(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create artifact store: %w", err)
+	}
+	s := &Store{dir: dir, now: time.Now}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read artifact store: %w", err)
+	}
+	have := make(map[string]bool, len(ents))
+	for _, e := range ents {
+		have[e.Name()] = true
+	}
+	for _, e := range ents {
+		name := e.Name()
+		sha, isMeta := strings.CutSuffix(name, ".json")
+		orphan := (isMeta && validHash(sha) && !have[sha]) || (validHash(name) && !have[name+".json"])
+		if strings.HasPrefix(name, tmpImport) || strings.HasPrefix(name, tmpAtomic) || orphan {
+			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+				return nil, fmt.Errorf("cannot clean %s from artifact store: %w", name, err)
+			}
+		}
+	}
+	return s, syncDir(dir)
+}
+
+// Dir is the directory of the store.
+func (s *Store) Dir() string { return s.dir }
+
+func validHash(sha string) bool {
+	if len(sha) != 2*sha256.Size {
+		return false
+	}
+	for _, c := range sha {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Store) path(sha string) (string, error) {
+	if !validHash(sha) {
+		return "", fmt.Errorf("%w: %q", ErrBadHash, sha)
+	}
+	return filepath.Join(s.dir, sha), nil
+}
+
+// Import copies a package from r into the store, verifying it with the
+// policy. The bytes go to a temporary file, hashed on the way, fsynced,
+// verified from disk, and only then renamed to their hash; a refused package
+// leaves the store as it was. Importing a package already present returns
+// the stored artifact.
+func (s *Store) Import(ctx context.Context, r io.Reader, p Policy, opts ...Option) (Artifact, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	f, err := os.CreateTemp(s.dir, tmpImport+"*")
+	if err != nil {
+		return Artifact{}, fmt.Errorf("cannot create temporary artifact: %w", err)
+	}
+	tmp := f.Name()
+	keep := false
+	defer func() {
+		f.Close()
+		if !keep {
+			os.Remove(tmp)
+		}
+	}()
+	h := sha256.New()
+	size, err := copyCtx(ctx, io.MultiWriter(f, h), r, o.progress)
+	if err != nil {
+		return Artifact{}, fmt.Errorf("cannot import package: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return Artifact{}, fmt.Errorf("cannot sync temporary artifact: %w", err)
+	}
+	rep, err := Verify(ctx, f, size, p, opts...)
+	if err != nil {
+		return Artifact{}, err
+	}
+	if rep.SHA256 != hex.EncodeToString(h.Sum(nil)) {
+		return Artifact{}, fmt.Errorf("cannot import package: %w", ErrReadBack)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a, err := s.get(rep.SHA256); err == nil {
+		return a, nil
+	}
+	a := Artifact{SHA256: rep.SHA256, Size: rep.Size, Method: rep.Method, Signer: rep.Signer,
+		Entries: rep.Entries, Added: s.now().UTC()}
+	// Metadata first: a crash between the two leaves metadata without a
+	// package, which OpenStore removes; never a package nobody can describe.
+	if err := s.writeMeta(a); err != nil {
+		return Artifact{}, err
+	}
+	if err := os.Chmod(tmp, 0o444); err != nil {
+		return Artifact{}, fmt.Errorf("cannot import package: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(s.dir, a.SHA256)); err != nil {
+		os.Remove(filepath.Join(s.dir, a.SHA256+".json"))
+		return Artifact{}, fmt.Errorf("cannot import package: %w", err)
+	}
+	keep = true
+	if err := syncDir(s.dir); err != nil {
+		return Artifact{}, err
+	}
+	return a, nil
+}
+
+// copyCtx copies r to w, checking ctx and reporting progress ("copy"; the
+// total is -1 because a stream has no known size).
+func copyCtx(ctx context.Context, w io.Writer, r io.Reader, progress Progress) (int64, error) {
+	buf := make([]byte, passBuf)
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		m, rerr := r.Read(buf)
+		if m > 0 {
+			if _, err := w.Write(buf[:m]); err != nil {
+				return n, err
+			}
+			n += int64(m)
+			if progress != nil {
+				progress("copy", n, -1)
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
+
+func (s *Store) writeMeta(a Artifact) error {
+	b, err := json.MarshalIndent(a, "", "  ")
+	if err != nil {
+		return fmt.Errorf("cannot encode artifact metadata: %w", err)
+	}
+	return writeFileAtomic(filepath.Join(s.dir, a.SHA256+".json"), append(b, '\n'), 0o600)
+}
+
+// Get returns the metadata of one artifact.
+func (s *Store) Get(sha string) (Artifact, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.get(sha)
+}
+
+func (s *Store) get(sha string) (Artifact, error) {
+	p, err := s.path(sha)
+	if err != nil {
+		return Artifact{}, err
+	}
+	b, err := os.ReadFile(p + ".json")
+	if errors.Is(err, fs.ErrNotExist) {
+		return Artifact{}, fmt.Errorf("%w: %s", ErrNotFound, sha)
+	}
+	if err != nil {
+		return Artifact{}, fmt.Errorf("cannot read artifact metadata: %w", err)
+	}
+	var a Artifact
+	if err := json.Unmarshal(b, &a); err != nil {
+		return Artifact{}, fmt.Errorf("cannot decode artifact metadata of %s: %w", sha, err)
+	}
+	return a, nil
+}
+
+// Open opens the package bytes of an artifact for reading.
+func (s *Store) Open(sha string) (*os.File, Artifact, error) {
+	a, err := s.Get(sha)
+	if err != nil {
+		return nil, a, err
+	}
+	f, err := os.Open(filepath.Join(s.dir, sha))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, a, fmt.Errorf("%w: %s", ErrNotFound, sha)
+	}
+	if err != nil {
+		return nil, a, fmt.Errorf("cannot open artifact: %w", err)
+	}
+	return f, a, nil
+}
+
+// List returns every artifact, most recently used first.
+func (s *Store) List() ([]Artifact, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.list()
+}
+
+func (s *Store) list() ([]Artifact, error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read artifact store: %w", err)
+	}
+	var out []Artifact
+	for _, e := range ents {
+		sha, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || !validHash(sha) {
+			continue
+		}
+		a, err := s.get(sha)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	slices.SortStableFunc(out, func(a, b Artifact) int {
+		return cmp.Or(b.lastUsed().Compare(a.lastUsed()), strings.Compare(a.SHA256, b.SHA256))
+	})
+	return out, nil
+}
+
+// Remove deletes an artifact: metadata first, so a crash halfway leaves a
+// package without metadata, which OpenStore removes.
+func (s *Store) Remove(sha string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.remove(sha)
+}
+
+func (s *Store) remove(sha string) error {
+	p, err := s.path(sha)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p + ".json"); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %s", ErrNotFound, sha)
+	} else if err != nil {
+		return fmt.Errorf("cannot remove artifact: %w", err)
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("cannot remove artifact: %w", err)
+	}
+	return syncDir(s.dir)
+}
+
+// RecordStaged appends a staging record to an artifact's history. A zero
+// Time is set to now.
+func (s *Store) RecordStaged(sha string, rec StagedRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, err := s.get(sha)
+	if err != nil {
+		return err
+	}
+	if rec.Time.IsZero() {
+		rec.Time = s.now()
+	}
+	rec.Time = rec.Time.UTC()
+	a.Staged = append(a.Staged, rec)
+	return s.writeMeta(a)
+}
+
+// stagedOrder returns the artifact hashes of every staging, newest first.
+func stagedOrder(arts []Artifact) []string {
+	type ev struct {
+		t   time.Time
+		sha string
+	}
+	var evs []ev
+	for _, a := range arts {
+		for _, r := range a.Staged {
+			evs = append(evs, ev{r.Time, a.SHA256})
+		}
+	}
+	slices.SortStableFunc(evs, func(a, b ev) int { return b.t.Compare(a.t) })
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		out[i] = e.sha
+	}
+	return out
+}
+
+// Current returns the artifact staged last.
+func (s *Store) Current() (Artifact, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, _, err := s.currentPrevious()
+	if err != nil {
+		return Artifact{}, err
+	}
+	if cur == "" {
+		return Artifact{}, fmt.Errorf("%w: nothing was staged yet", ErrNotFound)
+	}
+	return s.get(cur)
+}
+
+// Previous returns the artifact staged before the current one: the exact
+// bytes a rollback must put back.
+func (s *Store) Previous() (Artifact, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, prev, err := s.currentPrevious()
+	if err != nil {
+		return Artifact{}, err
+	}
+	if prev == "" {
+		return Artifact{}, ErrNoPrevious
+	}
+	return s.get(prev)
+}
+
+func (s *Store) currentPrevious() (cur, prev string, err error) {
+	arts, err := s.list()
+	if err != nil {
+		return "", "", err
+	}
+	for _, sha := range stagedOrder(arts) {
+		switch {
+		case cur == "":
+			cur = sha
+		case sha != cur:
+			return cur, sha, nil
+		}
+	}
+	return cur, "", nil
+}
+
+// Prune removes all but the keep most recently used artifacts. The current
+// and previous staged artifacts (rollback targets) and those in protect are
+// never removed. It returns the hashes it removed.
+func (s *Store) Prune(keep int, protect ...string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	arts, err := s.list()
+	if err != nil {
+		return nil, err
+	}
+	cur, prev, err := s.currentPrevious()
+	if err != nil {
+		return nil, err
+	}
+	protect = append(protect, cur, prev)
+	var removed []string
+	for i, a := range arts {
+		if i < keep || slices.Contains(protect, a.SHA256) {
+			continue
+		}
+		if err := s.remove(a.SHA256); err != nil {
+			return removed, err
+		}
+		removed = append(removed, a.SHA256)
+	}
+	return removed, nil
+}
+
+// writeFileAtomic replaces path with data so that a crash leaves either the
+// old file or the new one: temporary file in the same directory, fsync,
+// rename, fsync of the directory.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, tmpAtomic+base+"-*")
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return syncDir(dir)
+}
+
+// syncDir fsyncs a directory so that renames and removals in it survive a
+// power loss.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("cannot sync directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("cannot sync directory %s: %w", dir, err)
+	}
+	return nil
+}

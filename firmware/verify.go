@@ -1,0 +1,355 @@
+package firmware
+
+import (
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"strings"
+	"sync"
+
+	"aead.dev/minisign"
+)
+
+// Errors a caller decides on. Where recovery has its own words for a
+// failure, the error uses them, so the message on the console matches the
+// one the user will see on the box.
+var (
+	ErrStructure     = errors.New("not a valid zip package")
+	ErrMissingEntry  = errors.New("package lacks a required entry")
+	ErrFooter        = errors.New("footer is wrong")
+	ErrUnsigned      = errors.New("no signature in file")
+	ErrSignature     = errors.New("signature verification failed")
+	ErrUnknownSigner = errors.New("package is signed by an unknown key")
+	ErrDigest        = errors.New("sha-256 does not match")
+	ErrPolicy        = errors.New("invalid verification policy")
+)
+
+// Method names a verification method; the board profile chooses it.
+type Method string
+
+const (
+	MethodSignApk  Method = "signapk"  // Android whole-file signature (signapk -w)
+	MethodSHA256   Method = "sha256"   // a SHA-256 given by the user or a manifest
+	MethodMinisign Method = "minisign" // detached minisign signature (prehashed, minisign -H)
+	MethodEd25519  Method = "ed25519"  // detached Ed25519ph signature (RFC 8032, SHA-512 prehash)
+	MethodNone     Method = "none"     // zip structure only
+)
+
+// Policy says how a package must be verified. It belongs to the board, not
+// to one package: per-package inputs (a SHA-256, a detached signature) are
+// options of Verify.
+type Policy struct {
+	Method          Method
+	Certs           []*x509.Certificate  // signapk: see LoadCerts
+	MinisignKeys    []minisign.PublicKey // minisign
+	Ed25519Keys     []ed25519.PublicKey  // ed25519
+	RequiredEntries []string             // e.g. "META-INF/com/google/android/update-binary"
+}
+
+// AndroidUpdateBinary is the entry every Android recovery package needs.
+const AndroidUpdateBinary = "META-INF/com/google/android/update-binary"
+
+// Signer identifies who signed a package.
+type Signer struct {
+	Subject     string `json:"subject,omitempty"` // certificate subject CN, or minisign trusted comment
+	Fingerprint string `json:"fingerprint"`       // SHA-256 of the certificate DER or of the raw public key
+	Key         string `json:"key"`               // "RSA-2048", "ECDSA-P-256", "minisign:<key id>", "Ed25519"
+	Digest      string `json:"digest,omitempty"`  // "SHA-1" or "SHA-256" for signapk
+}
+
+// Report is what Verify found out about a package it accepted.
+type Report struct {
+	Method  Method  `json:"method"`
+	Size    int64   `json:"size"`
+	SHA256  string  `json:"sha256"`
+	Signer  *Signer `json:"signer,omitempty"`
+	Entries int     `json:"entries"`
+}
+
+// Progress reports bytes done out of total for a phase ("copy", "verify").
+type Progress func(phase string, done, total int64)
+
+// Option adds a per-package input or a progress callback to Verify.
+type Option func(*options)
+
+type options struct {
+	sha256    []byte
+	shaErr    error
+	signature []byte
+	progress  Progress
+}
+
+// WithSHA256 requires the package to have this hex SHA-256, whatever the
+// method. It is mandatory for MethodSHA256.
+func WithSHA256(hexSum string) Option {
+	return func(o *options) {
+		b, err := hex.DecodeString(strings.TrimSpace(hexSum))
+		if err != nil || len(b) != sha256.Size {
+			o.shaErr = fmt.Errorf("%w: %q is not a hex SHA-256", ErrPolicy, hexSum)
+		}
+		o.sha256 = b
+	}
+}
+
+// WithSignature gives the detached signature for MethodMinisign (the text
+// of a .minisig file) or MethodEd25519 (64 raw bytes).
+func WithSignature(sig []byte) Option { return func(o *options) { o.signature = sig } }
+
+// WithProgress sets a callback called as the package is hashed.
+func WithProgress(p Progress) Option { return func(o *options) { o.progress = p } }
+
+// Verify checks the package of the given size in r against the policy. The
+// zip structure is always checked; the bytes are read once, in order, so a
+// large package is never held in memory. A refused package yields an error
+// that wraps one of the Err* values.
+func Verify(ctx context.Context, r io.ReaderAt, size int64, p Policy, opts ...Option) (Report, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	rep := Report{Method: p.Method, Size: size}
+	if o.shaErr != nil {
+		return rep, o.shaErr
+	}
+	if err := p.check(&o); err != nil {
+		return rep, err
+	}
+	zi, err := checkZip(r, size, p.RequiredEntries)
+	if err != nil {
+		return rep, err
+	}
+	rep.Entries = len(zi.Names)
+
+	whole := sha256.New()
+	pass := hashPass{whole: []hash.Hash{whole}, prefixLen: -1}
+	var (
+		wf     wholeFile
+		signer *signerSig
+		h512   hash.Hash
+		ms     *minisignWriter
+		msSig  minisign.Signature
+	)
+	switch p.Method {
+	case MethodSignApk:
+		tail, err := readTail(r, size, eocdLen+maxComment)
+		if err != nil {
+			return rep, err
+		}
+		if wf, err = parseFooter(tail, size, zi.CommentLen); err != nil {
+			return rep, err
+		}
+		if signer, err = parseSigner(wf.PKCS7); err != nil {
+			return rep, err
+		}
+		pass.prefixLen = wf.SignedLen
+		if signer.hash == crypto.SHA1 {
+			pass.prefix = sha1.New()
+		}
+	case MethodMinisign:
+		if err := msSig.UnmarshalText(o.signature); err != nil {
+			return rep, fmt.Errorf("%w: cannot parse minisign signature: %v", ErrSignature, err)
+		}
+		if msSig.Algorithm != minisign.HashEdDSA {
+			return rep, fmt.Errorf("%w: legacy (not prehashed) minisign signature; sign with minisign -H", ErrSignature)
+		}
+		ms = newMinisignWriter()
+		pass.whole = append(pass.whole, ms)
+	case MethodEd25519:
+		h512 = sha512.New()
+		pass.whole = append(pass.whole, h512)
+	}
+	if err := pass.run(ctx, r, size, o.progress); err != nil {
+		return rep, err
+	}
+	sum := whole.Sum(nil)
+	rep.SHA256 = hex.EncodeToString(sum)
+	if o.sha256 != nil && subtle.ConstantTimeCompare(sum, o.sha256) != 1 {
+		return rep, fmt.Errorf("%w: expected %x, got %s", ErrDigest, o.sha256, rep.SHA256)
+	}
+
+	switch p.Method {
+	case MethodSignApk:
+		cert, err := signer.verify(pass.prefixSum(), p.Certs)
+		if err != nil {
+			return rep, err
+		}
+		rep.Signer = &Signer{Subject: cert.Subject.CommonName, Fingerprint: fingerprint(cert),
+			Key: keyName(cert), Digest: signer.hash.String()}
+	case MethodMinisign:
+		for _, k := range p.MinisignKeys {
+			if k.ID() != msSig.KeyID {
+				continue
+			}
+			if !ms.r.Verify(k, o.signature) {
+				return rep, fmt.Errorf("%w: minisign signature does not match", ErrSignature)
+			}
+			kb, _ := k.MarshalText()
+			fp := sha256.Sum256(kb)
+			rep.Signer = &Signer{Subject: msSig.TrustedComment, Fingerprint: hex.EncodeToString(fp[:]),
+				Key: fmt.Sprintf("minisign:%X", k.ID())}
+			return rep, nil
+		}
+		return rep, fmt.Errorf("%w: minisign key id %X is not configured", ErrUnknownSigner, msSig.KeyID)
+	case MethodEd25519:
+		digest := h512.Sum(nil)
+		for _, k := range p.Ed25519Keys {
+			if ed25519.VerifyWithOptions(k, digest, o.signature, &ed25519.Options{Hash: crypto.SHA512}) == nil {
+				fp := sha256.Sum256(k)
+				rep.Signer = &Signer{Fingerprint: hex.EncodeToString(fp[:]), Key: "Ed25519"}
+				return rep, nil
+			}
+		}
+		return rep, fmt.Errorf("%w: no configured ed25519 key verifies the signature", ErrSignature)
+	}
+	return rep, nil
+}
+
+// check refuses a policy (with its per-package options) that cannot work.
+func (p Policy) check(o *options) error {
+	switch p.Method {
+	case MethodSignApk:
+		if len(p.Certs) == 0 {
+			return fmt.Errorf("%w: signapk needs at least one certificate", ErrPolicy)
+		}
+	case MethodSHA256:
+		if o.sha256 == nil {
+			return fmt.Errorf("%w: method sha256 needs the expected SHA-256", ErrPolicy)
+		}
+	case MethodMinisign:
+		if len(p.MinisignKeys) == 0 {
+			return fmt.Errorf("%w: minisign needs at least one public key", ErrPolicy)
+		}
+		if len(o.signature) == 0 {
+			return fmt.Errorf("%w: no minisign signature given", ErrUnsigned)
+		}
+	case MethodEd25519:
+		if len(p.Ed25519Keys) == 0 {
+			return fmt.Errorf("%w: ed25519 needs at least one public key", ErrPolicy)
+		}
+		if len(o.signature) != ed25519.SignatureSize {
+			return fmt.Errorf("%w: ed25519 signature must be %d bytes, got %d", ErrUnsigned, ed25519.SignatureSize, len(o.signature))
+		}
+	case MethodNone:
+	default:
+		return fmt.Errorf("%w: unknown method %q", ErrPolicy, p.Method)
+	}
+	return nil
+}
+
+// hashPass feeds bytes [0, size) of a file to the whole-file hashes and
+// bytes [0, prefixLen) to the signed-prefix hash. When the prefix hash is
+// SHA-256, whole[0] (SHA-256) is cloned at the boundary instead of hashing
+// the same bytes twice.
+type hashPass struct {
+	whole     []hash.Hash
+	prefixLen int64     // -1: no prefix
+	prefix    hash.Hash // separate prefix hash (SHA-1), or nil
+	snapshot  []byte
+}
+
+const passBuf = 1 << 20
+
+func (hp *hashPass) run(ctx context.Context, r io.ReaderAt, size int64, progress Progress) error {
+	buf := make([]byte, passBuf)
+	var off int64
+	for off < size {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n := int(min(int64(len(buf)), size-off))
+		if hp.prefixLen > off && hp.prefixLen < off+int64(n) {
+			n = int(hp.prefixLen - off) // stop at the boundary
+		}
+		if _, err := r.ReadAt(buf[:n], off); err != nil && !(errors.Is(err, io.EOF)) {
+			return fmt.Errorf("cannot read package at %d: %w", off, err)
+		}
+		sinks := hp.whole
+		if hp.prefix != nil && off < hp.prefixLen {
+			sinks = append(sinks[:len(sinks):len(sinks)], hp.prefix)
+		}
+		writeAll(sinks, buf[:n])
+		off += int64(n)
+		if off == hp.prefixLen && hp.prefix == nil {
+			hp.snapshot = hp.whole[0].Sum(nil)
+		}
+		if progress != nil {
+			progress("verify", off, size)
+		}
+	}
+	if hp.prefixLen == 0 && hp.prefix == nil {
+		hp.snapshot = hp.whole[0].Sum(nil)
+	}
+	return nil
+}
+
+// writeAll feeds p to every hash, in parallel when there are several (a
+// SHA-1 signature hashes with SHA-1 and SHA-256; boxes have several cores).
+func writeAll(hs []hash.Hash, p []byte) {
+	if len(hs) == 1 {
+		hs[0].Write(p)
+		return
+	}
+	var wg sync.WaitGroup
+	for _, h := range hs[1:] {
+		wg.Go(func() { h.Write(p) })
+	}
+	hs[0].Write(p)
+	wg.Wait()
+}
+
+func (hp *hashPass) prefixSum() []byte {
+	if hp.prefix != nil {
+		return hp.prefix.Sum(nil)
+	}
+	return hp.snapshot
+}
+
+// minisignWriter adapts minisign's hashing Reader to a hash.Hash-like sink.
+type minisignWriter struct {
+	src chunk
+	r   *minisign.Reader
+	tmp []byte
+}
+
+type chunk struct{ b []byte }
+
+func (c *chunk) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.b)
+	c.b = c.b[n:]
+	return n, nil
+}
+
+func newMinisignWriter() *minisignWriter {
+	w := &minisignWriter{tmp: make([]byte, 64<<10)}
+	w.r = minisign.NewReader(&w.src)
+	return w
+}
+
+func (w *minisignWriter) Write(p []byte) (int, error) {
+	w.src.b = p
+	for len(w.src.b) > 0 {
+		if _, err := w.r.Read(w.tmp); err != nil {
+			break
+		}
+	}
+	return len(p), nil
+}
+
+// The rest of hash.Hash is never used on this sink.
+func (w *minisignWriter) Sum(b []byte) []byte { return b }
+func (w *minisignWriter) Reset()              {}
+func (w *minisignWriter) Size() int           { return 0 }
+func (w *minisignWriter) BlockSize() int      { return 1 }
