@@ -31,6 +31,7 @@ type agent struct {
 
 	listeners localapi.Listeners
 	domains   []domain
+	sessions  *localapi.Sessions
 
 	mu        sync.RWMutex
 	cfg       *config.Config
@@ -210,23 +211,6 @@ func (a *agent) reloadFromSignal() {
 	if op.Error != nil {
 		a.log.Error("config reload refused; keeping the old config", "err", op.Error.Message)
 	}
-}
-
-// authorize checks a TCP request. Without a password the listener is
-// loopback-only (enforced at start) and every local client is trusted.
-func (a *agent) authorize(r *http.Request) error {
-	hash := a.config().HTTP.PasswordHash
-	if hash == "" {
-		return nil
-	}
-	_, pass, ok := r.BasicAuth()
-	if !ok {
-		return errors.New("a password is required")
-	}
-	if !verifyPassword(hash, pass) {
-		return errors.New("wrong password")
-	}
-	return nil
 }
 
 // mapConfigError turns config validation errors into API errors.

@@ -94,9 +94,13 @@ func Run(ctx context.Context, o Options) error {
 	}
 	a.listeners = localapi.Listeners{Socket: o.SocketPath, HTTP: tcpL.Addr().String()}
 
+	a.sessions = &localapi.Sessions{
+		Enabled: func() bool { return a.config().HTTP.PasswordHash != "" },
+		Check:   func(pass string) bool { return verifyPassword(a.config().HTTP.PasswordHash, pass) },
+	}
 	api := localapi.New(localapi.Options{
 		Backend: a, Journal: store, Events: a.events, Logger: log,
-		Mappers: []localapi.ErrorMapper{mapConfigError}, Authorize: a.authorize,
+		Mappers: []localapi.ErrorMapper{mapConfigError}, Sessions: a.sessions,
 	})
 	a.api = api
 	a.domains = a.buildDomains()

@@ -12,11 +12,14 @@ func (a *agent) pageHandler(api http.Handler) http.Handler {
 	mux.Handle("/api/", api)
 	page := web.Handler()
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := a.authorize(r); err != nil {
-			w.Header().Set("WWW-Authenticate", `Basic realm="boxagent"`)
-			http.Error(w, err.Error(), http.StatusUnauthorized)
+		// Only the login page and what it needs are served before a login.
+		if !a.sessions.Authenticated(r) && !web.Public(r.URL.Path) {
+			http.Redirect(w, r, "/login.html", http.StatusSeeOther)
 			return
 		}
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("X-Frame-Options", "DENY")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:")
 		page.ServeHTTP(w, r)
 	}))
 	return mux

@@ -39,23 +39,22 @@ type Options struct {
 	Logger  *slog.Logger
 	// Mappers turn domain errors into API errors.
 	Mappers []ErrorMapper
-	// Authorize checks a request that came over TCP; nil allows all (the
-	// loopback-only default). Requests over the unix socket are authorised
-	// by the socket's file permissions.
-	Authorize func(r *http.Request) error
+	// Sessions authorise requests that come over TCP. Requests over the
+	// unix socket are authorised by the socket's file permissions.
+	Sessions *Sessions
 }
 
 // Server serves the API. One Server handles both listeners; which one a
 // request came through is told by Handler's trusted argument.
 type Server struct {
-	backend   Backend
-	journal   *journal.Store
-	events    *Broker
-	log       *slog.Logger
-	mappers   []ErrorMapper
-	authorize func(*http.Request) error
-	ops       *operations
-	routes    []route
+	backend  Backend
+	journal  *journal.Store
+	events   *Broker
+	log      *slog.Logger
+	mappers  []ErrorMapper
+	sessions *Sessions
+	ops      *operations
+	routes   []route
 }
 
 // HandlerFunc handles one API call; a returned error is answered in the
@@ -97,7 +96,10 @@ func New(o Options) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		backend: o.Backend, journal: o.Journal, events: o.Events, log: o.Logger,
-		mappers: o.Mappers, authorize: o.Authorize,
+		mappers: o.Mappers, sessions: o.Sessions,
+	}
+	if s.sessions == nil {
+		s.sessions = &Sessions{}
 	}
 	s.ops = &operations{
 		store: o.Journal, events: o.Events, snapshot: o.Backend.Snapshot,
@@ -124,14 +126,8 @@ func (s *Server) Handler(trusted bool) http.Handler {
 		rt := rt
 		mux.HandleFunc(rt.method+" "+rt.path, func(w http.ResponseWriter, r *http.Request) {
 			if !trusted {
-				if s.authorize != nil {
-					if err := s.authorize(r); err != nil {
-						s.writeError(w, Errorf(http.StatusUnauthorized, "auth.required", err.Error(), "log in on the control page"))
-						return
-					}
-				}
-				if rt.mutating && r.Header.Get(CSRFHeader) == "" {
-					s.writeError(w, Errorf(http.StatusForbidden, "auth.csrf", "missing "+CSRFHeader+" header", "send the header with every change"))
+				if err := s.sessions.authorize(r, rt.mutating); err != nil {
+					s.writeError(w, err)
 					return
 				}
 			}
@@ -139,6 +135,21 @@ func (s *Server) Handler(trusted bool) http.Handler {
 			if err := rt.handle(w, r); err != nil {
 				s.writeError(w, err)
 			}
+		})
+	}
+	if !trusted {
+		mux.HandleFunc("POST /api/v1/login", func(w http.ResponseWriter, r *http.Request) {
+			if err := s.sessions.login(w, r); err != nil {
+				s.writeError(w, err)
+			}
+		})
+		mux.HandleFunc("POST /api/v1/logout", func(w http.ResponseWriter, r *http.Request) {
+			if err := s.sessions.logout(w, r); err != nil {
+				s.writeError(w, err)
+			}
+		})
+		mux.HandleFunc("GET /api/v1/session", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, s.sessions.info(r))
 		})
 	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {

@@ -18,3 +18,13 @@ func Handler() http.Handler {
 	sub, _ := fs.Sub(static, "static")
 	return http.FileServerFS(sub)
 }
+
+// Public says whether a path is served before a login: the login page and
+// the assets it loads.
+func Public(path string) bool {
+	switch path {
+	case "/login.html", "/login.js", "/style.css", "/favicon.ico":
+		return true
+	}
+	return false
+}

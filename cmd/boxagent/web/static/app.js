@@ -1,48 +1,85 @@
-// The page reads the same API the CLI uses; it keeps no state of its own.
+// The page reads and changes the box only through the API the CLI uses;
+// it keeps no state of its own beyond what is on screen.
 "use strict";
+
+let csrf = "";
 
 function el(tag, text, cls) {
   const e = document.createElement(tag);
-  if (text !== undefined) e.textContent = text;
+  if (text !== undefined && text !== null) e.textContent = String(text);
   if (cls) e.className = cls;
   return e;
 }
 
-async function api(path) {
-  const r = await fetch(path, { headers: { "Accept": "application/json" } });
+async function api(path, opts) {
+  opts = opts || {};
+  const headers = { "Accept": "application/json" };
+  if (opts.method && opts.method !== "GET") {
+    headers["X-Boxagent-Request"] = "1";
+    if (csrf) headers["X-Boxagent-CSRF"] = csrf;
+  }
+  const r = await fetch(path, { method: opts.method || "GET", headers: headers, body: opts.body });
+  if (r.status === 401) { location.href = "/login.html"; throw new Error("log in first"); }
   const body = await r.json();
-  if (!r.ok) throw new Error(body.error ? body.error.message : r.statusText);
+  if (!r.ok) {
+    const e = body.error || {};
+    throw new Error((e.message || r.statusText) + (e.hint ? " (" + e.hint + ")" : ""));
+  }
   return body;
+}
+
+function row(table, cells) {
+  const tr = el("tr");
+  for (const c of cells) tr.append(c instanceof Node ? c : el("td", c));
+  table.append(tr);
+  return tr;
 }
 
 async function showStatus() {
   const s = await api("/api/v1/status");
-  const box = document.getElementById("overview");
+  const box = document.getElementById("status");
   box.replaceChildren();
-  const t = el("table");
-  const rows = [
-    ["version", s.version],
-    ["board", s.board.id + " (" + s.board.name + ")"],
-    ["uptime", Math.round(s.uptime_seconds) + " s"],
-    ["config", s.config.revision + (s.config.default ? " (defaults)" : "")],
-  ];
-  for (const [k, v] of rows) {
-    const tr = el("tr"); tr.append(el("th", k), el("td", v)); t.append(tr);
-  }
+  const tbl = el("table");
+  const th = (k) => el("th", t(k));
+  row(tbl, [th("overview.version"), el("td", s.version)]);
+  row(tbl, [th("overview.board"), el("td", s.board.id + " (" + s.board.name + ")")]);
+  row(tbl, [th("overview.uptime"), el("td", Math.round(s.uptime_seconds) + " s")]);
+  row(tbl, [th("overview.config"), el("td", s.config.revision.slice(0, 19) + (s.config.default ? " (" + t("overview.defaults") + ")" : ""))]);
   for (const sub of s.subsystems) {
-    const tr = el("tr"); tr.append(el("th", sub.name), el("td", sub.state + (sub.detail ? ": " + sub.detail : ""), sub.state)); t.append(tr);
+    row(tbl, [el("th", sub.name), el("td", sub.state + (sub.detail ? ": " + sub.detail : ""), "state-" + sub.state)]);
   }
-  box.append(t);
+  box.append(tbl);
 }
 
 async function showOperations() {
-  const ops = await api("/api/v1/operations?limit=10");
+  const kind = document.getElementById("kind").value.trim();
+  const ops = await api("/api/v1/operations?limit=20" + (kind ? "&kind=" + encodeURIComponent(kind) : ""));
   const body = document.querySelector("#ops tbody");
   body.replaceChildren();
   for (const op of ops) {
-    const tr = el("tr");
-    tr.append(el("td", op.id), el("td", op.kind), el("td", op.origin), el("td", op.state), el("td", op.started));
-    body.append(tr);
+    const link = el("a", op.id);
+    link.href = "#history";
+    link.addEventListener("click", () => showOperation(op.id));
+    const id = el("td"); id.append(link);
+    row(body, [id, el("td", op.kind), el("td", op.origin), el("td", op.state, "state-" + (op.state === "done" ? "ok" : op.state)), el("td", op.started)]);
+  }
+}
+
+async function showOperation(id) {
+  const op = await api("/api/v1/operations/" + id);
+  const box = document.getElementById("op-detail");
+  box.replaceChildren(el("h3", op.kind + " #" + op.id), el("p", op.summary || ""));
+  if (op.error) box.append(el("p", op.error.message + (op.error.hint ? " (" + op.error.hint + ")" : ""), "error"));
+  box.append(el("h4", t("ops.snapshot")), el("pre", JSON.stringify(op.snapshot, null, 2)));
+}
+
+async function showDoctor() {
+  const d = await api("/api/v1/doctor");
+  const body = document.querySelector("#checks tbody");
+  body.replaceChildren();
+  for (const c of d.checks) {
+    const cls = c.result === "OK" ? "state-ok" : (c.result === "FAIL" ? "state-failed" : "state-degraded");
+    row(body, [el("th", c.name), el("td", c.result, cls), el("td", c.detail + (c.fix ? " — " + t("doctor.fix") + ": " + c.fix : ""))]);
   }
 }
 
@@ -50,14 +87,42 @@ function follow() {
   const log = document.getElementById("events");
   const src = new EventSource("/api/v1/events");
   const onEvent = (e) => {
-    log.textContent = e.type + " " + e.data + "\n" + log.textContent;
-    if (e.type === "operation") showOperations();
-    if (e.type === "config") showStatus();
+    log.textContent = e.type + " " + e.data + "\n" + log.textContent.slice(0, 4000);
+    if (e.type === "operation") showOperations().catch(() => {});
+    if (e.type === "config") showStatus().catch(() => {});
   };
   src.addEventListener("operation", onEvent);
   src.addEventListener("config", onEvent);
+  // EventSource reconnects by itself and sends Last-Event-ID.
+  src.onerror = () => { log.textContent = t("events.reconnecting") + "\n" + log.textContent; };
 }
 
-showStatus().catch((e) => { document.getElementById("overview").textContent = "cannot reach the agent: " + e.message; });
-showOperations().catch(() => {});
-follow();
+async function main() {
+  await loadLanguage(pickLanguage());
+  document.getElementById("lang").addEventListener("change", async (e) => {
+    localStorage.setItem("lang", e.target.value);
+    await loadLanguage(e.target.value);
+    await refresh();
+  });
+  const sess = await api("/api/v1/session");
+  csrf = sess.csrf || "";
+  const logout = document.getElementById("logout");
+  logout.hidden = !sess.required;
+  logout.addEventListener("click", async () => { await api("/api/v1/logout", { method: "POST" }); location.href = "/login.html"; });
+  document.getElementById("reload").addEventListener("click", async () => {
+    const out = document.getElementById("reload-result");
+    try {
+      const op = await api("/api/v1/config/reload", { method: "POST" });
+      out.className = ""; out.textContent = op.kind + " #" + op.id + ": " + op.state;
+    } catch (e) { out.className = "error"; out.textContent = e.message; }
+  });
+  document.getElementById("kind").addEventListener("change", () => showOperations());
+  await refresh();
+  follow();
+}
+
+async function refresh() {
+  await Promise.all([showStatus(), showOperations(), showDoctor()]);
+}
+
+main().catch((e) => { document.getElementById("status").textContent = t("error.unreachable") + ": " + e.message; });
