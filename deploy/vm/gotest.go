@@ -22,6 +22,8 @@ import (
 //
 // opts describes the boot (Sticks, Env, Timeout...); its Command and
 // WorkDir are set here. It skips t when the host cannot boot the board.
+// The results folder is t's temporary folder, removed after the test,
+// unless LAB_KEEP is set in the environment.
 func RunGoTests(t *testing.T, pkg string, opts Options, testArgs ...string) *Result {
 	t.Helper()
 	if opts.Cache == nil {
@@ -33,6 +35,13 @@ func RunGoTests(t *testing.T, pkg string, opts Options, testArgs ...string) *Res
 	}
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
+		if os.Getenv("LAB_KEEP") != "" {
+			d, err := os.MkdirTemp("", "lab-results-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts.Dir = d
+		}
 	}
 	if opts.Timeout == 0 {
 		opts.Timeout = 5 * time.Minute
@@ -63,9 +72,12 @@ func RunGoTests(t *testing.T, pkg string, opts Options, testArgs ...string) *Res
 	}
 	t.Logf("virtual board: boot to init %s, wall %s, exit %d, results in %s",
 		res.Boot.Round(10*time.Millisecond), res.Wall.Round(10*time.Millisecond), res.ExitCode, res.Dir)
+	if runErr != nil || res.ExitCode < 0 {
+		t.Logf("console:\n%s", res.ConsoleTail(40))
+	}
 	events, err := test2json(root, goBin, pkg, res.Output)
 	if err != nil {
-		t.Fatalf("cannot read the guest's test output: %v", err)
+		t.Fatalf("cannot read the guest's test output: %v (run error: %v)", err, runErr)
 	}
 	tests := buildTree(events)
 	failed := false

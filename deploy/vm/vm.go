@@ -219,7 +219,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	waitErr := cmd.Wait()
 	res.Wall = time.Since(start)
 	stopWatch()
-	if werr := <-watchDone; werr != nil && !errors.Is(werr, context.Canceled) {
+	if werr := <-watchDone; werr != nil && !errors.Is(werr, context.Canceled) && !errors.Is(werr, context.DeadlineExceeded) {
 		log.Warn("request watcher stopped", "err", werr)
 	}
 	readResults(res)

@@ -3,6 +3,7 @@ package guest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -58,6 +59,10 @@ func (u *Uevents) Read(ctx context.Context) (Uevent, error) {
 		if err != nil {
 			if ctx.Err() != nil {
 				return Uevent{}, ctx.Err()
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				// ctx's deadline, reached by the poller before ctx's timer
+				return Uevent{}, context.DeadlineExceeded
 			}
 			return Uevent{}, fmt.Errorf("cannot read uevents: %w", err)
 		}

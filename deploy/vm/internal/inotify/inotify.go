@@ -70,6 +70,10 @@ func (w *Watcher) Read(ctx context.Context) ([]Event, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// ctx's deadline, reached by the poller before ctx's timer
+			return nil, context.DeadlineExceeded
+		}
 		return nil, fmt.Errorf("cannot read inotify events: %w", err)
 	}
 	var evs []Event
