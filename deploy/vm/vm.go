@@ -31,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/boxagent/boxagent/deploy/vm/internal/pdeath"
 	"golang.org/x/sys/unix"
 )
 
@@ -180,7 +181,6 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 
 	cmd := exec.CommandContext(ctx, qemuBinary, qemuArgs(c, dir, opts)...)
 	cmd.ExtraFiles = []*os.File{qemuEnd} // fd 3
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = 5 * time.Second
 	if opts.Interactive {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -199,16 +199,16 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	start := time.Now()
 	log.Debug("booting", "dir", dir, "kernel", c.KernelVersion)
-	if err := cmd.Start(); err != nil {
-		qemuEnd.Close()
+	exited, err := pdeath.Start(cmd) // QEMU dies with us
+	qemuEnd.Close()
+	if err != nil {
 		return nil, fmt.Errorf("cannot start %s: %w", qemuBinary, err)
 	}
-	qemuEnd.Close()
 
 	q, err := dialQMP(ctx, hostEnd)
 	if err != nil {
 		cmd.Process.Kill()
-		cmd.Wait()
+		<-exited
 		return nil, fmt.Errorf("cannot talk QMP to the virtual board: %w (qemu.log: %s)", err, tail(filepath.Join(dir, "qemu.log"), 5))
 	}
 	defer q.Close()
@@ -216,7 +216,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	watchDone := make(chan error, 1)
 	go func() { watchDone <- serveRequests(watchCtx, dir, q, opts.Sticks, log) }()
 
-	waitErr := cmd.Wait()
+	waitErr := <-exited
 	res.Wall = time.Since(start)
 	stopWatch()
 	if werr := <-watchDone; werr != nil && !errors.Is(werr, context.Canceled) && !errors.Is(werr, context.DeadlineExceeded) {

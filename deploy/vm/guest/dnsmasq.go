@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/boxagent/boxagent/deploy/vm/internal/inotify"
 )
 
 // DnsmasqConfig is a DHCP server for one interface.
@@ -49,7 +47,7 @@ func StartDnsmasq(t testing.TB, cfg DnsmasqConfig) *Dnsmasq {
 	cmd := cfg.NS.Command("dnsmasq", args...)
 	d.Proc = StartDaemon(t, "dnsmasq", cmd, 20*time.Second, func(ctx context.Context) error {
 		// Logged once its DHCP socket is bound.
-		return inotify.WaitContains(ctx, filepath.Join(LogDir(t), "dnsmasq.log"), "DHCP, IP range")
+		return waitLog(ctx, filepath.Join(LogDir(t), "dnsmasq.log"), "DHCP, IP range")
 	})
 	return d
 }

@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/boxagent/boxagent/deploy/vm"
@@ -31,7 +32,19 @@ func LogDir(t testing.TB) string {
 	t.Helper()
 	res := vm.ResultsDir()
 	if res == "" {
-		return t.TempDir()
+		hostLogDirs.Lock()
+		defer hostLogDirs.Unlock()
+		if d, ok := hostLogDirs.m[t]; ok {
+			return d
+		}
+		d := t.TempDir()
+		hostLogDirs.m[t] = d
+		t.Cleanup(func() {
+			hostLogDirs.Lock()
+			delete(hostLogDirs.m, t)
+			hostLogDirs.Unlock()
+		})
+		return d
 	}
 	name := strings.NewReplacer("/", "_", " ", "_", ":", "_").Replace(t.Name())
 	dir := filepath.Join(res, "logs", name)
@@ -40,3 +53,9 @@ func LogDir(t testing.TB) string {
 	}
 	return dir
 }
+
+// hostLogDirs keeps LogDir stable per test outside the guest.
+var hostLogDirs = struct {
+	sync.Mutex
+	m map[testing.TB]string
+}{m: map[testing.TB]string{}}

@@ -12,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/boxagent/boxagent/deploy/vm/internal/inotify"
+	"github.com/boxagent/boxagent/deploy/vm/internal/pdeath"
 )
 
 // StopTimeout is how long Stop waits after SIGTERM before SIGKILL.
@@ -51,12 +54,12 @@ func Start(t testing.TB, name string, cmd *exec.Cmd) *Proc {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Setpgid = true
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
-	if err := cmd.Start(); err != nil {
+	exited, err := pdeath.Start(cmd)
+	if err != nil {
 		t.Fatalf("cannot start %s: %v", name, err)
 	}
 	go func() {
-		p.waitErr = cmd.Wait()
+		p.waitErr = <-exited
 		close(p.done)
 	}()
 	t.Cleanup(func() {
@@ -153,4 +156,9 @@ func StartDaemon(t testing.TB, name string, cmd *exec.Cmd, timeout time.Duration
 	}
 	t.Logf("%s ready in %s", name, time.Since(start).Round(time.Millisecond))
 	return p
+}
+
+// waitLog waits until the log file contains substr.
+func waitLog(ctx context.Context, path, substr string) error {
+	return inotify.WaitContains(ctx, path, substr)
 }
