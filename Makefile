@@ -17,14 +17,14 @@ BIN     := bin
 
 CROSS := linux/arm:7 linux/arm64 linux/amd64 linux/riscv64 linux/mipsle:softfloat
 
-.PHONY: all build test test-unit test-cross lint deps cross repro bench fuzz clean
+.PHONY: all build test test-unit test-cross lint deps cross repro bench fuzz clean screenshots
 all: build
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/boxagent ./cmd/boxagent
 
 # Host packages the tests need (the lab's own list is in deploy/vm).
-HOST_PKGS := dbus-daemon qemu-user-static
+HOST_PKGS := dbus-daemon qemu-user-static chromium openssl
 deps:
 	@missing=""; for p in $(HOST_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -77,6 +77,11 @@ repro:
 
 bench: build cross
 	$(GO) run ./cmd/boxagent-bench -bin $(BIN)/boxagent -cross-dir $(BIN) -out docs/BENCHMARKS.md
+
+# The browser test saves each page at phone and large-screen sizes.
+screenshots:
+	@dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || apt-get install -y -qq --no-install-recommends fonts-wqy-microhei
+	BOXAGENT_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestBrowser ./cmd/boxagent/cli
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./cmd/boxagent/config
