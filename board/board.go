@@ -29,8 +29,9 @@ type Profile struct {
 	WiFi             string `toml:"wifi" json:"wifi,omitempty"`
 	BluetoothAdapter string `toml:"bluetooth_adapter" json:"bluetooth_adapter,omitempty"`
 
-	// Firmware recovery (package name, filesystem, keys, key sequence
-	// instructions) comes with the firmware issue, as more fields here.
+	// Firmware is how the board's recovery takes an update: the [firmware]
+	// table. A profile without it says nothing of recovery (generic ones).
+	Firmware Firmware `toml:"firmware" json:"firmware,omitzero"`
 
 	// Source is "builtin" or the path of the file the profile came from.
 	Source string `toml:"-" json:"source"`
@@ -125,6 +126,7 @@ func (p Profile) Validate() error {
 	if p.BluetoothAdapter != "" && !bluetoothPattern.MatchString(p.BluetoothAdapter) {
 		bad("bluetooth_adapter", "%q is not an adapter name like hci0", p.BluetoothAdapter)
 	}
+	p.Firmware.validate(bad)
 	return errors.Join(errs...)
 }
 

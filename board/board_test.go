@@ -15,7 +15,8 @@ func TestBuiltin(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Builtin: %v", err)
 	}
-	want := []string{"generic-arm64", "generic-armv7", "generic-mipsle", "generic-riscv64", "generic-x86_64", "virtual-board"}
+	want := []string{"amlogic-tvbox", "generic-arm64", "generic-armv7", "generic-mipsle", "generic-riscv64", "generic-x86_64",
+		"huawei-ec6108v9c", "raspberrypi-4", "raspberrypi-5", "rockchip-tvbox", "virtual-board"}
 	if got := IDs(ps); !slices.Equal(got, want) {
 		t.Errorf("builtin ids = %q, want %q", got, want)
 	}
@@ -124,7 +125,11 @@ func testProfiles(t *testing.T) []Profile {
 			t.Fatal(err)
 		}
 		p.Source = "/etc/boxagent/boards/" + name + ".toml"
-		ps = append(ps, p)
+		if i := slices.IndexFunc(ps, func(b Profile) bool { return b.ID == p.ID }); i >= 0 {
+			ps[i] = p // an integrator's file replaces the builtin
+		} else {
+			ps = append(ps, p)
+		}
 	}
 	sortByID(ps)
 	if err := checkSet(ps); err != nil {
@@ -213,7 +218,7 @@ func TestDetect(t *testing.T) {
 			wantID: "virtual-board", reason: `set in config: board = "virtual-board"`,
 		},
 		{name: "override auto detects", host: q35, override: "auto", arch: "amd64", wantID: "virtual-board", reason: `DMI product "Standard PC (Q35 + ICH9, 2009)" matched virtual-board`},
-		{name: "unknown override", host: q35, override: "huawei-ec6108v9c", arch: "amd64", err: ErrUnknownBoard},
+		{name: "unknown override", host: q35, override: "huawei-ec6108v9", arch: "amd64", err: ErrUnknownBoard},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -252,7 +257,7 @@ func TestDetectFacts(t *testing.T) {
 
 func TestUnknownBoardError(t *testing.T) {
 	_, err := Detect(fstest.MapFS{}, testProfiles(t), "nope", "arm64")
-	want := `unknown board "nope"; known boards: acme-box, acme-mb2, generic-arm64, generic-armv7, generic-mipsle, generic-riscv64, generic-x86_64, raspberrypi, raspberrypi-4, virtual-board`
+	want := `unknown board "nope"; known boards: acme-box, acme-mb2, amlogic-tvbox, generic-arm64, generic-armv7, generic-mipsle, generic-riscv64, generic-x86_64, huawei-ec6108v9c, raspberrypi, raspberrypi-4, raspberrypi-5, rockchip-tvbox, virtual-board`
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v, want %s", err, want)
 	}
@@ -310,7 +315,8 @@ func TestLoadAll(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []string{"generic-arm64", "generic-armv7", "generic-mipsle", "generic-riscv64", "generic-x86_64", "raspberrypi-4", "virtual-board"}
+		want := []string{"amlogic-tvbox", "generic-arm64", "generic-armv7", "generic-mipsle", "generic-riscv64", "generic-x86_64",
+			"huawei-ec6108v9c", "raspberrypi-4", "raspberrypi-5", "rockchip-tvbox", "virtual-board"}
 		if !slices.Equal(IDs(ps), want) {
 			t.Errorf("ids = %q, want %q", IDs(ps), want)
 		}

@@ -89,7 +89,47 @@ func showBoard(ctx context.Context, e *Env, o *Opts, ps []board.Profile, args []
 	t.row("wifi:", orDash(p.WiFi))
 	t.row("bluetooth:", orDash(p.BluetoothAdapter))
 	t.row("source:", p.Source)
-	return t.flush()
+	f := p.Firmware
+	if f.IsZero() {
+		t.row("firmware:", "-")
+		return t.flush()
+	}
+	t.row("firmware:", f.Method)
+	if f.Method == board.FirmwareUSBStick {
+		files := strings.Join(append([]string{f.Package}, f.ExtraFiles...), ", ")
+		fsName := f.Filesystem
+		if fsName == "vfat" {
+			fsName = "FAT32 (vfat)"
+		}
+		t.row("  package:", files+" at the root of a "+fsName+" stick")
+		keys := ", keys from the config's [firmware] keys"
+		if len(f.Keys) > 0 {
+			keys = ", keys " + strings.Join(f.Keys, ", ")
+		}
+		if f.Verify == "sha256" || f.Verify == "none" {
+			keys = ""
+		}
+		t.row("  verify:", f.Verify+keys)
+		t.row("  entries:", orDash(strings.Join(f.RequiredEntries, ", ")))
+		wait := "until the user chooses (menu)"
+		if f.WaitSeconds > 0 {
+			wait = fmt.Sprintf("%d s for the stick", f.WaitSeconds)
+		}
+		t.row("  waits:", wait)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	for _, x := range []struct{ title, text string }{{"instructions", f.Instructions}, {"rollback", f.Rollback}} {
+		if strings.TrimSpace(x.text) == "" {
+			continue
+		}
+		fmt.Fprintf(e.Stdout, "\n%s:\n", x.title)
+		for _, line := range strings.Split(strings.TrimSpace(x.text), "\n") {
+			fmt.Fprintf(e.Stdout, "  %s\n", line)
+		}
+	}
+	return nil
 }
 
 func orDash(s string) string {

@@ -67,6 +67,7 @@ func TestCLIGolden(t *testing.T) {
 		{"history.txt", []string{"history"}},
 		{"history-1.txt", []string{"history", "1"}},
 		{"board-show.txt", []string{"board", "show", "generic-arm64"}},
+		{"board-show-huawei.txt", []string{"board", "show", "huawei-ec6108v9c"}},
 		{"board-detect.json", []string{"board", "detect", "--json"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
