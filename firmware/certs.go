@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 // ErrNoCerts means a key file held no certificate.
@@ -19,8 +20,11 @@ const maxCertFile = 1 << 20
 
 // LoadCerts reads the certificates a board trusts for signapk packages:
 // PEM files (any number of CERTIFICATE blocks), DER files, and otacerts.zip
-// archives whose entries are PEM or DER certificates, as recovery reads
-// /system/etc/security/otacerts.zip.
+// archives (recovery's /system/etc/security/otacerts.zip) whose *.pem,
+// *.der, *.crt and *.cer entries are certificates; other entries are
+// skipped. A certificate recovery would refuse to load (see
+// checkRecoveryCert) is refused here too, because recovery then refuses
+// every package.
 func LoadCerts(paths ...string) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
 	for _, path := range paths {
@@ -39,6 +43,11 @@ func LoadCerts(paths ...string) ([]*x509.Certificate, error) {
 		}
 		if len(got) == 0 {
 			return nil, fmt.Errorf("cannot load certificates from %s: %w", path, ErrNoCerts)
+		}
+		for _, c := range got {
+			if err := checkRecoveryCert(c); err != nil {
+				return nil, fmt.Errorf("cannot use certificates from %s: %w", path, err)
+			}
 		}
 		certs = append(certs, got...)
 	}
@@ -68,7 +77,7 @@ func certsFromZip(data []byte) ([]*x509.Certificate, error) {
 	}
 	var certs []*x509.Certificate
 	for _, f := range zr.File {
-		if f.FileInfo().IsDir() {
+		if f.FileInfo().IsDir() || !certEntry(f.Name) {
 			continue
 		}
 		rc, err := f.Open()
@@ -87,6 +96,16 @@ func certsFromZip(data []byte) ([]*x509.Certificate, error) {
 		certs = append(certs, got...)
 	}
 	return certs, nil
+}
+
+func certEntry(name string) bool {
+	name = strings.ToLower(name)
+	for _, ext := range []string{".pem", ".der", ".crt", ".cer"} {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
 }
 
 // parseCerts parses PEM CERTIFICATE blocks, or one DER certificate.

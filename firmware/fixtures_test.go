@@ -46,8 +46,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// key returns the named test key ("rsa2048", "rsa4096", "ec256", "other"),
-// generated once per test binary.
+// key returns the named test key, generated once per test binary: "rsa2048",
+// "rsa4096", "ec256", "other" (RSA-2048), "sha1cert" (RSA-2048 in a
+// sha1WithRSA certificate), "rsa3072" and "ec384" (keys recovery refuses).
 func key(t testing.TB, name string) *testKey {
 	t.Helper()
 	keyMu.Lock()
@@ -60,8 +61,12 @@ func key(t testing.TB, name string) *testKey {
 	switch name {
 	case "ec256":
 		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "ec384":
+		priv, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	case "rsa4096":
 		priv, err = rsa.GenerateKey(rand.Reader, 4096)
+	case "rsa3072":
+		priv, err = rsa.GenerateKey(rand.Reader, 3072)
 	default:
 		priv, err = rsa.GenerateKey(rand.Reader, 2048)
 	}
@@ -73,6 +78,9 @@ func key(t testing.TB, name string) *testKey {
 		Subject:      pkix.Name{CommonName: "boxagent test " + name},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
+	}
+	if name == "sha1cert" {
+		tmpl.SignatureAlgorithm = x509.SHA1WithRSA
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, priv.Public(), priv)
 	if err != nil {

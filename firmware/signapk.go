@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
 
 	"github.com/smallstep/pkcs7"
 )
@@ -29,20 +30,20 @@ type wholeFile struct {
 }
 
 // parseFooter reads the whole-file signature block from tail, the last bytes
-// of a file of the given size, with the checks recovery's verifier makes.
-// zipComment is the comment length of the zip's EOCD record (0 when the
-// package has no comment at all, the sign of a re-zipped package).
-func parseFooter(tail []byte, size int64, zipComment int) (wholeFile, error) {
+// of a file of the given size, with the checks recovery's verifier makes and
+// in the same order, so that a truncated copy reads "footer is wrong" here
+// as it will on the box.
+func parseFooter(tail []byte, size int64) (wholeFile, error) {
 	var wf wholeFile
-	if zipComment == 0 {
-		return wf, fmt.Errorf("%w: the zip has no comment (never signed, or re-zipped after signing)", ErrUnsigned)
-	}
 	if len(tail) < footerLen {
 		return wf, fmt.Errorf("%w: file too short", ErrFooter)
 	}
 	f := tail[len(tail)-footerLen:]
 	if f[2] != 0xff || f[3] != 0xff {
-		return wf, fmt.Errorf("%w: no signapk footer (0xFFFF marker missing)", ErrFooter)
+		if n := len(tail); n >= eocdLen && bytes.Equal(tail[n-eocdLen:n-eocdLen+4], eocdMagic) && f[4] == 0 && f[5] == 0 {
+			return wf, fmt.Errorf("%w: the zip has no comment (never signed, or re-zipped after signing)", ErrUnsigned)
+		}
+		return wf, fmt.Errorf("%w: no signapk footer (0xFFFF marker missing; unsigned or truncated)", ErrFooter)
 	}
 	sigStart := int(binary.LittleEndian.Uint16(f[0:]))
 	wf.CommentSize = int(binary.LittleEndian.Uint16(f[4:]))
@@ -122,59 +123,114 @@ func parseSigner(der []byte) (*signerSig, error) {
 	return s, nil
 }
 
-// signedDigest returns what the signature is over for a content digest:
-// the digest itself with -noattr, else the digest of the attributes.
-func (s *signerSig) signedDigest(digest []byte) ([]byte, error) {
+// signedDigest returns what the signature is over for a content digest
+// made with hash h: the digest itself with -noattr, else the digest of the
+// authenticated attributes, whose messageDigest must match.
+func (s *signerSig) signedDigest(h crypto.Hash, digest []byte) ([]byte, error) {
 	if s.attrs == nil {
 		return digest, nil
 	}
-	if subtle.ConstantTimeCompare(s.msgDig, digest) != 1 {
+	if h != s.hash || subtle.ConstantTimeCompare(s.msgDig, digest) != 1 {
 		return nil, fmt.Errorf("%w: failed to verify whole-file signature (message digest mismatch)", ErrSignature)
 	}
-	h := s.hash.New()
-	h.Write(s.attrs)
-	return h.Sum(nil), nil
+	hh := h.New()
+	hh.Write(s.attrs)
+	return hh.Sum(nil), nil
 }
 
 // checkKey verifies the signature over signed with one public key.
-func (s *signerSig) checkKey(pub crypto.PublicKey, signed []byte) bool {
+func (s *signerSig) checkKey(pub crypto.PublicKey, h crypto.Hash, signed []byte) bool {
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
-		return k.N.BitLen() >= 2048 && rsa.VerifyPKCS1v15(k, s.hash, signed, s.sig) == nil
+		return rsa.VerifyPKCS1v15(k, h, signed, s.sig) == nil
 	case *ecdsa.PublicKey:
-		return k.Curve == elliptic.P256() && ecdsa.VerifyASN1(k, signed, s.sig)
+		return h == crypto.SHA256 && ecdsa.VerifyASN1(k, signed, s.sig)
 	}
 	return false
 }
 
-// verify checks the signature against the configured certificates, as
-// recovery does: the certificate inside the PKCS#7 is not trusted, only
+// verify checks the signature against the configured certificates as
+// recovery does: each certificate's own signature algorithm decides the
+// digest (SHA-1 or SHA-256) of the signed bytes, whatever the PKCS#7 says,
+// and the certificate inside the PKCS#7 is not trusted. That one is only
 // used to tell a bad signature from a good signature by an unknown key.
-func (s *signerSig) verify(digest []byte, certs []*x509.Certificate) (*x509.Certificate, error) {
-	signed, err := s.signedDigest(digest)
-	if err != nil {
-		return nil, err
-	}
+// digest returns the digest of the signed bytes for a hash.
+func (s *signerSig) verify(digest func(crypto.Hash) []byte, certs []*x509.Certificate) (*x509.Certificate, crypto.Hash, error) {
+	var mismatch *x509.Certificate
 	for _, c := range certs {
-		if s.checkKey(c.PublicKey, signed) {
-			return c, nil
+		h, err := certHash(c)
+		if err != nil || digest(h) == nil {
+			continue
+		}
+		signed, err := s.signedDigest(h, digest(h))
+		if err != nil {
+			continue
+		}
+		if s.checkKey(c.PublicKey, h, signed) {
+			return c, h, nil
+		}
+		if h != s.hash && s.embedded != nil && sameKey(c, s.embedded) {
+			mismatch = c
 		}
 	}
-	if e := s.embedded; e != nil && !configured(e, certs) && s.checkKey(e.PublicKey, signed) {
-		return nil, fmt.Errorf("%w: signed by %q (certificate SHA-256 %s), which is not among the %d configured certificates",
-			ErrUnknownSigner, e.Subject.CommonName, fingerprint(e), len(certs))
+	if mismatch != nil {
+		h, _ := certHash(mismatch)
+		return nil, 0, fmt.Errorf("%w: failed to verify whole-file signature: the package was signed with %v, but recovery hashes with %v for certificate %q (its own signature algorithm)",
+			ErrSignature, s.hash, h, mismatch.Subject.CommonName)
 	}
-	return nil, fmt.Errorf("%w: failed to verify whole-file signature", ErrSignature)
+	if e := s.embedded; e != nil && !slices.ContainsFunc(certs, func(c *x509.Certificate) bool { return sameKey(c, e) }) {
+		if d := digest(s.hash); d != nil {
+			if signed, err := s.signedDigest(s.hash, d); err == nil && s.checkKey(e.PublicKey, s.hash, signed) {
+				return nil, 0, fmt.Errorf("%w: %q (certificate SHA-256 %s) is not among the %d configured certificates",
+					ErrUnknownSigner, e.Subject.CommonName, fingerprint(e), len(certs))
+			}
+		}
+	}
+	return nil, 0, fmt.Errorf("%w: failed to verify whole-file signature", ErrSignature)
 }
 
-func configured(c *x509.Certificate, certs []*x509.Certificate) bool {
-	type equaler interface{ Equal(crypto.PublicKey) bool }
-	for _, k := range certs {
-		if e, ok := k.PublicKey.(equaler); ok && e.Equal(c.PublicKey) {
-			return true
-		}
+// certHash is the digest recovery uses with a certificate, from the
+// certificate's own signature algorithm (LoadCertificateFromBuffer in
+// AOSP's verifier).
+func certHash(c *x509.Certificate) (crypto.Hash, error) {
+	switch c.SignatureAlgorithm {
+	case x509.MD5WithRSA, x509.SHA1WithRSA:
+		return crypto.SHA1, nil
+	case x509.SHA256WithRSA, x509.ECDSAWithSHA256:
+		return crypto.SHA256, nil
 	}
-	return false
+	return 0, fmt.Errorf("certificate %q is signed with %v; recovery takes only sha1WithRSA, sha256WithRSA and ecdsa-with-SHA256 certificates",
+		c.Subject.CommonName, c.SignatureAlgorithm)
+}
+
+// checkRecoveryCert refuses a certificate recovery would refuse to load:
+// it would then verify nothing at all.
+func checkRecoveryCert(c *x509.Certificate) error {
+	if _, err := certHash(c); err != nil {
+		return err
+	}
+	switch k := c.PublicKey.(type) {
+	case *rsa.PublicKey:
+		if bits := k.N.BitLen(); bits != 2048 && bits != 4096 {
+			return fmt.Errorf("certificate %q has an RSA-%d key; recovery takes RSA-2048 and RSA-4096", c.Subject.CommonName, bits)
+		}
+		if k.E != 3 && k.E != 65537 {
+			return fmt.Errorf("certificate %q has RSA exponent %d; recovery takes 3 and 65537", c.Subject.CommonName, k.E)
+		}
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() {
+			return fmt.Errorf("certificate %q has an EC key on %s; recovery takes P-256", c.Subject.CommonName, k.Curve.Params().Name)
+		}
+	default:
+		return fmt.Errorf("certificate %q has a %v key; recovery takes RSA and ECDSA P-256", c.Subject.CommonName, c.PublicKeyAlgorithm)
+	}
+	return nil
+}
+
+func sameKey(a, b *x509.Certificate) bool {
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	e, ok := a.PublicKey.(equaler)
+	return ok && e.Equal(b.PublicKey)
 }
 
 // fingerprint is the lowercase hex SHA-256 of a certificate's DER bytes.

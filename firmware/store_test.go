@@ -97,7 +97,7 @@ func TestStoreImport(t *testing.T) {
 	}{
 		{"tampered", flip(signed, 100), context.Background(), ErrSignature},
 		{"unsigned", pkg(t, "v2"), context.Background(), ErrUnsigned},
-		{"truncated", signed[:len(signed)/2], context.Background(), ErrStructure},
+		{"truncated", signed[:len(signed)/2], context.Background(), ErrFooter},
 		{"cancelled", signed, cancelled(), context.Canceled},
 	}
 	for _, tt := range refused {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 
@@ -49,11 +50,16 @@ const (
 // to one package: per-package inputs (a SHA-256, a detached signature) are
 // options of Verify.
 type Policy struct {
-	Method          Method
-	Certs           []*x509.Certificate  // signapk: see LoadCerts
-	MinisignKeys    []minisign.PublicKey // minisign
-	Ed25519Keys     []ed25519.PublicKey  // ed25519
-	RequiredEntries []string             // e.g. "META-INF/com/google/android/update-binary"
+	Method Method
+	Certs  []*x509.Certificate // signapk: see LoadCerts
+	// AllowSignedAttributes accepts signapk signatures made over CMS
+	// authenticated attributes. Android recovery verifies the signature
+	// over the file digest only and refuses such packages, so leave it
+	// false unless the board's recovery is known to accept them.
+	AllowSignedAttributes bool
+	MinisignKeys          []minisign.PublicKey // minisign
+	Ed25519Keys           []ed25519.PublicKey  // ed25519
+	RequiredEntries       []string             // e.g. "META-INF/com/google/android/update-binary"
 }
 
 // AndroidUpdateBinary is the entry every Android recovery package needs.
@@ -124,6 +130,20 @@ func Verify(ctx context.Context, r io.ReaderAt, size int64, p Policy, opts ...Op
 	if err := p.check(&o); err != nil {
 		return rep, err
 	}
+	var wf wholeFile
+	if p.Method == MethodSignApk {
+		// The footer first, as recovery reads it.
+		if err := checkHead(r, size); err != nil {
+			return rep, err
+		}
+		tail, err := readTail(r, size, eocdLen+maxComment)
+		if err != nil {
+			return rep, err
+		}
+		if wf, err = parseFooter(tail, size); err != nil {
+			return rep, err
+		}
+	}
 	zi, err := checkZip(r, size, p.RequiredEntries)
 	if err != nil {
 		return rep, err
@@ -133,7 +153,6 @@ func Verify(ctx context.Context, r io.ReaderAt, size int64, p Policy, opts ...Op
 	whole := sha256.New()
 	pass := hashPass{whole: []hash.Hash{whole}, prefixLen: -1}
 	var (
-		wf     wholeFile
 		signer *signerSig
 		h512   hash.Hash
 		ms     *minisignWriter
@@ -141,18 +160,17 @@ func Verify(ctx context.Context, r io.ReaderAt, size int64, p Policy, opts ...Op
 	)
 	switch p.Method {
 	case MethodSignApk:
-		tail, err := readTail(r, size, eocdLen+maxComment)
-		if err != nil {
-			return rep, err
-		}
-		if wf, err = parseFooter(tail, size, zi.CommentLen); err != nil {
-			return rep, err
-		}
 		if signer, err = parseSigner(wf.PKCS7); err != nil {
 			return rep, err
 		}
+		if signer.attrs != nil && !p.AllowSignedAttributes {
+			return rep, fmt.Errorf("%w: the PKCS#7 has authenticated attributes, which recovery does not verify (sign with signapk -w, or openssl cms -noattr)", ErrSignature)
+		}
 		pass.prefixLen = wf.SignedLen
-		if signer.hash == crypto.SHA1 {
+		if signer.hash == crypto.SHA1 || slices.ContainsFunc(p.Certs, func(c *x509.Certificate) bool {
+			h, _ := certHash(c)
+			return h == crypto.SHA1
+		}) {
 			pass.prefix = sha1.New()
 		}
 	case MethodMinisign:
@@ -179,12 +197,12 @@ func Verify(ctx context.Context, r io.ReaderAt, size int64, p Policy, opts ...Op
 
 	switch p.Method {
 	case MethodSignApk:
-		cert, err := signer.verify(pass.prefixSum(), p.Certs)
+		cert, h, err := signer.verify(pass.prefixSum, p.Certs)
 		if err != nil {
 			return rep, err
 		}
 		rep.Signer = &Signer{Subject: cert.Subject.CommonName, Fingerprint: fingerprint(cert),
-			Key: keyName(cert), Digest: signer.hash.String()}
+			Key: keyName(cert), Digest: h.String()}
 	case MethodMinisign:
 		for _, k := range p.MinisignKeys {
 			if k.ID() != msSig.KeyID {
@@ -221,6 +239,11 @@ func (p Policy) check(o *options) error {
 		if len(p.Certs) == 0 {
 			return fmt.Errorf("%w: signapk needs at least one certificate", ErrPolicy)
 		}
+		for _, c := range p.Certs {
+			if err := checkRecoveryCert(c); err != nil {
+				return fmt.Errorf("%w: %v", ErrPolicy, err)
+			}
+		}
 	case MethodSHA256:
 		if o.sha256 == nil {
 			return fmt.Errorf("%w: method sha256 needs the expected SHA-256", ErrPolicy)
@@ -247,9 +270,9 @@ func (p Policy) check(o *options) error {
 }
 
 // hashPass feeds bytes [0, size) of a file to the whole-file hashes and
-// bytes [0, prefixLen) to the signed-prefix hash. When the prefix hash is
-// SHA-256, whole[0] (SHA-256) is cloned at the boundary instead of hashing
-// the same bytes twice.
+// bytes [0, prefixLen) to the signed-prefix hashes: SHA-1 when prefix is
+// set, and SHA-256 by taking a snapshot of whole[0] (SHA-256) at the
+// boundary instead of hashing the same bytes twice.
 type hashPass struct {
 	whole     []hash.Hash
 	prefixLen int64     // -1: no prefix
@@ -279,14 +302,14 @@ func (hp *hashPass) run(ctx context.Context, r io.ReaderAt, size int64, progress
 		}
 		writeAll(sinks, buf[:n])
 		off += int64(n)
-		if off == hp.prefixLen && hp.prefix == nil {
+		if off == hp.prefixLen {
 			hp.snapshot = hp.whole[0].Sum(nil)
 		}
 		if progress != nil {
 			progress("verify", off, size)
 		}
 	}
-	if hp.prefixLen == 0 && hp.prefix == nil {
+	if hp.prefixLen == 0 {
 		hp.snapshot = hp.whole[0].Sum(nil)
 	}
 	return nil
@@ -307,11 +330,16 @@ func writeAll(hs []hash.Hash, p []byte) {
 	wg.Wait()
 }
 
-func (hp *hashPass) prefixSum() []byte {
-	if hp.prefix != nil {
+// prefixSum returns the digest of the signed prefix with hash h, or nil if
+// it was not computed.
+func (hp *hashPass) prefixSum(h crypto.Hash) []byte {
+	switch {
+	case h == crypto.SHA256:
+		return hp.snapshot
+	case h == crypto.SHA1 && hp.prefix != nil:
 		return hp.prefix.Sum(nil)
 	}
-	return hp.snapshot
+	return nil
 }
 
 // minisignWriter adapts minisign's hashing Reader to a hash.Hash-like sink.

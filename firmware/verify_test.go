@@ -57,8 +57,8 @@ func rezip(t *testing.T, b []byte) []byte {
 
 func TestVerifySignApk(t *testing.T) {
 	needTool(t, "openssl")
-	rsa2048, ec256, other := key(t, "rsa2048"), key(t, "ec256"), key(t, "other")
-	certs := []*x509.Certificate{rsa2048.cert, ec256.cert}
+	rsa2048, ec256, other, sha1cert := key(t, "rsa2048"), key(t, "ec256"), key(t, "other"), key(t, "sha1cert")
+	certs := []*x509.Certificate{rsa2048.cert, ec256.cert, sha1cert.cert}
 	plain := buildZip(t, updateEntries(), "")
 	good := signWholeFile(t, plain, rsa2048, "sha256", true)
 	required := []string{AndroidUpdateBinary}
@@ -80,22 +80,32 @@ func TestVerifySignApk(t *testing.T) {
 		name    string
 		data    []byte
 		certs   []*x509.Certificate
+		attrs   bool // Policy.AllowSignedAttributes
 		wantErr error
 		wantMsg string
 		key     string
 		digest  string
 	}{
 		{name: "rsa2048 sha256", data: good, key: "RSA-2048", digest: "SHA-256"},
-		{name: "rsa2048 sha1", data: signWholeFile(t, plain, rsa2048, "sha1", true), key: "RSA-2048", digest: "SHA-1"},
+		{name: "rsa2048 sha1", data: signWholeFile(t, plain, sha1cert, "sha1", true), key: "RSA-2048", digest: "SHA-1"},
+		{name: "sha1 signature, sha256 certificate", data: signWholeFile(t, plain, rsa2048, "sha1", true),
+			wantErr: ErrSignature, wantMsg: "recovery hashes with SHA-256"},
+		{name: "sha256 signature, sha1 certificate", data: signWholeFile(t, plain, sha1cert, "sha256", true),
+			wantErr: ErrSignature, wantMsg: "recovery hashes with SHA-1"},
 		{name: "ecdsa p256 sha256", data: signWholeFile(t, plain, ec256, "sha256", true), key: "ECDSA-P-256", digest: "SHA-256"},
-		{name: "with authenticated attributes", data: signWholeFile(t, plain, rsa2048, "sha256", false), key: "RSA-2048", digest: "SHA-256"},
+		{name: "with authenticated attributes", data: signWholeFile(t, plain, rsa2048, "sha256", false),
+			wantErr: ErrSignature, wantMsg: "authenticated attributes"},
+		{name: "with authenticated attributes allowed", data: signWholeFile(t, plain, rsa2048, "sha256", false), attrs: true, key: "RSA-2048", digest: "SHA-256"},
+		{name: "ecdsa with authenticated attributes allowed", data: signWholeFile(t, plain, ec256, "sha256", false), attrs: true, key: "ECDSA-P-256", digest: "SHA-256"},
 		{name: "old comment kept unsigned", data: keptComment, key: "RSA-2048", digest: "SHA-256"},
 		{name: "flipped byte in entry data", data: flip(good, 100), wantErr: ErrSignature, wantMsg: "signature verification failed"},
 		{name: "flipped byte in central directory", data: flip(good, len(plain)-40), wantErr: ErrStructure},
 		{name: "flipped byte in signature", data: flip(good, len(good)-20), wantErr: ErrSignature},
-		{name: "flipped byte with attributes", data: flip(signWholeFile(t, plain, rsa2048, "sha256", false), 100), wantErr: ErrSignature},
-		{name: "truncated", data: good[:len(good)-100], wantErr: ErrStructure},
-		{name: "truncated to half", data: good[:len(good)/2], wantErr: ErrStructure},
+		{name: "flipped byte with attributes", data: flip(signWholeFile(t, plain, rsa2048, "sha256", false), 100), attrs: true, wantErr: ErrSignature},
+		{name: "unknown key with attributes", data: signWholeFile(t, plain, other, "sha256", false), attrs: true, wantErr: ErrUnknownSigner},
+		{name: "flipped byte, sha1", data: flip(signWholeFile(t, plain, sha1cert, "sha1", true), 100), wantErr: ErrSignature},
+		{name: "truncated", data: good[:len(good)-100], wantErr: ErrFooter, wantMsg: "footer is wrong"},
+		{name: "truncated to half", data: good[:len(good)/2], wantErr: ErrFooter},
 		{name: "extra EOCD in comment", data: extraEOCD, wantErr: ErrStructure, wantMsg: "EOCD marker occurs after start of EOCD"},
 		{name: "signed over the old comment", data: naive, wantErr: ErrSignature},
 		{name: "re-zipped", data: rezip(t, good), wantErr: ErrUnsigned, wantMsg: "no signature in file"},
@@ -108,7 +118,7 @@ func TestVerifySignApk(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := Policy{Method: MethodSignApk, Certs: certs, RequiredEntries: required}
+			p := Policy{Method: MethodSignApk, Certs: certs, RequiredEntries: required, AllowSignedAttributes: tt.attrs}
 			if tt.certs != nil {
 				p.Certs = tt.certs
 			}
@@ -189,6 +199,7 @@ func TestVerifyDigestAndDetached(t *testing.T) {
 		{"none with sha256 mismatch", bad, Policy{Method: MethodNone}, []Option{WithSHA256(hexSum)}, ErrDigest, ""},
 		{"unknown method", data, Policy{Method: "md5"}, nil, ErrPolicy, ""},
 		{"signapk without certs", data, Policy{Method: MethodSignApk}, nil, ErrPolicy, ""},
+		{"signapk with a cert recovery refuses", data, Policy{Method: MethodSignApk, Certs: []*x509.Certificate{key(t, "ec384").cert}}, nil, ErrPolicy, ""},
 		{"minisign ok", data, Policy{Method: MethodMinisign, MinisignKeys: []minisign.PublicKey{otherPub, msPub}}, []Option{WithSignature(minisig)}, nil, "minisign:"},
 		{"minisign tampered", bad, Policy{Method: MethodMinisign, MinisignKeys: []minisign.PublicKey{msPub}}, []Option{WithSignature(minisig)}, ErrSignature, ""},
 		{"minisign unknown key", data, Policy{Method: MethodMinisign, MinisignKeys: []minisign.PublicKey{otherPub}}, []Option{WithSignature(minisig)}, ErrUnknownSigner, ""},
@@ -249,7 +260,10 @@ func TestLoadCerts(t *testing.T) {
 	der := filepath.Join(dir, "ec.der")
 	os.WriteFile(der, ec256.cert.Raw, 0o600)
 	otacerts := filepath.Join(dir, "otacerts.zip")
-	os.WriteFile(otacerts, buildZip(t, []entry{{"releasekey.x509.pem", rsaPEM}, {"ec.x509.der", ec256.cert.Raw}}, ""), 0o600)
+	os.WriteFile(otacerts, buildZip(t, []entry{{"releasekey.x509.pem", rsaPEM}, {"ec.x509.der", ec256.cert.Raw}, {"README", []byte("hi")}}, ""), 0o600)
+	rsa3072, _ := os.ReadFile(key(t, "rsa3072").certPath)
+	badOta := filepath.Join(dir, "bad-otacerts.zip")
+	os.WriteFile(badOta, buildZip(t, []entry{{"releasekey.x509.pem", rsaPEM}, {"odd.x509.pem", rsa3072}}, ""), 0o600)
 	empty := filepath.Join(dir, "empty.pem")
 	os.WriteFile(empty, []byte("-----BEGIN NOTHING-----\n-----END NOTHING-----\n"), 0o600)
 	garbage := filepath.Join(dir, "garbage")
@@ -269,6 +283,9 @@ func TestLoadCerts(t *testing.T) {
 		{"no certificate", []string{empty}, 0, ErrNoCerts},
 		{"missing file", []string{filepath.Join(dir, "nope")}, 0, os.ErrNotExist},
 		{"garbage", []string{garbage}, 0, nil},
+		{"ec p-384 refused", []string{key(t, "ec384").certPath}, 0, nil},
+		{"rsa-3072 in otacerts refused", []string{badOta}, 0, nil},
+		{"sha1 certificate", []string{key(t, "sha1cert").certPath}, 1, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

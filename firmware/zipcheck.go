@@ -96,8 +96,8 @@ func findEOCD(tail []byte) (pos int, err error) {
 // required entries present.
 func checkZip(r io.ReaderAt, size int64, required []string) (zipInfo, error) {
 	var zi zipInfo
-	if size < eocdLen {
-		return zi, structErr("file of %d bytes is too short for a zip", size)
+	if err := checkHead(r, size); err != nil {
+		return zi, err
 	}
 	tail, err := readTail(r, size, eocdLen+maxComment)
 	if err != nil {
@@ -153,6 +153,19 @@ func checkZip(r io.ReaderAt, size int64, required []string) (zipInfo, error) {
 		}
 	}
 	return zi, nil
+}
+
+// checkHead refuses a file that does not start like a zip: a local file
+// header, or the EOCD record of an empty zip.
+func checkHead(r io.ReaderAt, size int64) error {
+	var b [4]byte
+	if size < eocdLen || readFull(r, b[:], 0) != nil {
+		return structErr("file of %d bytes is too short for a zip", size)
+	}
+	if sig := binary.LittleEndian.Uint32(b[:]); sig != sigLocal && sig != sigEOCD {
+		return structErr("not a zip file (no local file header at offset 0)")
+	}
+	return nil
 }
 
 func hasZip64Locator(r io.ReaderAt, eocd int64) bool {

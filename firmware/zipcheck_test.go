@@ -66,7 +66,8 @@ func TestCheckZip(t *testing.T) {
 		{"missing required", base, []string{"payload.bin"}, "payload.bin"},
 		{"two EOCDs", twoEOCD, nil, "more than one end-of-central-directory"},
 		{"EOCD in comment", buildZip(t, updateEntries(), "PK\x05\x06"), nil, "EOCD marker occurs after start of EOCD"},
-		{"prepended stub", append([]byte("#!/bin/sh\nexit 0\n"), base...), nil, "does not end at the EOCD"},
+		{"prepended stub", append([]byte("#!/bin/sh\nexit 0\n"), base...), nil, "not a zip file"},
+		{"prepended zip header", append([]byte("PK\x03\x04 self-extractor"), base...), nil, "does not end at the EOCD"},
 		{"appended junk", append(bytes.Clone(base), "junk"...), nil, "no end-of-central-directory"},
 		{"zip64 count", mutate(func(b []byte) []byte {
 			binary.LittleEndian.PutUint16(b[e+8:], 0xffff)
@@ -133,22 +134,22 @@ func TestParseFooter(t *testing.T) {
 	tests := []struct {
 		name    string
 		tail    []byte
-		zipCmt  int
 		wantErr error
 		wantMsg string
 	}{
-		{"ok", mk(16, 0xffff, 16, sig), 16, nil, ""},
-		{"no comment", body, 0, ErrUnsigned, ""},
-		{"no marker", mk(16, 0x1234, 16, sig), 16, ErrFooter, "0xFFFF"},
-		{"start past comment", mk(40, 0xffff, 16, sig), 16, ErrFooter, "larger than comment size"},
-		{"start in footer", mk(6, 0xffff, 16, sig), 16, ErrFooter, "in the footer"},
-		{"comment larger than file", mk(16, 0xffff, 4000, sig), 16, ErrFooter, "larger than the file"},
-		{"size mismatch", append([]byte("abcd"), mk(16, 0xffff, 18, sig)...), 16, ErrFooter, "doesn't match EOCD marker"},
-		{"EOCD in signature", mk(16, 0xffff, 16, []byte("PK\x05\x06456789")), 16, ErrStructure, "EOCD marker occurs"},
+		{"ok", mk(16, 0xffff, 16, sig), nil, ""},
+		{"no comment", append(bytes.Clone(body), 0, 0), ErrUnsigned, "no signature in file"},
+		{"too short", []byte{0xff, 0xff}, ErrFooter, "footer is wrong"},
+		{"no marker", mk(16, 0x1234, 16, sig), ErrFooter, "0xFFFF"},
+		{"start past comment", mk(40, 0xffff, 16, sig), ErrFooter, "larger than comment size"},
+		{"start in footer", mk(6, 0xffff, 16, sig), ErrFooter, "in the footer"},
+		{"comment larger than file", mk(16, 0xffff, 4000, sig), ErrFooter, "larger than the file"},
+		{"size mismatch", append([]byte("abcd"), mk(16, 0xffff, 18, sig)...), ErrFooter, "doesn't match EOCD marker"},
+		{"EOCD in signature", mk(16, 0xffff, 16, []byte("PK\x05\x06456789")), ErrStructure, "EOCD marker occurs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			wf, err := parseFooter(tt.tail, int64(len(tt.tail)), tt.zipCmt)
+			wf, err := parseFooter(tt.tail, int64(len(tt.tail)))
 			if !errors.Is(err, tt.wantErr) || err != nil && !strings.Contains(err.Error(), tt.wantMsg) {
 				t.Fatalf("err = %v, want %v %q", err, tt.wantErr, tt.wantMsg)
 			}
