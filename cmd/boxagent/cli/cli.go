@@ -61,8 +61,10 @@ type Command struct {
 // Opts are the flags every command shares, plus room for command flags.
 type Opts struct {
 	Socket string
-	JSON   bool
-	Root   string
+	// SocketSet is true when --socket was given on the command line.
+	SocketSet bool
+	JSON      bool
+	Root      string
 	// command-specific values, filled by Flags funcs
 	values map[string]any
 }
@@ -145,6 +147,7 @@ func Run(ctx context.Context, e *Env, args []string) int {
 		printCommandHelp(e.Stdout, cmd, fs)
 		return ExitOK
 	}
+	o.SocketSet = fs.Changed("socket")
 	err := cmd.Run(ctx, e, o, fs.Args())
 	return report(e, cmd, err)
 }

@@ -36,11 +36,11 @@ With --root DIR every config, state and runtime path lives under DIR.`,
 				return usagef("--log-level %q: want debug, info, warn or error", level)
 			}
 			p := paths.Paths{Root: o.Root}
-			socket := o.Socket
-			// The flag's default is the installed path; under --root the
-			// socket moves with everything else unless given explicitly.
-			if socket == paths.Default.Socket() {
-				socket = p.Socket()
+			// Under --root the socket moves with everything else unless
+			// it was given explicitly.
+			socket := p.Socket()
+			if o.SocketSet {
+				socket = o.Socket
 			}
 			err := daemon.Run(ctx, daemon.Options{
 				Paths: p, ConfigPath: configPath, SocketPath: socket, Listen: listen,

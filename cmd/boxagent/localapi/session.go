@@ -206,8 +206,9 @@ func (s *Sessions) login(w http.ResponseWriter, r *http.Request) error {
 			s.failures[client] = f
 		}
 		f.count++
-		delay := time.Duration(math.Min(float64(maxLoginDelay), float64(time.Second)*math.Pow(2, float64(f.count-1))))
-		f.next = now.Add(delay)
+		// 2 s, 4 s, 8 s … from the moment the answer goes out.
+		delay := time.Duration(math.Min(float64(maxLoginDelay), float64(time.Second)*math.Pow(2, float64(f.count))))
+		f.next = s.now().Add(delay)
 		return Errorf(http.StatusUnauthorized, "auth.wrong_password", "wrong password", "")
 	}
 	delete(s.failures, client)
