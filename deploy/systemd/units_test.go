@@ -1,0 +1,100 @@
+package systemd
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func unit(t *testing.T, name string) Unit {
+	t.Helper()
+	data, ok := Units()[name]
+	if !ok {
+		t.Fatalf("%s is not embedded", name)
+	}
+	u, err := Parse(data)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return u
+}
+
+// TestAgentUnit guards what the field lessons put into boxagent.service:
+// supervision by PID 1, limits in the unit, least privilege.
+func TestAgentUnit(t *testing.T) {
+	u := unit(t, "boxagent.service")
+	for key, want := range map[string]string{
+		"Type": "notify", "NotifyAccess": "main", "WatchdogSec": "30s", "Restart": "on-failure",
+		"KillMode": "control-group", "User": "boxagent", "Group": "boxagent",
+		"StateDirectory": "boxagent", "RuntimeDirectory": "boxagent", "ConfigurationDirectory": "boxagent",
+		"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
+		"ProtectKernelModules": "yes", "ProtectKernelTunables": "yes", "ProtectControlGroups": "yes",
+		"RestrictSUIDSGID": "yes", "SystemCallArchitectures": "native", "UMask": "0077",
+		"ExecStart": "/usr/bin/boxagent serve",
+	} {
+		if got := u.Get("Service", key); got != want {
+			t.Errorf("[Service] %s=%q, want %q", key, got, want)
+		}
+	}
+	if n := u.Get("Service", "LimitNOFILE"); n == "" || strings.ContainsAny(n, ":") {
+		t.Errorf("LimitNOFILE=%q: want one number (soft = hard), the doctor compares it", n)
+	}
+	sets := map[string][]string{
+		"SupplementaryGroups":     {"bluetooth", "netdev", "pulse-access"},
+		"AmbientCapabilities":     {"CAP_NET_ADMIN", "CAP_NET_RAW"},
+		"CapabilityBoundingSet":   {"CAP_NET_ADMIN", "CAP_NET_RAW"},
+		"RestrictAddressFamilies": {"AF_UNIX", "AF_NETLINK", "AF_INET", "AF_INET6", "AF_PACKET", "AF_BLUETOOTH"},
+		"ReadWritePaths":          {"/var/lib/boxagent", "/run/boxagent", "/etc/boxagent"},
+	}
+	for key, want := range sets {
+		got := u.Words("Service", key)
+		slices.Sort(got)
+		want = slices.Clone(want)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("[Service] %s = %q, want exactly %q", key, got, want)
+		}
+	}
+	if f := u.Words("Service", "SystemCallFilter"); !slices.Contains(f, "@system-service") {
+		t.Errorf("SystemCallFilter = %q, want @system-service", f)
+	}
+	if got := u.Get("Install", "WantedBy"); got != "multi-user.target" {
+		t.Errorf("WantedBy=%q", got)
+	}
+	if !slices.Contains(u.Words("Unit", "After"), "boxagent-firstboot.service") {
+		t.Errorf("the agent must start after first-boot provisioning")
+	}
+}
+
+func TestFirstBootUnit(t *testing.T) {
+	u := unit(t, "boxagent-firstboot.service")
+	if got := u.Get("Service", "Type"); got != "oneshot" {
+		t.Errorf("Type=%q, want oneshot", got)
+	}
+	if got := u.Get("Service", "ExecStart"); got != "/usr/bin/boxagent provision --first-boot" {
+		t.Errorf("ExecStart=%q", got)
+	}
+	conds := u["Unit"]["ConditionPathExists"]
+	if !slices.Contains(conds, "|/boot/firmware/provision.toml") || !slices.Contains(conds, "|/boot/provision.toml") {
+		t.Errorf("ConditionPathExists = %q: want the boot partition's provision.toml, OR-ed", conds)
+	}
+	if !slices.Contains(u.Words("Unit", "Before"), "boxagent.service") {
+		t.Errorf("first boot must run before boxagent.service")
+	}
+}
+
+func TestParse(t *testing.T) {
+	u, err := Parse([]byte("# c\n[Unit]\nAfter=a\nAfter=b \\\n c\n[Service]\nX=1\nX=\nX=2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := u.Words("Unit", "After"); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Errorf("After = %q", got)
+	}
+	if got := u["Service"]["X"]; !slices.Equal(got, []string{"2"}) {
+		t.Errorf("X = %q: an empty assignment resets", got)
+	}
+	if _, err := Parse([]byte("X=1\n")); err == nil {
+		t.Errorf("a key outside a section is an error")
+	}
+}
