@@ -18,7 +18,6 @@ type webClient struct {
 	t    *testing.T
 	base string
 	http *http.Client
-	csrf string
 }
 
 func newWebClient(t *testing.T, addr string) *webClient {
