@@ -109,3 +109,33 @@ func TestStick(t *testing.T) {
 		os.WriteFile(filepath.Join(res, "stick-update.sha256"), []byte(hex.EncodeToString(sum[:])), 0o644)
 	}
 }
+
+// TestStickKinds: the refusal-case images look to the guest kernel as
+// intended (a GPT partition, no partition at all, ext2 on sda1).
+func TestStickKinds(t *testing.T) {
+	vm.RequireGuest(t)
+	Modprobe(t, "ext4") // Debian's ext2 driver
+	for _, tc := range []struct {
+		name   string
+		parts  int
+		fstype string // of the first partition, or of the disk without one
+	}{
+		{"gpt", 1, "vfat"},
+		{"notable", 0, "vfat"},
+		{"ext2", 1, "ext2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := PlugStick(t, tc.name)
+			if len(s.Partitions) != tc.parts {
+				t.Fatalf("partitions %v, want %d", s.Partitions, tc.parts)
+			}
+			dev := s.Disk
+			if tc.parts > 0 {
+				dev = s.Partitions[0]
+			}
+			dir := Mount(t, dev, tc.fstype, "")
+			Unmount(t, dir)
+			s.Unplug(t)
+		})
+	}
+}

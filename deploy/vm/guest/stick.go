@@ -120,8 +120,9 @@ func (s *Stick) unplug() error {
 	return nil
 }
 
-// Mount mounts dev (e.g. s.Partitions[0]) with fstype and options under a
-// temporary folder and unmounts it at cleanup if still mounted.
+// Mount mounts dev (e.g. s.Partitions[0]) with fstype under a temporary
+// folder and unmounts it at cleanup if still mounted. options is the file
+// system's data ("utf8,flush"), not mount flags: "ro" is not one.
 func Mount(t testing.TB, dev, fstype, options string) string {
 	t.Helper()
 	dir := t.TempDir()
