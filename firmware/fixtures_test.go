@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 
 // key returns the named test key, generated once per test binary: "rsa2048",
 // "rsa4096", "ec256", "other" (RSA-2048), "sha1cert" (RSA-2048 in a
-// sha1WithRSA certificate), "rsa3072" and "ec384" (keys recovery refuses).
+// sha1WithRSA certificate), "rsa1024" and "ec384" (keys recovery refuses).
 func key(t testing.TB, name string) *testKey {
 	t.Helper()
 	keyMu.Lock()
@@ -65,8 +65,8 @@ func key(t testing.TB, name string) *testKey {
 		priv, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	case "rsa4096":
 		priv, err = rsa.GenerateKey(rand.Reader, 4096)
-	case "rsa3072":
-		priv, err = rsa.GenerateKey(rand.Reader, 3072)
+	case "rsa1024":
+		priv, err = rsa.GenerateKey(rand.Reader, 1024)
 	default:
 		priv, err = rsa.GenerateKey(rand.Reader, 2048)
 	}
@@ -108,8 +108,13 @@ func writePEM(t testing.TB, path, typ string, der []byte) {
 	}
 }
 
+// needTool skips a test that runs an outside tool when the tool is missing,
+// or with -short (the repository's rule for tests that start processes).
 func needTool(t testing.TB, name string) {
 	t.Helper()
+	if testing.Short() {
+		t.Skipf("runs %s; skipped with -short", name)
+	}
 	if _, err := exec.LookPath(name); err != nil {
 		t.Skipf("%s is not installed (%v); CI installs it", name, err)
 	}

@@ -261,9 +261,9 @@ func TestLoadCerts(t *testing.T) {
 	os.WriteFile(der, ec256.cert.Raw, 0o600)
 	otacerts := filepath.Join(dir, "otacerts.zip")
 	os.WriteFile(otacerts, buildZip(t, []entry{{"releasekey.x509.pem", rsaPEM}, {"ec.x509.der", ec256.cert.Raw}, {"README", []byte("hi")}}, ""), 0o600)
-	rsa3072, _ := os.ReadFile(key(t, "rsa3072").certPath)
+	rsa1024, _ := os.ReadFile(key(t, "rsa1024").certPath)
 	badOta := filepath.Join(dir, "bad-otacerts.zip")
-	os.WriteFile(badOta, buildZip(t, []entry{{"releasekey.x509.pem", rsaPEM}, {"odd.x509.pem", rsa3072}}, ""), 0o600)
+	os.WriteFile(badOta, buildZip(t, []entry{{"releasekey.x509.pem", rsaPEM}, {"odd.x509.pem", rsa1024}}, ""), 0o600)
 	empty := filepath.Join(dir, "empty.pem")
 	os.WriteFile(empty, []byte("-----BEGIN NOTHING-----\n-----END NOTHING-----\n"), 0o600)
 	garbage := filepath.Join(dir, "garbage")
@@ -284,7 +284,7 @@ func TestLoadCerts(t *testing.T) {
 		{"missing file", []string{filepath.Join(dir, "nope")}, 0, os.ErrNotExist},
 		{"garbage", []string{garbage}, 0, nil},
 		{"ec p-384 refused", []string{key(t, "ec384").certPath}, 0, nil},
-		{"rsa-3072 in otacerts refused", []string{badOta}, 0, nil},
+		{"rsa-1024 in otacerts refused", []string{badOta}, 0, nil},
 		{"sha1 certificate", []string{key(t, "sha1cert").certPath}, 1, nil},
 	}
 	for _, tt := range tests {
