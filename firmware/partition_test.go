@@ -242,4 +242,25 @@ func TestPickAllowed(t *testing.T) {
 	if _, err := d.Pick("fat32"); err == nil || err.Error() != "exFAT is not readable by this board's recovery; format the stick FAT32" {
 		t.Fatalf("Pick(fat32) = %v", err)
 	}
+	tests := []struct {
+		allowed []string
+		want    int    // partition index, 0 = refused
+		msg     string // refusal
+	}{
+		{[]string{"vfat"}, 2, ""},
+		{[]string{"exfat"}, 1, ""},
+		{[]string{"ext4"}, 0, "exFAT is not readable by this board's recovery; format the stick ext4"},
+		{nil, 0, "format the stick FAT32"},
+	}
+	for _, tt := range tests {
+		p, err := d.Pick(tt.allowed...)
+		if tt.want != 0 && (err != nil || p.Index != tt.want) || tt.want == 0 && (err == nil || !strings.Contains(err.Error(), tt.msg)) {
+			t.Errorf("Pick(%v) = %+v, %v; want partition %d or %q", tt.allowed, p, err, tt.want, tt.msg)
+		}
+	}
+	for fs, mt := range map[string]string{"fat12": "vfat", "fat32": "vfat", "exfat": "exfat", "ext3": "ext4", "ntfs": "ntfs3", "": ""} {
+		if got := (Partition{FS: fs}).MountType(); got != mt {
+			t.Errorf("MountType(%q) = %q, want %q", fs, got, mt)
+		}
+	}
 }

@@ -31,6 +31,27 @@ var fsDisplay = map[string]string{
 	"ntfs": "NTFS", "ext2": "ext2", "ext3": "ext3", "ext4": "ext4",
 }
 
+// mountAliases expands the mount types board profiles name (the
+// [firmware] filesystem) to the filesystems Inspect reports.
+var mountAliases = map[string][]string{
+	"vfat": {"fat32", "fat16"},
+	"ext4": {"ext4", "ext3", "ext2"},
+}
+
+// MountType is the kernel filesystem type to mount the partition with
+// ("vfat", "exfat", "ntfs3", "ext4"), or "" when the filesystem is unknown.
+func (p Partition) MountType() string {
+	switch p.FS {
+	case "fat12", "fat16", "fat32":
+		return "vfat"
+	case "ext2", "ext3", "ext4":
+		return "ext4"
+	case "ntfs":
+		return "ntfs3"
+	}
+	return p.FS
+}
+
 func displayFS(fs string) string {
 	if n, ok := fsDisplay[fs]; ok {
 		return n
@@ -39,19 +60,28 @@ func displayFS(fs string) string {
 }
 
 // Pick returns the partition staging should use: the first one whose
-// filesystem is among allowed (the board profile's list; "fat32" when
-// empty). Otherwise it explains, in words for the user, why the stick does
-// not fit.
+// filesystem is among allowed, which holds filesystems as Inspect names
+// them ("fat32") or mount types as board profiles name them ("vfat" is
+// FAT16 or FAT32, "ext4" is ext2/3/4); "fat32" when empty. Otherwise it
+// explains, in words for the user, why the stick does not fit.
 func (d Disk) Pick(allowed ...string) (Partition, error) {
 	if len(allowed) == 0 {
 		allowed = []string{"fat32"}
 	}
+	var fss []string
+	for _, a := range allowed {
+		if more, ok := mountAliases[a]; ok {
+			fss = append(fss, more...)
+		} else {
+			fss = append(fss, a)
+		}
+	}
 	for _, p := range d.Partitions {
-		if slices.Contains(allowed, p.FS) {
+		if slices.Contains(fss, p.FS) {
 			return p, nil
 		}
 	}
-	want := displayFS(allowed[0])
+	want := displayFS(fss[0])
 	for _, p := range d.Partitions {
 		if p.FS != "" {
 			return Partition{}, &StickError{ErrUnsupportedFS,

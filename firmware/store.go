@@ -24,6 +24,7 @@ var (
 	ErrBadHash    = errors.New("not a sha-256 artifact id")
 	ErrNoPrevious = errors.New("no previously staged artifact to roll back to")
 	ErrReadBack   = errors.New("bytes read back differ from bytes received")
+	ErrSize       = errors.New("package size differs from the announced size")
 )
 
 // Temporary file prefixes; whatever carries them is a crash leftover at
@@ -128,10 +129,7 @@ func (s *Store) path(sha string) (string, error) {
 // leaves the store as it was. Importing a package already present returns
 // the stored artifact.
 func (s *Store) Import(ctx context.Context, r io.Reader, p Policy, opts ...Option) (Artifact, error) {
-	var o options
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o := newOptions(opts)
 	f, err := os.CreateTemp(s.dir, tmpImport+"*")
 	if err != nil {
 		return Artifact{}, fmt.Errorf("cannot create temporary artifact: %w", err)
@@ -145,9 +143,15 @@ func (s *Store) Import(ctx context.Context, r io.Reader, p Policy, opts ...Optio
 		}
 	}()
 	h := sha256.New()
-	size, err := copyCtx(ctx, io.MultiWriter(f, h), r, o.progress)
+	if o.size >= 0 {
+		r = io.LimitReader(r, o.size+1)
+	}
+	size, err := copyCtx(ctx, io.MultiWriter(f, h), r, o.size, o.progress)
 	if err != nil {
 		return Artifact{}, fmt.Errorf("cannot import package: %w", err)
+	}
+	if o.size >= 0 && size != o.size {
+		return Artifact{}, fmt.Errorf("cannot import package: %w: received %d bytes, %d announced", ErrSize, size, o.size)
 	}
 	if err := f.Sync(); err != nil {
 		return Artifact{}, fmt.Errorf("cannot sync temporary artifact: %w", err)
@@ -187,8 +191,8 @@ func (s *Store) Import(ctx context.Context, r io.Reader, p Policy, opts ...Optio
 }
 
 // copyCtx copies r to w, checking ctx and reporting progress ("copy"; the
-// total is -1 because a stream has no known size).
-func copyCtx(ctx context.Context, w io.Writer, r io.Reader, progress Progress) (int64, error) {
+// total is -1 when unknown).
+func copyCtx(ctx context.Context, w io.Writer, r io.Reader, total int64, progress Progress) (int64, error) {
 	buf := make([]byte, passBuf)
 	var n int64
 	for {
@@ -202,7 +206,7 @@ func copyCtx(ctx context.Context, w io.Writer, r io.Reader, progress Progress) (
 			}
 			n += int64(m)
 			if progress != nil {
-				progress("copy", n, -1)
+				progress("copy", n, total)
 			}
 		}
 		if rerr == io.EOF {

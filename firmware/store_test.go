@@ -50,9 +50,12 @@ func TestStoreImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	var phases []string
-	a, err := s.Import(context.Background(), bytes.NewReader(signed), policy, WithProgress(func(phase string, done, total int64) {
+	a, err := s.Import(context.Background(), bytes.NewReader(signed), policy, WithSize(int64(len(signed))), WithProgress(func(phase string, done, total int64) {
 		if len(phases) == 0 || phases[len(phases)-1] != phase {
 			phases = append(phases, phase)
+		}
+		if total != int64(len(signed)) || done > total {
+			t.Errorf("progress(%s, %d, %d)", phase, done, total)
 		}
 	}))
 	if err != nil {
@@ -94,15 +97,18 @@ func TestStoreImport(t *testing.T) {
 		data    []byte
 		ctx     context.Context
 		wantErr error
+		opts    []Option
 	}{
-		{"tampered", flip(signed, 100), context.Background(), ErrSignature},
-		{"unsigned", pkg(t, "v2"), context.Background(), ErrUnsigned},
-		{"truncated", signed[:len(signed)/2], context.Background(), ErrFooter},
-		{"cancelled", signed, cancelled(), context.Canceled},
+		{"tampered", flip(signed, 100), context.Background(), ErrSignature, nil},
+		{"unsigned", pkg(t, "v2"), context.Background(), ErrUnsigned, nil},
+		{"truncated", signed[:len(signed)/2], context.Background(), ErrFooter, nil},
+		{"cancelled", signed, cancelled(), context.Canceled, nil},
+		{"shorter than announced", signed, context.Background(), ErrSize, []Option{WithSize(int64(len(signed)) + 1)}},
+		{"longer than announced", signed, context.Background(), ErrSize, []Option{WithSize(int64(len(signed)) - 1)}},
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := s.Import(tt.ctx, bytes.NewReader(tt.data), policy); !errors.Is(err, tt.wantErr) {
+			if _, err := s.Import(tt.ctx, bytes.NewReader(tt.data), policy, tt.opts...); !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Import = %v, want %v", err, tt.wantErr)
 			}
 			if after := dirNames(t, dir); !slices.Equal(after, before) {

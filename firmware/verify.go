@@ -93,6 +93,7 @@ type options struct {
 	shaErr    error
 	signature []byte
 	progress  Progress
+	size      int64 // expected size for Store.Import; -1 unknown
 }
 
 // WithSHA256 requires the package to have this hex SHA-256, whatever the
@@ -114,15 +115,25 @@ func WithSignature(sig []byte) Option { return func(o *options) { o.signature = 
 // WithProgress sets a callback called as the package is hashed.
 func WithProgress(p Progress) Option { return func(o *options) { o.progress = p } }
 
+// WithSize announces the size of the stream Store.Import reads (an HTTP
+// Content-Length, a file size): progress then has a total, and a stream
+// that ends early or runs long is refused. Verify ignores it.
+func WithSize(n int64) Option { return func(o *options) { o.size = n } }
+
+func newOptions(opts []Option) options {
+	o := options{size: -1}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
 // Verify checks the package of the given size in r against the policy. The
 // zip structure is always checked; the bytes are read once, in order, so a
 // large package is never held in memory. A refused package yields an error
 // that wraps one of the Err* values.
 func Verify(ctx context.Context, r io.ReaderAt, size int64, p Policy, opts ...Option) (Report, error) {
-	var o options
-	for _, opt := range opts {
-		opt(&o)
-	}
+	o := newOptions(opts)
 	rep := Report{Method: p.Method, Size: size}
 	if o.shaErr != nil {
 		return rep, o.shaErr
