@@ -151,6 +151,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if strings.ContainsAny(dir+c.Dir+c.Init, " \t\n,\"'") {
 		return nil, fmt.Errorf("cannot boot: paths with blanks, commas or quotes do not survive the kernel command line (%s)", dir)
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create the results folder: %w", err)
+	}
 	res := &Result{Dir: dir, ExitCode: -1, Console: filepath.Join(dir, "console.log"), Output: filepath.Join(dir, "output.log")}
 	if err := writeInputs(dir, opts); err != nil {
 		return nil, err
@@ -169,6 +172,8 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
 		defer cancel()
 	}
+	ctx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
 
 	// QMP over a socket pair: no socket file to wait for.
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
@@ -184,11 +189,25 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	cmd.WaitDelay = 5 * time.Second
 	if opts.Interactive {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		// QEMU sets the terminal raw; a killed QEMU cannot set it back.
+		if tio, err := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS); err == nil {
+			defer unix.IoctlSetTermios(int(os.Stdin.Fd()), unix.TCSETS, tio)
+		}
 		// Ctrl-C reaches QEMU (same process group), which shuts down; we
-		// stay to clean up.
+		// stay to clean up. SIGTERM is for us alone: pass it on as a kill.
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-		defer signal.Stop(sig)
+		defer func() {
+			signal.Stop(sig)
+			close(sig)
+		}()
+		go func() {
+			for s := range sig {
+				if s == syscall.SIGTERM {
+					cancelRun()
+				}
+			}
+		}()
 	} else {
 		ql, err := os.Create(filepath.Join(dir, "qemu.log"))
 		if err != nil {
