@@ -1,0 +1,223 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// applied is what one uplink puts into the kernel for an address: the
+// address (without the kernel's own prefix route, so that the prefix
+// route can carry the uplink's metric), the prefix route, and the
+// default route.
+type applied struct {
+	link   netlink.Link
+	addr   netip.Prefix
+	router netip.Addr
+	metric uint32
+	proto  netlink.RouteProtocol
+	// lifetime of the address; 0 for forever.
+	lifetime time.Duration
+}
+
+func (a applied) nlAddr() *netlink.Addr {
+	na := &netlink.Addr{IPNet: prefixNet(a.addr), Flags: unix.IFA_F_NOPREFIXROUTE}
+	if a.lifetime > 0 {
+		// Whole seconds, rounded up; 0 would mean forever.
+		secs := int(min((a.lifetime+time.Second-1)/time.Second, math.MaxInt32-1))
+		na.ValidLft, na.PreferedLft = max(secs, 1), max(secs, 1)
+	}
+	return na
+}
+
+func (a applied) routes() []*netlink.Route {
+	idx := a.link.Attrs().Index
+	src := net.IP(a.addr.Addr().AsSlice())
+	rs := []*netlink.Route{{
+		LinkIndex: idx,
+		Dst:       prefixNet(a.addr.Masked()),
+		Src:       src,
+		Scope:     netlink.SCOPE_LINK,
+		Priority:  int(a.metric),
+		Protocol:  a.proto,
+		Family:    netlink.FAMILY_V4,
+	}}
+	if a.router.IsValid() {
+		rs = append(rs, &netlink.Route{
+			LinkIndex: idx,
+			Dst:       &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)},
+			Gw:        net.IP(a.router.AsSlice()),
+			Src:       src,
+			Priority:  int(a.metric),
+			Protocol:  a.proto,
+			Family:    netlink.FAMILY_V4,
+		})
+	}
+	return rs
+}
+
+// put adds or refreshes the address and its routes.
+func (a applied) put(nl Netlink) error {
+	if err := nl.AddrReplace(a.link, a.nlAddr()); err != nil {
+		return fmt.Errorf("cannot set address %s on %s: %w", a.addr, a.link.Attrs().Name, err)
+	}
+	for _, r := range a.routes() {
+		if err := nl.RouteReplace(r); err != nil {
+			return fmt.Errorf("cannot set route %s on %s: %w", routeText(r), a.link.Attrs().Name, err)
+		}
+	}
+	return nil
+}
+
+// remove takes the routes and the address away; what is already gone
+// is no error.
+func (a applied) remove(nl Netlink) error {
+	var errs []error
+	for _, r := range a.routes() {
+		if err := nl.RouteDel(r); err != nil && !gone(err) {
+			errs = append(errs, fmt.Errorf("cannot remove route %s from %s: %w", routeText(r), a.link.Attrs().Name, err))
+		}
+	}
+	if err := nl.AddrDel(a.link, a.nlAddr()); err != nil && !gone(err) {
+		errs = append(errs, fmt.Errorf("cannot remove address %s from %s: %w", a.addr, a.link.Attrs().Name, err))
+	}
+	return errors.Join(errs...)
+}
+
+func gone(err error) bool {
+	return errors.Is(err, unix.ESRCH) || errors.Is(err, unix.EADDRNOTAVAIL) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENODEV)
+}
+
+func routeText(r *netlink.Route) string {
+	s := r.Dst.String()
+	if r.Gw != nil {
+		s += " via " + r.Gw.String()
+	}
+	return fmt.Sprintf("%s metric %d", s, r.Priority)
+}
+
+func prefixNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// leaseApplied is what a lease puts into the kernel now.
+func (c *DHCPClient) leaseApplied(l *Lease) applied {
+	return applied{
+		link: c.link, addr: l.Address, router: l.Router, metric: c.cfg.RouteMetric,
+		proto: unix.RTPROT_DHCP, lifetime: l.ExpiresAt().Sub(c.clock.Now()),
+	}
+}
+
+// apply puts a new or renewed lease into the kernel and resolv.conf,
+// removing what an earlier lease with another address or router put
+// there.
+func (c *DHCPClient) apply(old, l *Lease) error {
+	var errs []error
+	if old != nil && (old.Address != l.Address || old.Router != l.Router) {
+		if err := c.leaseApplied(old).remove(c.nl); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := c.leaseApplied(l).put(c.nl); err != nil {
+		errs = append(errs, err)
+	}
+	if c.cfg.ResolvConf != "" {
+		if err := WriteResolvConf(c.cfg.ResolvConf, "DHCP lease on "+c.cfg.Link, l.DNS, l.Domain); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// unapply removes what a lease put into the kernel and resolv.conf.
+func (c *DHCPClient) unapply(l *Lease) error {
+	err := c.leaseApplied(l).remove(c.nl)
+	if c.cfg.ResolvConf != "" {
+		err = errors.Join(err, WriteResolvConf(c.cfg.ResolvConf, "no DHCP lease on "+c.cfg.Link, nil, ""))
+	}
+	return err
+}
+
+// ApplyStatic puts a static uplink's address, prefix route and default
+// route (with the uplink's metric) on its link, for good, and writes its
+// DNS servers to resolvConf unless that is "". u must be valid.
+func ApplyStatic(nl Netlink, u Uplink, resolvConf string) error {
+	v := u.IPv4
+	link, err := nl.LinkByName(u.LinkName())
+	if err != nil {
+		return fmt.Errorf("cannot find link %q: %w", u.LinkName(), err)
+	}
+	a := applied{link: link, metric: uint32(v.RouteMetric), proto: unix.RTPROT_STATIC}
+	if a.addr, err = netip.ParsePrefix(v.Address); err != nil {
+		return fmt.Errorf("cannot use address: %w", err)
+	}
+	if v.Gateway != "" {
+		if a.router, err = netip.ParseAddr(v.Gateway); err != nil {
+			return fmt.Errorf("cannot use gateway: %w", err)
+		}
+	}
+	if err := a.put(nl); err != nil {
+		return err
+	}
+	if resolvConf == "" {
+		return nil
+	}
+	var dns []netip.Addr
+	for _, s := range v.DNS {
+		d, err := netip.ParseAddr(s)
+		if err != nil {
+			return fmt.Errorf("cannot use dns: %w", err)
+		}
+		dns = append(dns, d)
+	}
+	return WriteResolvConf(resolvConf, "static uplink "+u.LinkName(), dns, "")
+}
+
+// WriteResolvConf replaces the file at path with a resolv.conf listing
+// servers (and a search domain), atomically: a reader sees the old file
+// or the new one, never part of one. why goes into a comment.
+func WriteResolvConf(path, why string, servers []netip.Addr, domain string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# written by boxagent: %s\n", why)
+	if domain != "" && !strings.ContainsAny(domain, " \t\n") {
+		fmt.Fprintf(&b, "search %s\n", domain)
+	}
+	for _, s := range servers {
+		fmt.Fprintf(&b, "nameserver %s\n", s)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	defer os.Remove(f.Name()) // after a successful rename, there is nothing left to remove
+	_, err = f.WriteString(b.String())
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return nil
+}
