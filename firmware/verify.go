@@ -1,6 +1,7 @@
 package firmware
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ed25519"
@@ -223,7 +224,7 @@ func Verify(ctx context.Context, r io.ReaderAt, size int64, p Policy, opts ...Op
 				return rep, fmt.Errorf("%w: minisign signature does not match", ErrSignature)
 			}
 			kb, _ := k.MarshalText()
-			fp := sha256.Sum256(kb)
+			fp := sha256.Sum256(kb[bytes.LastIndexByte(kb, '\n')+1:]) // the key line, not its comment
 			rep.Signer = &Signer{Subject: msSig.TrustedComment, Fingerprint: hex.EncodeToString(fp[:]),
 				Key: fmt.Sprintf("minisign:%X", k.ID())}
 			return rep, nil
@@ -296,6 +297,9 @@ const passBuf = 1 << 20
 func (hp *hashPass) run(ctx context.Context, r io.ReaderAt, size int64, progress Progress) error {
 	buf := make([]byte, passBuf)
 	var off int64
+	if hp.prefixLen == 0 {
+		hp.snapshot = hp.whole[0].Sum(nil)
+	}
 	for off < size {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -313,15 +317,12 @@ func (hp *hashPass) run(ctx context.Context, r io.ReaderAt, size int64, progress
 		}
 		writeAll(sinks, buf[:n])
 		off += int64(n)
-		if off == hp.prefixLen {
+		if off == hp.prefixLen && off > 0 {
 			hp.snapshot = hp.whole[0].Sum(nil)
 		}
 		if progress != nil {
 			progress("verify", off, size)
 		}
-	}
-	if hp.prefixLen == 0 {
-		hp.snapshot = hp.whole[0].Sum(nil)
 	}
 	return nil
 }
