@@ -237,17 +237,6 @@ func allZero(b []byte) bool {
 	return true
 }
 
-func readFull(r io.ReaderAt, b []byte, off int64) error {
-	n, err := r.ReadAt(b, off)
-	if n == len(b) {
-		return nil
-	}
-	if err == nil {
-		err = io.ErrUnexpectedEOF
-	}
-	return err
-}
-
 // sniffFS identifies the filesystem at [start, start+n) from its boot sector
 // or superblock.
 func sniffFS(r io.ReaderAt, start, n int64) (fs, label string) {

@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
@@ -13,6 +14,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"slices"
 
 	"github.com/smallstep/pkcs7"
@@ -248,4 +250,55 @@ func keyName(c *x509.Certificate) string {
 		return "ECDSA-" + k.Curve.Params().Name
 	}
 	return c.PublicKeyAlgorithm.String()
+}
+
+// signApkChecker checks an Android whole-file signature.
+type signApkChecker struct {
+	wf       wholeFile
+	signer   *signerSig
+	certs    []*x509.Certificate
+	needSHA1 bool
+}
+
+// newSignApkChecker reads the footer and the PKCS#7 before anything else,
+// in recovery's order, so that a truncated copy reads "footer is wrong"
+// here as it will on the box.
+func newSignApkChecker(r io.ReaderAt, size int64, p Policy) (*signApkChecker, error) {
+	if err := checkHead(r, size); err != nil {
+		return nil, err
+	}
+	tail, err := readTail(r, size, eocdLen+maxComment)
+	if err != nil {
+		return nil, err
+	}
+	c := &signApkChecker{certs: p.Certs}
+	if c.wf, err = parseFooter(tail, size); err != nil {
+		return nil, err
+	}
+	if c.signer, err = parseSigner(c.wf.PKCS7); err != nil {
+		return nil, err
+	}
+	if c.signer.attrs != nil && !p.AllowSignedAttributes {
+		return nil, fmt.Errorf("%w: the PKCS#7 has authenticated attributes, which recovery does not verify (sign with signapk -w, or openssl cms -noattr)", ErrSignature)
+	}
+	c.needSHA1 = c.signer.hash == crypto.SHA1 || slices.ContainsFunc(p.Certs, func(c *x509.Certificate) bool {
+		h, _ := certHash(c)
+		return h == crypto.SHA1
+	})
+	return c, nil
+}
+
+func (c *signApkChecker) plan(hp *hashPass) {
+	hp.prefixLen = c.wf.SignedLen
+	if c.needSHA1 {
+		hp.prefix = sha1.New()
+	}
+}
+
+func (c *signApkChecker) verdict(hp *hashPass) (*Signer, error) {
+	cert, h, err := c.signer.verify(hp.prefixSum, c.certs)
+	if err != nil {
+		return nil, err
+	}
+	return &Signer{Subject: cert.Subject.CommonName, Fingerprint: fingerprint(cert), Key: keyName(cert), Digest: h.String()}, nil
 }

@@ -1,13 +1,10 @@
 package firmware
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ed25519"
-	"crypto/sha1"
 	"crypto/sha256"
-	"crypto/sha512"
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/hex"
@@ -15,7 +12,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"slices"
 	"strings"
 	"sync"
 
@@ -142,19 +138,9 @@ func Verify(ctx context.Context, r io.ReaderAt, size int64, p Policy, opts ...Op
 	if err := p.check(&o); err != nil {
 		return rep, err
 	}
-	var wf wholeFile
-	if p.Method == MethodSignApk {
-		// The footer first, as recovery reads it.
-		if err := checkHead(r, size); err != nil {
-			return rep, err
-		}
-		tail, err := readTail(r, size, eocdLen+maxComment)
-		if err != nil {
-			return rep, err
-		}
-		if wf, err = parseFooter(tail, size); err != nil {
-			return rep, err
-		}
+	chk, err := newChecker(r, size, p, &o)
+	if err != nil {
+		return rep, err
 	}
 	zi, err := checkZip(r, size, p.RequiredEntries)
 	if err != nil {
@@ -164,40 +150,7 @@ func Verify(ctx context.Context, r io.ReaderAt, size int64, p Policy, opts ...Op
 
 	whole := sha256.New()
 	pass := hashPass{whole: []hash.Hash{whole}, prefixLen: -1}
-	var (
-		signer *signerSig
-		h512   hash.Hash
-		ms     *minisignWriter
-		msSig  minisign.Signature
-	)
-	switch p.Method {
-	case MethodSignApk:
-		if signer, err = parseSigner(wf.PKCS7); err != nil {
-			return rep, err
-		}
-		if signer.attrs != nil && !p.AllowSignedAttributes {
-			return rep, fmt.Errorf("%w: the PKCS#7 has authenticated attributes, which recovery does not verify (sign with signapk -w, or openssl cms -noattr)", ErrSignature)
-		}
-		pass.prefixLen = wf.SignedLen
-		if signer.hash == crypto.SHA1 || slices.ContainsFunc(p.Certs, func(c *x509.Certificate) bool {
-			h, _ := certHash(c)
-			return h == crypto.SHA1
-		}) {
-			pass.prefix = sha1.New()
-		}
-	case MethodMinisign:
-		if err := msSig.UnmarshalText(o.signature); err != nil {
-			return rep, fmt.Errorf("%w: cannot parse minisign signature: %v", ErrSignature, err)
-		}
-		if msSig.Algorithm != minisign.HashEdDSA {
-			return rep, fmt.Errorf("%w: legacy (not prehashed) minisign signature; sign with minisign -H", ErrSignature)
-		}
-		ms = newMinisignWriter()
-		pass.whole = append(pass.whole, ms)
-	case MethodEd25519:
-		h512 = sha512.New()
-		pass.whole = append(pass.whole, h512)
-	}
+	chk.plan(&pass)
 	if err := pass.run(ctx, r, size, o.progress); err != nil {
 		return rep, err
 	}
@@ -206,43 +159,34 @@ func Verify(ctx context.Context, r io.ReaderAt, size int64, p Policy, opts ...Op
 	if o.sha256 != nil && subtle.ConstantTimeCompare(sum, o.sha256) != 1 {
 		return rep, fmt.Errorf("%w: expected %x, got %s", ErrDigest, o.sha256, rep.SHA256)
 	}
+	rep.Signer, err = chk.verdict(&pass)
+	return rep, err
+}
 
+// A checker is one verification method: it reads what it needs up front
+// (a footer, a detached signature), adds its hashes to the single pass over
+// the bytes, and gives its verdict once the pass is done.
+type checker interface {
+	plan(hp *hashPass)
+	verdict(hp *hashPass) (*Signer, error)
+}
+
+func newChecker(r io.ReaderAt, size int64, p Policy, o *options) (checker, error) {
 	switch p.Method {
 	case MethodSignApk:
-		cert, h, err := signer.verify(pass.prefixSum, p.Certs)
-		if err != nil {
-			return rep, err
-		}
-		rep.Signer = &Signer{Subject: cert.Subject.CommonName, Fingerprint: fingerprint(cert),
-			Key: keyName(cert), Digest: h.String()}
+		return newSignApkChecker(r, size, p)
 	case MethodMinisign:
-		for _, k := range p.MinisignKeys {
-			if k.ID() != msSig.KeyID {
-				continue
-			}
-			if !ms.r.Verify(k, o.signature) {
-				return rep, fmt.Errorf("%w: minisign signature does not match", ErrSignature)
-			}
-			kb, _ := k.MarshalText()
-			fp := sha256.Sum256(kb[bytes.LastIndexByte(kb, '\n')+1:]) // the key line, not its comment
-			rep.Signer = &Signer{Subject: msSig.TrustedComment, Fingerprint: hex.EncodeToString(fp[:]),
-				Key: fmt.Sprintf("minisign:%X", k.ID())}
-			return rep, nil
-		}
-		return rep, fmt.Errorf("%w: minisign key id %X is not configured", ErrUnknownSigner, msSig.KeyID)
+		return newMinisignChecker(p.MinisignKeys, o.signature)
 	case MethodEd25519:
-		digest := h512.Sum(nil)
-		for _, k := range p.Ed25519Keys {
-			if ed25519.VerifyWithOptions(k, digest, o.signature, &ed25519.Options{Hash: crypto.SHA512}) == nil {
-				fp := sha256.Sum256(k)
-				rep.Signer = &Signer{Fingerprint: hex.EncodeToString(fp[:]), Key: "Ed25519"}
-				return rep, nil
-			}
-		}
-		return rep, fmt.Errorf("%w: no configured ed25519 key verifies the signature", ErrSignature)
+		return &ed25519Checker{keys: p.Ed25519Keys, sig: o.signature}, nil
 	}
-	return rep, nil
+	return digestOnly{}, nil // sha256 and none: the whole-file SHA-256 is always computed
 }
+
+type digestOnly struct{}
+
+func (digestOnly) plan(*hashPass)                     {}
+func (digestOnly) verdict(*hashPass) (*Signer, error) { return nil, nil }
 
 // check refuses a policy (with its per-package options) that cannot work.
 func (p Policy) check(o *options) error {
@@ -308,8 +252,8 @@ func (hp *hashPass) run(ctx context.Context, r io.ReaderAt, size int64, progress
 		if hp.prefixLen > off && hp.prefixLen < off+int64(n) {
 			n = int(hp.prefixLen - off) // stop at the boundary
 		}
-		if _, err := r.ReadAt(buf[:n], off); err != nil && !(errors.Is(err, io.EOF)) {
-			return fmt.Errorf("cannot read package at %d: %w", off, err)
+		if err := readFull(r, buf[:n], off); err != nil {
+			return fmt.Errorf("cannot read package at %d of %d bytes: %w", off, size, err)
 		}
 		sinks := hp.whole
 		if hp.prefix != nil && off < hp.prefixLen {
@@ -325,6 +269,23 @@ func (hp *hashPass) run(ctx context.Context, r io.ReaderAt, size int64, progress
 		}
 	}
 	return nil
+}
+
+// readFull reads exactly len(b) bytes at off: io.ReaderAt may return
+// io.EOF along with a full read, and a short read is an error even when the
+// reader says nothing (a file that shrank, a stick pulled out).
+func readFull(r io.ReaderAt, b []byte, off int64) error {
+	if len(b) == 0 {
+		return nil
+	}
+	n, err := r.ReadAt(b, off)
+	if n == len(b) {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // writeAll feeds p to every hash, in parallel when there are several (a
@@ -353,43 +314,3 @@ func (hp *hashPass) prefixSum(h crypto.Hash) []byte {
 	}
 	return nil
 }
-
-// minisignWriter adapts minisign's hashing Reader to a hash.Hash-like sink.
-type minisignWriter struct {
-	src chunk
-	r   *minisign.Reader
-	tmp []byte
-}
-
-type chunk struct{ b []byte }
-
-func (c *chunk) Read(p []byte) (int, error) {
-	if len(c.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, c.b)
-	c.b = c.b[n:]
-	return n, nil
-}
-
-func newMinisignWriter() *minisignWriter {
-	w := &minisignWriter{tmp: make([]byte, 64<<10)}
-	w.r = minisign.NewReader(&w.src)
-	return w
-}
-
-func (w *minisignWriter) Write(p []byte) (int, error) {
-	w.src.b = p
-	for len(w.src.b) > 0 {
-		if _, err := w.r.Read(w.tmp); err != nil {
-			break
-		}
-	}
-	return len(p), nil
-}
-
-// The rest of hash.Hash is never used on this sink.
-func (w *minisignWriter) Sum(b []byte) []byte { return b }
-func (w *minisignWriter) Reset()              {}
-func (w *minisignWriter) Size() int           { return 0 }
-func (w *minisignWriter) BlockSize() int      { return 1 }

@@ -230,6 +230,49 @@ func TestVerifyDigestAndDetached(t *testing.T) {
 	}
 }
 
+func TestVerifyShrunkFile(t *testing.T) {
+	// The size was taken, then the file shrank (or the stick went away):
+	// every read must notice, none may hash stale buffer bytes.
+	random := make([]byte, 2*passBuf)
+	rand.Read(random)
+	data := buildZip(t, updateEntries(entry{"big.bin", random}), "")
+	for _, keep := range []int{0, 100, passBuf, len(data) - 1} {
+		_, err := Verify(context.Background(), bytes.NewReader(data[:keep]), int64(len(data)), Policy{Method: MethodNone})
+		if err == nil {
+			t.Errorf("Verify of %d of %d bytes succeeded", keep, len(data))
+		}
+	}
+}
+
+// shortReader returns a short read, without an error, for reads that start
+// at hole: a reader breaking the io.ReaderAt contract, or a device whose
+// bytes went away between the size and the read.
+type shortReader struct {
+	*bytes.Reader
+	hole int64
+}
+
+func (r shortReader) ReadAt(p []byte, off int64) (int, error) {
+	if off == r.hole && len(p) > 1 {
+		return r.Reader.ReadAt(p[:len(p)/2], off)
+	}
+	return r.Reader.ReadAt(p, off)
+}
+
+func TestVerifyShortRead(t *testing.T) {
+	random := make([]byte, 2*passBuf)
+	rand.Read(random)
+	data := buildZip(t, updateEntries(entry{"big.bin", random}), "")
+	r := shortReader{bytes.NewReader(data), passBuf}
+	if _, err := Verify(context.Background(), r, int64(len(data)), Policy{Method: MethodNone}); err == nil || !strings.Contains(err.Error(), "cannot read package at") {
+		t.Fatalf("Verify with a short read = %v", err)
+	}
+	r.hole = -1
+	if _, err := Verify(context.Background(), r, int64(len(data)), Policy{Method: MethodNone}); err != nil {
+		t.Fatalf("Verify without a short read = %v", err)
+	}
+}
+
 func TestVerifyProgressAndCancel(t *testing.T) {
 	data := buildZip(t, updateEntries(entry{"big.bin", bytes.Repeat([]byte{1}, 3*passBuf)}), "")
 	var last, calls int64

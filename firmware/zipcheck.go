@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -55,7 +54,7 @@ func structErr(format string, a ...any) error {
 func readTail(r io.ReaderAt, size int64, n int64) ([]byte, error) {
 	n = min(n, size)
 	buf := make([]byte, n)
-	if _, err := r.ReadAt(buf, size-n); err != nil && !errors.Is(err, io.EOF) {
+	if err := readFull(r, buf, size-n); err != nil {
 		return nil, fmt.Errorf("cannot read package tail: %w", err)
 	}
 	return buf, nil
@@ -130,7 +129,7 @@ func checkZip(r io.ReaderAt, size int64, required []string) (zipInfo, error) {
 		return zi, structErr("central directory of %d bytes is too large", cdSize)
 	}
 	cd := make([]byte, zi.CDSize)
-	if _, err := r.ReadAt(cd, zi.CDOffset); err != nil && !(errors.Is(err, io.EOF) && len(cd) == 0) {
+	if err := readFull(r, cd, zi.CDOffset); err != nil {
 		return zi, fmt.Errorf("cannot read central directory: %w", err)
 	}
 	if bytes.Contains(cd, eocdMagic) {
@@ -173,7 +172,7 @@ func hasZip64Locator(r io.ReaderAt, eocd int64) bool {
 		return false
 	}
 	var b [4]byte
-	if _, err := r.ReadAt(b[:], eocd-20); err != nil {
+	if readFull(r, b[:], eocd-20) != nil {
 		return false
 	}
 	return binary.LittleEndian.Uint32(b[:]) == sigZip64Loc
@@ -265,7 +264,7 @@ func checkLocals(r io.ReaderAt, entries []centralEntry, cdOffset int64) error {
 		if int64(ce.offset) != next {
 			return structErr("entry %q starts at %d, expected %d (gap or overlap)", ce.name, ce.offset, next)
 		}
-		if _, err := r.ReadAt(hdr, int64(ce.offset)); err != nil {
+		if err := readFull(r, hdr, int64(ce.offset)); err != nil {
 			return structErr("cannot read local header of %q: %v", ce.name, err)
 		}
 		if binary.LittleEndian.Uint32(hdr) != sigLocal {
@@ -286,7 +285,7 @@ func checkLocals(r io.ReaderAt, entries []centralEntry, cdOffset int64) error {
 			}
 		}
 		name := make([]byte, nameLen)
-		if _, err := r.ReadAt(name, int64(ce.offset)+localLen); err != nil {
+		if err := readFull(r, name, int64(ce.offset)+localLen); err != nil {
 			return structErr("cannot read local name of %q: %v", ce.name, err)
 		}
 		if string(name) != ce.name {
@@ -314,7 +313,7 @@ func checkLocals(r io.ReaderAt, entries []centralEntry, cdOffset int64) error {
 // with its optional signature, 12 without.
 func dataDescLen(r io.ReaderAt, off int64) (int64, error) {
 	var b [4]byte
-	if _, err := r.ReadAt(b[:], off); err != nil {
+	if err := readFull(r, b[:], off); err != nil {
 		return 0, err
 	}
 	if binary.LittleEndian.Uint32(b[:]) == sigDataDesc {
