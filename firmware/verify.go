@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
 	"strings"
 	"sync"
 
@@ -161,6 +162,24 @@ func Verify(ctx context.Context, r io.ReaderAt, size int64, p Policy, opts ...Op
 	}
 	rep.Signer, err = chk.verdict(&pass)
 	return rep, err
+}
+
+// VerifyFile verifies the package at path (in the store, or on a mounted
+// stick after staging) with Verify.
+func VerifyFile(ctx context.Context, path string, p Policy, opts ...Option) (Report, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Report{Method: p.Method}, fmt.Errorf("cannot open package: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return Report{Method: p.Method}, fmt.Errorf("cannot stat package: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return Report{Method: p.Method}, fmt.Errorf("%w: %s is not a regular file", ErrStructure, path)
+	}
+	return Verify(ctx, f, fi.Size(), p, opts...)
 }
 
 // A checker is one verification method: it reads what it needs up front

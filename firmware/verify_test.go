@@ -345,3 +345,20 @@ func TestLoadCerts(t *testing.T) {
 		})
 	}
 }
+
+func TestVerifyFile(t *testing.T) {
+	dir := t.TempDir()
+	data := buildZip(t, updateEntries(), "")
+	path := filepath.Join(dir, "update.zip")
+	os.WriteFile(path, data, 0o600)
+	rep, err := VerifyFile(context.Background(), path, Policy{Method: MethodSHA256}, WithSHA256(shaHex(data)))
+	if err != nil || rep.Size != int64(len(data)) {
+		t.Fatalf("VerifyFile = %+v, %v", rep, err)
+	}
+	if _, err := VerifyFile(context.Background(), dir, Policy{Method: MethodNone}); !errors.Is(err, ErrStructure) {
+		t.Errorf("VerifyFile(dir) = %v", err)
+	}
+	if _, err := VerifyFile(context.Background(), filepath.Join(dir, "nope"), Policy{Method: MethodNone}); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("VerifyFile(missing) = %v", err)
+	}
+}
