@@ -10,6 +10,9 @@ import (
 const (
 	EnvGuest   = "LAB_GUEST"   // "1" inside the virtual board
 	EnvResults = "LAB_RESULTS" // the results share, the same path as on the host
+	// Knobs Run always passes.
+	EnvKernelVersion = "LAB_KERNEL_VERSION" // the guest kernel's version
+	EnvBtvirtShim    = "LAB_BTVIRT_SHIM"    // path of btvirt-sco-shim.so (LD_PRELOAD for btvirt)
 )
 
 // InGuest reports whether this process runs inside the virtual board.

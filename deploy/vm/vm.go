@@ -155,7 +155,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("cannot create the results folder: %w", err)
 	}
 	res := &Result{Dir: dir, ExitCode: -1, Console: filepath.Join(dir, "console.log"), Output: filepath.Join(dir, "output.log")}
-	if err := writeInputs(dir, opts); err != nil {
+	if err := writeInputs(dir, c, opts); err != nil {
 		return nil, err
 	}
 	unlock, err := lockBoard(ctx, c, log)
@@ -270,7 +270,7 @@ func readResults(res *Result) {
 
 // writeInputs lays out the results folder: knobs, command, background
 // commands and the requests folder; it removes what a former run left.
-func writeInputs(dir string, opts Options) error {
+func writeInputs(dir string, c *Cache, opts Options) error {
 	for _, f := range []string{"exit", "exit.tmp", "boot", "output.log", "console.log", "cmd.sh", "env"} {
 		os.Remove(filepath.Join(dir, f))
 	}
@@ -282,7 +282,10 @@ func writeInputs(dir string, opts Options) error {
 	if err := os.Mkdir(filepath.Join(dir, requestsDir), 0o755); err != nil {
 		return fmt.Errorf("cannot create the requests folder: %w", err)
 	}
-	env := map[string]string{}
+	env := map[string]string{
+		EnvKernelVersion: c.KernelVersion,
+		EnvBtvirtShim:    c.BtvirtShim,
+	}
 	for k, v := range opts.Env {
 		env[k] = v
 	}
