@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -63,6 +64,9 @@ func RunGoTests(t *testing.T, pkg string, opts Options, testArgs ...string) *Res
 	if guestTimeout < opts.Timeout/2 {
 		guestTimeout = opts.Timeout / 2
 	}
+	if run := guestRunPattern(t.Name(), testArgs); run != "" {
+		testArgs = append(testArgs, "-test.run="+run)
+	}
 	opts.Command = append([]string{bin, "-test.v=test2json", "-test.count=1", "-test.timeout=" + guestTimeout.String()}, testArgs...)
 	opts.WorkDir = pkgDir
 
@@ -96,6 +100,27 @@ func RunGoTests(t *testing.T, pkg string, opts Options, testArgs ...string) *Res
 		t.Logf("package %s has no lab tests", pkg)
 	}
 	return res
+}
+
+// guestRunPattern passes the host's -run on to the guest: with
+// -run 'TestLab/TestStick$' on the host, the guest runs -test.run=TestStick$.
+// testArgs with their own -test.run win.
+func guestRunPattern(hostTest string, testArgs []string) string {
+	for _, a := range testArgs {
+		if strings.HasPrefix(a, "-test.run") {
+			return ""
+		}
+	}
+	f := flag.Lookup("test.run")
+	if f == nil || f.Value.String() == "" {
+		return ""
+	}
+	parts := strings.Split(f.Value.String(), "/")
+	depth := len(strings.Split(hostTest, "/"))
+	if len(parts) <= depth {
+		return ""
+	}
+	return strings.Join(parts[depth:], "/")
 }
 
 func goTool() string {

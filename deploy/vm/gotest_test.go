@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"flag"
 	"strings"
 	"testing"
 )
@@ -46,6 +47,28 @@ func TestShellQuote(t *testing.T) {
 	for k, ok := range map[string]bool{"LAB_X": true, "_a1": true, "1A": false, "A-B": false, "": false} {
 		if validEnvName(k) != ok {
 			t.Errorf("validEnvName(%q) = %v", k, !ok)
+		}
+	}
+}
+
+func TestGuestRunPattern(t *testing.T) {
+	f := flag.Lookup("test.run")
+	old := f.Value.String()
+	defer f.Value.Set(old)
+	for _, tc := range []struct {
+		hostRun, hostTest string
+		args              []string
+		want              string
+	}{
+		{"", "TestLab", nil, ""},
+		{"TestLab", "TestLab", nil, ""},
+		{"TestLab/TestStick$", "TestLab", nil, "TestStick$"},
+		{"TestLab/TestStickKinds/gpt", "TestLab", nil, "TestStickKinds/gpt"},
+		{"TestLab/TestStick$", "TestLab", []string{"-test.run=X"}, ""},
+	} {
+		f.Value.Set(tc.hostRun)
+		if got := guestRunPattern(tc.hostTest, tc.args); got != tc.want {
+			t.Errorf("guestRunPattern(-run %q) = %q, want %q", tc.hostRun, got, tc.want)
 		}
 	}
 }

@@ -44,21 +44,35 @@ kpkg() {
 	apt-cache depends linux-image-amd64 2>/dev/null |
 		awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9].*-amd64$/ { print $2; exit }'
 }
-pkg=$(kpkg)
-if [ -z "$pkg" ] && [ -z "$updated" ]; then
-	apt-get update -qq
+resolve() {
 	pkg=$(kpkg)
+	[ -n "$pkg" ] || return 1
+	kver=${pkg#linux-image-}
+	pver=$(apt-cache show "$pkg" | awk '$1 == "Version:" { print $2; exit }')
+	kstamp="$pkg $pver"
+}
+refresh() {
+	[ -z "$updated" ] || return 1
+	log "refreshing the package lists"
+	apt-get update -qq
+	updated=1
+}
+if ! resolve; then
+	refresh && resolve || die "cannot resolve the kernel package of linux-image-amd64"
 fi
-[ -n "$pkg" ] || die "cannot resolve the kernel package of linux-image-amd64"
-kver=${pkg#linux-image-}
-pver=$(apt-cache show "$pkg" | awk '$1 == "Version:" { print $2; exit }')
 kdir=$cache/kernel
-kstamp="$pkg $pver"
-if [ "$(cat "$kdir/.stamp" 2>/dev/null)" != "$kstamp" ]; then
+fetch() {
 	log "fetching $pkg $pver"
+	rm -f "$tmp"/*.deb
+	(cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$pkg=$pver")
+}
+if [ "$(cat "$kdir/.stamp" 2>/dev/null)" != "$kstamp" ]; then
 	tmp=$(mktemp -d "$cache/tmp.XXXXXX")
 	trap 'rm -rf "$tmp"' EXIT
-	(cd "$tmp" && apt-get download -qq "$pkg=$pver" 2>/dev/null || apt-get download "$pkg=$pver")
+	# Stale lists name a kernel the mirror no longer has: refresh once.
+	if ! fetch; then
+		refresh && resolve && fetch || die "cannot download $pkg $pver"
+	fi
 	dpkg -x "$tmp"/*.deb "$tmp/root"
 	# the package ships no modules.dep
 	depmod -b "$tmp/root" "$kver"
