@@ -84,6 +84,7 @@ func commands() []*Command {
 	return []*Command{
 		serveCmd(), statusCmd(), eventsCmd(), historyCmd(), configCmd(),
 		doctorCmd(), boardCmd(), versionCmd(), completionCmd(), helpCmd(),
+		provisionCmd(),
 	}
 }
 

@@ -1,0 +1,516 @@
+package provision
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	toml "github.com/pelletier/go-toml/v2"
+
+	"github.com/boxagent/boxagent/board"
+	"github.com/boxagent/boxagent/cmd/boxagent/config"
+	"github.com/boxagent/boxagent/cmd/boxagent/daemon"
+	"github.com/boxagent/boxagent/cmd/boxagent/journal"
+	"github.com/boxagent/boxagent/deploy/systemd"
+)
+
+// Options say where and how to apply a provision file.
+type Options struct {
+	// Root is the target root filesystem; "" and "/" are the running
+	// system, refused unless Yes or FirstBoot.
+	Root string
+	// DryRun computes the changes and writes nothing.
+	DryRun bool
+	// Yes allows the running system as Root.
+	Yes bool
+	// FirstBoot marks the first-boot run, whose target is the running
+	// system by design.
+	FirstBoot bool
+	// InstallBinary is a boxagent binary to install as /usr/bin/boxagent,
+	// with the units if the image has none.
+	InstallBinary string
+	// Source names the input in errors and in the journal.
+	Source string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Rand gives password salts; nil means crypto/rand.
+	Rand io.Reader
+	// SetHostname sets the running system's host name (first boot); nil
+	// leaves it to the next boot.
+	SetHostname func(string) error
+}
+
+// Result is what Apply did, or would do.
+type Result struct {
+	Root      string           `json:"root"`
+	DryRun    bool             `json:"dry_run,omitempty"`
+	Changes   []*Change        `json:"changes"`
+	Notes     []string         `json:"notes,omitempty"`
+	Operation uint64           `json:"operation,omitempty"`
+	Snapshot  journal.Snapshot `json:"snapshot"`
+
+	acc accounts
+}
+
+// ErrRunningSystem is returned for the running system as target without
+// Options.Yes.
+var ErrRunningSystem = errors.New("refusing to provision the running system")
+
+// Paths in the image.
+const (
+	configFile  = "etc/boxagent/config.toml"
+	pendingFile = "etc/boxagent/provision.d/pending.toml"
+	keysDir     = "etc/boxagent/keys"
+	wantsDir    = "etc/systemd/system/multi-user.target.wants"
+	binaryFile  = "usr/bin/boxagent"
+)
+
+// Apply validates f against the image at o.Root, then makes the image
+// match it. Nothing is written when anything is wrong; a second run with
+// the same input changes nothing. Unless it is a dry run or nothing
+// changed, the run is a journalled operation in the image's journal.
+func Apply(f *File, o Options) (*Result, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	if o.Source == "" {
+		o.Source = "provision.toml"
+	}
+	rootPath := o.Root
+	if rootPath == "" {
+		rootPath = "/"
+	}
+	running, err := sameFile(rootPath, "/")
+	if err != nil {
+		return nil, err
+	}
+	if running && !o.Yes && !o.FirstBoot {
+		return nil, fmt.Errorf("%w: --root %s is this machine's own root; pass --yes if you mean it", ErrRunningSystem, rootPath)
+	}
+	r, err := os.OpenRoot(rootPath)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the root %s: %w", rootPath, err)
+	}
+	defer r.Close()
+	res := &Result{Root: rootPath, DryRun: o.DryRun}
+	entries, cfg, err := plan(r, rootPath, f, o, res)
+	if err != nil {
+		return nil, err
+	}
+	chown := os.Geteuid() == 0
+	if !chown {
+		res.Notes = append(res.Notes, "not running as root: file owners are left as they are")
+	}
+	for _, e := range entries {
+		c, err := compare(r, e, chown)
+		if err != nil {
+			return nil, err
+		}
+		if c != nil {
+			res.Changes = append(res.Changes, c)
+		}
+	}
+	res.Snapshot = journal.Snapshot{Revision: cfg.Revision(), Board: cfg.Board, Config: cfg.Snapshot()}
+	if o.DryRun || len(res.Changes) == 0 {
+		return res, nil
+	}
+	return res, commit(r, rootPath, f, o, res, cfg, chown)
+}
+
+// commit writes the changes as one journalled operation.
+func commit(r *os.Root, rootPath string, f *File, o Options, res *Result, cfg *config.Config, chown bool) error {
+	// The state directory comes first: the journal lives there.
+	i := slices.IndexFunc(res.Changes, func(c *Change) bool { return c.e.path == "var/lib/boxagent" })
+	if i >= 0 {
+		if err := write(r, res.Changes[i], chown); err != nil {
+			return err
+		}
+	}
+	j, err := journal.Open(filepath.Join(rootPath, "var/lib/boxagent/journal.db"), journal.Options{Keep: cfg.Journal.Keep, Now: o.Now})
+	if err != nil {
+		return fmt.Errorf("cannot open the image's journal: %w", err)
+	}
+	defer j.Close()
+	mode := "offline"
+	if o.FirstBoot {
+		mode = "first-boot"
+	}
+	var paths []string
+	for _, c := range res.Changes {
+		paths = append(paths, c.Path)
+	}
+	req, _ := json.Marshal(map[string]any{"mode": mode, "source": o.Source, "input": redact(f)})
+	op, err := j.Begin(journal.Operation{Kind: "provision.apply", Origin: journal.OriginProvision,
+		Summary: fmt.Sprintf("%s from %s: %d changes", mode, o.Source, len(res.Changes)), Request: req, Snapshot: res.Snapshot})
+	if err != nil {
+		return err
+	}
+	res.Operation = op.ID
+	for k, c := range res.Changes {
+		if k == i {
+			continue
+		}
+		if err = write(r, c, chown); err != nil {
+			break
+		}
+	}
+	if chown {
+		r.Chown("var/lib/boxagent/journal.db", res.acc.uid, res.acc.gid)
+	}
+	if err != nil {
+		j.Finish(op.ID, nil, &journal.Failure{Code: "provision.write", Message: err.Error()}, journal.StateFailed)
+		return err
+	}
+	if f.Hostname != "" && o.SetHostname != nil {
+		if herr := o.SetHostname(f.Hostname); herr != nil {
+			res.Notes = append(res.Notes, "the host name takes effect at the next boot: "+herr.Error())
+		}
+	}
+	result, _ := json.Marshal(map[string]any{"changes": paths})
+	_, err = j.Finish(op.ID, result, nil, journal.StateDone)
+	return err
+}
+
+// plan validates f against the image and lists what the image must hold,
+// in the order it is written: accounts, directories, files, links.
+func plan(r *os.Root, rootPath string, f *File, o Options, res *Result) ([]entry, *config.Config, error) {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &Error{File: o.Source, Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	profiles, err := board.LoadAll(filepath.Join(rootPath, "etc/boxagent/boards"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot load the image's board profiles: %w", err)
+	}
+	var profile *board.Profile
+	if f.Board != "" && f.Board != board.Auto {
+		p, ok := board.Find(profiles, f.Board)
+		if !ok {
+			bad("board", "unknown board %q; known boards: %s", f.Board, strings.Join(board.IDs(profiles), ", "))
+		} else {
+			profile = &p
+		}
+	}
+	if f.Timezone != "" {
+		if _, err := r.Stat("usr/share/zoneinfo"); err == nil {
+			if fi, err := r.Stat("usr/share/zoneinfo/" + f.Timezone); err != nil || !fi.Mode().IsRegular() {
+				bad("timezone", "%q is not in the image's /usr/share/zoneinfo", f.Timezone)
+			}
+		} else {
+			res.Notes = append(res.Notes, "the image has no /usr/share/zoneinfo: "+f.Timezone+" is set but not checked")
+		}
+	}
+	var bin []byte
+	if o.InstallBinary != "" {
+		if bin, err = checkBinary(r, o.InstallBinary, profile); err != nil {
+			errs = append(errs, err)
+		}
+	} else if _, err := r.Stat(binaryFile); err != nil && !o.FirstBoot {
+		errs = append(errs, fmt.Errorf("the image has no /%s: pass --install-binary PATH or install the .deb in the image first", binaryFile))
+	}
+	cfg, err := buildConfig(r, f, o)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, nil, errors.Join(errs...)
+	}
+	users, acc, err := planUsers(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	res.acc = acc
+	es := users
+	dir := func(p string, mode fs.FileMode, uid, gid int) {
+		es = append(es, entry{path: p, kind: 'd', mode: mode, uid: uid, gid: gid})
+	}
+	file := func(p string, mode fs.FileMode, uid, gid int, data []byte, secret bool) {
+		es = append(es, entry{path: p, kind: 'f', mode: mode, uid: uid, gid: gid, data: data, secret: secret})
+	}
+	dir("etc/boxagent", 0o700, acc.uid, acc.gid)
+	dir("var/lib/boxagent", 0o700, acc.uid, acc.gid)
+	cfgText, _ := toml.Marshal(cfg)
+	file(configFile, 0o600, acc.uid, acc.gid, append([]byte("# Written by `boxagent provision`; `boxagent config reload` applies edits.\n"), cfgText...), true)
+
+	pending := struct {
+		Network   Network   `toml:"network,omitempty"`
+		Bluetooth Bluetooth `toml:"bluetooth,omitempty"`
+		Firmware  Firmware  `toml:"firmware,omitempty"`
+	}{Network: f.Network, Bluetooth: f.Bluetooth}
+	var keyFiles []entry
+	for _, k := range f.Firmware.Keys {
+		if strings.HasPrefix(k, "/") {
+			pending.Firmware.Keys = append(pending.Firmware.Keys, k)
+			continue
+		}
+		sum := sha256.Sum256([]byte(strings.TrimSpace(k)))
+		p := path.Join(keysDir, "provisioned-"+hex.EncodeToString(sum[:6])+".pem")
+		keyFiles = append(keyFiles, entry{path: p, kind: 'f', mode: 0o644, data: []byte(strings.TrimSpace(k) + "\n")})
+		pending.Firmware.Keys = append(pending.Firmware.Keys, "/"+p)
+	}
+	if len(keyFiles) > 0 {
+		dir(keysDir, 0o755, 0, 0)
+		es = append(es, keyFiles...)
+	}
+	if pt, _ := toml.Marshal(pending); len(bytes.TrimSpace(pt)) > 0 {
+		dir("etc/boxagent/provision.d", 0o700, acc.uid, acc.gid)
+		head := "# Written by `boxagent provision`: sections the agent takes over into\n# config.toml once their domains are built. It holds Wi-Fi keys: mode 0600.\n"
+		file(pendingFile, 0o600, acc.uid, acc.gid, append([]byte(head), pt...), true)
+	}
+	if f.Hostname != "" {
+		file("etc/hostname", 0o644, 0, 0, []byte(f.Hostname+"\n"), false)
+		hosts, err := r.ReadFile("etc/hosts")
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, fmt.Errorf("cannot read /etc/hosts: %w", err)
+		}
+		es = append(es, entry{path: "etc/hosts", kind: 'f', mode: 0o644, keep: true, data: hostsWith(hosts, f.Hostname)})
+	}
+	if f.Timezone != "" {
+		file("etc/timezone", 0o644, 0, 0, []byte(f.Timezone+"\n"), false)
+		es = append(es, entry{path: "etc/localtime", kind: 'l', link: "/usr/share/zoneinfo/" + f.Timezone})
+	}
+	if len(f.SSHAuthorizedKeys) > 0 {
+		home := strings.TrimPrefix(path.Clean(acc.rootHome), "/")
+		old, err := r.ReadFile(home + "/.ssh/authorized_keys")
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, fmt.Errorf("cannot read %s/.ssh/authorized_keys: %w", acc.rootHome, err)
+		}
+		if _, err := r.Stat(home); errors.Is(err, fs.ErrNotExist) {
+			dir(home, 0o700, 0, 0)
+		}
+		dir(home+"/.ssh", 0o700, 0, 0)
+		file(home+"/.ssh/authorized_keys", 0o600, 0, 0, authorizedKeys(old, f.SSHAuthorizedKeys), false)
+	}
+	if bin != nil {
+		es = append(es, entry{path: binaryFile, kind: 'f', mode: 0o755, data: bin, binary: true})
+	}
+	links, notes := planUnits(r, bin != nil || o.FirstBoot, &es)
+	res.Notes = append(res.Notes, notes...)
+	es = append(es, links...)
+	return es, cfg, nil
+}
+
+// buildConfig makes config.toml: what the image's config already holds,
+// with what the provision file names, checked by the config package's own
+// rules. A password in clear is hashed; an unchanged one keeps its hash.
+func buildConfig(r *os.Root, f *File, o Options) (*config.Config, error) {
+	cfg := config.Default()
+	if data, err := r.ReadFile(configFile); err == nil {
+		if old, err := config.Parse("/"+configFile, data); err == nil {
+			cfg = old
+		}
+	}
+	if f.Board != "" {
+		cfg.Board = f.Board
+	}
+	if f.HTTP.Listen != "" {
+		cfg.HTTP.Listen = f.HTTP.Listen
+	}
+	switch {
+	case f.HTTP.PasswordHash != "":
+		cfg.HTTP.PasswordHash = f.HTTP.PasswordHash
+	case f.HTTP.Password != "":
+		if !samePassword(cfg.HTTP.PasswordHash, f.HTTP.Password) {
+			salt := make([]byte, 16)
+			if _, err := io.ReadFull(o.Rand, salt); err != nil {
+				return nil, fmt.Errorf("cannot make a salt: %w", err)
+			}
+			cfg.HTTP.PasswordHash = daemon.HashPassword(f.HTTP.Password, salt)
+		}
+	}
+	text, err := toml.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := config.Parse(o.Source+" (as config.toml)", text); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// samePassword says whether hash is pass hashed the way HashPassword
+// does, re-hashing with its salt: so a second run keeps the hash.
+func samePassword(hash, pass string) bool {
+	parts := strings.Split(hash, "$")
+	if len(parts) != 6 {
+		return false
+	}
+	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
+	return err == nil && daemon.HashPassword(pass, salt) == hash
+}
+
+// checkBinary reads the binary to install and checks it is an ELF for the
+// board's architecture, or the image's (its /bin/sh).
+func checkBinary(r *os.Root, name string, p *board.Profile) ([]byte, error) {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read --install-binary: %w", err)
+	}
+	got, err := elfArch(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("--install-binary %s: %w", name, err)
+	}
+	want, from := "", ""
+	if p != nil {
+		want, from = p.Arch, "board "+p.ID
+	} else if sh, err := r.Open("bin/sh"); err == nil {
+		want, _ = elfArch(sh)
+		sh.Close()
+		from = "the image's /bin/sh"
+	}
+	if want != "" && got != want {
+		return nil, fmt.Errorf("--install-binary %s is built for %s, but %s is %s (make cross builds bin/boxagent-linux-%s)", name, got, from, want, want)
+	}
+	return data, nil
+}
+
+func elfArch(r io.ReaderAt) (string, error) {
+	f, err := elf.NewFile(r)
+	if err != nil {
+		return "", errors.New("not an ELF executable")
+	}
+	switch {
+	case f.Machine == elf.EM_ARM:
+		return "arm", nil
+	case f.Machine == elf.EM_AARCH64:
+		return "arm64", nil
+	case f.Machine == elf.EM_X86_64:
+		return "amd64", nil
+	case f.Machine == elf.EM_RISCV && f.Class == elf.ELFCLASS64:
+		return "riscv64", nil
+	case f.Machine == elf.EM_MIPS && f.Data == elf.ELFDATA2LSB && f.Class == elf.ELFCLASS32:
+		return "mipsle", nil
+	}
+	return "", fmt.Errorf("ELF for %v, not an architecture boxagent is built for", f.Machine)
+}
+
+// planUnits installs the units the image lacks (when the binary is there)
+// and enables them with the links `systemctl enable` would make.
+func planUnits(r *os.Root, haveBinary bool, es *[]entry) (links []entry, notes []string) {
+	if !exists(r, "usr/lib/systemd/systemd") && !exists(r, "lib/systemd/systemd") {
+		return nil, []string{"the image has no systemd: units not enabled; start `boxagent serve` from its init"}
+	}
+	units := systemd.Units()
+	for _, name := range slices.Sorted(maps.Keys(units)) {
+		at := ""
+		for _, d := range []string{"etc/systemd/system", "usr/lib/systemd/system", "lib/systemd/system"} {
+			if exists(r, d+"/"+name) {
+				at = d + "/" + name
+				break
+			}
+		}
+		if at == "" {
+			if !haveBinary {
+				notes = append(notes, name+" is not in the image: not enabled")
+				continue
+			}
+			at = "usr/lib/systemd/system/" + name
+			*es = append(*es, entry{path: at, kind: 'f', mode: 0o644, data: units[name], note: "boxagent's own unit, embedded in the binary"})
+		}
+		links = append(links, entry{path: wantsDir + "/" + name, kind: 'l', link: "/" + at})
+	}
+	if len(links) > 0 {
+		*es = append(*es, entry{path: wantsDir, kind: 'd', mode: 0o755})
+	}
+	return links, notes
+}
+
+func exists(r *os.Root, name string) bool {
+	_, err := r.Stat(name)
+	return err == nil
+}
+
+// hostsWith sets the 127.0.1.1 line of /etc/hosts to name, as Debian's
+// installer writes it, keeping every other line.
+func hostsWith(old []byte, name string) []byte {
+	if len(old) == 0 {
+		return []byte("127.0.0.1\tlocalhost\n127.0.1.1\t" + name + "\n")
+	}
+	lines := strings.Split(strings.TrimSuffix(string(old), "\n"), "\n")
+	done := false
+	for i, l := range lines {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == "127.0.1.1" {
+			lines[i], done = "127.0.1.1\t"+name, true
+		}
+	}
+	if !done {
+		lines = append(lines, "127.0.1.1\t"+name)
+	}
+	return []byte(strings.Join(lines, "\n") + "\n")
+}
+
+// authorizedKeys keeps the lines of old and adds the keys it lacks,
+// compared by type and key data.
+func authorizedKeys(old []byte, add []string) []byte {
+	have := map[string]bool{}
+	out := string(old)
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) >= 2 {
+			have[f[0]+" "+f[1]] = true
+		}
+	}
+	if out != "" && !strings.HasSuffix(out, "\n") {
+		out += "\n"
+	}
+	for _, k := range add {
+		f := strings.Fields(k)
+		if !have[f[0]+" "+f[1]] {
+			out += strings.TrimSpace(k) + "\n"
+			have[f[0]+" "+f[1]] = true
+		}
+	}
+	return []byte(out)
+}
+
+func sameFile(a, b string) (bool, error) {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false, fmt.Errorf("cannot use the root %s: %w", a, err)
+	}
+	fb, err := os.Stat(b)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(fa, fb), nil
+}
+
+// redact copies f with its secrets replaced by fingerprints, for the
+// journal.
+func redact(f *File) File {
+	c := *f
+	c.HTTP.Password = config.Fingerprint(c.HTTP.Password)
+	c.HTTP.PasswordHash = config.Fingerprint(c.HTTP.PasswordHash)
+	c.Network.WiFi = slices.Clone(c.Network.WiFi)
+	for i := range c.Network.WiFi {
+		c.Network.WiFi[i].PSK = config.Fingerprint(c.Network.WiFi[i].PSK)
+	}
+	c.Firmware.Keys = slices.Clone(c.Firmware.Keys)
+	for i, k := range c.Firmware.Keys {
+		if !strings.HasPrefix(k, "/") {
+			c.Firmware.Keys[i] = "inline certificate " + config.Fingerprint(strings.TrimSpace(k))
+		}
+	}
+	c.Network.Uplink = slices.Clone(c.Network.Uplink)
+	for i := range c.Network.Uplink {
+		c.Network.Uplink[i].PPPoE.Password = config.Fingerprint(c.Network.Uplink[i].PPPoE.Password)
+	}
+	return c
+}
