@@ -23,8 +23,15 @@
 // a namespace with netlink.NewHandleAt); nothing here enters a namespace
 // on a thread another goroutine may use.
 //
-// Not here yet (see the issue "Wired uplinks"): creating 802.1Q VLAN
-// links with egress priority maps, PPPoE through pppd, and applying a
-// whole Config (create, re-apply at boot, remove what a deleted uplink
-// left).
+// Manager applies a whole Config (uplinks*.go): it validates the table
+// and the parents first (InvalidError, nothing changed), creates or
+// replaces 802.1Q links with their egress priority map (vlan.go; a
+// kernel without 8021q is ErrNoVLANSupport with a hint), runs a
+// DHCPClient per dhcp uplink, ApplyStatic per static one and a PPPoE
+// session per pppoe one (pppoe.go: pppd with the rp-pppoe plugin, the
+// password through passwordfd.so on a pipe, a child bound to the agent),
+// and removes what it created for an uplink that left the table: its
+// links carry the alias "boxagent:<name>", which outlives an agent
+// restart. Manager.Watch (linkwatch.go) re-applies when a link comes
+// back and renews a lease when a carrier returns.
 package network

@@ -1,0 +1,373 @@
+package network
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// PPPoE defaults: Debian 12's pppd and its rp-pppoe plugin.
+const (
+	DefaultPPPD          = "/usr/sbin/pppd"
+	DefaultPPPDPluginDir = "/usr/lib/pppd/2.4.9"
+)
+
+// PPPoEConfig is one PPPoE session's settings; PPPoEConfigFor makes it
+// from an uplink.
+type PPPoEConfig struct {
+	Link     string // the link PPPoE discovery runs on ("eth0.35")
+	User     string
+	Password string // handed to pppd through a pipe, never argv or a file
+	Service  string // PPPoE service name; "" for any
+	MTU      int    // mtu and mru; 0 for pppd's default
+	// Unit asks pppd for interface ppp<Unit>; pppd takes another when it
+	// is in use, and the session reports the one it got.
+	Unit        int
+	RouteMetric uint32
+
+	PPPD      string // "": DefaultPPPD
+	PluginDir string // "": DefaultPPPDPluginDir
+	// Holdoff is the wait before pppd redials: 0 is 1 s (pppd's own
+	// default, 30 s, makes a carrier restart cost half a minute).
+	Holdoff time.Duration
+	// Extra options for pppd (tests add "debug").
+	Extra []string
+	// Restart is the wait before pppd is started again when it exits
+	// (it redials by itself while it runs: persist, maxfail 0). 0: 5 s.
+	Restart time.Duration
+}
+
+// PPPoEConfigFor makes the PPPoE settings of an uplink whose method is
+// pppoe. u must be valid.
+func PPPoEConfigFor(u Uplink) PPPoEConfig {
+	v := u.IPv4
+	return PPPoEConfig{
+		Link: u.LinkName(), User: v.User, Password: v.Password, Service: v.Service,
+		MTU: v.MTU, RouteMetric: uint32(v.RouteMetric),
+	}
+}
+
+// args is pppd's command line: no secret in it.
+func (c PPPoEConfig) args() []string {
+	dir := c.PluginDir
+	if dir == "" {
+		dir = DefaultPPPDPluginDir
+	}
+	holdoff := max(int(c.Holdoff/time.Second), 1)
+	a := []string{
+		"plugin", filepath.Join(dir, "pppoe.so"), "nic-" + c.Link,
+		"user", c.User,
+		"plugin", filepath.Join(dir, "passwordfd.so"), "passwordfd", "3",
+		"noauth", "nodetach", "persist", "maxfail", "0",
+		"lcp-echo-interval", "1", "lcp-echo-failure", "3",
+		"holdoff", strconv.Itoa(holdoff),
+		// The agent sets the default route itself, with the uplink's
+		// metric, once the session has an address.
+		"nodefaultroute", "noipdefault", "hide-password",
+		"unit", strconv.Itoa(c.Unit),
+		"ip-up-script", "/bin/true", "ip-down-script", "/bin/true",
+	}
+	if c.Service != "" {
+		a = append(a, "rp_pppoe_service", c.Service)
+	}
+	if c.MTU != 0 {
+		a = append(a, "mtu", strconv.Itoa(c.MTU), "mru", strconv.Itoa(c.MTU))
+	}
+	return append(a, c.Extra...)
+}
+
+// PPPoEStatus is what `net show` says of a session.
+type PPPoEStatus struct {
+	Link      string     `json:"link"`                 // the ppp link ("ppp0"), once pppd named it
+	Up        bool       `json:"up"`                   // the session has an address
+	Address   netip.Addr `json:"address,omitzero"`     // ours
+	Peer      netip.Addr `json:"peer,omitzero"`        // the concentrator's
+	Since     time.Time  `json:"since,omitzero"`       // of the last change of Up
+	PID       int        `json:"pid,omitempty"`        // of pppd
+	Starts    int        `json:"starts"`               // pppd processes started
+	Connects  int        `json:"connects"`             // sessions that came up
+	LastError string     `json:"last_error,omitempty"` // pppd's last complaint
+}
+
+// PPPoEEvent is a change of a session.
+type PPPoEEvent struct {
+	Uplink string      `json:"uplink"`
+	Status PPPoEStatus `json:"status"`
+	Line   string      `json:"line,omitempty"` // pppd's log line that told
+}
+
+// PPPoE runs pppd for one session as a child bound to the agent: its own
+// process group, Pdeathsig SIGTERM (from a thread that lives as long as
+// the child: Linux sends it when the forking thread ends), reaped, and
+// started again when it exits. pppd redials by itself (persist).
+//
+// This is the path without systemd as PID 1. Under systemd, the agent's
+// unit has KillMode=control-group, so a pppd child is still inside the
+// agent's cgroup and dies with it; a transient unit per session is not
+// built yet.
+type PPPoE struct {
+	cfg    PPPoEConfig
+	uplink string
+	ns     netns.NsHandle
+	nl     Netlink
+	log    *slog.Logger
+	emit   func(PPPoEEvent)
+
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu     sync.Mutex
+	status PPPoEStatus
+	cmd    *exec.Cmd
+}
+
+// StartPPPoE starts pppd for cfg in ns (netns.None() for the agent's
+// own), and keeps it running until Stop. nl (bound to ns) sets the
+// default route when the session is up. onEvent is called for each
+// change, from the session's goroutines.
+func StartPPPoE(uplink string, ns netns.NsHandle, nl Netlink, cfg PPPoEConfig, log *slog.Logger, onEvent func(PPPoEEvent)) (*PPPoE, error) {
+	if cfg.PPPD == "" {
+		cfg.PPPD = DefaultPPPD
+	}
+	if cfg.Restart <= 0 {
+		cfg.Restart = 5 * time.Second
+	}
+	if _, err := os.Stat(cfg.PPPD); err != nil {
+		return nil, fmt.Errorf("cannot run pppd: %w (Debian package ppp)", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if onEvent == nil {
+		onEvent = func(PPPoEEvent) {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &PPPoE{cfg: cfg, uplink: uplink, ns: ns, nl: nl, log: log.With("component", "pppd", "uplink", uplink), emit: onEvent, cancel: cancel, done: make(chan struct{})}
+	go p.loop(ctx)
+	return p, nil
+}
+
+// Status is the session's state now.
+func (p *PPPoE) Status() PPPoEStatus {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.status
+}
+
+// Stop ends pppd (SIGTERM to its group: it hangs up with PADT; SIGKILL
+// after 3 s) and waits for it.
+func (p *PPPoE) Stop() {
+	p.cancel()
+	<-p.done
+}
+
+func (p *PPPoE) loop(ctx context.Context) {
+	defer close(p.done)
+	for {
+		err := p.runOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		p.update("", func(s *PPPoEStatus) {
+			s.PID = 0
+			if err != nil {
+				s.LastError = err.Error()
+			}
+		})
+		p.log.Warn("pppd exited; starting it again", "err", err, "after", p.cfg.Restart)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(p.cfg.Restart):
+		}
+	}
+}
+
+// runOnce runs one pppd until it exits or ctx ends.
+func (p *PPPoE) runOnce(ctx context.Context) error {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("cannot make the password pipe: %w", err)
+	}
+	// No newline: passwordfd.so takes every byte it reads.
+	if _, err := io.WriteString(pw, p.cfg.Password); err != nil {
+		pr.Close()
+		pw.Close()
+		return fmt.Errorf("cannot write the password pipe: %w", err)
+	}
+	pw.Close()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		pr.Close()
+		return fmt.Errorf("cannot make pppd's output pipe: %w", err)
+	}
+	cmd := exec.Command(p.cfg.PPPD, p.cfg.args()...)
+	cmd.Stdin = nil
+	cmd.Stdout, cmd.Stderr = outW, outW
+	cmd.ExtraFiles = []*os.File{pr} // fd 3
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+
+	exited := make(chan error, 1)
+	started := make(chan error, 1)
+	go func() {
+		// Locked for the child's whole life: its Pdeathsig follows this
+		// thread. Inside ns, the thread is never given back.
+		runtime.LockOSThread()
+		if p.ns.IsOpen() {
+			if err := netns.Set(p.ns); err != nil {
+				started <- fmt.Errorf("cannot enter the uplink's network namespace: %w", err)
+				return
+			}
+		} else {
+			defer runtime.UnlockOSThread()
+		}
+		if err := cmd.Start(); err != nil {
+			started <- fmt.Errorf("cannot start pppd: %w", err)
+			return
+		}
+		started <- nil
+		exited <- cmd.Wait()
+	}()
+	err = <-started
+	pr.Close()
+	outW.Close()
+	if err != nil {
+		outR.Close()
+		return err
+	}
+	p.mu.Lock()
+	p.cmd = cmd
+	p.status.PID = cmd.Process.Pid
+	p.status.Starts++
+	p.mu.Unlock()
+	p.log.Info("pppd started", "pid", cmd.Process.Pid, "link", p.cfg.Link)
+
+	lines := make(chan struct{})
+	go func() {
+		defer close(lines)
+		s := bufio.NewScanner(outR)
+		for s.Scan() {
+			p.line(s.Text())
+		}
+		outR.Close()
+	}()
+
+	select {
+	case err = <-exited:
+	case <-ctx.Done():
+		pgid := cmd.Process.Pid
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		select {
+		case err = <-exited:
+		case <-time.After(3 * time.Second):
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			err = <-exited
+		}
+		_ = syscall.Kill(-pgid, syscall.SIGKILL) // whatever of the group is left
+	}
+	<-lines
+	p.update("", func(s *PPPoEStatus) {
+		s.Up, s.Address, s.Peer = false, netip.Addr{}, netip.Addr{}
+	})
+	if err != nil {
+		return fmt.Errorf("pppd: %w", err)
+	}
+	return errors.New("pppd exited")
+}
+
+// line follows pppd's log (nodetach: on its stdout).
+func (p *PPPoE) line(l string) {
+	p.log.Debug(l)
+	switch {
+	case strings.HasPrefix(l, "Using interface "):
+		name := strings.TrimSpace(strings.TrimPrefix(l, "Using interface "))
+		p.update(l, func(s *PPPoEStatus) { s.Link = name })
+	case strings.HasPrefix(l, "local  IP address "):
+		a, _ := netip.ParseAddr(strings.TrimSpace(strings.TrimPrefix(l, "local  IP address ")))
+		p.mu.Lock()
+		p.status.Address = a
+		p.mu.Unlock()
+	case strings.HasPrefix(l, "remote IP address "):
+		a, _ := netip.ParseAddr(strings.TrimSpace(strings.TrimPrefix(l, "remote IP address ")))
+		var st PPPoEStatus
+		p.update(l, func(s *PPPoEStatus) {
+			s.Peer, s.Up, s.Since, s.LastError = a, true, time.Now(), ""
+			s.Connects++
+			st = *s
+		})
+		p.log.Info("PPPoE session up", "link", st.Link, "address", st.Address, "peer", st.Peer)
+		if err := p.defaultRoute(st.Link); err != nil {
+			p.log.Warn("cannot set the default route", "err", err)
+			p.update("", func(s *PPPoEStatus) { s.LastError = err.Error() })
+		}
+	case strings.HasPrefix(l, "Connection terminated"), strings.HasPrefix(l, "Modem hangup"),
+		strings.HasPrefix(l, "LCP terminated"), strings.HasPrefix(l, "No response to "):
+		p.update(l, func(s *PPPoEStatus) {
+			if s.Up {
+				s.Since = time.Now()
+			}
+			s.Up, s.Address, s.Peer = false, netip.Addr{}, netip.Addr{}
+			s.LastError = l
+		})
+		p.log.Info("PPPoE session down", "why", l)
+	case strings.Contains(l, "authentication failed"), strings.Contains(l, "Timeout waiting for PADO"),
+		strings.Contains(l, "Unable to complete PPPoE Discovery"), strings.HasPrefix(l, "Interface ") && strings.Contains(l, "not"):
+		p.update(l, func(s *PPPoEStatus) { s.LastError = l })
+		p.log.Warn("PPPoE", "problem", l)
+	}
+}
+
+// update changes the status and reports it (when line is not "").
+func (p *PPPoE) update(line string, f func(*PPPoEStatus)) {
+	p.mu.Lock()
+	f(&p.status)
+	st := p.status
+	p.mu.Unlock()
+	if line != "" {
+		p.emit(PPPoEEvent{Uplink: p.uplink, Status: st, Line: line})
+	}
+}
+
+// defaultRoute points the default route at the session's link with the
+// uplink's metric (pppd's own defaultroute refuses when any default
+// route exists).
+func (p *PPPoE) defaultRoute(link string) error {
+	if p.nl == nil || link == "" {
+		return nil
+	}
+	l, err := p.nl.LinkByName(link)
+	if err != nil {
+		return fmt.Errorf("cannot find %s: %w", link, err)
+	}
+	r := &netlink.Route{
+		LinkIndex: l.Attrs().Index,
+		Dst:       &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)},
+		Scope:     netlink.SCOPE_LINK,
+		Priority:  int(p.cfg.RouteMetric),
+		Protocol:  unix.RTPROT_BOOT,
+		Family:    netlink.FAMILY_V4,
+	}
+	if err := p.nl.RouteReplace(r); err != nil {
+		return fmt.Errorf("cannot set the default route on %s: %w", link, err)
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package network
+
+import (
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPPPoEArgs(t *testing.T) {
+	u := Uplink{Parent: "eth0", VLAN: ptr(35), IPv4: IPv4{Method: MethodPPPoE, User: "alice@isp", Password: "s3cret-pw", Service: "inet", MTU: 1492, RouteMetric: 50}}
+	cfg := PPPoEConfigFor(u)
+	cfg.Unit, cfg.Holdoff = 2, 0
+	args := cfg.args()
+	line := strings.Join(args, " ")
+	if strings.Contains(line, "s3cret-pw") {
+		t.Fatalf("the password is on pppd's command line: %s", line)
+	}
+	for _, want := range []string{
+		"plugin /usr/lib/pppd/2.4.9/pppoe.so nic-eth0.35 user alice@isp",
+		"plugin /usr/lib/pppd/2.4.9/passwordfd.so passwordfd 3",
+		"noauth nodetach persist maxfail 0 lcp-echo-interval 1 lcp-echo-failure 3 holdoff 1",
+		"unit 2", "rp_pppoe_service inet", "mtu 1492 mru 1492", "nodefaultroute",
+	} {
+		if !strings.Contains(line, want) {
+			t.Errorf("pppd args lack %q:\n%s", want, line)
+		}
+	}
+	cfg.Holdoff = 3 * time.Second
+	if i := slices.Index(cfg.args(), "holdoff"); i < 0 || cfg.args()[i+1] != "3" {
+		t.Errorf("holdoff: %v", cfg.args())
+	}
+}
+
+func TestPPPoELog(t *testing.T) {
+	var events []PPPoEEvent
+	p := &PPPoE{uplink: "wan", emit: func(e PPPoEEvent) { events = append(events, e) }, log: discardLog()}
+	for _, l := range []string{
+		"Plugin /usr/lib/pppd/2.4.9/pppoe.so loaded.",
+		"PPP session is 1",
+		"Using interface ppp0",
+		"Connect: ppp0 <--> eth0.35",
+		"CHAP authentication succeeded",
+		"local  IP address 10.45.0.10",
+		"remote IP address 10.45.0.1",
+	} {
+		p.line(l)
+	}
+	st := p.Status()
+	if !st.Up || st.Link != "ppp0" || st.Address.String() != "10.45.0.10" || st.Peer.String() != "10.45.0.1" || st.Connects != 1 {
+		t.Errorf("status %+v", st)
+	}
+	p.line("LCP terminated by peer")
+	if st := p.Status(); st.Up || st.LastError != "LCP terminated by peer" {
+		t.Errorf("status after hang-up %+v", st)
+	}
+	if len(events) != 3 {
+		t.Errorf("events %+v", events)
+	}
+}
+
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"IPTV_TEST":        "IPTV_TEST",
+		"\x01\x02\xb0":     "hex:0102b0",
+		"hex:41":           "hex:6865783a3431",
+		"\x00\x00\x0d\xe9": "hex:00000de9",
+	} {
+		if got := printable([]byte(in)); got != want {
+			t.Errorf("printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -1,0 +1,566 @@
+package network
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// ManagerOptions are the connections and knobs of a Manager.
+type ManagerOptions struct {
+	// Handle is bound to the namespace of the uplinks (netlink.NewHandle
+	// for the agent's own, NewHandleAt for another).
+	Handle *netlink.Handle
+	// Namespace is where Handle is bound; nil for the agent's own. DHCP
+	// sockets, pppd and the link watch are made in it.
+	Namespace *netns.NsHandle
+	// ResolvConf is where DNS servers from leases and static uplinks go;
+	// "" for nowhere.
+	ResolvConf string
+	// PPPoE fills in pppd's path, plugin folder, holdoff and extra
+	// options of every session (its per-uplink fields are ignored).
+	PPPoE PPPoEConfig
+	// DHCPRetransmit is the DHCP client's first retransmission wait; 0
+	// for RFC 2131's 4 s.
+	DHCPRetransmit time.Duration
+	Logger         *slog.Logger
+	// OnEvent is called for every change of an uplink; it must not block
+	// for long.
+	OnEvent func(UplinkEvent)
+}
+
+// UplinkEvent is a change of one uplink: its link, its lease, its PPPoE
+// session, or an apply.
+type UplinkEvent struct {
+	Uplink string       `json:"uplink"` // the uplink's link name
+	Kind   string       `json:"kind"`   // "link", "dhcp", "pppoe", "removed"
+	Detail string       `json:"detail,omitempty"`
+	DHCP   *Event       `json:"dhcp,omitempty"`
+	PPPoE  *PPPoEStatus `json:"pppoe,omitempty"`
+	Time   time.Time    `json:"time"`
+}
+
+// Manager brings the box's wired uplinks in line with a Config and keeps
+// them so: Apply validates the whole table, then creates or replaces the
+// links, runs a DHCP client per dhcp uplink, puts static addresses in
+// place and runs pppd per pppoe uplink; it removes what the agent created
+// for an uplink that left the table (its links carry the alias
+// "boxagent:<name>", which outlives an agent restart). Watch re-applies
+// when a link comes back and asks for a renewal when a carrier returns.
+type Manager struct {
+	o    ManagerOptions
+	ns   netns.NsHandle
+	nl   linker
+	log  *slog.Logger
+	emit func(UplinkEvent)
+
+	applyMu sync.Mutex // one Apply or reconcile at a time
+
+	mu      sync.Mutex
+	cfg     Config
+	applied bool
+	runners map[string]*runner // by link name
+	carrier map[string]bool    // by link name, from the link watch
+	lastErr map[string]error   // by link name: why the last apply of it failed
+}
+
+// runner is what keeps one uplink's addressing going.
+type runner struct {
+	u       Uplink
+	ifindex int
+	cancel  context.CancelFunc
+	done    chan struct{}
+	dhcp    *DHCPClient
+	ppp     *PPPoE
+	exitErr error // set before done closes
+}
+
+func (r *runner) exited() bool {
+	if r.done == nil {
+		return false
+	}
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// NewManager makes a Manager; it changes nothing until Apply.
+func NewManager(o ManagerOptions) *Manager {
+	ns := netns.None()
+	if o.Namespace != nil {
+		ns = *o.Namespace
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	emit := o.OnEvent
+	if emit == nil {
+		emit = func(UplinkEvent) {}
+	}
+	return &Manager{
+		o: o, ns: ns, nl: o.Handle, log: log.With("component", "network"), emit: emit,
+		runners: map[string]*runner{}, carrier: map[string]bool{}, lastErr: map[string]error{},
+	}
+}
+
+// ApplyResult says what an Apply did.
+type ApplyResult struct {
+	Uplinks []string `json:"uplinks"`           // links in place, by name
+	Removed []string `json:"removed,omitempty"` // links or addressing removed
+	Started []string `json:"started,omitempty"` // clients or sessions (re)started
+}
+
+// InvalidError is a refused Apply: every problem, nothing changed. It
+// matches ErrInvalid.
+type InvalidError struct{ Problems []FieldError }
+
+func (e *InvalidError) Error() string {
+	s := "invalid [network] settings: "
+	for i, p := range e.Problems {
+		if i > 0 {
+			s += "; "
+		}
+		s += "network." + p.Key + ": " + p.Msg
+	}
+	return s
+}
+
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+// Check validates cfg against the box as it is now: the table's own rules,
+// and that every parent link exists. Apply runs it first.
+func (m *Manager) Check(cfg Config) error {
+	probs := cfg.Problems()
+	if len(probs) == 0 {
+		for i, u := range cfg.Uplinks {
+			key := fmt.Sprintf("uplink[%d]", i)
+			if u.VLAN == nil && u.Name != "" && u.Name != u.Parent {
+				probs = append(probs, FieldError{Key: key + ".name", Msg: fmt.Sprintf("an untagged uplink is its parent link %q: leave name out, or set vlan", u.Parent)})
+				continue
+			}
+			l, err := linkByName(m.nl, u.Parent)
+			if err != nil {
+				return err
+			}
+			if l == nil {
+				probs = append(probs, FieldError{Key: key + ".parent", Msg: fmt.Sprintf("no link %q on this box (ip -br link lists them)", u.Parent)})
+			}
+		}
+	}
+	if len(probs) > 0 {
+		return &InvalidError{Problems: probs}
+	}
+	return nil
+}
+
+// Apply brings the uplinks in line with cfg: see Manager. An invalid cfg
+// is refused whole with an *InvalidError and changes nothing. Failures of
+// single uplinks (no 8021q: a *LinkError matching ErrNoVLANSupport) are
+// returned joined, after every other uplink was applied.
+func (m *Manager) Apply(ctx context.Context, cfg Config) (ApplyResult, error) {
+	if err := m.Check(cfg); err != nil {
+		return ApplyResult{}, err
+	}
+	m.applyMu.Lock()
+	defer m.applyMu.Unlock()
+	m.mu.Lock()
+	m.cfg = cloneConfig(cfg)
+	m.applied = true
+	m.mu.Unlock()
+	return m.reconcile(ctx, true)
+}
+
+// Config is the table last applied.
+func (m *Manager) Config() Config {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return cloneConfig(m.cfg)
+}
+
+func cloneConfig(c Config) Config {
+	out := Config{Uplinks: slices.Clone(c.Uplinks)}
+	for i, u := range out.Uplinks {
+		u.IPv4.Options = maps.Clone(u.IPv4.Options)
+		u.IPv4.DNS = slices.Clone(u.IPv4.DNS)
+		out.Uplinks[i] = u
+	}
+	return out
+}
+
+// reconcile puts the links and runners of m.cfg in place; full also
+// removes the links and runners of uplinks that left it. Callers hold
+// applyMu.
+func (m *Manager) reconcile(ctx context.Context, full bool) (ApplyResult, error) {
+	var res ApplyResult
+	m.mu.Lock()
+	cfg := m.cfg
+	want := map[string]Uplink{}
+	for _, u := range cfg.Uplinks {
+		want[u.LinkName()] = u
+	}
+	// Runners of uplinks that left or changed stop first.
+	var stop []*runner
+	var left []string
+	for name, r := range m.runners {
+		if u, ok := want[name]; !ok || !reflect.DeepEqual(u, r.u) {
+			stop = append(stop, r)
+			delete(m.runners, name)
+			if !ok {
+				left = append(left, name)
+				delete(m.lastErr, name)
+			}
+		}
+	}
+	m.mu.Unlock()
+	for _, r := range stop {
+		m.stopRunner(r, true)
+		res.Removed = append(res.Removed, r.u.LinkName()+" ("+r.u.IPv4.Method+")")
+	}
+
+	var errs []error
+	if full {
+		links, err := retryDump("links", m.nl.LinkList)
+		if err != nil {
+			return res, err
+		}
+		for _, l := range links {
+			name := l.Attrs().Name
+			if owner := ownedBy(l); owner != "" && owner == name {
+				if _, ok := want[name]; !ok {
+					if err := m.nl.LinkDel(l); err != nil && !gone(err) {
+						errs = append(errs, fmt.Errorf("cannot remove %s: %w", name, err))
+						continue
+					}
+					m.log.Info("removed a link of a former uplink", "link", name)
+					res.Removed = append(res.Removed, name)
+					m.emit(UplinkEvent{Uplink: name, Kind: "removed", Detail: "the uplink left the config", Time: time.Now()})
+				}
+			}
+		}
+	}
+	for _, name := range left {
+		m.emit(UplinkEvent{Uplink: name, Kind: "removed", Detail: "addressing stopped", Time: time.Now()})
+	}
+
+	for _, u := range cfg.Uplinks {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		name := u.LinkName()
+		started, err := m.applyUplink(u)
+		m.mu.Lock()
+		if err != nil {
+			m.lastErr[name] = err
+		} else {
+			delete(m.lastErr, name)
+		}
+		m.mu.Unlock()
+		if err != nil {
+			m.log.Warn("cannot apply uplink", "link", name, "err", err)
+			m.emit(UplinkEvent{Uplink: name, Kind: "link", Detail: err.Error(), Time: time.Now()})
+			errs = append(errs, err)
+			continue
+		}
+		res.Uplinks = append(res.Uplinks, name)
+		if started {
+			res.Started = append(res.Started, name+" ("+u.IPv4.Method+")")
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+// applyUplink puts one uplink's link in place and starts its addressing
+// unless it already runs on that very link. It says whether it started
+// something.
+func (m *Manager) applyUplink(u Uplink) (bool, error) {
+	name := u.LinkName()
+	link, err := EnsureLink(m.nl, u)
+	if err != nil {
+		return false, err
+	}
+	idx := link.Attrs().Index
+	m.mu.Lock()
+	r := m.runners[name]
+	m.carrier[name] = carrierUp(link.Attrs())
+	m.mu.Unlock()
+	if r != nil && r.ifindex == idx && !r.exited() {
+		return false, nil
+	}
+	if r != nil {
+		// The link was made anew (another index) or the client died.
+		m.stopRunner(r, false)
+	}
+	r, err = m.startRunner(u, link)
+	if err != nil {
+		return false, fmt.Errorf("cannot start %s on %s: %w", u.IPv4.Method, name, err)
+	}
+	m.mu.Lock()
+	m.runners[name] = r
+	m.mu.Unlock()
+	return true, nil
+}
+
+func (m *Manager) startRunner(u Uplink, link netlink.Link) (*runner, error) {
+	name := u.LinkName()
+	r := &runner{u: u, ifindex: link.Attrs().Index}
+	switch u.IPv4.Method {
+	case MethodOff:
+		return r, nil
+	case MethodStatic:
+		return r, ApplyStatic(m.nl, u, m.o.ResolvConf)
+	case MethodDHCP:
+		cfg, err := DHCPConfigFor(u, m.o.ResolvConf)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Retransmit = m.o.DHCPRetransmit
+		conn, err := OpenRawConn(m.ns, r.ifindex)
+		if err != nil {
+			return nil, err
+		}
+		r.dhcp = NewDHCPClient(m.nl, conn, cfg, func(e Event) {
+			m.log.Info("dhcp", "link", name, "state", e.State.String(), "err", e.Err)
+			m.emit(UplinkEvent{Uplink: name, Kind: "dhcp", DHCP: &e, Time: e.Time})
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		r.cancel, r.done = cancel, make(chan struct{})
+		go func() {
+			err := r.dhcp.Run(ctx)
+			if ctx.Err() == nil {
+				m.log.Warn("dhcp client stopped", "link", name, "err", err)
+				r.exitErr = err
+			}
+			close(r.done)
+		}()
+		return r, nil
+	case MethodPPPoE:
+		cfg := PPPoEConfigFor(u)
+		base := m.o.PPPoE
+		cfg.PPPD, cfg.PluginDir, cfg.Holdoff, cfg.Extra, cfg.Restart = base.PPPD, base.PluginDir, base.Holdoff, base.Extra, base.Restart
+		cfg.Unit = m.freeUnit()
+		p, err := StartPPPoE(name, m.ns, m.nl, cfg, m.log, func(e PPPoEEvent) {
+			st := e.Status
+			m.emit(UplinkEvent{Uplink: name, Kind: "pppoe", Detail: e.Line, PPPoE: &st, Time: time.Now()})
+		})
+		if err != nil {
+			return nil, err
+		}
+		r.ppp = p
+		return r, nil
+	}
+	return nil, fmt.Errorf("unknown method %q", u.IPv4.Method)
+}
+
+// freeUnit is the lowest ppp unit no session of the manager asked for.
+func (m *Manager) freeUnit() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	used := map[int]bool{}
+	for _, r := range m.runners {
+		if r.ppp != nil {
+			used[r.ppp.cfg.Unit] = true
+		}
+	}
+	for n := 0; ; n++ {
+		if !used[n] {
+			return n
+		}
+	}
+}
+
+// stopRunner stops an uplink's client or session; unapply also removes
+// the addressing it put in place (the uplink left the config or changed).
+func (m *Manager) stopRunner(r *runner, unapply bool) {
+	switch {
+	case r.dhcp != nil:
+		r.cancel()
+		<-r.done
+		if unapply {
+			if st := r.dhcp.Status(); st.Lease != nil {
+				// Run has returned: the client is ours alone now.
+				_ = r.dhcp.unapply(st.Lease)
+			}
+		}
+	case r.ppp != nil:
+		r.ppp.Stop()
+	case r.u.IPv4.Method == MethodStatic && unapply:
+		if link, err := linkByName(m.nl, r.u.LinkName()); err == nil && link != nil {
+			if a, err := staticApplied(link, r.u); err == nil {
+				_ = a.remove(m.nl)
+			}
+		}
+	}
+}
+
+// Close stops every client and session; addresses stay until their
+// lifetimes end, links stay.
+func (m *Manager) Close() {
+	m.applyMu.Lock()
+	defer m.applyMu.Unlock()
+	m.mu.Lock()
+	rs := slices.Collect(maps.Values(m.runners))
+	m.runners = map[string]*runner{}
+	m.mu.Unlock()
+	for _, r := range rs {
+		m.stopRunner(r, false)
+	}
+}
+
+// ErrNoUplink: Renew named a link that is not a DHCP uplink.
+var ErrNoUplink = errors.New("no such DHCP uplink")
+
+// Renew asks the DHCP client of link to renew its lease now (or to
+// start discovery over without one).
+func (m *Manager) Renew(link string) error {
+	m.mu.Lock()
+	r := m.runners[link]
+	m.mu.Unlock()
+	if r == nil || r.dhcp == nil {
+		var names []string
+		for _, u := range m.Config().Uplinks {
+			if u.IPv4.Method == MethodDHCP {
+				names = append(names, u.LinkName())
+			}
+		}
+		return fmt.Errorf("%w %q (DHCP uplinks: %v)", ErrNoUplink, link, names)
+	}
+	r.dhcp.Renew()
+	return nil
+}
+
+// UplinkStatus is one uplink as `net show` shows it.
+type UplinkStatus struct {
+	Name    string       `json:"name"` // its link
+	Parent  string       `json:"parent"`
+	VLAN    *int         `json:"vlan,omitempty"`
+	Method  string       `json:"method"`
+	Up      bool         `json:"up"`
+	Carrier bool         `json:"carrier"`
+	Detail  string       `json:"detail,omitempty"` // why it is not up
+	DHCP    *DHCPStatus  `json:"dhcp,omitempty"`
+	PPPoE   *PPPoEStatus `json:"pppoe,omitempty"`
+}
+
+// DHCPStatus is a DHCP client's state, its lease with its times, and
+// the options it sends.
+type DHCPStatus struct {
+	State State             `json:"state"`
+	Lease *LeaseTimes       `json:"lease,omitempty"`
+	Error string            `json:"error,omitempty"`
+	Since time.Time         `json:"since,omitzero"`
+	Sent  map[string]string `json:"sent"` // option code → value ("hex:…" unless printable)
+}
+
+// LeaseTimes is a lease with its times spelled out.
+type LeaseTimes struct {
+	Lease
+	RenewAt   time.Time `json:"renew_at"`
+	RebindAt  time.Time `json:"rebind_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Status is every configured uplink's state.
+func (m *Manager) Status() []UplinkStatus {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []UplinkStatus
+	for _, u := range m.cfg.Uplinks {
+		name := u.LinkName()
+		s := UplinkStatus{Name: name, Parent: u.Parent, VLAN: u.VLAN, Method: u.IPv4.Method, Carrier: m.carrier[name]}
+		r := m.runners[name]
+		switch {
+		case m.lastErr[name] != nil:
+			s.Detail = m.lastErr[name].Error()
+		case r == nil:
+			s.Detail = "not applied"
+		case r.exited():
+			s.Detail = fmt.Sprintf("client stopped: %v", r.exitErr)
+		case !s.Carrier:
+			s.Detail = "no carrier"
+		}
+		if r != nil && r.dhcp != nil {
+			e := r.dhcp.Status()
+			d := &DHCPStatus{State: e.State, Since: e.Time, Sent: optionView(r.dhcp.SentOptions())}
+			if e.Err != nil {
+				d.Error = e.Err.Error()
+			}
+			if e.Lease != nil {
+				d.Lease = &LeaseTimes{Lease: *e.Lease, RenewAt: e.Lease.RenewAt(), RebindAt: e.Lease.RebindAt(), ExpiresAt: e.Lease.ExpiresAt()}
+			}
+			s.DHCP = d
+			if s.Detail == "" && e.Lease == nil {
+				s.Detail = "no lease: " + e.State.String()
+				if d.Error != "" {
+					s.Detail += ": " + d.Error
+				}
+			}
+		}
+		if r != nil && r.ppp != nil {
+			p := r.ppp.Status()
+			s.PPPoE = &p
+			if s.Detail == "" && !p.Up {
+				s.Detail = "PPPoE session down"
+				if p.LastError != "" {
+					s.Detail += ": " + p.LastError
+				}
+			}
+		}
+		s.Up = s.Detail == ""
+		out = append(out, s)
+	}
+	return out
+}
+
+// optionView spells option values for people: the string when it is
+// printable, else "hex:…".
+func optionView(opts map[uint8][]byte) map[string]string {
+	out := make(map[string]string, len(opts))
+	for code, b := range opts {
+		out[strconv.Itoa(int(code))] = printable(b)
+	}
+	return out
+}
+
+func printable(b []byte) string {
+	for _, r := range string(b) {
+		if r == unicode.ReplacementChar || !unicode.IsPrint(r) {
+			return "hex:" + hex.EncodeToString(b)
+		}
+	}
+	if len(b) > 4 && string(b[:4]) == "hex:" {
+		return "hex:" + hex.EncodeToString(b)
+	}
+	return string(b)
+}
+
+// staticApplied is what a static uplink puts on its link.
+func staticApplied(link netlink.Link, u Uplink) (applied, error) {
+	v := u.IPv4
+	a := applied{link: link, metric: uint32(v.RouteMetric), proto: unix.RTPROT_STATIC}
+	var err error
+	if a.addr, err = netip.ParsePrefix(v.Address); err != nil {
+		return a, err
+	}
+	if v.Gateway != "" {
+		a.router, err = netip.ParseAddr(v.Gateway)
+	}
+	return a, err
+}
