@@ -17,10 +17,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/boxagent/boxagent/deploy/vm"
+	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -93,6 +95,16 @@ func run() int {
 		opts.HostFwd = append(opts.HostFwd, "tcp:127.0.0.1:8080-:8080")
 	}
 	opts.Interactive = len(opts.Command) == 0
+	if opts.Interactive {
+		// The serial console knows neither the terminal nor its size.
+		if term := os.Getenv("TERM"); term != "" {
+			opts.Env["LAB_TERM"] = term
+		}
+		if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil && ws.Row > 0 {
+			opts.Env["LAB_ROWS"] = strconv.Itoa(int(ws.Row))
+			opts.Env["LAB_COLS"] = strconv.Itoa(int(ws.Col))
+		}
+	}
 	if opts.Dir == "" {
 		d, err := os.MkdirTemp("", "labvm-")
 		if err != nil {
