@@ -2,6 +2,7 @@ package guest
 
 import (
 	"context"
+	"errors"
 	"os/exec"
 	"testing"
 	"time"
@@ -50,5 +51,38 @@ func TestProcReadyExited(t *testing.T) {
 func TestLogDirStable(t *testing.T) {
 	if a, b := LogDir(t), LogDir(t); a != b {
 		t.Errorf("LogDir changed: %s, %s", a, b)
+	}
+}
+
+func TestWaitExit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes (not with -short)")
+	}
+	quick := exec.Command("sleep", "0.1")
+	if err := quick.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Not reaped yet: a zombie counts as exited.
+	if err := WaitExit(ctx, quick.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	quick.Wait()
+
+	slow := exec.Command("sleep", "100")
+	if err := slow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Wait()
+	defer slow.Process.Kill()
+	short, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel2()
+	start := time.Now()
+	if err := WaitExit(short, slow.Process.Pid); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("took %s", d)
 	}
 }
