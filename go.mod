@@ -8,6 +8,7 @@ require (
 	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/godbus/dbus/v5 v5.2.2
 	github.com/insomniacslk/dhcp v0.0.0-20260901064844-234b97448fae
+	github.com/jfreymuth/pulse v0.1.1
 	github.com/pelletier/go-toml/v2 v2.4.3
 	github.com/smallstep/pkcs7 v0.2.3
 	github.com/spf13/pflag v1.1.0
