@@ -1,0 +1,16 @@
+//go:build !linux
+
+package firmware
+
+import (
+	"context"
+	"errors"
+)
+
+// DirectMounter mounts with mount(2), on Linux only.
+type DirectMounter struct{}
+
+var errNotLinux = errors.New("mounting sticks is Linux only")
+
+func (DirectMounter) Mount(ctx context.Context, req MountRequest) error { return errNotLinux }
+func (DirectMounter) Unmount(ctx context.Context, dir string) error     { return errNotLinux }

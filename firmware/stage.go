@@ -1,0 +1,527 @@
+package firmware
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// TempName is the 8.3 name a package is written under before it is
+// verified and renamed: a plain upper-case short name needs one FAT
+// directory entry and no long-name slots, and recovery never picks it up.
+const TempName = "UPDATE.PRT"
+
+// Target is what a board's recovery expects of a staged package: the
+// firmware-relevant part of a board profile, with the verification policy
+// built from its keys.
+type Target struct {
+	Board       string   `json:"board"`
+	Package     string   `json:"package"`     // "update.zip"
+	Filesystems []string `json:"filesystems"` // mount types recovery reads: "vfat"
+	Policy      Policy   `json:"-"`
+	// Instructions are the board's recovery steps, returned with the result.
+	Instructions string `json:"-"`
+}
+
+// StageProgress reports how far staging is: Phase "write" then "verify",
+// each over the package's bytes.
+type StageProgress struct {
+	Phase string        `json:"phase"`
+	Done  int64         `json:"done"`
+	Total int64         `json:"total"`
+	Rate  float64       `json:"rate"` // bytes per second in this phase
+	ETA   time.Duration `json:"eta"`  // of this phase
+}
+
+// StageProgressFunc receives staging progress.
+type StageProgressFunc func(StageProgress)
+
+// StickInfo is what a staging records of the stick.
+type StickInfo struct {
+	Name       string `json:"name"` // sda
+	Device     string `json:"device"`
+	Serial     string `json:"serial,omitempty"`
+	Vendor     string `json:"vendor,omitempty"`
+	Model      string `json:"model,omitempty"`
+	Size       int64  `json:"size"`
+	Filesystem string `json:"filesystem"`
+	Label      string `json:"label,omitempty"`
+}
+
+// StageResult is what Stage did.
+type StageResult struct {
+	Artifact   string    `json:"artifact"`
+	Size       int64     `json:"size"`
+	Signer     *Signer   `json:"signer,omitempty"`
+	Stick      StickInfo `json:"stick"`
+	Board      string    `json:"board"`
+	Path       string    `json:"path"` // on the stick: "/update.zip"
+	Mountpoint string    `json:"mountpoint"`
+	// Replaced is true when a file of the package's name was there before.
+	Replaced bool `json:"replaced,omitempty"`
+	// Cleaned lists leftovers of an interrupted staging that were removed.
+	Cleaned       []string `json:"cleaned,omitempty"`
+	WriteSeconds  float64  `json:"write_seconds"`
+	VerifySeconds float64  `json:"verify_seconds"`
+	Instructions  string   `json:"instructions"`
+	Notes         []string `json:"notes,omitempty"`
+}
+
+// Stager writes artifacts of a Store onto sticks.
+type Stager struct {
+	Store   *Store
+	Mounter Mounter
+	Paths   HostPaths
+	Logger  *slog.Logger
+	// now and space replace the clock and statfs in tests.
+	now   func() time.Time
+	space func(dir string) (fsSpace, error)
+}
+
+func (s *Stager) log() *slog.Logger {
+	if s.Logger == nil {
+		return slog.Default()
+	}
+	return s.Logger
+}
+
+func (s *Stager) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
+}
+
+// choose picks the partition to stage onto: dev when given ("sda1"), else
+// the first one the board's recovery can read.
+func choose(st Stick, dev string, t Target) (Partition, string, error) {
+	if st.Problem != "" {
+		return Partition{}, "", &StickError{ErrNoFilesystem, fmt.Sprintf("cannot read the stick %s: %s", st.Name, st.Problem)}
+	}
+	if dev == "" {
+		p, err := st.Disk.Pick(t.Filesystems...)
+		if err != nil {
+			return Partition{}, "", err
+		}
+		return p, st.PartitionDevice(p), nil
+	}
+	p, ok := st.Partition(dev)
+	if !ok {
+		return Partition{}, "", fmt.Errorf("%w: %s is not a partition of the stick %s", ErrNoStick, dev, st.Name)
+	}
+	if _, err := (Disk{Scheme: st.Disk.Scheme, Partitions: []Partition{p}}).Pick(t.Filesystems...); err != nil {
+		return Partition{}, "", err
+	}
+	return p, dev, nil
+}
+
+// Stage writes the artifact sha onto the stick so that the board's
+// recovery finds it under t.Package at the root, and verifies it from the
+// stick. The order of the steps is what makes a pull or a crash at any
+// moment safe (the final name never names bytes that were not verified):
+//
+//  1. refuse, before anything is written: a read-only stick, a filesystem
+//     recovery cannot read, a package over 4 GiB on FAT, too little space
+//     (statfs after the mount, counting the temporary copy);
+//  2. remove a TempName left by an interrupted staging;
+//  3. write TempName while hashing the bytes read from the store, fsync;
+//  4. drop the file's cached pages and verify it from the stick with the
+//     board's policy and the artifact's SHA-256;
+//  5. only then remove a previous package of the final name, fsync the
+//     directory, rename TempName to the final name, fsync the directory.
+//
+// FAT has no atomic rename-over: Linux's vfat replaces an existing name in
+// two directory writes. Removing the old name first, as its own synced
+// step, means a pull between steps leaves either the old package, or no
+// package ("no package found" at recovery, and the next staging cleans
+// TempName up), never a package name over partial bytes. When the stick
+// holds too little space for both the old package and the new one, the
+// old one is removed before step 3 and the result says so.
+//
+// The stick is left mounted read-only (clean on the stick: a pull is
+// harmless); Eject unmounts it.
+func (s *Stager) Stage(ctx context.Context, sha string, st Stick, dev string, t Target, progress StageProgressFunc) (res StageResult, err error) {
+	if progress == nil {
+		progress = func(StageProgress) {}
+	}
+	if t.Package == "" || strings.ContainsAny(t.Package, `/\`) {
+		return res, fmt.Errorf("%w: the board names no package file for the stick", ErrPolicy)
+	}
+	part, dev, err := choose(st, dev, t)
+	if err != nil {
+		return res, err
+	}
+	if st.ReadOnly {
+		return res, &StickError{ErrReadOnly, fmt.Sprintf("the stick %s is write-protected: slide its lock switch, or use another stick", st.Name)}
+	}
+	src, art, err := s.Store.Open(sha)
+	if err != nil {
+		return res, err
+	}
+	defer src.Close()
+	res = StageResult{Artifact: art.SHA256, Size: art.Size, Signer: art.Signer, Board: t.Board, Path: "/" + t.Package,
+		Instructions: t.Instructions, Stick: StickInfo{Name: st.Name, Device: dev, Serial: st.Serial, Vendor: st.Vendor,
+			Model: st.Model, Size: st.Size, Filesystem: part.FS, Label: part.Label}}
+	if strings.HasPrefix(part.FS, "fat") && art.Size > MaxFAT32File {
+		return res, fmt.Errorf("%w: %d bytes, FAT holds files up to 4 GiB - 1", ErrTooLarge, art.Size)
+	}
+
+	dir, ours, err := s.mount(ctx, st, dev, part)
+	if err != nil {
+		return res, err
+	}
+	res.Mountpoint = dir
+	defer func() {
+		if err != nil && errors.Is(err, ErrGone) && ours {
+			// A stale mount of a device that is gone: drop it, so the
+			// stick plugged back gets a fresh one.
+			s.Mounter.Unmount(context.WithoutCancel(ctx), dir)
+		}
+	}()
+	space := statSpace
+	if s.space != nil {
+		space = s.space
+	}
+	sp, err := space(dir)
+	if err != nil {
+		return res, err
+	}
+	if sp.ReadOnly {
+		return res, &StickError{ErrReadOnly, fmt.Sprintf("the stick %s is mounted read-only (write-protected, or the kernel found an error on it: check it with fsck.fat)", st.Name)}
+	}
+
+	tmp := filepath.Join(dir, TempName)
+	final := filepath.Join(dir, t.Package)
+	if _, err := os.Lstat(tmp); err == nil {
+		if err := os.Remove(tmp); err != nil {
+			return res, s.ioErr("cannot remove the leftover "+TempName, err)
+		}
+		res.Cleaned = append(res.Cleaned, TempName)
+		if err := syncDir(dir); err != nil {
+			return res, s.ioErr("cannot sync the stick", err)
+		}
+	}
+
+	// Space: the new copy whole, rounded up to clusters, plus a cluster
+	// for the directory to grow; the old package still counts until it
+	// is removed.
+	need := roundUp(art.Size, sp.Cluster) + sp.Cluster
+	var oldSize int64 = -1
+	if fi, err := os.Stat(final); err == nil {
+		oldSize = fi.Size()
+		res.Replaced = true
+	}
+	removeOldFirst := false
+	switch {
+	case sp.Free >= need:
+	case oldSize >= 0 && sp.Free+roundUp(oldSize, sp.Cluster) >= need:
+		removeOldFirst = true
+	default:
+		return res, fmt.Errorf("%w: %s needs %s, the stick has %s free", ErrNoSpace, t.Package, human(need), human(sp.Free))
+	}
+	if removeOldFirst {
+		if err := removeSynced(final); err != nil {
+			return res, s.ioErr("cannot remove the previous "+t.Package, err)
+		}
+		res.Notes = append(res.Notes, "the previous "+t.Package+" was removed first to make room")
+	}
+
+	cleanTmp := true
+	defer func() {
+		if err != nil && cleanTmp {
+			if rerr := removeSynced(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+				s.log().Warn("cannot remove the temporary copy", "path", tmp, "err", rerr)
+			}
+		}
+	}()
+	start := s.clock()
+	if err := s.write(ctx, src, art, tmp, progress); err != nil {
+		return res, err
+	}
+	res.WriteSeconds = s.clock().Sub(start).Seconds()
+
+	start = s.clock()
+	pol := t.Policy
+	if pol.Method == MethodMinisign || pol.Method == MethodEd25519 {
+		// The store keeps no detached signature: it checked it at import,
+		// and the SHA-256 below pins these bytes to the ones it checked.
+		pol = Policy{Method: MethodSHA256, RequiredEntries: pol.RequiredEntries}
+	}
+	rep, err := VerifyFile(ctx, tmp, pol, WithSHA256(art.SHA256), WithProgress(func(_ string, done, total int64) {
+		progress(phaseProgress("verify", done, total, s.clock().Sub(start)))
+	}))
+	if err != nil {
+		if _, serr := os.Stat(filepath.Join(s.Paths.Sys, "block", res.Stick.Name)); serr != nil {
+			return res, fmt.Errorf("%w during the verification: %v", ErrGone, err)
+		}
+		return res, fmt.Errorf("cannot verify the copy on the stick: %w", err)
+	}
+	if rep.Signer != nil {
+		res.Signer = rep.Signer
+	}
+	res.VerifySeconds = s.clock().Sub(start).Seconds()
+
+	if oldSize >= 0 && !removeOldFirst {
+		if err := removeSynced(final); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return res, s.ioErr("cannot remove the previous "+t.Package, err)
+		}
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return res, s.ioErr("cannot rename "+TempName+" to "+t.Package, err)
+	}
+	cleanTmp = false
+	if err := syncDir(dir); err != nil {
+		return res, s.ioErr("cannot sync the stick", err)
+	}
+	if fi, err := os.Stat(final); err != nil || fi.Size() != art.Size {
+		return res, fmt.Errorf("cannot find %s with %d bytes on the stick after the rename: %v", t.Package, art.Size, err)
+	}
+	if err := s.Store.RecordStaged(art.SHA256, StagedRecord{Time: s.clock(), Serial: st.Serial, Label: part.Label}); err != nil {
+		res.Notes = append(res.Notes, "cannot record the staging in the store: "+err.Error())
+	}
+	if ours {
+		if err := s.Mounter.Mount(ctx, MountRequest{Target: dir, FSType: part.MountType(), ReadOnly: true, Remount: true}); err != nil {
+			res.Notes = append(res.Notes, err.Error())
+		}
+	}
+	return res, nil
+}
+
+// Rollback stages again the artifact staged before the current one, by
+// its SHA-256: the exact bytes, never a rebuild.
+func (s *Stager) Rollback(ctx context.Context, st Stick, dev string, t Target, progress StageProgressFunc) (StageResult, error) {
+	prev, err := s.Store.Previous()
+	if err != nil {
+		return StageResult{}, err
+	}
+	return s.Stage(ctx, prev.SHA256, st, dev, t, progress)
+}
+
+// mount returns where the partition is mounted read-write: an existing
+// mount if there is one, else a new one under MountBase (ours).
+func (s *Stager) mount(ctx context.Context, st Stick, dev string, p Partition) (dir string, ours bool, err error) {
+	mm := partitionMajMin(s.Paths, st, dev)
+	if mm == "" {
+		return "", false, fmt.Errorf("%w: /sys has no %s", ErrGone, dev)
+	}
+	mounts, err := MountsOf(s.Paths, mm)
+	if err != nil {
+		return "", false, err
+	}
+	for _, m := range mounts {
+		under := strings.HasPrefix(m.Dir, s.Paths.MountBase+"/")
+		switch {
+		case !m.ReadOnly():
+			return m.Dir, under, nil
+		case under:
+			// Ours, left read-only by a former staging.
+			if err := s.Mounter.Mount(ctx, MountRequest{Target: m.Dir, FSType: p.MountType(), Remount: true}); err != nil {
+				return "", false, err
+			}
+			return m.Dir, true, nil
+		}
+	}
+	if len(mounts) > 0 {
+		return "", false, &StickError{ErrReadOnly, fmt.Sprintf("%s is mounted read-only at %s; unmount it (boxagent fw eject) and try again", dev, mounts[0].Dir)}
+	}
+	dir = filepath.Join(s.Paths.MountBase, st.ID())
+	if err := s.Mounter.Mount(ctx, MountRequest{Source: filepath.Join(s.Paths.Dev, dev), Target: dir, FSType: p.MountType()}); err != nil {
+		return "", false, err
+	}
+	return dir, true, nil
+}
+
+// write copies the artifact to path, hashing the bytes on the way (in a
+// second goroutine: the stick and SHA-256 both take time on a small box),
+// then fsyncs it and drops its pages from the cache.
+func (s *Stager) write(ctx context.Context, src io.ReaderAt, art Artifact, path string, progress StageProgressFunc) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return s.ioErr("cannot create "+TempName, err)
+	}
+	defer f.Close()
+	const chunk = 1 << 20
+	free := make(chan []byte, 3)
+	for range cap(free) {
+		free <- make([]byte, chunk)
+	}
+	toHash := make(chan []byte, cap(free))
+	h := sha256.New()
+	hashed := make(chan struct{})
+	go func() {
+		defer close(hashed)
+		for b := range toHash {
+			h.Write(b)
+			free <- b[:cap(b)]
+		}
+	}()
+	start := s.clock()
+	var off int64
+	var last time.Time
+	err = func() error {
+		defer close(toHash)
+		for off < art.Size {
+			var b []byte
+			select {
+			case b = <-free:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			n := int(min(int64(len(b)), art.Size-off))
+			if err := readFull(src, b[:n], off); err != nil {
+				return fmt.Errorf("cannot read the artifact at %d: %w", off, err)
+			}
+			toHash <- b[:n]
+			if _, err := f.Write(b[:n]); err != nil {
+				return s.ioErr("cannot write "+TempName, err)
+			}
+			off += int64(n)
+			if now := s.clock(); now.Sub(last) >= 200*time.Millisecond || off == art.Size {
+				last = now
+				progress(phaseProgress("write", off, art.Size, now.Sub(start)))
+			}
+		}
+		return nil
+	}()
+	<-hashed
+	if err != nil {
+		return err
+	}
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != art.SHA256 {
+		return fmt.Errorf("%w: the store's copy of %s hashes to %s", ErrReadBack, art.SHA256, sum)
+	}
+	if err := f.Sync(); err != nil {
+		return s.ioErr("cannot sync "+TempName, err)
+	}
+	if err := dropCache(f); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return s.ioErr("cannot close "+TempName, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// ioErr wraps an I/O error on the stick, naming ErrGone or ErrNoSpace
+// when that is what it means.
+func (s *Stager) ioErr(what string, err error) error {
+	switch {
+	case goneErr(err):
+		return fmt.Errorf("%s: %w (%v): plug it back and stage again", what, ErrGone, err)
+	case noSpaceErr(err):
+		return fmt.Errorf("%s: %w", what, ErrNoSpace)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func phaseProgress(phase string, done, total int64, took time.Duration) StageProgress {
+	p := StageProgress{Phase: phase, Done: done, Total: total}
+	if sec := took.Seconds(); sec > 0 && done > 0 {
+		p.Rate = float64(done) / sec
+		p.ETA = time.Duration(float64(total-done) / p.Rate * float64(time.Second)).Round(time.Second)
+	}
+	return p
+}
+
+// removeSynced removes a file and syncs its directory.
+func removeSynced(path string) error {
+	if err := os.Remove(path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func roundUp(n, unit int64) int64 {
+	if unit <= 0 {
+		return n
+	}
+	return (n + unit - 1) / unit * unit
+}
+
+// human renders a byte count: 12.3 MiB.
+func human(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// EjectResult is what Eject did.
+type EjectResult struct {
+	Stick     StickInfo `json:"stick"`
+	Unmounted []string  `json:"unmounted,omitempty"`
+	Message   string    `json:"message"`
+}
+
+// Eject makes the stick safe to pull: every filesystem on it synced and
+// unmounted (never lazily), then the disk's write cache flushed.
+func (s *Stager) Eject(ctx context.Context, st Stick) (EjectResult, error) {
+	res := EjectResult{Stick: StickInfo{Name: st.Name, Serial: st.Serial, Vendor: st.Vendor, Model: st.Model, Size: st.Size}}
+	devs := []string{st.Name}
+	for _, p := range st.Disk.Partitions {
+		if d := st.PartitionDevice(p); !slices.Contains(devs, d) {
+			devs = append(devs, d)
+		}
+	}
+	all, err := Mounts(s.Paths)
+	if err != nil {
+		return res, err
+	}
+	for _, dev := range devs {
+		mm := partitionMajMin(s.Paths, st, dev)
+		if mm == "" {
+			continue
+		}
+		// Deepest first, should something be mounted inside the stick.
+		var dirs []string
+		for _, m := range all {
+			if m.MajMin == mm {
+				dirs = append(dirs, m.Dir)
+			}
+		}
+		slices.SortFunc(dirs, func(a, b string) int { return len(b) - len(a) })
+		for _, d := range dirs {
+			if err := syncFS(d); err != nil {
+				return res, s.ioErr("cannot sync "+d, err)
+			}
+			if err := s.Mounter.Unmount(ctx, d); err != nil {
+				return res, err
+			}
+			res.Unmounted = append(res.Unmounted, d)
+		}
+	}
+	// fsync on the disk node flushes its write cache (a SCSI SYNCHRONIZE
+	// CACHE on a USB stick).
+	if f, err := os.OpenFile(filepath.Join(s.Paths.Dev, st.Name), os.O_RDONLY, 0); err == nil {
+		serr := f.Sync()
+		f.Close()
+		if serr != nil && goneErr(serr) {
+			return res, s.ioErr("cannot flush the stick", serr)
+		}
+	}
+	res.Message = fmt.Sprintf("%s is safe to pull", describe(st))
+	return res, nil
+}
+
+func describe(st Stick) string {
+	d := strings.TrimSpace(st.Vendor + " " + st.Model)
+	if d == "" {
+		return "the stick " + st.Name
+	}
+	return fmt.Sprintf("the stick %s (%s)", st.Name, d)
+}
