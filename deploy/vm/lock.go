@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -19,10 +20,17 @@ func lockBoard(ctx context.Context, c *Cache, log *slog.Logger) (func(), error) 
 		return nil, fmt.Errorf("cannot open the board lock: %w", err)
 	}
 	release := func() { f.Close() } // closing drops the flock
+	// The holder's pid and command, for whoever waits.
+	owner := func() {
+		f.Truncate(0)
+		f.WriteAt([]byte(fmt.Sprintf("%d %s\n", os.Getpid(), strings.Join(os.Args, " "))), 0)
+	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err == nil {
+		owner()
 		return release, nil
 	}
-	log.Info("waiting for the other virtual board to power off", "lock", f.Name())
+	holder, _ := os.ReadFile(f.Name())
+	log.Info("waiting for the other virtual board to power off", "lock", f.Name(), "holder", strings.TrimSpace(string(holder)))
 	got := make(chan error, 1)
 	go func() { got <- unix.Flock(int(f.Fd()), unix.LOCK_EX) }()
 	select {
@@ -31,6 +39,7 @@ func lockBoard(ctx context.Context, c *Cache, log *slog.Logger) (func(), error) 
 			f.Close()
 			return nil, fmt.Errorf("cannot take the board lock: %w", err)
 		}
+		owner()
 		return release, nil
 	case <-ctx.Done():
 		// The goroutine ends when the lock is granted or the file closed.
