@@ -85,6 +85,7 @@ func commands() []*Command {
 		serveCmd(), statusCmd(), eventsCmd(), historyCmd(), configCmd(),
 		doctorCmd(), boardCmd(), versionCmd(), completionCmd(), helpCmd(),
 		provisionCmd(),
+		wifiCmd(),
 	}
 }
 

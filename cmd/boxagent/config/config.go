@@ -17,6 +17,8 @@ import (
 	"regexp"
 
 	toml "github.com/pelletier/go-toml/v2"
+
+	"github.com/boxagent/boxagent/network"
 )
 
 // Config is the whole file.
@@ -25,6 +27,10 @@ type Config struct {
 	Board   string  `toml:"board" json:"board"`
 	HTTP    HTTP    `toml:"http" json:"http"`
 	Journal Journal `toml:"journal" json:"journal"`
+
+	// WiFi is [wifi] with the saved networks, [[wifi.network]]; nil
+	// when the file has no such table.
+	WiFi *network.WiFiConfig `toml:"wifi" json:"wifi,omitempty"`
 }
 
 // Journal is the [journal] table.

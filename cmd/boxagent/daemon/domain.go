@@ -35,5 +35,7 @@ var plannedDomains = []string{"bluetooth", "audio", "network", "firmware"}
 
 // domains lists the built domains. Add one line per domain.
 func (a *agent) buildDomains() []domain {
-	return []domain{}
+	return []domain{
+		newWiFiDomain(a),
+	}
 }

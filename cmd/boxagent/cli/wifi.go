@@ -1,0 +1,166 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/boxagent/boxagent/network"
+)
+
+func wifiCmd() *Command {
+	return &Command{
+		Name: "wifi", Usage: "status | scan | connect SSID [--psk-stdin] [--hidden] | forget SSID",
+		Short: "show, scan and join Wi-Fi networks (wpa_supplicant)",
+		Long: `connect reads the password (8 to 63 characters, or 64 hex digits) from the
+first line of stdin with --psk-stdin, so it never shows in the process list or
+the shell history; without it the network is open. The password is never
+logged nor returned: the journal keeps a fingerprint.
+
+  echo 'secret password' | boxagent wifi connect home --psk-stdin`,
+		Verbs: []string{"status", "scan", "connect", "forget"},
+		Flags: func(fs *pflag.FlagSet, o *Opts) {
+			jsonFlag(fs, o)
+			o.values["psk-stdin"] = fs.Bool("psk-stdin", false, "connect: read the password from stdin")
+			o.values["hidden"] = fs.Bool("hidden", false, "connect: the network does not broadcast its SSID")
+			o.values["security"] = fs.String("security", "", "connect: open, wpa2, wpa3 or wpa2/wpa3 (default: what the scan shows)")
+		},
+		Run: func(ctx context.Context, e *Env, o *Opts, args []string) error {
+			if len(args) == 0 {
+				return usagef("missing verb: status, scan, connect or forget")
+			}
+			verb, args := args[0], args[1:]
+			switch verb {
+			case "status":
+				if len(args) != 0 {
+					return usagef("wifi status takes no arguments")
+				}
+				return wifiStatus(ctx, e, o)
+			case "scan":
+				if len(args) != 0 {
+					return usagef("wifi scan takes no arguments")
+				}
+				return wifiScan(ctx, e, o)
+			case "connect":
+				if len(args) != 1 {
+					return usagef("wifi connect takes one SSID")
+				}
+				return wifiConnect(ctx, e, o, args[0])
+			case "forget":
+				if len(args) != 1 {
+					return usagef("wifi forget takes one SSID")
+				}
+				st, _, err := o.client().WiFiForget(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if o.JSON {
+					return printJSON(e.Stdout, st)
+				}
+				fmt.Fprintf(e.Stderr, "forgot %q\n", args[0])
+				return printWiFiStatus(e, st)
+			}
+			return usagef("unknown verb %q", verb)
+		},
+	}
+}
+
+func wifiStatus(ctx context.Context, e *Env, o *Opts) error {
+	st, err := o.client().WiFiStatus(ctx)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		return printJSON(e.Stdout, st)
+	}
+	return printWiFiStatus(e, st)
+}
+
+func printWiFiStatus(e *Env, st network.WiFiStatus) error {
+	t := newTable(e.Stdout)
+	t.row("interface:", st.Interface)
+	t.row("state:", st.State)
+	if st.SSID != "" {
+		t.row("network:", fmt.Sprintf("%s (%s, %s)", st.SSID, orDash(st.Security), st.BSSID))
+		t.row("channel:", fmt.Sprintf("%d MHz (%s)", st.Frequency, st.Band))
+		t.row("signal:", fmt.Sprintf("%d dBm", st.Signal))
+	}
+	if st.Address != "" {
+		t.row("address:", st.Address)
+	}
+	if st.Link != nil {
+		t.row("link:", fmt.Sprintf("rssi %d dBm, %d Mb/s", st.Link.RSSI, st.Link.LinkSpeed))
+	}
+	if st.LastDisconnect != "" {
+		t.row("last drop:", st.LastDisconnect)
+	}
+	var known []string
+	for _, k := range st.Known {
+		s := k.SSID
+		if k.Saved {
+			s += " (saved, priority " + strconv.Itoa(k.Priority) + ")"
+		}
+		known = append(known, s)
+	}
+	t.row("known:", orDash(strings.Join(known, ", ")))
+	return t.flush()
+}
+
+func wifiScan(ctx context.Context, e *Env, o *Opts) error {
+	bss, _, err := o.client().WiFiScan(ctx, func(msg string) {
+		if !o.JSON {
+			fmt.Fprintln(e.Stderr, msg)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		return printJSON(e.Stdout, bss)
+	}
+	t := newTable(e.Stdout, "SSID", "SIGNAL", "MHZ", "BAND", "SECURITY", "BSSID")
+	for _, b := range bss {
+		ssid := b.SSID
+		if ssid == "" {
+			ssid = "(hidden)"
+		}
+		t.row(ssid, strconv.Itoa(b.Signal), strconv.Itoa(b.Frequency), orDash(b.Band), b.Security, b.BSSID)
+	}
+	return t.flush()
+}
+
+func wifiConnect(ctx context.Context, e *Env, o *Opts, ssid string) error {
+	n := network.WiFiNetwork{SSID: ssid, Hidden: *o.values["hidden"].(*bool), Security: *o.values["security"].(*string)}
+	if *o.values["psk-stdin"].(*bool) {
+		line, err := bufio.NewReader(e.Stdin).ReadString('\n')
+		if err != nil && line == "" {
+			return fmt.Errorf("cannot read the password from stdin: %w", err)
+		}
+		n.PSK = strings.TrimRight(line, "\r\n")
+		if n.PSK == "" {
+			return usagef("--psk-stdin read an empty password")
+		}
+	}
+	// Refused here with the daemon's own words, before anything changes.
+	if err := n.Validate(); err != nil {
+		var fe *network.WiFiFieldError
+		if errors.As(err, &fe) {
+			return usagef("%s: %s", fe.Key, fe.Msg)
+		}
+		return usagef("%v", err)
+	}
+	fmt.Fprintf(e.Stderr, "joining %q...\n", ssid)
+	st, _, err := o.client().WiFiConnect(ctx, n)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		return printJSON(e.Stdout, st)
+	}
+	return printWiFiStatus(e, st)
+}

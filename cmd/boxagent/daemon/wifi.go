@@ -1,0 +1,551 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/boxagent/boxagent/cmd/boxagent/config"
+	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
+	"github.com/boxagent/boxagent/cmd/boxagent/paths"
+	"github.com/boxagent/boxagent/network"
+)
+
+// Timeouts of the Wi-Fi calls: a join scans first (4 s for a full scan
+// on the virtual board), then authenticates.
+const (
+	wifiJoinTimeout = 30 * time.Second
+	wifiScanTimeout = 30 * time.Second
+)
+
+// wifiDomain is the agent's Wi-Fi: the board's wireless interface driven
+// through wpa_supplicant on the system bus. It follows wpa_supplicant
+// coming and going (NameOwnerChanged) and publishes "wifi" events.
+type wifiDomain struct {
+	a   *agent
+	log *slog.Logger
+
+	mu     sync.Mutex
+	conn   *dbus.Conn
+	wifi   *network.WiFi
+	iface  string
+	health localapi.Subsystem
+	sig    chan *dbus.Signal
+	done   chan struct{} // closed when follow ends; nil if it never ran
+
+	// The link's DHCP client (the wired uplinks' one), started once the
+	// link first completes and asked to renew at every re-join.
+	dhcpMu sync.Mutex
+	dhcp   *network.DHCPClient
+}
+
+func newWiFiDomain(a *agent) *wifiDomain {
+	return &wifiDomain{a: a, log: a.log.With("component", "wifi"),
+		health: localapi.Subsystem{Name: "wifi", State: localapi.StateAbsent, Detail: "not started"}}
+}
+
+func (d *wifiDomain) Name() string { return "wifi" }
+
+func (d *wifiDomain) setHealth(state, detail string) {
+	d.mu.Lock()
+	d.health = localapi.Subsystem{Name: "wifi", State: state, Detail: detail}
+	d.mu.Unlock()
+}
+
+// Health is absent without a wireless interface or wpa_supplicant, else
+// ok with the link's state.
+func (d *wifiDomain) Health() localapi.Subsystem {
+	d.mu.Lock()
+	w, h := d.wifi, d.health
+	d.mu.Unlock()
+	if w == nil {
+		return h
+	}
+	st := w.Status()
+	detail := st.Interface + " " + st.State
+	if st.SSID != "" {
+		detail += fmt.Sprintf(" on %q (%d dBm)", st.SSID, st.Signal)
+	}
+	if a := d.leaseAddress(); a != "" {
+		detail += ", " + a
+	}
+	if st.State == network.WiFiStateAbsent {
+		return localapi.Subsystem{Name: "wifi", State: localapi.StateAbsent, Detail: "wpa_supplicant dropped " + st.Interface}
+	}
+	return localapi.Subsystem{Name: "wifi", State: localapi.StateOK, Detail: detail}
+}
+
+// wifiInterface picks the wireless interface: the configured one, else
+// the first link with a wireless/ folder in sysfs.
+func wifiInterface(p paths.Paths, configured string) (string, error) {
+	if configured != "" {
+		if _, err := os.Stat(filepath.Join(p.Sys(), "class/net", configured, "wireless")); err != nil {
+			return "", fmt.Errorf("wifi.interface %s is not a wireless interface here", configured)
+		}
+		return configured, nil
+	}
+	links, _ := filepath.Glob(filepath.Join(p.Sys(), "class/net/*/wireless"))
+	if len(links) == 0 {
+		return "", errors.New("no wireless interface")
+	}
+	names := make([]string, len(links))
+	for i, l := range links {
+		names[i] = filepath.Base(filepath.Dir(l))
+	}
+	slices.Sort(names)
+	return names[0], nil
+}
+
+// Start finds the interface, connects to the system bus and follows
+// wpa_supplicant: the client opens when it is on the bus, now or later.
+func (d *wifiDomain) Start(ctx context.Context) error {
+	cfg := wifiConfig(d.a.config())
+	iface, err := wifiInterface(d.a.paths, cfg.Interface)
+	if err != nil {
+		d.setHealth(localapi.StateAbsent, err.Error())
+		return nil
+	}
+	conn, err := dbus.ConnectSystemBus(dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()), dbus.WithContext(ctx))
+	if err != nil {
+		d.setHealth(localapi.StateFailed, "cannot connect to the system bus: "+err.Error())
+		return fmt.Errorf("cannot connect to the system bus: %w", err)
+	}
+	d.mu.Lock()
+	d.conn, d.iface = conn, iface
+	d.sig = make(chan *dbus.Signal, 16)
+	d.mu.Unlock()
+	conn.Signal(d.sig)
+	if err := conn.AddMatchSignalContext(ctx, dbus.WithMatchSender("org.freedesktop.DBus"),
+		dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, network.WiFiService)); err != nil {
+		d.setHealth(localapi.StateFailed, "cannot follow wpa_supplicant on the bus: "+err.Error())
+		return err
+	}
+	d.open(ctx)
+	d.mu.Lock()
+	d.done = make(chan struct{})
+	d.mu.Unlock()
+	go d.follow(ctx)
+	return nil
+}
+
+// follow opens the client when wpa_supplicant arrives on the bus and
+// drops it when it leaves.
+func (d *wifiDomain) follow(ctx context.Context) {
+	defer close(d.done)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case s, ok := <-d.sig:
+			if !ok {
+				return
+			}
+			if s.Name != "org.freedesktop.DBus.NameOwnerChanged" || len(s.Body) != 3 || s.Body[0] != network.WiFiService {
+				continue
+			}
+			if owner, _ := s.Body[2].(string); owner != "" {
+				d.log.Info("wpa_supplicant is on the bus")
+				d.open(ctx)
+			} else {
+				d.log.Warn("wpa_supplicant left the bus")
+				d.closeClient()
+				d.setHealth(localapi.StateAbsent, "wpa_supplicant left the system bus")
+			}
+		}
+	}
+}
+
+func (d *wifiDomain) open(ctx context.Context) {
+	d.mu.Lock()
+	conn, iface, have := d.conn, d.iface, d.wifi != nil
+	d.mu.Unlock()
+	if have {
+		d.closeClient()
+	}
+	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	w, err := network.OpenWiFi(octx, conn, network.WiFiOptions{
+		Interface: iface, Logger: d.a.log, Rejoin: true,
+		OnEvent: func(e network.WiFiEvent) { d.onEvent(ctx, e) },
+	})
+	switch {
+	case errors.Is(err, network.ErrWiFiNoSupplicant):
+		d.setHealth(localapi.StateAbsent, "wpa_supplicant is not on the system bus (it needs -u)")
+		return
+	case err != nil:
+		d.setHealth(localapi.StateFailed, err.Error())
+		d.log.Warn("cannot open the Wi-Fi interface", "err", err)
+		return
+	}
+	d.mu.Lock()
+	d.wifi = w
+	d.mu.Unlock()
+	saved := wifiConfig(d.a.config()).Networks
+	if err := w.SetSaved(octx, saved); err != nil {
+		d.log.Warn("cannot push the saved networks", "err", err)
+	}
+	d.log.Info("Wi-Fi ready", "interface", iface, "saved", len(saved), "state", w.Status().State)
+}
+
+// onEvent publishes a Wi-Fi event and keeps the link addressed: a
+// completed link gets (or renews) a DHCP lease.
+func (d *wifiDomain) onEvent(ctx context.Context, e network.WiFiEvent) {
+	d.a.events.Publish("wifi", e)
+	if e.Kind == "state" && e.State == network.WiFiStateCompleted {
+		go d.address(ctx)
+	}
+}
+
+// address starts the DHCP client on the wireless link, or asks the
+// running one to renew (the network may have changed).
+func (d *wifiDomain) address(ctx context.Context) {
+	d.dhcpMu.Lock()
+	defer d.dhcpMu.Unlock()
+	if d.dhcp != nil {
+		d.dhcp.Renew()
+		return
+	}
+	d.mu.Lock()
+	iface := d.iface
+	d.mu.Unlock()
+	h, err := netlink.NewHandle()
+	if err != nil {
+		d.log.Warn("cannot address the Wi-Fi link: no netlink", "err", err)
+		return
+	}
+	link, err := h.LinkByName(iface)
+	if err != nil {
+		h.Close()
+		d.log.Warn("cannot address the Wi-Fi link", "err", err)
+		return
+	}
+	conn, err := network.OpenRawConn(netns.None(), link.Attrs().Index)
+	if err != nil {
+		h.Close()
+		d.log.Warn("cannot address the Wi-Fi link", "err", err)
+		return
+	}
+	c := network.NewDHCPClient(h, conn, network.DHCPConfig{Link: iface, ClientIDMAC: true}, func(ev network.Event) {
+		d.a.events.Publish("wifi.dhcp", ev)
+		d.log.Info("Wi-Fi addressing", "event", ev.String())
+	})
+	d.dhcp = c
+	go func() {
+		defer h.Close()
+		if err := c.Run(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("the Wi-Fi DHCP client stopped", "err", err)
+		}
+		d.dhcpMu.Lock()
+		if d.dhcp == c {
+			d.dhcp = nil
+		}
+		d.dhcpMu.Unlock()
+	}()
+}
+
+// leaseAddress is the DHCP client's address, or "".
+func (d *wifiDomain) leaseAddress() string {
+	d.dhcpMu.Lock()
+	c := d.dhcp
+	d.dhcpMu.Unlock()
+	if c == nil {
+		return ""
+	}
+	if l := c.Status().Lease; l != nil {
+		return l.Address.String()
+	}
+	return ""
+}
+
+func (d *wifiDomain) closeClient() {
+	d.mu.Lock()
+	w := d.wifi
+	d.wifi = nil
+	d.mu.Unlock()
+	if w != nil {
+		w.Close()
+	}
+}
+
+func (d *wifiDomain) Stop() {
+	d.closeClient()
+	d.mu.Lock()
+	conn, done := d.conn, d.done
+	d.mu.Unlock()
+	if conn != nil {
+		conn.Close()
+	}
+	if done != nil {
+		<-done
+	}
+}
+
+// Reconfigure pushes changed saved networks; a new interface waits for a
+// restart.
+func (d *wifiDomain) Reconfigure(ctx context.Context, old, cfg *config.Config) ([]string, error) {
+	var notes []string
+	ow, nw := wifiConfig(old), wifiConfig(cfg)
+	if ow.Interface != nw.Interface {
+		notes = append(notes, "wifi.interface changed: takes effect when the agent restarts")
+	}
+	if reflect.DeepEqual(ow.Networks, nw.Networks) {
+		return notes, nil
+	}
+	w := d.client()
+	if w == nil {
+		return append(notes, "wifi: saved networks take effect once wpa_supplicant and the interface are there"), nil
+	}
+	if err := w.SetSaved(ctx, nw.Networks); err != nil {
+		return notes, err
+	}
+	return append(notes, fmt.Sprintf("wifi: %d saved networks pushed to wpa_supplicant", len(nw.Networks))), nil
+}
+
+// wifiConfig is the [wifi] table in effect; none is the zero one.
+func wifiConfig(c *config.Config) network.WiFiConfig {
+	if c == nil || c.WiFi == nil {
+		return network.WiFiConfig{}
+	}
+	return *c.WiFi
+}
+
+func (d *wifiDomain) client() *network.WiFi {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.wifi
+}
+
+// need returns the client or the API's answer when there is none.
+func (d *wifiDomain) need() (*network.WiFi, error) {
+	if w := d.client(); w != nil {
+		return w, nil
+	}
+	h := d.Health()
+	return nil, localapi.Errorf(http.StatusServiceUnavailable, "wifi.absent", "Wi-Fi is not available: "+h.Detail,
+		"boxagent doctor says why (wpa_supplicant must run with -u: systemctl enable --now wpa_supplicant)")
+}
+
+// WiFiConnectRecord is what the journal keeps of a connect request: the
+// PSK only as a fingerprint.
+type WiFiConnectRecord struct {
+	SSID     string `json:"ssid"`
+	PSK      string `json:"psk,omitempty"`
+	Security string `json:"security,omitempty"`
+	Hidden   bool   `json:"hidden,omitempty"`
+}
+
+// WiFiForgetRequest is the body of POST /api/v1/wifi/forget.
+type WiFiForgetRequest struct {
+	SSID string `json:"ssid"`
+}
+
+func (d *wifiDomain) Register(api *localapi.Server) {
+	api.AddMapper(mapWiFiError)
+	api.Handle("GET", "/api/v1/wifi", false, func(w http.ResponseWriter, r *http.Request) error {
+		c, err := d.need()
+		if err != nil {
+			return err
+		}
+		st := c.Status()
+		st.Address = d.leaseAddress()
+		if st.State == network.WiFiStateCompleted {
+			if sig, err := c.SignalPoll(r.Context()); err == nil {
+				st.Link = &sig
+			}
+		}
+		localapi.WriteJSON(w, http.StatusOK, st)
+		return nil
+	})
+	api.Handle("POST", "/api/v1/wifi/scan", true, func(w http.ResponseWriter, r *http.Request) error {
+		c, err := d.need()
+		if err != nil {
+			return err
+		}
+		return api.Operate(w, r, localapi.Spec{Kind: "wifi.scan", Summary: "scan for Wi-Fi networks on " + c.Interface(), Long: true},
+			func(ctx context.Context, progress localapi.ProgressFunc) (any, error) {
+				progress("scanning on "+c.Interface(), 0, 0)
+				bss, err := c.Scan(ctx, wifiScanTimeout)
+				if err != nil {
+					return nil, err
+				}
+				progress(fmt.Sprintf("%d networks seen", len(bss)), 1, 1)
+				return bss, nil
+			})
+	})
+	api.Handle("POST", "/api/v1/wifi/connect", true, func(w http.ResponseWriter, r *http.Request) error {
+		var n network.WiFiNetwork
+		if err := localapi.DecodeJSON(r, &n); err != nil {
+			return err
+		}
+		// Bad input is refused before anything is journalled or changed.
+		if err := n.Validate(); err != nil {
+			return err
+		}
+		c, err := d.need()
+		if err != nil {
+			return err
+		}
+		rec := WiFiConnectRecord{SSID: n.SSID, PSK: config.Fingerprint(n.PSK), Security: n.Security, Hidden: n.Hidden}
+		return api.Operate(w, r, localapi.Spec{Kind: "wifi.connect", Summary: fmt.Sprintf("join Wi-Fi network %q", n.SSID), Request: rec},
+			func(ctx context.Context, _ localapi.ProgressFunc) (any, error) {
+				return c.Connect(ctx, n, wifiJoinTimeout)
+			})
+	})
+	api.Handle("POST", "/api/v1/wifi/forget", true, func(w http.ResponseWriter, r *http.Request) error {
+		var req WiFiForgetRequest
+		if err := localapi.DecodeJSON(r, &req); err != nil {
+			return err
+		}
+		if err := (network.WiFiNetwork{SSID: req.SSID}).Validate(); err != nil {
+			return err
+		}
+		c, err := d.need()
+		if err != nil {
+			return err
+		}
+		return api.Operate(w, r, localapi.Spec{Kind: "wifi.forget", Summary: fmt.Sprintf("forget Wi-Fi network %q", req.SSID), Request: req},
+			func(ctx context.Context, _ localapi.ProgressFunc) (any, error) {
+				if err := c.Forget(ctx, req.SSID); err != nil {
+					return nil, err
+				}
+				return c.Status(), nil
+			})
+	})
+}
+
+// mapWiFiError gives the Wi-Fi errors their API codes and hints.
+func mapWiFiError(err error) *localapi.Error {
+	var fe *network.WiFiFieldError
+	if errors.As(err, &fe) {
+		return localapi.Errorf(http.StatusBadRequest, "wifi.invalid", fe.Key+": "+fe.Msg, "")
+	}
+	for _, m := range []struct {
+		err        error
+		status     int
+		code, hint string
+	}{
+		{network.ErrWiFiWrongPassword, http.StatusUnauthorized, "wifi.wrong_password", "check the password and try again: boxagent wifi connect SSID --psk-stdin"},
+		{network.ErrWiFiNotFound, http.StatusNotFound, "wifi.not_found", "boxagent wifi scan lists the networks in range; a hidden network needs --hidden"},
+		{network.ErrWiFiRejected, http.StatusBadGateway, "wifi.rejected", "the access point refused the box: check its MAC filter and station limit"},
+		{network.ErrWiFiTimeout, http.StatusGatewayTimeout, "wifi.timeout", "move the box closer to the access point, then try again"},
+		{network.ErrWiFiUnknown, http.StatusNotFound, "wifi.unknown.not_found", "boxagent wifi status lists the known networks"},
+		{network.ErrWiFiNotConnected, http.StatusConflict, "wifi.not_connected", ""},
+		{network.ErrWiFiScanFailed, http.StatusBadGateway, "wifi.scan_failed", "try again in a few seconds"},
+		{network.ErrWiFiNoSupplicant, http.StatusServiceUnavailable, "wifi.absent", "systemctl enable --now wpa_supplicant (it must run with -u)"},
+		{network.ErrWiFiNoInterface, http.StatusServiceUnavailable, "wifi.absent", "boxagent doctor says which interface is used"},
+	} {
+		if errors.Is(err, m.err) {
+			return localapi.Errorf(m.status, m.code, err.Error(), m.hint)
+		}
+	}
+	return nil
+}
+
+// wifiDoctor checks what Wi-Fi needs: wpa_supplicant installed, running
+// with -u (on the system bus), and the interface not managed by another
+// daemon (NetworkManager, iwd). doctor.go calls it with
+// checks = append(checks, a.wifiDoctor(ctx)).
+func (a *agent) wifiDoctor(ctx context.Context) localapi.Check {
+	conn, err := dbus.ConnectSystemBus(dbus.WithContext(ctx))
+	if err != nil {
+		return localapi.Check{Name: "wifi", Result: localapi.CheckSkip, Detail: "no system bus: " + err.Error()}
+	}
+	defer conn.Close()
+	return checkWiFi(ctx, conn, a.paths, wifiConfig(a.config()).Interface)
+}
+
+// checkWiFi is wifiDoctor on a given bus and root.
+func checkWiFi(ctx context.Context, conn *dbus.Conn, p paths.Paths, configured string) localapi.Check {
+	c := localapi.Check{Name: "wifi"}
+	iface, err := wifiInterface(p, configured)
+	if err != nil {
+		c.Result, c.Detail = localapi.CheckSkip, err.Error()
+		if configured != "" {
+			c.Result, c.Fix = localapi.CheckWarn, "set [wifi] interface to a link listed by: ls /sys/class/net/*/wireless"
+		}
+		return c
+	}
+	installed := false
+	for _, dir := range []string{"/sbin", "/usr/sbin", "/usr/bin", "/bin"} {
+		if _, err := os.Stat(p.Host(filepath.Join(dir, "wpa_supplicant"))); err == nil {
+			installed = true
+		}
+	}
+	onBus := nameHasOwner(ctx, conn, network.WiFiService)
+	switch cmdline, running := findProcess(p, "wpa_supplicant"); {
+	case !installed && !running:
+		c.Result, c.Detail, c.Fix = localapi.CheckFail, "wpa_supplicant is not installed", "apt-get install wpasupplicant"
+		return c
+	case running && !onBus && !slices.Contains(cmdline, "-u"):
+		c.Result, c.Detail = localapi.CheckFail, "wpa_supplicant runs without -u, so boxagent cannot drive it over D-Bus: "+strings.Join(cmdline, " ")
+		c.Fix = "run it as Debian's wpa_supplicant.service does (wpa_supplicant -u -s -O /run/wpa_supplicant): systemctl enable --now wpa_supplicant"
+		return c
+	case !onBus:
+		c.Result, c.Detail, c.Fix = localapi.CheckFail, "wpa_supplicant is not on the system bus", "systemctl enable --now wpa_supplicant"
+		return c
+	}
+	if other := otherManager(ctx, conn, iface); other != "" {
+		c.Result, c.Detail = localapi.CheckWarn, other
+		c.Fix = "nmcli device set " + iface + " managed no (or unmanaged-devices=interface-name:" + iface + " in NetworkManager.conf); stop iwd"
+		return c
+	}
+	c.Result, c.Detail = localapi.CheckOK, "wpa_supplicant answers on the bus; "+iface+" is boxagent's"
+	return c
+}
+
+func nameHasOwner(ctx context.Context, conn *dbus.Conn, name string) bool {
+	var has bool
+	err := conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.NameHasOwner", 0, name).Store(&has)
+	return err == nil && has
+}
+
+// findProcess returns the command line of a process named comm.
+func findProcess(p paths.Paths, comm string) ([]string, bool) {
+	entries, err := os.ReadDir(p.Proc())
+	if err != nil {
+		return nil, false
+	}
+	for _, e := range entries {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		c, err := os.ReadFile(filepath.Join(p.Proc(), e.Name(), "comm"))
+		if err != nil || strings.TrimSpace(string(c)) != comm {
+			continue
+		}
+		raw, _ := os.ReadFile(filepath.Join(p.Proc(), e.Name(), "cmdline"))
+		return strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00"), true
+	}
+	return nil, false
+}
+
+// otherManager says who else manages iface, or "".
+func otherManager(ctx context.Context, conn *dbus.Conn, iface string) string {
+	if nameHasOwner(ctx, conn, "org.freedesktop.NetworkManager") {
+		nm := conn.Object("org.freedesktop.NetworkManager", "/org/freedesktop/NetworkManager")
+		var dev dbus.ObjectPath
+		if err := nm.CallWithContext(ctx, "org.freedesktop.NetworkManager.GetDeviceByIpIface", 0, iface).Store(&dev); err == nil {
+			v, err := conn.Object("org.freedesktop.NetworkManager", dev).GetProperty("org.freedesktop.NetworkManager.Device.Managed")
+			if managed, _ := v.Value().(bool); err == nil && managed {
+				return "NetworkManager manages " + iface + ": it and boxagent would fight over wpa_supplicant"
+			}
+		}
+	}
+	if nameHasOwner(ctx, conn, "net.connman.iwd") {
+		return "iwd is running: it and wpa_supplicant cannot share " + iface
+	}
+	return ""
+}
