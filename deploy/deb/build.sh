@@ -1,0 +1,67 @@
+#!/bin/sh
+# Builds one boxagent .deb, reproducibly: same commit, same bytes.
+# Usage: deploy/deb/build.sh DEB_ARCH GOARCH   (from the repository root)
+# Environment (set by deb.mk): VERSION, LDFLAGS, BIN, SOURCE_DATE_EPOCH, GO.
+set -eu
+deb_arch=$1 goarch=$2
+: "${VERSION:?}" "${BIN:?}" "${SOURCE_DATE_EPOCH:?}" "${LDFLAGS=}" "${GO:=go}"
+export SOURCE_DATE_EPOCH TZ=UTC LC_ALL=C
+
+bin="$BIN/boxagent-linux-$goarch"
+if [ ! -x "$bin" ]; then
+	# The same build as `make cross`.
+	goarm=""; [ "$goarch" = arm ] && goarm=7
+	mkdir -p "$BIN"
+	env CGO_ENABLED=0 GOFLAGS="-trimpath -buildvcs=false" GOOS=linux GOARCH="$goarch" GOARM="$goarm" \
+		"$GO" build -ldflags "$LDFLAGS" -o "$bin" ./cmd/boxagent
+fi
+
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+umask 022
+doc="$stage/usr/share/doc/boxagent"
+mkdir -p "$stage/DEBIAN" "$stage/usr/bin" "$stage/lib/systemd/system" "$doc/examples" "$stage/usr/share/lintian/overrides"
+install -m 0755 "$bin" "$stage/usr/bin/boxagent"
+install -m 0644 deploy/systemd/boxagent.service deploy/systemd/boxagent-firstboot.service "$stage/lib/systemd/system/"
+install -m 0644 deploy/deb/copyright "$doc/copyright"
+install -m 0644 deploy/deb/examples/config.toml deploy/deb/examples/provision.toml "$doc/examples/"
+install -m 0644 deploy/deb/lintian-overrides "$stage/usr/share/lintian/overrides/boxagent"
+commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+date=$(date -u -d "@$SOURCE_DATE_EPOCH" -R)
+printf 'boxagent (%s) unstable; urgency=medium\n\n  * Built from commit %s.\n\n -- boxagent developers <boxagent@example.org>  %s\n' \
+	"$VERSION" "$commit" "$date" | gzip -9n >"$doc/changelog.gz"
+chmod 0644 "$doc/changelog.gz"
+
+for s in postinst prerm postrm; do
+	install -m 0755 "deploy/deb/scripts/$s" "$stage/DEBIAN/$s"
+done
+size=$(find "$stage" -path "$stage/DEBIAN" -prune -o -type f -printf '%s\n' | awk '{ k += int(($1 + 1023) / 1024) } END { print k }')
+cat >"$stage/DEBIAN/control" <<CONTROL
+Package: boxagent
+Version: $VERSION
+Architecture: $deb_arch
+Maintainer: boxagent developers <boxagent@example.org>
+Installed-Size: $size
+Depends: adduser
+Recommends: bluez, dbus, wpasupplicant
+Suggests: pulseaudio
+Section: net
+Priority: optional
+Homepage: https://github.com/boxagent/boxagent
+Description: Bluetooth headsets, uplinks and firmware staging for set-top boxes
+ One static binary that runs as a systemd service on set-top boxes and ARM
+ dev boards: pairs Bluetooth headsets and switches them between A2DP and
+ HFP/HSP through BlueZ and PulseAudio, brings up Wi-Fi and VLAN uplinks,
+ and stages recovery update packages on FAT32 USB sticks. It serves a local
+ control page and a command line, journals every change with the settings
+ in effect, and provisions fresh images (boxagent provision).
+CONTROL
+(cd "$stage" && find . -path ./DEBIAN -prune -o -type f -print | sed 's|^\./||' | sort | xargs md5sum) >"$stage/DEBIAN/md5sums"
+chmod 0644 "$stage/DEBIAN/control" "$stage/DEBIAN/md5sums"
+
+# Same bytes every time: one mtime, sorted names (dpkg-deb sorts), owner
+# root (--root-owner-group), no gzip timestamps (-n above, xz here).
+find "$stage" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+out="$BIN/boxagent_${VERSION}_${deb_arch}.deb"
+dpkg-deb --root-owner-group -Zxz -z9 --build "$stage" "$out" >/dev/null
+printf '%-48s %9d bytes  sha256 %s\n' "$out" "$(stat -c %s "$out")" "$(sha256sum "$out" | cut -d' ' -f1)"

@@ -1,0 +1,39 @@
+#!/bin/sh
+# make deb-check: build the packages twice into two folders, require equal
+# bytes, check each package's contents and control fields, run lintian.
+# Usage: deploy/deb/check.sh  (from the repository root; MAKE may be set)
+set -eu
+make=${MAKE:-make}
+command -v lintian >/dev/null || {
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends lintian
+}
+a=$(mktemp -d) b=$(mktemp -d)
+trap 'rm -rf "$a" "$b"' EXIT
+"$make" --no-print-directory deb BIN="$a" >/dev/null
+GOCACHE="$b/.gocache" "$make" --no-print-directory deb BIN="$b" >/dev/null
+n=0
+for f in "$a"/*.deb; do
+	name=$(basename "$f")
+	ha=$(sha256sum "$f" | cut -d' ' -f1)
+	hb=$(sha256sum "$b/$name" | cut -d' ' -f1)
+	[ "$ha" = "$hb" ] || { echo "deb-check: $name differs between two builds" >&2; exit 1; }
+	arch=$(dpkg-deb -f "$f" Architecture)
+	case "$name" in *"_$arch.deb") ;; *) echo "deb-check: $name says Architecture: $arch" >&2; exit 1 ;; esac
+	list=$(dpkg-deb -c "$f")
+	for p in ./usr/bin/boxagent ./lib/systemd/system/boxagent.service ./lib/systemd/system/boxagent-firstboot.service \
+		./usr/share/doc/boxagent/copyright ./usr/share/doc/boxagent/changelog.gz ./usr/share/doc/boxagent/examples/config.toml; do
+		echo "$list" | awk '{print $6}' | grep -qx "$p" || { echo "deb-check: $name lacks $p" >&2; exit 1; }
+	done
+	if echo "$list" | awk '$2 != "root/root"' | grep -q .; then
+		echo "deb-check: $name has files not owned by root/root" >&2; exit 1
+	fi
+	if echo "$list" | awk '{print $6}' | grep -q '^\./etc/'; then
+		echo "deb-check: $name ships /etc (the config holds secrets: it is never shipped)" >&2; exit 1
+	fi
+	printf '%-44s %9d bytes  sha256 %s  identical\n' "$name" "$(stat -c %s "$f")" "$ha"
+	n=$((n + 1))
+done
+[ "$n" -eq 4 ] || { echo "deb-check: $n packages, want 4" >&2; exit 1; }
+lintian --fail-on error,warning --suppress-tags no-manual-page "$a"/*.deb 2>&1 | grep -v 'running with root privileges' || true
+lintian --fail-on error,warning --suppress-tags no-manual-page "$a"/*.deb >/dev/null 2>&1 || { echo "deb-check: lintian failed" >&2; exit 1; }
+echo "deb-check: 4 packages, reproducible, contents as expected, lintian: no errors or warnings"
