@@ -175,10 +175,20 @@ func EnsureLink(nl linker, u Uplink) (netlink.Link, error) {
 			}
 			return nil, &LinkError{Link: name, Op: "create", Err: err}
 		}
+		// The kernel takes no alias in a creating request.
+		created, err := nl.LinkByName(name)
+		if err == nil {
+			err = nl.LinkSetAlias(created, want.Alias)
+		}
+		if err != nil {
+			return nil, &LinkError{Link: name, Op: "mark", Err: err}
+		}
 	} else {
-		// Same VLAN: bring the priority map, MTU and mark in line.
+		// Same VLAN: bring the priority map, MTU and mark in line. The
+		// request names the link without its index: with one, the kernel
+		// would try to rename it, and refuse (EBUSY) while it is up.
 		if err := nl.LinkModify(&netlink.Vlan{
-			LinkAttrs: netlink.LinkAttrs{Name: name, Index: cur.Attrs().Index, ParentIndex: parent.Attrs().Index},
+			LinkAttrs: netlink.LinkAttrs{Name: name, ParentIndex: parent.Attrs().Index},
 			VlanId:    *u.VLAN, EgressQosMap: want.EgressQosMap,
 		}); err != nil {
 			return nil, &LinkError{Link: name, Op: "set the egress priority of", Err: err}
