@@ -596,3 +596,21 @@ func (c *Client) device(kind, name string) (*Device, error) {
 	return nil, &Error{Op: fmt.Sprintf("find %s %s", what, name), Kind: ErrNotFound, Msg: "no such " + what,
 		Hint: "boxagent audio show lists the sinks and sources"}
 }
+
+// Modules lists the names of the modules PulseAudio has loaded
+// (module-dbus-protocol, module-bluetooth-discover…), for doctor.
+func (c *Client) Modules(ctx context.Context) ([]string, error) {
+	var paths []dbus.ObjectPath
+	if err := c.core().CallWithContext(ctx, ifaceProps+".Get", 0, ifaceCore, "Modules").Store(&paths); err != nil {
+		return nil, wrap("list PulseAudio's modules", err)
+	}
+	var names []string
+	for _, p := range paths {
+		var n string
+		if err := c.obj(p).CallWithContext(ctx, ifaceProps+".Get", 0, "org.PulseAudio.Core1.Module", "Name").Store(&n); err == nil {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}

@@ -13,14 +13,14 @@ type Config struct {
 	// (PULSE_DBUS_SERVER, then the system-mode socket, then the user's
 	// PulseAudio through org.PulseAudio1 on the session bus), "system",
 	// "user", or a D-Bus address such as "unix:path=/run/pulse/dbus-socket".
-	Server string `toml:"server" json:"server"`
+	Server string `toml:"server,omitempty" json:"server,omitempty"`
 	// Native is the native-protocol socket the record/play test streams
 	// through (a path or "unix:PATH"); empty means the "native" socket
 	// beside the D-Bus one, or PULSE_SERVER.
-	Native string `toml:"native" json:"native"`
+	Native string `toml:"native,omitempty" json:"native,omitempty"`
 	// ModeTimeout is how long, in seconds, `mode call` waits for a headset
 	// profile that exists but is not available yet (0: 10 s).
-	ModeTimeout int `toml:"mode_timeout" json:"mode_timeout"`
+	ModeTimeout int `toml:"mode_timeout,omitempty" json:"mode_timeout,omitempty"`
 }
 
 // Server kinds.

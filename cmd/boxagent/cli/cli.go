@@ -86,6 +86,7 @@ func commands() []*Command {
 		doctorCmd(), boardCmd(), versionCmd(), completionCmd(), helpCmd(),
 		provisionCmd(),
 		wifiCmd(),
+		audioCmd(),
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	toml "github.com/pelletier/go-toml/v2"
 
+	"github.com/boxagent/boxagent/audio"
 	"github.com/boxagent/boxagent/network"
 )
 
@@ -27,6 +28,8 @@ type Config struct {
 	Board   string  `toml:"board" json:"board"`
 	HTTP    HTTP    `toml:"http" json:"http"`
 	Journal Journal `toml:"journal" json:"journal"`
+
+	Audio audio.Config `toml:"audio,omitempty" json:"audio,omitzero"` // [audio]: where PulseAudio is
 
 	// WiFi is [wifi] with the saved networks, [[wifi.network]]; nil
 	// when the file has no such table.

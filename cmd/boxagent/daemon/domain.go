@@ -37,5 +37,6 @@ var plannedDomains = []string{"bluetooth", "audio", "network", "firmware"}
 func (a *agent) buildDomains() []domain {
 	return []domain{
 		newWiFiDomain(a),
+		newAudioDomain(a),
 	}
 }
