@@ -247,7 +247,10 @@ func plan(r *os.Root, rootPath string, f *File, o Options, res *Result) ([]entry
 	}
 	dir("etc/boxagent", 0o700, acc.uid, acc.gid)
 	dir("var/lib/boxagent", 0o700, acc.uid, acc.gid)
-	cfgText, _ := toml.Marshal(cfg)
+	cfgText, err := marshalConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
 	file(configFile, 0o600, acc.uid, acc.gid, append([]byte("# Written by `boxagent provision`; `boxagent config reload` applies edits.\n"), cfgText...), true)
 
 	pending := struct {
@@ -344,6 +347,38 @@ func buildConfig(r *os.Root, f *File, o Options) (*config.Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// marshalConfig writes cfg as TOML without empty tables and arrays (a
+// section provisioning did not fill reads as its defaults either way), so
+// config.toml shows only what is set.
+func marshalConfig(cfg *config.Config) ([]byte, error) {
+	full, err := toml.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode config.toml: %w", err)
+	}
+	var m map[string]any
+	if err := toml.Unmarshal(full, &m); err != nil {
+		return nil, fmt.Errorf("cannot encode config.toml: %w", err)
+	}
+	prune(m)
+	return toml.Marshal(m)
+}
+
+func prune(m map[string]any) {
+	for k, v := range m {
+		switch t := v.(type) {
+		case map[string]any:
+			prune(t)
+			if len(t) == 0 {
+				delete(m, k)
+			}
+		case []any:
+			if len(t) == 0 {
+				delete(m, k)
+			}
+		}
+	}
 }
 
 // samePassword says whether hash is pass hashed the way HashPassword

@@ -141,3 +141,39 @@ func TestFirstBootInvalidStays(t *testing.T) {
 		t.Errorf("an invalid file changed the image")
 	}
 }
+
+// TestFirstBootNetworkConfigOnly: an image prepared by Raspberry Pi Imager
+// has a network-config and no provision.toml; it is applied on its own.
+func TestFirstBootNetworkConfigOnly(t *testing.T) {
+	root := image(t)
+	boot := t.TempDir()
+	data, _ := os.ReadFile("testdata/network-config")
+	os.WriteFile(filepath.Join(boot, NetworkConfigName), data, 0o644)
+	o := options(t, root)
+	o.InstallBinary, o.Source = "", ""
+	res, err := FirstBoot([]string{boot}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(boot, NetworkConfigName+".applied-20261127T080000Z")); err != nil {
+		t.Errorf("network-config not renamed: %v", err)
+	}
+	pending, _ := os.ReadFile(filepath.Join(root, pendingFile))
+	if !strings.Contains(string(pending), "ssid = 'Cafe Wi-Fi'") || res.Operation != 1 {
+		t.Errorf("operation %d, pending.toml:\n%s", res.Operation, pending)
+	}
+	if cfg, _ := os.ReadFile(filepath.Join(root, configFile)); !strings.Contains(string(cfg), "board = 'auto'") {
+		t.Errorf("config.toml:\n%s", cfg)
+	}
+}
+
+// TestExamples: the examples the packages ship are valid provision files.
+func TestExamples(t *testing.T) {
+	data, err := os.ReadFile("../../../deploy/deb/examples/provision.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse("examples/provision.toml", data); err != nil {
+		t.Errorf("the shipped example: %v", err)
+	}
+}

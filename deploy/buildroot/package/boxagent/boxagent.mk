@@ -22,6 +22,17 @@ define BOXAGENT_USERS
 	boxagent -1 boxagent -1 * /var/lib/boxagent - bluetooth,netdev,pulse-access boxagent agent
 endef
 
+# The config folder belongs to the agent: systemd's ConfigurationDirectory=
+# would create it root-owned, which the agent (User=boxagent) cannot enter.
+define BOXAGENT_INSTALL_CONFIG_DIR
+	mkdir -p $(TARGET_DIR)/etc/boxagent
+endef
+BOXAGENT_POST_INSTALL_TARGET_HOOKS += BOXAGENT_INSTALL_CONFIG_DIR
+
+define BOXAGENT_PERMISSIONS
+	/etc/boxagent d 700 boxagent boxagent - - - - -
+endef
+
 define BOXAGENT_INSTALL_INIT_SYSTEMD
 	$(INSTALL) -D -m 0644 $(@D)/deploy/systemd/boxagent.service \
 		$(TARGET_DIR)/usr/lib/systemd/system/boxagent.service

@@ -32,6 +32,9 @@ SYSTEMD_SERVICE:${PN} = "boxagent.service boxagent-firstboot.service"
 SYSTEMD_AUTO_ENABLE = "enable"
 
 do_install:append() {
+	# The config folder belongs to the agent: systemd's
+	# ConfigurationDirectory= would create it root-owned 0700.
+	install -d -m 0700 -o boxagent -g boxagent ${D}${sysconfdir}/boxagent
 	install -d ${D}${systemd_system_unitdir}
 	install -m 0644 ${S}/src/${GO_IMPORT}/deploy/systemd/boxagent.service ${D}${systemd_system_unitdir}/
 	install -m 0644 ${S}/src/${GO_IMPORT}/deploy/systemd/boxagent-firstboot.service ${D}${systemd_system_unitdir}/
