@@ -5,34 +5,40 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 
 	"github.com/boxagent/boxagent/network"
 )
 
 func wifiCmd() *Command {
 	return &Command{
-		Name: "wifi", Usage: "status | scan | connect SSID [--psk-stdin] [--hidden] | forget SSID",
+		Name: "wifi", Usage: "status | scan | saved | connect SSID [--psk-stdin] [--hidden] | forget SSID",
 		Short: "show, scan and join Wi-Fi networks (wpa_supplicant)",
 		Long: `connect reads the password (8 to 63 characters, or 64 hex digits) from the
-first line of stdin with --psk-stdin, so it never shows in the process list or
-the shell history; without it the network is open. The password is never
-logged nor returned: the journal keeps a fingerprint.
+first line of stdin with --psk-stdin (or --password-stdin), so it never shows
+in the process list or the shell history; on a terminal it asks for it with
+echo off. Without it the network is open. The password is never logged nor
+returned: the journal keeps a fingerprint. saved lists the networks
+wpa_supplicant holds: those of the config file ([[wifi.network]]) and those
+joined since the agent started.
 
   echo 'secret password' | boxagent wifi connect home --psk-stdin`,
-		Verbs: []string{"status", "scan", "connect", "forget"},
+		Verbs: []string{"status", "scan", "saved", "connect", "forget"},
 		Flags: func(fs *pflag.FlagSet, o *Opts) {
 			jsonFlag(fs, o)
 			o.values["psk-stdin"] = fs.Bool("psk-stdin", false, "connect: read the password from stdin")
+			o.values["password-stdin"] = fs.Bool("password-stdin", false, "connect: the same as --psk-stdin")
 			o.values["hidden"] = fs.Bool("hidden", false, "connect: the network does not broadcast its SSID")
 			o.values["security"] = fs.String("security", "", "connect: open, wpa2, wpa3 or wpa2/wpa3 (default: what the scan shows)")
 		},
 		Run: func(ctx context.Context, e *Env, o *Opts, args []string) error {
 			if len(args) == 0 {
-				return usagef("missing verb: status, scan, connect or forget")
+				return usagef("missing verb: status, scan, saved, connect or forget")
 			}
 			verb, args := args[0], args[1:]
 			switch verb {
@@ -46,6 +52,26 @@ logged nor returned: the journal keeps a fingerprint.
 					return usagef("wifi scan takes no arguments")
 				}
 				return wifiScan(ctx, e, o)
+			case "saved":
+				if len(args) != 0 {
+					return usagef("wifi saved takes no arguments")
+				}
+				st, err := o.client().WiFiStatus(ctx)
+				if err != nil {
+					return err
+				}
+				if o.JSON {
+					return printJSON(e.Stdout, st.Known)
+				}
+				t := newTable(e.Stdout, "SSID", "PRIORITY", "FROM")
+				for _, k := range st.Known {
+					from := "joined"
+					if k.Saved {
+						from = "config"
+					}
+					t.row(k.SSID, strconv.Itoa(k.Priority), from)
+				}
+				return t.flush()
 			case "connect":
 				if len(args) != 1 {
 					return usagef("wifi connect takes one SSID")
@@ -136,12 +162,12 @@ func wifiScan(ctx context.Context, e *Env, o *Opts) error {
 
 func wifiConnect(ctx context.Context, e *Env, o *Opts, ssid string) error {
 	n := network.WiFiNetwork{SSID: ssid, Hidden: *o.values["hidden"].(*bool), Security: *o.values["security"].(*string)}
-	if *o.values["psk-stdin"].(*bool) {
-		line, err := bufio.NewReader(e.Stdin).ReadString('\n')
-		if err != nil && line == "" {
-			return fmt.Errorf("cannot read the password from stdin: %w", err)
+	if *o.values["psk-stdin"].(*bool) || *o.values["password-stdin"].(*bool) {
+		line, err := readSecret(e, fmt.Sprintf("password for %q: ", ssid))
+		if err != nil {
+			return err
 		}
-		n.PSK = strings.TrimRight(line, "\r\n")
+		n.PSK = line
 		if n.PSK == "" {
 			return usagef("--psk-stdin read an empty password")
 		}
@@ -163,4 +189,26 @@ func wifiConnect(ctx context.Context, e *Env, o *Opts, ssid string) error {
 		return printJSON(e.Stdout, st)
 	}
 	return printWiFiStatus(e, st)
+}
+
+// readSecret reads one line from stdin; on a terminal it prompts on stderr
+// and turns echo off while the user types.
+func readSecret(e *Env, prompt string) (string, error) {
+	if f, ok := e.Stdin.(*os.File); ok {
+		if t, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
+			fmt.Fprint(e.Stderr, prompt)
+			quiet := *t
+			quiet.Lflag &^= unix.ECHO
+			unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, &quiet)
+			defer func() {
+				unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, t)
+				fmt.Fprintln(e.Stderr)
+			}()
+		}
+	}
+	line, err := bufio.NewReader(e.Stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return "", fmt.Errorf("cannot read the password from stdin: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
 }

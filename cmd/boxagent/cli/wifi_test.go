@@ -39,6 +39,8 @@ func TestWiFiUsage(t *testing.T) {
 		{"long ssid", "", []string{"connect", strings.Repeat("s", 33)}, 2, "ssid: "},
 		{"empty psk", "\n", []string{"connect", "home", "--psk-stdin"}, 2, "empty password"},
 		{"bad security", "", []string{"connect", "home", "--security", "wep"}, 2, "security: "},
+		{"password-stdin alias", "1234567\n", []string{"connect", "home", "--password-stdin"}, 2, "psk: 7 characters is too short"},
+		{"saved takes no argument", "", []string{"saved", "x"}, 2, "takes no arguments"},
 		{"valid input reaches the daemon", "correct horse\n", []string{"connect", "home", "--psk-stdin", "--socket", missing}, 3, "not reachable"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
