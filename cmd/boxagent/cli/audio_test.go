@@ -1,0 +1,136 @@
+package cli_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/boxagent/boxagent/audio"
+)
+
+// startTestPulse starts a real pulseaudio with null sinks "one" and "two",
+// the native protocol and module-dbus-protocol in a fresh short folder,
+// and returns the [audio] config that reaches it.
+func startTestPulse(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("pulseaudio"); err != nil {
+		t.Skip("pulseaudio is not installed")
+	}
+	dir, err := os.MkdirTemp("", "pa") // socket paths stay short
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	for _, d := range []string{"home", "run"} {
+		os.MkdirAll(filepath.Join(dir, d), 0o700)
+	}
+	native := filepath.Join(dir, "native")
+	script := "load-module module-null-sink sink_name=one\nload-module module-null-sink sink_name=two\n" +
+		"load-module module-native-protocol-unix socket=" + native + " auth-anonymous=1\nload-module module-dbus-protocol\n"
+	if err := os.WriteFile(filepath.Join(dir, "test.pa"), []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
+		"--log-target=stderr", "--log-level=info", "-F", filepath.Join(dir, "test.pa"))
+	cmd.Env = append(os.Environ(), "HOME="+filepath.Join(dir, "home"), "XDG_RUNTIME_DIR="+filepath.Join(dir, "run"),
+		"DBUS_SESSION_BUS_ADDRESS=disabled:", "DISPLAY=")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	})
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		once := false
+		for sc.Scan() {
+			if !once && strings.Contains(sc.Text(), "Daemon startup complete") {
+				once = true
+				close(ready)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-done:
+		t.Fatal("pulseaudio exited before it was ready")
+	case <-time.After(20 * time.Second):
+		t.Fatal("pulseaudio not ready within 20 s")
+	}
+	return "[audio]\nserver = \"unix:path=" + filepath.Join(dir, "run", "pulse", "dbus-socket") + "\"\nnative = \"unix:" + native + "\"\n"
+}
+
+// TestAudioCLI drives the real CLI against the real daemon and a real
+// PulseAudio: show, default, volume, mute, mode errors, the
+// play-and-record test, and what status says.
+func TestAudioCLI(t *testing.T) {
+	requireProcesses(t)
+	root := t.TempDir()
+	writeConfig(t, root, startTestPulse(t))
+	p := startAgent(t, root)
+
+	out, _, code := p.run("status")
+	if code != 0 || !strings.Contains(out, "audio:      ok: PulseAudio") || !strings.Contains(out, "2 sinks") {
+		t.Errorf("status does not show the audio subsystem ok:\n%s", out)
+	}
+	out, _, code = p.run("audio", "show", "--json")
+	var s audio.State
+	if code != 0 || json.Unmarshal([]byte(out), &s) != nil || len(s.Sinks) != 2 || s.FallbackSink != "one" {
+		t.Fatalf("audio show --json: %d\n%s", code, out)
+	}
+	if out, errb, code := p.run("audio", "default", "sink", "two"); code != 0 || !strings.Contains(out, "default sink: two") {
+		t.Errorf("audio default: %d %s %s", code, out, errb)
+	}
+	if out, errb, code := p.run("audio", "volume", "one", "50%"); code != 0 || !strings.Contains(out, "one: volume 50% (-18.06 dB)") {
+		t.Errorf("audio volume: %d %s %s", code, out, errb)
+	}
+	if out, errb, code := p.run("audio", "mute", "two", "on"); code != 0 || !strings.Contains(out, "muted") {
+		t.Errorf("audio mute: %d %s %s", code, out, errb)
+	}
+	for _, c := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"audio", "volume", "one", "200"}, 2, "not a percentage from 0 to 150"},
+		{[]string{"audio", "volume", "nope", "20"}, 1, "(audio.not_found)"},
+		{[]string{"audio", "mode", "00:11:22:33:44:55", "music"}, 1, "bluez_card.00_11_22_33_44_55"},
+		{[]string{"audio", "default", "speaker", "one"}, 2, "sink or source"},
+		{[]string{"audio", "mute", "one", "maybe"}, 2, "on or off"},
+	} {
+		if _, errb, code := p.run(c.args...); code != c.code || !strings.Contains(errb, c.stderr) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, errb, c.code, c.stderr)
+		}
+	}
+	// Sink two is muted: its monitor records silence, and the test says so.
+	out, errb, code := p.run("audio", "test", "--seconds", "1", "--sink", "two", "--source", "two.monitor")
+	if code != 1 || !strings.Contains(out, "SILENT") {
+		t.Errorf("audio test on a muted sink: %d\n%s\n%s", code, out, errb)
+	}
+	if _, errb, code := p.run("audio", "mute", "two", "off"); code != 0 {
+		t.Fatalf("unmute: %s", errb)
+	}
+	out, errb, code = p.run("audio", "test", "--seconds", "1", "--sink", "two", "--source", "two.monitor")
+	if code != 0 || !strings.Contains(out, "sound recorded") || !strings.Contains(out, "440 Hz") {
+		t.Errorf("audio test: %d\n%s\n%s", code, out, errb)
+	}
+	t.Logf("audio test:\n%s", out)
+	out, _, _ = p.run("history", "-n", "10")
+	for _, k := range []string{"audio.test", "audio.volume", "audio.default"} {
+		if !strings.Contains(out, k) {
+			t.Errorf("history has no %s:\n%s", k, out)
+		}
+	}
+}
