@@ -36,4 +36,10 @@ done
 [ "$n" -eq 4 ] || { echo "deb-check: $n packages, want 4" >&2; exit 1; }
 lintian --fail-on error,warning --suppress-tags no-manual-page "$a"/*.deb 2>&1 | grep -v 'running with root privileges' || true
 lintian --fail-on error,warning --suppress-tags no-manual-page "$a"/*.deb >/dev/null 2>&1 || { echo "deb-check: lintian failed" >&2; exit 1; }
+host=$(dpkg --print-architecture)
+if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
+	deploy/deb/install-test.sh "$a"/boxagent_*_"$host".deb
+else
+	echo "deb-check: install test skipped: it needs root with the right to mount (an overlay of /)"
+fi
 echo "deb-check: 4 packages, reproducible, contents as expected, lintian: no errors or warnings"
