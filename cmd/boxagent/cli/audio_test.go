@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/boxagent/boxagent/audio"
+	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
 
 // startTestPulse starts a real pulseaudio with null sinks "one" and "two",
@@ -27,6 +29,14 @@ func startTestPulse(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	startTestPulseIn(t, dir)
+	return "[audio]\nserver = \"unix:path=" + filepath.Join(dir, "run", "pulse", "dbus-socket") + "\"\nnative = \"unix:" + filepath.Join(dir, "native") + "\"\n"
+}
+
+// startTestPulseIn starts PulseAudio in dir and returns a function that
+// kills it (also called at cleanup).
+func startTestPulseIn(t *testing.T, dir string) (stop func()) {
+	t.Helper()
 	for _, d := range []string{"home", "run"} {
 		os.MkdirAll(filepath.Join(dir, d), 0o700)
 	}
@@ -47,10 +57,11 @@ func startTestPulse(t *testing.T) string {
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
+	stop = func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
-	})
+	}
+	t.Cleanup(stop)
 	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -69,7 +80,63 @@ func startTestPulse(t *testing.T) string {
 	case <-time.After(20 * time.Second):
 		t.Fatal("pulseaudio not ready within 20 s")
 	}
-	return "[audio]\nserver = \"unix:path=" + filepath.Join(dir, "run", "pulse", "dbus-socket") + "\"\nnative = \"unix:" + native + "\"\n"
+	return stop
+}
+
+// TestAudioReconnect: PulseAudio restarts under a running agent; the
+// agent says audio is gone, then reconnects by itself.
+func TestAudioReconnect(t *testing.T) {
+	requireProcesses(t)
+	if _, err := exec.LookPath("pulseaudio"); err != nil {
+		t.Skip("pulseaudio is not installed")
+	}
+	dir, err := os.MkdirTemp("", "pa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	stop := startTestPulseIn(t, dir)
+	root := t.TempDir()
+	writeConfig(t, root, "[audio]\nserver = \"unix:path="+filepath.Join(dir, "run", "pulse", "dbus-socket")+"\"\n")
+	p := startAgent(t, root)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	events := make(chan string, 16)
+	// Replay from the start: nothing published before the stream opens
+	// is missed.
+	go p.client().EventsSince(ctx, 0, func(ev localapi.Event) error {
+		if ev.Type == "audio" {
+			var e audio.Event
+			json.Unmarshal(ev.Data, &e)
+			events <- e.Kind
+		}
+		return nil
+	})
+	wait := func(kind string) {
+		t.Helper()
+		for {
+			select {
+			case k := <-events:
+				if k == kind {
+					return
+				}
+			case <-ctx.Done():
+				t.Fatalf("no audio %s event", kind)
+			}
+		}
+	}
+	start := time.Now()
+	stop()
+	wait("disconnected")
+	if out, _, _ := p.run("status"); !strings.Contains(out, "audio:      absent") {
+		t.Errorf("status after PulseAudio stopped:\n%s", out)
+	}
+	startTestPulseIn(t, dir)
+	wait("connected")
+	t.Logf("reconnected %s after PulseAudio was killed", time.Since(start).Round(time.Millisecond))
+	if out, _, _ := p.run("status"); !strings.Contains(out, "audio:      ok") {
+		t.Errorf("status after PulseAudio restarted:\n%s", out)
+	}
 }
 
 // TestAudioCLI drives the real CLI against the real daemon and a real
