@@ -87,6 +87,7 @@ func commands() []*Command {
 		provisionCmd(),
 		wifiCmd(),
 		audioCmd(),
+		netCmd(),
 	}
 }
 

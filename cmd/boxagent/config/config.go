@@ -31,6 +31,8 @@ type Config struct {
 
 	Audio audio.Config `toml:"audio,omitempty" json:"audio,omitzero"` // [audio]: where PulseAudio is
 
+	Network network.Config `toml:"network,omitempty" json:"network,omitzero"`
+
 	// WiFi is [wifi] with the saved networks, [[wifi.network]]; nil
 	// when the file has no such table.
 	WiFi *network.WiFiConfig `toml:"wifi" json:"wifi,omitempty"`

@@ -177,7 +177,7 @@ keep = 50
 				if err != nil {
 					t.Fatalf("Parse: %v", err)
 				}
-				if *got != *tt.want {
+				if !reflect.DeepEqual(got, tt.want) {
 					t.Errorf("Parse = %+v, want %+v", *got, *tt.want)
 				}
 				return

@@ -38,5 +38,6 @@ func (a *agent) buildDomains() []domain {
 	return []domain{
 		newWiFiDomain(a),
 		newAudioDomain(a),
+		newNetworkDomain(a),
 	}
 }

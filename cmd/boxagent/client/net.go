@@ -1,0 +1,63 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/boxagent/boxagent/cmd/boxagent/journal"
+	"github.com/boxagent/boxagent/network"
+)
+
+// Net returns the wired uplinks with their state (leases with their
+// times, options sent, PPPoE sessions) and the kernel's links,
+// addresses and routes.
+func (c *Client) Net(ctx context.Context) (network.View, error) {
+	var v network.View
+	return v, c.call(ctx, "GET", "/api/v1/net", &v)
+}
+
+// NetApply asks the daemon to apply the [network] table again; the
+// operation's result is a network.ApplyResult.
+func (c *Client) NetApply(ctx context.Context) (network.ApplyResult, journal.Operation, error) {
+	var res network.ApplyResult
+	op, err := c.netPost(ctx, "/api/v1/net/apply", struct{}{})
+	if err == nil && len(op.Result) > 0 {
+		err = json.Unmarshal(op.Result, &res)
+	}
+	return res, op, err
+}
+
+// NetRenew asks the DHCP client of link to renew its lease now.
+func (c *Client) NetRenew(ctx context.Context, link string) (journal.Operation, error) {
+	return c.netPost(ctx, "/api/v1/net/renew", map[string]string{"link": link})
+}
+
+// netPost sends a short mutating call and returns its final record; a
+// failed operation is an *APIError.
+func (c *Client) netPost(ctx context.Context, path string, body any) (journal.Operation, error) {
+	var op journal.Operation
+	data, err := json.Marshal(body)
+	if err != nil {
+		return op, err
+	}
+	resp, err := c.do(ctx, "POST", path, bytes.NewReader(data))
+	if err != nil {
+		return op, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return op, fmt.Errorf("cannot read the answer to %s: %w", path, err)
+	}
+	if resp.StatusCode >= 400 {
+		json.Unmarshal(raw, &op)
+		return op, decodeError(resp.StatusCode, raw)
+	}
+	if err := json.Unmarshal(raw, &op); err != nil {
+		return op, fmt.Errorf("cannot decode the answer to %s: %w", path, err)
+	}
+	return op, nil
+}
