@@ -137,16 +137,18 @@ func Apply(f *File, o Options) (*Result, error) {
 
 // commit writes the changes as one journalled operation.
 func commit(r *os.Root, rootPath string, f *File, o Options, res *Result, cfg *config.Config, chown bool) error {
-	// The state directory comes first: the journal lives there.
-	i := slices.IndexFunc(res.Changes, func(c *Change) bool { return c.e.path == "var/lib/boxagent" })
-	if i >= 0 {
-		if err := write(r, res.Changes[i], chown); err != nil {
-			return err
-		}
+	// The journal comes first, so that a journal held by a running agent
+	// stops the run before anything is written. os.Root creates its
+	// folder: a symlink out of the image fails here, not on the host.
+	if err := r.MkdirAll("var/lib", 0o755); err != nil {
+		return fmt.Errorf("cannot create /var/lib: %w", err)
+	}
+	if err := r.Mkdir("var/lib/boxagent", 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("cannot create /var/lib/boxagent: %w", err)
 	}
 	j, err := journal.Open(filepath.Join(rootPath, "var/lib/boxagent/journal.db"), journal.Options{Keep: cfg.Journal.Keep, Now: o.Now})
 	if err != nil {
-		return fmt.Errorf("cannot open the image's journal: %w", err)
+		return fmt.Errorf("cannot open the image's journal (stop the agent first if it runs there): %w", err)
 	}
 	defer j.Close()
 	mode := "offline"
@@ -164,10 +166,7 @@ func commit(r *os.Root, rootPath string, f *File, o Options, res *Result, cfg *c
 		return err
 	}
 	res.Operation = op.ID
-	for k, c := range res.Changes {
-		if k == i {
-			continue
-		}
+	for _, c := range res.Changes {
 		if err = write(r, c, chown); err != nil {
 			break
 		}

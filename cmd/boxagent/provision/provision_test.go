@@ -331,3 +331,22 @@ func TestSymlinkInImage(t *testing.T) {
 		t.Errorf("/etc/hostname = %q", data)
 	}
 }
+
+// TestJournalHeld: an agent running on the target holds its journal; the
+// run stops before it writes anything.
+func TestJournalHeld(t *testing.T) {
+	root := image(t)
+	j, err := journal.Open(filepath.Join(root, "var/lib/boxagent/journal.db"), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	before := tree(t, root)
+	_, err = Apply(load(t, "provision.toml"), options(t, root))
+	if !errors.Is(err, journal.ErrLocked) || !strings.Contains(err.Error(), "stop the agent first") {
+		t.Fatalf("error = %v, want the journal locked", err)
+	}
+	if tree(t, root) != before {
+		t.Errorf("a run that could not journal wrote to the image")
+	}
+}

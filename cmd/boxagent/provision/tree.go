@@ -127,7 +127,7 @@ func write(r *os.Root, c *Change, chown bool) error {
 			if err := r.MkdirAll(dir, 0o755); err != nil {
 				return fmt.Errorf("cannot create /%s: %w", dir, err)
 			}
-			if err := r.Mkdir(e.path, e.mode); err != nil {
+			if err := r.Mkdir(e.path, e.mode); err != nil && !errors.Is(err, fs.ErrExist) {
 				return fmt.Errorf("cannot create /%s: %w", e.path, err)
 			}
 		}
