@@ -132,8 +132,46 @@ func (d *audioDomain) connect(ctx context.Context) (*audio.Client, error) {
 	defer cancel()
 	cfg := audioConfig(d.a.config())
 	timeout := time.Duration(cfg.ModeTimeout) * time.Second
-	c, _, err := audio.Connect(cctx, d.locator().Candidates(cctx), audio.Options{Logger: d.a.log, ModeTimeout: timeout})
+	c, _, err := audio.Connect(cctx, d.locator().Candidates(cctx), audio.Options{Logger: d.a.log, ModeTimeout: timeout,
+		ConnectProfile: connectHeadsetProfile})
 	return c, err
+}
+
+// connectHeadsetProfile asks BlueZ to connect a headset's voice profile
+// (HFP, else HSP) when PulseAudio shows it present but not available: the
+// headset connected A2DP only. PulseAudio then signals
+// ProfileAvailableChanged and `mode call` goes on.
+func connectHeadsetProfile(ctx context.Context, card string, uuids []string) error {
+	addr, ok := strings.CutPrefix(card, "bluez_card.")
+	if !ok {
+		return fmt.Errorf("%s is not a Bluetooth card", card)
+	}
+	addr = strings.ReplaceAll(addr, "_", ":")
+	conn, err := dbus.ConnectSystemBus(dbus.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("cannot reach BlueZ: %w", err)
+	}
+	defer conn.Close()
+	var objs map[dbus.ObjectPath]map[string]map[string]dbus.Variant
+	if err := conn.Object("org.bluez", "/").CallWithContext(ctx, "org.freedesktop.DBus.ObjectManager.GetManagedObjects", 0).Store(&objs); err != nil {
+		return fmt.Errorf("cannot list BlueZ's devices: %w", err)
+	}
+	for p, ifaces := range objs {
+		dev, ok := ifaces["org.bluez.Device1"]
+		if !ok || !strings.EqualFold(fmt.Sprint(dev["Address"].Value()), addr) {
+			continue
+		}
+		var errs []error
+		for _, u := range uuids {
+			err := conn.Object("org.bluez", p).CallWithContext(ctx, "org.bluez.Device1.ConnectProfile", 0, u).Err
+			if err == nil {
+				return nil
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", u, err))
+		}
+		return errors.Join(errs...)
+	}
+	return fmt.Errorf("BlueZ knows no device %s", addr)
 }
 
 // absence says why PulseAudio cannot be reached; doctor tells apart a
