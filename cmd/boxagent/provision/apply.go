@@ -315,10 +315,18 @@ func plan(r *os.Root, rootPath string, f *File, o Options, res *Result) ([]entry
 // rules. A password in clear is hashed; an unchanged one keeps its hash.
 func buildConfig(r *os.Root, f *File, o Options) (*config.Config, error) {
 	cfg := config.Default()
-	if data, err := r.ReadFile(configFile); err == nil {
-		if old, err := config.Parse("/"+configFile, data); err == nil {
-			cfg = old
+	data, err := r.ReadFile(configFile)
+	switch {
+	case err == nil:
+		// Keep what the image's config holds; an invalid one is refused
+		// rather than overwritten, so nothing in it is lost.
+		old, err := config.Parse("/"+configFile, data)
+		if err != nil {
+			return nil, fmt.Errorf("the image's config is invalid; fix or remove it first:\n%w", err)
 		}
+		cfg = old
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("cannot read /%s: %w", configFile, err)
 	}
 	if f.Board != "" {
 		cfg.Board = f.Board

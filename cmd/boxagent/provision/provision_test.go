@@ -287,15 +287,19 @@ func TestRefusals(t *testing.T) {
 		{"binary arch", string(good), func(o *Options) { o.InstallBinary = fakeELF(t, emAArch64) }, "is built for arm64, but board virtual-board is amd64"},
 		{"no binary", string(good), func(o *Options) { o.InstallBinary = "" }, "the image has no /usr/bin/boxagent: pass --install-binary"},
 		{"not a root", string(good), func(o *Options) { o.Root = t.TempDir() }, "the root has no /etc/passwd"},
+		{"invalid config in the image", string(good), func(o *Options) {
+			os.MkdirAll(filepath.Join(o.Root, "etc/boxagent"), 0o700)
+			os.WriteFile(filepath.Join(o.Root, configFile), []byte("[journal]\nkeep = 1\n"), 0o600)
+		}, "the image's config is invalid; fix or remove it first:\n/etc/boxagent/config.toml:2: journal.keep: 1 is out of range"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			root := image(t)
-			before := tree(t, root)
 			o := options(t, root)
 			if tt.opts != nil {
 				tt.opts(&o)
 			}
+			before := tree(t, root)
 			f, err := Parse("testdata/provision.toml", []byte(tt.doc))
 			if err == nil {
 				_, err = Apply(f, o)
