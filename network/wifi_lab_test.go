@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -128,6 +129,7 @@ func TestWiFiGuest(t *testing.T) {
 	t.Run("WPA3", func(t *testing.T) { testWiFiWPA3(t, l) })
 	t.Run("Hidden", func(t *testing.T) { testWiFiHidden(t, l) })
 	t.Run("NotFound", func(t *testing.T) { testWiFiNotFound(t, l) })
+	t.Run("Rejected", func(t *testing.T) { testWiFiRejected(t, l) })
 	t.Run("Rejoin", func(t *testing.T) { testWiFiRejoin(t, l) })
 }
 
@@ -302,6 +304,22 @@ func testWiFiNotFound(t *testing.T, l *wifiLab) {
 	t.Logf("after %s: %v", time.Since(start).Round(time.Millisecond), err)
 	if !errors.Is(err, ErrWiFiNotFound) {
 		t.Fatalf("Connect to an absent network = %v; want %q", err, "network not found")
+	}
+}
+
+// testWiFiRejected: an AP whose MAC filter lets no station in refuses the
+// authentication with a status code.
+func testWiFiRejected(t *testing.T, l *wifiLab) {
+	accept := filepath.Join(t.TempDir(), "accept")
+	os.WriteFile(accept, nil, 0o644)
+	guest.StartHostapd(t, guest.HostapdConfig{Interface: l.ap, SSID: "lab-acl", Security: guest.APWPA2, Passphrase: "labpassword",
+		Name: "hostapd-acl", Extra: []string{"macaddr_acl=1", "accept_mac_file=" + accept}})
+	l.forgetAtEnd(t, "lab-acl")
+	start := time.Now()
+	_, err := l.wifi.Connect(context.Background(), WiFiNetwork{SSID: "lab-acl", PSK: "labpassword"}, wifiJoinTimeout)
+	t.Logf("after %s: %v", time.Since(start).Round(time.Millisecond), err)
+	if !errors.Is(err, ErrWiFiRejected) || !strings.Contains(err.Error(), "rejected by AP") {
+		t.Fatalf("Connect to an AP that refuses the station = %v; want %q", err, "rejected by AP")
 	}
 }
 

@@ -61,6 +61,8 @@ type HostapdConfig struct {
 	Channel    int  // default 6 (2437 MHz)
 	// Name of the process and its log; default "hostapd".
 	Name string
+	// Extra lines for hostapd.conf, e.g. "macaddr_acl=1".
+	Extra []string
 }
 
 // Hostapd is a running access point.
@@ -83,6 +85,9 @@ func hostapdConf(c HostapdConfig, ctrl string) string {
 		fmt.Fprintf(&b, "wpa=2\nwpa_key_mgmt=SAE\nrsn_pairwise=CCMP\nieee80211w=2\nsae_password=%s\n", c.Passphrase)
 	case APTransition:
 		fmt.Fprintf(&b, "wpa=2\nwpa_key_mgmt=WPA-PSK SAE\nrsn_pairwise=CCMP\nieee80211w=1\nwpa_passphrase=%s\n", c.Passphrase)
+	}
+	for _, l := range c.Extra {
+		b.WriteString(l + "\n")
 	}
 	return b.String()
 }
