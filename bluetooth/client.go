@@ -309,6 +309,7 @@ func (c *Client) appeared(ctx context.Context, owner string) {
 		c.added(p, objs[p], true)
 	}
 	c.registerAgent(ctx)
+	c.enforceWindow(ctx)
 	c.rc.trigger("bluetoothd appeared")
 }
 
@@ -347,6 +348,9 @@ func (c *Client) added(path dbus.ObjectPath, ifaces map[string]map[string]dbus.V
 		a := decodeAdapter(path, cur)
 		c.mu.Unlock()
 		c.emit(Event{Type: EventAdapter, Adapter: &a})
+		if !initial {
+			c.enforceWindow(context.Background())
+		}
 		if a.Powered && !initial {
 			c.rc.trigger("adapter " + a.Name + " is on")
 		}
@@ -656,3 +660,24 @@ func (c *Client) waitDevice(ctx context.Context, path dbus.ObjectPath, cond func
 }
 
 var errStopped = errors.New("stopped")
+
+// enforceWindow makes the configured adapter not pairable while no
+// pairing window is open. With a NoInputNoOutput agent the kernel accepts
+// an incoming just-works pairing by itself, without asking the agent, so
+// the adapter's Pairable flag is what keeps strangers out; the agent's
+// policy covers every request that does reach it.
+func (c *Client) enforceWindow(ctx context.Context) {
+	c.mu.Lock()
+	open := c.o.Clock.Now().Before(c.windowTo)
+	path, err := c.adapterLocked()
+	pairable := err == nil && c.adapters[path].boolean("Pairable")
+	c.mu.Unlock()
+	if open || !pairable {
+		return
+	}
+	if err := c.setProp(ctx, path, ifaceAdapter, "Pairable", false); err != nil {
+		c.log.Warn("cannot make the adapter not pairable outside a pairing window", "adapter", adapterName(path), "err", callError("set Pairable on", adapterName(path), err))
+		return
+	}
+	c.log.Info("adapter not pairable outside a pairing window", "adapter", adapterName(path))
+}

@@ -88,6 +88,7 @@ func commands() []*Command {
 		wifiCmd(),
 		audioCmd(),
 		netCmd(),
+		btCmd(),
 	}
 }
 

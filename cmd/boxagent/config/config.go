@@ -19,6 +19,7 @@ import (
 	toml "github.com/pelletier/go-toml/v2"
 
 	"github.com/boxagent/boxagent/audio"
+	"github.com/boxagent/boxagent/bluetooth"
 	"github.com/boxagent/boxagent/network"
 )
 
@@ -28,6 +29,8 @@ type Config struct {
 	Board   string  `toml:"board" json:"board"`
 	HTTP    HTTP    `toml:"http" json:"http"`
 	Journal Journal `toml:"journal" json:"journal"`
+
+	Bluetooth bluetooth.Config `toml:"bluetooth,omitempty" json:"bluetooth,omitzero"` // [bluetooth]: adapter, agent, known headsets
 
 	Audio audio.Config `toml:"audio,omitempty" json:"audio,omitzero"` // [audio]: where PulseAudio is
 

@@ -36,6 +36,7 @@ var plannedDomains = []string{"bluetooth", "audio", "network", "firmware"}
 // domains lists the built domains. Add one line per domain.
 func (a *agent) buildDomains() []domain {
 	return []domain{
+		newBluetoothDomain(a),
 		newWiFiDomain(a),
 		newAudioDomain(a),
 		newNetworkDomain(a),

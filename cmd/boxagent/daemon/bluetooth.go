@@ -1,0 +1,385 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/boxagent/boxagent/bluetooth"
+	"github.com/boxagent/boxagent/cmd/boxagent/config"
+	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
+)
+
+// Bounds of a scan asked for over the API.
+const (
+	btScanDefault = 10 * time.Second
+	btScanMax     = 120 * time.Second
+)
+
+// btDomain wires package bluetooth into the agent: its own system bus
+// connection (signals in order), the API calls under /api/v1/bt/, "bt"
+// events, and a journal record for every agent decision and
+// auto-reconnect attempt.
+type btDomain struct {
+	a   *agent
+	log *slog.Logger
+	api *localapi.Server
+
+	mu     sync.Mutex
+	conn   *dbus.Conn
+	c      *bluetooth.Client
+	health localapi.Subsystem
+}
+
+func newBluetoothDomain(a *agent) *btDomain {
+	return &btDomain{a: a, log: a.log.With("component", "bluetooth"),
+		health: localapi.Subsystem{Name: "bluetooth", State: localapi.StateAbsent, Detail: "not started"}}
+}
+
+func (d *btDomain) Name() string { return "bluetooth" }
+
+func (d *btDomain) client() (*bluetooth.Client, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.c == nil {
+		return nil, localapi.Errorf(http.StatusServiceUnavailable, "bluetooth.absent", "Bluetooth is not available: "+d.health.Detail, bluetooth.Hint(bluetooth.ErrAbsent))
+	}
+	return d.c, nil
+}
+
+// Start connects to the system bus and follows BlueZ; bluetoothd may
+// come later.
+func (d *btDomain) Start(ctx context.Context) error {
+	conn, err := dbus.ConnectSystemBus(dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()), dbus.WithContext(ctx))
+	if err != nil {
+		// No system bus means no bluetoothd either: absent, not broken.
+		d.setHealth(localapi.StateAbsent, "the system bus is not reachable")
+		return fmt.Errorf("cannot connect to the system bus: %w", err)
+	}
+	c := bluetooth.New(conn, bluetooth.Options{Config: d.a.config().Bluetooth, Logger: d.a.log, OnEvent: d.onEvent})
+	if err := c.Start(ctx); err != nil {
+		conn.Close()
+		d.setHealth(localapi.StateFailed, err.Error())
+		return err
+	}
+	d.mu.Lock()
+	d.conn, d.c = conn, c
+	d.mu.Unlock()
+	return nil
+}
+
+func (d *btDomain) setHealth(state, detail string) {
+	d.mu.Lock()
+	d.health = localapi.Subsystem{Name: "bluetooth", State: state, Detail: detail}
+	d.mu.Unlock()
+}
+
+// Health is ok (bluetoothd, the adapter powered, the agent registered),
+// absent (no bluetoothd on the bus) or degraded.
+func (d *btDomain) Health() localapi.Subsystem {
+	d.mu.Lock()
+	c, h := d.c, d.health
+	d.mu.Unlock()
+	if c == nil {
+		return h
+	}
+	bh := c.Health()
+	state := localapi.StateOK
+	switch bh.State {
+	case bluetooth.HealthAbsent:
+		state = localapi.StateAbsent
+	case bluetooth.HealthDegraded:
+		state = localapi.StateDegraded
+	}
+	return localapi.Subsystem{Name: "bluetooth", State: state, Detail: bh.Detail}
+}
+
+// Stop releases the agent and the connection.
+func (d *btDomain) Stop() {
+	d.mu.Lock()
+	c, conn := d.c, d.conn
+	d.c, d.conn = nil, nil
+	d.mu.Unlock()
+	if c != nil {
+		c.Close()
+	}
+	if conn != nil {
+		conn.Close()
+	}
+}
+
+// Reconfigure applies a reloaded [bluetooth] table.
+func (d *btDomain) Reconfigure(ctx context.Context, old, cfg *config.Config) ([]string, error) {
+	c, err := d.client()
+	if err != nil {
+		return nil, nil
+	}
+	return nil, c.SetConfig(ctx, cfg.Bluetooth)
+}
+
+// onEvent publishes the domain's events; the agent's decisions and the
+// auto-reconnect attempts are also journalled (origin auto), so history
+// says who let which device pair and when.
+func (d *btDomain) onEvent(ev bluetooth.Event) {
+	d.mu.Lock()
+	api := d.api
+	d.mu.Unlock()
+	if api == nil {
+		return
+	}
+	api.Publish("bt", ev)
+	switch {
+	case ev.Type == bluetooth.EventAgent && ev.Decision != nil:
+		dec := *ev.Decision
+		verb := "rejected"
+		if dec.Accept {
+			verb = "accepted"
+		}
+		spec := localapi.Spec{Kind: "bt.agent", Request: dec,
+			Summary: fmt.Sprintf("agent %s %s from %s: %s", verb, dec.Method, dec.Address, dec.Reason)}
+		go d.journal(api, spec, dec, nil)
+	case ev.Type == bluetooth.EventReconnect && ev.Device != nil:
+		spec := localapi.Spec{Kind: "bt.reconnect", Request: map[string]string{"address": ev.Device.Address},
+			Summary: "auto-connect " + ev.Device.Address + ": " + ev.Message}
+		var err error
+		if ev.Error != "" {
+			err = errors.New(ev.Error)
+		}
+		go d.journal(api, spec, ev, err)
+	}
+}
+
+func (d *btDomain) journal(api *localapi.Server, spec localapi.Spec, result any, failure error) {
+	if _, err := api.Run(spec, func(context.Context, localapi.ProgressFunc) (any, error) {
+		return result, failure
+	}); err != nil {
+		d.log.Warn("cannot journal", "kind", spec.Kind, "err", err)
+	}
+}
+
+// btAddressRequest is the body of pair, connect, disconnect and remove.
+type btAddressRequest struct {
+	Address string `json:"address"`
+}
+
+// btScanRequest is the body of POST /api/v1/bt/scan.
+type btScanRequest struct {
+	// Timeout in seconds; default 10.
+	Timeout float64 `json:"timeout,omitempty"`
+}
+
+// btPairableRequest is the body of POST /api/v1/bt/pairable.
+type btPairableRequest struct {
+	On bool `json:"on"`
+	// Timeout in seconds; default the config's pairing_window.
+	Timeout float64 `json:"timeout,omitempty"`
+}
+
+// btPairableResult answers POST /api/v1/bt/pairable.
+type btPairableResult struct {
+	Adapter bluetooth.Adapter `json:"adapter"`
+	Until   *time.Time        `json:"until,omitempty"`
+}
+
+// Register adds /api/v1/bt/….
+func (d *btDomain) Register(api *localapi.Server) {
+	d.mu.Lock()
+	d.api = api
+	d.mu.Unlock()
+	api.AddMapper(mapBluetoothError)
+	api.Handle("GET", "/api/v1/bt/adapters", false, func(w http.ResponseWriter, r *http.Request) error {
+		c, err := d.client()
+		if err != nil {
+			return err
+		}
+		ads, err := c.Adapters()
+		if err != nil {
+			return err
+		}
+		localapi.WriteJSON(w, http.StatusOK, ads)
+		return nil
+	})
+	api.Handle("GET", "/api/v1/bt/devices", false, func(w http.ResponseWriter, r *http.Request) error {
+		c, err := d.client()
+		if err != nil {
+			return err
+		}
+		ds, err := c.Devices()
+		if err != nil {
+			return err
+		}
+		localapi.WriteJSON(w, http.StatusOK, ds)
+		return nil
+	})
+	api.Handle("GET", "/api/v1/bt/devices/{address}", false, func(w http.ResponseWriter, r *http.Request) error {
+		c, err := d.client()
+		if err != nil {
+			return err
+		}
+		addr, err := bluetooth.ParseAddress(r.PathValue("address"))
+		if err != nil {
+			return err
+		}
+		dev, err := c.Device(addr)
+		if err != nil {
+			return err
+		}
+		localapi.WriteJSON(w, http.StatusOK, dev)
+		return nil
+	})
+	api.Handle("POST", "/api/v1/bt/scan", true, func(w http.ResponseWriter, r *http.Request) error {
+		var req btScanRequest
+		if r.ContentLength != 0 {
+			if err := localapi.DecodeJSON(r, &req); err != nil {
+				return err
+			}
+		}
+		dur := time.Duration(req.Timeout * float64(time.Second))
+		if req.Timeout == 0 {
+			dur = btScanDefault
+		}
+		if dur < time.Second || dur > btScanMax {
+			return localapi.Errorf(http.StatusBadRequest, "bluetooth.invalid", fmt.Sprintf("timeout %gs is out of range 1..%d seconds", req.Timeout, int(btScanMax/time.Second)), "")
+		}
+		c, err := d.client()
+		if err != nil {
+			return err
+		}
+		return api.Operate(w, r, localapi.Spec{Kind: "bt.scan", Summary: "scan for Bluetooth devices for " + dur.String(), Request: req, Long: true},
+			func(ctx context.Context, progress localapi.ProgressFunc) (any, error) {
+				n := int64(0)
+				return c.Scan(ctx, bluetooth.ScanOptions{Duration: dur}, func(dev bluetooth.Device) {
+					n++
+					api.Publish("bt.scan", dev)
+					progress(scanLine(dev), n, 0)
+				})
+			})
+	})
+	address := func(r *http.Request) (string, error) {
+		var req btAddressRequest
+		if err := localapi.DecodeJSON(r, &req); err != nil {
+			return "", err
+		}
+		if req.Address == "" {
+			return "", localapi.Errorf(http.StatusBadRequest, "bluetooth.invalid", "missing address", bluetooth.Hint(bluetooth.ErrInvalidAddress))
+		}
+		return bluetooth.ParseAddress(req.Address)
+	}
+	api.Handle("POST", "/api/v1/bt/pair", true, func(w http.ResponseWriter, r *http.Request) error {
+		addr, err := address(r)
+		if err != nil {
+			return err
+		}
+		c, err := d.client()
+		if err != nil {
+			return err
+		}
+		return api.Operate(w, r, localapi.Spec{Kind: "bt.pair", Summary: "pair, trust and connect " + addr, Request: btAddressRequest{addr}, Long: true},
+			func(ctx context.Context, progress localapi.ProgressFunc) (any, error) {
+				return c.Pair(ctx, addr, func(m string) { progress(m, 0, 0) })
+			})
+	})
+	short := func(path, kind, verb string, fn func(ctx context.Context, c *bluetooth.Client, addr string) (any, error)) {
+		api.Handle("POST", path, true, func(w http.ResponseWriter, r *http.Request) error {
+			addr, err := address(r)
+			if err != nil {
+				return err
+			}
+			c, err := d.client()
+			if err != nil {
+				return err
+			}
+			return api.Operate(w, r, localapi.Spec{Kind: kind, Summary: verb + " " + addr, Request: btAddressRequest{addr}},
+				func(ctx context.Context, _ localapi.ProgressFunc) (any, error) { return fn(ctx, c, addr) })
+		})
+	}
+	short("/api/v1/bt/connect", "bt.connect", "connect", func(ctx context.Context, c *bluetooth.Client, addr string) (any, error) {
+		return c.Connect(ctx, addr, nil)
+	})
+	short("/api/v1/bt/disconnect", "bt.disconnect", "disconnect", func(ctx context.Context, c *bluetooth.Client, addr string) (any, error) {
+		return c.Disconnect(ctx, addr)
+	})
+	short("/api/v1/bt/remove", "bt.remove", "forget", func(ctx context.Context, c *bluetooth.Client, addr string) (any, error) {
+		return map[string]string{"address": addr, "removed": "true"}, c.Remove(ctx, addr)
+	})
+	api.Handle("POST", "/api/v1/bt/pairable", true, func(w http.ResponseWriter, r *http.Request) error {
+		var req btPairableRequest
+		if err := localapi.DecodeJSON(r, &req); err != nil {
+			return err
+		}
+		if req.Timeout < 0 || req.Timeout > 3600 {
+			return localapi.Errorf(http.StatusBadRequest, "bluetooth.invalid", fmt.Sprintf("timeout %gs is out of range 0..3600 seconds", req.Timeout), "")
+		}
+		c, err := d.client()
+		if err != nil {
+			return err
+		}
+		summary := "close the pairing window"
+		if req.On {
+			summary = "open a pairing window"
+		}
+		return api.Operate(w, r, localapi.Spec{Kind: "bt.pairable", Summary: summary, Request: req},
+			func(ctx context.Context, _ localapi.ProgressFunc) (any, error) {
+				var res btPairableResult
+				var err error
+				if req.On {
+					res.Adapter, err = c.OpenPairingWindow(ctx, time.Duration(req.Timeout*float64(time.Second)))
+					if u := c.PairingWindow(); !u.IsZero() {
+						u = u.UTC()
+						res.Until = &u
+					}
+				} else {
+					res.Adapter, err = c.ClosePairingWindow(ctx)
+				}
+				return res, err
+			})
+	})
+}
+
+func scanLine(d bluetooth.Device) string {
+	s := "found " + d.Address + " " + d.DisplayName()
+	if d.Headset() {
+		s += " (headset)"
+	}
+	return s
+}
+
+// mapBluetoothError gives the domain's errors their API codes; the
+// message keeps BlueZ's words, the hint says what to do.
+func mapBluetoothError(err error) *localapi.Error {
+	var be *bluetooth.Error
+	kinds := []struct {
+		kind   error
+		status int
+		code   string
+	}{
+		{bluetooth.ErrInvalidAddress, http.StatusBadRequest, "bluetooth.invalid"},
+		{bluetooth.ErrNotFound, http.StatusNotFound, "bluetooth.not_found"},
+		{bluetooth.ErrAbsent, http.StatusServiceUnavailable, "bluetooth.absent"},
+		{bluetooth.ErrNoAdapter, http.StatusServiceUnavailable, "bluetooth.no_adapter"},
+		{bluetooth.ErrAdapterOff, http.StatusConflict, "bluetooth.adapter_off"},
+		{bluetooth.ErrAuthFailed, http.StatusBadGateway, "bluetooth.auth_failed"},
+		{bluetooth.ErrUnreachable, http.StatusGatewayTimeout, "bluetooth.unreachable"},
+		{bluetooth.ErrNoAudioService, http.StatusServiceUnavailable, "bluetooth.no_audio_service"},
+		{bluetooth.ErrTimeout, http.StatusGatewayTimeout, "bluetooth.timeout"},
+		{bluetooth.ErrInProgress, http.StatusConflict, "bluetooth.in_progress"},
+		{bluetooth.ErrNotSupported, http.StatusNotImplemented, "bluetooth.not_supported"},
+		{bluetooth.ErrFailed, http.StatusBadGateway, "bluetooth.failed"},
+	}
+	for _, k := range kinds {
+		if errors.Is(err, k.kind) {
+			msg := err.Error()
+			if errors.As(err, &be) {
+				msg = be.Error()
+			}
+			return localapi.Errorf(k.status, k.code, msg, bluetooth.Hint(k.kind))
+		}
+	}
+	return nil
+}
