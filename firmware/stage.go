@@ -161,7 +161,8 @@ func (s *Stager) Stage(ctx context.Context, sha string, st Stick, dev string, t 
 	if err != nil {
 		return res, err
 	}
-	if st.ReadOnly {
+	// Read again: a write-protect switch or BLKROSET sends no uevent.
+	if st.ReadOnly || readSysString(filepath.Join(s.Paths.Sys, "block", st.Name, "ro")) == "1" {
 		return res, &StickError{ErrReadOnly, fmt.Sprintf("the stick %s is write-protected: slide its lock switch, or use another stick", st.Name)}
 	}
 	src, art, err := s.Store.Open(sha)
@@ -176,9 +177,14 @@ func (s *Stager) Stage(ctx context.Context, sha string, st Stick, dev string, t 
 		return res, fmt.Errorf("%w: %d bytes, FAT holds files up to 4 GiB - 1", ErrTooLarge, art.Size)
 	}
 
+	dirty := volumeDirty(filepath.Join(s.Paths.Dev, st.Name), part)
 	dir, ours, err := s.mount(ctx, st, dev, part)
 	if err != nil {
 		return res, err
+	}
+	if dirty && ours {
+		res.Notes = append(res.Notes, "the stick was not cleanly removed before (its FAT dirty flag is set, and the kernel keeps it): "+
+			"recovery reads it anyway; fsck.fat -a on a PC clears it")
 	}
 	res.Mountpoint = dir
 	defer func() {
@@ -246,6 +252,9 @@ func (s *Stager) Stage(ctx context.Context, sha string, st Stick, dev string, t 
 	}()
 	start := s.clock()
 	if err := s.write(ctx, src, art, tmp, progress); err != nil {
+		if _, serr := os.Stat(filepath.Join(s.Paths.Sys, "block", st.Name)); serr != nil && !errors.Is(err, ErrGone) {
+			err = fmt.Errorf("%w while writing: %v: plug it back and stage again", ErrGone, err)
+		}
 		return res, err
 	}
 	res.WriteSeconds = s.clock().Sub(start).Seconds()
@@ -305,6 +314,28 @@ func (s *Stager) Rollback(ctx context.Context, st Stick, dev string, t Target, p
 		return StageResult{}, err
 	}
 	return s.Stage(ctx, prev.SHA256, st, dev, t, progress)
+}
+
+// volumeDirty reads the "not cleanly unmounted" flag Linux keeps in a FAT
+// boot sector (FAT32 offset 65, FAT12/16 offset 37). A mounted volume
+// reads dirty: ask before mounting.
+func volumeDirty(disk string, p Partition) bool {
+	f, err := os.Open(disk)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, sector)
+	if readFull(f, b, p.Start) != nil {
+		return false
+	}
+	switch p.FS {
+	case "fat32":
+		return b[65]&1 != 0
+	case "fat12", "fat16":
+		return b[37]&1 != 0
+	}
+	return false
 }
 
 // mount returns where the partition is mounted read-write: an existing

@@ -89,6 +89,7 @@ func commands() []*Command {
 		audioCmd(),
 		netCmd(),
 		btCmd(),
+		fwCmd(),
 	}
 }
 

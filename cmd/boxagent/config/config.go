@@ -20,6 +20,7 @@ import (
 
 	"github.com/boxagent/boxagent/audio"
 	"github.com/boxagent/boxagent/bluetooth"
+	"github.com/boxagent/boxagent/firmware"
 	"github.com/boxagent/boxagent/network"
 )
 
@@ -39,6 +40,8 @@ type Config struct {
 	// WiFi is [wifi] with the saved networks, [[wifi.network]]; nil
 	// when the file has no such table.
 	WiFi *network.WiFiConfig `toml:"wifi" json:"wifi,omitempty"`
+
+	Firmware *firmware.Config `toml:"firmware" json:"firmware,omitempty"` // [firmware]: keys, keep_artifacts; nil when absent
 }
 
 // Journal is the [journal] table.

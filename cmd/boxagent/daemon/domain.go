@@ -40,5 +40,6 @@ func (a *agent) buildDomains() []domain {
 		newWiFiDomain(a),
 		newAudioDomain(a),
 		newNetworkDomain(a),
+		newFirmwareDomain(a),
 	}
 }

@@ -1,0 +1,71 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/boxagent/boxagent/audio"
+	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
+	"github.com/boxagent/boxagent/cmd/boxagent/paths"
+)
+
+func TestMapAudioError(t *testing.T) {
+	for _, c := range []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{&audio.Error{Op: "make x the default sink", Kind: audio.ErrNotFound, Name: "org.PulseAudio.Core1.NotFoundError", Msg: "x: No such sink."}, http.StatusNotFound, "audio.not_found"},
+		{fmt.Errorf("wrapped: %w", &audio.Error{Op: "set", Kind: audio.ErrInvalid}), http.StatusBadRequest, "audio.invalid"},
+		{&audio.Error{Op: "switch", Kind: audio.ErrUnavailable, Hint: "connect the headset"}, http.StatusConflict, "audio.unavailable"},
+		{&audio.Error{Op: "reach", Kind: audio.ErrUnreachable}, http.StatusServiceUnavailable, "audio.unreachable"},
+		{&audio.Error{Op: "call", Kind: audio.ErrClosed}, http.StatusServiceUnavailable, "audio.unreachable"},
+		{&audio.Error{Op: "odd"}, http.StatusBadGateway, "audio.failed"},
+	} {
+		e := mapAudioError(c.err)
+		if e == nil || e.Status != c.status || e.Code != c.code {
+			t.Errorf("%v: %+v, want %d %s", c.err, e, c.status, c.code)
+		}
+	}
+	e := mapAudioError(&audio.Error{Op: "make x the default sink", Kind: audio.ErrNotFound, Name: "org.PulseAudio.Core1.NotFoundError", Msg: "x: No such sink."})
+	if !strings.Contains(e.Message, "org.PulseAudio.Core1.NotFoundError") || !strings.Contains(e.Message, "No such sink.") {
+		t.Errorf("PulseAudio's words lost: %q", e.Message)
+	}
+	if mapAudioError(errors.New("not audio's")) != nil {
+		t.Error("a foreign error was mapped")
+	}
+}
+
+func TestConnectHeadsetProfileRefusesOtherCards(t *testing.T) {
+	if err := connectHeadsetProfile(t.Context(), "alsa_card.dummy", nil); err == nil || !strings.Contains(err.Error(), "not a Bluetooth card") {
+		t.Errorf("alsa card: %v", err)
+	}
+}
+
+func TestCheckAudioWithoutPulseAudio(t *testing.T) {
+	host := t.TempDir()
+	a := &agent{paths: paths.Paths{Root: t.TempDir(), HostRoot: host}}
+	proc := filepath.Join(host, "proc")
+	comm := func(pid, name string) {
+		os.MkdirAll(filepath.Join(proc, pid), 0o755)
+		os.WriteFile(filepath.Join(proc, pid, "comm"), []byte(name+"\n"), 0o644)
+	}
+	comm("1", "systemd")
+	if cs := a.checkAudio(t.Context()); len(cs) != 1 || cs[0].Result != localapi.CheckWarn || !strings.Contains(cs[0].Detail, "not running") {
+		t.Errorf("nothing running: %+v", cs)
+	}
+	comm("40", "pulseaudio")
+	cs := a.checkAudio(t.Context())
+	if len(cs) != 2 || cs[1].Name != "module-dbus-protocol" || cs[1].Result != localapi.CheckFail || !strings.Contains(cs[1].Fix, "load-module module-dbus-protocol") {
+		t.Errorf("PulseAudio without its D-Bus protocol: %+v", cs)
+	}
+	comm("41", "pipewire-pulse")
+	if cs := a.checkAudio(t.Context()); len(cs) != 1 || !strings.Contains(cs[0].Detail, "PipeWire") || cs[0].Fix == "" {
+		t.Errorf("PipeWire: %+v", cs)
+	}
+}

@@ -1,0 +1,565 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/boxagent/boxagent/board"
+	"github.com/boxagent/boxagent/cmd/boxagent/config"
+	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
+	"github.com/boxagent/boxagent/firmware"
+)
+
+// firmwareDomain is the agent's firmware staging: the artifact store, the
+// USB sticks (sysfs + uevents) and staging onto them, one at a time.
+type firmwareDomain struct {
+	a   *agent
+	log *slog.Logger
+
+	mu      sync.Mutex
+	store   *firmware.Store
+	watcher *firmware.Watcher
+	stager  *firmware.Stager
+	health  localapi.Subsystem
+
+	// busy holds one stage, rollback, eject or import at a time: two
+	// writers on one stick, or a prune during a staging, must not happen.
+	busy sync.Mutex
+}
+
+func newFirmwareDomain(a *agent) *firmwareDomain {
+	return &firmwareDomain{a: a, log: a.log.With("component", "firmware"),
+		health: localapi.Subsystem{Name: "firmware", State: localapi.StateAbsent, Detail: "not started"}}
+}
+
+func (d *firmwareDomain) Name() string { return "firmware" }
+
+func (d *firmwareDomain) hostPaths() firmware.HostPaths {
+	p := d.a.paths
+	return firmware.HostPaths{Sys: p.Sys(), Dev: p.Host("/dev"), Proc: p.Proc(), MountBase: filepath.Join(p.RuntimeDir(), "usb")}
+}
+
+// Start opens the store and follows USB sticks. Without uevents (no
+// permission, not Linux) the store still works and health says why.
+func (d *firmwareDomain) Start(ctx context.Context) error {
+	store, err := firmware.OpenStore(d.a.paths.ArtifactsDir())
+	if err != nil {
+		d.setHealth(localapi.StateFailed, err.Error())
+		return err
+	}
+	hp := d.hostPaths()
+	d.mu.Lock()
+	d.store = store
+	d.stager = &firmware.Stager{Store: store, Mounter: firmware.DirectMounter{}, Paths: hp, Logger: d.log}
+	d.mu.Unlock()
+	w, err := firmware.WatchSticks(firmware.WatchOptions{Paths: hp, Logger: d.log, OnEvent: func(e firmware.StickEvent) {
+		d.a.events.Publish("fw", e)
+	}})
+	if err != nil {
+		d.setHealth(localapi.StateDegraded, "USB sticks are not followed: "+err.Error())
+		d.log.Warn("cannot follow USB sticks", "err", err)
+		return nil
+	}
+	d.mu.Lock()
+	d.watcher = w
+	d.health = localapi.Subsystem{Name: "firmware", State: localapi.StateOK}
+	d.mu.Unlock()
+	return nil
+}
+
+func (d *firmwareDomain) setHealth(state, detail string) {
+	d.mu.Lock()
+	d.health = localapi.Subsystem{Name: "firmware", State: state, Detail: detail}
+	d.mu.Unlock()
+}
+
+// Health counts artifacts and sticks.
+func (d *firmwareDomain) Health() localapi.Subsystem {
+	d.mu.Lock()
+	h, store, w := d.health, d.store, d.watcher
+	d.mu.Unlock()
+	if store == nil || h.State != localapi.StateOK {
+		return h
+	}
+	arts, err := store.List()
+	if err != nil {
+		return localapi.Subsystem{Name: "firmware", State: localapi.StateDegraded, Detail: err.Error()}
+	}
+	n := 0
+	if w != nil {
+		n = len(w.List())
+	}
+	h.Detail = fmt.Sprintf("%d artifacts, %d USB sticks", len(arts), n)
+	return h
+}
+
+func (d *firmwareDomain) Stop() {
+	d.mu.Lock()
+	w := d.watcher
+	d.watcher = nil
+	d.mu.Unlock()
+	if w != nil {
+		w.Close()
+	}
+}
+
+// FWStatus answers GET /api/v1/fw.
+type FWStatus struct {
+	Board     string              `json:"board"`
+	Recovery  board.Firmware      `json:"recovery"`
+	Sticks    []firmware.Stick    `json:"sticks"`
+	Artifacts []firmware.Artifact `json:"artifacts"`
+	// Staged is the artifact staged last, if any.
+	Staged *firmware.Artifact `json:"staged,omitempty"`
+}
+
+// FWAddRequest is the body of POST /api/v1/fw/add: a file on the box or
+// an http(s) URL on the LAN, and the SHA-256 the board's method may need.
+type FWAddRequest struct {
+	Path   string `json:"path,omitempty"`
+	URL    string `json:"url,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// FWStageRequest is the body of POST /api/v1/fw/stage (and, without the
+// artifact, of rollback and eject).
+type FWStageRequest struct {
+	Artifact string `json:"artifact,omitempty"`
+	Device   string `json:"device,omitempty"` // sda1, or sda
+}
+
+// FWRecord is what the journal keeps of a stage, rollback or eject
+// request: what will be written, where, and for which board.
+type FWRecord struct {
+	Op       string           `json:"op"`
+	Artifact string           `json:"artifact,omitempty"`
+	Size     int64            `json:"size,omitempty"`
+	Signer   *firmware.Signer `json:"signer,omitempty"`
+	Device   string           `json:"device"`
+	Stick    fwStickRecord    `json:"stick"`
+	Board    string           `json:"board"`
+	Package  string           `json:"package,omitempty"`
+	Verify   string           `json:"verify,omitempty"`
+}
+
+type fwStickRecord struct {
+	Name       string `json:"name"`
+	Serial     string `json:"serial,omitempty"`
+	Model      string `json:"model,omitempty"`
+	Size       int64  `json:"size"`
+	Filesystem string `json:"filesystem,omitempty"`
+	Label      string `json:"label,omitempty"`
+}
+
+func (d *firmwareDomain) ready() (*firmware.Store, *firmware.Stager, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.store == nil {
+		return nil, nil, localapi.Errorf(http.StatusServiceUnavailable, "fw.absent", "firmware staging is not available: "+d.health.Detail, "boxagent doctor says why")
+	}
+	return d.store, d.stager, nil
+}
+
+// target is what the board's recovery expects, with the policy built from
+// the profile's keys and the config's.
+func (d *firmwareDomain) target() (firmware.Target, board.Firmware, error) {
+	det := d.a.board()
+	fw := det.Profile.Firmware
+	if fw.Method != board.FirmwareUSBStick {
+		msg := fmt.Sprintf("board %s has no recovery that reads a USB stick", det.Profile.ID)
+		return firmware.Target{}, fw, localapi.Errorf(http.StatusConflict, "fw.unsupported", msg, strings.TrimSpace(fw.Instructions))
+	}
+	cfg := fwConfig(d.a.config())
+	keys := append(append([]string(nil), fw.Keys...), cfg.Keys...)
+	pol, err := firmware.NewPolicy(fw.Verify, keys, fw.RequiredEntries)
+	if err != nil {
+		return firmware.Target{}, fw, localapi.Errorf(http.StatusConflict, "fw.no_keys", "cannot build the verification policy of board "+det.Profile.ID+": "+err.Error(),
+			"list the box's release certificate in the config: [firmware] keys = [\"/etc/boxagent/keys/release.x509.pem\"]")
+	}
+	return firmware.Target{Board: det.Profile.ID, Package: fw.Package, Filesystems: []string{fw.Filesystem},
+		Policy: pol, Instructions: strings.TrimSpace(fw.Instructions)}, fw, nil
+}
+
+func fwConfig(c *config.Config) firmware.Config {
+	if c == nil || c.Firmware == nil {
+		return firmware.Config{}
+	}
+	return *c.Firmware
+}
+
+// stick finds the stick for a device name, or the only stick present.
+func (d *firmwareDomain) stick(dev string) (firmware.Stick, error) {
+	d.mu.Lock()
+	w := d.watcher
+	d.mu.Unlock()
+	var sticks []firmware.Stick
+	if w != nil {
+		sticks = w.List()
+	} else {
+		sticks, _ = firmware.Scan(d.hostPaths())
+	}
+	if dev != "" {
+		dev = strings.TrimPrefix(dev, "/dev/")
+		for _, s := range sticks {
+			if _, ok := s.Partition(dev); ok || s.Name == dev {
+				return s, nil
+			}
+		}
+		return firmware.Stick{}, fmt.Errorf("%w: no USB stick %s", firmware.ErrNoStick, dev)
+	}
+	switch len(sticks) {
+	case 0:
+		return firmware.Stick{}, fmt.Errorf("%w is plugged in", firmware.ErrNoStick)
+	case 1:
+		return sticks[0], nil
+	}
+	names := make([]string, len(sticks))
+	for i, s := range sticks {
+		names[i] = s.Name
+	}
+	return firmware.Stick{}, localapi.Errorf(http.StatusBadRequest, "fw.invalid", "several USB sticks are plugged in ("+strings.Join(names, ", ")+")", "choose one: --device sdX1")
+}
+
+// partDevice is the partition a stage would use (for the journal record);
+// a device that names the disk means "pick the partition".
+func partDevice(st firmware.Stick, dev string, t firmware.Target) (string, firmware.Partition, error) {
+	dev = strings.TrimPrefix(dev, "/dev/")
+	if dev == st.Name {
+		dev = ""
+	}
+	if dev != "" {
+		p, ok := st.Partition(dev)
+		if !ok {
+			return "", p, fmt.Errorf("%w: %s is not a partition of %s", firmware.ErrNoStick, dev, st.Name)
+		}
+		return dev, p, nil
+	}
+	p, err := st.Disk.Pick(t.Filesystems...)
+	if err != nil {
+		return "", p, err
+	}
+	return st.PartitionDevice(p), p, nil
+}
+
+func (d *firmwareDomain) Register(api *localapi.Server) {
+	api.AddMapper(mapFirmwareError)
+	api.Handle("GET", "/api/v1/fw", false, func(w http.ResponseWriter, r *http.Request) error {
+		store, _, err := d.ready()
+		if err != nil {
+			return err
+		}
+		det := d.a.board()
+		st := FWStatus{Board: det.Profile.ID, Recovery: det.Profile.Firmware, Sticks: []firmware.Stick{}}
+		if s, err := d.sticks(); err == nil && s != nil {
+			st.Sticks = s
+		}
+		if st.Artifacts, err = store.List(); err != nil {
+			return err
+		}
+		if st.Artifacts == nil {
+			st.Artifacts = []firmware.Artifact{}
+		}
+		if cur, err := store.Current(); err == nil {
+			st.Staged = &cur
+		}
+		localapi.WriteJSON(w, http.StatusOK, st)
+		return nil
+	})
+	api.Handle("POST", "/api/v1/fw/add", true, func(w http.ResponseWriter, r *http.Request) error {
+		var req FWAddRequest
+		if err := localapi.DecodeJSON(r, &req); err != nil {
+			return err
+		}
+		store, _, err := d.ready()
+		if err != nil {
+			return err
+		}
+		t, _, err := d.target()
+		if err != nil {
+			return err
+		}
+		src, err := checkSource(req)
+		if err != nil {
+			return err
+		}
+		return api.Operate(w, r, localapi.Spec{Kind: "fw.add", Summary: "import firmware package " + src, Request: req, Long: true},
+			func(ctx context.Context, progress localapi.ProgressFunc) (any, error) {
+				if !d.busy.TryLock() {
+					return nil, errBusy
+				}
+				defer d.busy.Unlock()
+				return d.add(ctx, store, t, req, progress)
+			})
+	})
+	api.Handle("POST", "/api/v1/fw/stage", true, func(w http.ResponseWriter, r *http.Request) error {
+		var req FWStageRequest
+		if err := localapi.DecodeJSON(r, &req); err != nil {
+			return err
+		}
+		if req.Artifact == "" {
+			return localapi.Errorf(http.StatusBadRequest, "fw.invalid", "which artifact? give its SHA-256", "boxagent fw list shows them")
+		}
+		return d.stageOp(api, w, r, "fw.stage", req)
+	})
+	api.Handle("POST", "/api/v1/fw/rollback", true, func(w http.ResponseWriter, r *http.Request) error {
+		var req FWStageRequest
+		if err := localapi.DecodeJSON(r, &req); err != nil {
+			return err
+		}
+		store, _, err := d.ready()
+		if err != nil {
+			return err
+		}
+		prev, err := store.Previous()
+		if err != nil {
+			return err
+		}
+		req.Artifact = prev.SHA256
+		return d.stageOp(api, w, r, "fw.rollback", req)
+	})
+	api.Handle("POST", "/api/v1/fw/eject", true, func(w http.ResponseWriter, r *http.Request) error {
+		var req FWStageRequest
+		if err := localapi.DecodeJSON(r, &req); err != nil {
+			return err
+		}
+		_, stager, err := d.ready()
+		if err != nil {
+			return err
+		}
+		st, err := d.stick(req.Device)
+		if err != nil {
+			return err
+		}
+		rec := FWRecord{Op: "eject", Device: st.Name, Board: d.a.board().Profile.ID, Stick: stickRecord(st, firmware.Partition{})}
+		return api.Operate(w, r, localapi.Spec{Kind: "fw.eject", Summary: "eject USB stick " + st.Name, Request: rec},
+			func(ctx context.Context, _ localapi.ProgressFunc) (any, error) {
+				if !d.busy.TryLock() {
+					return nil, errBusy
+				}
+				defer d.busy.Unlock()
+				return stager.Eject(ctx, st)
+			})
+	})
+}
+
+func (d *firmwareDomain) sticks() ([]firmware.Stick, error) {
+	d.mu.Lock()
+	w := d.watcher
+	d.mu.Unlock()
+	if w != nil {
+		return w.List(), nil
+	}
+	return firmware.Scan(d.hostPaths())
+}
+
+var errBusy = localapi.Errorf(http.StatusConflict, "fw.busy", "another firmware operation is running", "wait for it: boxagent history")
+
+// stageOp checks a stage or rollback request whole, journals what it will
+// write where, and runs it as a long operation.
+func (d *firmwareDomain) stageOp(api *localapi.Server, w http.ResponseWriter, r *http.Request, kind string, req FWStageRequest) error {
+	store, stager, err := d.ready()
+	if err != nil {
+		return err
+	}
+	t, fw, err := d.target()
+	if err != nil {
+		return err
+	}
+	art, err := store.Get(strings.ToLower(strings.TrimSpace(req.Artifact)))
+	if err != nil {
+		return err
+	}
+	st, err := d.stick(req.Device)
+	if err != nil {
+		return err
+	}
+	dev, part, err := partDevice(st, req.Device, t)
+	if err != nil {
+		return err
+	}
+	rec := FWRecord{Op: strings.TrimPrefix(kind, "fw."), Artifact: art.SHA256, Size: art.Size, Signer: art.Signer, Device: dev,
+		Stick: stickRecord(st, part), Board: t.Board, Package: t.Package, Verify: fw.Verify}
+	summary := fmt.Sprintf("stage %s (%s) onto %s as %s", art.SHA256[:12], humanBytes(art.Size), dev, t.Package)
+	if kind == "fw.rollback" {
+		summary = "roll back: " + summary
+	}
+	return api.Operate(w, r, localapi.Spec{Kind: kind, Summary: summary, Request: rec, Long: true},
+		func(ctx context.Context, progress localapi.ProgressFunc) (any, error) {
+			if !d.busy.TryLock() {
+				return nil, errBusy
+			}
+			defer d.busy.Unlock()
+			size := art.Size
+			return stager.Stage(ctx, art.SHA256, st, dev, t, func(p firmware.StageProgress) {
+				msg := fmt.Sprintf("writing %s to %s", t.Package, dev)
+				done := p.Done
+				if p.Phase == "verify" {
+					msg = "verifying the copy on " + dev
+					done += size
+				}
+				if p.Rate > 0 {
+					msg += fmt.Sprintf(": %s/s, %s left", humanBytes(int64(p.Rate)), p.ETA)
+				}
+				progress(msg, done, 2*size)
+			})
+		})
+}
+
+func stickRecord(st firmware.Stick, p firmware.Partition) fwStickRecord {
+	return fwStickRecord{Name: st.Name, Serial: st.Serial, Model: strings.TrimSpace(st.Vendor + " " + st.Model),
+		Size: st.Size, Filesystem: p.FS, Label: p.Label}
+}
+
+// checkSource refuses a bad add request before anything is journalled: a
+// path must be an absolute regular file; a URL must be http(s) to a host
+// on the LAN (private, link-local or loopback addresses only).
+func checkSource(req FWAddRequest) (string, error) {
+	bad := func(msg string) error {
+		return localapi.Errorf(http.StatusBadRequest, "fw.invalid", msg, "boxagent fw add /path/on/the/box/update.zip, or http://host.on.lan/update.zip")
+	}
+	switch {
+	case (req.Path == "") == (req.URL == ""):
+		return "", bad("give a path on the box or a URL, one of the two")
+	case req.Path != "":
+		if !filepath.IsAbs(req.Path) {
+			return "", bad(fmt.Sprintf("%q is not an absolute path", req.Path))
+		}
+		fi, err := os.Stat(req.Path)
+		if err != nil || !fi.Mode().IsRegular() {
+			return "", bad(fmt.Sprintf("%s is not a file on the box", req.Path))
+		}
+		return req.Path, nil
+	}
+	u, err := url.Parse(req.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", bad(fmt.Sprintf("%q is not an http(s) URL", req.URL))
+	}
+	ips, err := net.LookupIP(u.Hostname())
+	if err != nil || len(ips) == 0 {
+		return "", bad(fmt.Sprintf("cannot resolve %s: %v", u.Hostname(), err))
+	}
+	for _, ip := range ips {
+		if !(ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast()) {
+			return "", bad(fmt.Sprintf("%s (%s) is not on the LAN: packages come from the local network only", u.Hostname(), ip))
+		}
+	}
+	return u.Redacted(), nil
+}
+
+// add imports a package into the store and prunes old ones.
+func (d *firmwareDomain) add(ctx context.Context, store *firmware.Store, t firmware.Target, req FWAddRequest, progress localapi.ProgressFunc) (firmware.Artifact, error) {
+	var r io.Reader
+	size := int64(-1)
+	if req.Path != "" {
+		f, err := os.Open(req.Path)
+		if err != nil {
+			return firmware.Artifact{}, fmt.Errorf("cannot open the package: %w", err)
+		}
+		defer f.Close()
+		if fi, err := f.Stat(); err == nil {
+			size = fi.Size()
+		}
+		r = f
+	} else {
+		hreq, err := http.NewRequestWithContext(ctx, "GET", req.URL, nil)
+		if err != nil {
+			return firmware.Artifact{}, err
+		}
+		resp, err := (&http.Client{Timeout: 30 * time.Minute}).Do(hreq)
+		if err != nil {
+			return firmware.Artifact{}, fmt.Errorf("cannot download the package: %w", err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return firmware.Artifact{}, fmt.Errorf("cannot download the package: %s answered %s", req.URL, resp.Status)
+		}
+		size, r = resp.ContentLength, resp.Body
+	}
+	opts := []firmware.Option{firmware.WithProgress(func(phase string, done, total int64) {
+		msg := "copying into the store"
+		if phase == "verify" {
+			msg = "verifying"
+		}
+		progress(msg, done, max(total, 0))
+	})}
+	if size >= 0 {
+		opts = append(opts, firmware.WithSize(size))
+	}
+	if req.SHA256 != "" {
+		opts = append(opts, firmware.WithSHA256(req.SHA256))
+	}
+	a, err := store.Import(ctx, r, t.Policy, opts...)
+	if err != nil {
+		return a, err
+	}
+	if removed, err := store.Prune(fwConfig(d.a.config()).Keep(), a.SHA256); err != nil {
+		d.log.Warn("cannot prune the artifact store", "err", err)
+	} else if len(removed) > 0 {
+		d.log.Info("pruned artifacts", "removed", removed)
+	}
+	return a, nil
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// mapFirmwareError gives the firmware errors their API codes and hints.
+func mapFirmwareError(err error) *localapi.Error {
+	var se *firmware.StickError
+	if errors.As(err, &se) {
+		code := "fw.stick_unsupported"
+		if errors.Is(err, firmware.ErrReadOnly) {
+			code = "fw.read_only"
+		}
+		return localapi.Errorf(http.StatusConflict, code, se.Msg, "")
+	}
+	for _, m := range []struct {
+		err        error
+		status     int
+		code, hint string
+	}{
+		{firmware.ErrNoStick, http.StatusNotFound, "fw.no_stick", "plug a FAT32 USB stick into the box; boxagent fw sticks lists what the agent sees"},
+		{firmware.ErrNotFound, http.StatusNotFound, "fw.not_found", "boxagent fw list shows the artifacts; boxagent fw add FILE imports one"},
+		{firmware.ErrBadHash, http.StatusBadRequest, "fw.invalid", "an artifact is named by its full SHA-256 (boxagent fw list)"},
+		{firmware.ErrNoPrevious, http.StatusNotFound, "fw.no_previous", "a rollback needs two different packages staged before"},
+		{firmware.ErrNoSpace, http.StatusConflict, "fw.no_space", "delete files from the stick or use a larger one"},
+		{firmware.ErrReadOnly, http.StatusConflict, "fw.read_only", "slide the stick's lock switch, or use another stick"},
+		{firmware.ErrTooLarge, http.StatusConflict, "fw.too_large", ""},
+		{firmware.ErrGone, http.StatusConflict, "fw.stick_gone", "plug the stick back in and stage again: the unfinished copy is cleaned up"},
+		{firmware.ErrPolicy, http.StatusBadRequest, "fw.policy", "check the board's [firmware] verify method and the config's [firmware] keys"},
+		{firmware.ErrSize, http.StatusBadRequest, "fw.invalid", "the download was cut short: try again"},
+		{firmware.ErrReadBack, http.StatusInternalServerError, "fw.store_corrupt", "remove the artifact and add the package again"},
+		{firmware.ErrUnknownSigner, http.StatusUnprocessableEntity, "fw.verify_failed", "the package is signed with a key this box does not trust: check [firmware] keys"},
+		{firmware.ErrSignature, http.StatusUnprocessableEntity, "fw.verify_failed", "the package was changed after it was signed, or is damaged"},
+		{firmware.ErrUnsigned, http.StatusUnprocessableEntity, "fw.verify_failed", "sign the package with signapk -w (recovery refuses unsigned packages)"},
+		{firmware.ErrFooter, http.StatusUnprocessableEntity, "fw.verify_failed", "the package has no whole-file signature footer: sign it with signapk -w"},
+		{firmware.ErrDigest, http.StatusUnprocessableEntity, "fw.verify_failed", "the package differs from the one the SHA-256 names"},
+		{firmware.ErrMissingEntry, http.StatusUnprocessableEntity, "fw.verify_failed", "this is not a recovery package for this board"},
+		{firmware.ErrStructure, http.StatusUnprocessableEntity, "fw.verify_failed", "the file is not a valid zip package (truncated or damaged?)"},
+	} {
+		if errors.Is(err, m.err) {
+			return localapi.Errorf(m.status, m.code, err.Error(), m.hint)
+		}
+	}
+	return nil
+}
