@@ -27,6 +27,7 @@ import (
 	"github.com/boxagent/boxagent/cmd/boxagent/daemon"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 	"github.com/boxagent/boxagent/deploy/systemd"
+	"github.com/boxagent/boxagent/network"
 )
 
 // Options say where and how to apply a provision file.
@@ -252,11 +253,21 @@ func plan(r *os.Root, rootPath string, f *File, o Options, res *Result) ([]entry
 	}
 	file(configFile, 0o600, acc.uid, acc.gid, append([]byte("# Written by `boxagent provision`; `boxagent config reload` applies edits.\n"), cfgText...), true)
 
+	// What the config does not know yet waits in pending.toml: headsets,
+	// firmware keys, and uplink MAC addresses.
 	pending := struct {
-		Network   Network   `toml:"network,omitempty"`
-		Bluetooth Bluetooth `toml:"bluetooth,omitempty"`
-		Firmware  Firmware  `toml:"firmware,omitempty"`
-	}{Network: f.Network, Bluetooth: f.Bluetooth}
+		UplinkMAC map[string]string `toml:"uplink_mac,omitempty"`
+		Bluetooth Bluetooth         `toml:"bluetooth,omitempty"`
+		Firmware  Firmware          `toml:"firmware,omitempty"`
+	}{Bluetooth: f.Bluetooth}
+	for _, u := range f.Network.Uplink {
+		if u.MAC != "" {
+			if pending.UplinkMAC == nil {
+				pending.UplinkMAC = map[string]string{}
+			}
+			pending.UplinkMAC[u.Name] = u.MAC
+		}
+	}
 	var keyFiles []entry
 	for _, k := range f.Firmware.Keys {
 		if strings.HasPrefix(k, "/") {
@@ -274,7 +285,7 @@ func plan(r *os.Root, rootPath string, f *File, o Options, res *Result) ([]entry
 	}
 	if pt, _ := toml.Marshal(pending); len(bytes.TrimSpace(pt)) > 0 {
 		dir("etc/boxagent/provision.d", 0o700, acc.uid, acc.gid)
-		head := "# Written by `boxagent provision`: sections the agent takes over into\n# config.toml once their domains are built. It holds Wi-Fi keys: mode 0600.\n"
+		head := "# Written by `boxagent provision`: settings the agent takes over into\n# config.toml once the config knows them (headsets, firmware keys, MACs).\n"
 		file(pendingFile, 0o600, acc.uid, acc.gid, append([]byte(head), pt...), true)
 	}
 	if f.Hostname != "" {
@@ -346,6 +357,7 @@ func buildConfig(r *os.Root, f *File, o Options) (*config.Config, error) {
 			cfg.HTTP.PasswordHash = daemon.HashPassword(f.HTTP.Password, salt)
 		}
 	}
+	mergeNetworks(cfg, f)
 	text, err := toml.Marshal(cfg)
 	if err != nil {
 		return nil, err
@@ -356,9 +368,60 @@ func buildConfig(r *os.Root, f *File, o Options) (*config.Config, error) {
 	return cfg, nil
 }
 
-// marshalConfig writes cfg as TOML without empty tables and arrays (a
-// section provisioning did not fill reads as its defaults either way), so
-// config.toml shows only what is set.
+// mergeNetworks puts the Wi-Fi networks and uplinks of f into the
+// config's [[wifi.network]] and [[network.uplink]], replacing those of
+// the same SSID or link name and keeping the others. The network
+// package's rules then check them as they check any config.
+func mergeNetworks(cfg *config.Config, f *File) {
+	if len(f.Network.WiFi) > 0 {
+		if cfg.WiFi == nil {
+			cfg.WiFi = &network.WiFiConfig{}
+		}
+		for _, w := range f.Network.WiFi {
+			n := network.WiFiNetwork{SSID: w.SSID, PSK: w.PSK, Hidden: w.Hidden, Priority: w.Priority}
+			if i := slices.IndexFunc(cfg.WiFi.Networks, func(o network.WiFiNetwork) bool { return o.SSID == w.SSID }); i >= 0 {
+				cfg.WiFi.Networks[i] = n
+			} else {
+				cfg.WiFi.Networks = append(cfg.WiFi.Networks, n)
+			}
+		}
+	}
+	for _, u := range f.Network.Uplink {
+		n := network.Uplink{Name: u.Name, Parent: u.Parent}
+		if n.Parent == "" || n.Parent == n.Name {
+			n.Parent, n.Name = u.Name, ""
+		}
+		if u.VLAN != 0 {
+			n.VLAN = new(u.VLAN)
+		}
+		if u.Priority != 0 {
+			n.Priority = new(u.Priority)
+		}
+		v := u.IPv4
+		n.IPv4 = network.IPv4{Method: v.Method, VendorClass: v.VendorClass, ClientID: v.ClientID,
+			Address: v.Address, Gateway: v.Gateway, DNS: v.DNS, User: u.PPPoE.Username, Password: u.PPPoE.Password}
+		switch v.Method {
+		case "":
+			n.IPv4.Method = network.MethodDHCP
+		case "none":
+			n.IPv4.Method = network.MethodOff
+		}
+		name := func(x network.Uplink) string {
+			if x.Name != "" {
+				return x.Name
+			}
+			return x.Parent
+		}
+		if i := slices.IndexFunc(cfg.Network.Uplinks, func(o network.Uplink) bool { return name(o) == name(n) }); i >= 0 {
+			cfg.Network.Uplinks[i] = n
+		} else {
+			cfg.Network.Uplinks = append(cfg.Network.Uplinks, n)
+		}
+	}
+}
+
+// marshalConfig writes cfg as TOML without what reads back the same when
+// left out (see prune), so config.toml shows only what is set.
 func marshalConfig(cfg *config.Config) ([]byte, error) {
 	full, err := toml.Marshal(cfg)
 	if err != nil {
@@ -368,20 +431,41 @@ func marshalConfig(cfg *config.Config) ([]byte, error) {
 	if err := toml.Unmarshal(full, &m); err != nil {
 		return nil, fmt.Errorf("cannot encode config.toml: %w", err)
 	}
-	prune(m)
-	return toml.Marshal(m)
+	prune(m, false)
+	short, err := toml.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode config.toml: %w", err)
+	}
+	// Pruning must not change what the agent reads; if it would, keep
+	// every key.
+	if back, err := config.Parse("config.toml", short); err != nil || back.Revision() != cfg.Revision() {
+		return full, nil
+	}
+	return short, nil
 }
 
-func prune(m map[string]any) {
+// prune drops empty tables and arrays; inside the elements of an array of
+// tables it also drops zero values ("", 0, false), which read back the
+// same: a new element starts from zero values, not from defaults.
+func prune(m map[string]any, inArray bool) {
 	for k, v := range m {
 		switch t := v.(type) {
 		case map[string]any:
-			prune(t)
+			prune(t, inArray)
 			if len(t) == 0 {
 				delete(m, k)
 			}
 		case []any:
+			for _, e := range t {
+				if em, ok := e.(map[string]any); ok {
+					prune(em, true)
+				}
+			}
 			if len(t) == 0 {
+				delete(m, k)
+			}
+		case string, int64, bool:
+			if inArray && (t == "" || t == int64(0) || t == false) {
 				delete(m, k)
 			}
 		}

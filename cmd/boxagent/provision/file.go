@@ -7,11 +7,12 @@
 // cloud-init NoCloud network-config is read too.
 //
 // The file is validated whole before anything is written. What the config
-// package knows (board, [http]) goes into /etc/boxagent/config.toml; the
-// sections whose domains are not built yet (Wi-Fi, uplinks, headsets,
-// firmware keys) are validated for shape here and written, in the shape of
-// their future config tables, to /etc/boxagent/provision.d/pending.toml
-// for the agent to take over when it knows them.
+// package knows (board, [http], Wi-Fi networks as [[wifi.network]],
+// uplinks as [[network.uplink]]) goes into /etc/boxagent/config.toml and
+// is checked there by the domains' own rules; what it does not know yet
+// (headsets, firmware keys, uplink MAC addresses) is validated for shape
+// here and written to /etc/boxagent/provision.d/pending.toml for the agent
+// to take over when it does.
 //
 // Every file below the target root is reached through an os.Root, so a
 // symlink in the image (absolute ones point at the host at flash time)

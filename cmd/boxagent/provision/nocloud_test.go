@@ -25,7 +25,7 @@ func TestParseNetworkConfig(t *testing.T) {
 	}
 	wantUplinks := []Uplink{
 		{Name: "eth0", Parent: "eth0", IPv4: IPv4{Method: "dhcp"}},
-		{Name: "iptv-vlan", Parent: "eth0", VLAN: 45, IPv4: IPv4{Method: "static", Address: "192.0.2.10/24", Gateway: "192.0.2.1", DNS: []string{"192.0.2.53"}}},
+		{Name: "iptv-vlan", Parent: "eth0", VLAN: 46, IPv4: IPv4{Method: "static", Address: "192.0.2.10/24", Gateway: "192.0.2.1", DNS: []string{"192.0.2.53"}}},
 	}
 	if !reflect.DeepEqual(nc.Uplink, wantUplinks) {
 		t.Errorf("uplinks = %+v\nwant %+v", nc.Uplink, wantUplinks)
@@ -112,10 +112,10 @@ func TestFirstBoot(t *testing.T) {
 	if res.Operation != 1 || res.Dir != boot {
 		t.Errorf("operation %d in %s", res.Operation, res.Dir)
 	}
-	pending, _ := os.ReadFile(filepath.Join(root, pendingFile))
-	for _, want := range []string{"ssid = 'Cafe Wi-Fi'", "name = 'iptv-vlan'", "psk = 'home-wifi-secret'"} {
-		if !strings.Contains(string(pending), want) {
-			t.Errorf("pending.toml lacks %s:\n%s", want, pending)
+	cfg, _ := os.ReadFile(filepath.Join(root, configFile))
+	for _, want := range []string{"ssid = 'Cafe Wi-Fi'", "name = 'iptv-vlan'", "psk = 'home-wifi-secret'", "vlan = 46"} {
+		if !strings.Contains(string(cfg), want) {
+			t.Errorf("config.toml lacks %s:\n%s", want, cfg)
 		}
 	}
 	// The second boot finds nothing: the files were applied once.
@@ -158,12 +158,9 @@ func TestFirstBootNetworkConfigOnly(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(boot, NetworkConfigName+".applied-20261127T080000Z")); err != nil {
 		t.Errorf("network-config not renamed: %v", err)
 	}
-	pending, _ := os.ReadFile(filepath.Join(root, pendingFile))
-	if !strings.Contains(string(pending), "ssid = 'Cafe Wi-Fi'") || res.Operation != 1 {
-		t.Errorf("operation %d, pending.toml:\n%s", res.Operation, pending)
-	}
-	if cfg, _ := os.ReadFile(filepath.Join(root, configFile)); !strings.Contains(string(cfg), "board = 'auto'") {
-		t.Errorf("config.toml:\n%s", cfg)
+	cfg, _ := os.ReadFile(filepath.Join(root, configFile))
+	if !strings.Contains(string(cfg), "ssid = 'Cafe Wi-Fi'") || !strings.Contains(string(cfg), "board = 'auto'") || res.Operation != 1 {
+		t.Errorf("operation %d, config.toml:\n%s", res.Operation, cfg)
 	}
 }
 
