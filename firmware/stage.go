@@ -86,6 +86,10 @@ type Stager struct {
 	// now and space replace the clock and statfs in tests.
 	now   func() time.Time
 	space func(dir string) (fsSpace, error)
+	// skipInlineHash leaves out the hash of the bytes as they are written
+	// (the bench measures what it costs; the read-back verification pins
+	// the bytes to the artifact's SHA-256 either way).
+	skipInlineHash bool
 }
 
 func (s *Stager) log() *slog.Logger {
@@ -382,7 +386,7 @@ func (s *Stager) write(ctx context.Context, src io.ReaderAt, art Artifact, path 
 	}
 	defer f.Close()
 	const chunk = 1 << 20
-	free := make(chan []byte, 3)
+	free := make(chan []byte, 8)
 	for range cap(free) {
 		free <- make([]byte, chunk)
 	}
@@ -392,7 +396,9 @@ func (s *Stager) write(ctx context.Context, src io.ReaderAt, art Artifact, path 
 	go func() {
 		defer close(hashed)
 		for b := range toHash {
-			h.Write(b)
+			if !s.skipInlineHash {
+				h.Write(b)
+			}
 			free <- b[:cap(b)]
 		}
 	}()
@@ -428,7 +434,7 @@ func (s *Stager) write(ctx context.Context, src io.ReaderAt, art Artifact, path 
 	if err != nil {
 		return err
 	}
-	if sum := hex.EncodeToString(h.Sum(nil)); sum != art.SHA256 {
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != art.SHA256 && !s.skipInlineHash {
 		return fmt.Errorf("%w: the store's copy of %s hashes to %s", ErrReadBack, art.SHA256, sum)
 	}
 	if err := f.Sync(); err != nil {

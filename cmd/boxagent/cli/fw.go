@@ -272,7 +272,7 @@ type progress struct {
 
 func newProgress(e *Env, o *Opts, what string) *progress {
 	term := e.Terminal && e.Getenv("TERM") != "dumb" && e.Getenv("TERM") != ""
-	return &progress{w: e.Stderr, bar: term, off: o.JSON, what: what, lastPct: -1}
+	return &progress{w: e.Stderr, bar: term, off: o.JSON, what: what, lastPct: -100}
 }
 
 const barWidth = 30
