@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -190,4 +191,60 @@ func TestGuestALSAPlayRecord(t *testing.T) {
 	if r.Recorded.Silent() || r.Recorded.FrequencyHz < 430 || r.Recorded.FrequencyHz > 450 {
 		t.Errorf("recorded %+v, want the 440 Hz tone", r.Recorded)
 	}
+}
+
+// TestGuestSystemPulse runs PulseAudio in system mode with the shipped
+// deploy/pulseaudio/system.pa, as a box does, and reaches it the way the
+// agent does: [audio] server = "system", the cookie through PULSE_COOKIE.
+func TestGuestSystemPulse(t *testing.T) {
+	vm.RequireGuest(t)
+	guest.StartSystemBus(t)
+	script, err := filepath.Abs("../deploy/pulseaudio/system.pa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa := guest.StartSystemPulse(t, script)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l := Locator{Config: Config{Server: ServerSystem}, RunDir: "/run"}
+	c, srv, err := Connect(ctx, l.Candidates(ctx), Options{})
+	if err != nil {
+		t.Fatalf("the agent cannot reach the system PulseAudio: %v", err)
+	}
+	defer c.Close()
+	if srv.DBus != pa.DBus || srv.Native != pa.Native {
+		t.Errorf("reached %+v, want %s and %s", srv, pa.DBus, pa.Native)
+	}
+	mods, err := c.Modules(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("modules: %v", mods)
+	for _, m := range []string{"module-dbus-protocol", "module-native-protocol-unix", "module-bluetooth-policy", "module-always-sink"} {
+		if !slices.Contains(mods, m) {
+			t.Errorf("%s not loaded", m)
+		}
+	}
+	s := c.State()
+	if len(s.Sinks) == 0 {
+		t.Fatalf("no sink (module-always-sink should make one): %+v", s)
+	}
+	sink := s.Sinks[0]
+	t.Setenv("PULSE_COOKIE", pa.Cookie)
+	r, err := PlayRecord(ctx, TestOptions{Native: srv.Native, Play: true, Sink: sink.Name, Source: sink.Monitor, Seconds: 1})
+	if err != nil {
+		t.Fatalf("play-and-record with the system cookie: %v", err)
+	}
+	t.Logf("%+v", r)
+	if r.Recorded.Silent() || r.Recorded.FrequencyHz < 430 || r.Recorded.FrequencyHz > 450 {
+		t.Errorf("recorded %+v, want the tone", r.Recorded)
+	}
+	// Without the cookie, root is not in pulse-access: refused, and said so.
+	t.Setenv("PULSE_COOKIE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("HOME", t.TempDir())
+	_, err = PlayRecord(ctx, TestOptions{Native: srv.Native, Source: sink.Monitor, Seconds: 1})
+	if !errors.Is(err, ErrUnreachable) {
+		t.Errorf("without the cookie: %v, want ErrUnreachable", err)
+	}
+	t.Logf("without the cookie: %v (hint: %s)", err, HintOf(err))
 }
