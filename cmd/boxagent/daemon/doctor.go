@@ -22,6 +22,7 @@ func (a *agent) Doctor(ctx context.Context) localapi.Doctor {
 	defer cancel()
 	checks := []localapi.Check{a.checkLimits()}
 	checks = append(checks, a.checkBus(ctx)...)
+	checks = append(checks, a.checkAudio(ctx)...)
 	checks = append(checks, a.checkOrphans())
 	return localapi.Doctor{Checks: checks}
 }
@@ -104,7 +105,6 @@ func atoiOr(s string, def int) int {
 var busNames = []struct{ name, what, fix string }{
 	{"org.bluez", "BlueZ (bluetoothd)", "apt-get install bluez && systemctl enable --now bluetooth"},
 	{"fi.w1.wpa_supplicant1", "wpa_supplicant with -u", "systemctl enable --now wpa_supplicant"},
-	{"org.pulseaudio.Server", "PulseAudio (system mode) with module-dbus-protocol", "install the boxagent PulseAudio unit from deploy/ and load module-dbus-protocol"},
 }
 
 // checkBus checks the system bus and the services on it.
