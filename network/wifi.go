@@ -148,6 +148,9 @@ type wifiState struct {
 	scanOK                                                 bool
 	lastReason, lastAuth, lastAssoc                        int
 	everCompleted                                          bool
+	// linked is true from completed until the first state that is
+	// neither completed nor part of joining.
+	linked bool
 }
 
 // wifiNet is a network object wpa_supplicant holds for us.
@@ -508,13 +511,16 @@ func (w *WiFi) applyIface(props map[string]dbus.Variant) []WiFiEvent {
 		w.st.lastAssoc = int(v)
 	}
 	if v, ok := props["State"].Value().(string); ok && v != w.st.state {
-		old := w.st.state
 		w.st.state = v
 		events = append(events, WiFiEvent{Kind: "state", State: v})
 		if v == WiFiStateCompleted {
-			w.st.everCompleted = true
+			w.st.everCompleted, w.st.linked = true, true
 		}
-		if old == WiFiStateCompleted && !wifiJoining(v) {
+		// A drop may pass through a handshake state (completed ->
+		// 4way_handshake -> scanning): it is the first state out of the
+		// link that is not part of (re)joining.
+		if w.st.linked && v != WiFiStateCompleted && !wifiJoining(v) {
+			w.st.linked = false
 			d := WiFiEvent{Kind: "dropped", State: v}
 			if w.st.lastReason != 0 {
 				d.Reason = wifiReason(w.st.lastReason)

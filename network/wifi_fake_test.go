@@ -369,3 +369,34 @@ func TestFakeWiFiNoInterface(t *testing.T) {
 		t.Errorf("unknown interface: %v", err)
 	}
 }
+
+// TestFakeWiFiDropThroughHandshake: a lost link may pass through a
+// handshake state on its way out; it is still one drop, and a rekey that
+// comes back to completed is none.
+func TestFakeWiFiDropThroughHandshake(t *testing.T) {
+	f, w, events := openFakeWiFi(t)
+	f.addBSS(1, "home", -40, "wpa-psk")
+	f.script(joinOK)
+	if _, err := w.Connect(context.Background(), WiFiNetwork{SSID: "home", PSK: "password1"}, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	f.set(true, "State", "group_handshake")
+	f.set(true, "State", "completed")
+	f.set(true, "DisconnectReason", int32(-1))
+	f.set(true, "State", "4way_handshake")
+	f.set(true, "State", "scanning")
+	f.emit(fakeIfacePath, wpaIface+".ScanDone", true)
+	var drops int
+	for e := waitFakeEvent(t, events, func(e WiFiEvent) bool { return e.Kind == "scan" || e.Kind == "dropped" }); ; e = waitFakeEvent(t, events, func(e WiFiEvent) bool { return e.Kind == "scan" || e.Kind == "dropped" }) {
+		if e.Kind == "scan" {
+			break
+		}
+		drops++
+		if e.State != "scanning" {
+			t.Errorf("drop event %+v", e)
+		}
+	}
+	if drops != 1 {
+		t.Errorf("%d drop events, want 1", drops)
+	}
+}
