@@ -23,15 +23,15 @@ type Config struct {
 type Uplink struct {
 	// Name is the link's name; empty means "parent.vlan" (or the parent
 	// itself when untagged).
-	Name   string `toml:"name" json:"name,omitempty"`
+	Name   string `toml:"name,omitempty" json:"name,omitempty"`
 	Parent string `toml:"parent" json:"parent"`
 	// VLAN is the 802.1Q id, 1..4094; nil for an untagged uplink.
-	VLAN *int `toml:"vlan" json:"vlan,omitempty"`
+	VLAN *int `toml:"vlan,omitempty" json:"vlan,omitempty"`
 	// Priority is the 802.1p PCP (0..7) put on every egress frame; nil
 	// leaves the kernel's default (0). Only for a VLAN.
-	Priority *int `toml:"priority" json:"priority,omitempty"`
+	Priority *int `toml:"priority,omitempty" json:"priority,omitempty"`
 	// MTU of the link; 0 leaves it as it is.
-	MTU  int  `toml:"mtu" json:"mtu,omitempty"`
+	MTU  int  `toml:"mtu,omitempty" json:"mtu,omitempty"`
 	IPv4 IPv4 `toml:"ipv4" json:"ipv4"`
 }
 
@@ -52,23 +52,23 @@ type IPv4 struct {
 	// included), "mac" (type 1 and the link's MAC; the default) or "none".
 	// Options maps a decimal option code to its value, a string or
 	// "hex:…", sent as is in every DISCOVER and REQUEST.
-	VendorClass string            `toml:"vendor_class" json:"vendor_class,omitempty"`
-	ClientID    string            `toml:"client_id" json:"client_id,omitempty"`
-	Options     map[string]string `toml:"options" json:"options,omitempty"`
+	VendorClass string            `toml:"vendor_class,omitempty" json:"vendor_class,omitempty"`
+	ClientID    string            `toml:"client_id,omitempty" json:"client_id,omitempty"`
+	Options     map[string]string `toml:"options,omitempty" json:"options,omitempty"`
 	// RouteMetric is the metric of the default route (dhcp, static, pppoe).
-	RouteMetric int `toml:"route_metric" json:"route_metric,omitempty"`
+	RouteMetric int `toml:"route_metric,omitempty" json:"route_metric,omitempty"`
 
 	// Static. Address is "a.b.c.d/len".
-	Address string   `toml:"address" json:"address,omitempty"`
-	Gateway string   `toml:"gateway" json:"gateway,omitempty"`
-	DNS     []string `toml:"dns" json:"dns,omitempty"`
+	Address string   `toml:"address,omitempty" json:"address,omitempty"`
+	Gateway string   `toml:"gateway,omitempty" json:"gateway,omitempty"`
+	DNS     []string `toml:"dns,omitempty" json:"dns,omitempty"`
 
 	// PPPoE.
-	User     string `toml:"user" json:"user,omitempty"`
-	Password string `toml:"password" json:"password,omitempty" secret:"true"`
-	Service  string `toml:"service" json:"service,omitempty"`
+	User     string `toml:"user,omitempty" json:"user,omitempty"`
+	Password string `toml:"password,omitempty" json:"password,omitempty" secret:"true"`
+	Service  string `toml:"service,omitempty" json:"service,omitempty"`
 	// MTU is pppd's mtu/mru; 0 leaves pppd's default.
-	MTU int `toml:"mtu" json:"mtu,omitempty"`
+	MTU int `toml:"mtu,omitempty" json:"mtu,omitempty"`
 }
 
 // FieldError is one problem of the [network] table at a key relative to

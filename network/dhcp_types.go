@@ -36,6 +36,18 @@ func (s State) String() string {
 // MarshalText writes the state's name ("bound").
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText reads a state's name, so that clients of the API can
+// decode what MarshalText wrote.
+func (s *State) UnmarshalText(b []byte) error {
+	for i, n := range stateNames {
+		if n == string(b) {
+			*s = State(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown DHCP state %q", b)
+}
+
 // Errors carried by Event.Err.
 var (
 	// ErrNoOffer: DISCOVERs went unanswered for DHCPConfig.OfferTimeout.

@@ -299,11 +299,14 @@ func (m *Manager) applyUplink(u Uplink) (bool, error) {
 	idx := link.Attrs().Index
 	m.mu.Lock()
 	r := m.runners[name]
-	m.carrier[name] = carrierUp(link.Attrs())
-	m.mu.Unlock()
 	if r != nil && r.ifindex == idx && !r.exited() {
+		// The carrier is the link watch's to follow from here: setting
+		// it now could swallow a change the watch is about to report.
+		m.mu.Unlock()
 		return false, nil
 	}
+	m.carrier[name] = carrierUp(link.Attrs())
+	m.mu.Unlock()
 	if r != nil {
 		// The link was made anew (another index) or the client died.
 		m.stopRunner(r, false)

@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -91,6 +92,18 @@ func TestHostManagerDHCP(t *testing.T) {
 	}
 	if got := strings.Join(l.boxRoutes(t), "|"); got != leaseRoutes {
 		t.Errorf("routes %s, want %s", got, leaseRoutes)
+	}
+	// What the API answers decodes back (the CLI's side).
+	v, err := m.View()
+	must(t, err)
+	raw, err := json.Marshal(v)
+	must(t, err)
+	var back View
+	if err := json.Unmarshal(raw, &back); err != nil {
+		t.Fatalf("View does not decode: %v\n%s", err, raw)
+	}
+	if back.Uplinks[0].DHCP.State != StateBound || back.Uplinks[0].DHCP.Lease.Address != e.DHCP.Lease.Address || len(back.Links) < 2 || len(back.Routes) != 2 {
+		t.Errorf("view %s", raw)
 	}
 
 	// Applying the same table again changes nothing.

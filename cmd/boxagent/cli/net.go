@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -9,22 +11,52 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/boxagent/boxagent/network"
 )
 
 func netCmd() *Command {
+	var fs *pflag.FlagSet
+	var u network.Uplink
+	var vlan, priority int
+	var options []string
+	var passwordStdin bool
 	return &Command{
-		Name: "net", Usage: "show|apply|renew IFACE", Short: "show and apply the wired uplinks (VLAN, DHCP/IPoE, static, PPPoE)",
-		Long: `show     the uplinks with their state, leases (with renew, rebind and expiry
-         times, and the DHCP options sent), PPPoE sessions, and the box's links,
-         IPv4 addresses and routes
-apply    apply the [network] table of the config file again (journalled)
-renew    ask the DHCP client of IFACE to renew its lease now (journalled)
+		Name: "net", Usage: "show|apply|renew IFACE|uplink add --parent LINK [flags]|uplink del LINK", Short: "show and apply the wired uplinks (VLAN, DHCP/IPoE, static, PPPoE)",
+		Long: `show        the uplinks with their state, leases (with renew, rebind and expiry
+            times, and the DHCP options sent), PPPoE sessions, and the box's
+            links, IPv4 addresses and routes
+apply       apply the [network] table of the config file again (journalled)
+renew       ask the DHCP client of IFACE to renew its lease now (journalled)
+uplink add  add a [[network.uplink]] to the config file and apply it; the
+            new file is validated whole first (journalled)
+uplink del  remove the uplink whose link is LINK and what the agent made
+            for it (journalled)
 
-The uplinks themselves are [[network.uplink]] tables in the config file;
-boxagent config reload applies an edited file.`,
-		Flags: jsonFlag,
-		Verbs: []string{"show", "apply", "renew"},
+The uplink flags are those of uplink add. A PPPoE password is read from
+stdin (--password-stdin), never from the command line.`,
+		Flags: func(f *pflag.FlagSet, o *Opts) {
+			fs = f
+			jsonFlag(f, o)
+			f.StringVar(&u.Name, "name", "", "uplink add: link name (default PARENT.VLAN)")
+			f.StringVar(&u.Parent, "parent", "", "uplink add: the link it runs on (eth0)")
+			f.IntVar(&vlan, "vlan", 0, "uplink add: 802.1Q VLAN id, 1..4094 (omit for untagged)")
+			f.IntVar(&priority, "priority", 0, "uplink add: 802.1p priority (PCP) 0..7 of egress frames")
+			f.IntVar(&u.MTU, "mtu", 0, "uplink add: link MTU")
+			f.StringVar(&u.IPv4.Method, "method", "dhcp", "uplink add: dhcp, static, pppoe or off")
+			f.StringVar(&u.IPv4.VendorClass, "vendor-class", "", "uplink add: DHCP option 60, a string or hex:...")
+			f.StringVar(&u.IPv4.ClientID, "client-id", "", "uplink add: DHCP option 61: mac, none or hex:...")
+			f.StringArrayVar(&options, "option", nil, "uplink add: extra DHCP option CODE=VALUE (repeatable)")
+			f.IntVar(&u.IPv4.RouteMetric, "route-metric", 0, "uplink add: metric of the default route")
+			f.StringVar(&u.IPv4.Address, "address", "", "uplink add: static address a.b.c.d/len")
+			f.StringVar(&u.IPv4.Gateway, "gateway", "", "uplink add: static gateway")
+			f.StringSliceVar(&u.IPv4.DNS, "dns", nil, "uplink add: static DNS servers")
+			f.StringVar(&u.IPv4.User, "user", "", "uplink add: PPPoE user")
+			f.BoolVar(&passwordStdin, "password-stdin", false, "uplink add: read the PPPoE password from stdin")
+			f.StringVar(&u.IPv4.Service, "service", "", "uplink add: PPPoE service name")
+		},
+		Verbs: []string{"show", "apply", "renew", "uplink"},
 		Run: func(ctx context.Context, e *Env, o *Opts, args []string) error {
 			verb := "show"
 			if len(args) > 0 {
@@ -72,9 +104,105 @@ boxagent config reload applies an edited file.`,
 				}
 				fmt.Fprintf(e.Stdout, "%s: renewing (operation %d)\n", args[0], op.ID)
 				return nil
+			case "uplink":
+				if len(args) == 0 {
+					return usagef("missing verb: uplink add or uplink del")
+				}
+				switch args[0] {
+				case "add":
+					if len(args) > 1 {
+						return usagef("uplink add takes flags only, not %q", args[1])
+					}
+					if fs.Changed("vlan") {
+						u.VLAN = &vlan
+					}
+					if fs.Changed("priority") {
+						u.Priority = &priority
+					}
+					for _, kv := range options {
+						k, v, ok := strings.Cut(kv, "=")
+						if !ok || k == "" {
+							return usagef("--option %q is not CODE=VALUE", kv)
+						}
+						if u.IPv4.Options == nil {
+							u.IPv4.Options = map[string]string{}
+						}
+						u.IPv4.Options[k] = v
+					}
+					if passwordStdin {
+						b, err := io.ReadAll(io.LimitReader(e.Stdin, 1024))
+						if err != nil {
+							return fmt.Errorf("cannot read the password: %w", err)
+						}
+						u.IPv4.Password = strings.TrimRight(string(b), "\r\n")
+					}
+					// The daemon validates the whole file; this says early,
+					// and by flag, what it would refuse.
+					if err := (network.Config{Uplinks: []network.Uplink{u}}).Validate(); err != nil {
+						var fe *network.FieldError
+						if errors.As(err, &fe) {
+							return usagef("%s: %s", netFlagOf(fe.Key), fe.Msg)
+						}
+						return usagef("%v", err)
+					}
+					op, err := o.client().NetUplinkAdd(ctx, u)
+					if err != nil {
+						return err
+					}
+					if o.JSON {
+						return printJSON(e.Stdout, op)
+					}
+					fmt.Fprintf(e.Stdout, "added uplink %s (operation %d)\n", u.LinkName(), op.ID)
+					printReloadNotes(e, op.Result)
+					return nil
+				case "del":
+					if len(args) != 2 {
+						return usagef("uplink del takes one link name")
+					}
+					op, err := o.client().NetUplinkDel(ctx, args[1])
+					if err != nil {
+						return err
+					}
+					if o.JSON {
+						return printJSON(e.Stdout, op)
+					}
+					fmt.Fprintf(e.Stdout, "removed uplink %s (operation %d)\n", args[1], op.ID)
+					printReloadNotes(e, op.Result)
+					return nil
+				}
+				return usagef("unknown verb uplink %q: add or del", args[0])
 			}
 			return usagef("unknown verb %q", verb)
 		},
+	}
+}
+
+// netFlagOf names the flag of a [network] key ("uplink[0].ipv4.user" →
+// "--user").
+func netFlagOf(key string) string {
+	_, field, _ := strings.Cut(key, ".")
+	field = strings.TrimPrefix(field, "ipv4.")
+	if f, _, ok := strings.Cut(field, "."); ok && f == "options" {
+		return "--option"
+	}
+	if strings.HasPrefix(field, "dns[") {
+		return "--dns"
+	}
+	return "--" + strings.ReplaceAll(field, "_", "-")
+}
+
+// printReloadNotes prints what the reload after an edit said.
+func printReloadNotes(e *Env, raw []byte) {
+	var res struct {
+		Reload struct {
+			Notes []string `json:"notes"`
+		} `json:"reload"`
+	}
+	if json.Unmarshal(raw, &res) != nil {
+		return
+	}
+	for _, n := range res.Reload.Notes {
+		fmt.Fprintln(e.Stderr, n)
 	}
 }
 

@@ -94,3 +94,79 @@ func TestNetConfigRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestNetUplinkEdit: net uplink add and del edit the config file in
+// place (comments kept, mode 0600), validate first and apply; bad input
+// changes nothing.
+func TestNetUplinkEdit(t *testing.T) {
+	root := t.TempDir()
+	const head = "# the box's settings\nboard = \"generic-x86_64\"\n"
+	path := writeConfig(t, root, head)
+	p := startAgent(t, root)
+	read := func() string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+
+	for _, c := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"--parent", "nosuch0", "--vlan", "45"}, 1, `network.uplink[0].parent: no link "nosuch0"`},
+		{[]string{"--parent", "lo", "--vlan", "abc"}, 2, `invalid argument "abc" for "--vlan"`},
+		{[]string{"--parent", "lo", "--vlan", "0"}, 2, "--vlan: 0 is out of range 1..4094"},
+		{[]string{"--parent", "lo", "--vlan", "4095"}, 2, "--vlan: 4095 is out of range 1..4094"},
+		{[]string{"--parent", "lo", "--vlan", "45", "--name", "iptv-uplink-long"}, 2, "--name: link name \"iptv-uplink-long\" is 16 bytes long"},
+		{[]string{"--parent", "lo", "--vendor-class", "hex:zz"}, 2, "--vendor-class: \"hex:zz\" is not hex"},
+		{[]string{"--parent", "lo", "--vlan", "35", "--method", "pppoe"}, 2, "--user: missing"},
+		{[]string{"--parent", "lo", "--option", "125"}, 2, `--option "125" is not CODE=VALUE`},
+	} {
+		_, stderr, code := p.run(append([]string{"net", "uplink", "add"}, c.args...)...)
+		if code != c.code || !strings.Contains(stderr, c.stderr) {
+			t.Errorf("uplink add %v: exit %d, stderr %q; want %d and %q", c.args, code, stderr, c.code, c.stderr)
+		}
+		if got := read(); got != head {
+			t.Fatalf("a refused add changed the file:\n%s", got)
+		}
+	}
+
+	out, stderr, code := p.run("net", "uplink", "add", "--parent", "lo", "--method", "off")
+	if code != 0 || !strings.Contains(out, "added uplink lo") {
+		t.Fatalf("uplink add: exit %d\n%s%s", code, out, stderr)
+	}
+	got := read()
+	if !strings.HasPrefix(got, head) || !strings.Contains(got, "[[network.uplink]]\nparent = 'lo'\n\n[network.uplink.ipv4]\nmethod = 'off'\n") {
+		t.Errorf("file after add:\n%s", got)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("file mode %v, %v; want 0600", fi.Mode(), err)
+	}
+	out, _, _ = p.run("status")
+	if !strings.Contains(out, "network:    ok: lo off up") {
+		t.Errorf("status after add:\n%s", out)
+	}
+	_, stderr, code = p.run("net", "uplink", "add", "--parent", "lo", "--method", "off")
+	if code != 1 || !strings.Contains(stderr, `link "lo" is already an uplink`) {
+		t.Errorf("second add: exit %d, stderr %q", code, stderr)
+	}
+
+	out, stderr, code = p.run("net", "uplink", "del", "lo")
+	if code != 0 || !strings.Contains(out, "removed uplink lo") {
+		t.Fatalf("uplink del: exit %d\n%s%s", code, out, stderr)
+	}
+	if got := read(); got != head+"\n" {
+		t.Errorf("file after del: %q, want %q", got, head+"\n")
+	}
+	_, stderr, code = p.run("net", "uplink", "del", "lo")
+	if code != 1 || !strings.Contains(stderr, `no uplink with link name "lo"`) {
+		t.Errorf("second del: exit %d, stderr %q", code, stderr)
+	}
+	out, _, _ = p.run("history", "--kind", "net.uplink.add")
+	if !strings.Contains(out, "done") || !strings.Contains(out, "failed") {
+		t.Errorf("history of uplink add:\n%s", out)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 	"github.com/boxagent/boxagent/network"
@@ -35,15 +36,35 @@ func (c *Client) NetRenew(ctx context.Context, link string) (journal.Operation, 
 	return c.netPost(ctx, "/api/v1/net/renew", map[string]string{"link": link})
 }
 
+// NetUplinkAdd adds an uplink to the daemon's config file and applies
+// it; the operation's result holds the reload's result.
+func (c *Client) NetUplinkAdd(ctx context.Context, u network.Uplink) (journal.Operation, error) {
+	return c.netPost(ctx, "/api/v1/net/uplinks", u)
+}
+
+// NetUplinkDel removes the uplink of link name from the daemon's config
+// file and applies the rest.
+func (c *Client) NetUplinkDel(ctx context.Context, name string) (journal.Operation, error) {
+	return c.netCall(ctx, "DELETE", "/api/v1/net/uplinks/"+url.PathEscape(name), nil)
+}
+
 // netPost sends a short mutating call and returns its final record; a
 // failed operation is an *APIError.
 func (c *Client) netPost(ctx context.Context, path string, body any) (journal.Operation, error) {
+	return c.netCall(ctx, "POST", path, body)
+}
+
+func (c *Client) netCall(ctx context.Context, method, path string, body any) (journal.Operation, error) {
 	var op journal.Operation
-	data, err := json.Marshal(body)
-	if err != nil {
-		return op, err
+	var rd io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return op, err
+		}
+		rd = bytes.NewReader(data)
 	}
-	resp, err := c.do(ctx, "POST", path, bytes.NewReader(data))
+	resp, err := c.do(ctx, method, path, rd)
 	if err != nil {
 		return op, err
 	}

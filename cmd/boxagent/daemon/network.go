@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 
+	toml "github.com/pelletier/go-toml/v2"
 	"github.com/vishvananda/netlink"
 
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
@@ -23,6 +28,8 @@ import (
 type networkDomain struct {
 	a   *agent
 	log *slog.Logger
+
+	editMu sync.Mutex // one edit of the config file at a time
 
 	mu       sync.Mutex
 	m        *network.Manager
@@ -47,6 +54,8 @@ func (d *networkDomain) Register(api *localapi.Server) {
 	api.Handle("GET", "/api/v1/net", false, d.getNet)
 	api.Handle("POST", "/api/v1/net/apply", true, d.postApply)
 	api.Handle("POST", "/api/v1/net/renew", true, d.postRenew)
+	api.Handle("POST", "/api/v1/net/uplinks", true, d.postUplink)
+	api.Handle("DELETE", "/api/v1/net/uplinks/{name}", true, d.deleteUplink)
 	api.AddMapper(mapNetworkError)
 }
 
@@ -244,12 +253,233 @@ func mapNetworkError(err error) *localapi.Error {
 	switch {
 	case errors.Is(err, network.ErrInvalid):
 		return localapi.Errorf(http.StatusBadRequest, "network.invalid", err.Error(), "fix [network] in the config file, then boxagent config check FILE; nothing was changed")
-	case errors.Is(err, network.ErrNoUplink):
+	case errors.Is(err, network.ErrNoUplink), errors.Is(err, errNoConfiguredUplink):
 		return localapi.Errorf(http.StatusNotFound, "network.not_found", err.Error(), "boxagent net show lists the uplinks")
 	case errors.Is(err, network.ErrNoVLANSupport):
 		return localapi.Errorf(http.StatusInternalServerError, "network.no_vlan", err.Error(), "modprobe 8021q (and add 8021q to /etc/modules)")
 	case errors.As(err, &le):
 		return localapi.Errorf(http.StatusInternalServerError, "network.link_failed", err.Error(), le.Hint())
+	}
+	return nil
+}
+
+// postUplink adds an uplink to the config file and applies it: the
+// whole new file is validated and the parents checked first; an invalid
+// one changes nothing.
+func (d *networkDomain) postUplink(w http.ResponseWriter, r *http.Request) error {
+	var u network.Uplink
+	if err := localapi.DecodeJSON(r, &u); err != nil {
+		return err
+	}
+	shown := u
+	if shown.IPv4.Password != "" {
+		shown.IPv4.Password = config.Fingerprint(shown.IPv4.Password)
+	}
+	return d.a.api.Operate(w, r, localapi.Spec{Kind: "net.uplink.add", Summary: "add uplink " + u.LinkName(), Request: shown},
+		func(ctx context.Context, _ localapi.ProgressFunc) (any, error) {
+			return d.editConfig(ctx, func(text []byte, cfg network.Config) ([]byte, network.Config, error) {
+				for _, have := range cfg.Uplinks {
+					if have.LinkName() == u.LinkName() {
+						return nil, cfg, &network.InvalidError{Problems: []network.FieldError{{Key: "uplink", Msg: fmt.Sprintf("link %q is already an uplink; boxagent net uplink del %s first", u.LinkName(), u.LinkName())}}}
+					}
+				}
+				block, err := uplinkTOML(u)
+				if err != nil {
+					return nil, cfg, err
+				}
+				out := append([]byte{}, text...)
+				if len(out) > 0 && out[len(out)-1] != '\n' {
+					out = append(out, '\n')
+				}
+				out = append(out, '\n')
+				out = append(out, block...)
+				cfg.Uplinks = append(cfg.Uplinks, u)
+				return out, cfg, nil
+			})
+		})
+}
+
+// deleteUplink removes an uplink (by its link name) from the config file
+// and applies the rest: what the agent made for it goes.
+func (d *networkDomain) deleteUplink(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	return d.a.api.Operate(w, r, localapi.Spec{Kind: "net.uplink.del", Summary: "remove uplink " + name, Request: map[string]string{"name": name}},
+		func(ctx context.Context, _ localapi.ProgressFunc) (any, error) {
+			return d.editConfig(ctx, func(text []byte, cfg network.Config) ([]byte, network.Config, error) {
+				i := slices.IndexFunc(cfg.Uplinks, func(u network.Uplink) bool { return u.LinkName() == name })
+				if i < 0 {
+					return nil, cfg, fmt.Errorf("%w %q", errNoConfiguredUplink, name)
+				}
+				out, ok := dropUplinkBlock(text, i)
+				if !ok {
+					return nil, cfg, errors.New("cannot edit the config file: its uplinks are not [[network.uplink]] tables; edit it by hand")
+				}
+				cfg.Uplinks = slices.Delete(slices.Clone(cfg.Uplinks), i, i+1)
+				return out, cfg, nil
+			})
+		})
+}
+
+var errNoConfiguredUplink = errors.New("no uplink with link name")
+
+// NetEditResult is the result of an uplink add or del.
+type NetEditResult struct {
+	Config string                `json:"config"`
+	Reload localapi.ReloadResult `json:"reload"`
+}
+
+// editConfig changes the config file: edit gets its text and [network]
+// table and returns the new text and the table it must parse to. The new
+// file is validated whole (and the parents checked) before it replaces
+// the old one atomically (temporary file, fsync, rename, fsync of the
+// folder, mode 0600); then the agent reloads it, which applies it.
+func (d *networkDomain) editConfig(ctx context.Context, edit func([]byte, network.Config) ([]byte, network.Config, error)) (NetEditResult, error) {
+	d.editMu.Lock()
+	defer d.editMu.Unlock()
+	path := d.a.cfgPath
+	res := NetEditResult{Config: path}
+	text, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return res, fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	cur, err := config.Parse(path, text)
+	if err != nil {
+		return res, err
+	}
+	out, want, err := edit(text, cur.Network)
+	if err != nil {
+		return res, err
+	}
+	next, err := config.Parse(path, out)
+	if err != nil {
+		return res, err
+	}
+	if !reflect.DeepEqual(normalNet(next.Network), normalNet(want)) {
+		return res, errors.New("cannot edit the config file safely: the edited file does not read back as intended; edit it by hand")
+	}
+	if m := d.manager(); m != nil {
+		if err := m.Check(next.Network); err != nil {
+			return res, err
+		}
+	}
+	if err := writeFileAtomic(path, out, 0o600); err != nil {
+		return res, err
+	}
+	res.Reload, err = d.a.ReloadConfig(ctx)
+	return res, err
+}
+
+// normalNet makes empty maps and slices nil, so that a table compares
+// equal to itself read back.
+func normalNet(c network.Config) network.Config {
+	out := network.Config{}
+	for _, u := range c.Uplinks {
+		if len(u.IPv4.Options) == 0 {
+			u.IPv4.Options = nil
+		}
+		if len(u.IPv4.DNS) == 0 {
+			u.IPv4.DNS = nil
+		}
+		out.Uplinks = append(out.Uplinks, u)
+	}
+	return out
+}
+
+// uplinkTOML is one [[network.uplink]] table.
+func uplinkTOML(u network.Uplink) ([]byte, error) {
+	var doc struct {
+		Network struct {
+			Uplink []network.Uplink `toml:"uplink"`
+		} `toml:"network"`
+	}
+	doc.Network.Uplink = []network.Uplink{u}
+	b, err := toml.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("cannot write the uplink as TOML: %w", err)
+	}
+	// The [network] line would define the table a second time in a file
+	// that has it.
+	lines := strings.SplitAfter(string(b), "\n")
+	lines = slices.DeleteFunc(lines, func(l string) bool { return strings.TrimSpace(l) == "[network]" })
+	return []byte(strings.Join(lines, "")), nil
+}
+
+// dropUplinkBlock removes the i-th [[network.uplink]] table and its
+// sub-tables ([network.uplink.ipv4], …) from text. ok is false when the
+// file does not hold that many such headers.
+func dropUplinkBlock(text []byte, i int) ([]byte, bool) {
+	lines := strings.SplitAfter(string(text), "\n")
+	header := func(l string) string {
+		l = strings.TrimSpace(l)
+		if h, _, ok := strings.Cut(l, "#"); ok {
+			l = strings.TrimSpace(h)
+		}
+		if !strings.HasPrefix(l, "[") {
+			return ""
+		}
+		return strings.ReplaceAll(l, " ", "")
+	}
+	n, start, end := -1, -1, len(lines)
+	for j, l := range lines {
+		h := header(l)
+		switch {
+		case h == "[[network.uplink]]":
+			n++
+			if n == i {
+				start = j
+				continue
+			}
+			if start >= 0 {
+				end = j
+			}
+		case h != "" && start >= 0 && !strings.HasPrefix(h, "[network.uplink.") && !strings.HasPrefix(h, "[[network.uplink."):
+			end = j
+		}
+		if start >= 0 && end != len(lines) {
+			break
+		}
+	}
+	if start < 0 {
+		return nil, false
+	}
+	out := slices.Concat(lines[:start], lines[end:])
+	return []byte(strings.Join(out, "")), true
+}
+
+// writeFileAtomic replaces path with data: a reader sees the old file or
+// the new one, and after a crash the new one is whole or absent.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	defer os.Remove(f.Name()) // nothing left to remove after the rename
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err == nil {
+		var df *os.File
+		if df, err = os.Open(dir); err == nil {
+			err = df.Sync()
+			df.Close()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
 	}
 	return nil
 }
