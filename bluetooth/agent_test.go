@@ -125,6 +125,7 @@ func rejected(err error) bool {
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func TestAgentPolicy(t *testing.T) {
+	t.Parallel()
 	clk := newFakeClock()
 	h := newAgentHarness(t, Options{Clock: clk, Config: Config{PairingPIN: "1234"}})
 	f := h.f
@@ -181,6 +182,7 @@ func TestAgentPolicy(t *testing.T) {
 }
 
 func TestAgentAllowListAndStrangers(t *testing.T) {
+	t.Parallel()
 	h := newAgentHarness(t, Options{Config: Config{Headsets: []Headset{{Address: headsetAddr}}}})
 	if pin, err := h.ask(t, "RequestPinCode", ""); err != nil || pin != DefaultPIN {
 		t.Errorf("configured headset's PIN request: %q, %v", pin, err)
@@ -200,6 +202,7 @@ func TestAgentAllowListAndStrangers(t *testing.T) {
 
 // The user's own Pair opens the agent for that device only.
 func TestAgentDuringUserPair(t *testing.T) {
+	t.Parallel()
 	h := newAgentHarness(t, Options{})
 	// The Pair method asks the agent, as bluetoothd does for a legacy
 	// headset, then pairs.
@@ -227,6 +230,7 @@ self.PairDevice('hci0', '`+headsetAddr+`', 0x240404)
 // bluetoothd restarts: the agent is registered with the new one and the
 // model is rebuilt from it.
 func TestAgentReregistersWhenBluezRestarts(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	f.m.addAdapter("hci0")
 	f.ev.wait(t, "adapter", func(ev Event) bool { return ev.Type == EventAdapter })

@@ -16,9 +16,11 @@ import (
 type Options struct {
 	Config Config
 	Logger *slog.Logger
-	// OnEvent receives every event, in order, from one goroutine. It must
-	// not block for long: it holds up the model's updates (signals queue
-	// meanwhile, nothing is lost).
+	// OnEvent receives every event. The model's events (adapter, device,
+	// service) come in order from the one signal goroutine; the agent's
+	// decisions and auto-reconnect reports from the goroutine that made
+	// them. It must not block for long: it holds up the model's updates
+	// (signals queue meanwhile, nothing is lost).
 	OnEvent func(Event)
 	// CallTimeout bounds every D-Bus call that has no timeout of its own;
 	// default 10 s. Pair and Connect have their own (PairTimeout,

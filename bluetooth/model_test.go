@@ -15,6 +15,7 @@ const (
 )
 
 func TestModelFollowsSignals(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	if !f.c.AgentRegistered() {
 		t.Fatal("agent not registered at start")
@@ -61,6 +62,7 @@ func TestModelFollowsSignals(t *testing.T) {
 }
 
 func TestScanStreamsDevicesHeadsetsFirst(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	ad := f.m.addAdapter("hci0")
 	f.ev.wait(t, "adapter", func(ev Event) bool { return ev.Type == EventAdapter })
@@ -107,6 +109,7 @@ func TestScanStreamsDevicesHeadsetsFirst(t *testing.T) {
 }
 
 func TestScanNeedsPower(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, Options{})
 	ad := f.m.addAdapter("hci0")
 	f.m.update(ad, ifaceAdapter, map[string]dbus.Variant{"Powered": dbus.MakeVariant(false)})

@@ -25,6 +25,7 @@ func pairFixture(t *testing.T, o Options) (*fixture, dbus.ObjectPath, dbus.Objec
 }
 
 func TestPairTrustConnect(t *testing.T) {
+	t.Parallel()
 	f, _, dev := pairFixture(t, Options{})
 	var steps []string
 	d, err := f.c.Pair(context.Background(), strings.ToLower(headsetAddr), func(s string) { steps = append(steps, s) })
@@ -65,6 +66,7 @@ func TestPairTrustConnect(t *testing.T) {
 }
 
 func TestPairErrors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, method, code string
 		kind               error
@@ -81,6 +83,7 @@ func TestPairErrors(t *testing.T) {
 		{"not ready", "Pair", raise("org.bluez.Error.NotReady", "Resource Not Ready"), ErrAdapterOff, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			f, _, dev := pairFixture(t, Options{PairTimeout: 500 * time.Millisecond})
 			f.m.addMethod(dev, ifaceDevice, tc.method, "", "", tc.code)
 			_, err := f.c.Pair(context.Background(), headsetAddr, nil)
@@ -104,6 +107,7 @@ func TestPairErrors(t *testing.T) {
 
 // InProgress: someone else is pairing; Pair waits for it to end.
 func TestPairInProgressWaits(t *testing.T) {
+	t.Parallel()
 	f, _, dev := pairFixture(t, Options{})
 	f.m.addMethod(dev, ifaceDevice, "Pair", "", "", raise("org.bluez.Error.InProgress", "In Progress"))
 	go func() {
@@ -117,6 +121,7 @@ func TestPairInProgressWaits(t *testing.T) {
 }
 
 func TestBadInputChangesNothing(t *testing.T) {
+	t.Parallel()
 	f, ad, _ := pairFixture(t, Options{Config: Config{Adapter: "hci0"}})
 	ctx := context.Background()
 	if _, err := f.c.Pair(ctx, "00:11:22:33:44", nil); !errors.Is(err, ErrInvalidAddress) {
@@ -147,6 +152,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 }
 
 func TestAdapterSettings(t *testing.T) {
+	t.Parallel()
 	f, ad, _ := pairFixture(t, Options{})
 	// Again the template's Set emits nothing; check what the mock holds.
 	if _, err := f.c.OpenPairingWindow(context.Background(), 90*time.Second); err != nil {

@@ -19,6 +19,7 @@ self.EmitSignal('org.freedesktop.DBus.Properties', 'PropertiesChanged', 'sa{sv}a
 `
 
 func TestAutoReconnectBacksOff(t *testing.T) {
+	t.Parallel()
 	clk := newFakeClock()
 	addr := startBus(t)
 	m := startMock(t, addr, connect(t, addr))
