@@ -52,17 +52,21 @@ func lockBoard(ctx context.Context, c *Cache, log *slog.Logger) (func(), error) 
 		ticket.Close()
 	}
 	logged := false
+	waiting := func(path string) func() {
+		return func() {
+			if !logged {
+				holder, _ := os.ReadFile(path)
+				log.Info("waiting for the other virtual board to power off", "ahead", strings.TrimSpace(string(holder)))
+				logged = true
+			}
+		}
+	}
 	for {
 		ahead := ticketAhead(qdir, name)
 		if ahead == "" {
 			break
 		}
-		if !logged {
-			holder, _ := os.ReadFile(ahead)
-			log.Info("waiting for the other virtual board to power off", "queue", qdir, "ahead", strings.TrimSpace(string(holder)))
-			logged = true
-		}
-		if _, err := flockCtx(ctx, ahead, false, false); err != nil {
+		if _, err := flockCtx(ctx, ahead, false, false, waiting(ahead)); err != nil {
 			drop()
 			return nil, fmt.Errorf("cannot take the board: %w", err)
 		}
@@ -70,7 +74,8 @@ func lockBoard(ctx context.Context, c *Cache, log *slog.Logger) (func(), error) 
 		// died (and left it behind).
 		os.Remove(ahead)
 	}
-	f, err := flockCtx(ctx, filepath.Join(c.Dir, "board.lock"), true, true)
+	lockPath := filepath.Join(c.Dir, "board.lock")
+	f, err := flockCtx(ctx, lockPath, true, true, waiting(lockPath))
 	if err != nil {
 		drop()
 		return nil, fmt.Errorf("cannot take the board lock: %w", err)
@@ -104,7 +109,7 @@ func ticketAhead(qdir, name string) string {
 // flockCtx waits until path can be locked exclusively, or ctx is done.
 // With keep it returns the file holding the lock; else it unlocks and
 // returns nil. A ticket (create false) that is gone counts as free.
-func flockCtx(ctx context.Context, path string, create, keep bool) (*os.File, error) {
+func flockCtx(ctx context.Context, path string, create, keep bool, onWait func()) (*os.File, error) {
 	flags := os.O_RDWR
 	if create {
 		flags |= os.O_CREATE
@@ -125,6 +130,9 @@ func flockCtx(ctx context.Context, path string, create, keep bool) (*os.File, er
 	}
 	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
 		return done()
+	}
+	if onWait != nil {
+		onWait()
 	}
 	got := make(chan error, 1)
 	gaveUp := make(chan struct{})
