@@ -147,13 +147,18 @@ func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
 
 // Check validates cfg against the box as it is now: the table's own rules,
 // and that every parent link exists. Apply runs it first.
-func (m *Manager) Check(cfg Config) error {
+func (m *Manager) Check(cfg Config) error { return m.check(cfg, true) }
+
+func (m *Manager) check(cfg Config, parents bool) error {
 	probs := cfg.Problems()
 	if len(probs) == 0 {
 		for i, u := range cfg.Uplinks {
 			key := fmt.Sprintf("uplink[%d]", i)
 			if u.VLAN == nil && u.Name != "" && u.Name != u.Parent {
 				probs = append(probs, FieldError{Key: key + ".name", Msg: fmt.Sprintf("an untagged uplink is its parent link %q: leave name out, or set vlan", u.Parent)})
+				continue
+			}
+			if !parents {
 				continue
 			}
 			l, err := linkByName(m.nl, u.Parent)
@@ -176,7 +181,19 @@ func (m *Manager) Check(cfg Config) error {
 // single uplinks (no 8021q: a *LinkError matching ErrNoVLANSupport) are
 // returned joined, after every other uplink was applied.
 func (m *Manager) Apply(ctx context.Context, cfg Config) (ApplyResult, error) {
-	if err := m.Check(cfg); err != nil {
+	return m.apply(ctx, cfg, true)
+}
+
+// ApplyAtBoot is Apply for the table the agent starts with: an uplink
+// whose parent is not there yet (a USB adapter, a driver still loading)
+// waits for it, reported as down, and Watch applies it when the parent
+// appears. Everything else is as Apply.
+func (m *Manager) ApplyAtBoot(ctx context.Context, cfg Config) (ApplyResult, error) {
+	return m.apply(ctx, cfg, false)
+}
+
+func (m *Manager) apply(ctx context.Context, cfg Config, parents bool) (ApplyResult, error) {
+	if err := m.check(cfg, parents); err != nil {
 		return ApplyResult{}, err
 	}
 	m.applyMu.Lock()
@@ -185,7 +202,18 @@ func (m *Manager) Apply(ctx context.Context, cfg Config) (ApplyResult, error) {
 	m.cfg = cloneConfig(cfg)
 	m.applied = true
 	m.mu.Unlock()
-	return m.reconcile(ctx, true)
+	res, err := m.reconcile(ctx, true)
+	if j, ok := err.(interface{ Unwrap() []error }); ok && !parents {
+		// Uplinks waiting for their parent are no failure of this apply.
+		var keep []error
+		for _, e := range j.Unwrap() {
+			if !errors.Is(e, ErrNoParent) {
+				keep = append(keep, e)
+			}
+		}
+		err = errors.Join(keep...)
+	}
+	return res, err
 }
 
 // Config is the table last applied.
@@ -490,6 +518,8 @@ func (m *Manager) Status() []UplinkStatus {
 		s := UplinkStatus{Name: name, Parent: u.Parent, VLAN: u.VLAN, Method: u.IPv4.Method, Carrier: m.carrier[name]}
 		r := m.runners[name]
 		switch {
+		case errors.Is(m.lastErr[name], ErrNoParent):
+			s.Detail = fmt.Sprintf("waiting for its parent link %q", u.Parent)
 		case m.lastErr[name] != nil:
 			s.Detail = m.lastErr[name].Error()
 		case r == nil:

@@ -372,3 +372,43 @@ func BenchmarkHostApplyBound(b *testing.B) {
 		}
 	})
 }
+
+// TestHostManagerLateParent: at boot, an uplink whose parent is not there
+// yet waits for it; the link watch applies it when the parent appears.
+func TestHostManagerLateParent(t *testing.T) {
+	l := newLab(t)
+	m, events := newTestManager(t, l)
+	u := Uplink{Parent: "late0", IPv4: IPv4{Method: MethodStatic, Address: "192.0.2.9/24"}}
+	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{u}}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Apply with a missing parent: %v, want ErrInvalid", err)
+	}
+	if _, err := m.ApplyAtBoot(context.Background(), Config{Uplinks: []Uplink{u}}); err != nil {
+		t.Fatalf("ApplyAtBoot: %v", err)
+	}
+	if st := m.Status(); len(st) != 1 || st[0].Up || st[0].Detail != `waiting for its parent link "late0"` {
+		t.Fatalf("status %+v", st)
+	}
+	v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "late0"}, PeerName: "late0p"}
+	must(t, l.hBox.LinkAdd(v))
+	peer, err := l.hBox.LinkByName("late0p")
+	must(t, err)
+	must(t, l.hBox.LinkSetUp(peer))
+	waitLinkEvent(t, events, "late0", "carrier up")
+	link, err := l.hBox.LinkByName("late0")
+	must(t, err)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		as, err := l.hBox.AddrList(link, netlink.FAMILY_V4)
+		must(t, err)
+		if len(as) == 1 && as[0].IPNet.String() == "192.0.2.9/24" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no address on late0 after it appeared: %v; status %+v", as, m.Status())
+		}
+		time.Sleep(20 * time.Millisecond) // the re-apply runs on the watch's goroutine
+	}
+	if st := m.Status(); !st[0].Up {
+		t.Errorf("status %+v", st)
+	}
+}

@@ -87,11 +87,11 @@ func (d *networkDomain) Start(ctx context.Context) error {
 	cfg := d.a.config().Network
 	if len(cfg.Uplinks) == 0 {
 		// Nothing to journal: at most, links a former config left go.
-		_, err := d.apply(ctx, cfg)
+		_, err := d.apply(ctx, cfg, true)
 		return err
 	}
 	op, err := d.a.api.Run(localapi.Spec{Kind: "net.apply", Summary: "apply [network] at start"},
-		func(ctx context.Context, _ localapi.ProgressFunc) (any, error) { return d.apply(ctx, cfg) })
+		func(ctx context.Context, _ localapi.ProgressFunc) (any, error) { return d.apply(ctx, cfg, true) })
 	if err != nil {
 		return err
 	}
@@ -101,13 +101,19 @@ func (d *networkDomain) Start(ctx context.Context) error {
 	return nil
 }
 
-// apply applies cfg and remembers how it went, for Health.
-func (d *networkDomain) apply(ctx context.Context, cfg network.Config) (network.ApplyResult, error) {
+// apply applies cfg and remembers how it went, for Health. At boot, an
+// uplink whose parent is not there yet waits for it; later, a table
+// naming a missing parent is refused whole.
+func (d *networkDomain) apply(ctx context.Context, cfg network.Config, boot bool) (network.ApplyResult, error) {
 	m := d.manager()
 	if m == nil {
 		return network.ApplyResult{}, d.notRunning()
 	}
-	res, err := m.Apply(ctx, cfg)
+	apply := m.Apply
+	if boot {
+		apply = m.ApplyAtBoot
+	}
+	res, err := apply(ctx, cfg)
 	d.mu.Lock()
 	if errors.Is(err, network.ErrInvalid) {
 		// Nothing changed: the former state stands.
@@ -142,7 +148,7 @@ func (d *networkDomain) Reconfigure(ctx context.Context, old, cfg *config.Config
 	if reflect.DeepEqual(old.Network, cfg.Network) {
 		return nil, nil
 	}
-	res, err := d.apply(ctx, cfg.Network)
+	res, err := d.apply(ctx, cfg.Network, false)
 	var notes []string
 	if len(res.Uplinks) > 0 {
 		notes = append(notes, "network: uplinks in place: "+strings.Join(res.Uplinks, ", "))
@@ -222,7 +228,7 @@ func (d *networkDomain) getNet(w http.ResponseWriter, r *http.Request) error {
 func (d *networkDomain) postApply(w http.ResponseWriter, r *http.Request) error {
 	return d.a.api.Operate(w, r, localapi.Spec{Kind: "net.apply", Summary: "apply [network]"},
 		func(ctx context.Context, _ localapi.ProgressFunc) (any, error) {
-			return d.apply(ctx, d.a.config().Network)
+			return d.apply(ctx, d.a.config().Network, false)
 		})
 }
 
