@@ -90,6 +90,9 @@ type Stager struct {
 	// (the bench measures what it costs; the read-back verification pins
 	// the bytes to the artifact's SHA-256 either way).
 	skipInlineHash bool
+	// written is called with the temporary copy once it is written,
+	// synced and dropped from the cache, before it is verified (tests).
+	written func(path string)
 }
 
 func (s *Stager) log() *slog.Logger {
@@ -262,6 +265,9 @@ func (s *Stager) Stage(ctx context.Context, sha string, st Stick, dev string, t 
 		return res, err
 	}
 	res.WriteSeconds = s.clock().Sub(start).Seconds()
+	if s.written != nil {
+		s.written(tmp)
+	}
 
 	start = s.clock()
 	pol := t.Policy
