@@ -413,6 +413,11 @@ func (c *Client) changed(path dbus.ObjectPath, iface string, ch map[string]dbus.
 		a := decodeAdapter(path, cur)
 		c.mu.Unlock()
 		c.emit(Event{Type: EventAdapter, Adapter: &a, Changed: append(keys(ch), inv...)})
+		if _, ok := ch["Pairable"]; ok && a.Pairable {
+			// bluetoothd turns Pairable on by itself (at power-on, when
+			// an agent registers): outside a window it goes off again.
+			c.enforceWindow(context.Background())
+		}
 		if a.Powered && !wasOn {
 			c.rc.trigger("adapter " + a.Name + " powered on")
 		}
