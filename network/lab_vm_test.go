@@ -324,7 +324,8 @@ func TestGuestPPPoE(t *testing.T) {
 	password := "pw-" + hex.EncodeToString(pw)
 	srv := guest.StartPPPoEServer(t, guest.PPPoEServerConfig{NS: isp, Interface: ispVLAN, Local: "10.45.0.1", Remote: "10.45.0.10", User: "boxuser", Password: password})
 
-	m, h, events := guestManager(t, ManagerOptions{PPPoE: PPPoEConfig{Holdoff: time.Second, Restart: time.Second}})
+	resolv := filepath.Join(t.TempDir(), "resolv.conf")
+	m, h, events := guestManager(t, ManagerOptions{ResolvConf: resolv, PPPoE: PPPoEConfig{Holdoff: time.Second, Restart: time.Second}})
 	u := Uplink{Parent: "eth3", VLAN: ptr(45), Priority: ptr(6), IPv4: IPv4{Method: MethodPPPoE, User: "boxuser", Password: password, RouteMetric: 50}}
 	start := time.Now()
 	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{u}}); err != nil {
@@ -345,6 +346,19 @@ func TestGuestPPPoE(t *testing.T) {
 	}
 	if err := guest.InitNS.Ping(t, "10.45.0.1", 10); err != nil {
 		t.Error(err)
+	}
+	for deadline := time.After(10 * time.Second); len(st.DNS) == 0; {
+		select {
+		case e := <-events:
+			if e.Kind == "pppoe" && e.PPPoE != nil {
+				st.DNS = e.PPPoE.DNS
+			}
+		case <-deadline:
+			t.Fatalf("no DNS server from the concentrator")
+		}
+	}
+	if b, err := os.ReadFile(resolv); err != nil || !strings.Contains(string(b), "nameserver 10.45.0.1\n") {
+		t.Errorf("resolv.conf %q, %v", b, err)
 	}
 	noSecret(t, password)
 

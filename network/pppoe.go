@@ -42,6 +42,9 @@ type PPPoEConfig struct {
 	// is in use, and the session reports the one it got.
 	Unit        int
 	RouteMetric uint32
+	// ResolvConf is where the DNS servers the concentrator hands out
+	// (usepeerdns) are written; "" for nowhere.
+	ResolvConf string
 
 	PPPD      string // "": DefaultPPPD
 	PluginDir string // "": DefaultPPPDPluginDir
@@ -81,7 +84,7 @@ func (c PPPoEConfig) args() []string {
 		"holdoff", strconv.Itoa(holdoff),
 		// The agent sets the default route itself, with the uplink's
 		// metric, once the session has an address.
-		"nodefaultroute", "noipdefault", "hide-password",
+		"nodefaultroute", "noipdefault", "hide-password", "usepeerdns",
 		"unit", strconv.Itoa(c.Unit),
 		"ip-up-script", "/bin/true", "ip-down-script", "/bin/true",
 	}
@@ -96,15 +99,16 @@ func (c PPPoEConfig) args() []string {
 
 // PPPoEStatus is what `net show` says of a session.
 type PPPoEStatus struct {
-	Link      string     `json:"link"`                 // the ppp link ("ppp0"), once pppd named it
-	Up        bool       `json:"up"`                   // the session has an address
-	Address   netip.Addr `json:"address,omitzero"`     // ours
-	Peer      netip.Addr `json:"peer,omitzero"`        // the concentrator's
-	Since     time.Time  `json:"since,omitzero"`       // of the last change of Up
-	PID       int        `json:"pid,omitempty"`        // of pppd
-	Starts    int        `json:"starts"`               // pppd processes started
-	Connects  int        `json:"connects"`             // sessions that came up
-	LastError string     `json:"last_error,omitempty"` // pppd's last complaint
+	Link      string       `json:"link"`                 // the ppp link ("ppp0"), once pppd named it
+	Up        bool         `json:"up"`                   // the session has an address
+	Address   netip.Addr   `json:"address,omitzero"`     // ours
+	Peer      netip.Addr   `json:"peer,omitzero"`        // the concentrator's
+	Since     time.Time    `json:"since,omitzero"`       // of the last change of Up
+	PID       int          `json:"pid,omitempty"`        // of pppd
+	Starts    int          `json:"starts"`               // pppd processes started
+	Connects  int          `json:"connects"`             // sessions that came up
+	DNS       []netip.Addr `json:"dns,omitempty"`        // from the concentrator
+	LastError string       `json:"last_error,omitempty"` // pppd's last complaint
 }
 
 // PPPoEEvent is a change of a session.
@@ -319,13 +323,33 @@ func (p *PPPoE) line(l string) {
 			p.log.Warn("cannot set the default route", "err", err)
 			p.update("", func(s *PPPoEStatus) { s.LastError = err.Error() })
 		}
+	case strings.HasPrefix(l, "primary   DNS address "), strings.HasPrefix(l, "secondary DNS address "):
+		a, err := netip.ParseAddr(strings.TrimSpace(l[len("primary   DNS address "):]))
+		if err != nil {
+			return
+		}
+		var st PPPoEStatus
+		p.update("", func(s *PPPoEStatus) {
+			if strings.HasPrefix(l, "primary") {
+				s.DNS = nil
+			}
+			s.DNS = append(s.DNS, a)
+			st = *s
+		})
+		// Written before the event, so whoever hears it finds the file.
+		if p.cfg.ResolvConf != "" {
+			if err := WriteResolvConf(p.cfg.ResolvConf, "PPPoE session on "+st.Link, st.DNS, ""); err != nil {
+				p.log.Warn("cannot write the DNS servers", "err", err)
+			}
+		}
+		p.emit(PPPoEEvent{Uplink: p.uplink, Status: st, Line: l})
 	case strings.HasPrefix(l, "Connection terminated"), strings.HasPrefix(l, "Modem hangup"),
 		strings.HasPrefix(l, "LCP terminated"), strings.HasPrefix(l, "No response to "):
 		p.update(l, func(s *PPPoEStatus) {
 			if s.Up {
 				s.Since = time.Now()
 			}
-			s.Up, s.Address, s.Peer = false, netip.Addr{}, netip.Addr{}
+			s.Up, s.Address, s.Peer, s.DNS = false, netip.Addr{}, netip.Addr{}, nil
 			s.LastError = l
 		})
 		p.log.Info("PPPoE session down", "why", l)

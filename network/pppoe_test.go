@@ -1,7 +1,10 @@
 package network
 
 import (
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -35,7 +38,8 @@ func TestPPPoEArgs(t *testing.T) {
 
 func TestPPPoELog(t *testing.T) {
 	var events []PPPoEEvent
-	p := &PPPoE{uplink: "wan", emit: func(e PPPoEEvent) { events = append(events, e) }, log: discardLog()}
+	resolv := filepath.Join(t.TempDir(), "resolv.conf")
+	p := &PPPoE{uplink: "wan", cfg: PPPoEConfig{ResolvConf: resolv}, emit: func(e PPPoEEvent) { events = append(events, e) }, log: discardLog()}
 	for _, l := range []string{
 		"Plugin /usr/lib/pppd/2.4.9/pppoe.so loaded.",
 		"PPP session is 1",
@@ -44,18 +48,23 @@ func TestPPPoELog(t *testing.T) {
 		"CHAP authentication succeeded",
 		"local  IP address 10.45.0.10",
 		"remote IP address 10.45.0.1",
+		"primary   DNS address 10.45.0.1",
+		"secondary DNS address 192.0.2.53",
 	} {
 		p.line(l)
 	}
 	st := p.Status()
-	if !st.Up || st.Link != "ppp0" || st.Address.String() != "10.45.0.10" || st.Peer.String() != "10.45.0.1" || st.Connects != 1 {
+	if !st.Up || st.Link != "ppp0" || st.Address.String() != "10.45.0.10" || st.Peer.String() != "10.45.0.1" || st.Connects != 1 || fmt.Sprint(st.DNS) != "[10.45.0.1 192.0.2.53]" {
 		t.Errorf("status %+v", st)
 	}
+	if b, err := os.ReadFile(resolv); err != nil || string(b) != "# written by boxagent: PPPoE session on ppp0\nnameserver 10.45.0.1\nnameserver 192.0.2.53\n" {
+		t.Errorf("resolv.conf %q, %v", b, err)
+	}
 	p.line("LCP terminated by peer")
-	if st := p.Status(); st.Up || st.LastError != "LCP terminated by peer" {
+	if st := p.Status(); st.Up || st.LastError != "LCP terminated by peer" || st.DNS != nil {
 		t.Errorf("status after hang-up %+v", st)
 	}
-	if len(events) != 3 {
+	if len(events) != 5 {
 		t.Errorf("events %+v", events)
 	}
 }

@@ -387,6 +387,7 @@ func (m *Manager) startRunner(u Uplink, link netlink.Link) (*runner, error) {
 		base := m.o.PPPoE
 		cfg.PPPD, cfg.PluginDir, cfg.Holdoff, cfg.Extra, cfg.Restart = base.PPPD, base.PluginDir, base.Holdoff, base.Extra, base.Restart
 		cfg.Unit = m.freeUnit()
+		cfg.ResolvConf = m.o.ResolvConf
 		p, err := StartPPPoE(name, m.ns, m.nl, cfg, m.log, func(e PPPoEEvent) {
 			st := e.Status
 			m.emit(UplinkEvent{Uplink: name, Kind: "pppoe", Detail: e.Line, PPPoE: &st, Time: time.Now()})

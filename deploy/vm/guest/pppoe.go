@@ -54,7 +54,7 @@ func StartPPPoEServer(t testing.TB, cfg PPPoEServerConfig) *PPPoEServer {
 			t.Fatalf("cannot write %s: %v", f, err)
 		}
 	}
-	opts := "require-chap\nlcp-echo-interval 1\nlcp-echo-failure 3\nnodefaultroute\nnoipdefault\ndebug\nlogfile " + s.Log + "\n"
+	opts := "require-chap\nlcp-echo-interval 1\nlcp-echo-failure 3\nnodefaultroute\nnoipdefault\nms-dns " + cfg.Local + "\ndebug\nlogfile " + s.Log + "\n"
 	if err := os.WriteFile(s.Options, []byte(opts), 0o644); err != nil {
 		t.Fatal(err)
 	}
