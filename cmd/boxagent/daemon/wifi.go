@@ -48,8 +48,10 @@ type wifiDomain struct {
 
 	// The link's DHCP client (the wired uplinks' one), started once the
 	// link first completes and asked to renew at every re-join.
-	dhcpMu sync.Mutex
-	dhcp   *network.DHCPClient
+	dhcpMu   sync.Mutex
+	dhcp     *network.DHCPClient
+	dhcpSSID string // the network its lease is from
+	dhcpStop func() // ends its Run and waits for it
 }
 
 func newWiFiDomain(a *agent) *wifiDomain {
@@ -205,22 +207,40 @@ func (d *wifiDomain) open(ctx context.Context) {
 func (d *wifiDomain) onEvent(ctx context.Context, e network.WiFiEvent) {
 	d.a.events.Publish("wifi", e)
 	if e.Kind == "state" && e.State == network.WiFiStateCompleted {
-		go d.address(ctx)
+		go d.address(ctx, e.SSID)
 	}
 }
 
-// address starts the DHCP client on the wireless link, or asks the
-// running one to renew (the network may have changed).
-func (d *wifiDomain) address(ctx context.Context) {
-	d.dhcpMu.Lock()
-	defer d.dhcpMu.Unlock()
-	if d.dhcp != nil {
-		d.dhcp.Renew()
-		return
-	}
+// address starts the DHCP client on the wireless link. Back on the same
+// network the running one renews its lease; on another network the old
+// client stops, its address goes, and a new one starts from discovery.
+func (d *wifiDomain) address(ctx context.Context, ssid string) {
 	d.mu.Lock()
 	iface := d.iface
 	d.mu.Unlock()
+	d.dhcpMu.Lock()
+	defer d.dhcpMu.Unlock()
+	if d.dhcp != nil && (d.dhcpSSID == ssid || ssid == "") {
+		d.dhcp.Renew()
+		return
+	}
+	if d.dhcp != nil {
+		old, stop := d.dhcp, d.dhcpStop
+		stop()
+		if l := old.Status().Lease; l != nil {
+			if h, err := netlink.NewHandle(); err == nil {
+				if link, err := h.LinkByName(iface); err == nil {
+					addr, _ := netlink.ParseAddr(l.Address.String())
+					if addr != nil {
+						h.AddrDel(link, addr)
+					}
+				}
+				h.Close()
+			}
+		}
+		d.log.Info("Wi-Fi network changed: new DHCP lease", "from", d.dhcpSSID, "to", ssid)
+		d.dhcp = nil
+	}
 	h, err := netlink.NewHandle()
 	if err != nil {
 		d.log.Warn("cannot address the Wi-Fi link: no netlink", "err", err)
@@ -242,10 +262,15 @@ func (d *wifiDomain) address(ctx context.Context) {
 		d.a.events.Publish("wifi.dhcp", ev)
 		d.log.Info("Wi-Fi addressing", "event", ev.String())
 	})
-	d.dhcp = c
+	cctx, cancel := context.WithCancel(ctx)
+	ended := make(chan struct{})
+	d.dhcp, d.dhcpSSID = c, ssid
+	d.dhcpStop = func() { cancel(); <-ended }
 	go func() {
-		defer h.Close()
-		if err := c.Run(ctx); err != nil && ctx.Err() == nil {
+		err := c.Run(cctx)
+		h.Close()
+		close(ended) // before dhcpMu: address may hold it while it waits
+		if err != nil && cctx.Err() == nil {
 			d.log.Warn("the Wi-Fi DHCP client stopped", "err", err)
 		}
 		d.dhcpMu.Lock()
