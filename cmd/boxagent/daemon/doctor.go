@@ -23,6 +23,7 @@ func (a *agent) Doctor(ctx context.Context) localapi.Doctor {
 	checks := []localapi.Check{a.checkLimits()}
 	checks = append(checks, a.checkBus(ctx)...)
 	checks = append(checks, a.checkAudio(ctx)...)
+	checks = append(checks, a.wifiDoctor(ctx))
 	checks = append(checks, a.checkOrphans())
 	return localapi.Doctor{Checks: checks}
 }
