@@ -9,7 +9,7 @@
 
 GO  ?= go
 BIN ?= bin
-LAB_PKGS    ?= ./deploy/vm/...
+LAB_PKGS    ?= ./deploy/vm/... ./audio ./bluetooth ./network ./firmware
 LAB_TIMEOUT ?= 20m
 
 .PHONY: lab-deps test-lab demo

@@ -119,7 +119,7 @@ func run() int {
 	if opts.Interactive {
 		fmt.Fprintln(os.Stderr, "labvm: booting the virtual board (about 10 s under TCG); Ctrl-C or poweroff ends it")
 		if demo {
-			fmt.Fprintln(os.Stderr, "labvm: boxagent serves inside; its page: http://127.0.0.1:8080 ; try: boxagent status")
+			fmt.Fprintln(os.Stderr, "labvm: boxagent serves inside; its page: http://127.0.0.1:8080 (password: boxagent); try: boxagent status")
 		}
 	}
 	start := time.Now()
