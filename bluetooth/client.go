@@ -675,7 +675,11 @@ var errStopped = errors.New("stopped")
 // policy covers every request that does reach it.
 func (c *Client) enforceWindow(ctx context.Context) {
 	c.mu.Lock()
-	open := c.o.Clock.Now().Before(c.windowTo)
+	now := c.o.Clock.Now()
+	open := now.Before(c.windowTo)
+	for _, until := range c.allowTo {
+		open = open || now.Before(until) // the user's own Pair runs
+	}
 	path, err := c.adapterLocked()
 	pairable := err == nil && c.adapters[path].boolean("Pairable")
 	c.mu.Unlock()

@@ -59,6 +59,16 @@ func (c *Client) Pair(ctx context.Context, address string, progress Progress) (D
 	path := dbus.ObjectPath(d.Path)
 	if !d.Paired {
 		done := c.allowAddress(d.Address, c.o.PairTimeout+5*time.Second)
+		// A non-pairable (non-bondable) adapter pairs without bonding:
+		// the kernel marks the link key not to be stored, and the headset
+		// is forgotten at the next restart. Bondable while the user's
+		// pairing runs, then back to the window's rule.
+		if !ad.Pairable {
+			if err := c.setProp(ctx, dbus.ObjectPath(ad.Path), ifaceAdapter, "Pairable", true); err != nil {
+				done()
+				return d, callError("make pairable", ad.Name, err)
+			}
+		}
 		progress("pairing with " + d.DisplayName())
 		err := c.pairOnce(ctx, d, path)
 		if isKind(err, ErrInProgress) {
@@ -75,6 +85,7 @@ func (c *Client) Pair(ctx context.Context, address string, progress Progress) (D
 			}
 		}
 		done()
+		c.enforceWindow(context.WithoutCancel(ctx))
 		if err != nil {
 			if isKind(err, ErrAuthFailed) || isKind(err, ErrTimeout) {
 				progress("pairing failed; removing the half-made pairing")

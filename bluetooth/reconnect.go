@@ -103,6 +103,7 @@ func (r *reconnector) trigger(why string) {
 	if r.stopped {
 		return
 	}
+	r.c.log.Info("auto-connect: looking", "why", why)
 	if r.running {
 		r.again = true
 		return
@@ -144,6 +145,7 @@ func (r *reconnector) pick() (Device, bool) {
 			continue
 		}
 		if d.Connected {
+			r.c.log.Info("auto-connect: a headset is connected", "device", a)
 			return Device{}, false
 		}
 		if cand == nil && d.Paired && !d.Blocked && !off[a] {
@@ -152,6 +154,7 @@ func (r *reconnector) pick() (Device, bool) {
 		}
 	}
 	if cand == nil {
+		r.c.log.Info("auto-connect: no headset to connect (none paired, known and wanted)", "targets", r.targets())
 		return Device{}, false
 	}
 	return *cand, true
