@@ -78,6 +78,7 @@ func TestLab(t *testing.T) {
 		"exfat":  {Kind: vm.StickRaw},
 		"boot":   {Kind: vm.StickFAT32, Label: "BOOTSTICK"},
 		"bench":  {Kind: vm.StickFAT32, SizeMiB: 640},
+		"agent":  {Kind: vm.StickFAT32},
 	} {
 		if name == "bench" && !bench {
 			continue
@@ -96,15 +97,29 @@ func TestLab(t *testing.T) {
 	delete(sticks, "boot") // plugged at boot, not on request
 	t.Logf("fixtures in %s", time.Since(start).Round(time.Millisecond))
 
-	env := map[string]string{envLabDir: dir}
+	// The agent itself, for TestGuestAgent: boxagent serve and its CLI.
+	root, err := vm.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "boxagent"), "./cmd/boxagent")
+	build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("cannot build boxagent: %v\n%s", err, out)
+	}
+	env := map[string]string{envLabDir: dir, "FW_BOXAGENT": filepath.Join(dir, "boxagent")}
 	for name, sum := range sums {
 		env["FW_SHA_"+strings.ToUpper(strings.TrimSuffix(name, ".zip"))] = sum
 	}
 	if bench {
 		env[envBench] = "1"
 	}
+	timeout := 5 * time.Minute
+	if bench {
+		timeout = 15 * time.Minute
+	}
 	res := vm.RunGoTests(t, "./firmware", vm.Options{
-		Cache: c, Dir: dir, Sticks: sticks, Env: env, MemoryMB: 2048, Timeout: 5 * time.Minute,
+		Cache: c, Dir: dir, Sticks: sticks, Env: env, MemoryMB: 2048, Timeout: timeout,
 		ExtraArgs: []string{
 			"-drive", "if=none,id=bootstick,format=raw,file=" + boot,
 			"-device", "usb-storage,bus=xhci.0,drive=bootstick,removable=true,serial=BOOTSTICK01",
@@ -112,7 +127,7 @@ func TestLab(t *testing.T) {
 	}, "-test.run=^TestGuest")
 
 	// The images, checked from outside, as a second machine would.
-	for _, name := range []string{"fat32", "unplug", "kill"} {
+	for _, name := range []string{"fat32", "unplug", "kill", "agent"} {
 		img := sticks[name]
 		if out, err := vm.CheckFAT(img); err != nil {
 			// A stick pulled while mounted keeps Linux's dirty flag: the
@@ -133,7 +148,7 @@ func TestLab(t *testing.T) {
 			t.Errorf("stick %s keeps the temporary copy:\n%s", name, ls)
 		}
 		want := sums[labSmall]
-		if name != "fat32" {
+		if name == "unplug" || name == "kill" {
 			want = sums[labMedium]
 		}
 		got, err := vm.StickRead(img, "/update.zip")
