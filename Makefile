@@ -76,7 +76,7 @@ repro:
 	if [ "$$ha" != "$$hb" ]; then echo "repro: the two builds differ"; exit 1; fi; echo "repro: identical"
 
 bench: build cross
-	$(GO) run ./cmd/boxagent-bench -bin $(BIN)/boxagent -cross-dir $(BIN) -out docs/BENCHMARKS.md
+	$(GO) run ./cmd/boxagent-bench -bin $(BIN)/boxagent -cross-dir $(BIN) -out docs/BENCHMARKS.md -append docs/benchmarks-lab.md
 
 # The browser test saves each page at phone and large-screen sizes.
 screenshots:

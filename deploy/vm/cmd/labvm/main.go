@@ -90,8 +90,10 @@ func run() int {
 			fmt.Fprintf(os.Stderr, "labvm: cannot find %s: build it first (make demo does)\n", bin)
 			return 1
 		}
-		opts.Background = append(opts.Background, []string{bin, "serve",
-			"--config", filepath.Join(root, "deploy", "vm", "demo.toml"), "--log-level", "info"})
+		// demo-setup.sh brings up the daemons and virtual radios, then
+		// becomes boxagent serve.
+		opts.Background = append(opts.Background, []string{filepath.Join(root, "deploy", "vm", "demo-setup.sh"),
+			bin, "serve", "--config", filepath.Join(root, "deploy", "vm", "demo.toml"), "--log-level", "info"})
 		opts.HostFwd = append(opts.HostFwd, "tcp:127.0.0.1:8080-:8080")
 	}
 	opts.Interactive = len(opts.Command) == 0
@@ -119,7 +121,8 @@ func run() int {
 	if opts.Interactive {
 		fmt.Fprintln(os.Stderr, "labvm: booting the virtual board (about 10 s under TCG); Ctrl-C or poweroff ends it")
 		if demo {
-			fmt.Fprintln(os.Stderr, "labvm: boxagent serves inside; its page: http://127.0.0.1:8080 (password: boxagent); try: boxagent status")
+			fmt.Fprintln(os.Stderr, "labvm: boxagent serves inside; its page: http://127.0.0.1:8080 (password: boxagent)")
+			fmt.Fprintln(os.Stderr, "labvm: try: boxagent status; boxagent bt scan; boxagent wifi scan; boxagent audio show")
 		}
 	}
 	start := time.Now()

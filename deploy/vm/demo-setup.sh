@@ -1,0 +1,74 @@
+#!/bin/sh
+# The daemons and virtual radios of `make demo`, started inside the virtual
+# board before `boxagent serve` (which it then becomes):
+#
+#   system bus           dbus-daemon --system
+#   Bluetooth            btvirt -l2 (two virtual controllers, with the SCO
+#                        shim) under one bluetoothd: hci0 is the box, hci1
+#                        plays the headset's controller
+#   audio                snd-dummy card and PulseAudio in system mode with
+#                        the project's deploy/pulseaudio/system.pa
+#   Wi-Fi                mac80211_hwsim: hostapd on wlan0 serves the WPA2
+#                        network "boxagent-demo" (password boxagent-demo),
+#                        wpa_supplicant -u drives wlan1 for the agent
+#
+# The agent follows each daemon over D-Bus as it appears, so nothing here
+# waits for another daemon to be ready. Logs go to $LAB_RESULTS/demo-*.log.
+set -u
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+logs=${LAB_RESULTS:-/tmp}
+
+modprobe -a hci_vhci rfcomm bnep mac80211_hwsim snd-dummy 8021q veth 2>>"$logs/demo-modprobe.log"
+
+dbus-uuidgen --ensure
+mkdir -p /run/dbus
+dbus-daemon --system --fork
+
+shim=${LAB_BTVIRT_SHIM:-$repo/.cache/lab/btvirt-sco-shim.so}
+if [ -f "$shim" ]; then
+	LD_PRELOAD=$shim btvirt -l2 >"$logs/demo-btvirt.log" 2>&1 &
+else
+	btvirt -l2 >"$logs/demo-btvirt.log" 2>&1 &
+fi
+# bluetoothd misses a controller that btvirt is still bringing up, so it
+# starts once both exist. This demo script waits with a deadline; the agent
+# itself follows BlueZ's signals.
+deadline() { # deadline SECONDS TEST...: wait until TEST succeeds
+	n=$(($1 * 10)); shift
+	while ! "$@" 2>/dev/null; do
+		n=$((n - 1)); [ $n -gt 0 ] || return 1
+		sleep 0.1
+	done
+}
+deadline 15 test -e /sys/class/bluetooth/hci1 || echo "demo: btvirt gave no hci1" >&2
+/usr/libexec/bluetooth/bluetoothd -n >"$logs/demo-bluetoothd.log" 2>&1 &
+# The "headset" controller: powered, pairable and discoverable, so that
+# `boxagent bt scan` on hci0 finds it.
+(
+	deadline 30 busctl introspect org.bluez /org/bluez/hci1 >/dev/null &&
+		for p in Powered Pairable Discoverable; do
+			busctl set-property org.bluez /org/bluez/hci1 org.bluez.Adapter1 $p b true
+		done
+) >"$logs/demo-headset.log" 2>&1 &
+
+pulseaudio --system --daemonize=no --disallow-exit --exit-idle-time=-1 -n \
+	-F "$repo/deploy/pulseaudio/system.pa" --log-target=file:"$logs/demo-pulseaudio.log" &
+
+mkdir -p /run/hostapd
+cat >/run/hostapd/demo.conf <<EOC
+interface=wlan0
+driver=nl80211
+ctrl_interface=/run/hostapd
+ssid=boxagent-demo
+hw_mode=g
+channel=6
+wpa=2
+wpa_key_mgmt=WPA-PSK
+rsn_pairwise=CCMP
+wpa_passphrase=boxagent-demo
+EOC
+hostapd -B -P /run/hostapd.pid -f "$logs/demo-hostapd.log" /run/hostapd/demo.conf
+wpa_supplicant -u -O /run/wpa_supplicant -B -P /run/wpa_supplicant.pid -f "$logs/demo-wpa_supplicant.log"
+
+echo "demo: bluetoothd, PulseAudio, hostapd (boxagent-demo) and wpa_supplicant are up; starting boxagent" >&2
+exec "$@"
