@@ -152,7 +152,7 @@ func classify(name, msg string) error {
 		"org.bluez.Error.AuthenticationCanceled", "org.bluez.Error.AuthenticationTimeout",
 		"org.bluez.Error.Rejected", "org.bluez.Error.Canceled":
 		return ErrAuthFailed
-	case "org.bluez.Error.InProgress":
+	case "org.bluez.Error.InProgress", "org.bluez.Error.Busy":
 		return ErrInProgress
 	case "org.bluez.Error.AlreadyExists":
 		return ErrAlreadyExists

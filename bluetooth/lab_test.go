@@ -241,36 +241,14 @@ func TestGuestHeadsetLifecycle(t *testing.T) {
 		}
 	})
 
-	step(t, "bluetoothd restart", func(t *testing.T) {
-		mark := r.ev.mark()
-		r.z.Bluetoothd = r.z.Bluetoothd.Restart(outer, r.z.Bus)
-		r.ev.waitFrom(t, mark, "bluetoothd back", func(e Event) bool { return e.Type == EventService && *e.Present })
-		deadline := time.Now().Add(10 * time.Second)
-		for !r.c.AgentRegistered() && time.Now().Before(deadline) {
-			waitEvent(r.ev, 200*time.Millisecond)
-		}
-		if !r.c.AgentRegistered() {
-			t.Fatal("agent not registered with the new bluetoothd")
-		}
-		if ads, err := r.c.Adapters(); err != nil || len(ads) != 2 {
-			t.Fatalf("model after restart: %+v, %v", ads, err)
-		}
-		d, err := r.c.Device(guest.BtvirtAddr1)
-		if err != nil || !d.Paired {
-			t.Fatalf("the paired headset after restart: %+v, %v", d, err)
-		}
-	})
-
 	step(t, "auto-connect, and again after the headset restarts", func(t *testing.T) {
-		// bluetoothd's restart left both controllers off.
 		for _, a := range []string{"hci0", "hci1"} {
 			if _, err := r.c.SetPowered(r.ctx, a, true); err != nil {
 				t.Fatal(err)
 			}
 		}
 		// The user disconnected it on purpose: connecting it again says
-		// they want it; then it becomes a known auto_connect headset
-		// (still paired after bluetoothd's restart).
+		// they want it; then it becomes a known auto_connect headset.
 		if _, err := r.c.Connect(r.ctx, guest.BtvirtAddr1, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -293,6 +271,18 @@ func TestGuestHeadsetLifecycle(t *testing.T) {
 		}()
 		ev := waitLong(t, r.ev, mark, 60*time.Second, "reconnected", func(e Event) bool { return e.Type == EventReconnect && e.Error == "" })
 		t.Logf("reconnected %s after the headset came back: %s", time.Since(t0).Round(10*time.Millisecond), ev.Message)
+	})
+
+	step(t, "bluetoothd restart", func(t *testing.T) {
+		mark := r.ev.mark()
+		r.z.Bluetoothd = r.z.Bluetoothd.Restart(outer, r.z.Bus)
+		// bluetoothd takes its name before it lists the adapters: the
+		// model fills from the InterfacesAdded that follow.
+		waitLong(t, r.ev, mark, 20*time.Second, "agent registered and model rebuilt", func(Event) bool {
+			ads, _ := r.c.Adapters()
+			d, err := r.c.Device(guest.BtvirtAddr1)
+			return r.c.AgentRegistered() && len(ads) == 2 && err == nil && d.Paired
+		})
 	})
 
 	step(t, "pairing outside a window is refused", func(t *testing.T) {
@@ -360,6 +350,7 @@ func waitLong(t *testing.T, e *events, from int, d time.Duration, what string, o
 		e.mu.Unlock()
 		select {
 		case <-e.ping:
+		case <-time.After(200 * time.Millisecond): // state without an event (agent registered)
 		case <-timeout:
 			t.Fatalf("no event in %s: %s", d, what)
 		}

@@ -259,8 +259,13 @@ func (c *Client) setAdapter(ctx context.Context, adapter, op, name string, v any
 	if err != nil {
 		return a, err
 	}
+	// Busy: bluetoothd is making the same change (it powers adapters on
+	// by itself after a restart); wait for the value like after a Set.
+	var busy error
 	if err := c.setProp(ctx, dbus.ObjectPath(a.Path), ifaceAdapter, name, v); err != nil {
-		return a, callError(op, a.Name, err)
+		if busy = callError(op, a.Name, err); !isKind(busy, ErrInProgress) {
+			return a, busy
+		}
 	}
 	// The model follows from PropertiesChanged; wait for it briefly so the
 	// answer shows the new state.
@@ -288,7 +293,7 @@ func (c *Client) setAdapter(ctx context.Context, adapter, op, name string, v any
 		}
 		select {
 		case <-wctx.Done():
-			return cur, nil
+			return cur, busy
 		case <-ping:
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+	"golang.org/x/sys/unix"
 
 	"github.com/boxagent/boxagent/deploy/vm"
 )
@@ -128,6 +129,13 @@ func StartBluetoothd(t testing.TB, bus *Bus) *Bluetoothd {
 			case s := <-ch:
 				seen = append(seen, fmt.Sprint(s.Name, " ", s.Path))
 			case <-time.After(time.Second):
+				// The flake below leaves a controller down: open it again
+				// (HCIDEVUP reruns its init), as hciconfig hciN up would.
+				for i, ok := range []bool{a0, a1} {
+					if !ok {
+						hciUp(i)
+					}
+				}
 			case <-ctx.Done():
 				return fmt.Errorf("bluetoothd does not list hci0 and hci1 (it has %v; signals %v): %w\n%s", keysOf(objs), seen, ctx.Err(), btDiagnostics())
 			}
@@ -181,4 +189,16 @@ func btDiagnostics() string {
 		fmt.Fprintf(&b, "$ %s (%v)\n%s\n", strings.Join(c, " "), err, out)
 	}
 	return b.String()
+}
+
+// hciUp is the HCIDEVUP ioctl on controller index: it reruns the
+// controller's init after one that timed out.
+func hciUp(index int) error {
+	fd, err := unix.Socket(unix.AF_BLUETOOTH, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.BTPROTO_HCI)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	const hciDevUp = 0x400448c9 // _IOW('H', 201, int)
+	return unix.IoctlSetInt(fd, hciDevUp, index)
 }
