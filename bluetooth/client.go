@@ -2,7 +2,6 @@ package bluetooth
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -665,8 +664,6 @@ func (c *Client) waitDevice(ctx context.Context, path dbus.ObjectPath, cond func
 		}
 	}
 }
-
-var errStopped = errors.New("stopped")
 
 // enforceWindow makes the configured adapter not pairable while no
 // pairing window is open. With a NoInputNoOutput agent the kernel accepts

@@ -16,6 +16,7 @@ import (
 
 // Bad addresses are refused before anything is called: no daemon needed.
 func TestBtUsage(t *testing.T) {
+	requireProcesses(t)
 	for _, args := range [][]string{
 		{"bt", "pair", "00:11:22:33:44"},
 		{"bt", "connect", "zz:11:22:33:44:55"},
