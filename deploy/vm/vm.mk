@@ -9,7 +9,11 @@
 
 GO  ?= go
 BIN ?= bin
-LAB_PKGS    ?= ./deploy/vm/... ./audio ./bluetooth ./network ./firmware
+# ./bluetooth is not in the default list yet: its virtual-board fixture fails
+# about one boot in four (btvirt's hci0 times out HCI_Reset under TCG, and
+# bluetoothd then lists only hci1). Run it with
+#   make test-lab LAB_PKGS=./bluetooth
+LAB_PKGS    ?= ./deploy/vm/... ./audio ./network ./firmware
 LAB_TIMEOUT ?= 20m
 
 .PHONY: lab-deps test-lab demo
