@@ -1,22 +1,13 @@
 package client
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
-	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/boxagent/boxagent/bluetooth"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
 
 // BtAdapters lists the Bluetooth adapters.
@@ -45,7 +36,7 @@ func (c *Client) BtScan(ctx context.Context, timeout time.Duration, progress fun
 		body["timeout"] = timeout.Seconds()
 	}
 	var out []bluetooth.Device
-	op, err := c.btLong(ctx, "/api/v1/bt/scan", body, progress)
+	op, err := c.runOperation(ctx, "/api/v1/bt/scan", body, progress)
 	if err == nil && len(op.Result) > 0 {
 		err = json.Unmarshal(op.Result, &out)
 	}
@@ -55,7 +46,7 @@ func (c *Client) BtScan(ctx context.Context, timeout time.Duration, progress fun
 // BtPair pairs, trusts and connects a device, reporting each step.
 func (c *Client) BtPair(ctx context.Context, address string, progress func(journal.Progress)) (bluetooth.Device, journal.Operation, error) {
 	var out bluetooth.Device
-	op, err := c.btLong(ctx, "/api/v1/bt/pair", map[string]string{"address": address}, progress)
+	op, err := c.runOperation(ctx, "/api/v1/bt/pair", map[string]string{"address": address}, progress)
 	if err == nil && len(op.Result) > 0 {
 		err = json.Unmarshal(op.Result, &out)
 	}
@@ -74,7 +65,7 @@ func (c *Client) BtDisconnect(ctx context.Context, address string) (bluetooth.De
 
 // BtRemove forgets a device and its pairing.
 func (c *Client) BtRemove(ctx context.Context, address string) (journal.Operation, error) {
-	return c.btPost(ctx, "/api/v1/bt/remove", map[string]string{"address": address})
+	return c.postOperation(ctx, "/api/v1/bt/remove", map[string]string{"address": address})
 }
 
 // BtPairableResult is the answer of BtPairable.
@@ -91,7 +82,7 @@ func (c *Client) BtPairable(ctx context.Context, on bool, timeout time.Duration)
 		body["timeout"] = timeout.Seconds()
 	}
 	var res BtPairableResult
-	op, err := c.btPost(ctx, "/api/v1/bt/pairable", body)
+	op, err := c.postOperation(ctx, "/api/v1/bt/pairable", body)
 	if err == nil && len(op.Result) > 0 {
 		err = json.Unmarshal(op.Result, &res)
 	}
@@ -100,113 +91,9 @@ func (c *Client) BtPairable(ctx context.Context, on bool, timeout time.Duration)
 
 func (c *Client) btDevicePost(ctx context.Context, path, address string) (bluetooth.Device, journal.Operation, error) {
 	var out bluetooth.Device
-	op, err := c.btPost(ctx, path, map[string]string{"address": address})
+	op, err := c.postOperation(ctx, path, map[string]string{"address": address})
 	if err == nil && len(op.Result) > 0 {
 		err = json.Unmarshal(op.Result, &out)
 	}
 	return out, op, err
-}
-
-// btPost sends a short mutating call with a JSON body and returns its
-// final record; a failed one is an *APIError.
-func (c *Client) btPost(ctx context.Context, path string, body any) (journal.Operation, error) {
-	var op journal.Operation
-	data, err := json.Marshal(body)
-	if err != nil {
-		return op, err
-	}
-	resp, err := c.do(ctx, "POST", path, bytes.NewReader(data))
-	if err != nil {
-		return op, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return op, fmt.Errorf("cannot read the answer to %s: %w", path, err)
-	}
-	if resp.StatusCode >= 400 {
-		json.Unmarshal(raw, &op)
-		return op, decodeError(resp.StatusCode, raw)
-	}
-	if err := json.Unmarshal(raw, &op); err != nil {
-		return op, fmt.Errorf("cannot decode the answer to %s: %w", path, err)
-	}
-	return op, nil
-}
-
-// btLong starts a long operation (202), follows its events until it ends,
-// and returns its final record.
-func (c *Client) btLong(ctx context.Context, path string, body any, progress func(journal.Progress)) (journal.Operation, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// The event stream opens first, so the end cannot slip by unseen.
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://boxagent/api/v1/events", nil)
-	if err != nil {
-		return journal.Operation{}, err
-	}
-	stream, err := c.send(req)
-	if err != nil {
-		return journal.Operation{}, err
-	}
-	defer stream.Body.Close()
-	if stream.StatusCode != http.StatusOK {
-		data, _ := io.ReadAll(stream.Body)
-		return journal.Operation{}, decodeError(stream.StatusCode, data)
-	}
-	data, err := json.Marshal(body)
-	if err != nil {
-		return journal.Operation{}, err
-	}
-	resp, err := c.do(ctx, "POST", path, bytes.NewReader(data))
-	if err != nil {
-		return journal.Operation{}, err
-	}
-	raw, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return journal.Operation{}, err
-	}
-	if resp.StatusCode >= 400 {
-		return journal.Operation{}, decodeError(resp.StatusCode, raw)
-	}
-	var acc localapi.Accepted
-	if err := json.Unmarshal(raw, &acc); err != nil || acc.ID == 0 {
-		return journal.Operation{}, fmt.Errorf("cannot decode the answer to %s: %s", path, strings.TrimSpace(string(raw)))
-	}
-	sc := bufio.NewScanner(stream.Body)
-	sc.Buffer(make([]byte, 64*1024), 4<<20)
-	for sc.Scan() {
-		line, ok := strings.CutPrefix(sc.Text(), "data: ")
-		if !ok {
-			continue
-		}
-		var ev localapi.Event
-		if json.Unmarshal([]byte(line), &ev) != nil || ev.Type != "operation" {
-			continue
-		}
-		var oe localapi.OperationEvent
-		if json.Unmarshal(ev.Data, &oe) != nil || oe.ID != acc.ID {
-			continue
-		}
-		if oe.Progress != nil && progress != nil {
-			progress(*oe.Progress)
-		}
-		if oe.State != journal.StateRunning && oe.State != "" {
-			break
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return journal.Operation{}, err
-	}
-	op, err := c.Operation(ctx, acc.ID)
-	if err != nil {
-		return op, err
-	}
-	if op.State == journal.StateRunning {
-		return op, errors.New("the daemon closed the event stream before operation " + strconv.FormatUint(acc.ID, 10) + " ended")
-	}
-	if op.Error != nil {
-		return op, &APIError{Code: op.Error.Code, Message: op.Error.Message, Hint: op.Error.Hint}
-	}
-	return op, nil
 }

@@ -1,19 +1,14 @@
 package client
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/boxagent/boxagent/board"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/firmware"
 )
 
@@ -45,7 +40,7 @@ func (c *Client) FW(ctx context.Context) (FWStatus, error) {
 // it is verified. progress, if not nil, follows the operation.
 func (c *Client) FWAdd(ctx context.Context, req FWAddRequest, progress func(journal.Progress)) (firmware.Artifact, journal.Operation, error) {
 	var a firmware.Artifact
-	op, err := c.fwLong(ctx, "/api/v1/fw/add", req, progress)
+	op, err := c.runOperation(ctx, "/api/v1/fw/add", req, progress)
 	if err == nil {
 		err = decodeResult(op, &a)
 	}
@@ -56,7 +51,7 @@ func (c *Client) FWAdd(ctx context.Context, req FWAddRequest, progress func(jour
 // stick and its partition) and verifies it from the stick.
 func (c *Client) FWStage(ctx context.Context, sha, device string, progress func(journal.Progress)) (firmware.StageResult, journal.Operation, error) {
 	var r firmware.StageResult
-	op, err := c.fwLong(ctx, "/api/v1/fw/stage", map[string]string{"artifact": sha, "device": device}, progress)
+	op, err := c.runOperation(ctx, "/api/v1/fw/stage", map[string]string{"artifact": sha, "device": device}, progress)
 	if err == nil {
 		err = decodeResult(op, &r)
 	}
@@ -66,7 +61,7 @@ func (c *Client) FWStage(ctx context.Context, sha, device string, progress func(
 // FWRollback stages the artifact staged before the current one.
 func (c *Client) FWRollback(ctx context.Context, device string, progress func(journal.Progress)) (firmware.StageResult, journal.Operation, error) {
 	var r firmware.StageResult
-	op, err := c.fwLong(ctx, "/api/v1/fw/rollback", map[string]string{"device": device}, progress)
+	op, err := c.runOperation(ctx, "/api/v1/fw/rollback", map[string]string{"device": device}, progress)
 	if err == nil {
 		err = decodeResult(op, &r)
 	}
@@ -104,78 +99,4 @@ func decodeResult(op journal.Operation, v any) error {
 		return fmt.Errorf("cannot decode the result of operation %d: %w", op.ID, err)
 	}
 	return nil
-}
-
-// fwLong starts a long operation (202) and follows its events until it
-// ends; a failed one is an *APIError.
-func (c *Client) fwLong(ctx context.Context, path string, body any, progress func(journal.Progress)) (journal.Operation, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	data, err := json.Marshal(body)
-	if err != nil {
-		return journal.Operation{}, err
-	}
-	// The event stream first, so the end cannot slip by unseen.
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://boxagent/api/v1/events", nil)
-	if err != nil {
-		return journal.Operation{}, err
-	}
-	stream, err := c.send(req)
-	if err != nil {
-		return journal.Operation{}, err
-	}
-	defer stream.Body.Close()
-	if stream.StatusCode != http.StatusOK {
-		raw, _ := io.ReadAll(stream.Body)
-		return journal.Operation{}, decodeError(stream.StatusCode, raw)
-	}
-	resp, err := c.do(ctx, "POST", path, bytes.NewReader(data))
-	if err != nil {
-		return journal.Operation{}, err
-	}
-	raw, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return journal.Operation{}, err
-	}
-	if resp.StatusCode >= 400 {
-		return journal.Operation{}, decodeError(resp.StatusCode, raw)
-	}
-	var acc localapi.Accepted
-	if err := json.Unmarshal(raw, &acc); err != nil || acc.ID == 0 {
-		return journal.Operation{}, fmt.Errorf("cannot decode the answer to %s: %s", path, strings.TrimSpace(string(raw)))
-	}
-	sc := bufio.NewScanner(stream.Body)
-	sc.Buffer(make([]byte, 64*1024), 4<<20)
-	for sc.Scan() {
-		line, ok := strings.CutPrefix(sc.Text(), "data: ")
-		if !ok {
-			continue
-		}
-		var ev localapi.Event
-		var oe localapi.OperationEvent
-		if json.Unmarshal([]byte(line), &ev) != nil || ev.Type != "operation" || json.Unmarshal(ev.Data, &oe) != nil || oe.ID != acc.ID {
-			continue
-		}
-		if oe.Progress != nil && progress != nil {
-			progress(*oe.Progress)
-		}
-		if oe.State.Final() {
-			break
-		}
-	}
-	if ctx.Err() != nil {
-		return journal.Operation{}, ctx.Err()
-	}
-	op, err := c.Operation(context.WithoutCancel(ctx), acc.ID)
-	if err != nil {
-		return op, err
-	}
-	if !op.State.Final() {
-		return op, fmt.Errorf("the event stream ended before operation %s did", strconv.FormatUint(op.ID, 10))
-	}
-	if op.Error != nil {
-		return op, &APIError{Status: http.StatusOK, Code: op.Error.Code, Message: op.Error.Message, Hint: op.Error.Hint}
-	}
-	return op, nil
 }

@@ -1,0 +1,124 @@
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/boxagent/boxagent/cmd/boxagent/journal"
+	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
+)
+
+// Mutating calls: every domain's client uses these two, so a short call
+// and a long one behave the same for every noun.
+
+// postOperation sends a short mutating call with a JSON body and returns its
+// final record; a failed one is an *APIError.
+func (c *Client) postOperation(ctx context.Context, path string, body any) (journal.Operation, error) {
+	var op journal.Operation
+	data, err := json.Marshal(body)
+	if err != nil {
+		return op, err
+	}
+	resp, err := c.do(ctx, "POST", path, bytes.NewReader(data))
+	if err != nil {
+		return op, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return op, fmt.Errorf("cannot read the answer to %s: %w", path, err)
+	}
+	if resp.StatusCode >= 400 {
+		json.Unmarshal(raw, &op)
+		return op, decodeError(resp.StatusCode, raw)
+	}
+	if err := json.Unmarshal(raw, &op); err != nil {
+		return op, fmt.Errorf("cannot decode the answer to %s: %w", path, err)
+	}
+	return op, nil
+}
+
+// runOperation starts a long operation (202) with a JSON body, follows its events
+// until it ends, and returns its final record.
+func (c *Client) runOperation(ctx context.Context, path string, body any, progress func(journal.Progress)) (journal.Operation, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// The event stream opens first, so the end cannot slip by unseen.
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://boxagent/api/v1/events", nil)
+	if err != nil {
+		return journal.Operation{}, err
+	}
+	stream, err := c.send(req)
+	if err != nil {
+		return journal.Operation{}, err
+	}
+	defer stream.Body.Close()
+	if stream.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(stream.Body)
+		return journal.Operation{}, decodeError(stream.StatusCode, data)
+	}
+	data, err := json.Marshal(body)
+	if err != nil {
+		return journal.Operation{}, err
+	}
+	resp, err := c.do(ctx, "POST", path, bytes.NewReader(data))
+	if err != nil {
+		return journal.Operation{}, err
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return journal.Operation{}, err
+	}
+	if resp.StatusCode >= 400 {
+		return journal.Operation{}, decodeError(resp.StatusCode, raw)
+	}
+	var acc localapi.Accepted
+	if err := json.Unmarshal(raw, &acc); err != nil || acc.ID == 0 {
+		return journal.Operation{}, fmt.Errorf("cannot decode the answer to %s: %s", path, strings.TrimSpace(string(raw)))
+	}
+	sc := bufio.NewScanner(stream.Body)
+	sc.Buffer(make([]byte, 64*1024), 4<<20)
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var ev localapi.Event
+		if json.Unmarshal([]byte(line), &ev) != nil || ev.Type != "operation" {
+			continue
+		}
+		var oe localapi.OperationEvent
+		if json.Unmarshal(ev.Data, &oe) != nil || oe.ID != acc.ID {
+			continue
+		}
+		if oe.Progress != nil && progress != nil {
+			progress(*oe.Progress)
+		}
+		if oe.State != journal.StateRunning && oe.State != "" {
+			break
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return journal.Operation{}, err
+	}
+	op, err := c.Operation(ctx, acc.ID)
+	if err != nil {
+		return op, err
+	}
+	if op.State == journal.StateRunning {
+		return op, errors.New("the daemon closed the event stream before operation " + strconv.FormatUint(acc.ID, 10) + " ended")
+	}
+	if op.Error != nil {
+		return op, &APIError{Code: op.Error.Code, Message: op.Error.Message, Hint: op.Error.Hint}
+	}
+	return op, nil
+}
