@@ -1,11 +1,8 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"net/url"
 
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
@@ -24,7 +21,7 @@ func (c *Client) Net(ctx context.Context) (network.View, error) {
 // operation's result is a network.ApplyResult.
 func (c *Client) NetApply(ctx context.Context) (network.ApplyResult, journal.Operation, error) {
 	var res network.ApplyResult
-	op, err := c.netPost(ctx, "/api/v1/net/apply", struct{}{})
+	op, err := c.postOperation(ctx, "/api/v1/net/apply", struct{}{})
 	if err == nil && len(op.Result) > 0 {
 		err = json.Unmarshal(op.Result, &res)
 	}
@@ -33,52 +30,17 @@ func (c *Client) NetApply(ctx context.Context) (network.ApplyResult, journal.Ope
 
 // NetRenew asks the DHCP client of link to renew its lease now.
 func (c *Client) NetRenew(ctx context.Context, link string) (journal.Operation, error) {
-	return c.netPost(ctx, "/api/v1/net/renew", map[string]string{"link": link})
+	return c.postOperation(ctx, "/api/v1/net/renew", map[string]string{"link": link})
 }
 
 // NetUplinkAdd adds an uplink to the daemon's config file and applies
 // it; the operation's result holds the reload's result.
 func (c *Client) NetUplinkAdd(ctx context.Context, u network.Uplink) (journal.Operation, error) {
-	return c.netPost(ctx, "/api/v1/net/uplinks", u)
+	return c.postOperation(ctx, "/api/v1/net/uplinks", u)
 }
 
 // NetUplinkDel removes the uplink of link name from the daemon's config
 // file and applies the rest.
 func (c *Client) NetUplinkDel(ctx context.Context, name string) (journal.Operation, error) {
-	return c.netCall(ctx, "DELETE", "/api/v1/net/uplinks/"+url.PathEscape(name), nil)
-}
-
-// netPost sends a short mutating call and returns its final record; a
-// failed operation is an *APIError.
-func (c *Client) netPost(ctx context.Context, path string, body any) (journal.Operation, error) {
-	return c.netCall(ctx, "POST", path, body)
-}
-
-func (c *Client) netCall(ctx context.Context, method, path string, body any) (journal.Operation, error) {
-	var op journal.Operation
-	var rd io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return op, err
-		}
-		rd = bytes.NewReader(data)
-	}
-	resp, err := c.do(ctx, method, path, rd)
-	if err != nil {
-		return op, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return op, fmt.Errorf("cannot read the answer to %s: %w", path, err)
-	}
-	if resp.StatusCode >= 400 {
-		json.Unmarshal(raw, &op)
-		return op, decodeError(resp.StatusCode, raw)
-	}
-	if err := json.Unmarshal(raw, &op); err != nil {
-		return op, fmt.Errorf("cannot decode the answer to %s: %w", path, err)
-	}
-	return op, nil
+	return c.callOperation(ctx, "DELETE", "/api/v1/net/uplinks/"+url.PathEscape(name), nil)
 }

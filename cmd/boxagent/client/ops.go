@@ -19,33 +19,6 @@ import (
 // Mutating calls: every domain's client uses these two, so a short call
 // and a long one behave the same for every noun.
 
-// postOperation sends a short mutating call with a JSON body and returns its
-// final record; a failed one is an *APIError.
-func (c *Client) postOperation(ctx context.Context, path string, body any) (journal.Operation, error) {
-	var op journal.Operation
-	data, err := json.Marshal(body)
-	if err != nil {
-		return op, err
-	}
-	resp, err := c.do(ctx, "POST", path, bytes.NewReader(data))
-	if err != nil {
-		return op, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return op, fmt.Errorf("cannot read the answer to %s: %w", path, err)
-	}
-	if resp.StatusCode >= 400 {
-		json.Unmarshal(raw, &op)
-		return op, decodeError(resp.StatusCode, raw)
-	}
-	if err := json.Unmarshal(raw, &op); err != nil {
-		return op, fmt.Errorf("cannot decode the answer to %s: %w", path, err)
-	}
-	return op, nil
-}
-
 // runOperation starts a long operation (202) with a JSON body, follows its events
 // until it ends, and returns its final record.
 func (c *Client) runOperation(ctx context.Context, path string, body any, progress func(journal.Progress)) (journal.Operation, error) {
@@ -65,11 +38,15 @@ func (c *Client) runOperation(ctx context.Context, path string, body any, progre
 		data, _ := io.ReadAll(stream.Body)
 		return journal.Operation{}, decodeError(stream.StatusCode, data)
 	}
-	data, err := json.Marshal(body)
-	if err != nil {
-		return journal.Operation{}, err
+	var rd io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return journal.Operation{}, err
+		}
+		rd = bytes.NewReader(data)
 	}
-	resp, err := c.do(ctx, "POST", path, bytes.NewReader(data))
+	resp, err := c.do(ctx, "POST", path, rd)
 	if err != nil {
 		return journal.Operation{}, err
 	}
@@ -119,6 +96,42 @@ func (c *Client) runOperation(ctx context.Context, path string, body any, progre
 	}
 	if op.Error != nil {
 		return op, &APIError{Code: op.Error.Code, Message: op.Error.Message, Hint: op.Error.Hint}
+	}
+	return op, nil
+}
+
+// postOperation is callOperation with POST.
+func (c *Client) postOperation(ctx context.Context, path string, body any) (journal.Operation, error) {
+	return c.callOperation(ctx, "POST", path, body)
+}
+
+// callOperation sends a short mutating call (with a JSON body unless body
+// is nil) and returns its final record; a failed operation is an *APIError.
+func (c *Client) callOperation(ctx context.Context, method, path string, body any) (journal.Operation, error) {
+	var op journal.Operation
+	var rd io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return op, err
+		}
+		rd = bytes.NewReader(data)
+	}
+	resp, err := c.do(ctx, method, path, rd)
+	if err != nil {
+		return op, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return op, fmt.Errorf("cannot read the answer to %s: %w", path, err)
+	}
+	if resp.StatusCode >= 400 {
+		json.Unmarshal(raw, &op)
+		return op, decodeError(resp.StatusCode, raw)
+	}
+	if err := json.Unmarshal(raw, &op); err != nil {
+		return op, fmt.Errorf("cannot decode the answer to %s: %w", path, err)
 	}
 	return op, nil
 }
