@@ -315,6 +315,22 @@ func testWiFiRejected(t *testing.T, l *wifiLab) {
 	guest.StartHostapd(t, guest.HostapdConfig{Interface: l.ap, SSID: "lab-acl", Security: guest.APWPA2, Passphrase: "labpassword",
 		Name: "hostapd-acl", Extra: []string{"macaddr_acl=1", "accept_mac_file=" + accept}})
 	l.forgetAtEnd(t, "lab-acl")
+	// A freshly started hostapd can miss the next two scans under TCG; the
+	// test is about the refusal, so it first waits (scan by scan, each
+	// ended by ScanDone) until the AP is seen.
+	seen := false
+	for i := 0; i < 5 && !seen; i++ {
+		bss, err := l.wifi.Scan(context.Background(), 20*time.Second)
+		if err != nil {
+			t.Fatalf("scan: %v", err)
+		}
+		for _, b := range bss {
+			seen = seen || b.SSID == "lab-acl"
+		}
+	}
+	if !seen {
+		t.Fatal("the AP lab-acl was not seen in 5 scans")
+	}
 	start := time.Now()
 	_, err := l.wifi.Connect(context.Background(), WiFiNetwork{SSID: "lab-acl", PSK: "labpassword"}, wifiJoinTimeout)
 	t.Logf("after %s: %v", time.Since(start).Round(time.Millisecond), err)
