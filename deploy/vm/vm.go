@@ -68,7 +68,7 @@ type Options struct {
 	// Interactive attaches the serial console to this terminal (Ctrl-C
 	// ends QEMU); the console is still logged to Dir/console.log.
 	Interactive bool
-	// SMP and MemoryMB default to 2 and 1024.
+	// SMP and MemoryMB default to 2 and 2048 (the RAM overlay, tmpfs daemons and test binaries of one package share it).
 	SMP      int
 	MemoryMB int
 	// ExtraArgs are appended to QEMU's command line.
@@ -358,7 +358,7 @@ func qemuArgs(c *Cache, dir string, opts Options) []string {
 		smp = 2
 	}
 	if mem == 0 {
-		mem = 1024
+		mem = 2048
 	}
 	appendLine := strings.Join([]string{
 		"console=ttyS0,115200", "panic=-1", "loglevel=3", "mitigations=off",
