@@ -78,6 +78,8 @@ func TestBrowserLoginOverviewHistory(t *testing.T) {
 	// (through the event stream) and shows its settings snapshot.
 	err = chromedp.Do(ctx,
 		chromedp.Click(css("#reload")),
+		chromedp.WaitVisible(css("#reload-result")),
+		chromedp.Click(css(`nav a[href="#history"]`)),
 		chromedp.WaitVisible(css("#ops tbody tr td a")),
 		chromedp.Click(css("#ops tbody tr td a")),
 		chromedp.WaitVisible(css("#op-detail pre")),
@@ -102,6 +104,9 @@ func TestBrowserLoginOverviewHistory(t *testing.T) {
 	}
 	if err == nil {
 		err = chromedp.Do(ctx, chromedp.WaitReady(css(`html[lang="zh-CN"]`)))
+	}
+	if err == nil {
+		err = chromedp.Do(ctx, chromedp.Click(css(`nav a[href="#overview"]`)), chromedp.WaitVisible(css("#overview-h")))
 	}
 	if heading := text("#overview-h"); err != nil || heading != "概览" {
 		t.Errorf("language switch: %q %v", heading, err)

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"io/fs"
+	"net/http/httptest"
 	"regexp"
 	"sort"
 	"testing"
@@ -10,13 +11,9 @@ import (
 
 func catalogue(t *testing.T, lang string) map[string]string {
 	t.Helper()
-	data, err := fs.ReadFile(static, "static/i18n/"+lang+".json")
+	m, err := Catalogue(lang)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var m map[string]string
-	if err := json.Unmarshal(data, &m); err != nil {
-		t.Fatalf("%s: %v", lang, err)
 	}
 	return m
 }
@@ -47,8 +44,10 @@ func TestCataloguesHaveTheSameKeys(t *testing.T) {
 
 func TestEveryPageStringIsInTheCatalogue(t *testing.T) {
 	en := catalogue(t, "en")
-	re := regexp.MustCompile(`(?:data-i18n="|t\(")([a-z.]+)"`)
-	for _, name := range []string{"static/index.html", "static/app.js"} {
+	re := regexp.MustCompile(`(?:data-i18n="|t\(")([a-z0-9._-]+)"`)
+	names, _ := fs.Glob(static, "static/*.js")
+	pages, _ := fs.Glob(static, "static/pages/*.js")
+	for _, name := range append(append([]string{"static/index.html"}, names...), pages...) {
 		data, err := fs.ReadFile(static, name)
 		if err != nil {
 			t.Fatal(err)
@@ -58,6 +57,25 @@ func TestEveryPageStringIsInTheCatalogue(t *testing.T) {
 				t.Errorf("%s uses %q, which the catalogue lacks", name, m[1])
 			}
 		}
+	}
+}
+
+func TestMergedCatalogueIsServed(t *testing.T) {
+	for _, lang := range Languages {
+		rec := httptest.NewRecorder()
+		Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/i18n/"+lang+".json", nil))
+		var m map[string]string
+		if err := json.Unmarshal(rec.Body.Bytes(), &m); rec.Code != 200 || err != nil {
+			t.Fatalf("%s: %d %v", lang, rec.Code, err)
+		}
+		if want := catalogue(t, lang); len(m) != len(want) || m["nav.bluetooth"] == "" {
+			t.Errorf("%s: served %d keys, the files have %d", lang, len(m), len(want))
+		}
+	}
+	rec := httptest.NewRecorder()
+	Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/i18n/fr.json", nil))
+	if rec.Code != 404 {
+		t.Errorf("unknown language: %d", rec.Code)
 	}
 }
 

@@ -35,6 +35,68 @@ function row(table, cells) {
   return tr;
 }
 
+// Pages register here (pages/*.js): refresh() redraws from the API, and
+// events maps an event-stream type ("bt", "fw", "operation" …) to a handler
+// that gets the decoded data. Only the page shown is refreshed.
+const PAGES = {};
+function registerPage(id, page) { PAGES[id] = page; }
+
+function currentPage() {
+  const id = (location.hash || "#overview").slice(1);
+  return document.querySelector("section[data-page]#" + CSS.escape(id)) ? id : "overview";
+}
+
+function showPage() {
+  const id = currentPage();
+  for (const s of document.querySelectorAll("section[data-page]")) s.hidden = s.id !== id;
+  for (const a of document.querySelectorAll("nav a")) {
+    if (a.getAttribute("href") === "#" + id) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+  }
+  const p = PAGES[id];
+  if (p && p.refresh) p.refresh().catch((e) => pageError(id, e));
+}
+
+function pageError(id, e) {
+  const box = document.querySelector("#" + id + " .page-error") || document.querySelector("#" + id).appendChild(el("p", "", "error page-error"));
+  box.setAttribute("role", "alert");
+  box.textContent = e.message || String(e);
+}
+
+// operate POSTs a change and follows its operation to the end: out (an
+// element) shows progress and then the result or the API's error and hint;
+// bar (an optional <progress>) tracks done/total. It resolves with the
+// final operation record, or throws with the API's message.
+const opWaiters = {};
+async function operate(path, body, out, bar) {
+  out.className = ""; out.setAttribute("role", "status");
+  out.textContent = t("op.starting");
+  let op;
+  try {
+    op = await api(path, { method: "POST", body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (e) {
+    out.className = "error"; out.textContent = e.message; throw e;
+  }
+  if (op.state === "running") {
+    op = await new Promise((resolve) => {
+      opWaiters[op.id] = (ev) => {
+        if (ev.progress) {
+          out.textContent = ev.progress.message + (ev.progress.total ? " " + Math.floor(100 * ev.progress.done / ev.progress.total) + " %" : "");
+          if (bar && ev.progress.total) { bar.max = ev.progress.total; bar.value = ev.progress.done; }
+        }
+        if (ev.state !== "running") { delete opWaiters[op.id]; api("/api/v1/operations/" + op.id).then(resolve, () => resolve(ev)); }
+      };
+    });
+  }
+  if (op.error) {
+    out.className = "error";
+    out.textContent = op.error.message + (op.error.hint ? " (" + op.error.hint + ")" : "");
+    throw new Error(op.error.message);
+  }
+  if (bar && bar.max) bar.value = bar.max;
+  out.textContent = op.kind + " #" + op.id + ": " + op.state + (op.summary ? " — " + op.summary : "");
+  return op;
+}
+
 async function showStatus() {
   const s = await api("/api/v1/status");
   const box = document.getElementById("status");
@@ -88,11 +150,19 @@ function follow() {
   const src = new EventSource("/api/v1/events");
   const onEvent = (e) => {
     log.textContent = e.type + " " + e.data + "\n" + log.textContent.slice(0, 4000);
-    if (e.type === "operation") showOperations().catch(() => {});
+    let data = null;
+    try { data = JSON.parse(e.data); } catch (_) { /* not JSON: the log line is all */ }
+    if (e.type === "operation") {
+      showOperations().catch(() => {});
+      if (data && opWaiters[data.id]) opWaiters[data.id](data);
+    }
     if (e.type === "config") showStatus().catch(() => {});
+    const shown = PAGES[currentPage()];
+    if (shown && shown.events && shown.events[e.type]) shown.events[e.type](data);
   };
-  src.addEventListener("operation", onEvent);
-  src.addEventListener("config", onEvent);
+  const types = new Set(["operation", "config"]);
+  for (const p of Object.values(PAGES)) for (const k of Object.keys(p.events || {})) types.add(k);
+  for (const k of types) src.addEventListener(k, onEvent);
   // EventSource reconnects by itself and sends Last-Event-ID.
   src.onerror = () => { log.textContent = t("events.reconnecting") + "\n" + log.textContent; };
 }
@@ -117,12 +187,15 @@ async function main() {
     } catch (e) { out.className = "error"; out.textContent = e.message; }
   });
   document.getElementById("kind").addEventListener("change", () => showOperations());
+  window.addEventListener("hashchange", showPage);
   await refresh();
+  showPage();
   follow();
 }
 
 async function refresh() {
   await Promise.all([showStatus(), showOperations(), showDoctor()]);
+  const p = PAGES[currentPage()];
+  if (p && p.refresh) await p.refresh().catch((e) => pageError(currentPage(), e));
 }
 
-main().catch((e) => { document.getElementById("status").textContent = t("error.unreachable") + ": " + e.message; });
