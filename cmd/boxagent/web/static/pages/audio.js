@@ -1,9 +1,233 @@
-// The Audio page: a client of /api/v1/… like the CLI; no logic of its own.
+// The Audio page: a client of /api/v1/audio… like the CLI; no logic of its
+// own. PulseAudio's changes ("audio" events) redraw it.
 "use strict";
-registerPage("audio", {
-  async refresh() {
-    const body = document.querySelector("#audio .page-body");
-    body.replaceChildren(el("p", t("page.todo")));
-  },
-  events: {},
-});
+(() => {
+  const root = () => document.querySelector("#audio .page-body");
+  // Status lines outlive redraws: an operation's result stays visible
+  // after the "audio" event it caused redraws the page.
+  const outs = new Map();
+  function outFor(key) {
+    if (!outs.has(key)) {
+      const o = el("p");
+      o.setAttribute("role", "status");
+      outs.set(key, o);
+    }
+    return outs.get(key);
+  }
+  const modeNames = { music: "audio.mode.music", call: "audio.mode.call", off: "audio.mode.off" };
+  const modeText = (m) => (modeNames[m] ? t(modeNames[m]) : m);
+  // Ids are made from PulseAudio names, which may hold dots and colons.
+  const safe = (s) => s.replace(/[^A-Za-z0-9_-]/g, "_");
+
+  function labelled(text, control) {
+    const l = el("label", text);
+    l.htmlFor = control.id;
+    return l;
+  }
+
+  function button(text, id, onClick) {
+    const b = el("button", text);
+    b.type = "button";
+    b.id = id;
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  async function change(path, body, key) {
+    try {
+      return await operate(path, body, outFor(key));
+    } catch (_) { /* operate showed the error and hint */ }
+    finally { schedule(); }
+  }
+
+  function cardItem(c) {
+    const li = el("li", "", "audio-card");
+    const id = "audio-card-" + safe(c.name);
+    li.append(el("h4", c.description || c.name));
+    const dl = el("dl");
+    const pair = (k, v) => dl.append(el("dt", t(k)), el("dd", v));
+    pair("audio.name", c.name);
+    pair("audio.profile", c.active_profile + (c.mode ? " (" + modeText(c.mode) + ")" : ""));
+    li.append(dl);
+    const fs = el("fieldset");
+    fs.id = id;
+    let pick;
+    if (c.headset) {
+      // A headset: music (A2DP), call (HFP/HSP) or off, as the API names
+      // them; a mode the headset does not offer now is shown, disabled.
+      fs.append(el("legend", t("audio.mode")));
+      for (const m of ["music", "call", "off"]) {
+        const r = el("input");
+        r.type = "radio"; r.name = id + "-mode"; r.value = m; r.id = id + "-" + m;
+        r.checked = c.mode === m;
+        r.disabled = m !== "off" && !(c.modes || []).includes(m) && c.mode !== m;
+        const l = labelled(modeText(m) + (r.disabled ? " (" + t("audio.unavailable") + ")" : ""), r);
+        const span = el("span", "", "choice"); span.append(r, l);
+        fs.append(span);
+      }
+      pick = () => { const r = fs.querySelector("input:checked"); return r ? r.value : ""; };
+    } else {
+      fs.append(el("legend", t("audio.profile")));
+      const s = el("select"); s.id = id + "-profile";
+      for (const p of c.profiles) {
+        if (!p.available && p.name !== c.active_profile) continue;
+        const o = el("option", p.description || p.name); o.value = p.name; o.selected = p.name === c.active_profile;
+        s.append(o);
+      }
+      fs.append(labelled(t("audio.profile"), s), s);
+      pick = () => s.value;
+    }
+    fs.append(button(t("audio.switch"), id + "-switch", () => {
+      const mode = pick();
+      if (mode) change("/api/v1/audio/cards/" + encodeURIComponent(c.name) + "/mode", { mode: mode }, "card:" + c.name);
+    }));
+    li.append(fs, outFor("card:" + c.name));
+    return li;
+  }
+
+  function deviceItem(d, fallback) {
+    const li = el("li", "", "audio-device");
+    const id = "audio-" + d.kind + "-" + safe(d.name);
+    const isDefault = d.name === fallback;
+    li.append(el("h4", d.description || d.name));
+    const dl = el("dl");
+    const pair = (k, v) => dl.append(el("dt", t(k)), el("dd", v));
+    pair("audio.name", d.name);
+    pair("audio.state", d.state + (d.is_monitor ? " (" + t("audio.monitor") + ")" : ""));
+    pair("audio.default", t(isDefault ? "audio.yes" : "audio.no"));
+    li.append(dl);
+
+    const vol = el("input");
+    vol.type = "range"; vol.id = id + "-volume"; vol.min = "0"; vol.max = "150"; vol.step = "1";
+    vol.value = String(Math.round(d.volume.percent));
+    const shown = el("output", vol.value + " %");
+    shown.htmlFor = vol.id; shown.id = id + "-volume-value";
+    vol.addEventListener("input", () => { shown.textContent = vol.value + " %"; });
+    // change, not input: one operation when the slider is let go (or per
+    // arrow key), not one per pixel dragged.
+    vol.addEventListener("change", () => change("/api/v1/audio/volume", { device: d.name, percent: Number(vol.value) }, d.kind + ":" + d.name));
+    const volRow = el("div", "", "audio-volume");
+    volRow.append(labelled(t("audio.volume"), vol), vol, shown);
+
+    const mute = el("input");
+    mute.type = "checkbox"; mute.id = id + "-mute"; mute.checked = d.muted;
+    mute.addEventListener("change", () => change("/api/v1/audio/volume", { device: d.name, mute: mute.checked }, d.kind + ":" + d.name));
+    const muteRow = el("div", "", "choice");
+    muteRow.append(mute, labelled(t("audio.muted"), mute));
+
+    const acts = el("div", "", "actions");
+    if (!isDefault) {
+      acts.append(button(t("audio.make_default"), id + "-default",
+        () => change("/api/v1/audio/default", { kind: d.kind, name: d.name }, d.kind + ":" + d.name)));
+      acts.lastChild.setAttribute("aria-label", t("audio.make_default") + ": " + (d.description || d.name));
+    }
+    li.append(volRow, muteRow, acts, outFor(d.kind + ":" + d.name));
+    return li;
+  }
+
+  function chooser(id, firstText, items) {
+    const s = el("select"); s.id = id;
+    const first = el("option", firstText); first.value = ""; s.append(first);
+    for (const d of items) { const o = el("option", d.description || d.name); o.value = d.name; s.append(o); }
+    return s;
+  }
+
+  function dbfs(v) { return v === null || v === undefined ? "−∞ dBFS" : v.toFixed(1) + " dBFS"; }
+
+  async function runTest(play) {
+    const body = {
+      sink: document.getElementById("audio-test-sink").value || undefined,
+      source: document.getElementById("audio-test-source").value || undefined,
+      seconds: Number(document.getElementById("audio-test-seconds").value) || 3,
+      play: play,
+    };
+    const res = document.getElementById("audio-test-result");
+    const meter = document.getElementById("audio-test-level");
+    res.replaceChildren();
+    let op;
+    try {
+      op = await operate("/api/v1/audio/test", body, outFor("test"));
+    } catch (_) { return; }
+    const r = op.result;
+    if (!r || !r.recorded) return;
+    const lv = r.recorded;
+    meter.value = lv.peak;
+    meter.textContent = Math.round(lv.peak * 100) + " %";
+    const dl = el("dl");
+    const pair = (k, v) => dl.append(el("dt", t(k)), el("dd", v));
+    if (r.sink) pair("audio.test.played", r.sink + " " + r.tone_hz + " Hz, " + r.played_seconds + " s");
+    pair("audio.test.recorded", r.source + ", " + lv.seconds + " s");
+    pair("audio.test.peak", dbfs(lv.peak_dbfs));
+    pair("audio.test.rms", dbfs(lv.rms_dbfs));
+    pair("audio.test.frequency", lv.frequency_hz ? Math.round(lv.frequency_hz) + " Hz" : "—");
+    pair("audio.test.verdict", t(lv.peak < 1 / 1024 ? "audio.test.silent" : "audio.test.sound"));
+    res.append(dl);
+  }
+
+  function testSection(s) {
+    const box = el("div", "", "audio-test");
+    const sink = chooser("audio-test-sink", t("audio.test.default_sink"), s.sinks);
+    const source = chooser("audio-test-source", t("audio.test.default_source"), s.sources);
+    const secs = el("input"); secs.type = "number"; secs.id = "audio-test-seconds"; secs.min = "1"; secs.max = "60"; secs.value = "3";
+    const grid = el("div", "", "form-grid");
+    grid.append(labelled(t("audio.test.sink"), sink), sink, labelled(t("audio.test.source"), source), source,
+      labelled(t("audio.test.seconds"), secs), secs);
+    const acts = el("div", "", "actions");
+    acts.append(button(t("audio.test.tone"), "audio-test-tone", () => runTest(true)),
+      button(t("audio.test.record"), "audio-test-record", () => runTest(false)));
+    const meter = el("meter", "");
+    meter.id = "audio-test-level"; meter.min = 0; meter.max = 1; meter.low = 0.05; meter.high = 0.9; meter.optimum = 0.5; meter.value = 0;
+    const meterRow = el("div", "", "audio-volume");
+    meterRow.append(labelled(t("audio.test.level"), meter), meter);
+    const res = el("div"); res.id = "audio-test-result";
+    box.append(el("p", t("audio.test.help"), "muted"), grid, acts, outFor("test"), meterRow, res);
+    return box;
+  }
+
+  function keepSelect(id, box) {
+    const old = document.getElementById(id);
+    const now = box.querySelector("#" + id);
+    if (old && now && [...now.options].some((o) => o.value === old.value)) now.value = old.value;
+  }
+
+  async function draw() {
+    const s = await api("/api/v1/audio");
+    const body = root();
+    const focused = document.activeElement && body.contains(document.activeElement) ? document.activeElement.id : "";
+    const cards = el("ul", "", "audio-list"); cards.id = "audio-cards";
+    for (const c of s.cards) cards.append(cardItem(c));
+    const sinks = el("ul", "", "audio-list"); sinks.id = "audio-sinks";
+    for (const d of s.sinks) sinks.append(deviceItem(d, s.fallback_sink));
+    const sources = el("ul", "", "audio-list"); sources.id = "audio-sources";
+    for (const d of s.sources) sources.append(deviceItem(d, s.fallback_source));
+    const test = testSection(s);
+    // The test's choices and last result survive a redraw.
+    for (const id of ["audio-test-sink", "audio-test-source"]) keepSelect(id, test);
+    const oldSecs = document.getElementById("audio-test-seconds");
+    if (oldSecs) test.querySelector("#audio-test-seconds").value = oldSecs.value;
+    const oldRes = document.getElementById("audio-test-result");
+    if (oldRes) test.querySelector("#audio-test-result").replaceWith(oldRes);
+    const oldMeter = document.getElementById("audio-test-level");
+    if (oldMeter) test.querySelector("#audio-test-level").replaceWith(oldMeter);
+    body.replaceChildren(
+      el("p", t("audio.server") + ": " + s.server.name + " " + s.server.version),
+      el("h3", t("audio.cards")), s.cards.length ? cards : el("p", t("audio.no_cards"), "muted"),
+      el("h3", t("audio.sinks")), sinks,
+      el("h3", t("audio.sources")), sources,
+      el("h3", t("audio.test")), test);
+    if (focused) { const f = document.getElementById(focused); if (f) f.focus(); }
+  }
+
+  // schedule redraws once for a burst of "audio" events (a profile
+  // switch brings several), after the burst.
+  let timer = null;
+  function schedule() {
+    clearTimeout(timer);
+    timer = setTimeout(() => { timer = null; draw().catch((e) => pageError("audio", e)); }, 150);
+  }
+
+  registerPage("audio", {
+    refresh: draw,
+    events: { audio: schedule },
+  });
+})();

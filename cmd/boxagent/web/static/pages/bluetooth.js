@@ -1,9 +1,200 @@
-// The Bluetooth page: a client of /api/v1/… like the CLI; no logic of its own.
+// The Bluetooth page: a client of /api/v1/bt/… like the CLI; no logic of
+// its own. Devices found by a scan ("bt.scan" events) and changes BlueZ
+// reports ("bt" events) update the list in place, without a reload.
 "use strict";
-registerPage("bluetooth", {
-  async refresh() {
-    const body = document.querySelector("#bluetooth .page-body");
-    body.replaceChildren(el("p", t("page.todo")));
-  },
-  events: {},
-});
+(() => {
+  const devices = new Map(); // address → the API's Device
+  let adapters = [];
+  // Each device keeps its status line across redraws, so an operation's
+  // result stays on screen while the list changes around it.
+  const outs = new Map();
+
+  const root = () => document.querySelector("#bluetooth .page-body");
+
+  // headset mirrors bluetooth.Device.Headset: the API sorts its own lists
+  // this way, and a device a scan adds live has to land in the same place.
+  function headset(d) {
+    if (d.a2dp_sink || d.hfp_hf || d.hsp_hs) return true;
+    const major = (d.class >> 8) & 0x1f, minor = (d.class >> 2) & 0x3f;
+    if (major === 0x04 && [0x01, 0x02, 0x06].includes(minor)) return true;
+    return (d.icon || "").startsWith("audio-headset") || d.icon === "audio-headphones";
+  }
+
+  function sorted() {
+    const rssi = (d) => (d.rssi === undefined || d.rssi === null ? -1000 : d.rssi);
+    return [...devices.values()].sort((a, b) =>
+      (headset(b) - headset(a)) || (rssi(b) - rssi(a)) || (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+  }
+
+  const yesNo = (v) => t(v ? "bt.yes" : "bt.no");
+  const name = (d) => d.alias || d.name || d.address;
+
+  function capabilities(d) {
+    const caps = [];
+    if (d.a2dp_sink) caps.push(t("bt.cap.a2dp"));
+    if (d.hfp_hf) caps.push(t("bt.cap.hfp"));
+    if (d.hsp_hs) caps.push(t("bt.cap.hsp"));
+    if (caps.length) return caps.join(", ");
+    return headset(d) ? t("bt.cap.unknown") : t("bt.cap.none");
+  }
+
+  function outFor(addr) {
+    if (!outs.has(addr)) {
+      const o = el("p", "", "");
+      o.setAttribute("role", "status");
+      outs.set(addr, o);
+    }
+    return outs.get(addr);
+  }
+
+  function button(text, id, label, onClick) {
+    const b = el("button", text);
+    b.type = "button";
+    b.id = id;
+    if (label) b.setAttribute("aria-label", label);
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  // act runs one device operation; the list follows from the "bt" events
+  // and a final re-read, so it shows what BlueZ says, not what we asked.
+  async function act(path, d) {
+    try {
+      await operate(path, { address: d.address }, outFor(d.address));
+    } catch (_) { /* operate showed the error and hint */ }
+    if (path.endsWith("/remove")) devices.delete(d.address);
+    await reload().catch(() => {});
+  }
+
+  function deviceItem(d) {
+    const li = el("li", "", "bt-device");
+    li.dataset.address = d.address;
+    li.append(el("h4", name(d)));
+    const dl = el("dl");
+    const pair = (k, v, cls) => { dl.append(el("dt", t(k)), el("dd", v, cls)); };
+    pair("bt.address", d.address);
+    pair("bt.kind", headset(d) ? t("bt.headset") : t("bt.other"));
+    pair("bt.profiles", capabilities(d));
+    pair("bt.connected", yesNo(d.connected), "bt-connected");
+    pair("bt.paired", yesNo(d.paired), "bt-paired");
+    pair("bt.trusted", yesNo(d.trusted), "bt-trusted");
+    if (d.rssi !== undefined && d.rssi !== null) pair("bt.rssi", d.rssi + " dBm");
+    li.append(dl);
+    const acts = el("div", "", "actions");
+    const id = (verb) => "bt-" + verb + "-" + d.address.replace(/:/g, "");
+    const label = (k) => t(k) + " " + name(d);
+    if (!d.paired) acts.append(button(t("bt.pair"), id("pair"), label("bt.pair"), () => act("/api/v1/bt/pair", d)));
+    if (d.paired && !d.connected) acts.append(button(t("bt.connect"), id("connect"), label("bt.connect"), () => act("/api/v1/bt/connect", d)));
+    if (d.connected) acts.append(button(t("bt.disconnect"), id("disconnect"), label("bt.disconnect"), () => act("/api/v1/bt/disconnect", d)));
+    acts.append(button(t("bt.forget"), id("forget"), label("bt.forget"), () => act("/api/v1/bt/remove", d)));
+    li.append(acts, outFor(d.address));
+    return li;
+  }
+
+  function drawDevices() {
+    const list = document.getElementById("bt-devices");
+    if (!list) return;
+    // A redraw replaces the buttons: give the keyboard focus back.
+    const focused = document.activeElement && document.activeElement.id;
+    list.replaceChildren(...sorted().map(deviceItem));
+    document.getElementById("bt-none").hidden = devices.size > 0;
+    if (focused) { const f = document.getElementById(focused); if (f) f.focus(); }
+  }
+
+  function drawAdapters() {
+    const box = document.getElementById("bt-adapters");
+    if (!box) return;
+    const tbl = el("table");
+    const head = el("tr");
+    for (const k of ["bt.adapter", "bt.address", "bt.powered", "bt.pairable", "bt.discovering"]) head.append(el("th", t(k)));
+    tbl.append(head);
+    for (const a of adapters) {
+      const pairable = a.pairable ? t("bt.yes") + (a.pairable_timeout ? " (" + a.pairable_timeout + " s)" : "") : t("bt.no");
+      row(tbl, [el("td", a.name + (a.alias ? " (" + a.alias + ")" : "")), el("td", a.address),
+        el("td", yesNo(a.powered), a.powered ? "state-ok" : "state-degraded"), el("td", pairable), el("td", yesNo(a.discovering))]);
+    }
+    box.replaceChildren(tbl);
+    const open = adapters.some((a) => a.pairable);
+    const b = document.getElementById("bt-pairable");
+    b.textContent = t(open ? "bt.pairable.close" : "bt.pairable.open");
+    b.dataset.on = open ? "0" : "1";
+  }
+
+  async function reload() {
+    const [ads, ds] = await Promise.all([api("/api/v1/bt/adapters"), api("/api/v1/bt/devices")]);
+    adapters = ads;
+    devices.clear();
+    for (const d of ds) devices.set(d.address, d);
+    drawAdapters();
+    drawDevices();
+  }
+
+  async function scan() {
+    const b = document.getElementById("bt-scan");
+    const secs = Number(document.getElementById("bt-scan-seconds").value) || 10;
+    b.disabled = true;
+    try {
+      await operate("/api/v1/bt/scan", { timeout: secs }, document.getElementById("bt-scan-result"));
+    } catch (_) { /* shown */ } finally {
+      b.disabled = false;
+    }
+  }
+
+  function build() {
+    const body = root();
+    const scanSeconds = el("input");
+    scanSeconds.type = "number"; scanSeconds.id = "bt-scan-seconds"; scanSeconds.min = "1"; scanSeconds.max = "120"; scanSeconds.value = "10";
+    const scanLabel = el("label", t("bt.scan.seconds")); scanLabel.htmlFor = "bt-scan-seconds";
+    const pairable = button(t("bt.pairable.open"), "bt-pairable", "", async () => {
+      try {
+        await operate("/api/v1/bt/pairable", { on: pairable.dataset.on === "1" }, document.getElementById("bt-pairable-result"));
+      } catch (_) { /* shown */ }
+      await reload().catch(() => {});
+    });
+    const scanBtn = button(t("bt.scan"), "bt-scan", "", scan);
+    const none = el("p", t("bt.none"), "muted"); none.id = "bt-none";
+    const list = el("ul", "", "bt-list"); list.id = "bt-devices"; list.setAttribute("aria-live", "polite");
+    const ads = el("div"); ads.id = "bt-adapters";
+    const pr = el("p"); pr.id = "bt-pairable-result"; pr.setAttribute("role", "status");
+    const sr = el("p"); sr.id = "bt-scan-result"; sr.setAttribute("role", "status");
+    body.replaceChildren(
+      el("h3", t("bt.adapters")), ads, el("div", "", "actions"), pr,
+      el("h3", t("bt.devices")), el("div", "", "actions"), sr, none, list,
+      el("p", t("bt.autoconnect.note"), "muted"));
+    const [adActs, devActs] = body.querySelectorAll(".actions");
+    adActs.append(pairable);
+    devActs.append(scanLabel, scanSeconds, scanBtn);
+    body.dataset.built = I18N.lang;
+  }
+
+  registerPage("bluetooth", {
+    async refresh() {
+      if (root().dataset.built !== I18N.lang) build();
+      await reload();
+    },
+    events: {
+      // A device a scan found: the same record GET /bt/devices gives.
+      "bt.scan": (d) => {
+        if (!d || !d.address) return;
+        devices.set(d.address, Object.assign(devices.get(d.address) || {}, d));
+        drawDevices();
+      },
+      bt: (ev) => {
+        if (!ev) return;
+        if (ev.type === "device" && ev.device) {
+          devices.set(ev.device.address, ev.device);
+          drawDevices();
+        } else if (ev.type === "device_removed" && ev.device) {
+          devices.delete(ev.device.address);
+          drawDevices();
+        } else if (ev.type === "adapter" && ev.adapter) {
+          const i = adapters.findIndex((a) => a.name === ev.adapter.name);
+          if (i < 0) adapters.push(ev.adapter); else adapters[i] = ev.adapter;
+          drawAdapters();
+        } else if (["adapter_removed", "pairing_window", "service"].includes(ev.type)) {
+          reload().catch(() => {});
+        }
+      },
+    },
+  });
+})();

@@ -1,9 +1,150 @@
-// The Network page: a client of /api/v1/… like the CLI; no logic of its own.
+// The Network page: a client of /api/v1/net… like the CLI; no logic of its
+// own. "net" events (links, leases, PPPoE sessions) redraw it. The API
+// never returns secrets (the PPPoE password), so the page cannot show one.
 "use strict";
-registerPage("network", {
-  async refresh() {
-    const body = document.querySelector("#network .page-body");
-    body.replaceChildren(el("p", t("page.todo")));
-  },
-  events: {},
-});
+(() => {
+  const root = () => document.querySelector("#network .page-body");
+  const outs = new Map();
+  function outFor(key) {
+    if (!outs.has(key)) {
+      const o = el("p");
+      o.setAttribute("role", "status");
+      outs.set(key, o);
+    }
+    return outs.get(key);
+  }
+
+  function button(text, id, onClick) {
+    const b = el("button", text);
+    b.type = "button";
+    b.id = id;
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  function when(iso) {
+    if (!iso || iso.startsWith("0001-")) return "—";
+    const d = new Date(iso);
+    return d.toLocaleString(I18N.lang) + " (" + relative(d) + ")";
+  }
+
+  // relative says how far a time is from now, in the page's words.
+  function relative(d) {
+    const s = Math.round((d.getTime() - Date.now()) / 1000);
+    const a = Math.abs(s);
+    const span = a < 120 ? a + " s" : a < 7200 ? Math.round(a / 60) + " min" : Math.round(a / 3600) + " h";
+    return (s >= 0 ? t("net.in") : t("net.ago")).replace("%s", span);
+  }
+
+  // Lease durations are Go time.Duration values: nanoseconds.
+  function duration(ns) {
+    const s = Math.round(ns / 1e9);
+    if (s % 3600 === 0 && s >= 3600) return s / 3600 + " h";
+    if (s % 60 === 0 && s >= 60) return s / 60 + " min";
+    return s + " s";
+  }
+
+  function uplinkItem(u, v) {
+    const li = el("li", "", "net-uplink");
+    li.id = "net-uplink-" + u.name;
+    li.append(el("h4", u.name));
+    const dl = el("dl");
+    const pair = (k, val, cls) => { dl.append(el("dt", t(k)), el("dd", val === undefined || val === null || val === "" ? "—" : val, cls)); };
+    const link = v.links.find((l) => l.name === u.name);
+    pair("net.parent", u.parent);
+    pair("net.vlan", u.vlan === undefined ? t("net.untagged") : String(u.vlan));
+    // The 802.1p priority the VLAN's egress map gives (socket priority →
+    // PCP), as the kernel has it.
+    const egress = link && link.egress_qos ? Object.entries(link.egress_qos).map(([k, p]) => k + "→" + p).join(", ") : "";
+    pair("net.priority", egress);
+    pair("net.method", u.method);
+    const state = u.up ? t("net.up") : t("net.down") + (u.detail ? ": " + u.detail : "");
+    pair("net.state", state, u.up ? "state-ok net-state" : "state-degraded net-state");
+    pair("net.carrier", t(u.carrier ? "net.yes" : "net.no"));
+    const addrs = v.addresses.filter((a) => a.link === u.name || (u.pppoe && a.link === u.pppoe.link));
+    pair("net.addresses", addrs.map((a) => a.address + (a.valid_for !== undefined ? " (" + t("net.valid_for").replace("%s", duration(a.valid_for * 1e9)) + ")" : "")).join(", "));
+    const gw = v.routes.filter((r) => r.dst === "default" && (r.link === u.name || (u.pppoe && r.link === u.pppoe.link)));
+    pair("net.gateway", gw.map((r) => (r.gateway || r.link) + " (" + t("net.metric") + " " + r.metric + ")").join(", "));
+    const lease = u.dhcp && u.dhcp.lease;
+    const dns = lease ? lease.dns : u.pppoe ? u.pppoe.dns : null;
+    pair("net.dns", (dns || []).join(", "));
+    li.append(dl);
+
+    if (u.dhcp) {
+      const d = u.dhcp;
+      const ld = el("dl", "", "net-lease");
+      const lp = (k, val) => ld.append(el("dt", t(k)), el("dd", val === undefined || val === null || val === "" ? "—" : val));
+      lp("net.dhcp.state", d.state + (d.error ? ": " + d.error : ""));
+      if (lease) {
+        lp("net.dhcp.address", lease.address);
+        lp("net.dhcp.server", lease.server);
+        lp("net.dhcp.router", lease.router);
+        lp("net.dhcp.domain", lease.domain);
+        lp("net.dhcp.lease_time", duration(lease.duration));
+        lp("net.dhcp.acquired", when(lease.acquired));
+        lp("net.dhcp.renew_at", when(lease.renew_at));
+        lp("net.dhcp.expires_at", when(lease.expires_at));
+      }
+      const sent = Object.keys(d.sent || {}).sort((a, b) => Number(a) - Number(b));
+      lp("net.dhcp.sent", sent.map((c) => t("net.dhcp.option") + " " + c + ": " + d.sent[c]).join("; "));
+      const h = el("h5", t("net.dhcp"));
+      li.append(h, ld, button(t("net.renew"), "net-renew-" + u.name, async () => {
+        try { await operate("/api/v1/net/renew", { link: u.name }, outFor("renew:" + u.name)); } catch (_) { /* shown */ }
+      }));
+      li.lastChild.setAttribute("aria-label", t("net.renew") + " " + u.name);
+      li.append(outFor("renew:" + u.name));
+    }
+    if (u.pppoe) {
+      const p = u.pppoe;
+      const pd = el("dl", "", "net-lease");
+      const pp = (k, val) => pd.append(el("dt", t(k)), el("dd", val === undefined || val === null || val === "" ? "—" : String(val)));
+      pp("net.pppoe.session", t(p.up ? "net.up" : "net.down"));
+      pp("net.pppoe.link", p.link);
+      pp("net.pppoe.address", p.address);
+      pp("net.pppoe.peer", p.peer);
+      pp("net.pppoe.since", when(p.since));
+      pp("net.pppoe.connects", p.connects + " / " + p.starts);
+      pp("net.pppoe.error", p.last_error);
+      li.append(el("h5", t("net.pppoe")), pd);
+    }
+    return li;
+  }
+
+  async function draw() {
+    const v = await api("/api/v1/net");
+    const body = root();
+    const focused = document.activeElement && body.contains(document.activeElement) ? document.activeElement.id : "";
+    const list = el("ul", "", "net-list"); list.id = "net-uplinks";
+    for (const u of v.uplinks) list.append(uplinkItem(u, v));
+    const acts = el("div", "", "actions");
+    acts.append(button(t("net.apply"), "net-apply", async () => {
+      try { await operate("/api/v1/net/apply", undefined, outFor("apply")); } catch (_) { /* shown */ }
+      schedule();
+    }));
+    const links = el("table", "", "net-links");
+    const head = el("tr");
+    for (const k of ["net.link", "net.kind", "net.state", "net.addresses"]) head.append(el("th", t(k)));
+    links.append(head);
+    for (const l of v.links) {
+      const addrs = v.addresses.filter((a) => a.link === l.name).map((a) => a.address).join(", ");
+      const st = (l.up ? t("net.up") : t("net.down")) + ", " + l.state + (l.vlan ? ", VLAN " + l.vlan : "");
+      row(links, [el("td", l.name + (l.parent ? " @" + l.parent : "")), el("td", l.kind), el("td", st), el("td", addrs || "—")]);
+    }
+    body.replaceChildren(
+      el("h3", t("net.uplinks")), v.uplinks.length ? list : el("p", t("net.no_uplinks"), "muted"),
+      el("p", t("net.apply.help"), "muted"), acts, outFor("apply"),
+      el("h3", t("net.links")), links);
+    if (focused) { const f = document.getElementById(focused); if (f) f.focus(); }
+  }
+
+  let timer = null;
+  function schedule() {
+    clearTimeout(timer);
+    timer = setTimeout(() => { timer = null; draw().catch((e) => pageError("network", e)); }, 150);
+  }
+
+  registerPage("network", {
+    refresh: draw,
+    events: { net: schedule },
+  });
+})();
