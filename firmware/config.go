@@ -15,6 +15,9 @@ type Config struct {
 	// KeepArtifacts is how many packages the store keeps (the staged one
 	// and the one before it are always kept); 0 means DefaultKeep.
 	KeepArtifacts int `toml:"keep_artifacts" json:"keep_artifacts,omitempty"`
+	// Mounter is how sticks are mounted: auto, systemd or direct
+	// (ChooseMounter); "" is auto.
+	Mounter string `toml:"mounter" json:"mounter,omitempty"`
 }
 
 // Bounds of keep_artifacts.
@@ -45,6 +48,9 @@ func (c Config) Validate() error {
 	}
 	if c.KeepArtifacts < 0 || c.KeepArtifacts > MaxKeep {
 		errs = append(errs, &ConfigError{"keep_artifacts", fmt.Sprintf("%d is out of range 0..%d", c.KeepArtifacts, MaxKeep)})
+	}
+	if err := validMounter(c.Mounter); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

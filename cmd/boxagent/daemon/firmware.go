@@ -59,9 +59,17 @@ func (d *firmwareDomain) Start(ctx context.Context) error {
 		return err
 	}
 	hp := d.hostPaths()
+	// systemd's transient mount units when the agent runs as its own user
+	// under systemd (no CAP_SYS_ADMIN), mount(2) as root elsewhere.
+	mounter, how, err := firmware.ChooseMounter(fwConfig(d.a.config()).Mounter, d.log)
+	if err != nil {
+		d.setHealth(localapi.StateFailed, err.Error())
+		return err
+	}
+	d.log.Info("sticks are mounted", "by", how)
 	d.mu.Lock()
 	d.store = store
-	d.stager = &firmware.Stager{Store: store, Mounter: firmware.DirectMounter{}, Paths: hp, Logger: d.log}
+	d.stager = &firmware.Stager{Store: store, Mounter: mounter, Paths: hp, Logger: d.log}
 	d.mu.Unlock()
 	w, err := firmware.WatchSticks(firmware.WatchOptions{Paths: hp, Logger: d.log, OnEvent: func(e firmware.StickEvent) {
 		d.a.events.Publish("fw", e)
@@ -121,7 +129,8 @@ type FWStatus struct {
 	Sticks    []firmware.Stick    `json:"sticks"`
 	Artifacts []firmware.Artifact `json:"artifacts"`
 	// Staged is the artifact staged last, if any.
-	Staged *firmware.Artifact `json:"staged,omitempty"`
+	Staged *firmware.Artifact   `json:"staged,omitempty"`
+	Mounts map[string][]FWMount `json:"mounts,omitempty"` // by stick name: see fw_mounts.go
 }
 
 // FWAddRequest is the body of POST /api/v1/fw/add: a file on the box or
@@ -264,6 +273,7 @@ func (d *firmwareDomain) Register(api *localapi.Server) {
 		if s, err := d.sticks(); err == nil && s != nil {
 			st.Sticks = s
 		}
+		st.Mounts = d.stickMounts(st.Sticks)
 		if st.Artifacts, err = store.List(); err != nil {
 			return err
 		}
