@@ -13,8 +13,9 @@ import (
 type WiFiConfig struct {
 	// Interface is the wireless link, e.g. "wlan0"; empty: the first one
 	// the kernel has.
-	Interface string        `toml:"interface" json:"interface,omitempty"`
-	Networks  []WiFiNetwork `toml:"network" json:"network,omitempty"`
+	Interface  string         `toml:"interface" json:"interface,omitempty"`
+	Networks   []WiFiNetwork  `toml:"network" json:"network,omitempty"`
+	SetupAfter WiFiSetupAfter `toml:"setup_after,omitempty" json:"setup_after,omitempty"` // hotspot_config.go
 }
 
 // Security kinds of a network, as the config file, the API and scan

@@ -1,0 +1,176 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+)
+
+// Access point mode through wpa_supplicant (mode=2, CONFIG_AP, which
+// Debian's build has): no second daemon, and wpa_supplicant switches the
+// radio between AP and station itself — the boards' chips cannot be both
+// at once.
+
+// WiFiAP is an access point to open: WPA2-PSK (CCMP) on one 2.4 GHz
+// channel.
+type WiFiAP struct {
+	SSID      string
+	PSK       string // 8 to 63 characters
+	Frequency int    // MHz; default HotspotFrequency
+}
+
+// WiFiAPRun is an access point wpa_supplicant is running for us.
+type WiFiAPRun struct {
+	w    *WiFi
+	path dbus.ObjectPath
+	ap   WiFiAP
+}
+
+// wifiAPArgs are AddNetwork's arguments for ap.
+func wifiAPArgs(ap WiFiAP) map[string]dbus.Variant {
+	return map[string]dbus.Variant{
+		"ssid":      dbus.MakeVariant([]byte(ap.SSID)),
+		"mode":      dbus.MakeVariant(int32(2)),
+		"frequency": dbus.MakeVariant(int32(ap.Frequency)),
+		"key_mgmt":  dbus.MakeVariant("WPA-PSK"),
+		"proto":     dbus.MakeVariant("RSN"),
+		"pairwise":  dbus.MakeVariant("CCMP"),
+		"group":     dbus.MakeVariant("CCMP"),
+		"psk":       dbus.MakeVariant(ap.PSK),
+	}
+}
+
+// StartAP turns the interface into an access point and waits until it
+// beacons (State completed on the AP network), at most timeout. A
+// station link it was on goes down, without the re-join that a drop
+// otherwise brings; StopAP brings the known networks back.
+func (w *WiFi) StartAP(ctx context.Context, ap WiFiAP, timeout time.Duration) (*WiFiAPRun, error) {
+	if ap.Frequency == 0 {
+		ap.Frequency = HotspotFrequency
+	}
+	op := fmt.Sprintf("start access point %q", ap.SSID)
+	if l := len(ap.SSID); l == 0 || l > 32 {
+		return nil, &WiFiError{Op: op, Err: ErrWiFiInvalid, Detail: "an SSID is 1 to 32 bytes"}
+	}
+	if msg := PSKProblem(ap.PSK); msg != "" || len(ap.PSK) < 8 {
+		return nil, &WiFiError{Op: op, Err: ErrWiFiInvalid, Detail: "password: " + msg}
+	}
+	w.opMu.Lock()
+	defer w.opMu.Unlock()
+	// A drop of the station link on the way is ours: no re-join.
+	w.setJoining(true)
+	defer w.setJoining(false)
+	var path dbus.ObjectPath
+	if err := w.obj.CallWithContext(ctx, wpaIface+".AddNetwork", 0, wifiAPArgs(ap)).Store(&path); err != nil {
+		return nil, &WiFiError{Op: op, Err: ErrWiFiRejected, Detail: "wpa_supplicant refused the network: " + dbusMessage(err)}
+	}
+	start := time.Now()
+	err := w.obj.CallWithContext(ctx, wpaIface+".SelectNetwork", 0, path).Err
+	if err == nil {
+		err = w.waitAP(ctx, path, op, timeout)
+	} else {
+		err = &WiFiError{Op: op, Err: ErrWiFiRejected, Detail: "wpa_supplicant: " + dbusMessage(err)}
+	}
+	if err != nil {
+		w.removeNetwork(path)
+		w.enableKnown()
+		return nil, err
+	}
+	w.log.Info("access point up", "ssid", ap.SSID, "frequency", ap.Frequency, "after", time.Since(start).Round(time.Millisecond))
+	return &WiFiAPRun{w: w, path: path, ap: ap}, nil
+}
+
+// waitAP follows the state until the AP network is completed.
+func (w *WiFi) waitAP(ctx context.Context, path dbus.ObjectPath, op string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		w.mu.Lock()
+		st, ch := w.st, w.changed
+		w.mu.Unlock()
+		switch {
+		case st.gone:
+			return &WiFiError{Op: op, Err: ErrWiFiNoSupplicant}
+		case st.currentNet == path && st.state == WiFiStateCompleted:
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return &WiFiError{Op: op, Err: ErrWiFiTimeout, Detail: "the AP did not come up within " + timeout.String() + "; state " + st.state +
+					" (does wpa_supplicant have AP support, and the driver AP mode?)"}
+			}
+			return ctx.Err()
+		}
+	}
+}
+
+// SSID is the access point's name.
+func (r *WiFiAPRun) SSID() string { return r.ap.SSID }
+
+// Stop removes the access point network; wpa_supplicant leaves AP mode
+// and the known networks are enabled again, so the best one in range is
+// joined.
+func (r *WiFiAPRun) Stop(ctx context.Context) error {
+	w := r.w
+	w.opMu.Lock()
+	defer w.opMu.Unlock()
+	w.setJoining(true) // the AP's own "drop" is not one to answer twice
+	defer w.setJoining(false)
+	if err := w.obj.CallWithContext(ctx, wpaIface+".RemoveNetwork", 0, r.path).Err; err != nil && !w.Status().gone() {
+		return fmt.Errorf("cannot stop access point %q: %s", r.ap.SSID, dbusMessage(err))
+	}
+	w.enableKnown()
+	w.log.Info("access point down", "ssid", r.ap.SSID)
+	return nil
+}
+
+func (s WiFiStatus) gone() bool { return s.State == WiFiStateAbsent }
+
+// RemoveAPNetworks removes the access point networks (mode 2) that
+// wpa_supplicant holds, e.g. a hotspot left by an agent that was killed:
+// left alone it would be adopted as a known network and opened again.
+func (w *WiFi) RemoveAPNetworks(ctx context.Context) int {
+	w.opMu.Lock()
+	defer w.opMu.Unlock()
+	v, err := w.obj.GetProperty(wpaIface + ".Networks")
+	if err != nil {
+		return 0
+	}
+	paths, _ := v.Value().([]dbus.ObjectPath)
+	n := 0
+	for _, p := range paths {
+		var props map[string]dbus.Variant
+		if err := w.conn.Object(wpaService, p).CallWithContext(ctx, dbusProps+".Get", 0, wpaNetIface, "Properties").Store(&props); err != nil {
+			continue
+		}
+		if mode, _ := props["mode"].Value().(string); mode != "2" {
+			continue
+		}
+		w.removeNetwork(p)
+		n++
+	}
+	if n > 0 {
+		w.log.Info("removed access point networks left in wpa_supplicant", "count", n)
+		w.enableKnown()
+	}
+	return n
+}
+
+// MarkSaved records that the network joined as n is now one of the
+// config file's, so a later SetSaved with the same settings leaves it
+// (and the link) alone rather than adding it anew.
+func (w *WiFi) MarkSaved(n WiFiNetwork) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	have, ok := w.nets[n.SSID]
+	if !ok {
+		return false
+	}
+	have.saved, have.net = true, n
+	return true
+}
