@@ -111,6 +111,77 @@ async function showStatus() {
     row(tbl, [el("th", sub.name), el("td", sub.state + (sub.detail ? ": " + sub.detail : ""), "state-" + sub.state)]);
   }
   box.append(tbl);
+  await showOverview().catch((e) => { document.getElementById("overview-live").replaceChildren(el("p", e.message, "error")); });
+}
+
+// ago says how far a time is from now, in words a person reads at a
+// glance ("in 3 h", "5 min ago").
+function ago(iso) {
+  const s = Math.round((new Date(iso) - Date.now()) / 1000);
+  const a = Math.abs(s);
+  const v = a < 90 ? a + " s" : a < 5400 ? Math.round(a / 60) + " min" : a < 172800 ? Math.round(a / 3600) + " h" : Math.round(a / 86400) + " d";
+  return (s >= 0 ? t("time.in") : t("time.ago")).replace("{v}", v);
+}
+
+// showOverview is the state of each domain in one table, from the same
+// GET routes the pages use, fetched side by side. A domain the box lacks
+// (or that is down) reads "not available" with the API's reason.
+async function showOverview() {
+  const get = (path) => api(path).then((v) => ({ v }), (e) => ({ e }));
+  const [net, wifi, bt, audio, fw] = await Promise.all(
+    ["/api/v1/net", "/api/v1/wifi", "/api/v1/bt/devices", "/api/v1/audio", "/api/v1/fw"].map(get));
+  const tbl = el("table");
+  const line = (key, r, draw) => {
+    const td = el("td");
+    if (r.e) { td.textContent = t("overview.na"); td.title = r.e.message; td.className = "state-absent"; td.append(el("small", " — " + r.e.message)); }
+    else draw(td, r.v);
+    row(tbl, [el("th", t(key)), td]);
+  };
+  line("overview.uplinks", net, (td, v) => {
+    if (!v.uplinks.length) td.textContent = t("overview.none");
+    for (const u of v.uplinks) {
+      const addrs = v.addresses.filter((a) => a.link === u.name).map((a) => a.address);
+      const p = el("div", u.name + ": " + t(u.up ? "overview.up" : "overview.down") + (addrs.length ? " " + addrs.join(", ") : "") + (u.detail ? " (" + u.detail + ")" : ""), u.up ? "state-ok" : "state-degraded");
+      const l = u.dhcp && u.dhcp.lease;
+      if (l) p.append(el("small", " — " + t("overview.lease").replace("{renew}", ago(l.renew_at)).replace("{expires}", ago(l.expires_at))));
+      if (u.pppoe && u.pppoe.up) p.append(el("small", " — PPPoE " + u.pppoe.address + " " + t("overview.since").replace("{v}", ago(u.pppoe.since))));
+      td.append(p);
+    }
+  });
+  line("overview.wifi", wifi, (td, v) => {
+    td.append(el("span", v.state + (v.ssid ? " “" + v.ssid + "” " : " "), v.state === "completed" ? "state-ok" : ""));
+    if (v.ssid && typeof wifiBars === "function") td.append(wifiBars(v.link ? v.link.rssi_dbm : v.signal_dbm));
+    if (v.address) td.append(el("span", " " + v.address));
+  });
+  line("overview.headset", bt, (td, v) => {
+    const hs = v.filter((d) => d.connected && (d.a2dp_sink || d.hfp_hf || d.hsp_hs));
+    td.textContent = hs.length ? hs.map((d) => (d.alias || d.name || d.address) + " " + t("overview.connected")).join(", ") : t("overview.noheadset");
+  });
+  line("overview.audiomode", audio, (td, v) => {
+    const cards = v.cards.filter((c) => c.headset);
+    td.textContent = cards.length ? cards.map((c) => (c.description || c.name) + ": " + (c.mode || c.active_profile)).join(", ") : t("overview.noheadset");
+  });
+  line("overview.staged", fw, (td, v) => {
+    const s = v.staged;
+    if (!s) { td.textContent = t("overview.nothingstaged"); return; }
+    const last = (s.staged || []).slice(-1)[0];
+    td.append(el("span", s.sha256.slice(0, 12) + " (" + fwBytes(s.size) + ")", "mono"));
+    if (last) td.append(el("span", " " + ago(last.time) + ([last.label, last.serial].filter(Boolean).length ? " → " + [last.label, last.serial].filter(Boolean).join(" / ") : "")));
+  });
+  document.getElementById("overview-live").replaceChildren(tbl);
+}
+
+// overviewOps lists the last operations on the Overview, from the
+// History's own fetch.
+function overviewOps(ops) {
+  const ul = document.getElementById("overview-ops");
+  ul.replaceChildren();
+  for (const op of ops.slice(0, 5)) {
+    const li = el("li", op.kind + " #" + op.id + ": ");
+    li.append(el("span", op.state, "state-" + (op.state === "done" ? "ok" : op.state)), el("small", " " + (op.summary || "") + " — " + ago(op.started)));
+    ul.append(li);
+  }
+  if (!ops.length) ul.append(el("li", t("overview.none")));
 }
 
 async function showOperations() {
@@ -125,6 +196,7 @@ async function showOperations() {
     const id = el("td"); id.append(link);
     row(body, [id, el("td", op.kind), el("td", op.origin), el("td", op.state, "state-" + (op.state === "done" ? "ok" : op.state)), el("td", op.started)]);
   }
+  if (!kind) overviewOps(ops);
 }
 
 async function showOperation(id) {
@@ -143,6 +215,15 @@ async function showDoctor() {
     const cls = c.result === "OK" ? "state-ok" : (c.result === "FAIL" ? "state-failed" : "state-degraded");
     row(body, [el("th", c.name), el("td", c.result, cls), el("td", c.detail + (c.fix ? " — " + t("doctor.fix") + ": " + c.fix : ""))]);
   }
+  // The Overview lists what is not OK, from the same answer.
+  const warn = document.getElementById("overview-warnings");
+  warn.replaceChildren();
+  for (const c of d.checks.filter((c) => c.result === "WARN" || c.result === "FAIL")) {
+    const li = el("li", c.name + ": ", c.result === "FAIL" ? "state-failed" : "state-degraded");
+    li.append(el("span", c.result + " — " + c.detail + (c.fix ? " (" + t("doctor.fix") + ": " + c.fix + ")" : "")));
+    warn.append(li);
+  }
+  if (!warn.children.length) warn.append(el("li", t("overview.nowarnings"), "state-ok"));
 }
 
 function follow() {
