@@ -24,6 +24,29 @@ import (
 // know nothing of HTTP: its name, its password, its address and its DHCP
 // server. The AP itself is wpa_supplicant's (wifi_ap.go).
 
+// WiFiSetupStatus is the setup hotspot's state, as the agent's API
+// shows it: in GET /api/v1/wifi as "setup", and at GET
+// /api/v1/wifi/setup, where the password is given to callers on the
+// unix socket only.
+type WiFiSetupStatus struct {
+	State   string `json:"state"`
+	SSID    string `json:"ssid,omitempty"`
+	Address string `json:"address,omitempty"`
+	URL     string `json:"url,omitempty"`
+	// Password is only ever set in answers over the unix socket.
+	Password string `json:"password,omitempty"`
+	// Auto is true when setup_after opened it.
+	Auto    bool       `json:"auto,omitempty"`
+	Since   *time.Time `json:"since,omitempty"`
+	Clients int        `json:"clients,omitempty"`
+	// The last network tried from the setup page, and why it failed.
+	LastSSID      string `json:"last_ssid,omitempty"`
+	LastError     string `json:"last_error,omitempty"`
+	LastErrorCode string `json:"last_error_code,omitempty"`
+	// SetupAfter is the configured wait, "" for never.
+	SetupAfter string `json:"setup_after,omitempty"`
+}
+
 // HotspotPasswordAlphabet is the password's alphabet: lowercase letters
 // and digits without the ones a person misreads on a serial console or a
 // phone keyboard (0/o, 1/l/i).

@@ -17,7 +17,7 @@ import (
 
 func wifiCmd() *Command {
 	return &Command{
-		Name: "wifi", Usage: "status | scan | saved | connect SSID [--psk-stdin] [--hidden] | forget SSID",
+		Name: "wifi", Usage: "status | scan | saved | connect SSID [--psk-stdin] [--hidden] | forget SSID | setup start|stop|status",
 		Short: "show, scan and join Wi-Fi networks (wpa_supplicant)",
 		Long: `connect reads the password (8 to 63 characters, or 64 hex digits) from the
 first line of stdin with --psk-stdin (or --password-stdin), so it never shows
@@ -25,10 +25,14 @@ in the process list or the shell history; on a terminal it asks for it with
 echo off. Without it the network is open. The password is never logged nor
 returned: the journal keeps a fingerprint. saved lists the networks
 wpa_supplicant holds: those of the config file ([[wifi.network]]) and those
-joined since the agent started.
+joined since the agent started. A network joined with connect is saved in
+the config file ([[wifi.network]], mode 0600) and forget removes it there
+too. setup start opens the setup hotspot (boxagent-XXXX, WPA2): a phone
+joins it with the password printed here and on the console, and its
+captive page (http://192.168.4.1/) picks the network; setup stop closes it.
 
   echo 'secret password' | boxagent wifi connect home --psk-stdin`,
-		Verbs: []string{"status", "scan", "saved", "connect", "forget"},
+		Verbs: []string{"status", "scan", "saved", "connect", "forget", "setup"},
 		Flags: func(fs *pflag.FlagSet, o *Opts) {
 			jsonFlag(fs, o)
 			o.values["psk-stdin"] = fs.Bool("psk-stdin", false, "connect: read the password from stdin")
@@ -77,6 +81,8 @@ joined since the agent started.
 					return usagef("wifi connect takes one SSID")
 				}
 				return wifiConnect(ctx, e, o, args[0])
+			case "setup":
+				return wifiSetup(ctx, e, o, args)
 			case "forget":
 				if len(args) != 1 {
 					return usagef("wifi forget takes one SSID")

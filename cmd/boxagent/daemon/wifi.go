@@ -52,11 +52,15 @@ type wifiDomain struct {
 	dhcp     *network.DHCPClient
 	dhcpSSID string // the network its lease is from
 	dhcpStop func() // ends its Run and waits for it
+
+	setup *wifiSetup // the setup hotspot (wifi_setup.go)
 }
 
 func newWiFiDomain(a *agent) *wifiDomain {
-	return &wifiDomain{a: a, log: a.log.With("component", "wifi"),
+	d := &wifiDomain{a: a, log: a.log.With("component", "wifi"),
 		health: localapi.Subsystem{Name: "wifi", State: localapi.StateAbsent, Detail: "not started"}}
+	d.setup = newWiFiSetup(d)
+	return d
 }
 
 func (d *wifiDomain) Name() string { return "wifi" }
@@ -199,6 +203,7 @@ func (d *wifiDomain) open(ctx context.Context) {
 	if err := w.SetSaved(octx, saved); err != nil {
 		d.log.Warn("cannot push the saved networks", "err", err)
 	}
+	d.setup.opened(ctx, w)
 	d.log.Info("Wi-Fi ready", "interface", iface, "saved", len(saved), "state", w.Status().State)
 }
 
@@ -206,7 +211,9 @@ func (d *wifiDomain) open(ctx context.Context) {
 // completed link gets (or renews) a DHCP lease.
 func (d *wifiDomain) onEvent(ctx context.Context, e network.WiFiEvent) {
 	d.a.events.Publish("wifi", e)
-	if e.Kind == "state" && e.State == network.WiFiStateCompleted {
+	d.setup.onEvent(e)
+	// The AP's own completed state is no station link to address.
+	if e.Kind == "state" && e.State == network.WiFiStateCompleted && !d.setup.active() {
 		go d.address(ctx, e.SSID)
 	}
 }
@@ -296,6 +303,7 @@ func (d *wifiDomain) leaseAddress() string {
 }
 
 func (d *wifiDomain) closeClient() {
+	d.setup.closeAll()
 	d.mu.Lock()
 	w := d.wifi
 	d.wifi = nil
@@ -325,6 +333,9 @@ func (d *wifiDomain) Reconfigure(ctx context.Context, old, cfg *config.Config) (
 	ow, nw := wifiConfig(old), wifiConfig(cfg)
 	if ow.Interface != nw.Interface {
 		notes = append(notes, "wifi.interface changed: takes effect when the agent restarts")
+	}
+	if ow.SetupAfter.Duration() != nw.SetupAfter.Duration() {
+		notes = append(notes, "wifi.setup_after changed: takes effect when the agent restarts")
 	}
 	if reflect.DeepEqual(ow.Networks, nw.Networks) {
 		return notes, nil
@@ -379,6 +390,7 @@ type WiFiForgetRequest struct {
 
 func (d *wifiDomain) Register(api *localapi.Server) {
 	api.AddMapper(mapWiFiError)
+	d.setup.register(api)
 	api.Handle("GET", "/api/v1/wifi", false, func(w http.ResponseWriter, r *http.Request) error {
 		c, err := d.need()
 		if err != nil {
@@ -391,7 +403,10 @@ func (d *wifiDomain) Register(api *localapi.Server) {
 				st.Link = &sig
 			}
 		}
-		localapi.WriteJSON(w, http.StatusOK, st)
+		localapi.WriteJSON(w, http.StatusOK, struct {
+			network.WiFiStatus
+			Setup network.WiFiSetupStatus `json:"setup"`
+		}{st, d.setup.status(false)})
 		return nil
 	})
 	api.Handle("POST", "/api/v1/wifi/scan", true, func(w http.ResponseWriter, r *http.Request) error {
@@ -426,7 +441,7 @@ func (d *wifiDomain) Register(api *localapi.Server) {
 		rec := WiFiConnectRecord{SSID: n.SSID, PSK: config.Fingerprint(n.PSK), Security: n.Security, Hidden: n.Hidden}
 		return api.Operate(w, r, localapi.Spec{Kind: "wifi.connect", Summary: fmt.Sprintf("join Wi-Fi network %q", n.SSID), Request: rec},
 			func(ctx context.Context, _ localapi.ProgressFunc) (any, error) {
-				return c.Connect(ctx, n, wifiJoinTimeout)
+				return d.setup.connect(ctx, c, n) // stops the hotspot first; saves a joined network
 			})
 	})
 	api.Handle("POST", "/api/v1/wifi/forget", true, func(w http.ResponseWriter, r *http.Request) error {
@@ -443,7 +458,7 @@ func (d *wifiDomain) Register(api *localapi.Server) {
 		}
 		return api.Operate(w, r, localapi.Spec{Kind: "wifi.forget", Summary: fmt.Sprintf("forget Wi-Fi network %q", req.SSID), Request: req},
 			func(ctx context.Context, _ localapi.ProgressFunc) (any, error) {
-				if err := c.Forget(ctx, req.SSID); err != nil {
+				if err := d.forgetAndSave(ctx, c, req.SSID); err != nil {
 					return nil, err
 				}
 				return c.Status(), nil
