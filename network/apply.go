@@ -6,9 +6,6 @@ import (
 	"math"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -130,27 +127,30 @@ func (c *DHCPClient) apply(old, l *Lease) error {
 	if err := c.leaseApplied(l).put(c.nl); err != nil {
 		errs = append(errs, err)
 	}
-	if c.cfg.ResolvConf != "" {
-		if err := WriteResolvConf(c.cfg.ResolvConf, "DHCP lease on "+c.cfg.Link, l.DNS, l.Domain); err != nil {
-			errs = append(errs, err)
-		}
+	var search []string
+	if l.Domain != "" {
+		search = []string{l.Domain}
+	}
+	if err := c.dns.Set(DNSSource{Link: c.cfg.Link, Method: MethodDHCP, Metric: c.cfg.RouteMetric, Servers: l.DNS, Search: search}); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
 // unapply removes what a lease put into the kernel and resolv.conf.
 func (c *DHCPClient) unapply(l *Lease) error {
-	err := c.leaseApplied(l).remove(c.nl)
-	if c.cfg.ResolvConf != "" {
-		err = errors.Join(err, WriteResolvConf(c.cfg.ResolvConf, "no DHCP lease on "+c.cfg.Link, nil, ""))
-	}
-	return err
+	return errors.Join(c.leaseApplied(l).remove(c.nl), c.dns.Drop(c.cfg.Link))
 }
 
 // ApplyStatic puts a static uplink's address, prefix route and default
 // route (with the uplink's metric) on its link, for good, and writes its
 // DNS servers to resolvConf unless that is "". u must be valid.
 func ApplyStatic(nl Netlink, u Uplink, resolvConf string) error {
+	return applyStatic(nl, u, resolvFor(nil, resolvConf))
+}
+
+// applyStatic is ApplyStatic with the servers going to dns.
+func applyStatic(nl Netlink, u Uplink, dns *ResolvConf) error {
 	v := u.IPv4
 	link, err := nl.LinkByName(u.LinkName())
 	if err != nil {
@@ -168,56 +168,13 @@ func ApplyStatic(nl Netlink, u Uplink, resolvConf string) error {
 	if err := a.put(nl); err != nil {
 		return err
 	}
-	if resolvConf == "" {
-		return nil
-	}
-	var dns []netip.Addr
+	var servers []netip.Addr
 	for _, s := range v.DNS {
 		d, err := netip.ParseAddr(s)
 		if err != nil {
 			return fmt.Errorf("cannot use dns: %w", err)
 		}
-		dns = append(dns, d)
+		servers = append(servers, d)
 	}
-	return WriteResolvConf(resolvConf, "static uplink "+u.LinkName(), dns, "")
-}
-
-// WriteResolvConf replaces the file at path with a resolv.conf listing
-// servers (and a search domain), atomically: a reader sees the old file
-// or the new one, never part of one. why goes into a comment.
-func WriteResolvConf(path, why string, servers []netip.Addr, domain string) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "# written by boxagent: %s\n", why)
-	if domain != "" && !strings.ContainsAny(domain, " \t\n") {
-		fmt.Fprintf(&b, "search %s\n", domain)
-	}
-	for _, s := range servers {
-		fmt.Fprintf(&b, "nameserver %s\n", s)
-	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	defer os.Remove(f.Name()) // after a successful rename, there is nothing left to remove
-	_, err = f.WriteString(b.String())
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	return nil
+	return dns.Set(DNSSource{Link: u.LinkName(), Method: MethodStatic, Metric: uint32(v.RouteMetric), Servers: servers})
 }

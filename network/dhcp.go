@@ -24,8 +24,11 @@ type DHCPConfig struct {
 	Options     map[uint8][]byte // further options, sent as they are
 	RouteMetric uint32
 	// ResolvConf is where the lease's DNS servers are written; "" for
-	// nowhere.
+	// nowhere. DNS, when set, takes them instead.
 	ResolvConf string
+	// DNS is the resolv.conf the client shares with other uplinks (a
+	// Manager's); nil: the client has ResolvConf to itself.
+	DNS *ResolvConf
 
 	Clock Clock // nil: the real one
 	// Retransmit is the first wait before a DISCOVER or REQUEST is sent
@@ -75,6 +78,7 @@ func DHCPConfigFor(u Uplink, resolvConf string) (DHCPConfig, error) {
 type DHCPClient struct {
 	cfg   DHCPConfig
 	nl    Netlink
+	dns   *ResolvConf
 	conn  Conn
 	clock Clock
 	emit  func(Event)
@@ -138,7 +142,7 @@ func NewDHCPClient(nl Netlink, conn Conn, cfg DHCPConfig, onEvent func(Event)) *
 		onEvent = func(Event) {}
 	}
 	return &DHCPClient{
-		cfg: cfg, nl: nl, conn: conn, clock: cfg.Clock, emit: onEvent,
+		cfg: cfg, nl: nl, dns: resolvFor(cfg.DNS, cfg.ResolvConf), conn: conn, clock: cfg.Clock, emit: onEvent,
 		fire:  make(chan fired, nTimers),
 		renew: make(chan struct{}, 1),
 		done:  make(chan struct{}),

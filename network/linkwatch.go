@@ -15,7 +15,9 @@ import (
 // when an uplink's link or its parent comes back (or is made anew), it
 // applies the uplink again; when an uplink's carrier returns, it asks its
 // DHCP client for a renewal at once (on carrier loss the lease is kept
-// until it expires); when a ppp link goes, its session is marked down.
+// until it expires) and puts a static uplink's addressing back; when a
+// ppp link goes, its session is marked down. Each such re-apply is one
+// Reapply (trigger "link-watch") run through ManagerOptions.Reapply.
 // It follows a netlink subscription and, after a socket error (ENOBUFS:
 // messages were lost), subscribes again listing every link, so no change
 // goes unseen; nothing of it outlives ctx. It returns ctx's error, or why
@@ -37,16 +39,13 @@ func (m *Manager) Watch(ctx context.Context) error {
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
-			m.applyMu.Lock()
 			m.mu.Lock()
-			applied := m.applied
+			w := m.pending
+			m.pending = reapplyWork{}
 			m.mu.Unlock()
-			if applied {
-				if _, err := m.reconcile(ctx, false); err != nil && ctx.Err() == nil {
-					m.log.Warn("cannot re-apply after a link change", "err", err)
-				}
+			if w = m.stillNeeded(w); !w.empty() {
+				m.runReapply(ctx, w.reapply(), func(ctx context.Context) (any, error) { return m.reapplyNow(ctx, w) })
 			}
-			m.applyMu.Unlock()
 		}
 	}()
 	defer func() { <-reconciled }()
@@ -106,32 +105,52 @@ func (m *Manager) linkChanged(u netlink.LinkUpdate) bool {
 	name, idx := a.Name, a.Index
 	deleted := u.Header.Type == unix.RTM_DELLINK
 	m.mu.Lock()
-	var renew *DHCPClient
 	var ppp []*PPPoE
-	kick := false
+	carrier := map[string]bool{} // for the resolv.conf
+	var changed []string         // carrier changes to report
+	w := &m.pending
 	for _, up := range m.cfg.Uplinks {
 		link := up.LinkName()
 		r := m.runners[link]
 		switch {
 		case name == link && deleted:
-			kick = kick || m.applied
+			if m.applied {
+				w.add(link, "link "+link+" went away", true)
+			}
 			m.carrier[link] = false
+			carrier[link] = false
 		case name == link:
 			now := carrierUp(a)
 			if now != m.carrier[link] {
 				m.carrier[link] = now
-				m.emitLocked(UplinkEvent{Uplink: link, Kind: "link", Detail: carrierText(now), Time: time.Now()})
-				if now && r != nil && r.dhcp != nil && r.ifindex == int(idx) {
-					renew = r.dhcp
+				carrier[link] = now
+				changed = append(changed, link)
+				if now && m.applied && r != nil && r.ifindex == int(idx) && (r.dhcp != nil || r.u.IPv4.Method == MethodStatic) {
+					w.add(link, "carrier up on "+link, false)
+					w.carrier = appendNew(w.carrier, link)
 				}
 			}
-			if r == nil || r.ifindex != int(idx) || r.exited() || m.lastErr[link] != nil {
-				kick = kick || m.applied
+			if m.applied {
+				switch {
+				case m.lastErr[link] != nil:
+					w.add(link, "link "+link+" changed after: "+m.lastErr[link].Error(), true)
+				case r == nil:
+					w.add(link, "link "+link+" appeared", true)
+				case r.ifindex != int(idx):
+					w.add(link, "link "+link+" was made anew", true)
+				case r.exited():
+					w.add(link, "the client of "+link+" stopped", true)
+				}
 			}
-		case name == up.Parent && (m.lastErr[link] != nil || r == nil || deleted):
-			kick = kick || m.applied
+		case name == up.Parent && m.applied && (m.lastErr[link] != nil || r == nil || deleted):
+			verb := "changed"
+			if deleted {
+				verb = "went away"
+			}
+			w.add(link, "parent "+name+" of "+link+" "+verb, true)
 		}
 	}
+	kick := !w.empty()
 	if deleted && strings.HasPrefix(name, "ppp") {
 		for _, r := range m.runners {
 			if r.ppp != nil {
@@ -140,8 +159,14 @@ func (m *Manager) linkChanged(u netlink.LinkUpdate) bool {
 		}
 	}
 	m.mu.Unlock()
-	if renew != nil {
-		renew.Renew()
+	for link, up := range carrier {
+		if err := m.dns.SetCarrier(link, up); err != nil {
+			m.log.Warn("cannot write the DNS servers", "err", err)
+		}
+	}
+	// After the file: whoever hears of the carrier finds it in line.
+	for _, link := range changed {
+		m.emit(UplinkEvent{Uplink: link, Kind: "link", Detail: carrierText(carrier[link]), Time: time.Now()})
 	}
 	for _, p := range ppp {
 		p.update("", func(s *PPPoEStatus) {
@@ -153,10 +178,6 @@ func (m *Manager) linkChanged(u netlink.LinkUpdate) bool {
 	}
 	return kick
 }
-
-// emitLocked reports an event while m.mu is held: from a goroutine, so
-// that a receiver may call back into the manager.
-func (m *Manager) emitLocked(e UplinkEvent) { go m.emit(e) }
 
 func carrierText(up bool) string {
 	if up {

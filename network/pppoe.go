@@ -43,8 +43,12 @@ type PPPoEConfig struct {
 	Unit        int
 	RouteMetric uint32
 	// ResolvConf is where the DNS servers the concentrator hands out
-	// (usepeerdns) are written; "" for nowhere.
+	// (usepeerdns) are written; "" for nowhere. DNS, when set, takes
+	// them instead.
 	ResolvConf string
+	// DNS is the resolv.conf the session shares with other uplinks (a
+	// Manager's); nil: the session has ResolvConf to itself.
+	DNS *ResolvConf
 
 	PPPD      string // "": DefaultPPPD
 	PluginDir string // "": DefaultPPPDPluginDir
@@ -181,7 +185,13 @@ func (p *PPPoE) Status() PPPoEStatus {
 func (p *PPPoE) Stop() {
 	p.cancel()
 	<-p.done
+	if err := p.resolv().Drop(p.uplink); err != nil {
+		p.log.Warn("cannot write the DNS servers", "err", err)
+	}
 }
+
+// resolv is where the session's DNS servers go.
+func (p *PPPoE) resolv() *ResolvConf { return resolvFor(p.cfg.DNS, p.cfg.ResolvConf) }
 
 func (p *PPPoE) loop(ctx context.Context) {
 	defer close(p.done)
@@ -337,10 +347,8 @@ func (p *PPPoE) line(l string) {
 			st = *s
 		})
 		// Written before the event, so whoever hears it finds the file.
-		if p.cfg.ResolvConf != "" {
-			if err := WriteResolvConf(p.cfg.ResolvConf, "PPPoE session on "+st.Link, st.DNS, ""); err != nil {
-				p.log.Warn("cannot write the DNS servers", "err", err)
-			}
+		if err := p.resolv().Set(DNSSource{Link: p.uplink, Method: MethodPPPoE, Metric: p.cfg.RouteMetric, Servers: st.DNS}); err != nil {
+			p.log.Warn("cannot write the DNS servers", "err", err)
 		}
 		p.emit(PPPoEEvent{Uplink: p.uplink, Status: st, Line: l})
 	case strings.HasPrefix(l, "Connection terminated"), strings.HasPrefix(l, "Modem hangup"),
@@ -352,6 +360,10 @@ func (p *PPPoE) line(l string) {
 			s.Up, s.Address, s.Peer, s.DNS = false, netip.Addr{}, netip.Addr{}, nil
 			s.LastError = l
 		})
+		// The concentrator's servers are reachable through the session only.
+		if err := p.resolv().Drop(p.uplink); err != nil {
+			p.log.Warn("cannot write the DNS servers", "err", err)
+		}
 		p.log.Info("PPPoE session down", "why", l)
 	case strings.Contains(l, "authentication failed"), strings.Contains(l, "Timeout waiting for PADO"),
 		strings.Contains(l, "Unable to complete PPPoE Discovery"), strings.HasPrefix(l, "Interface ") && strings.Contains(l, "not"):

@@ -57,12 +57,16 @@ func TestPPPoELog(t *testing.T) {
 	if !st.Up || st.Link != "ppp0" || st.Address.String() != "10.45.0.10" || st.Peer.String() != "10.45.0.1" || st.Connects != 1 || fmt.Sprint(st.DNS) != "[10.45.0.1 192.0.2.53]" {
 		t.Errorf("status %+v", st)
 	}
-	if b, err := os.ReadFile(resolv); err != nil || string(b) != "# written by boxagent: PPPoE session on ppp0\nnameserver 10.45.0.1\nnameserver 192.0.2.53\n" {
+	if b, err := os.ReadFile(resolv); err != nil || !strings.HasSuffix(string(b), "\n# wan (pppoe, metric 0): 10.45.0.1 192.0.2.53\nnameserver 10.45.0.1\nnameserver 192.0.2.53\n") {
 		t.Errorf("resolv.conf %q, %v", b, err)
 	}
 	p.line("LCP terminated by peer")
 	if st := p.Status(); st.Up || st.LastError != "LCP terminated by peer" || st.DNS != nil {
 		t.Errorf("status after hang-up %+v", st)
+	}
+	// The concentrator's servers go with the session.
+	if b, err := os.ReadFile(resolv); err != nil || strings.Contains(string(b), "nameserver") {
+		t.Errorf("resolv.conf after hang-up %q, %v", b, err)
 	}
 	if len(events) != 5 {
 		t.Errorf("events %+v", events)

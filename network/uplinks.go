@@ -28,7 +28,8 @@ type ManagerOptions struct {
 	// Namespace is where Handle is bound; nil for the agent's own. DHCP
 	// sockets, pppd and the link watch are made in it.
 	Namespace *netns.NsHandle
-	// ResolvConf is where DNS servers from leases and static uplinks go;
+	// ResolvConf is the one file where the DNS servers of every uplink
+	// (leases, static dns, PPPoE sessions) go, merged (see ResolvConf);
 	// "" for nowhere.
 	ResolvConf string
 	// PPPoE fills in pppd's path, plugin folder, holdoff and extra
@@ -41,13 +42,16 @@ type ManagerOptions struct {
 	// OnEvent is called for every change of an uplink; it must not block
 	// for long.
 	OnEvent func(UplinkEvent)
+	// Reapply runs what the manager does on its own (see Reapply); the
+	// agent journals it. nil: the manager runs it directly.
+	Reapply ReapplyFunc
 }
 
 // UplinkEvent is a change of one uplink: its link, its lease, its PPPoE
 // session, or an apply.
 type UplinkEvent struct {
 	Uplink string       `json:"uplink"` // the uplink's link name
-	Kind   string       `json:"kind"`   // "link", "dhcp", "pppoe", "removed"
+	Kind   string       `json:"kind"`   // "link", "dhcp", "pppoe", "removed", "reapply"
 	Detail string       `json:"detail,omitempty"`
 	DHCP   *Event       `json:"dhcp,omitempty"`
 	PPPoE  *PPPoEStatus `json:"pppoe,omitempty"`
@@ -67,15 +71,18 @@ type Manager struct {
 	nl   linker
 	log  *slog.Logger
 	emit func(UplinkEvent)
+	dns  *ResolvConf // nil without ManagerOptions.ResolvConf
 
 	applyMu sync.Mutex // one Apply or reconcile at a time
 
 	mu      sync.Mutex
 	cfg     Config
 	applied bool
-	runners map[string]*runner // by link name
-	carrier map[string]bool    // by link name, from the link watch
-	lastErr map[string]error   // by link name: why the last apply of it failed
+	runners map[string]*runner      // by link name
+	carrier map[string]bool         // by link name, from the link watch
+	lastErr map[string]error        // by link name: why the last apply of it failed
+	pending reapplyWork             // what the link watch saw since its last re-apply
+	leases  map[string]netip.Prefix // by link: the address of a DHCP uplink's lease at its last event (invalid: none)
 }
 
 // runner is what keeps one uplink's addressing going.
@@ -115,10 +122,15 @@ func NewManager(o ManagerOptions) *Manager {
 	if emit == nil {
 		emit = func(UplinkEvent) {}
 	}
-	return &Manager{
+	m := &Manager{
 		o: o, ns: ns, nl: o.Handle, log: log.With("component", "network"), emit: emit,
 		runners: map[string]*runner{}, carrier: map[string]bool{}, lastErr: map[string]error{},
+		leases: map[string]netip.Prefix{},
 	}
+	if o.ResolvConf != "" {
+		m.dns = NewResolvConf(o.ResolvConf)
+	}
+	return m
 }
 
 // ApplyResult says what an Apply did.
@@ -203,6 +215,11 @@ func (m *Manager) apply(ctx context.Context, cfg Config, parents bool) (ApplyRes
 	m.applied = true
 	m.mu.Unlock()
 	res, err := m.reconcile(ctx, true)
+	if derr := m.dns.Sync(); derr != nil {
+		// The uplinks are in place: a resolv.conf that cannot be
+		// written is reported, not a reason to undo them.
+		m.log.Warn("cannot write the DNS servers", "err", derr)
+	}
 	if j, ok := err.(interface{ Unwrap() []error }); ok && !parents {
 		// Uplinks waiting for their parent are no failure of this apply.
 		var keep []error
@@ -333,8 +350,12 @@ func (m *Manager) applyUplink(u Uplink) (bool, error) {
 		m.mu.Unlock()
 		return false, nil
 	}
-	m.carrier[name] = carrierUp(link.Attrs())
+	up := carrierUp(link.Attrs())
+	m.carrier[name] = up
 	m.mu.Unlock()
+	if err := m.dns.SetCarrier(name, up); err != nil {
+		m.log.Warn("cannot write the DNS servers", "err", err)
+	}
 	if r != nil {
 		// The link was made anew (another index) or the client died.
 		m.stopRunner(r, false)
@@ -356,20 +377,25 @@ func (m *Manager) startRunner(u Uplink, link netlink.Link) (*runner, error) {
 	case MethodOff:
 		return r, nil
 	case MethodStatic:
-		return r, ApplyStatic(m.nl, u, m.o.ResolvConf)
+		return r, applyStatic(m.nl, u, m.dns)
 	case MethodDHCP:
 		cfg, err := DHCPConfigFor(u, m.o.ResolvConf)
 		if err != nil {
 			return nil, err
 		}
+		cfg.DNS = m.dns
 		cfg.Retransmit = m.o.DHCPRetransmit
 		conn, err := OpenRawConn(m.ns, r.ifindex)
 		if err != nil {
 			return nil, err
 		}
+		m.mu.Lock()
+		delete(m.leases, name) // the first lease of this client is no change
+		m.mu.Unlock()
 		r.dhcp = NewDHCPClient(m.nl, conn, cfg, func(e Event) {
 			m.log.Info("dhcp", "link", name, "state", e.State.String(), "err", e.Err)
 			m.emit(UplinkEvent{Uplink: name, Kind: "dhcp", DHCP: &e, Time: e.Time})
+			m.leaseEvent(name, e)
 		})
 		ctx, cancel := context.WithCancel(context.Background())
 		r.cancel, r.done = cancel, make(chan struct{})
@@ -387,7 +413,7 @@ func (m *Manager) startRunner(u Uplink, link netlink.Link) (*runner, error) {
 		base := m.o.PPPoE
 		cfg.PPPD, cfg.PluginDir, cfg.Holdoff, cfg.Extra, cfg.Restart = base.PPPD, base.PluginDir, base.Holdoff, base.Extra, base.Restart
 		cfg.Unit = m.freeUnit()
-		cfg.ResolvConf = m.o.ResolvConf
+		cfg.ResolvConf, cfg.DNS = m.o.ResolvConf, m.dns
 		p, err := StartPPPoE(name, m.ns, m.nl, cfg, m.log, func(e PPPoEEvent) {
 			st := e.Status
 			m.emit(UplinkEvent{Uplink: name, Kind: "pppoe", Detail: e.Line, PPPoE: &st, Time: time.Now()})
@@ -438,6 +464,9 @@ func (m *Manager) stopRunner(r *runner, unapply bool) {
 			if a, err := staticApplied(link, r.u); err == nil {
 				_ = a.remove(m.nl)
 			}
+		}
+		if err := m.dns.Drop(r.u.LinkName()); err != nil {
+			m.log.Warn("cannot write the DNS servers", "err", err)
 		}
 	}
 }

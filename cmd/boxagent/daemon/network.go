@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -72,6 +71,7 @@ func (d *networkDomain) Start(ctx context.Context) error {
 	m := network.NewManager(network.ManagerOptions{
 		Handle: h, ResolvConf: d.a.paths.Own("/run/boxagent/resolv.conf"), Logger: d.a.log,
 		OnEvent: func(e network.UplinkEvent) { d.a.events.Publish("net", e) },
+		Reapply: d.reapply,
 	})
 	watched := make(chan struct{})
 	go func() {
@@ -99,6 +99,23 @@ func (d *networkDomain) Start(ctx context.Context) error {
 		return errors.New(op.Error.Message)
 	}
 	return nil
+}
+
+// reapply journals what the manager does on its own (the link watch
+// applying an uplink again after a carrier flap, a lease that changed the
+// address) as a "net.reapply" operation of origin auto, the trigger in
+// its request; its events go out like any operation's.
+func (d *networkDomain) reapply(r network.Reapply, do func(context.Context) (any, error)) {
+	spec := localapi.Spec{Kind: "net.reapply", Summary: r.Trigger + ": " + r.Reason, Request: r}
+	op, err := d.a.api.Run(spec, func(ctx context.Context, _ localapi.ProgressFunc) (any, error) { return do(ctx) })
+	switch {
+	case err != nil:
+		// The agent is stopping: what would be re-applied waits for
+		// the next start, which applies everything.
+		d.log.Info("re-apply not run", "reason", r.Reason, "err", err)
+	case op.Error != nil:
+		d.log.Warn("re-apply failed", "reason", r.Reason, "err", op.Error.Message)
+	}
 }
 
 // apply applies cfg and remembers how it went, for Health. At boot, an
@@ -368,7 +385,7 @@ func (d *networkDomain) editConfig(ctx context.Context, edit func([]byte, networ
 			return res, err
 		}
 	}
-	if err := writeFileAtomic(path, out, 0o600); err != nil {
+	if err := config.WriteFileAtomic(path, out, 0o600); err != nil {
 		return res, err
 	}
 	res.Reload, err = d.a.ReloadConfig(ctx)
@@ -450,42 +467,4 @@ func dropUplinkBlock(text []byte, i int) ([]byte, bool) {
 	}
 	out := slices.Concat(lines[:start], lines[end:])
 	return []byte(strings.Join(out, "")), true
-}
-
-// writeFileAtomic replaces path with data: a reader sees the old file or
-// the new one, and after a crash the new one is whole or absent.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	defer os.Remove(f.Name()) // nothing left to remove after the rename
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err == nil {
-		var df *os.File
-		if df, err = os.Open(dir); err == nil {
-			err = df.Sync()
-			df.Close()
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	return nil
 }

@@ -1,0 +1,282 @@
+package network
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// DNSSource is what one uplink knows of DNS: the servers and search
+// domains of its DHCP lease (options 6 and 15), its static dns list, or
+// its PPPoE session (usepeerdns).
+type DNSSource struct {
+	Link    string // the uplink's link name; one source per link
+	Method  string // dhcp, static, pppoe: said in the file's comments
+	Metric  uint32 // the uplink's route metric: lower comes first
+	Servers []netip.Addr
+	Search  []string
+}
+
+// ResolvConf is the one resolv.conf of every uplink: each source sets or
+// drops its servers, and the file is written again whenever the merge
+// (see MergeDNS) changes, never when it does not. An uplink whose carrier
+// is down keeps its entry but its servers leave the file until the
+// carrier returns: a resolver would wait out its timeout on each of them
+// first. A nil *ResolvConf writes nothing. It is safe for concurrent use.
+type ResolvConf struct {
+	path string
+
+	mu      sync.Mutex
+	sources map[string]DNSSource // by link
+	down    map[string]bool      // links without carrier
+	written []byte               // the file's content as last read or written; nil: unknown
+}
+
+// NewResolvConf makes the resolv.conf at path; it writes nothing until a
+// source changes or Sync.
+func NewResolvConf(path string) *ResolvConf {
+	return &ResolvConf{path: path, sources: map[string]DNSSource{}, down: map[string]bool{}}
+}
+
+// resolvFor is shared when there is one, else a resolv.conf of one
+// source's own at path ("" for none): the standalone DHCP client and
+// PPPoE session write the file themselves.
+func resolvFor(shared *ResolvConf, path string) *ResolvConf {
+	if shared != nil || path == "" {
+		return shared
+	}
+	return NewResolvConf(path)
+}
+
+// Path is where the file is written.
+func (r *ResolvConf) Path() string {
+	if r == nil {
+		return ""
+	}
+	return r.path
+}
+
+// Set replaces the source of s.Link and writes the file if the merge
+// changed. A source without servers and search domains is dropped.
+func (r *ResolvConf) Set(s DNSSource) error {
+	if r == nil {
+		return nil
+	}
+	if len(s.Servers) == 0 && len(s.Search) == 0 {
+		return r.Drop(s.Link)
+	}
+	s.Servers, s.Search = slices.Clone(s.Servers), slices.Clone(s.Search)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sources[s.Link] = s
+	return r.flush()
+}
+
+// Drop removes the servers of link (its lease ended, its session went
+// down, it left the config) and writes the file if the merge changed.
+func (r *ResolvConf) Drop(link string) error {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.sources[link]; !ok && r.written != nil {
+		return nil
+	}
+	delete(r.sources, link)
+	return r.flush()
+}
+
+// SetCarrier says whether link has a carrier: without one its servers
+// leave the file (its source is kept for when the carrier returns).
+func (r *ResolvConf) SetCarrier(link string, up bool) error {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.down[link] == !up {
+		return nil
+	}
+	if up {
+		delete(r.down, link)
+	} else {
+		r.down[link] = true
+	}
+	if _, ok := r.sources[link]; !ok {
+		return nil
+	}
+	return r.flush()
+}
+
+// Sync writes the file if it does not hold the merge of the sources now:
+// at start, a file a former run left (with servers of an uplink since
+// removed) is brought in line.
+func (r *ResolvConf) Sync() error {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.flush()
+}
+
+// Sources is every source set, lowest metric first, with those whose
+// link has no carrier left out.
+func (r *ResolvConf) Sources() []DNSSource {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.active()
+}
+
+func (r *ResolvConf) active() []DNSSource {
+	var out []DNSSource
+	for link, s := range r.sources {
+		if !r.down[link] {
+			out = append(out, s)
+		}
+	}
+	sortSources(out)
+	return out
+}
+
+// flush writes the merge when it differs from the file. Callers hold mu.
+func (r *ResolvConf) flush() error {
+	b := RenderResolvConf(r.active())
+	if r.written == nil {
+		// First write of this run: the file may already say the same.
+		old, err := os.ReadFile(r.path)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("cannot read %s: %w", r.path, err)
+		}
+		r.written = old
+		if r.written == nil {
+			r.written = []byte{}
+		}
+	}
+	if bytes.Equal(b, r.written) {
+		return nil
+	}
+	if err := writeAtomic(r.path, b, 0o644); err != nil {
+		return err
+	}
+	r.written = b
+	return nil
+}
+
+func sortSources(ss []DNSSource) {
+	slices.SortFunc(ss, func(a, b DNSSource) int {
+		return cmp.Or(cmp.Compare(a.Metric, b.Metric), cmp.Compare(a.Link, b.Link))
+	})
+}
+
+// MergeDNS is the servers and search domains of sources in route-metric
+// order (the uplink the kernel prefers for traffic is asked first; equal
+// metrics go by link name, so the order is stable), each once: a server
+// two uplinks hand out keeps the place of the first. Search domains are
+// compared without case and a trailing dot.
+func MergeDNS(sources []DNSSource) (servers []netip.Addr, search []string) {
+	ss := slices.Clone(sources)
+	sortSources(ss)
+	seenS := map[netip.Addr]bool{}
+	seenD := map[string]bool{}
+	for _, s := range ss {
+		for _, a := range s.Servers {
+			a = a.Unmap()
+			if !a.IsValid() || a.IsUnspecified() || seenS[a] {
+				continue
+			}
+			seenS[a] = true
+			servers = append(servers, a)
+		}
+		for _, d := range s.Search {
+			d = strings.TrimSuffix(strings.TrimSpace(d), ".")
+			key := strings.ToLower(d)
+			if d == "" || strings.ContainsAny(d, " \t\r\n#;") || seenD[key] {
+				continue
+			}
+			seenD[key] = true
+			search = append(search, d)
+		}
+	}
+	return servers, search
+}
+
+// RenderResolvConf is the file for sources: a comment naming each
+// source, the merged search line, then the nameservers. glibc and musl
+// use the first three nameservers; the lowest metrics' come first.
+func RenderResolvConf(sources []DNSSource) []byte {
+	ss := slices.Clone(sources)
+	sortSources(ss)
+	var b strings.Builder
+	b.WriteString("# written by boxagent: DNS servers of the uplinks, lowest route metric first\n")
+	for _, s := range ss {
+		fmt.Fprintf(&b, "# %s (%s, metric %d):", s.Link, s.Method, s.Metric)
+		for _, a := range s.Servers {
+			fmt.Fprintf(&b, " %s", a)
+		}
+		if len(s.Search) > 0 {
+			fmt.Fprintf(&b, " search %s", strings.Join(s.Search, " "))
+		}
+		b.WriteString("\n")
+	}
+	servers, search := MergeDNS(ss)
+	if len(search) > 0 {
+		fmt.Fprintf(&b, "search %s\n", strings.Join(search, " "))
+	}
+	for _, a := range servers {
+		fmt.Fprintf(&b, "nameserver %s\n", a)
+	}
+	return []byte(b.String())
+}
+
+// writeAtomic replaces the file at path with data: a reader sees the old
+// file or the new one, never part of one, and after a power cut the new
+// one is whole or absent (temporary file, fsync, rename, fsync of the
+// folder).
+func writeAtomic(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	defer os.Remove(f.Name()) // after a successful rename, there is nothing left to remove
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err == nil {
+		var d *os.File
+		if d, err = os.Open(dir); err == nil {
+			err = d.Sync()
+			d.Close()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return nil
+}
