@@ -22,7 +22,16 @@ import (
 // in it: real bluetoothd, two btvirt controllers (hci0 is the box, hci1
 // stands for the headset), real PulseAudio.
 func TestLabBluetooth(t *testing.T) {
-	vm.RunGoTests(t, "./bluetooth", vm.Options{Timeout: 4 * time.Minute}, "-test.run=^TestGuest")
+	// The fixture's diagnostic knobs cross into the guest:
+	// LAB_BT_TRACE=1 (the shim logs every vhci packet), LAB_BT_NOSHIM=1,
+	// LAB_BT_DEBUG=1 (bluetoothd -d).
+	env := map[string]string{}
+	for _, k := range []string{"LAB_BT_TRACE", "LAB_BT_NOSHIM", "LAB_BT_DEBUG"} {
+		if v := os.Getenv(k); v != "" {
+			env[k] = v
+		}
+	}
+	vm.RunGoTests(t, "./bluetooth", vm.Options{Timeout: 4 * time.Minute, Env: env}, "-test.run=^TestGuest")
 }
 
 // labRig is what every guest step needs.
@@ -39,10 +48,11 @@ type labRig struct {
 func startLabRig(t *testing.T) *labRig {
 	vm.RequireGuest(t)
 	r := &labRig{ev: newEvents(), ctx: context.Background()}
-	r.z = guest.StartBlueZ(t)
-	// PulseAudio before pairing: its endpoints put the A2DP and HSP UUIDs
-	// into the headset side's SDP record.
-	r.pa = guest.StartBluetoothPulse(t)
+	// The agent starts first, as on a box where boxagent is up before the
+	// radio's driver and bluetoothd: the model must fill from
+	// NameOwnerChanged and the adapters' InterfacesAdded, not from a
+	// GetManagedObjects at start.
+	r.z = &guest.BlueZ{Bus: guest.StartSystemBus(t)}
 	var err error
 	if r.conn, err = dbus.Connect(r.z.Bus.Address, dbus.WithSignalHandler(dbus.NewSequentialSignalHandler())); err != nil {
 		t.Fatal(err)
@@ -67,9 +77,18 @@ func startLabRig(t *testing.T) *labRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.c.Close)
-	if !r.c.AgentRegistered() {
-		t.Fatal("agent not registered with bluetoothd")
+	if ads, err := r.c.Adapters(); err == nil {
+		t.Fatalf("adapters before bluetoothd started: %+v", ads)
 	}
+	r.z.Btvirt = guest.StartBtvirt(t)
+	r.z.Bluetoothd = guest.StartBluetoothd(t, r.z.Bus)
+	waitLong(t, r.ev, 0, 30*time.Second, "the late adapters in the model and the agent registered", func(Event) bool {
+		ads, _ := r.c.Adapters()
+		return r.c.AgentRegistered() && len(ads) == 2
+	})
+	// PulseAudio before pairing: its endpoints put the A2DP and HSP UUIDs
+	// into the headset side's SDP record.
+	r.pa = guest.StartBluetoothPulse(t)
 	return r
 }
 
@@ -307,25 +326,36 @@ func TestGuestHeadsetLifecycle(t *testing.T) {
 		}
 		r.rawDiscover(t, hci1, guest.BtvirtAddr0)
 		err := r.rawCall(t, 30*time.Second, devicePath(hci1, guest.BtvirtAddr0), ifaceDevice+".Pair")
-		if err == nil {
-			// Seen on the virtual board (2026-11-27): hci1's Pair of hci0
-			// succeeded in 0.6 s although hci0 was not pairable, and the
-			// agent was not asked. Not yet known whether btvirt ignores
-			// the bondable flag or hci1 kept a key; until then this step
-			// reports where it stops instead of failing the lab run.
+		// Seen on the virtual board (2026-11-27): hci1's Pair of hci0
+		// succeeded in 0.6 s, or timed out here and bonded just after,
+		// although hci0 was not pairable, and the agent was not asked.
+		// The likely reason is the kernel's, not the agent's: for Secure
+		// Simple Pairing "just works" with NoInputNoOutput and no MITM on
+		// either side it auto-accepts the confirmation itself
+		// (hci_user_confirm_request_evt) and only the bondable flag is
+		// left, which makes the key non-bonding, not the pairing refused.
+		// Until that is settled this step reports where it stops instead
+		// of failing the lab run.
+		outside := func(how string) {
 			ad, _ := r.c.AdapterByName("hci0")
-			t.Skipf("the headset side paired with hci0 outside a window (hci0 Pairable=%v): btvirt/kernel did not refuse; open question", ad.Pairable)
+			t.Skipf("the headset side paired with hci0 outside a window (%s; hci0 Pairable=%v): the kernel auto-accepts SSP just-works; open question", how, ad.Pairable)
+		}
+		if err == nil {
+			outside("Pair succeeded")
 		}
 		t.Logf("outside the window: %v", err)
 		// Inside a window the same request succeeds.
 		if _, err := r.c.OpenPairingWindow(r.ctx, 60*time.Second); err != nil {
 			t.Fatal(err)
 		}
+		defer r.c.ClosePairingWindow(r.ctx)
 		err = r.rawCall(t, 30*time.Second, devicePath(hci1, guest.BtvirtAddr0), ifaceDevice+".Pair")
-		if err != nil && !strings.Contains(err.Error(), "AlreadyExists") {
+		if e, _ := callError("pair", guest.BtvirtAddr0, err).(*Error); e != nil && e.Name == "org.bluez.Error.AlreadyExists" {
+			outside("Pair timed out, then bonded")
+		}
+		if err != nil {
 			t.Fatalf("inside the window: %v", err)
 		}
-		r.c.ClosePairingWindow(r.ctx)
 		r.ev.mu.Lock()
 		for _, ev := range r.ev.all {
 			if ev.Type == EventAgent {

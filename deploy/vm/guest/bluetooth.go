@@ -2,9 +2,12 @@ package guest
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,49 +28,108 @@ const (
 	BtvirtAddr1 = "00:AA:01:01:00:01"
 )
 
-// Known flake (seen once in eight boots, on a loaded machine): the kernel
-// sends HCI Reset as soon as the controller exists and, when btvirt is
-// slow to read it, "hci0: Opcode 0x0c03 failed: -110" leaves hci0 out of
-// bluetoothd; StartBluetoothd then fails with that line in its error.
-//
+// btvirtAttempts is how many times StartBtvirt starts btvirt before it
+// gives up; btvirtSetup is how long one attempt may take until both
+// controllers finished their init (the kernel gives HCI Reset 10 s).
+const (
+	btvirtAttempts = 3
+	btvirtSetup    = 15 * time.Second
+)
+
 // StartBtvirt loads hci_vhci and runs BlueZ's emulator with two BR/EDR
 // controllers (a fake: it stands for the box's radio and the headset's),
-// through the SCO shim when the lab built it; it returns once the kernel
-// announced hci0 and hci1.
+// through the SCO shim when the lab built it. It returns once the kernel
+// has finished both controllers' init, as the management interface's
+// Index Added says: that is when bluetoothd can use them. A controller
+// that exists but whose init failed ("hci0: Opcode 0x0c03 failed: -110":
+// its HCI Reset got no answer) never comes back by itself, so btvirt is
+// started again, and every such attempt is logged with the kernel's lines.
 func StartBtvirt(t testing.TB) *Proc {
 	t.Helper()
 	Modprobe(t, BluetoothModules...)
+	var errs []string
+	for attempt := 1; attempt <= btvirtAttempts; attempt++ {
+		p, err := startBtvirtOnce(t, attempt)
+		if err == nil {
+			if attempt > 1 {
+				t.Logf("btvirt came up at attempt %d", attempt)
+			}
+			return p
+		}
+		t.Logf("btvirt attempt %d of %d failed: %v", attempt, btvirtAttempts, err)
+		errs = append(errs, err.Error())
+	}
+	t.Fatalf("btvirt did not give two working controllers in %d attempts:\n%s", btvirtAttempts, strings.Join(errs, "\n"))
+	return nil
+}
+
+// startBtvirtOnce starts btvirt and waits for both controllers' Index
+// Added; on failure it stops btvirt and waits until the kernel removed
+// its controllers.
+func startBtvirtOnce(t testing.TB, attempt int) (*Proc, error) {
+	m, err := OpenMgmt()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	exec.Command("dmesg", "--clear").Run() // the diagnostics show this attempt's lines
+	name := "btvirt"
+	if attempt > 1 {
+		name = fmt.Sprintf("btvirt-%d", attempt)
+	}
+	cmd := exec.Command("btvirt", "-l2")
+	shimLog := filepath.Join(LogDir(t), name+"-shim.log")
+	cmd.Env = append(os.Environ(), "BTVIRT_SHIM_LOG="+shimLog)
+	// LAB_BT_NOSHIM=1 runs btvirt as Debian ships it, to tell the shim's
+	// faults from BlueZ's; LAB_BT_TRACE=1 has the shim log every packet.
+	if shim := os.Getenv(vm.EnvBtvirtShim); shim != "" && os.Getenv("LAB_BT_NOSHIM") == "" {
+		if _, err := os.Stat(shim); err == nil {
+			cmd.Env = append(cmd.Env, "LD_PRELOAD="+shim)
+		} else {
+			t.Logf("no SCO shim at %s: SCO links will not work", shim)
+		}
+	}
+	if os.Getenv("LAB_BT_TRACE") != "" {
+		cmd.Env = append(cmd.Env, "BTVIRT_SHIM_TRACE=1")
+	}
+	start := time.Now()
+	p := Start(t, name, cmd)
+	var seen map[uint16]bool
+	err = p.Ready(btvirtSetup, func(ctx context.Context) error {
+		var err error
+		seen, err = m.WaitIndexes(ctx, 0, 1)
+		return err
+	})
+	if err == nil {
+		t.Logf("btvirt: hci0 and hci1 set up in %s", time.Since(start).Round(time.Millisecond))
+		return p, nil
+	}
+	err = fmt.Errorf("controllers set up: %v: %w\n%s", seen, err, btDiagnostics())
+	stopBtvirt(t, p)
+	return nil, err
+}
+
+// stopBtvirt stops btvirt and waits until the kernel removed its
+// controllers, so that the next btvirt gets hci0 and hci1 again.
+func stopBtvirt(t testing.TB, p *Proc) {
 	u, err := OpenUevents()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer u.Close()
-	cmd := exec.Command("btvirt", "-l2")
-	// LAB_BT_NOSHIM=1 runs btvirt as Debian ships it, to tell the shim's
-	// faults from BlueZ's.
-	if shim := os.Getenv(vm.EnvBtvirtShim); shim != "" && os.Getenv("LAB_BT_NOSHIM") == "" {
-		if _, err := os.Stat(shim); err == nil {
-			cmd.Env = append(os.Environ(), "LD_PRELOAD="+shim)
-		} else {
-			t.Logf("no SCO shim at %s: SCO links will not work", shim)
+	p.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, hci := range []string{"hci0", "hci1"} {
+		for {
+			if _, err := os.Stat("/sys/class/bluetooth/" + hci); err != nil {
+				break
+			}
+			if _, err := u.Wait(ctx, func(ev Uevent) bool { return ev.Subsystem == "bluetooth" && ev.Action == "remove" }); err != nil {
+				t.Fatalf("%s still there after btvirt stopped: %v", hci, err)
+			}
 		}
 	}
-	return StartDaemon(t, "btvirt", cmd, 20*time.Second, func(ctx context.Context) error {
-		seen := map[string]bool{}
-		for _, n := range []string{"hci0", "hci1"} {
-			if _, err := os.Stat("/sys/class/bluetooth/" + n); err == nil {
-				seen[n] = true
-			}
-		}
-		for !seen["hci0"] || !seen["hci1"] {
-			ev, err := u.Wait(ctx, func(ev Uevent) bool { return ev.Subsystem == "bluetooth" && ev.Action == "add" })
-			if err != nil {
-				return fmt.Errorf("controllers seen %v: %w", seen, err)
-			}
-			seen[ev.DevPath[strings.LastIndex(ev.DevPath, "/")+1:]] = true
-		}
-		return nil
-	})
 }
 
 // Bluetoothd is a running bluetoothd.
@@ -122,20 +184,11 @@ func StartBluetoothd(t testing.TB, bus *Bus) *Bluetoothd {
 			if a0 && a1 {
 				return nil
 			}
-			// An InterfacesAdded says to look again. The one-second look
-			// is a safety net: a first run missed the adapters' signals
-			// (see the error below for what did arrive).
+			// StartBtvirt returned once both controllers were set up, so
+			// bluetoothd adds both: each InterfacesAdded says to look again.
 			select {
 			case s := <-ch:
 				seen = append(seen, fmt.Sprint(s.Name, " ", s.Path))
-			case <-time.After(time.Second):
-				// The flake below leaves a controller down: open it again
-				// (HCIDEVUP reruns its init), as hciconfig hciN up would.
-				for i, ok := range []bool{a0, a1} {
-					if !ok {
-						hciUp(i)
-					}
-				}
 			case <-ctx.Done():
 				return fmt.Errorf("bluetoothd does not list hci0 and hci1 (it has %v; signals %v): %w\n%s", keysOf(objs), seen, ctx.Err(), btDiagnostics())
 			}
@@ -191,14 +244,137 @@ func btDiagnostics() string {
 	return b.String()
 }
 
-// hciUp is the HCIDEVUP ioctl on controller index: it reruns the
-// controller's init after one that timed out.
-func hciUp(index int) error {
-	fd, err := unix.Socket(unix.AF_BLUETOOTH, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.BTPROTO_HCI)
+// The kernel's Bluetooth management interface (the one bluetoothd uses).
+const (
+	mgmtEvCmdComplete  = 0x0001
+	mgmtEvIndexAdded   = 0x0004
+	mgmtEvIndexRemoved = 0x0005
+	mgmtOpReadIndex    = 0x0003
+	mgmtIndexNone      = 0xffff
+)
+
+// mgmtEvent is one event from the management socket.
+type mgmtEvent struct {
+	Code, Index uint16
+	Params      []byte
+}
+
+// Mgmt is a socket on the management channel. Index Added arrives when a
+// controller has finished its setup (HCI Reset and the rest of the
+// kernel's init), which is when bluetoothd can use it: a controller that
+// exists in /sys but never sends it is one whose init failed.
+type Mgmt struct {
+	f   *os.File
+	buf []byte
+}
+
+// OpenMgmt opens the management channel. Open it before starting btvirt
+// to see every controller's Index Added.
+func OpenMgmt() (*Mgmt, error) {
+	fd, err := unix.Socket(unix.AF_BLUETOOTH, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.BTPROTO_HCI)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("cannot open a Bluetooth socket: %w", err)
 	}
-	defer unix.Close(fd)
-	const hciDevUp = 0x400448c9 // _IOW('H', 201, int)
-	return unix.IoctlSetInt(fd, hciDevUp, index)
+	if err := unix.Bind(fd, &unix.SockaddrHCI{Dev: mgmtIndexNone, Channel: unix.HCI_CHANNEL_CONTROL}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("cannot bind the Bluetooth management channel: %w", err)
+	}
+	return &Mgmt{f: os.NewFile(uintptr(fd), "mgmt"), buf: make([]byte, 4096)}, nil
+}
+
+// Close closes the socket.
+func (m *Mgmt) Close() error { return m.f.Close() }
+
+// read returns the next event, or an error when ctx is done.
+func (m *Mgmt) read(ctx context.Context) (mgmtEvent, error) {
+	dl, _ := ctx.Deadline()
+	m.f.SetReadDeadline(dl)
+	stop := context.AfterFunc(ctx, func() { m.f.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	for {
+		n, err := m.f.Read(m.buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return mgmtEvent{}, ctx.Err()
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return mgmtEvent{}, context.DeadlineExceeded
+			}
+			return mgmtEvent{}, fmt.Errorf("cannot read the management channel: %w", err)
+		}
+		if n < 6 {
+			continue
+		}
+		b := m.buf[:n]
+		plen := int(binary.LittleEndian.Uint16(b[4:]))
+		if 6+plen > n {
+			continue
+		}
+		return mgmtEvent{
+			Code:   binary.LittleEndian.Uint16(b),
+			Index:  binary.LittleEndian.Uint16(b[2:]),
+			Params: append([]byte(nil), b[6:6+plen]...),
+		}, nil
+	}
+}
+
+// Indexes reads the list of controllers that finished their setup
+// (Read Controller Index List).
+func (m *Mgmt) Indexes(ctx context.Context) ([]uint16, error) {
+	req := []byte{mgmtOpReadIndex & 0xff, mgmtOpReadIndex >> 8, 0xff, 0xff, 0, 0}
+	if _, err := m.f.Write(req); err != nil {
+		return nil, fmt.Errorf("cannot ask for the controller list: %w", err)
+	}
+	for {
+		ev, err := m.read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		// Command Complete: opcode(2) status(1) count(2) index(2)...
+		p := ev.Params
+		if ev.Code != mgmtEvCmdComplete || len(p) < 5 || binary.LittleEndian.Uint16(p) != mgmtOpReadIndex {
+			continue
+		}
+		if p[2] != 0 {
+			return nil, fmt.Errorf("read controller index list: mgmt status %#x", p[2])
+		}
+		var out []uint16
+		for i, n := 0, int(binary.LittleEndian.Uint16(p[3:])); i < n && 5+2*i+2 <= len(p); i++ {
+			out = append(out, binary.LittleEndian.Uint16(p[5+2*i:]))
+		}
+		return out, nil
+	}
+}
+
+// WaitIndexes waits until every controller in want has been announced
+// (Index Added) or is already in the index list; it returns the ones
+// seen so far with ctx's error otherwise.
+func (m *Mgmt) WaitIndexes(ctx context.Context, want ...uint16) (map[uint16]bool, error) {
+	seen := map[uint16]bool{}
+	have, err := m.Indexes(ctx)
+	if err != nil {
+		return seen, err
+	}
+	for _, i := range have {
+		seen[i] = true
+	}
+	for {
+		missing := false
+		for _, i := range want {
+			missing = missing || !seen[i]
+		}
+		if !missing {
+			return seen, nil
+		}
+		ev, err := m.read(ctx)
+		if err != nil {
+			return seen, err
+		}
+		switch ev.Code {
+		case mgmtEvIndexAdded:
+			seen[ev.Index] = true
+		case mgmtEvIndexRemoved:
+			delete(seen, ev.Index)
+		}
+	}
 }

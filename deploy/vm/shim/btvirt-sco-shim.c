@@ -23,7 +23,10 @@
  * btvirt's main loop): its H4 type byte is rewritten to an unknown type,
  * which btdev logs and ignores.
  *
- * Diagnostics go to $BTVIRT_SHIM_LOG when set, else to stderr.
+ * Diagnostics go to $BTVIRT_SHIM_LOG when set, else to stderr. With
+ * BTVIRT_SHIM_TRACE=1 every packet read from or written to a /dev/vhci fd
+ * is logged too (time, controller, the first bytes), to see which HCI
+ * command btvirt got and what it answered.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -34,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 /* H4 packet types */
@@ -90,6 +94,22 @@ static void logmsg(const char *fmt, ...)
 	vfprintf(logf_, fmt, ap);
 	va_end(ap);
 	fflush(logf_);
+}
+
+static int tracing = -1;
+
+static void trace(const char *dir, int s, const uint8_t *p, ssize_t n)
+{
+	if (tracing < 0)
+		tracing = getenv("BTVIRT_SHIM_TRACE") != NULL;
+	if (!tracing)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	char hex[3 * 8 + 1] = "";
+	for (ssize_t i = 0; i < n && i < 8; i++)
+		snprintf(hex + 3 * i, 4, " %02x", p[i]);
+	logmsg("%ld.%06ld controller %d %s %zd:%s\n", (long)ts.tv_sec, ts.tv_nsec / 1000, s, dir, n, hex);
 }
 
 static int side_of(int fd)
@@ -191,6 +211,8 @@ ssize_t write(int fd, const void *buf, size_t n)
 {
 	init();
 	int s = side_of(fd);
+	if (s >= 0)
+		trace("write", s, buf, (ssize_t)n);
 	if (s < 0 || n < 3 || n > MAXPKT || ((const uint8_t *)buf)[0] != H4_EVT)
 		return real_write(fd, buf, n);
 	uint8_t pkt[MAXPKT];
@@ -252,6 +274,8 @@ ssize_t read(int fd, void *buf, size_t n)
 	init();
 	ssize_t r = real_read(fd, buf, n);
 	int s = side_of(fd);
+	if (s >= 0)
+		trace("read", s, buf, r);
 	if (s < 0 || r < 4)
 		return r;
 	uint8_t *p = buf;
