@@ -2,14 +2,16 @@ package cli_test
 
 import (
 	"context"
+	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/boxagent/boxagent/internal/headless"
 )
 
 // screenshots, when set (make screenshots), is where the browser test
@@ -20,24 +22,15 @@ var screenshots = os.Getenv("BOXAGENT_SCREENSHOTS")
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
 	requireProcesses(t)
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("chromium is not installed (make deps installs it)")
+	ctx, stop, err := headless.Start(context.Background(), t.TempDir())
+	if errors.Is(err, headless.ErrNoChromium) {
+		t.Skip(err)
 	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	t.Cleanup(func() { cancelTimeout(); stop() })
 	return ctx
 }
 
