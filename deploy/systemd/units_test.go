@@ -40,7 +40,9 @@ func TestAgentUnit(t *testing.T) {
 		t.Errorf("LimitNOFILE=%q: want one number (soft = hard), the doctor compares it", n)
 	}
 	sets := map[string][]string{
-		"SupplementaryGroups":     {"bluetooth", "netdev", "pulse-access"},
+		// disk with DeviceAllow=block-sd r: a stick's partition table, read only.
+		"SupplementaryGroups":     {"bluetooth", "netdev", "pulse-access", "disk"},
+		"DeviceAllow":             {"/dev/rfkill", "rw", "block-sd", "r"},
 		"AmbientCapabilities":     {"CAP_NET_ADMIN", "CAP_NET_RAW"},
 		"CapabilityBoundingSet":   {"CAP_NET_ADMIN", "CAP_NET_RAW"},
 		"RestrictAddressFamilies": {"AF_UNIX", "AF_NETLINK", "AF_INET", "AF_INET6", "AF_PACKET", "AF_BLUETOOTH"},

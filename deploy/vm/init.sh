@@ -29,6 +29,12 @@ ip link set lo up
 [ -f "$RESULTS/env" ] && . "$RESULTS/env"
 [ -n "${LAB_PATH:-}" ] && export PATH="$LAB_PATH:$PATH"
 
+# LAB_INIT=systemd (vm.Options.Systemd): systemd becomes PID 1 and runs the
+# command from a unit (systemd-board.sh).
+if [ "${LAB_INIT:-}" = systemd ]; then
+	exec /bin/sh "${0%/init.sh}/systemd-board.sh" setup "$RESULTS"
+fi
+
 if [ "${LAB_NET:-}" = user ]; then
 	# QEMU user networking (slirp): fixed addresses.
 	modprobe virtio_net

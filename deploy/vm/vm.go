@@ -71,6 +71,15 @@ type Options struct {
 	// SMP and MemoryMB default to 2 and 2048 (the RAM overlay, tmpfs daemons and test binaries of one package share it).
 	SMP      int
 	MemoryMB int
+	// Systemd boots /lib/systemd/systemd as PID 1 (systemd-board.sh): a
+	// small target with journald, dbus and udevd, the command run from a
+	// unit. Persist binds RESULTS/persist/... over these guest paths, so a
+	// second boot with the same Dir finds what the first wrote. BootImage
+	// is a disk image (vm.MakeStick) attached as virtio /dev/vda, whose
+	// first partition is mounted on /boot before systemd starts.
+	Systemd   bool
+	Persist   []string
+	BootImage string
 	// ExtraArgs are appended to QEMU's command line.
 	ExtraArgs []string
 	// Cache defaults to FindCache().
@@ -84,6 +93,7 @@ type Result struct {
 	Dir      string        // the results folder
 	ExitCode int           // the guest command's exit status; -1 if it reported none
 	Boot     time.Duration // guest uptime when stage 2 of init started
+	Booted   time.Duration // systemd boards: guest uptime when the run's unit started
 	Wall     time.Duration // QEMU start to exit
 	Console  string        // Dir/console.log, the serial console
 	Output   string        // Dir/output.log, the command's stdout and stderr
@@ -261,9 +271,11 @@ func readResults(res *Result) {
 			res.ExitCode = n
 		}
 	}
-	if b, err := os.ReadFile(filepath.Join(res.Dir, "boot")); err == nil {
-		if f, err := strconv.ParseFloat(strings.TrimSpace(string(b)), 64); err == nil {
-			res.Boot = time.Duration(f * float64(time.Second))
+	for name, d := range map[string]*time.Duration{"boot": &res.Boot, "systemd-boot": &res.Booted} {
+		if b, err := os.ReadFile(filepath.Join(res.Dir, name)); err == nil {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(string(b)), 64); err == nil {
+				*d = time.Duration(f * float64(time.Second))
+			}
 		}
 	}
 }
@@ -271,7 +283,7 @@ func readResults(res *Result) {
 // writeInputs lays out the results folder: knobs, command, background
 // commands and the requests folder; it removes what a former run left.
 func writeInputs(dir string, c *Cache, opts Options) error {
-	for _, f := range []string{"exit", "exit.tmp", "boot", "output.log", "console.log", "cmd.sh", "env"} {
+	for _, f := range []string{"exit", "exit.tmp", "boot", "systemd-boot", "output.log", "console.log", "cmd.sh", "env"} {
 		os.Remove(filepath.Join(dir, f))
 	}
 	old, _ := filepath.Glob(filepath.Join(dir, "bg-*"))
@@ -297,6 +309,15 @@ func writeInputs(dir string, c *Cache, opts Options) error {
 	}
 	if opts.WorkDir != "" {
 		env["LAB_WORKDIR"] = opts.WorkDir
+	}
+	if opts.Systemd {
+		env["LAB_INIT"] = "systemd"
+	}
+	if len(opts.Persist) > 0 {
+		env["LAB_PERSIST"] = strings.Join(opts.Persist, " ")
+	}
+	if opts.BootImage != "" {
+		env["LAB_BOOTDEV"] = "/dev/vda1"
 	}
 	keys := make([]string, 0, len(env))
 	for k := range env {
@@ -389,6 +410,9 @@ func qemuArgs(c *Cache, dir string, opts Options) []string {
 			nd += ",hostfwd=" + f
 		}
 		a = append(a, "-netdev", nd, "-device", "virtio-net-pci,netdev=net0")
+	}
+	if opts.BootImage != "" {
+		a = append(a, "-drive", "if=none,id=bootimg,format=raw,file="+opts.BootImage, "-device", "virtio-blk-pci,drive=bootimg")
 	}
 	return append(a, opts.ExtraArgs...)
 }
