@@ -76,15 +76,20 @@ async function operate(path, body, out, bar) {
   } catch (e) {
     out.className = "error"; out.textContent = e.message; throw e;
   }
-  if (op.state === "running") {
+  // A long operation answers 202 with only its id and location.
+  if (!op.state || op.state === "running") {
+    const id = op.id;
     op = await new Promise((resolve) => {
-      opWaiters[op.id] = (ev) => {
+      const end = (ev) => { delete opWaiters[id]; api("/api/v1/operations/" + id).then(resolve, () => resolve(ev)); };
+      opWaiters[id] = (ev) => {
         if (ev.progress) {
           out.textContent = ev.progress.message + (ev.progress.total ? " " + Math.floor(100 * ev.progress.done / ev.progress.total) + " %" : "");
           if (bar && ev.progress.total) { bar.max = ev.progress.total; bar.value = ev.progress.done; }
         }
-        if (ev.state !== "running") { delete opWaiters[op.id]; api("/api/v1/operations/" + op.id).then(resolve, () => resolve(ev)); }
+        if (ev.state !== "running") end(ev);
       };
+      // It may have ended before the waiter was in place.
+      api("/api/v1/operations/" + id).then((cur) => { if (cur.state !== "running" && opWaiters[id]) end(cur); }, () => {});
     });
   }
   if (op.error) {
@@ -233,6 +238,8 @@ function follow() {
     log.textContent = e.type + " " + e.data + "\n" + log.textContent.slice(0, 4000);
     let data = null;
     try { data = JSON.parse(e.data); } catch (_) { /* not JSON: the log line is all */ }
+    // Each event is {id, time, type, data}: handlers get its data.
+    if (data && typeof data === "object" && "data" in data && data.type === e.type) data = data.data;
     if (e.type === "operation") {
       showOperations().catch(() => {});
       if (data && opWaiters[data.id]) opWaiters[data.id](data);
@@ -280,3 +287,46 @@ async function refresh() {
   if (p && p.refresh) await p.refresh().catch((e) => pageError(currentPage(), e));
 }
 
+
+// Helpers the pages share (pages/*.js).
+
+// pageButton is a <button type="button"> with an id, running onClick.
+function pageButton(text, id, onClick) {
+  const b = el("button", text);
+  b.type = "button";
+  if (id) b.id = id;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+// statusLine is the role="status" line a page keeps under key: the same
+// element across redraws, so an operation's result stays on screen while
+// the events it caused redraw the page around it.
+const STATUS_LINES = new Map();
+function statusLine(key) {
+  if (!STATUS_LINES.has(key)) {
+    const o = el("p");
+    o.setAttribute("role", "status");
+    STATUS_LINES.set(key, o);
+  }
+  return STATUS_LINES.get(key);
+}
+
+// redrawSoon returns a function that redraws page id once after a burst
+// of events (a profile switch or a lease brings several), not per event.
+function redrawSoon(id, draw) {
+  let timer = null;
+  return () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => { timer = null; draw().catch((e) => pageError(id, e)); }, 150);
+  };
+}
+
+// keepFocus runs a redraw of box and gives the keyboard focus back to the
+// element with the same id, which the redraw replaced.
+function keepFocus(box, redraw) {
+  const a = document.activeElement;
+  const id = a && box.contains(a) ? a.id : "";
+  redraw();
+  if (id) { const f = document.getElementById(id); if (f) f.focus(); }
+}

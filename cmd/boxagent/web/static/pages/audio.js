@@ -3,17 +3,8 @@
 "use strict";
 (() => {
   const root = () => document.querySelector("#audio .page-body");
-  // Status lines outlive redraws: an operation's result stays visible
-  // after the "audio" event it caused redraws the page.
-  const outs = new Map();
-  function outFor(key) {
-    if (!outs.has(key)) {
-      const o = el("p");
-      o.setAttribute("role", "status");
-      outs.set(key, o);
-    }
-    return outs.get(key);
-  }
+  const outFor = (key) => statusLine("audio:" + key);
+  const button = pageButton;
   const modeNames = { music: "audio.mode.music", call: "audio.mode.call", off: "audio.mode.off" };
   const modeText = (m) => (modeNames[m] ? t(modeNames[m]) : m);
   // Ids are made from PulseAudio names, which may hold dots and colons.
@@ -23,14 +14,6 @@
     const l = el("label", text);
     l.htmlFor = control.id;
     return l;
-  }
-
-  function button(text, id, onClick) {
-    const b = el("button", text);
-    b.type = "button";
-    b.id = id;
-    b.addEventListener("click", onClick);
-    return b;
   }
 
   async function change(path, body, key) {
@@ -192,8 +175,6 @@
 
   async function draw() {
     const s = await api("/api/v1/audio");
-    const body = root();
-    const focused = document.activeElement && body.contains(document.activeElement) ? document.activeElement.id : "";
     const cards = el("ul", "", "audio-list"); cards.id = "audio-cards";
     for (const c of s.cards) cards.append(cardItem(c));
     const sinks = el("ul", "", "audio-list"); sinks.id = "audio-sinks";
@@ -209,22 +190,16 @@
     if (oldRes) test.querySelector("#audio-test-result").replaceWith(oldRes);
     const oldMeter = document.getElementById("audio-test-level");
     if (oldMeter) test.querySelector("#audio-test-level").replaceWith(oldMeter);
-    body.replaceChildren(
+    const body = root();
+    keepFocus(body, () => body.replaceChildren(
       el("p", t("audio.server") + ": " + s.server.name + " " + s.server.version),
       el("h3", t("audio.cards")), s.cards.length ? cards : el("p", t("audio.no_cards"), "muted"),
       el("h3", t("audio.sinks")), sinks,
       el("h3", t("audio.sources")), sources,
-      el("h3", t("audio.test")), test);
-    if (focused) { const f = document.getElementById(focused); if (f) f.focus(); }
+      el("h3", t("audio.test")), test));
   }
 
-  // schedule redraws once for a burst of "audio" events (a profile
-  // switch brings several), after the burst.
-  let timer = null;
-  function schedule() {
-    clearTimeout(timer);
-    timer = setTimeout(() => { timer = null; draw().catch((e) => pageError("audio", e)); }, 150);
-  }
+  const schedule = redrawSoon("audio", draw);
 
   registerPage("audio", {
     refresh: draw,

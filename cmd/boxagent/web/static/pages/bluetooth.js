@@ -5,9 +5,6 @@
 (() => {
   const devices = new Map(); // address → the API's Device
   let adapters = [];
-  // Each device keeps its status line across redraws, so an operation's
-  // result stays on screen while the list changes around it.
-  const outs = new Map();
 
   const root = () => document.querySelector("#bluetooth .page-body");
 
@@ -38,21 +35,11 @@
     return headset(d) ? t("bt.cap.unknown") : t("bt.cap.none");
   }
 
-  function outFor(addr) {
-    if (!outs.has(addr)) {
-      const o = el("p", "", "");
-      o.setAttribute("role", "status");
-      outs.set(addr, o);
-    }
-    return outs.get(addr);
-  }
+  const outFor = (addr) => statusLine("bt:" + addr);
 
   function button(text, id, label, onClick) {
-    const b = el("button", text);
-    b.type = "button";
-    b.id = id;
+    const b = pageButton(text, id, onClick);
     if (label) b.setAttribute("aria-label", label);
-    b.addEventListener("click", onClick);
     return b;
   }
 
@@ -94,11 +81,8 @@
   function drawDevices() {
     const list = document.getElementById("bt-devices");
     if (!list) return;
-    // A redraw replaces the buttons: give the keyboard focus back.
-    const focused = document.activeElement && document.activeElement.id;
-    list.replaceChildren(...sorted().map(deviceItem));
+    keepFocus(list, () => list.replaceChildren(...sorted().map(deviceItem)));
     document.getElementById("bt-none").hidden = devices.size > 0;
-    if (focused) { const f = document.getElementById(focused); if (f) f.focus(); }
   }
 
   function drawAdapters() {

@@ -4,23 +4,8 @@
 "use strict";
 (() => {
   const root = () => document.querySelector("#network .page-body");
-  const outs = new Map();
-  function outFor(key) {
-    if (!outs.has(key)) {
-      const o = el("p");
-      o.setAttribute("role", "status");
-      outs.set(key, o);
-    }
-    return outs.get(key);
-  }
-
-  function button(text, id, onClick) {
-    const b = el("button", text);
-    b.type = "button";
-    b.id = id;
-    b.addEventListener("click", onClick);
-    return b;
-  }
+  const outFor = (key) => statusLine("net:" + key);
+  const button = pageButton;
 
   function when(iso) {
     if (!iso || iso.startsWith("0001-")) return "—";
@@ -112,8 +97,6 @@
 
   async function draw() {
     const v = await api("/api/v1/net");
-    const body = root();
-    const focused = document.activeElement && body.contains(document.activeElement) ? document.activeElement.id : "";
     const list = el("ul", "", "net-list"); list.id = "net-uplinks";
     for (const u of v.uplinks) list.append(uplinkItem(u, v));
     const acts = el("div", "", "actions");
@@ -130,18 +113,14 @@
       const st = (l.up ? t("net.up") : t("net.down")) + ", " + l.state + (l.vlan ? ", VLAN " + l.vlan : "");
       row(links, [el("td", l.name + (l.parent ? " @" + l.parent : "")), el("td", l.kind), el("td", st), el("td", addrs || "—")]);
     }
-    body.replaceChildren(
+    const body = root();
+    keepFocus(body, () => body.replaceChildren(
       el("h3", t("net.uplinks")), v.uplinks.length ? list : el("p", t("net.no_uplinks"), "muted"),
       el("p", t("net.apply.help"), "muted"), acts, outFor("apply"),
-      el("h3", t("net.links")), links);
-    if (focused) { const f = document.getElementById(focused); if (f) f.focus(); }
+      el("h3", t("net.links")), links));
   }
 
-  let timer = null;
-  function schedule() {
-    clearTimeout(timer);
-    timer = setTimeout(() => { timer = null; draw().catch((e) => pageError("network", e)); }, 150);
-  }
+  const schedule = redrawSoon("network", draw);
 
   registerPage("network", {
     refresh: draw,
