@@ -68,6 +68,7 @@ type wifiSetup struct {
 	creds     setupCredentials
 	run       *network.WiFiAPRun
 	dhcp      *network.HotspotDHCP
+	dns       *network.HotspotDNS
 	web       *http.Server
 	scan      []network.WiFiBSS
 	lastSSID  string
@@ -261,6 +262,7 @@ func (s *wifiSetup) up(ctx context.Context, w *network.WiFi) (err error) {
 		return err
 	}
 	var dhcp *network.HotspotDHCP
+	var dns *network.HotspotDNS
 	var srv *http.Server
 	defer func() {
 		if err == nil {
@@ -268,6 +270,9 @@ func (s *wifiSetup) up(ctx context.Context, w *network.WiFi) (err error) {
 		}
 		if srv != nil {
 			srv.Close()
+		}
+		if dns != nil {
+			dns.Close()
 		}
 		if dhcp != nil {
 			dhcp.Close()
@@ -287,12 +292,17 @@ func (s *wifiSetup) up(ctx context.Context, w *network.WiFi) (err error) {
 	if err != nil {
 		return err
 	}
+	// Every name resolves to the box, so phones' captive-portal probes
+	// reach the page and they show it by themselves.
+	if dns, err = network.StartHotspotDNS(network.HotspotPrefix.Addr(), s.d.a.log); err != nil {
+		return err
+	}
 	srv, err = s.serve(network.HotspotPrefix.Addr().String())
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
-	s.creds, s.run, s.dhcp, s.web = creds, run, dhcp, srv
+	s.creds, s.run, s.dhcp, s.dns, s.web = creds, run, dhcp, dns, srv
 	s.mu.Unlock()
 	// The one place the password is shown: the console (the service's
 	// log), and the CLI of whoever started it over the unix socket.
@@ -305,11 +315,14 @@ func (s *wifiSetup) up(ctx context.Context, w *network.WiFi) (err error) {
 // down takes the hotspot down: page, DHCP, address, AP.
 func (s *wifiSetup) down(ctx context.Context) error {
 	s.mu.Lock()
-	run, dhcp, srv := s.run, s.dhcp, s.web
-	s.run, s.dhcp, s.web = nil, nil, nil
+	run, dhcp, dns, srv := s.run, s.dhcp, s.dns, s.web
+	s.run, s.dhcp, s.dns, s.web = nil, nil, nil, nil
 	s.mu.Unlock()
 	if srv != nil {
 		srv.Close()
+	}
+	if dns != nil {
+		dns.Close()
 	}
 	if dhcp != nil {
 		dhcp.Close()

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+	"golang.org/x/sys/unix"
+
+	"github.com/boxagent/boxagent/deploy/vm/internal/inotify"
 )
 
 // Hwsim loads mac80211_hwsim with n simulated radios (they share one
@@ -156,4 +159,96 @@ func StartWpaSupplicant(t testing.TB, bus *Bus) *Proc {
 			}
 		}
 	})
+}
+
+// MovePhy moves the radio of a wireless interface into ns (a wireless
+// netdev moves with its phy: iw phy PHY set netns name NS), e.g. so a
+// "phone" on the third hwsim radio has its own addresses and routes.
+func MovePhy(t testing.TB, iface string, ns *Netns) {
+	t.Helper()
+	phy, err := os.ReadFile(filepath.Join("/sys/class/net", iface, "phy80211/name"))
+	if err != nil {
+		t.Fatalf("cannot find the radio of %s: %v", iface, err)
+	}
+	run(t, "iw", "phy", strings.TrimSpace(string(phy)), "set", "netns", "name", ns.Name)
+	ns.Up(t, iface)
+}
+
+// Phone is a second wpa_supplicant, configured by file (no D-Bus), that
+// joins one WPA2 network as a phone would and re-joins it when it comes
+// back.
+type Phone struct {
+	*Proc
+	NS    *Netns
+	Iface string
+	Ctrl  string // its control socket folder, for wpa_cli -p
+}
+
+// StartPhone runs wpa_supplicant on iface in ns for network ssid/psk on
+// freq (MHz, 0: scan everything). It returns at once: WaitConnected
+// waits for the association.
+func StartPhone(t testing.TB, ns *Netns, iface, ssid, psk string, freq int) *Phone {
+	t.Helper()
+	dir := t.TempDir()
+	p := &Phone{NS: ns, Iface: iface, Ctrl: filepath.Join(dir, "ctrl")}
+	conf := fmt.Sprintf("ctrl_interface=%s\nnetwork={\n\tssid=%q\n\tpsk=%q\n\tkey_mgmt=WPA-PSK\n", p.Ctrl, ssid, psk)
+	if freq != 0 {
+		conf += fmt.Sprintf("\tscan_freq=%d\n", freq)
+	}
+	conf += "}\n"
+	path := filepath.Join(dir, "phone.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.Proc = Start(t, "phone-wpa_supplicant", ns.Command("wpa_supplicant", "-i", iface, "-c", path, "-t"))
+	t.Cleanup(func() { p.Stop() })
+	return p
+}
+
+// WaitConnected waits until the phone has associated n times in all
+// (CTRL-EVENT-CONNECTED lines in its log).
+func (p *Phone) WaitConnected(ctx context.Context, n int) error {
+	return waitLogCount(ctx, p.Log, "CTRL-EVENT-CONNECTED", n)
+}
+
+// DHCP gets an address for the phone with busybox udhcpc and puts it on
+// its interface; it returns the address.
+func (p *Phone) DHCP(t testing.TB) string {
+	t.Helper()
+	script := filepath.Join(t.TempDir(), "udhcpc.sh")
+	out := filepath.Join(t.TempDir(), "address")
+	os.WriteFile(script, []byte("#!/bin/sh\n[ \"$1\" = bound ] && ip addr add $ip/${mask:-24} dev $interface && echo $ip > "+out+"\nexit 0\n"), 0o755)
+	if b, err := p.NS.Command("busybox", "udhcpc", "-i", p.Iface, "-n", "-q", "-t", "8", "-T", "2", "-s", script).CombinedOutput(); err != nil {
+		t.Fatalf("the phone got no address: %v: %s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatalf("the phone's udhcpc bound no address: %v", err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// waitLogCount waits until the file holds substr n times, counting
+// again at each write.
+func waitLogCount(ctx context.Context, path, substr string, n int) error {
+	w, err := inotify.New()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if _, err := w.Add(path, unix.IN_MODIFY|unix.IN_CLOSE_WRITE); err != nil {
+		return err
+	}
+	for {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if strings.Count(string(b), substr) >= n {
+			return nil
+		}
+		if _, err := w.Read(ctx); err != nil {
+			return fmt.Errorf("cannot find %q %d times in %s: %w", substr, n, path, err)
+		}
+	}
 }
