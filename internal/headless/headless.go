@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -32,6 +33,9 @@ func Start(ctx context.Context, profileDir string) (context.Context, context.Can
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.UserDataDir(profileDir),
+		// chromedp gives Chromium 20 s to print its DevTools address; under
+		// TCG on the virtual board it can take longer. ctx bounds the wait.
+		chromedp.WSURLReadTimeout(3*time.Minute),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	bctx, cancel := chromedp.NewContext(actx)
