@@ -2,12 +2,18 @@ package cli_test
 
 import (
 	"context"
+	"io"
+	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/godbus/dbus/v5"
+	"github.com/vishvananda/netns"
+
+	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 )
 
 // The Bluetooth, Audio and Network pages in real headless Chromium
@@ -15,8 +21,14 @@ import (
 // behind it: every change is made by clicking, and checked through the
 // API or the service itself.
 
-// browse logs in to the agent at base and opens #page at 360×740.
+// browse logs in to the agent and opens #page at 360×740.
 func browse(t *testing.T, p *agentProc, page string) context.Context {
+	t.Helper()
+	return browseAt(t, p, p.http, page)
+}
+
+// browseAt is browse through another address that reaches the agent.
+func browseAt(t *testing.T, p *agentProc, addr, page string) context.Context {
 	t.Helper()
 	ctx := newBrowser(t)
 	// Start the browser on ctx itself: started on a step's shorter
@@ -26,7 +38,7 @@ func browse(t *testing.T, p *agentProc, page string) context.Context {
 	}
 	do(t, ctx, page, "log in and open #"+page,
 		chromedp.EmulateViewport(360, 740),
-		chromedp.Navigate("http://"+p.http+"/"),
+		chromedp.Navigate("http://"+addr+"/"),
 		chromedp.WaitVisible(chromedp.CSS("#password")),
 		chromedp.SendKeys(chromedp.CSS("#password"), "boxagent"),
 		chromedp.Click(chromedp.CSS("#submit")),
@@ -99,7 +111,7 @@ func TestBrowserBluetoothPage(t *testing.T) {
 	do(t, ctx, "bluetooth", "start a scan",
 		chromedp.SetValue(chromedp.CSS("#bt-scan-seconds"), "30"),
 		chromedp.Click(chromedp.CSS("#bt-scan")),
-		chromedp.WaitVisible(`//div[@id="bt-adapters"]//td[5][text()="yes"]`))
+		chromedp.WaitVisible(`//div[@id="bt-adapters"]//dd[contains(@class,"bt-discovering")][text()="yes"]`))
 	conn, err := dbus.Connect(addr)
 	if err != nil {
 		t.Fatal(err)
@@ -160,5 +172,127 @@ func TestBrowserBluetoothPage(t *testing.T) {
 		chromedp.WaitNotPresent(chromedp.CSS(item(known))))
 	if _, err := p.client().BtDevice(context.Background(), known); err == nil {
 		t.Error("the forgotten device is still known to the API")
+	}
+}
+
+// proxyInto forwards a new 127.0.0.1 port here to addr inside network
+// namespace ns: the daemon runs there with its uplinks, Chromium (and
+// chromedp's DevTools connection to it) stays here. The browser's Host
+// and Origin stay the proxy's, so the agent's origin check holds.
+func proxyInto(t *testing.T, ns, addr string) string {
+	t.Helper()
+	h, err := netns.GetFromName(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				s, err := dialIn(h, addr)
+				if err != nil {
+					t.Logf("proxy into %s: %v", ns, err)
+					return
+				}
+				defer s.Close()
+				go func() { io.Copy(s, c); s.Close() }()
+				io.Copy(c, s)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// dialIn connects to addr from inside ns. The socket keeps the namespace
+// it was made in; the thread goes back to ours, or, if it cannot, dies
+// with the goroutine instead of serving others in the wrong namespace.
+func dialIn(ns netns.NsHandle, addr string) (net.Conn, error) {
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	defer orig.Close()
+	if err := netns.Set(ns); err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	c, err := net.Dial("tcp", addr)
+	if netns.Set(orig) == nil {
+		runtime.UnlockOSThread()
+	}
+	return c, err
+}
+
+// TestBrowserNetworkPage: the daemon runs in a network namespace with a
+// DHCP uplink served by real dnsmasq (vendor class and option 125 sent)
+// and a static one; the page shows the lease's details, and Apply and
+// Renew from the page end as done operations.
+func TestBrowserNetworkPage(t *testing.T) {
+	l := newISPLab(t)
+	l.dnsmasq(t, 0, "10.45.0", "10.45.0.1", "iptv.example")
+	root := t.TempDir()
+	writeConfig(t, root, "board = \"generic-x86_64\"\n"+pageConfig+`
+[[network.uplink]]
+parent = "uplink0"
+[network.uplink.ipv4]
+method = "dhcp"
+vendor_class = "IPTV_TEST"
+route_metric = 100
+[network.uplink.ipv4.options]
+125 = "hex:00000de9"
+
+[[network.uplink]]
+parent = "uplink1"
+[network.uplink.ipv4]
+method = "static"
+address = "10.46.0.2/24"
+gateway = "10.46.0.1"
+dns = ["10.46.0.1"]
+route_metric = 200
+`)
+	p := startAgentEnv(t, root, []string{netnsEnv + "=" + l.box})
+	ctx := browseAt(t, p, proxyInto(t, l.box, p.http), "network")
+
+	lease := `//li[@id="net-uplink-uplink0"]`
+	do(t, ctx, "network", "the DHCP uplink's lease",
+		chromedp.WaitVisible(lease+`//dd[text()="bound"]`))
+	s := textOf(t, ctx, "#net-uplink-uplink0")
+	for _, want := range []string{"uplink0", "dhcp", "up", "10.45.0.", "server\n10.45.0.1", "lease time\n2 min", "expires\n", "option 60: IPTV_TEST", "option 125: hex:00000de9", "DNS\n10.45.0.1", "gateway\n10.45.0.1"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("the DHCP uplink lacks %q:\n%s", want, s)
+		}
+	}
+	s = textOf(t, ctx, "#net-uplink-uplink1")
+	for _, want := range []string{"static", "10.46.0.2/24", "gateway\n10.46.0.1"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("the static uplink lacks %q:\n%s", want, s)
+		}
+	}
+	shootBoth(t, ctx, "network")
+
+	status := func(kind string) string {
+		return `//section[@id="network"]//p[@role="status"][contains(text(),"` + kind + ` #")][contains(text(),": done")]`
+	}
+	do(t, ctx, "network", "apply from the page",
+		chromedp.Click(chromedp.CSS("#net-apply")),
+		chromedp.WaitVisible(status("net.apply")))
+	do(t, ctx, "network", "renew from the page",
+		chromedp.Click(chromedp.CSS("#net-renew-uplink0")),
+		chromedp.WaitVisible(status("net.renew")))
+	ops, err := p.client().Operations(context.Background(), journal.Query{Kind: "net.apply", Origin: "web"})
+	if err != nil || len(ops) == 0 || ops[0].State != journal.StateDone {
+		t.Errorf("the page's apply in the journal: %+v %v", ops, err)
 	}
 }

@@ -88,16 +88,20 @@
   function drawAdapters() {
     const box = document.getElementById("bt-adapters");
     if (!box) return;
-    const tbl = el("table");
-    const head = el("tr");
-    for (const k of ["bt.adapter", "bt.address", "bt.powered", "bt.pairable", "bt.discovering"]) head.append(el("th", t(k)));
-    tbl.append(head);
+    const list = el("ul", "", "bt-list");
     for (const a of adapters) {
-      const pairable = a.pairable ? t("bt.yes") + (a.pairable_timeout ? " (" + a.pairable_timeout + " s)" : "") : t("bt.no");
-      row(tbl, [el("td", a.name + (a.alias ? " (" + a.alias + ")" : "")), el("td", a.address),
-        el("td", yesNo(a.powered), a.powered ? "state-ok" : "state-degraded"), el("td", pairable), el("td", yesNo(a.discovering))]);
+      const li = el("li", "", "bt-device");
+      li.append(el("h4", a.name + (a.alias ? " (" + a.alias + ")" : "")));
+      const dl = el("dl");
+      const pair = (k, v, cls) => { dl.append(el("dt", t(k)), el("dd", v, cls)); };
+      pair("bt.address", a.address);
+      pair("bt.powered", yesNo(a.powered), a.powered ? "state-ok" : "state-degraded");
+      pair("bt.pairable", a.pairable ? t("bt.yes") + (a.pairable_timeout ? " (" + a.pairable_timeout + " s)" : "") : t("bt.no"));
+      pair("bt.discovering", yesNo(a.discovering), "bt-discovering");
+      li.append(dl);
+      list.append(li);
     }
-    box.replaceChildren(tbl);
+    box.replaceChildren(list);
     const open = adapters.some((a) => a.pairable);
     const b = document.getElementById("bt-pairable");
     b.textContent = t(open ? "bt.pairable.close" : "bt.pairable.open");

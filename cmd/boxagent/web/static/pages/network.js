@@ -71,7 +71,9 @@
         lp("net.dhcp.expires_at", when(lease.expires_at));
       }
       const sent = Object.keys(d.sent || {}).sort((a, b) => Number(a) - Number(b));
-      lp("net.dhcp.sent", sent.map((c) => t("net.dhcp.option") + " " + c + ": " + d.sent[c]).join("; "));
+      const opts = el("dd");
+      for (const c of sent) opts.append(el("div", t("net.dhcp.option") + " " + c + ": " + d.sent[c]));
+      ld.append(el("dt", t("net.dhcp.sent")), opts);
       const h = el("h5", t("net.dhcp"));
       li.append(h, ld, button(t("net.renew"), "net-renew-" + u.name, async () => {
         try { await operate("/api/v1/net/renew", { link: u.name }, outFor("renew:" + u.name)); } catch (_) { /* shown */ }
@@ -111,7 +113,7 @@
     for (const l of v.links) {
       const addrs = v.addresses.filter((a) => a.link === l.name).map((a) => a.address).join(", ");
       const st = (l.up ? t("net.up") : t("net.down")) + ", " + l.state + (l.vlan ? ", VLAN " + l.vlan : "");
-      row(links, [el("td", l.name + (l.parent ? " @" + l.parent : "")), el("td", l.kind), el("td", st), el("td", addrs || "—")]);
+      row(links, [el("td", l.name + (l.vlan && l.parent ? " @" + l.parent : "")), el("td", l.kind), el("td", st), el("td", addrs || "—")]);
     }
     const body = root();
     keepFocus(body, () => body.replaceChildren(
