@@ -2,6 +2,7 @@ package board
 
 import (
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -21,6 +22,12 @@ type Firmware struct {
 	// ExtraFiles are other files that must sit next to it at the root
 	// (Amlogic's aml_autoscript, factory_update_param.aml).
 	ExtraFiles []string `toml:"extra_files" json:"extra_files,omitempty"`
+	// ExtraText and ExtraUBootScript give the bytes of extra files, by
+	// name, for packages that do not carry them at their root (a
+	// package's own file wins): a text as it is, or a U-Boot script that
+	// staging wraps as `mkimage -T script` does.
+	ExtraText        map[string]string `toml:"extra_text" json:"extra_text,omitempty"`
+	ExtraUBootScript map[string]string `toml:"extra_uboot_script" json:"extra_uboot_script,omitempty"`
 	// Filesystem is the mount type of the stick's partition recovery can
 	// read: "vfat" (FAT16/FAT32), "exfat" or "ext4".
 	Filesystem string `toml:"filesystem" json:"filesystem,omitempty"`
@@ -62,7 +69,7 @@ const MaxWaitSeconds = 600
 
 // IsZero reports a profile without a [firmware] table.
 func (f Firmware) IsZero() bool {
-	return f.Method == "" && f.Package == "" && len(f.ExtraFiles) == 0 && f.Filesystem == "" && f.Verify == "" &&
+	return f.Method == "" && f.Package == "" && len(f.ExtraFiles) == 0 && len(f.ExtraText) == 0 && len(f.ExtraUBootScript) == 0 && f.Filesystem == "" && f.Verify == "" &&
 		len(f.Keys) == 0 && len(f.RequiredEntries) == 0 && f.WaitSeconds == 0 && f.Instructions == "" && f.Rollback == ""
 }
 
@@ -79,6 +86,16 @@ func (f Firmware) validate(bad func(field, format string, args ...any)) {
 		for i, x := range f.ExtraFiles {
 			if !stickName(x) || x == f.Package {
 				bad(fmt.Sprintf("firmware.extra_files[%d]", i), "%q is not another file name for the root of a stick", x)
+			}
+		}
+		for _, name := range slices.Sorted(maps.Keys(f.ExtraText)) {
+			if _, twice := f.ExtraUBootScript[name]; twice || !slices.Contains(f.ExtraFiles, name) {
+				bad("firmware.extra_text", "%q is not one of extra_files, or is given twice", name)
+			}
+		}
+		for _, name := range slices.Sorted(maps.Keys(f.ExtraUBootScript)) {
+			if !slices.Contains(f.ExtraFiles, name) {
+				bad("firmware.extra_uboot_script", "%q is not one of extra_files", name)
 			}
 		}
 		if !slices.Contains(FirmwareFilesystems, f.Filesystem) {
@@ -101,7 +118,7 @@ func (f Firmware) validate(bad func(field, format string, args ...any)) {
 			bad("firmware.wait_seconds", "%d is out of range 0..%d", f.WaitSeconds, MaxWaitSeconds)
 		}
 	case FirmwareNone:
-		if f.Package != "" || len(f.ExtraFiles) > 0 || f.Filesystem != "" || f.Verify != "" ||
+		if f.Package != "" || len(f.ExtraFiles) > 0 || len(f.ExtraText) > 0 || len(f.ExtraUBootScript) > 0 || f.Filesystem != "" || f.Verify != "" ||
 			len(f.Keys) > 0 || len(f.RequiredEntries) > 0 || f.WaitSeconds != 0 {
 			bad("firmware.method", "%q takes no package, extra_files, filesystem, verify, keys, required_entries or wait_seconds", f.Method)
 		}

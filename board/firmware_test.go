@@ -27,6 +27,12 @@ func TestFirmwareValidate(t *testing.T) {
 		{"no method", func(f *Firmware) { f.Method = "" }, []string{`firmware.method: "" is not "usb-stick" or "none"`}},
 		{"package in a folder", func(f *Firmware) { f.Package = "dir/update.zip" }, []string{`firmware.package: "dir/update.zip" is not a file name for the root of a stick`}},
 		{"extra file twice", func(f *Firmware) { f.ExtraFiles = []string{"update.zip"} }, []string{`firmware.extra_files[0]: "update.zip" is not another file name for the root of a stick`}},
+		{"extra content of no extra file", func(f *Firmware) {
+			f.ExtraText, f.ExtraUBootScript = map[string]string{"x.aml": "a"}, map[string]string{"y": "b"}
+		}, []string{`firmware.extra_text: "x.aml" is not one of extra_files, or is given twice`, `firmware.extra_uboot_script: "y" is not one of extra_files`}},
+		{"extra content twice", func(f *Firmware) {
+			f.ExtraText, f.ExtraUBootScript = map[string]string{"aml_autoscript": "a"}, map[string]string{"aml_autoscript": "b"}
+		}, []string{`firmware.extra_text: "aml_autoscript" is not one of extra_files, or is given twice`}},
 		{"fat32 is not a mount type", func(f *Firmware) { f.Filesystem = "fat32" }, []string{`firmware.filesystem: "fat32" is not one of vfat, exfat, ext4`}},
 		{"verify", func(f *Firmware) { f.Verify = "md5" }, []string{`firmware.verify: "md5" is not one of signapk, sha256, minisign, ed25519, none`}},
 		{"relative key", func(f *Firmware) { f.Keys = []string{"keys/a.pem"} }, []string{`firmware.keys[0]: "keys/a.pem" is not a clean absolute path`}},

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -400,62 +399,8 @@ func TestGuestHelperStage(t *testing.T) {
 // in [firmware] keys), then fw add, fw sticks, fw stage, fw eject and the
 // journal, with a hot-plugged stick. The host checks the image.
 func TestGuestAgent(t *testing.T) {
-	vm.RequireGuest(t)
-	bin := os.Getenv("FW_BOXAGENT")
-	if bin == "" {
-		t.Skip("FW_BOXAGENT is not set")
-	}
-	guest.Modprobe(t, guest.USBStorageModules...)
-	root := t.TempDir()
-	cfg := filepath.Join(root, "etc/boxagent/config.toml")
-	os.MkdirAll(filepath.Dir(cfg), 0o755)
-	cert := filepath.Join(os.Getenv(envLabDir), labCert)
-	if err := os.WriteFile(cfg, []byte("board = \"auto\"\n[firmware]\nkeys = [\""+cert+"\"]\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	notify := filepath.Join(t.TempDir(), "notify.sock")
-	nc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	logf, _ := os.Create(filepath.Join(guest.LogDir(t), "boxagent.log"))
-	defer logf.Close()
-	serve := exec.Command(bin, "serve", "--root", root, "--listen", "127.0.0.1:0")
-	serve.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify)
-	serve.Stdout, serve.Stderr = logf, logf
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { serve.Process.Signal(syscall.SIGTERM); serve.Wait() }()
-	nc.SetReadDeadline(time.Now().Add(30 * time.Second))
-	buf := make([]byte, 4096)
-	for {
-		n, err := nc.Read(buf)
-		if err != nil {
-			t.Fatalf("the agent did not get ready: %v (log in %s)", err, logf.Name())
-		}
-		if strings.Contains(string(buf[:n]), "READY=1") {
-			break
-		}
-	}
-	sock := filepath.Join(root, "run/boxagent/api.sock")
-	run := func(args ...string) (string, string, int) {
-		t.Helper()
-		cmd := exec.Command(bin, append(args, "--socket", sock)...)
-		cmd.Env = append(os.Environ(), "TERM=dumb")
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return out.String(), errb.String(), code
-	}
+	a := startGuestAgent(t, t.TempDir(), "boxagent.log")
+	run := a.run
 	out, errOut, code := run("fw", "add", filepath.Join(os.Getenv(envLabDir), labSmall))
 	if code != 0 {
 		t.Fatalf("fw add: exit %d\n%s%s", code, out, errOut)
@@ -571,27 +516,19 @@ func TestGuestBench(t *testing.T) {
 	report := fmt.Sprintf("package %.1f MiB (signapk, RSA-2048/SHA-256) onto a 640 MiB FAT32 image-backed stick, virtual board (TCG, 2 vCPUs)\n"+
 		"baseline: cp %.2fs + sync %.2fs + sha256sum (cold, after drop_caches %.2fs) %.2fs = %.2fs (%.1f MiB/s)\n",
 		mib, tcp.Seconds(), tsync.Seconds(), tdrop.Seconds(), tsum.Seconds(), base.Seconds(), mib/base.Seconds())
-	for _, skip := range []bool{false, true} {
-		sh("sh", "-c", "echo 3 > /proc/sys/vm/drop_caches")
-		g.stager.skipInlineHash = skip
-		cached := -1
-		g.stager.written = func(path string) { cached = cachedPages(t, path) }
-		start := time.Now()
-		res, err := g.stager.Stage(context.Background(), a.SHA256, st, "", g.target, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tstage := time.Since(start)
-		what := "write+hash+fsync"
-		if skip {
-			what = "write+fsync (no inline hash)"
-		}
-		report += fmt.Sprintf("boxagent stage: %.2fs (%.1f MiB/s): %s %.2fs, verify from the stick %.2fs, rest %.2fs; ratio to baseline %.2f\n",
-			tstage.Seconds(), mib/tstage.Seconds(), what, res.WriteSeconds, res.VerifySeconds,
-			tstage.Seconds()-res.WriteSeconds-res.VerifySeconds, tstage.Seconds()/base.Seconds())
-		report += fmt.Sprintf("  pages of %s left in the page cache before the verification: %d\n", TempName, cached)
+	sh("sh", "-c", "echo 3 > /proc/sys/vm/drop_caches")
+	cached := -1
+	g.stager.written = func(path string) { cached = cachedPages(t, path) }
+	start := time.Now()
+	res, err := g.stager.Stage(context.Background(), a.SHA256, st, "", g.target, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	g.stager.skipInlineHash = false
+	tstage := time.Since(start)
+	report += fmt.Sprintf("boxagent stage: %.2fs (%.1f MiB/s): write+fsync %.2fs, verify from the stick %.2fs, rest %.2fs; ratio to baseline %.2f\n",
+		tstage.Seconds(), mib/tstage.Seconds(), res.WriteSeconds, res.VerifySeconds,
+		tstage.Seconds()-res.WriteSeconds-res.VerifySeconds, tstage.Seconds()/base.Seconds())
+	report += fmt.Sprintf("  pages of %s left in the page cache before the verification: %d\n", TempName, cached)
 	if _, err := g.stager.Eject(context.Background(), st); err != nil {
 		t.Fatal(err)
 	}

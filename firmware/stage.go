@@ -31,6 +31,9 @@ type Target struct {
 	Policy      Policy   `json:"-"`
 	// Instructions are the board's recovery steps, returned with the result.
 	Instructions string `json:"-"`
+	// Extra are the files recovery needs beside the package (see
+	// ExtraSpec); they are staged with it.
+	Extra []ExtraSpec `json:"-"`
 }
 
 // StageProgress reports how far staging is: Phase "write" then "verify",
@@ -69,6 +72,8 @@ type StageResult struct {
 	Mountpoint string    `json:"mountpoint"`
 	// Replaced is true when a file of the package's name was there before.
 	Replaced bool `json:"replaced,omitempty"`
+	// Extra are the files staged beside the package (Target.Extra).
+	Extra []ExtraFile `json:"extra,omitempty"`
 	// Cleaned lists leftovers of an interrupted staging that were removed.
 	Cleaned       []string `json:"cleaned,omitempty"`
 	WriteSeconds  float64  `json:"write_seconds"`
@@ -86,10 +91,6 @@ type Stager struct {
 	// now and space replace the clock and statfs in tests.
 	now   func() time.Time
 	space func(dir string) (fsSpace, error)
-	// skipInlineHash leaves out the hash of the bytes as they are written
-	// (the bench measures what it costs; the read-back verification pins
-	// the bytes to the artifact's SHA-256 either way).
-	skipInlineHash bool
 	// written is called with the temporary copy once it is written,
 	// synced and dropped from the cache, before it is verified (tests).
 	written func(path string)
@@ -141,9 +142,11 @@ func choose(st Stick, dev string, t Target) (Partition, string, error) {
 //     recovery cannot read, a package over 4 GiB on FAT, too little space
 //     (statfs after the mount, counting the temporary copy);
 //  2. remove a TempName left by an interrupted staging;
-//  3. write TempName while hashing the bytes read from the store, fsync;
+//  3. write TempName from the store, fsync;
 //  4. drop the file's cached pages and verify it from the stick with the
-//     board's policy and the artifact's SHA-256;
+//     board's policy and the artifact's SHA-256 (this alone pins the
+//     bytes: a store copy that rotted since its import fails here too,
+//     and is then told apart by hashing the store's copy);
 //  5. only then remove a previous package of the final name, fsync the
 //     directory, rename TempName to the final name, fsync the directory.
 //
@@ -183,6 +186,11 @@ func (s *Stager) Stage(ctx context.Context, sha string, st Stick, dev string, t 
 	if strings.HasPrefix(part.FS, "fat") && art.Size > MaxFAT32File {
 		return res, fmt.Errorf("%w: %d bytes, FAT holds files up to 4 GiB - 1", ErrTooLarge, art.Size)
 	}
+	extras, err := resolveExtras(src, art.Size, t.Extra)
+	if err != nil {
+		return res, err
+	}
+	res.Extra = extras
 
 	dirty := volumeDirty(filepath.Join(s.Paths.Dev, st.Name), part)
 	dir, ours, err := s.mount(ctx, st, dev, part)
@@ -215,20 +223,17 @@ func (s *Stager) Stage(ctx context.Context, sha string, st Stick, dev string, t 
 
 	tmp := filepath.Join(dir, TempName)
 	final := filepath.Join(dir, t.Package)
-	if _, err := os.Lstat(tmp); err == nil {
-		if err := os.Remove(tmp); err != nil {
-			return res, s.ioErr("cannot remove the leftover "+TempName, err)
-		}
-		res.Cleaned = append(res.Cleaned, TempName)
-		if err := syncDir(dir); err != nil {
-			return res, s.ioErr("cannot sync the stick", err)
-		}
+	if res.Cleaned, err = s.CleanLeftovers(dir); err != nil {
+		return res, err
 	}
 
 	// Space: the new copy whole, rounded up to clusters, plus a cluster
 	// for the directory to grow; the old package still counts until it
 	// is removed.
 	need := roundUp(art.Size, sp.Cluster) + sp.Cluster
+	for _, x := range extras {
+		need += roundUp(x.Size, sp.Cluster)
+	}
 	var oldSize int64 = -1
 	if fi, err := os.Stat(final); err == nil {
 		oldSize = fi.Size()
@@ -254,6 +259,13 @@ func (s *Stager) Stage(ctx context.Context, sha string, st Stick, dev string, t 
 		if err != nil && cleanTmp {
 			if rerr := removeSynced(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 				s.log().Warn("cannot remove the temporary copy", "path", tmp, "err", rerr)
+			}
+		}
+		if err != nil {
+			for i := range extras {
+				if rerr := removeSynced(filepath.Join(dir, extraTemp(i))); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+					s.log().Warn("cannot remove the temporary copy", "path", extraTemp(i), "err", rerr)
+				}
 			}
 		}
 	}()
@@ -283,10 +295,23 @@ func (s *Stager) Stage(ctx context.Context, sha string, st Stick, dev string, t 
 		if _, serr := os.Stat(filepath.Join(s.Paths.Sys, "block", res.Stick.Name)); serr != nil {
 			return res, fmt.Errorf("%w during the verification: %v", ErrGone, err)
 		}
+		if errors.Is(err, ErrDigest) {
+			if sum, herr := hashReaderAt(src, art.Size); herr == nil && sum != art.SHA256 {
+				return res, fmt.Errorf("%w: the store's copy of %s hashes to %s", ErrReadBack, art.SHA256, sum)
+			}
+		}
 		return res, fmt.Errorf("cannot verify the copy on the stick: %w", err)
 	}
 	if rep.Signer != nil {
 		res.Signer = rep.Signer
+	}
+	// The extra files go in place before the package: until the
+	// package's name appears, recovery finds no package, and the next
+	// staging writes them again.
+	for i, x := range extras {
+		if err := s.stageExtra(ctx, dir, extraTemp(i), x); err != nil {
+			return res, fmt.Errorf("cannot stage %s: %w", x.Name, err)
+		}
 	}
 	res.VerifySeconds = s.clock().Sub(start).Seconds()
 
@@ -382,77 +407,58 @@ func (s *Stager) mount(ctx context.Context, st Stick, dev string, p Partition) (
 	return dir, true, nil
 }
 
-// write copies the artifact to path, hashing the bytes on the way (in a
-// second goroutine: the stick and SHA-256 both take time on a small box),
-// then fsyncs it and drops its pages from the cache.
+// write copies the artifact to path, then fsyncs it and drops its pages
+// from the cache. It hashes nothing: the verification from the stick
+// compares the bytes with the artifact's SHA-256 (and the store's copy is
+// hashed only when that fails, to say which side is wrong), so a second
+// SHA-256 on the way would cost a small box its CPU for no guarantee.
 func (s *Stager) write(ctx context.Context, src io.ReaderAt, art Artifact, path string, progress StageProgressFunc) error {
+	name := filepath.Base(path)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return s.ioErr("cannot create "+TempName, err)
+		return s.ioErr("cannot create "+name, err)
 	}
 	defer f.Close()
-	const chunk = 1 << 20
-	free := make(chan []byte, 8)
-	for range cap(free) {
-		free <- make([]byte, chunk)
-	}
-	toHash := make(chan []byte, cap(free))
-	h := sha256.New()
-	hashed := make(chan struct{})
-	go func() {
-		defer close(hashed)
-		for b := range toHash {
-			if !s.skipInlineHash {
-				h.Write(b)
-			}
-			free <- b[:cap(b)]
-		}
-	}()
+	b := make([]byte, 1<<20)
 	start := s.clock()
 	var off int64
 	var last time.Time
-	err = func() error {
-		defer close(toHash)
-		for off < art.Size {
-			var b []byte
-			select {
-			case b = <-free:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			n := int(min(int64(len(b)), art.Size-off))
-			if err := readFull(src, b[:n], off); err != nil {
-				return fmt.Errorf("cannot read the artifact at %d: %w", off, err)
-			}
-			toHash <- b[:n]
-			if _, err := f.Write(b[:n]); err != nil {
-				return s.ioErr("cannot write "+TempName, err)
-			}
-			off += int64(n)
-			if now := s.clock(); now.Sub(last) >= 200*time.Millisecond || off == art.Size {
-				last = now
-				progress(phaseProgress("write", off, art.Size, now.Sub(start)))
-			}
+	for off < art.Size {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		return nil
-	}()
-	<-hashed
-	if err != nil {
-		return err
-	}
-	if sum := hex.EncodeToString(h.Sum(nil)); sum != art.SHA256 && !s.skipInlineHash {
-		return fmt.Errorf("%w: the store's copy of %s hashes to %s", ErrReadBack, art.SHA256, sum)
+		n := int(min(int64(len(b)), art.Size-off))
+		if err := readFull(src, b[:n], off); err != nil {
+			return fmt.Errorf("cannot read the artifact at %d: %w", off, err)
+		}
+		if _, err := f.Write(b[:n]); err != nil {
+			return s.ioErr("cannot write "+name, err)
+		}
+		off += int64(n)
+		if now := s.clock(); now.Sub(last) >= 200*time.Millisecond || off == art.Size {
+			last = now
+			progress(phaseProgress("write", off, art.Size, now.Sub(start)))
+		}
 	}
 	if err := f.Sync(); err != nil {
-		return s.ioErr("cannot sync "+TempName, err)
+		return s.ioErr("cannot sync "+name, err)
 	}
 	if err := dropCache(f); err != nil {
 		return err
 	}
 	if err := f.Close(); err != nil {
-		return s.ioErr("cannot close "+TempName, err)
+		return s.ioErr("cannot close "+name, err)
 	}
 	return syncDir(filepath.Dir(path))
+}
+
+// hashReaderAt is the SHA-256 of the first size bytes of r.
+func hashReaderAt(r io.ReaderAt, size int64) (string, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(r, 0, size)); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // ioErr wraps an I/O error on the stick, naming ErrGone or ErrNoSpace

@@ -67,9 +67,18 @@ func (d *firmwareDomain) Start(ctx context.Context) error {
 		return err
 	}
 	d.log.Info("sticks are mounted", "by", how)
+	stager := &firmware.Stager{Store: store, Mounter: mounter, Paths: hp, Logger: d.log}
+	// An agent killed mid-copy left its mount and a partial copy: the
+	// copy goes now, not at the next staging (its operation shows as
+	// interrupted in the journal).
+	if cleaned, err := stager.CleanMounted(ctx); err != nil {
+		d.log.Warn("cannot clean what an interrupted staging left", "err", err)
+	} else if len(cleaned) > 0 {
+		d.log.Info("removed what an interrupted staging left", "files", cleaned)
+	}
 	d.mu.Lock()
 	d.store = store
-	d.stager = &firmware.Stager{Store: store, Mounter: mounter, Paths: hp, Logger: d.log}
+	d.stager = stager
 	d.mu.Unlock()
 	w, err := firmware.WatchSticks(firmware.WatchOptions{Paths: hp, Logger: d.log, OnEvent: func(e firmware.StickEvent) {
 		d.a.events.Publish("fw", e)
@@ -160,6 +169,9 @@ type FWRecord struct {
 	Board    string           `json:"board"`
 	Package  string           `json:"package,omitempty"`
 	Verify   string           `json:"verify,omitempty"`
+	// Extra are the files staged beside the package, with where their
+	// bytes come from: the plan, journalled before anything is written.
+	Extra []firmware.ExtraFile `json:"extra,omitempty"`
 }
 
 type fwStickRecord struct {
@@ -196,8 +208,18 @@ func (d *firmwareDomain) target() (firmware.Target, board.Firmware, error) {
 		return firmware.Target{}, fw, localapi.Errorf(http.StatusConflict, "fw.no_keys", "cannot build the verification policy of board "+det.Profile.ID+": "+err.Error(),
 			"list the box's release certificate in the config: [firmware] keys = [\"/etc/boxagent/keys/release.x509.pem\"]")
 	}
-	return firmware.Target{Board: det.Profile.ID, Package: fw.Package, Filesystems: []string{fw.Filesystem},
-		Policy: pol, Instructions: strings.TrimSpace(fw.Instructions)}, fw, nil
+	t := firmware.Target{Board: det.Profile.ID, Package: fw.Package, Filesystems: []string{fw.Filesystem},
+		Policy: pol, Instructions: strings.TrimSpace(fw.Instructions)}
+	for _, name := range fw.ExtraFiles {
+		x := firmware.ExtraSpec{Name: name}
+		if text, ok := fw.ExtraText[name]; ok {
+			x.Default = []byte(text)
+		} else if script, ok := fw.ExtraUBootScript[name]; ok {
+			x.Default = firmware.UBootScript(name, script)
+		}
+		t.Extra = append(t.Extra, x)
+	}
+	return t, fw, nil
 }
 
 func fwConfig(c *config.Config) firmware.Config {
@@ -398,8 +420,14 @@ func (d *firmwareDomain) stageOp(api *localapi.Server, w http.ResponseWriter, r 
 	if err != nil {
 		return err
 	}
+	// A file recovery needs that nobody provides is refused here,
+	// before the operation and before anything is written.
+	extra, err := stager.PlanExtras(art.SHA256, t)
+	if err != nil {
+		return err
+	}
 	rec := FWRecord{Op: strings.TrimPrefix(kind, "fw."), Artifact: art.SHA256, Size: art.Size, Signer: art.Signer, Device: dev,
-		Stick: stickRecord(st, part), Board: t.Board, Package: t.Package, Verify: fw.Verify}
+		Stick: stickRecord(st, part), Board: t.Board, Package: t.Package, Verify: fw.Verify, Extra: extra}
 	summary := fmt.Sprintf("stage %s (%s) onto %s as %s", art.SHA256[:12], humanBytes(art.Size), dev, t.Package)
 	if kind == "fw.rollback" {
 		summary = "roll back: " + summary
@@ -549,6 +577,7 @@ func mapFirmwareError(err error) *localapi.Error {
 		code, hint string
 	}{
 		{firmware.ErrNoStick, http.StatusNotFound, "fw.no_stick", "plug a FAT32 USB stick into the box; boxagent fw sticks lists what the agent sees"},
+		{firmware.ErrMissingExtra, http.StatusUnprocessableEntity, "fw.missing_extra", "put the file at the package's root, or give its text in the board profile's [firmware.extra_text]"},
 		{firmware.ErrNotFound, http.StatusNotFound, "fw.not_found", "boxagent fw list shows the artifacts; boxagent fw add FILE imports one"},
 		{firmware.ErrBadHash, http.StatusBadRequest, "fw.invalid", "an artifact is named by its full SHA-256 (boxagent fw list)"},
 		{firmware.ErrNoPrevious, http.StatusNotFound, "fw.no_previous", "a rollback needs two different packages staged before"},
