@@ -47,13 +47,15 @@ const (
 // new controller its HCI Reset at once and waits 2 s for the answer
 // (HCI_CMD_TIMEOUT), but btvirt -l2 answers hci0 only from its main loop,
 // after it has created hci1. On a cold boot btvirt's code comes page by
-// page over 9p under TCG, and the shim's trace showed 1.55 s between hci0's
-// creation and btvirt reading its Reset on a quiet host (7 ms warm): a
-// loaded host passes 2 s. So btvirt and the shim are read into the page
-// cache first; and should a controller still miss its init, btvirt is
-// started again (its controllers never recover by themselves: a failed
-// setup is not announced, and HCIDEVUP does not announce it either), each
-// failed attempt logged with the kernel's lines.
+// page over 9p under TCG: the shim's trace (LAB_BT_TRACE=1) showed 1.55 s
+// between hci0's creation and btvirt reading its Reset on a quiet host
+// (7 ms warm), and on a loaded one hci0 was created at 11.69 s, the
+// kernel gave up at 13.76 s and hci1 came only at 14.32 s. So btvirt and
+// the shim are read into the page cache first; and should a controller
+// still miss its init, btvirt is started again (its controllers never
+// recover by themselves: a failed setup is not announced, and HCIDEVUP
+// does not announce it either), each failed attempt logged with the
+// kernel's lines.
 func StartBtvirt(t testing.TB) *Proc {
 	t.Helper()
 	Modprobe(t, BluetoothModules...)
