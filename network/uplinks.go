@@ -233,6 +233,11 @@ func (m *Manager) apply(ctx context.Context, cfg Config, parents bool) (ApplyRes
 	return res, err
 }
 
+// ResolvConf is the manager's merged resolv.conf (nil without
+// ManagerOptions.ResolvConf): another DHCP client of the agent (Wi-Fi)
+// puts its lease's servers in the same file through DHCPConfig.DNS.
+func (m *Manager) ResolvConf() *ResolvConf { return m.dns }
+
 // Config is the table last applied.
 func (m *Manager) Config() Config {
 	m.mu.Lock()
