@@ -33,9 +33,17 @@ func startTestPulse(t *testing.T) string {
 	return "[audio]\nserver = \"unix:path=" + filepath.Join(dir, "run", "pulse", "dbus-socket") + "\"\nnative = \"unix:" + filepath.Join(dir, "native") + "\"\n"
 }
 
+// pulseExtra adds script lines and environment to a test PulseAudio
+// (the Bluetooth page test loads module-bluetooth-discover on a private
+// bus).
+type pulseExtra struct {
+	script string
+	env    []string
+}
+
 // startTestPulseIn starts PulseAudio in dir and returns a function that
 // kills it (also called at cleanup).
-func startTestPulseIn(t *testing.T, dir string) (stop func()) {
+func startTestPulseIn(t *testing.T, dir string, extra ...pulseExtra) (stop func()) {
 	t.Helper()
 	for _, d := range []string{"home", "run"} {
 		os.MkdirAll(filepath.Join(dir, d), 0o700)
@@ -43,6 +51,11 @@ func startTestPulseIn(t *testing.T, dir string) (stop func()) {
 	native := filepath.Join(dir, "native")
 	script := "load-module module-null-sink sink_name=one\nload-module module-null-sink sink_name=two\n" +
 		"load-module module-native-protocol-unix socket=" + native + " auth-anonymous=1\nload-module module-dbus-protocol\n"
+	var env []string
+	for _, x := range extra {
+		script += x.script
+		env = append(env, x.env...)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "test.pa"), []byte(script), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +63,7 @@ func startTestPulseIn(t *testing.T, dir string) (stop func()) {
 		"--log-target=stderr", "--log-level=info", "-F", filepath.Join(dir, "test.pa"))
 	cmd.Env = append(os.Environ(), "HOME="+filepath.Join(dir, "home"), "XDG_RUNTIME_DIR="+filepath.Join(dir, "run"),
 		"DBUS_SESSION_BUS_ADDRESS=disabled:", "DISPLAY=")
+	cmd.Env = append(cmd.Env, env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
