@@ -60,23 +60,22 @@ type wifiSetup struct {
 	log *slog.Logger
 	api *localapi.Server
 
-	mu        sync.Mutex
-	ctx       context.Context // the domain's, for the timer's start
-	state     string
-	auto      bool
-	since     time.Time
-	creds     setupCredentials
-	run       *network.WiFiAPRun
-	dhcp      *network.HotspotDHCP
-	dns       *network.HotspotDNS
-	web       *http.Server
-	scan      []network.WiFiBSS
-	lastSSID  string
-	lastErr   error
-	timer     *time.Timer
-	joined    bool // a network completed since the client opened
-	pending   bool // the page's network is being joined
-	listening chan struct{}
+	mu       sync.Mutex
+	ctx      context.Context // the domain's, for the timer's start
+	state    string
+	auto     bool
+	since    time.Time
+	creds    setupCredentials
+	run      *network.WiFiAPRun
+	dhcp     *network.HotspotDHCP
+	dns      *network.HotspotDNS
+	web      *http.Server
+	scan     []network.WiFiBSS
+	lastSSID string
+	lastErr  error
+	timer    *time.Timer
+	joined   bool // a network completed since the client opened
+	pending  bool // the page's network is being joined
 }
 
 func newWiFiSetup(d *wifiDomain) *wifiSetup {
@@ -346,11 +345,11 @@ func (s *wifiSetup) stop(ctx context.Context) (network.WiFiSetupStatus, error) {
 		s.mu.Unlock()
 		return s.status(false), nil
 	}
-	s.mu.Unlock()
-	err := s.down(ctx)
-	s.mu.Lock()
+	// Off before the AP goes: the join that follows is a station link
+	// to address.
 	s.state = setupOff
 	s.mu.Unlock()
+	err := s.down(ctx)
 	return s.status(false), err
 }
 
