@@ -246,6 +246,7 @@ func dialIn(ns netns.NsHandle, addr string) (net.Conn, error) {
 // and a static one; the page shows the lease's details, and Apply and
 // Renew from the page end as done operations.
 func TestBrowserNetworkPage(t *testing.T) {
+	const pppoePassword = "pw-never-shown-7Hq"
 	l := newISPLab(t)
 	l.dnsmasq(t, 0, "10.45.0", "10.45.0.1", "iptv.example")
 	root := t.TempDir()
@@ -267,6 +268,13 @@ address = "10.46.0.2/24"
 gateway = "10.46.0.1"
 dns = ["10.46.0.1"]
 route_metric = 200
+
+[[network.uplink]]
+parent = "lo"
+[network.uplink.ipv4]
+method = "pppoe"
+user = "iptv@isp.example"
+password = "`+pppoePassword+`"
 `)
 	p := startAgentEnv(t, root, []string{netnsEnv + "=" + l.box})
 	ctx := browseAt(t, p, proxyInto(t, l.box, p.http), "network")
@@ -285,6 +293,16 @@ route_metric = 200
 		if !strings.Contains(s, want) {
 			t.Errorf("the static uplink lacks %q:\n%s", want, s)
 		}
+	}
+	// The PPPoE uplink is shown with its session, never its password.
+	do(t, ctx, "network", "the PPPoE uplink",
+		chromedp.WaitVisible(chromedp.CSS("#net-uplink-lo")))
+	if s := textOf(t, ctx, "#net-uplink-lo"); !strings.Contains(s, "pppoe") || !strings.Contains(s, "PPPoE session") {
+		t.Errorf("the PPPoE uplink:\n%s", s)
+	}
+	html, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
+	if err != nil || strings.Contains(html, pppoePassword) {
+		t.Errorf("the page holds the PPPoE password (or cannot be read: %v)", err)
 	}
 	shootBoth(t, ctx, "network")
 
