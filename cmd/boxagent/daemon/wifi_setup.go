@@ -235,6 +235,9 @@ func (s *wifiSetup) start(ctx context.Context, auto bool) (network.WiFiSetupStat
 		s.state, s.since = setupOn, time.Now()
 	}
 	s.mu.Unlock()
+	if err == nil {
+		s.publishUp()
+	}
 	return s.status(false), err
 }
 
@@ -307,7 +310,6 @@ func (s *wifiSetup) up(ctx context.Context, w *network.WiFi) (err error) {
 	// log), and the CLI of whoever started it over the unix socket.
 	s.log.Warn(fmt.Sprintf("Wi-Fi setup hotspot is up: join %q with password %q, then open http://%s/",
 		creds.SSID, creds.Password, network.HotspotPrefix.Addr()), "ssid", creds.SSID, "after", time.Since(start).Round(time.Millisecond))
-	s.d.a.events.Publish("wifi.setup", map[string]string{"kind": "up", "ssid": creds.SSID})
 	return nil
 }
 
@@ -394,7 +396,15 @@ func (s *wifiSetup) connect(ctx context.Context, c *network.WiFi, n network.WiFi
 	s.mu.Lock()
 	s.state = setupOn
 	s.mu.Unlock()
+	s.publishUp()
 	return st, err
+}
+
+// publishUp tells the event stream the hotspot is open (the state says
+// so already).
+func (s *wifiSetup) publishUp() {
+	st := s.status(false)
+	s.d.a.events.Publish("wifi.setup", map[string]string{"kind": "up", "ssid": st.SSID, "last_error": st.LastError})
 }
 
 // closeAll takes the hotspot down at shutdown or when wpa_supplicant
