@@ -38,7 +38,7 @@
     if (c.headset) {
       // A headset: music (A2DP), call (HFP/HSP) or off, as the API names
       // them; a mode the headset does not offer now is shown, disabled.
-      fs.append(el("legend", t("audio.mode")));
+      fs.append(el("legend", t("audio.mode") + ": " + (c.description || c.name)));
       for (const m of ["music", "call", "off"]) {
         const r = el("input");
         r.type = "radio"; r.name = id + "-mode"; r.value = m; r.id = id + "-" + m;
@@ -89,12 +89,17 @@
     // change, not input: one operation when the slider is let go (or per
     // arrow key), not one per pixel dragged.
     vol.addEventListener("change", () => change("/api/v1/audio/volume", { device: d.name, percent: Number(vol.value) }, d.kind + ":" + d.name));
+    // Every card has a "Volume" and a "Muted": the device's name tells
+    // them apart for a screen reader.
+    const who = d.description || d.name;
+    vol.setAttribute("aria-label", t("audio.volume") + ": " + who);
     const volRow = el("div", "", "audio-volume");
     volRow.append(labelled(t("audio.volume"), vol), vol, shown);
 
     const mute = el("input");
     mute.type = "checkbox"; mute.id = id + "-mute"; mute.checked = d.muted;
     mute.addEventListener("change", () => change("/api/v1/audio/volume", { device: d.name, mute: mute.checked }, d.kind + ":" + d.name));
+    mute.setAttribute("aria-label", t("audio.muted") + ": " + who);
     const muteRow = el("div", "", "choice");
     muteRow.append(mute, labelled(t("audio.muted"), mute));
 
@@ -102,7 +107,7 @@
     if (!isDefault) {
       acts.append(button(t("audio.make_default"), id + "-default",
         () => change("/api/v1/audio/default", { kind: d.kind, name: d.name }, d.kind + ":" + d.name)));
-      acts.lastChild.setAttribute("aria-label", t("audio.make_default") + ": " + (d.description || d.name));
+      acts.lastChild.setAttribute("aria-label", t("audio.make_default") + ": " + who);
     }
     li.append(volRow, muteRow, acts, outFor(d.kind + ":" + d.name));
     return li;
