@@ -24,9 +24,10 @@ import (
 func TestLabBluetooth(t *testing.T) {
 	// The fixture's diagnostic knobs cross into the guest:
 	// LAB_BT_TRACE=1 (the shim logs every vhci packet), LAB_BT_NOSHIM=1,
-	// LAB_BT_DEBUG=1 (bluetoothd -d).
+	// LAB_BT_DEBUG=1 (bluetoothd -d), LAB_BT_OUTSIDE_WINDOW=1 (the step
+	// that oopses the guest kernel).
 	env := map[string]string{}
-	for _, k := range []string{"LAB_BT_TRACE", "LAB_BT_NOSHIM", "LAB_BT_DEBUG"} {
+	for _, k := range []string{"LAB_BT_TRACE", "LAB_BT_NOSHIM", "LAB_BT_DEBUG", "LAB_BT_OUTSIDE_WINDOW"} {
 		if v := os.Getenv(k); v != "" {
 			env[k] = v
 		}
@@ -306,6 +307,15 @@ func TestGuestHeadsetLifecycle(t *testing.T) {
 	})
 
 	step(t, "pairing outside a window is refused", func(t *testing.T) {
+		if os.Getenv("LAB_BT_OUTSIDE_WINDOW") == "" {
+			// Seen in three of three runs on 2026-11-27: ~7 s into the
+			// headset side's Pair of the non-bondable board, the guest
+			// kernel oopses (l2cap_info_timeout -> hci_send_acl on a
+			// NULL hci_conn), the Pair times out, and a later
+			// bluetoothd call hits list corruption and hangs in the
+			// kernel, so the run never ends. Every step before runs.
+			t.Skip("known gap: Debian 6.1.192's L2CAP oopses in l2cap_info_timeout when hci1 pairs the non-bondable hci0 under btvirt; LAB_BT_OUTSIDE_WINDOW=1 runs it")
+		}
 		for _, a := range []string{"hci0", "hci1"} {
 			r.c.SetPowered(r.ctx, a, true)
 		}
