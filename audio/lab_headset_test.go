@@ -1,0 +1,239 @@
+//go:build lab
+
+package audio
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/boxagent/boxagent/bluetooth"
+	"github.com/boxagent/boxagent/deploy/vm"
+	"github.com/boxagent/boxagent/deploy/vm/guest"
+)
+
+// TestLabHeadset boots the virtual board for the headset tests below
+// (their own boot: TestLabAudio's ALSA tests have a tight timeout).
+func TestLabHeadset(t *testing.T) {
+	vm.RunGoTests(t, "./audio", vm.Options{Timeout: 4 * time.Minute}, "-test.run=^TestHeadsetGuest")
+}
+
+// TestHeadsetGuestModes: the headset on the virtual board (btvirt's hci1
+// with the HF fake, PulseAudio's Bluetooth modules, paired by the agent's
+// bluetooth package) is switched by `audio mode` to music (A2DP: a sink,
+// a tone played into it) and to call (HFP: a source, and a recording
+// through it that holds the fake headset's tone; the board's tone reaches
+// the fake).
+func TestHeadsetGuestModes(t *testing.T) {
+	vm.RequireGuest(t)
+	start := time.Now()
+	z := guest.StartBlueZ(t)
+	// The fake before PulseAudio and pairing: its record goes into the
+	// headset side's SDP, which the board reads at pairing.
+	hf := startHFFake(t, z.Bus.Address)
+	pa := guest.StartBluetoothPulse(t)
+	pairHeadset(t, z.Bus.Address)
+	t.Logf("board ready and headset paired in %s", time.Since(start).Round(10*time.Millisecond))
+
+	ctx := context.Background()
+	c, _, err := Connect(ctx, []Server{{DBus: pa.DBus, Native: pa.Native, How: "lab"}}, Options{
+		ModeTimeout:    30 * time.Second,
+		ConnectProfile: connectProfileOn(z.Bus.Address),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	card := CardName(guest.BtvirtAddr1)
+	waitCard(t, c, card)
+
+	t.Run("music", func(t *testing.T) {
+		t0 := time.Now()
+		res, err := c.SetMode(ctx, guest.BtvirtAddr1, ModeMusic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("mode music in %s: %+v", time.Since(t0).Round(time.Millisecond), res)
+		if res.Profile != "a2dp_sink" || res.FallbackSink == "" {
+			t.Fatalf("music: %+v, want a2dp_sink with its sink", res)
+		}
+		r, err := PlayRecord(ctx, TestOptions{Native: pa.Native, Play: true, Sink: res.FallbackSink, Source: res.FallbackSink + ".monitor", Seconds: 2})
+		if err != nil {
+			t.Fatalf("tone into %s: %v", res.FallbackSink, err)
+		}
+		t.Logf("tone into the A2DP sink, its monitor: %s", levelString(r.Recorded))
+		if r.Recorded.Silent() {
+			t.Errorf("the A2DP sink's monitor is silent: %s", levelString(r.Recorded))
+		}
+		// The same PulseAudio serves the headset side (hci1): its card
+		// for the board, as an A2DP source, hears what crossed btvirt.
+		far := CardName(guest.BtvirtAddr0)
+		if _, err := c.SetMode(ctx, far, "a2dp_source"); err != nil {
+			t.Fatalf("headset side's card %s to a2dp_source: %v", far, err)
+		}
+		farSource := "bluez_source." + strings.TrimPrefix(far, "bluez_card.") + ".a2dp_source"
+		r, err = PlayRecord(ctx, TestOptions{Native: pa.Native, Play: true, Sink: res.FallbackSink, Source: farSource, Seconds: 2})
+		if err != nil {
+			t.Fatalf("tone into %s, recorded from %s: %v", res.FallbackSink, farSource, err)
+		}
+		t.Logf("the tone on the headset side (%s): %s", farSource, levelString(r.Recorded))
+		if f := r.Recorded.FrequencyHz; r.Recorded.Silent() || f < 430 || f > 450 {
+			t.Errorf("the headset side recorded %s, want the 440 Hz tone", levelString(r.Recorded))
+		}
+	})
+
+	t.Run("call", func(t *testing.T) {
+		select {
+		case <-hf.slcDone:
+		case <-time.After(30 * time.Second):
+			t.Fatal("PulseAudio did not bring up the HFP service level connection with the fake in 30 s (see hf-fake.log)")
+		}
+		t0 := time.Now()
+		res, err := c.SetMode(ctx, guest.BtvirtAddr1, ModeCall)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("mode call in %s: %+v", time.Since(t0).Round(time.Millisecond), res)
+		if res.Profile != "handsfree_head_unit" || res.FallbackSource == "" || res.FallbackSink == "" {
+			t.Fatalf("call: %+v, want handsfree_head_unit with a sink and a source", res)
+		}
+		rx0 := hf.rxNonZero.Load()
+		r, err := PlayRecord(ctx, TestOptions{Native: pa.Native, Play: true, Sink: res.FallbackSink, Source: res.FallbackSource, Seconds: 3})
+		if err != nil {
+			t.Fatalf("record through %s: %v", res.FallbackSource, err)
+		}
+		t.Logf("from mode call to the end of a %gs recording: %s; recorded %s; the fake got %d bytes (%d non-zero), sent %d",
+			r.Recorded.Seconds, time.Since(t0).Round(10*time.Millisecond), levelString(r.Recorded), hf.rx.Load(), hf.rxNonZero.Load(), hf.tx.Load())
+		if r.Recorded.Samples == 0 {
+			t.Fatalf("no frames from the headset source %s", res.FallbackSource)
+		}
+		if r.Recorded.Silent() {
+			t.Errorf("the headset microphone is silent: %s", levelString(r.Recorded))
+		} else if f := r.Recorded.FrequencyHz; f < hfToneHz*0.9 || f > hfToneHz*1.1 {
+			t.Errorf("recorded %.0f Hz, want the fake's %d Hz", f, hfToneHz)
+		}
+		if hf.rxNonZero.Load() == rx0 {
+			t.Errorf("the board's tone did not reach the fake headset (rx %d bytes, all zero)", hf.rx.Load())
+		}
+	})
+}
+
+// pairHeadset has the agent's bluetooth package power both controllers,
+// find hci1 from hci0 and pair, trust and connect it.
+func pairHeadset(t *testing.T, busAddr string) {
+	t.Helper()
+	conn, err := dbus.Connect(busAddr, dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	logf, err := os.Create(filepath.Join(guest.LogDir(t), "boxagent-bluetooth.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logf.Close() })
+	// One bluetoothd and one default agent (this one) serve both
+	// controllers: the board's address is allow-listed so that the
+	// "headset" side accepts the board's profile connections, as a real
+	// headset accepts its paired host.
+	bt := bluetooth.New(conn, bluetooth.Options{
+		Config: bluetooth.Config{Adapter: "hci0", Headsets: []bluetooth.Headset{{Address: guest.BtvirtAddr0}}},
+		Logger: slog.New(slog.NewTextHandler(logf, nil)),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := bt.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(bt.Close)
+	for _, a := range []string{"hci0", "hci1"} {
+		if _, err := bt.SetPowered(ctx, a, true); err != nil {
+			t.Fatalf("power %s: %v", a, err)
+		}
+	}
+	if _, err := bt.SetPairable(ctx, "hci1", true, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bt.SetDiscoverable(ctx, "hci1", true, 0); err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+	defer scancel()
+	found := false
+	if _, err := bt.Scan(sctx, bluetooth.ScanOptions{Duration: 30 * time.Second}, func(d bluetooth.Device) {
+		if d.Address == guest.BtvirtAddr1 {
+			found = true
+			scancel()
+		}
+	}); err != nil && !found {
+		t.Fatalf("scan: %v", err)
+	}
+	if !found {
+		t.Fatalf("hci0 did not find %s", guest.BtvirtAddr1)
+	}
+	d, err := bt.Pair(ctx, guest.BtvirtAddr1, nil)
+	if err != nil {
+		t.Fatalf("pair: %v", err)
+	}
+	if !d.Connected {
+		t.Fatalf("after pair: %+v", d)
+	}
+}
+
+// connectProfileOn is the daemon's ConnectProfile hook, on the board's
+// system bus: ask BlueZ to connect the headset's voice profile.
+func connectProfileOn(busAddr string) func(ctx context.Context, card string, uuids []string) error {
+	return func(ctx context.Context, card string, uuids []string) error {
+		conn, err := dbus.Connect(busAddr)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		addr := strings.ReplaceAll(strings.TrimPrefix(card, "bluez_card."), "_", ":")
+		dev := dbus.ObjectPath("/org/bluez/hci0/dev_" + strings.ReplaceAll(addr, ":", "_"))
+		var last error
+		for _, u := range uuids {
+			if last = conn.Object("org.bluez", dev).CallWithContext(ctx, "org.bluez.Device1.ConnectProfile", 0, u).Err; last == nil {
+				return nil
+			}
+		}
+		return last
+	}
+}
+
+// waitCard waits for PulseAudio's card of the headset to be in the model.
+func waitCard(t *testing.T, c *Client, card string) {
+	t.Helper()
+	ev, cancel := c.Subscribe()
+	defer cancel()
+	timeout := time.After(30 * time.Second)
+	for {
+		if _, ok := c.State().Card(card); ok {
+			return
+		}
+		select {
+		case <-ev:
+		case <-timeout:
+			t.Fatalf("no card %s in 30 s: %+v", card, c.State().Cards)
+		}
+	}
+}
+
+// levelString shows a Level with its dBFS values rather than pointers.
+func levelString(l Level) string {
+	db := func(p *float64) string {
+		if p == nil {
+			return "-inf"
+		}
+		return fmt.Sprintf("%.1f", *p)
+	}
+	return fmt.Sprintf("%d samples (%.2f s), RMS %s dBFS, peak %s dBFS, %.1f %% non-zero, %.0f Hz",
+		l.Samples, l.Seconds, db(l.RMSdBFS), db(l.PeakdBFS), l.NonZeroPercent, l.FrequencyHz)
+}
