@@ -79,6 +79,7 @@ func TestLab(t *testing.T) {
 		"boot":   {Kind: vm.StickFAT32, Label: "BOOTSTICK"},
 		"bench":  {Kind: vm.StickFAT32, SizeMiB: 640},
 		"agent":  {Kind: vm.StickFAT32},
+		"web":    {Kind: vm.StickFAT32}, // TestGuestBrowserStage (lab_browser_test.go)
 	} {
 		if name == "bench" && !bench {
 			continue
@@ -114,7 +115,7 @@ func TestLab(t *testing.T) {
 	if bench {
 		env[envBench] = "1"
 	}
-	timeout := 5 * time.Minute
+	timeout := 12 * time.Minute // Chromium under TCG takes a few of them (TestGuestBrowserStage)
 	if bench {
 		timeout = 15 * time.Minute
 	}
@@ -127,7 +128,7 @@ func TestLab(t *testing.T) {
 	}, "-test.run=^TestGuest")
 
 	// The images, checked from outside, as a second machine would.
-	for _, name := range []string{"fat32", "unplug", "kill", "agent"} {
+	for _, name := range []string{"fat32", "unplug", "kill", "agent", "web"} {
 		img := sticks[name]
 		if out, err := vm.CheckFAT(img); err != nil {
 			// A stick pulled while mounted keeps Linux's dirty flag: the

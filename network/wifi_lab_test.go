@@ -31,7 +31,7 @@ func TestWiFiLab(t *testing.T) {
 	if vm.InGuest() {
 		t.Skip("the host side: boots the virtual board")
 	}
-	vm.RunGoTests(t, "./network", vm.Options{Timeout: 4 * time.Minute}, "-test.run=^TestWiFiGuest")
+	vm.RunGoTests(t, "./network", vm.Options{Timeout: 12 * time.Minute}, "-test.run=^TestWiFiGuest") // Chromium under TCG: TestWiFiGuestBrowser
 }
 
 // wifiLab is the guest side's shared setup.
