@@ -93,12 +93,13 @@ func shootBoth(t *testing.T, ctx context.Context, page string) {
 const pageConfig = "[http]\nlisten = \"127.0.0.1:0\"\npassword_hash = \"" + demoHash + "\"\n"
 
 // TestBrowserBluetoothPage: a scan started from the page shows a headset
-// that appears while it runs, without a reload; pairing and disconnecting
-// it from the page change its state on screen.
+// that appears while it runs, without a reload; pairing, disconnecting
+// and connecting it from the page change its state on screen; its
+// auto-connect switch edits the config file; Forget removes a device.
 func TestBrowserBluetoothPage(t *testing.T) {
 	addr := startBluezMock(t)
 	root := t.TempDir()
-	writeConfig(t, root, pageConfig)
+	cfgPath := writeConfig(t, root, pageConfig)
 	p := startAgentEnv(t, root, []string{"DBUS_SYSTEM_BUS_ADDRESS=" + addr})
 	ctx := browse(t, p, "bluetooth")
 
@@ -171,6 +172,30 @@ func TestBrowserBluetoothPage(t *testing.T) {
 		chromedp.WaitVisible(connected(added, "no")),
 		chromedp.Click(chromedp.CSS("#bt-connect-001B66112233")),
 		chromedp.WaitVisible(connected(added, "yes")))
+
+	// Auto-connect on and off from the page for the other headset (the
+	// mock's Pair turned Car Kit into a phone): the one value in the
+	// config file, then reloaded.
+	autoconnect := func(v string) string {
+		return `//li[@data-address="` + known + `"]//dd[contains(@class,"bt-autoconnect")][text()="` + v + `"]`
+	}
+	do(t, ctx, "bluetooth", "turn auto-connect on",
+		chromedp.WaitVisible(autoconnect("no")),
+		chromedp.Click(chromedp.CSS("#bt-autoconnect-001B66AABBCC")),
+		chromedp.WaitVisible(autoconnect("yes")))
+	if b, _ := os.ReadFile(cfgPath); !strings.HasPrefix(string(b), pageConfig) || !strings.HasSuffix(string(b), "\n[[bluetooth.headset]]\naddress = \""+known+"\"\nauto_connect = true\n") {
+		t.Errorf("the config file after auto-connect on:\n%s", b)
+	}
+	do(t, ctx, "bluetooth", "turn auto-connect off",
+		chromedp.Click(chromedp.CSS("#bt-autoconnect-001B66AABBCC")),
+		chromedp.WaitVisible(autoconnect("no")))
+	if b, _ := os.ReadFile(cfgPath); !strings.HasSuffix(string(b), "auto_connect = false\n") {
+		t.Errorf("the config file after auto-connect off:\n%s", b)
+	}
+	ops, err := p.client().Operations(context.Background(), journal.Query{Kind: "bt.autoconnect", Origin: "web"})
+	if err != nil || len(ops) != 2 || ops[0].State != journal.StateDone {
+		t.Errorf("auto-connect in the journal: %+v %v", ops, err)
+	}
 
 	// Forget the other one: it leaves the list.
 	do(t, ctx, "bluetooth", "forget from the page",

@@ -181,6 +181,20 @@ type btPairableRequest struct {
 	Timeout float64 `json:"timeout,omitempty"`
 }
 
+// btAutoConnectRequest is the body of POST /api/v1/bt/autoconnect.
+type btAutoConnectRequest struct {
+	Address string `json:"address"`
+	On      bool   `json:"on"`
+}
+
+// btAutoConnectResult answers POST /api/v1/bt/autoconnect.
+type btAutoConnectResult struct {
+	Address     string                `json:"address"`
+	AutoConnect bool                  `json:"auto_connect"`
+	Config      string                `json:"config"`
+	Reload      localapi.ReloadResult `json:"reload"`
+}
+
 // btPairableResult answers POST /api/v1/bt/pairable.
 type btPairableResult struct {
 	Adapter bluetooth.Adapter `json:"adapter"`
@@ -307,6 +321,42 @@ func (d *btDomain) Register(api *localapi.Server) {
 	})
 	short("/api/v1/bt/remove", "bt.remove", "forget", func(ctx context.Context, c *bluetooth.Client, addr string) (any, error) {
 		return map[string]string{"address": addr, "removed": "true"}, c.Remove(ctx, addr)
+	})
+	// Auto-connect is [[bluetooth.headset]] auto_connect in the config
+	// file, as it is for the CLI's users: GET lists the configured
+	// headsets, POST sets one's flag in the file (the one value edited in
+	// place, atomically) and reloads, so it holds after a restart too.
+	api.Handle("GET", "/api/v1/bt/autoconnect", false, func(w http.ResponseWriter, r *http.Request) error {
+		hs := d.a.config().Bluetooth.Headsets
+		if hs == nil {
+			hs = []bluetooth.Headset{}
+		}
+		localapi.WriteJSON(w, http.StatusOK, hs)
+		return nil
+	})
+	api.Handle("POST", "/api/v1/bt/autoconnect", true, func(w http.ResponseWriter, r *http.Request) error {
+		var req btAutoConnectRequest
+		if err := localapi.DecodeJSON(r, &req); err != nil {
+			return err
+		}
+		if req.Address == "" {
+			return localapi.Errorf(http.StatusBadRequest, "bluetooth.invalid", "missing address", bluetooth.Hint(bluetooth.ErrInvalidAddress))
+		}
+		addr, err := bluetooth.ParseAddress(req.Address)
+		if err != nil {
+			return err
+		}
+		verb := map[bool]string{true: "on", false: "off"}[req.On]
+		return api.Operate(w, r, localapi.Spec{Kind: "bt.autoconnect", Summary: "auto-connect " + verb + " for " + addr, Request: btAutoConnectRequest{addr, req.On}},
+			func(ctx context.Context, _ localapi.ProgressFunc) (any, error) {
+				res := btAutoConnectResult{Address: addr, AutoConnect: req.On, Config: d.a.cfgPath}
+				if _, err := config.SaveHeadsetAutoConnect(d.a.cfgPath, addr, req.On); err != nil {
+					return nil, err
+				}
+				var err error
+				res.Reload, err = d.a.ReloadConfig(ctx)
+				return res, err
+			})
 	})
 	api.Handle("POST", "/api/v1/bt/pairable", true, func(w http.ResponseWriter, r *http.Request) error {
 		var req btPairableRequest

@@ -5,6 +5,8 @@
 (() => {
   const devices = new Map(); // address → the API's Device
   let adapters = [];
+  // address → the configured [[bluetooth.headset]] (auto_connect).
+  const configured = new Map();
 
   const root = () => document.querySelector("#bluetooth .page-body");
 
@@ -45,9 +47,9 @@
 
   // act runs one device operation; the list follows from the "bt" events
   // and a final re-read, so it shows what BlueZ says, not what we asked.
-  async function act(path, d) {
+  async function act(path, d, body) {
     try {
-      await operate(path, { address: d.address }, outFor(d.address));
+      await operate(path, body || { address: d.address }, outFor(d.address));
     } catch (_) { /* operate showed the error and hint */ }
     if (path.endsWith("/remove")) devices.delete(d.address);
     await reload().catch(() => {});
@@ -66,6 +68,9 @@
     pair("bt.paired", yesNo(d.paired), "bt-paired");
     pair("bt.trusted", yesNo(d.trusted), "bt-trusted");
     if (d.rssi !== undefined && d.rssi !== null) pair("bt.rssi", d.rssi + " dBm");
+    const conf = configured.get(d.address);
+    const auto = !!(conf && conf.auto_connect);
+    if (headset(d) || conf) pair("bt.autoconnect", yesNo(auto), "bt-autoconnect");
     li.append(dl);
     const acts = el("div", "", "actions");
     const id = (verb) => "bt-" + verb + "-" + d.address.replace(/:/g, "");
@@ -73,6 +78,10 @@
     if (!d.paired) acts.append(button(t("bt.pair"), id("pair"), label("bt.pair"), () => act("/api/v1/bt/pair", d)));
     if (d.paired && !d.connected) acts.append(button(t("bt.connect"), id("connect"), label("bt.connect"), () => act("/api/v1/bt/connect", d)));
     if (d.connected) acts.append(button(t("bt.disconnect"), id("disconnect"), label("bt.disconnect"), () => act("/api/v1/bt/disconnect", d)));
+    if (headset(d) || conf) {
+      const k = auto ? "bt.autoconnect.off" : "bt.autoconnect.on";
+      acts.append(button(t(k), id("autoconnect"), label(k), () => act("/api/v1/bt/autoconnect", d, { address: d.address, on: !auto })));
+    }
     acts.append(button(t("bt.forget"), id("forget"), label("bt.forget"), () => act("/api/v1/bt/remove", d)));
     li.append(acts, outFor(d.address));
     return li;
@@ -109,8 +118,12 @@
   }
 
   async function reload() {
-    const [ads, ds] = await Promise.all([api("/api/v1/bt/adapters"), api("/api/v1/bt/devices")]);
+    // An agent without the auto-connect route still shows its devices.
+    const [ads, ds, hs] = await Promise.all([api("/api/v1/bt/adapters"), api("/api/v1/bt/devices"),
+      api("/api/v1/bt/autoconnect").catch(() => [])]);
     adapters = ads;
+    configured.clear();
+    for (const h of hs) configured.set(h.address.toUpperCase(), h);
     devices.clear();
     for (const d of ds) devices.set(d.address, d);
     drawAdapters();

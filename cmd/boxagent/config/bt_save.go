@@ -1,0 +1,138 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"strconv"
+
+	"github.com/pelletier/go-toml/v2/unstable"
+
+	"github.com/boxagent/boxagent/bluetooth"
+)
+
+// SaveHeadsetAutoConnect sets auto_connect of the [[bluetooth.headset]]
+// with address (a normalised address, as bluetooth.ParseAddress gives)
+// in the config file at path, adding a table for it when the file has
+// none, and returns the config now in the file. Only that one value (or
+// the new table) changes in the text: comments and layout stay. The
+// result must read back as the old config with only that change, else
+// nothing is written (a file that spells its headsets as an inline array,
+// say, is refused with a hint to edit it by hand). The write is atomic,
+// mode 0600 (the file may hold keys). An invalid file is refused.
+func SaveHeadsetAutoConnect(path, address string, on bool) (*Config, error) {
+	saveMu.Lock()
+	defer saveMu.Unlock()
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("cannot read the config file: %w", err)
+	}
+	old, err := Parse(path, data)
+	if err != nil {
+		return nil, fmt.Errorf("cannot save auto_connect: the config file is invalid (fix it first):\n%w", err)
+	}
+	want := *old
+	hs := slices.Clone(old.Bluetooth.Headsets)
+	i := slices.IndexFunc(hs, func(h bluetooth.Headset) bool { a, _ := bluetooth.ParseAddress(h.Address); return a == address })
+	if i >= 0 {
+		hs[i].AutoConnect = on
+	} else {
+		hs = append(hs, bluetooth.Headset{Address: address, AutoConnect: on})
+	}
+	want.Bluetooth.Headsets = hs
+	text, err := editHeadsetAutoConnect(data, address, on)
+	if err == nil {
+		err = sameConfig(path, text, &want)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot save auto_connect of %s in %s: %w; set it by hand ([[bluetooth.headset]] address, auto_connect)", address, path, err)
+	}
+	if err := WriteFileAtomic(path, text, 0o600); err != nil {
+		return nil, err
+	}
+	return Parse(path, text)
+}
+
+// editHeadsetAutoConnect rewrites the auto_connect value of the
+// [[bluetooth.headset]] table whose address is address (inserting the
+// key under the table's header when it lacks one), or appends such a
+// table; every other byte stays.
+func editHeadsetAutoConnect(data []byte, address string, on bool) ([]byte, error) {
+	value := strconv.FormatBool(on)
+	type table struct {
+		body     int // offset just past the header line
+		from, to int // the auto_connect value, when the table has one
+	}
+	var cur *table
+	var found *table
+	var p unstable.Parser
+	p.Reset(data)
+	for p.NextExpression() {
+		e := p.Expression()
+		var parts []string
+		for it := e.Key(); it.Next(); {
+			parts = append(parts, string(it.Node().Data))
+		}
+		switch e.Kind {
+		case unstable.Table, unstable.ArrayTable:
+			cur = nil
+			if e.Kind == unstable.ArrayTable && slices.Equal(parts, []string{"bluetooth", "headset"}) {
+				end := len(data)
+				for it := e.Key(); it.Next(); {
+					k := it.Node()
+					if i := indexFrom(data, int(k.Raw.Offset), '\n'); i >= 0 {
+						end = i + 1
+					}
+				}
+				cur = &table{body: end, from: -1}
+			}
+		case unstable.KeyValue:
+			if cur == nil || len(parts) != 1 {
+				continue
+			}
+			v := e.Value()
+			switch parts[0] {
+			case "address":
+				if a, err := bluetooth.ParseAddress(string(v.Data)); err == nil && a == address && v.Kind == unstable.String {
+					found = cur
+				}
+			case "auto_connect":
+				if v.Kind == unstable.Bool {
+					cur.from, cur.to = int(v.Raw.Offset), int(v.Raw.Offset+v.Raw.Length)
+				}
+			}
+		}
+	}
+	if err := p.Error(); err != nil {
+		return nil, err
+	}
+	var out []byte
+	switch {
+	case found != nil && found.from >= 0:
+		out = append(append(append(out, data[:found.from]...), value...), data[found.to:]...)
+	case found != nil:
+		out = append(append(append(out, data[:found.body]...), "auto_connect = "+value+"\n"...), data[found.body:]...)
+	default:
+		out = append(out, data...)
+		if len(out) > 0 && out[len(out)-1] != '\n' {
+			out = append(out, '\n')
+		}
+		if len(out) > 0 {
+			out = append(out, '\n')
+		}
+		out = append(out, fmt.Sprintf("[[bluetooth.headset]]\naddress = %q\nauto_connect = %s\n", address, value)...)
+	}
+	return out, nil
+}
+
+// indexFrom is the index of the first c at or after from, or -1.
+func indexFrom(data []byte, from int, c byte) int {
+	for i := from; i < len(data); i++ {
+		if data[i] == c {
+			return i
+		}
+	}
+	return -1
+}
