@@ -196,6 +196,16 @@ func TestBrowserBluetoothPage(t *testing.T) {
 	if err != nil || len(ops) != 2 || ops[0].State != journal.StateDone {
 		t.Errorf("auto-connect in the journal: %+v %v", ops, err)
 	}
+	// The CLI does the same through the same call; the page follows the
+	// reload it causes.
+	if out, stderr, code := p.run("bt", "autoconnect", strings.ToLower(known), "on"); code != 0 || !strings.HasPrefix(out, "auto-connect on for "+known+" (saved in "+cfgPath+")") {
+		t.Errorf("bt autoconnect: exit %d\n%s%s", code, out, stderr)
+	}
+	do(t, ctx, "bluetooth", "the page follows the CLI's auto-connect",
+		chromedp.WaitVisible(autoconnect("yes")))
+	if hs, err := p.client().BtHeadsets(context.Background()); err != nil || len(hs) != 1 || !hs[0].AutoConnect {
+		t.Errorf("configured headsets: %+v %v", hs, err)
+	}
 
 	// Forget the other one: it leaves the list.
 	do(t, ctx, "bluetooth", "forget from the page",

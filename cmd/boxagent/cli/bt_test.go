@@ -22,6 +22,7 @@ func TestBtUsage(t *testing.T) {
 		{"bt", "connect", "zz:11:22:33:44:55"},
 		{"bt", "forget"},
 		{"bt", "pairable", "maybe"},
+		{"bt", "autoconnect", "00:1B:66:AA:BB:CC", "maybe"},
 		{"bt"},
 		{"bt", "fly"},
 	} {

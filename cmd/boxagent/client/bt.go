@@ -8,6 +8,7 @@ import (
 
 	"github.com/boxagent/boxagent/bluetooth"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
+	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
 
 // BtAdapters lists the Bluetooth adapters.
@@ -87,6 +88,32 @@ func (c *Client) BtPairable(ctx context.Context, on bool, timeout time.Duration)
 		err = json.Unmarshal(op.Result, &res)
 	}
 	return res, op, err
+}
+
+// BtAutoConnectResult is the answer of BtAutoConnect.
+type BtAutoConnectResult struct {
+	Address     string                `json:"address"`
+	AutoConnect bool                  `json:"auto_connect"`
+	Config      string                `json:"config"` // the file it is saved in
+	Reload      localapi.ReloadResult `json:"reload"`
+}
+
+// BtAutoConnect turns auto-connect of a headset on or off: the agent
+// saves it in the config file ([[bluetooth.headset]] auto_connect) and
+// reloads.
+func (c *Client) BtAutoConnect(ctx context.Context, address string, on bool) (BtAutoConnectResult, journal.Operation, error) {
+	var res BtAutoConnectResult
+	op, err := c.postOperation(ctx, "/api/v1/bt/autoconnect", map[string]any{"address": address, "on": on})
+	if err == nil && len(op.Result) > 0 {
+		err = json.Unmarshal(op.Result, &res)
+	}
+	return res, op, err
+}
+
+// BtHeadsets lists the configured headsets with their auto-connect flag.
+func (c *Client) BtHeadsets(ctx context.Context) ([]bluetooth.Headset, error) {
+	var out []bluetooth.Headset
+	return out, c.call(ctx, "GET", "/api/v1/bt/autoconnect", &out)
 }
 
 func (c *Client) btDevicePost(ctx context.Context, path, address string) (bluetooth.Device, journal.Operation, error) {

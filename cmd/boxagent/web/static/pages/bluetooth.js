@@ -174,6 +174,9 @@
       await reload();
     },
     events: {
+      // A reload (from the CLI's bt autoconnect, say) may change what is
+      // configured to auto-connect.
+      config: () => { reload().catch(() => {}); },
       // A device a scan found: the same record GET /bt/devices gives.
       "bt.scan": (d) => {
         if (!d || !d.address) return;
