@@ -18,8 +18,14 @@ import (
 	"github.com/boxagent/boxagent/deploy/vm"
 )
 
-// BluetoothModules are what two virtual controllers and audio profiles need.
-var BluetoothModules = []string{"hci_vhci", "rfcomm", "bnep"}
+// BluetoothModules are what two virtual controllers and audio profiles
+// need. The crypto ones are btvirt's (see StartBtvirt): loaded here, they
+// are not loaded by the kernel's modprobe helper while hci0 waits.
+var BluetoothModules = append([]string{"hci_vhci", "rfcomm", "bnep"}, btvirtCryptoModules...)
+
+// btvirtCryptoModules back the AF_ALG sockets (ecb(aes) skcipher,
+// cmac(aes) hash) every emulated controller opens in btdev_create.
+var btvirtCryptoModules = []string{"af_alg", "algif_skcipher", "algif_hash", "ecb", "cmac"}
 
 // The controllers `btvirt -l2` creates: hci0 is the board's, hci1 stands
 // for the headset.
@@ -46,20 +52,22 @@ const (
 // boot in four, bluetoothd then listing only hci1): the kernel sends a
 // new controller its HCI Reset at once and waits 2 s for the answer
 // (HCI_CMD_TIMEOUT), but btvirt -l2 answers hci0 only from its main loop,
-// after it has created hci1. On a cold boot btvirt's code comes page by
-// page over 9p under TCG: the shim's trace (LAB_BT_TRACE=1) showed 1.55 s
-// between hci0's creation and btvirt reading its Reset on a quiet host
-// (7 ms warm), and on a loaded one hci0 was created at 11.69 s, the
-// kernel gave up at 13.76 s and hci1 came only at 14.32 s. So btvirt and
-// the shim are read into the page cache first; and should a controller
-// still miss its init, btvirt is started again (its controllers never
-// recover by themselves: a failed setup is not announced, and HCIDEVUP
-// does not announce it either), each failed attempt logged with the
-// kernel's lines.
+// after it has created hci1. In between, btdev_create for hci0 opens
+// AF_ALG sockets (BlueZ's bt_crypto_new: ecb(aes), cmac(aes)), and on the
+// first btvirt of a boot that makes the kernel load af_alg, algif_skcipher,
+// algif_hash, ecb and cmac through its modprobe helper, one process start
+// after another under TCG. The shim's trace (LAB_BT_TRACE=1) of a failed
+// boot: hci0 created at 11.69 s, "NET: Registered PF_ALG protocol family"
+// at 11.90 s, the kernel's -110 at 13.76 s, hci1 created at 14.32 s; a
+// later btvirt in the same boot bridges that gap in 7 ms. So the modules
+// are loaded with BluetoothModules before btvirt starts. Should a
+// controller still miss its init, btvirt is started again (its controllers
+// never recover by themselves: a failed setup is not announced, and
+// HCIDEVUP does not announce it either), each failed attempt logged with
+// the kernel's lines.
 func StartBtvirt(t testing.TB) *Proc {
 	t.Helper()
 	Modprobe(t, BluetoothModules...)
-	warmBtvirt()
 	var errs []string
 	for attempt := 1; attempt <= btvirtAttempts; attempt++ {
 		p, err := startBtvirtOnce(t, attempt)
@@ -74,17 +82,6 @@ func StartBtvirt(t testing.TB) *Proc {
 	}
 	t.Fatalf("btvirt did not give two working controllers in %d attempts:\n%s", btvirtAttempts, strings.Join(errs, "\n"))
 	return nil
-}
-
-// warmBtvirt reads btvirt and the shim into the page cache (9p with
-// cache=loose maps them from there), so that btvirt runs from memory
-// between creating hci0 and answering its HCI Reset.
-func warmBtvirt() {
-	for _, f := range []string{"/usr/bin/btvirt", os.Getenv(vm.EnvBtvirtShim)} {
-		if f != "" {
-			os.ReadFile(f) // the content is not needed
-		}
-	}
 }
 
 // startBtvirtOnce starts btvirt and waits for both controllers' Index

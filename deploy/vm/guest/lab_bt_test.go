@@ -65,17 +65,16 @@ func TestBtvirtShim(t *testing.T) {
 // and counts the rounds that left a controller without its init (no MGMT
 // Index Added within btvirtSetup): the way to measure the fixture's
 // flake without a boot per sample. Not part of the default run. Knobs:
-// LAB_BT_COLD=1 drops the page cache before each round (a cold boot's
-// btvirt, the flake's cause), LAB_BT_LOAD=N keeps N busy processes
-// running (a loaded host), LAB_BT_NOWARM=1 also runs the rounds without
-// the fixture's warm-up, LAB_BT_TRACE=1 has the shim log every packet.
+// LAB_BT_UNPREPARED=1 also runs rounds that first unload btvirt's crypto
+// modules (each such round is a boot's first btvirt, the flake's cause),
+// LAB_BT_LOAD=N keeps N busy processes running (a loaded host),
+// LAB_BT_TRACE=1 has the shim log every packet.
 func TestBtvirtRepeat(t *testing.T) {
 	vm.RequireGuest(t)
 	n, _ := strconv.Atoi(os.Getenv("LAB_BT_REPEAT"))
 	if n <= 0 {
 		t.Skip("LAB_BT_REPEAT is not set")
 	}
-	Modprobe(t, BluetoothModules...)
 	if load, _ := strconv.Atoi(os.Getenv("LAB_BT_LOAD")); load > 0 {
 		for i := range load {
 			// A load generator, not a wait: it stands for the other
@@ -83,24 +82,20 @@ func TestBtvirtRepeat(t *testing.T) {
 			Start(t, fmt.Sprintf("load-%d", i), exec.Command("sh", "-c", "while :; do :; done"))
 		}
 	}
-	phases := []bool{true}
-	if os.Getenv("LAB_BT_NOWARM") != "" {
-		phases = append(phases, false)
+	phases := []string{"fixture"}
+	if os.Getenv("LAB_BT_UNPREPARED") != "" {
+		phases = append(phases, "unprepared")
 	}
 	round := 0
-	for _, warm := range phases {
-		t.Run(map[bool]string{true: "fixture", false: "unwarmed"}[warm], func(t *testing.T) {
+	for _, phase := range phases {
+		t.Run(phase, func(t *testing.T) {
 			failed := 0
 			for range n {
 				round++
-				if os.Getenv("LAB_BT_COLD") != "" {
-					exec.Command("sync").Run()
-					if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0o644); err != nil {
-						t.Fatal(err)
-					}
-				}
-				if warm {
-					warmBtvirt()
+				if phase == "fixture" {
+					Modprobe(t, BluetoothModules...)
+				} else if out, err := exec.Command("modprobe", append([]string{"-r", "-a"}, btvirtCryptoModules...)...).CombinedOutput(); err != nil {
+					t.Fatalf("cannot unload %v: %v: %s", btvirtCryptoModules, err, out)
 				}
 				p, err := startBtvirtOnce(t, round)
 				if err != nil {
@@ -110,8 +105,8 @@ func TestBtvirtRepeat(t *testing.T) {
 				}
 				stopBtvirt(t, p)
 			}
-			t.Logf("btvirt: %d of %d rounds left a controller without its init", failed, n)
-			if failed > 0 && warm {
+			t.Logf("btvirt (%s): %d of %d rounds left a controller without its init", phase, failed, n)
+			if failed > 0 && phase == "fixture" {
 				t.Fail()
 			}
 		})
