@@ -307,6 +307,7 @@ function statusLine(key) {
   if (!STATUS_LINES.has(key)) {
     const o = el("p");
     o.setAttribute("role", "status");
+    o.dataset.live = key;
     STATUS_LINES.set(key, o);
   }
   return STATUS_LINES.get(key);
@@ -329,4 +330,23 @@ function keepFocus(box, redraw) {
   const id = a && box.contains(a) ? a.id : "";
   redraw();
   if (id) { const f = document.getElementById(id); if (f) f.focus(); }
+}
+
+// patchList makes list hold items, in order, keeping each existing child
+// whose data-key matches and that equals the new one (isEqualNode: same
+// markup and text; pages set form state as attributes for this), so a
+// redraw for an event leaves alone the button under a finger, the
+// keyboard focus and a slider being dragged.
+// Elements marked data-live are not compared: status lines (statusLine),
+// which move along (give an item its line by its data-status key, not by
+// appending it yourself), and text that ages, like "in 58 s", which the
+// page refreshes itself.
+function patchList(list, items) {
+  const old = new Map();
+  for (const c of list.children) if (c.dataset.key) old.set(c.dataset.key, c);
+  const bare = (n) => { const c = n.cloneNode(true); for (const s of c.querySelectorAll("[data-live]")) s.remove(); return c; };
+  const keep = items.map((n) => { const o = old.get(n.dataset.key); return o && bare(o).isEqualNode(bare(n)) ? o : n; });
+  keep.forEach((n, i) => { if (list.children[i] !== n) list.insertBefore(n, list.children[i] || null); });
+  while (list.children.length > keep.length) list.lastChild.remove();
+  for (const n of keep) if (n.dataset.status) n.append(statusLine(n.dataset.status));
 }

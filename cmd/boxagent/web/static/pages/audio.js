@@ -1,5 +1,7 @@
 // The Audio page: a client of /api/v1/audio… like the CLI; no logic of its
-// own. PulseAudio's changes ("audio" events) redraw it.
+// own. PulseAudio's changes ("audio" events) redraw what changed: each
+// card and device is an item of a list patched in place (patchList), so
+// form state is set as attributes (defaultValue, defaultChecked).
 "use strict";
 (() => {
   const root = () => document.querySelector("#audio .page-body");
@@ -25,6 +27,8 @@
 
   function cardItem(c) {
     const li = el("li", "", "audio-card");
+    li.dataset.key = c.name;
+    li.dataset.status = "audio:card:" + c.name;
     const id = "audio-card-" + safe(c.name);
     li.append(el("h4", c.description || c.name));
     const dl = el("dl");
@@ -42,7 +46,7 @@
       for (const m of ["music", "call", "off"]) {
         const r = el("input");
         r.type = "radio"; r.name = id + "-mode"; r.value = m; r.id = id + "-" + m;
-        r.checked = c.mode === m;
+        r.defaultChecked = c.mode === m;
         r.disabled = m !== "off" && !(c.modes || []).includes(m) && c.mode !== m;
         const l = labelled(modeText(m) + (r.disabled ? " (" + t("audio.unavailable") + ")" : ""), r);
         const span = el("span", "", "choice"); span.append(r, l);
@@ -54,7 +58,7 @@
       const s = el("select"); s.id = id + "-profile";
       for (const p of c.profiles) {
         if (!p.available && p.name !== c.active_profile) continue;
-        const o = el("option", p.description || p.name); o.value = p.name; o.selected = p.name === c.active_profile;
+        const o = el("option", p.description || p.name); o.value = p.name; o.defaultSelected = p.name === c.active_profile;
         s.append(o);
       }
       fs.append(labelled(t("audio.profile"), s), s);
@@ -64,12 +68,14 @@
       const mode = pick();
       if (mode) change("/api/v1/audio/cards/" + encodeURIComponent(c.name) + "/mode", { mode: mode }, "card:" + c.name);
     }));
-    li.append(fs, outFor("card:" + c.name));
+    li.append(fs);
     return li;
   }
 
   function deviceItem(d, fallback) {
     const li = el("li", "", "audio-device");
+    li.dataset.key = d.kind + ":" + d.name;
+    li.dataset.status = "audio:" + d.kind + ":" + d.name;
     const id = "audio-" + d.kind + "-" + safe(d.name);
     const isDefault = d.name === fallback;
     li.append(el("h4", d.description || d.name));
@@ -82,7 +88,7 @@
 
     const vol = el("input");
     vol.type = "range"; vol.id = id + "-volume"; vol.min = "0"; vol.max = "150"; vol.step = "1";
-    vol.value = String(Math.round(d.volume.percent));
+    vol.defaultValue = String(Math.round(d.volume.percent));
     const shown = el("output", vol.value + " %");
     shown.htmlFor = vol.id; shown.id = id + "-volume-value";
     vol.addEventListener("input", () => { shown.textContent = vol.value + " %"; });
@@ -97,7 +103,7 @@
     volRow.append(labelled(t("audio.volume"), vol), vol, shown);
 
     const mute = el("input");
-    mute.type = "checkbox"; mute.id = id + "-mute"; mute.checked = d.muted;
+    mute.type = "checkbox"; mute.id = id + "-mute"; mute.defaultChecked = d.muted;
     mute.addEventListener("change", () => change("/api/v1/audio/volume", { device: d.name, mute: mute.checked }, d.kind + ":" + d.name));
     mute.setAttribute("aria-label", t("audio.muted") + ": " + who);
     const muteRow = el("div", "", "choice");
@@ -109,15 +115,18 @@
         () => change("/api/v1/audio/default", { kind: d.kind, name: d.name }, d.kind + ":" + d.name)));
       acts.lastChild.setAttribute("aria-label", t("audio.make_default") + ": " + who);
     }
-    li.append(volRow, muteRow, acts, outFor(d.kind + ":" + d.name));
+    li.append(volRow, muteRow, acts);
     return li;
   }
 
-  function chooser(id, firstText, items) {
-    const s = el("select"); s.id = id;
-    const first = el("option", firstText); first.value = ""; s.append(first);
-    for (const d of items) { const o = el("option", d.description || d.name); o.value = d.name; s.append(o); }
-    return s;
+  // fill gives a select its options (a first "" one, then the devices)
+  // when they changed, keeping the choice while it is still offered.
+  function fill(s, firstText, items) {
+    const want = [["", firstText], ...items.map((d) => [d.name, d.description || d.name])];
+    if (JSON.stringify([...s.options].map((o) => [o.value, o.textContent])) === JSON.stringify(want)) return;
+    const chosen = s.value;
+    s.replaceChildren(...want.map(([v, text]) => { const o = el("option", text); o.value = v; return o; }));
+    if (want.some(([v]) => v === chosen)) s.value = chosen;
   }
 
   function dbfs(v) { return v === null || v === undefined ? "−∞ dBFS" : v.toFixed(1) + " dBFS"; }
@@ -152,10 +161,10 @@
     res.append(dl);
   }
 
-  function testSection(s) {
+  function testSection() {
     const box = el("div", "", "audio-test");
-    const sink = chooser("audio-test-sink", t("audio.test.default_sink"), s.sinks);
-    const source = chooser("audio-test-source", t("audio.test.default_source"), s.sources);
+    const sink = el("select"); sink.id = "audio-test-sink";
+    const source = el("select"); source.id = "audio-test-source";
     const secs = el("input"); secs.type = "number"; secs.id = "audio-test-seconds"; secs.min = "1"; secs.max = "60"; secs.value = "3";
     const grid = el("div", "", "form-grid");
     grid.append(labelled(t("audio.test.sink"), sink), sink, labelled(t("audio.test.source"), source), source,
@@ -172,36 +181,34 @@
     return box;
   }
 
-  function keepSelect(id, box) {
-    const old = document.getElementById(id);
-    const now = box.querySelector("#" + id);
-    if (old && now && [...now.options].some((o) => o.value === old.value)) now.value = old.value;
+  // build lays out the page once (again when the language changes); draw
+  // then only patches it.
+  function build(body) {
+    const ul = (id) => { const u = el("ul", "", "audio-list"); u.id = id; return u; };
+    const server = el("p"); server.id = "audio-server";
+    const none = el("p", t("audio.no_cards"), "muted"); none.id = "audio-no-cards";
+    body.replaceChildren(server,
+      el("h3", t("audio.cards")), none, ul("audio-cards"),
+      el("h3", t("audio.sinks")), ul("audio-sinks"),
+      el("h3", t("audio.sources")), ul("audio-sources"),
+      el("h3", t("audio.test")), testSection());
+    body.dataset.built = I18N.lang;
   }
 
   async function draw() {
     const s = await api("/api/v1/audio");
-    const cards = el("ul", "", "audio-list"); cards.id = "audio-cards";
-    for (const c of s.cards) cards.append(cardItem(c));
-    const sinks = el("ul", "", "audio-list"); sinks.id = "audio-sinks";
-    for (const d of s.sinks) sinks.append(deviceItem(d, s.fallback_sink));
-    const sources = el("ul", "", "audio-list"); sources.id = "audio-sources";
-    for (const d of s.sources) sources.append(deviceItem(d, s.fallback_source));
-    const test = testSection(s);
-    // The test's choices and last result survive a redraw.
-    for (const id of ["audio-test-sink", "audio-test-source"]) keepSelect(id, test);
-    const oldSecs = document.getElementById("audio-test-seconds");
-    if (oldSecs) test.querySelector("#audio-test-seconds").value = oldSecs.value;
-    const oldRes = document.getElementById("audio-test-result");
-    if (oldRes) test.querySelector("#audio-test-result").replaceWith(oldRes);
-    const oldMeter = document.getElementById("audio-test-level");
-    if (oldMeter) test.querySelector("#audio-test-level").replaceWith(oldMeter);
     const body = root();
-    keepFocus(body, () => body.replaceChildren(
-      el("p", t("audio.server") + ": " + s.server.name + " " + s.server.version),
-      el("h3", t("audio.cards")), s.cards.length ? cards : el("p", t("audio.no_cards"), "muted"),
-      el("h3", t("audio.sinks")), sinks,
-      el("h3", t("audio.sources")), sources,
-      el("h3", t("audio.test")), test));
+    if (body.dataset.built !== I18N.lang) build(body);
+    const $ = (id) => document.getElementById(id);
+    $("audio-server").textContent = t("audio.server") + ": " + s.server.name + " " + s.server.version;
+    $("audio-no-cards").hidden = s.cards.length > 0;
+    keepFocus(body, () => {
+      patchList($("audio-cards"), s.cards.map(cardItem));
+      patchList($("audio-sinks"), s.sinks.map((d) => deviceItem(d, s.fallback_sink)));
+      patchList($("audio-sources"), s.sources.map((d) => deviceItem(d, s.fallback_source)));
+    });
+    fill($("audio-test-sink"), t("audio.test.default_sink"), s.sinks);
+    fill($("audio-test-source"), t("audio.test.default_source"), s.sources);
   }
 
   const schedule = redrawSoon("audio", draw);

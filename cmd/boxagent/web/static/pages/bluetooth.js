@@ -58,6 +58,8 @@
   function deviceItem(d) {
     const li = el("li", "", "bt-device");
     li.dataset.address = d.address;
+    li.dataset.key = d.address;
+    li.dataset.status = "bt:" + d.address;
     li.append(el("h4", name(d)));
     const dl = el("dl");
     const pair = (k, v, cls) => { dl.append(el("dt", t(k)), el("dd", v, cls)); };
@@ -83,23 +85,26 @@
       acts.append(button(t(k), id("autoconnect"), label(k), () => act("/api/v1/bt/autoconnect", d, { address: d.address, on: !auto })));
     }
     acts.append(button(t("bt.forget"), id("forget"), label("bt.forget"), () => act("/api/v1/bt/remove", d)));
-    li.append(acts, outFor(d.address));
+    li.append(acts);
     return li;
   }
 
   function drawDevices() {
     const list = document.getElementById("bt-devices");
     if (!list) return;
-    keepFocus(list, () => list.replaceChildren(...sorted().map(deviceItem)));
+    keepFocus(list, () => patchList(list, sorted().map(deviceItem)));
     document.getElementById("bt-none").hidden = devices.size > 0;
   }
 
   function drawAdapters() {
     const box = document.getElementById("bt-adapters");
     if (!box) return;
-    const list = el("ul", "", "bt-list");
+    let list = box.querySelector("ul");
+    if (!list) { list = el("ul", "", "bt-list"); box.append(list); }
+    const items = [];
     for (const a of adapters) {
       const li = el("li", "", "bt-device");
+      li.dataset.key = a.name;
       li.append(el("h4", a.name + (a.alias ? " (" + a.alias + ")" : "")));
       const dl = el("dl");
       const pair = (k, v, cls) => { dl.append(el("dt", t(k)), el("dd", v, cls)); };
@@ -108,9 +113,9 @@
       pair("bt.pairable", a.pairable ? t("bt.yes") + (a.pairable_timeout ? " (" + a.pairable_timeout + " s)" : "") : t("bt.no"));
       pair("bt.discovering", yesNo(a.discovering), "bt-discovering");
       li.append(dl);
-      list.append(li);
+      items.push(li);
     }
-    box.replaceChildren(list);
+    patchList(list, items);
     const open = adapters.some((a) => a.pairable);
     const b = document.getElementById("bt-pairable");
     b.textContent = t(open ? "bt.pairable.close" : "bt.pairable.open");

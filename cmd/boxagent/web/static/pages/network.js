@@ -1,16 +1,22 @@
 // The Network page: a client of /api/v1/net… like the CLI; no logic of its
-// own. "net" events (links, leases, PPPoE sessions) redraw it. The API
-// never returns secrets (the PPPoE password), so the page cannot show one.
+// own. "net" events (links, leases, PPPoE sessions) redraw what changed
+// (patchList). The API never returns secrets (the PPPoE password), so the
+// page cannot show one.
 "use strict";
 (() => {
   const root = () => document.querySelector("#network .page-body");
   const outFor = (key) => statusLine("net:" + key);
   const button = pageButton;
 
+  // when is a time and, aside (data-live: it ages), how far from now.
   function when(iso) {
     if (!iso || iso.startsWith("0001-")) return "—";
-    const d = new Date(iso);
-    return d.toLocaleString(I18N.lang) + " (" + relative(d) + ")";
+    const out = el("span", new Date(iso).toLocaleString(I18N.lang) + " ");
+    const rel = el("span", "(" + relative(new Date(iso)) + ")");
+    rel.dataset.live = "";
+    rel.dataset.time = iso;
+    out.append(rel);
+    return out;
   }
 
   // relative says how far a time is from now, in the page's words.
@@ -29,12 +35,19 @@
     return s + " s";
   }
 
+  // dd is a value cell: text, an element (when), or a dash for nothing.
+  function dd(val, cls) {
+    if (val instanceof Node) { const d = el("dd", "", cls); d.append(val); return d; }
+    return el("dd", val === undefined || val === null || val === "" ? "—" : String(val), cls);
+  }
+
   function uplinkItem(u, v) {
     const li = el("li", "", "net-uplink");
     li.id = "net-uplink-" + u.name;
+    li.dataset.key = u.name;
     li.append(el("h4", u.name));
     const dl = el("dl");
-    const pair = (k, val, cls) => { dl.append(el("dt", t(k)), el("dd", val === undefined || val === null || val === "" ? "—" : val, cls)); };
+    const pair = (k, val, cls) => { dl.append(el("dt", t(k)), dd(val, cls)); };
     const link = v.links.find((l) => l.name === u.name);
     pair("net.parent", u.parent);
     pair("net.vlan", u.vlan === undefined ? t("net.untagged") : String(u.vlan));
@@ -47,7 +60,7 @@
     pair("net.state", state, u.up ? "state-ok net-state" : "state-degraded net-state");
     pair("net.carrier", t(u.carrier ? "net.yes" : "net.no"));
     const addrs = v.addresses.filter((a) => a.link === u.name || (u.pppoe && a.link === u.pppoe.link));
-    pair("net.addresses", addrs.map((a) => a.address + (a.valid_for !== undefined ? " (" + t("net.valid_for").replace("%s", duration(a.valid_for * 1e9)) + ")" : "")).join(", "));
+    pair("net.addresses", addrs.map((a) => a.address).join(", "));
     const gw = v.routes.filter((r) => r.dst === "default" && (r.link === u.name || (u.pppoe && r.link === u.pppoe.link)));
     pair("net.gateway", gw.map((r) => (r.gateway || r.link) + " (" + t("net.metric") + " " + r.metric + ")").join(", "));
     const lease = u.dhcp && u.dhcp.lease;
@@ -58,7 +71,7 @@
     if (u.dhcp) {
       const d = u.dhcp;
       const ld = el("dl", "", "net-lease");
-      const lp = (k, val) => ld.append(el("dt", t(k)), el("dd", val === undefined || val === null || val === "" ? "—" : val));
+      const lp = (k, val) => ld.append(el("dt", t(k)), dd(val));
       lp("net.dhcp.state", d.state + (d.error ? ": " + d.error : ""));
       if (lease) {
         lp("net.dhcp.address", lease.address);
@@ -79,12 +92,12 @@
         try { await operate("/api/v1/net/renew", { link: u.name }, outFor("renew:" + u.name)); } catch (_) { /* shown */ }
       }));
       li.lastChild.setAttribute("aria-label", t("net.renew") + " " + u.name);
-      li.append(outFor("renew:" + u.name));
+      li.dataset.status = "net:renew:" + u.name;
     }
     if (u.pppoe) {
       const p = u.pppoe;
       const pd = el("dl", "", "net-lease");
-      const pp = (k, val) => pd.append(el("dt", t(k)), el("dd", val === undefined || val === null || val === "" ? "—" : String(val)));
+      const pp = (k, val) => pd.append(el("dt", t(k)), dd(val));
       pp("net.pppoe.session", t(p.up ? "net.up" : "net.down"));
       pp("net.pppoe.link", p.link);
       pp("net.pppoe.address", p.address);
@@ -97,15 +110,32 @@
     return li;
   }
 
-  async function draw() {
-    const v = await api("/api/v1/net");
+  // build lays out the page once (again when the language changes); draw
+  // then only patches it.
+  function build(body) {
     const list = el("ul", "", "net-list"); list.id = "net-uplinks";
-    for (const u of v.uplinks) list.append(uplinkItem(u, v));
+    const none = el("p", t("net.no_uplinks"), "muted"); none.id = "net-no-uplinks";
     const acts = el("div", "", "actions");
     acts.append(button(t("net.apply"), "net-apply", async () => {
       try { await operate("/api/v1/net/apply", undefined, outFor("apply")); } catch (_) { /* shown */ }
       schedule();
     }));
+    const links = el("div"); links.id = "net-links";
+    body.replaceChildren(el("h3", t("net.uplinks")), none, list,
+      el("p", t("net.apply.help"), "muted"), acts, outFor("apply"),
+      el("h3", t("net.links")), links);
+    body.dataset.built = I18N.lang;
+  }
+
+  async function draw() {
+    const v = await api("/api/v1/net");
+    const body = root();
+    if (body.dataset.built !== I18N.lang) build(body);
+    const list = document.getElementById("net-uplinks");
+    document.getElementById("net-no-uplinks").hidden = v.uplinks.length > 0;
+    keepFocus(body, () => patchList(list, v.uplinks.map((u) => uplinkItem(u, v))));
+    // Times kept from an earlier draw have aged.
+    for (const s of list.querySelectorAll("[data-time]")) s.textContent = "(" + relative(new Date(s.dataset.time)) + ")";
     const links = el("table", "", "net-links");
     const head = el("tr");
     for (const k of ["net.link", "net.kind", "net.state", "net.addresses"]) head.append(el("th", t(k)));
@@ -115,11 +145,7 @@
       const st = (l.up ? t("net.up") : t("net.down")) + ", " + l.state + (l.vlan ? ", VLAN " + l.vlan : "");
       row(links, [el("td", l.name + (l.vlan && l.parent ? " @" + l.parent : "")), el("td", l.kind), el("td", st), el("td", addrs || "—")]);
     }
-    const body = root();
-    keepFocus(body, () => body.replaceChildren(
-      el("h3", t("net.uplinks")), v.uplinks.length ? list : el("p", t("net.no_uplinks"), "muted"),
-      el("p", t("net.apply.help"), "muted"), acts, outFor("apply"),
-      el("h3", t("net.links")), links));
+    document.getElementById("net-links").replaceChildren(links);
   }
 
   const schedule = redrawSoon("network", draw);
