@@ -374,6 +374,19 @@ func TestGuestHeadsetLifecycle(t *testing.T) {
 		}
 		r.ev.mu.Unlock()
 	})
+	step(t, "controllers reset", func(t *testing.T) {
+		// The radio's driver resets under a running bluetoothd: the
+		// adapters leave the model (InterfacesRemoved) and come back
+		// (InterfacesAdded), with the paired headset.
+		mark := r.ev.mark()
+		r.z.ResetControllers(outer)
+		r.ev.waitFrom(t, mark, "hci0 removed", func(e Event) bool { return e.Type == EventAdapterRemoved && e.Adapter.Name == "hci0" })
+		waitLong(t, r.ev, mark, 30*time.Second, "both adapters back with the paired headset", func(Event) bool {
+			ads, _ := r.c.Adapters()
+			d, err := r.c.Device(guest.BtvirtAddr1)
+			return len(ads) == 2 && err == nil && d.Paired
+		})
+	})
 	t.Logf("whole lifecycle: %s", time.Since(start).Round(10*time.Millisecond))
 }
 

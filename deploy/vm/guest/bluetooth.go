@@ -235,6 +235,15 @@ type BlueZ struct {
 	Bluetoothd *Bluetoothd
 }
 
+// ResetControllers stops btvirt and starts it again while bluetoothd
+// runs, as a radio's driver reset does: bluetoothd sees both
+// controllers go (Index Removed) and come back.
+func (z *BlueZ) ResetControllers(t testing.TB) {
+	t.Helper()
+	stopBtvirt(t, z.Btvirt)
+	z.Btvirt = StartBtvirt(t)
+}
+
 // StartBlueZ starts the system bus, btvirt and bluetoothd, in that order.
 func StartBlueZ(t testing.TB) *BlueZ {
 	t.Helper()
