@@ -88,6 +88,18 @@ func click(sel string) chromedp.Action[chromedp.Void] {
 	return chromedp.Evaluate[chromedp.Void](`document.querySelector(` + string(q) + `).click()`)
 }
 
+// checkLabels fails for a control of the page that has no label and no
+// aria-label, or a clickable that is not a <button>.
+func checkLabels(t *testing.T, ctx context.Context, page string) {
+	t.Helper()
+	bad, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#`+page+` input, #`+page+` select, #`+page+` meter")]
+		.filter((e) => !(e.labels && e.labels.length) && !e.getAttribute("aria-label")).map((e) => e.id || e.outerHTML)
+		.concat([...document.querySelectorAll("#`+page+` [onclick], #`+page+` [role=button]")].map((e) => "not a button: " + e.outerHTML))`))
+	if err != nil || len(bad) > 0 {
+		t.Errorf("#%s: unlabelled controls %v %v", page, bad, err)
+	}
+}
+
 // shootBoth saves the page at phone and TV-ish sizes.
 func shootBoth(t *testing.T, ctx context.Context, page string) {
 	t.Helper()
@@ -154,6 +166,7 @@ func TestBrowserBluetoothPage(t *testing.T) {
 	if s := textOf(t, ctx, item(added)+" dd.bt-paired"); s != "no" {
 		t.Errorf("added device paired: %q", s)
 	}
+	checkLabels(t, ctx, "bluetooth")
 	shootBoth(t, ctx, "bluetooth")
 
 	// Pair from the page: paired, trusted and connected, as text.
@@ -224,6 +237,14 @@ func TestBrowserBluetoothPage(t *testing.T) {
 	if _, err := p.client().BtDevice(context.Background(), known); err == nil {
 		t.Error("the forgotten device is still known to the API")
 	}
+
+	// In Simplified Chinese the page is rebuilt with its catalogue.
+	do(t, ctx, "bluetooth", "switch to Simplified Chinese",
+		chromedp.SetValue(chromedp.CSS("#lang"), "zh-CN"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("lang").dispatchEvent(new Event("change"))`),
+		chromedp.WaitVisible(`//button[@id="bt-scan"][text()="扫描"]`),
+		chromedp.WaitVisible(`//li[@data-address="`+added+`"]//dd[contains(@class,"bt-connected")][text()="是"]`))
+	shoot(t, ctx, "bluetooth-zh-360")
 }
 
 // proxyInto forwards a new 127.0.0.1 port here to addr inside network
@@ -349,6 +370,7 @@ password = "`+pppoePassword+`"
 	if err != nil || strings.Contains(html, pppoePassword) {
 		t.Errorf("the page holds the PPPoE password (or cannot be read: %v)", err)
 	}
+	checkLabels(t, ctx, "network")
 	shootBoth(t, ctx, "network")
 
 	status := func(kind string) string {
@@ -540,6 +562,7 @@ func TestBrowserAudioPage(t *testing.T) {
 	if s := textOf(t, ctx, card); !strings.Contains(s, "Call (HFP/HSP, with microphone) (not offered now)") {
 		t.Errorf("the card's modes: %q", s)
 	}
+	checkLabels(t, ctx, "audio")
 	shootBoth(t, ctx, "audio")
 
 	do(t, ctx, "audio", "switch the headset off",
