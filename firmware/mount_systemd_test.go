@@ -1,6 +1,8 @@
 package firmware
 
 import (
+	"errors"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -76,5 +78,40 @@ func TestSystemdMountOptions(t *testing.T) {
 	}
 	if got := m.mountOptions(MountRequest{FSType: "ext4"}); got != "rw,nosuid,nodev,noexec,errors=remount-ro" {
 		t.Errorf("ext4 options %q", got)
+	}
+}
+
+func TestChooseMounter(t *testing.T) {
+	if m, how, err := ChooseMounter("direct", nil); err != nil || how != MounterDirect {
+		t.Errorf("direct: %T %q %v", m, how, err)
+	} else if _, ok := m.(DirectMounter); !ok {
+		t.Errorf("direct gave %T", m)
+	}
+	if m, how, err := ChooseMounter("systemd", nil); err != nil || how != MounterSystemd {
+		t.Errorf("systemd: %T %q %v", m, how, err)
+	} else if _, ok := m.(*SystemdMounter); !ok {
+		t.Errorf("systemd gave %T", m)
+	}
+	// auto on this host: root, or no systemd as PID 1, mounts directly.
+	if _, err := os.Stat("/run/systemd/system"); err != nil || os.Geteuid() == 0 {
+		if _, how, err := ChooseMounter("", nil); err != nil || how != MounterDirect {
+			t.Errorf("auto as root or without systemd: %q %v", how, err)
+		}
+	}
+	if _, _, err := ChooseMounter("udisks", nil); err == nil {
+		t.Error("an unknown mounter was accepted")
+	}
+}
+
+func TestConfigMounterValidated(t *testing.T) {
+	for _, ok := range []string{"", "auto", "systemd", "direct"} {
+		if err := (Config{Mounter: ok}).Validate(); err != nil {
+			t.Errorf("mounter %q: %v", ok, err)
+		}
+	}
+	err := Config{Mounter: "Systemd"}.Validate()
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.ConfigKey() != "mounter" {
+		t.Errorf("mounter \"Systemd\": %v, want a ConfigError at mounter", err)
 	}
 }

@@ -13,16 +13,28 @@
 #                                    powers off
 #
 # Knobs (besides init.sh's): LAB_PERSIST="/etc/boxagent /var/lib/boxagent"
-# binds RESULTS/persist/<path with / as _> over each path, so a second boot
-# with the same results folder finds what the first wrote;
-# LAB_BOOTDEV=/dev/vda1 mounts that FAT partition (an image given with
-# vm.Options.BootImage) on LAB_BOOTDIR (default /boot) before systemd
-# starts, as an image's fstab would.
+# binds a folder of the ext4 disk with serial LAB_PERSISTDISK (the results
+# folder's persist.img) over each path, so a second boot with the same
+# results folder finds what the first wrote; LAB_BOOTDISK names the disk
+# (vm.Options.BootImage) whose first FAT partition is mounted on
+# LAB_BOOTDIR (default /boot) before systemd starts, as an image's fstab
+# would.
 set -u
 MODE=$1
 RESULTS=$2
 SELF=$(readlink -f "$0")
 up() { cut -d' ' -f1 /proc/uptime; }
+
+# disk SERIAL: the virtio disk QEMU gave that serial (no udev yet for
+# /dev/disk/by-id; virtio_blk has probed its disks when modprobe returns).
+disk() {
+	for d in /sys/block/vd*; do
+		s=
+		read -r s <"$d/serial" 2>/dev/null
+		[ "$s" = "$1" ] && echo "/dev/${d##*/}" && return
+	done
+	echo "/dev/no-disk-with-serial-$1"
+}
 
 setup() {
 	U=/etc/systemd/system
@@ -50,17 +62,24 @@ setup() {
 		echo "StandardOutput=journal+console"
 		echo "StandardError=journal+console"
 	} >$U/lab-run.service
-	for p in ${LAB_PERSIST:-}; do
-		src="$RESULTS/persist/$(echo "${p#/}" | tr / _)"
-		mkdir -p "$src" "$p"
-		mount --bind "$src" "$p" || echo "lab: cannot bind $src on $p" >/dev/console
-	done
-	if [ -n "${LAB_BOOTDEV:-}" ]; then
-		modprobe -a virtio_blk vfat nls_cp437 nls_iso8859_1
+	if [ -n "${LAB_BOOTDISK:-}${LAB_PERSISTDISK:-}" ]; then
+		modprobe -a virtio_blk ext4 vfat nls_cp437 nls_iso8859_1
+	fi
+	if [ -n "${LAB_PERSISTDISK:-}" ]; then
+		mkdir -p /lab-persist
+		mount -t ext4 "$(disk "$LAB_PERSISTDISK")" /lab-persist ||
+			echo "lab: cannot mount the persistent disk" >/dev/console
+		for p in ${LAB_PERSIST:-}; do
+			src="/lab-persist/$(echo "${p#/}" | tr / _)"
+			mkdir -p "$src" "$p"
+			mount --bind "$src" "$p" || echo "lab: cannot bind $src on $p" >/dev/console
+		done
+	fi
+	if [ -n "${LAB_BOOTDISK:-}" ]; then
 		dir=${LAB_BOOTDIR:-/boot}
 		mkdir -p "$dir"
-		mount -t vfat -o rw,nosuid,nodev,noexec,flush "$LAB_BOOTDEV" "$dir" ||
-			echo "lab: cannot mount $LAB_BOOTDEV on $dir" >/dev/console
+		mount -t vfat -o rw,nosuid,nodev,noexec,flush "$(disk "$LAB_BOOTDISK")1" "$dir" ||
+			echo "lab: cannot mount the boot image on $dir" >/dev/console
 	fi
 	echo "lab: systemd as PID 1 uptime=$(up)" >/dev/console
 	exec /lib/systemd/systemd --unit=lab.target --show-status=no

@@ -37,6 +37,9 @@ import (
 
 const qemuBinary = "qemu-system-x86_64"
 
+// persistImage is the ext4 disk of Options.Persist in the results folder.
+const persistImage = "persist.img"
+
 // Options describe one boot of the virtual board.
 type Options struct {
 	// Command runs in the guest (argv, not a shell line) with its output in
@@ -73,10 +76,11 @@ type Options struct {
 	MemoryMB int
 	// Systemd boots /lib/systemd/systemd as PID 1 (systemd-board.sh): a
 	// small target with journald, dbus and udevd, the command run from a
-	// unit. Persist binds RESULTS/persist/... over these guest paths, so a
-	// second boot with the same Dir finds what the first wrote. BootImage
-	// is a disk image (vm.MakeStick) attached as virtio /dev/vda, whose
-	// first partition is mounted on /boot before systemd starts.
+	// unit. Persist keeps these guest paths between boots with the same
+	// Dir: an ext4 image Dir/persist.img (made on first use; a disk, since
+	// bbolt cannot mmap a 9p file) is bound over each. BootImage is a disk
+	// image (vm.MakeStick) attached as a virtio disk whose first partition
+	// is mounted on /boot before systemd starts.
 	Systemd   bool
 	Persist   []string
 	BootImage string
@@ -317,7 +321,17 @@ func writeInputs(dir string, c *Cache, opts Options) error {
 		env["LAB_PERSIST"] = strings.Join(opts.Persist, " ")
 	}
 	if opts.BootImage != "" {
-		env["LAB_BOOTDEV"] = "/dev/vda1"
+		env["LAB_BOOTDISK"] = "labboot" // virtio serial, found in /sys/block
+	}
+	if len(opts.Persist) > 0 {
+		env["LAB_PERSISTDISK"] = "labpersist"
+		img := filepath.Join(dir, persistImage)
+		if _, err := os.Stat(img); err != nil {
+			out, err := exec.Command("mke2fs", "-q", "-F", "-t", "ext4", "-L", "labpersist", img, "64M").CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("cannot make the persistent disk: %v: %s", err, out)
+			}
+		}
 	}
 	keys := make([]string, 0, len(env))
 	for k := range env {
@@ -412,7 +426,10 @@ func qemuArgs(c *Cache, dir string, opts Options) []string {
 		a = append(a, "-netdev", nd, "-device", "virtio-net-pci,netdev=net0")
 	}
 	if opts.BootImage != "" {
-		a = append(a, "-drive", "if=none,id=bootimg,format=raw,file="+opts.BootImage, "-device", "virtio-blk-pci,drive=bootimg")
+		a = append(a, "-drive", "if=none,id=bootimg,format=raw,file="+opts.BootImage, "-device", "virtio-blk-pci,drive=bootimg,serial=labboot")
+	}
+	if len(opts.Persist) > 0 {
+		a = append(a, "-drive", "if=none,id=persist,format=raw,file="+filepath.Join(dir, persistImage), "-device", "virtio-blk-pci,drive=persist,serial=labpersist")
 	}
 	return append(a, opts.ExtraArgs...)
 }

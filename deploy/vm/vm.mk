@@ -13,7 +13,7 @@ BIN ?= bin
 # about one boot in four (btvirt's hci0 times out HCI_Reset under TCG, and
 # bluetoothd then lists only hci1). Run it with
 #   make test-lab LAB_PKGS=./bluetooth
-LAB_PKGS    ?= ./deploy/vm/... ./audio ./network ./firmware
+LAB_PKGS    ?= ./deploy/vm/... ./audio ./network ./firmware ./deploy/systemd
 LAB_TIMEOUT ?= 20m
 
 .PHONY: lab-deps test-lab demo

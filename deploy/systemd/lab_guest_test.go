@@ -1,0 +1,317 @@
+//go:build lab
+
+package systemd
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/boxagent/boxagent/deploy/vm"
+	"github.com/boxagent/boxagent/deploy/vm/guest"
+	"github.com/godbus/dbus/v5"
+)
+
+// The guest side runs on the systemd board (vm.Options.Systemd): PID 1 is
+// the host's systemd, and these tests are the run's unit.
+
+// installAgent installs boxagent as the .deb does (deploy/deb/scripts/
+// postinst: groups, system user, /etc/boxagent the agent's), the units in
+// /lib/systemd/system, the polkit rule, and a drop-in that shortens the
+// watchdog for the test.
+func installAgent(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat("/run/systemd/system"); err != nil {
+		t.Fatal("PID 1 is not systemd: boot with vm.Options.Systemd")
+	}
+	dir := os.Getenv(envLabDir)
+	sh(t, `set -e
+for g in bluetooth netdev pulse-access; do getent group "$g" >/dev/null || addgroup --quiet --system "$g"; done
+getent passwd boxagent >/dev/null || adduser --quiet --system --group --home /var/lib/boxagent --no-create-home \
+	--shell /usr/sbin/nologin --gecos "boxagent agent" boxagent
+mkdir -p /etc/boxagent
+chown boxagent:boxagent /etc/boxagent
+chmod 0700 /etc/boxagent
+install -m 0755 "$D/boxagent" /usr/bin/boxagent
+install -m 0644 "$D/boxagent.service" "$D/boxagent-firstboot.service" /lib/systemd/system/
+mkdir -p /etc/polkit-1/rules.d /etc/systemd/system/boxagent.service.d
+install -m 0644 "$D/50-boxagent.rules" /etc/polkit-1/rules.d/
+printf '[Service]\nWatchdogSec=4s\nTimeoutAbortSec=2s\n' >/etc/systemd/system/boxagent.service.d/lab.conf
+systemctl daemon-reload`, "D="+dir)
+}
+
+// TestGuestFirstBoot is the first boot: provisioning from the boot
+// image, then boxagent.service and what the unit promises.
+func TestGuestFirstBoot(t *testing.T) {
+	vm.RequireGuest(t)
+	installAgent(t)
+	t.Run("FirstBootProvisioning", func(t *testing.T) {
+		sh(t, "systemctl start boxagent-firstboot.service")
+		p := show(t, "boxagent-firstboot.service", "Result", "ConditionResult")
+		if p["Result"] != "success" || p["ConditionResult"] != "yes" {
+			t.Fatalf("boxagent-firstboot.service: %v\n%s", p, journal(t, "boxagent-firstboot.service"))
+		}
+		stamped, _ := filepath.Glob("/boot/provision.toml.applied-*")
+		if _, err := os.Stat("/boot/provision.toml"); err == nil || len(stamped) != 1 {
+			t.Fatalf("after the first boot /boot should hold one provision.toml.applied-STAMP and no provision.toml: %v", stamped)
+		}
+		if fi, err := os.Stat("/etc/boxagent/config.toml"); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("config.toml: %v %v", fi, err)
+		}
+		t.Logf("applied, renamed to %s\n%s", stamped[0], journal(t, "boxagent-firstboot.service"))
+	})
+	if t.Failed() {
+		return
+	}
+
+	// The stick is there before the agent starts, and udev has given it
+	// group disk: the agent reads its partition table at start.
+	stick := guest.PlugStick(t, "stick")
+	sh(t, "udevadm settle --timeout=60")
+	dev := filepath.Base(stick.Partitions[0])
+
+	t.Run("Readiness", func(t *testing.T) {
+		// Type=notify: start returns once the agent sent READY=1.
+		sh(t, "systemctl start boxagent.service")
+		p := show(t, "boxagent.service", "ActiveState", "SubState", "StatusText", "MainPID", "User")
+		if p["ActiveState"] != "active" || p["SubState"] != "running" || p["MainPID"] == "0" {
+			t.Fatalf("boxagent.service after start: %v\n%s", p, journal(t, "boxagent.service"))
+		}
+		t.Logf("%v", p)
+		st := procStatus(t, p["MainPID"])
+		if capSet(t, st["CapEff"])&(1<<21) != 0 {
+			t.Errorf("the agent has CAP_SYS_ADMIN: CapEff %s", st["CapEff"])
+		}
+		if !strings.HasPrefix(st["Uid"], uidOf(t, "boxagent")+"\t") {
+			t.Errorf("the agent does not run as boxagent: Uid %s", st["Uid"])
+		}
+	})
+	if t.Failed() {
+		return
+	}
+	t.Run("LimitNOFILE", func(t *testing.T) {
+		pid := show(t, "boxagent.service", "MainPID")["MainPID"]
+		b, err := os.ReadFile("/proc/" + pid + "/limits")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "Max open files") {
+				if f := strings.Fields(l); len(f) < 5 || f[3] != "8192" || f[4] != "8192" {
+					t.Errorf("LimitNOFILE=8192 not in effect: %q", l)
+				}
+				return
+			}
+		}
+		t.Errorf("no Max open files line in /proc/%s/limits", pid)
+	})
+	t.Run("StageThroughSystemdMounter", func(t *testing.T) {
+		sha := os.Getenv(envSHA)
+		// The agent reads the file itself: not from /tmp (PrivateTmp).
+		sh(t, `install -m 0644 "$D/update.img" /srv/update.img`, "D="+os.Getenv(envLabDir))
+		sh(t, "boxagent fw add /srv/update.img --sha256 "+sha)
+		out := sh(t, "boxagent fw stage "+sha[:12]+" --device "+dev)
+		if !strings.Contains(out, "staged "+sha) {
+			t.Fatalf("fw stage:\n%s", out)
+		}
+		units := sh(t, "systemctl list-units --all --type=mount --plain --no-legend 'run-boxagent-usb-*'")
+		if !strings.Contains(units, ".mount") || !strings.Contains(units, " active ") {
+			t.Fatalf("no active run-boxagent-usb-*.mount unit after staging:\n%s\n%s", units, journal(t, "boxagent.service"))
+		}
+		unit := strings.Fields(units)[0]
+		where := show(t, unit, "Where")["Where"]
+		opts := sh(t, "findmnt -n -o OPTIONS "+where)
+		if !strings.Contains(opts, "uid="+uidOf(t, "boxagent")) || !strings.HasPrefix(opts, "ro,") {
+			t.Errorf("%s (%s) options %q: want ro (after the read-back) and uid=boxagent", unit, where, opts)
+		}
+		t.Logf("%s at %s: %s", unit, where, strings.TrimSpace(opts))
+		out = sh(t, "boxagent fw eject --device "+strings.TrimRight(dev, "0123456789"))
+		if !strings.Contains(out, "safe to pull") {
+			t.Fatalf("fw eject:\n%s", out)
+		}
+		if units := sh(t, "systemctl list-units --type=mount --plain --no-legend 'run-boxagent-usb-*'"); strings.TrimSpace(units) != "" {
+			t.Errorf("mount unit still loaded after the eject:\n%s", units)
+		}
+		t.Logf("mount units in the journal:\n%s", sh(t, "journalctl -b --no-pager -o cat -u "+unit))
+	})
+	t.Run("WatchdogRestart", func(t *testing.T) {
+		p := show(t, "boxagent.service", "MainPID", "NRestarts")
+		n, _ := strconv.Atoi(p["NRestarts"])
+		// A stopped process sends no WATCHDOG=1: after WatchdogSec (4 s
+		// in the drop-in) systemd aborts it, then kills it, and restarts.
+		sh(t, "kill -STOP "+p["MainPID"])
+		q := waitUnit(t, "boxagent.service", 2*time.Minute, func(q map[string]string) bool {
+			r, _ := strconv.Atoi(q["NRestarts"])
+			return r > n && q["ActiveState"] == "active" && q["SubState"] == "running" && q["MainPID"] != p["MainPID"]
+		})
+		t.Logf("restarted: %v -> %v", p, q)
+		if !strings.Contains(journal(t, "boxagent.service"), "atchdog timeout") {
+			t.Errorf("the journal does not say the watchdog fired:\n%s", journal(t, "boxagent.service"))
+		}
+	})
+	t.Run("KillModeControlGroup", func(t *testing.T) {
+		p := show(t, "boxagent.service", "MainPID", "NRestarts", "ControlGroup")
+		n, _ := strconv.Atoi(p["NRestarts"])
+		// A helper of the agent (udhcpc, a copy) stands in: a process
+		// moved into the service's cgroup.
+		helper := exec.Command("sleep", "600")
+		if err := helper.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- helper.Wait() }()
+		procs := filepath.Join("/sys/fs/cgroup", p["ControlGroup"], "cgroup.procs")
+		if err := os.WriteFile(procs, []byte(strconv.Itoa(helper.Process.Pid)), 0o644); err != nil {
+			helper.Process.Kill()
+			t.Fatalf("cannot move the helper into %s: %v", procs, err)
+		}
+		sh(t, "kill -KILL "+p["MainPID"])
+		select {
+		case err := <-done:
+			t.Logf("helper ended with the main process: %v", err)
+		case <-time.After(time.Minute):
+			helper.Process.Kill()
+			t.Fatal("the helper in the cgroup outlived the SIGKILL of the main process")
+		}
+		q := waitUnit(t, "boxagent.service", 2*time.Minute, func(q map[string]string) bool {
+			r, _ := strconv.Atoi(q["NRestarts"])
+			return r > n && q["ActiveState"] == "active" && q["MainPID"] != p["MainPID"]
+		})
+		b, _ := os.ReadFile(procs)
+		if strings.Contains(" "+strings.Join(strings.Fields(string(b)), " ")+" ", " "+strconv.Itoa(helper.Process.Pid)+" ") {
+			t.Errorf("helper %d still in %s", helper.Process.Pid, procs)
+		}
+		t.Logf("restarted: %v -> %v; cgroup.procs now %q", p, q, strings.Fields(string(b)))
+		// Stopped, the unit leaves nothing behind.
+		sh(t, "systemctl stop boxagent.service")
+		if b, err := os.ReadFile(procs); err == nil && strings.TrimSpace(string(b)) != "" {
+			t.Errorf("processes left in %s after the stop: %q", procs, b)
+		}
+	})
+}
+
+// TestGuestSecondBoot: the first boot's provisioning is not applied again.
+func TestGuestSecondBoot(t *testing.T) {
+	vm.RequireGuest(t)
+	installAgent(t)
+	sh(t, "systemctl start boxagent-firstboot.service")
+	p := show(t, "boxagent-firstboot.service", "ConditionResult", "ActiveState")
+	if p["ConditionResult"] != "no" {
+		t.Errorf("boxagent-firstboot.service ran again: %v\n%s", p, journal(t, "boxagent-firstboot.service"))
+	}
+	stamped, _ := filepath.Glob("/boot/provision.toml.applied-*")
+	if len(stamped) != 1 {
+		t.Errorf("want one stamped provision.toml on the boot partition, have %v", stamped)
+	}
+	sh(t, "systemctl start boxagent.service")
+	out := sh(t, "boxagent history --kind provision.apply --json")
+	if n := strings.Count(out, `"provision.apply"`); n != 1 {
+		t.Errorf("the journal has %d provisioning operations, want 1:\n%s", n, out)
+	}
+	t.Logf("journal:\n%s", out)
+}
+
+// sh runs a shell script (env: extra NAME=VALUE) and returns its output;
+// a failure fails the test with the output.
+func sh(t *testing.T, script string, env ...string) string {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", script, err, out)
+	}
+	return string(out)
+}
+
+// show reads unit properties with systemctl show.
+func show(t *testing.T, unit string, props ...string) map[string]string {
+	t.Helper()
+	out := sh(t, "systemctl show -p "+strings.Join(props, ",")+" "+unit)
+	m := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func journal(t *testing.T, unit string) string {
+	out, _ := exec.Command("journalctl", "-b", "--no-pager", "-o", "short-monotonic", "-n", "60", "-u", unit).CombinedOutput()
+	return string(out)
+}
+
+// waitUnit waits until cond holds for the unit's properties, woken by
+// systemd's PropertiesChanged signals for the unit (Manager.Subscribe),
+// not by a timer.
+func waitUnit(t *testing.T, unit string, timeout time.Duration, cond func(map[string]string) bool) map[string]string {
+	t.Helper()
+	props := []string{"ActiveState", "SubState", "MainPID", "NRestarts"}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	conn, err := dbus.ConnectSystemBus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	sd := conn.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1")
+	var path dbus.ObjectPath
+	if err := sd.CallWithContext(ctx, "org.freedesktop.systemd1.Manager.LoadUnit", 0, unit).Store(&path); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.AddMatchSignal(dbus.WithMatchObjectPath(path), dbus.WithMatchInterface("org.freedesktop.DBus.Properties"),
+		dbus.WithMatchMember("PropertiesChanged")); err != nil {
+		t.Fatal(err)
+	}
+	sigs := make(chan *dbus.Signal, 64)
+	conn.Signal(sigs)
+	if err := sd.CallWithContext(ctx, "org.freedesktop.systemd1.Manager.Subscribe", 0).Err; err != nil {
+		t.Fatal(err)
+	}
+	for {
+		p := show(t, unit, props...)
+		if cond(p) {
+			return p
+		}
+		select {
+		case <-sigs:
+		case <-ctx.Done():
+			t.Fatalf("%s: condition not met in %s; last %v\n%s", unit, timeout, p, journal(t, unit))
+		}
+	}
+}
+
+func procStatus(t *testing.T, pid string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			m[k] = strings.TrimSpace(v)
+		}
+	}
+	return m
+}
+
+func capSet(t *testing.T, hex string) uint64 {
+	t.Helper()
+	v, err := strconv.ParseUint(hex, 16, 64)
+	if err != nil {
+		t.Fatalf("capability set %q: %v", hex, err)
+	}
+	return v
+}
+
+func uidOf(t *testing.T, user string) string {
+	t.Helper()
+	return strings.TrimSpace(sh(t, "id -u "+user))
+}

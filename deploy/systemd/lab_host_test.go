@@ -1,0 +1,138 @@
+//go:build lab
+
+package systemd
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/boxagent/boxagent/deploy/vm"
+)
+
+// Knobs and files the host gives the guest tests (lab_guest_test.go).
+const (
+	envLabDir = "SD_LAB_DIR" // results share: boxagent, the units, update.img
+	envSHA    = "SD_SHA"     // SHA-256 of update.img
+	labPkg    = "update.img"
+)
+
+// labProvision is the provision.toml on the FAT boot image: a Rockchip
+// profile (its recovery takes update.img checked by SHA-256, so the lab
+// needs no signing key), the API on loopback.
+const labProvision = `hostname = "sd-lab"
+board = "rockchip-tvbox"
+timezone = "UTC"
+
+[http]
+listen = "127.0.0.1:8080"
+password = "correct horse battery"
+`
+
+// TestLabSystemd boots the systemd board twice with the same results
+// folder, /etc/boxagent and /var/lib/boxagent kept between the boots and a
+// FAT boot image holding provision.toml: the first boot installs boxagent
+// as the package does, runs the first-boot provisioning and checks the
+// service (readiness, limits, staging through the SystemdMounter as the
+// boxagent user, watchdog, KillMode); the second sees the stamped file
+// and one provisioning in the journal.
+func TestLabSystemd(t *testing.T) {
+	if vm.InGuest() {
+		t.Skip("the host side of the lab tests")
+	}
+	c := vm.RequireLab(t)
+	if _, err := exec.LookPath("mcopy"); err != nil {
+		t.Skip("mtools is not installed: make lab-deps")
+	}
+	dir := t.TempDir()
+	if os.Getenv("LAB_KEEP") != "" {
+		d, err := os.MkdirTemp("", "systemd-lab-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = d
+	}
+	root, err := vm.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "boxagent"), "./cmd/boxagent")
+	build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("cannot build boxagent: %v\n%s", err, out)
+	}
+	for _, f := range []string{"boxagent.service", "boxagent-firstboot.service", "50-boxagent.rules"} {
+		copyFile(t, filepath.Join(root, "deploy/systemd", f), filepath.Join(dir, f))
+	}
+	pkg := make([]byte, 2<<20)
+	rand.Read(pkg)
+	sum := sha256.Sum256(pkg)
+	if err := os.WriteFile(filepath.Join(dir, labPkg), pkg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stick := filepath.Join(dir, "stick.img")
+	if err := vm.MakeStick(stick, vm.StickSpec{Kind: vm.StickFAT32, Label: "SDSTICK"}); err != nil {
+		t.Fatal(err)
+	}
+	boot := filepath.Join(dir, "boot.img")
+	if err := vm.MakeStick(boot, vm.StickSpec{Kind: vm.StickFAT32, Label: "BOOT"}); err != nil {
+		t.Fatal(err)
+	}
+	prov := filepath.Join(dir, "provision.toml")
+	if err := os.WriteFile(prov, []byte(labProvision), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mtools(t, "mcopy", "-i", boot+"@@1M", prov, "::/provision.toml")
+
+	opts := func(n string) vm.Options {
+		return vm.Options{Cache: c, Dir: dir, Systemd: true, BootImage: boot,
+			Persist: []string{"/etc/boxagent", "/var/lib/boxagent"},
+			Sticks:  map[string]string{"stick": stick},
+			Env:     map[string]string{envLabDir: dir, envSHA: hex.EncodeToString(sum[:]), "SD_BOOT": n},
+			Timeout: 6 * time.Minute}
+	}
+	res := vm.RunGoTests(t, "./deploy/systemd", opts("1"), "-test.run=^TestGuestFirstBoot$")
+	t.Logf("first boot: systemd started the run's unit at %s (init at %s)", res.Booted.Round(10*time.Millisecond), res.Boot.Round(10*time.Millisecond))
+	if t.Failed() {
+		return
+	}
+	res = vm.RunGoTests(t, "./deploy/systemd", opts("2"), "-test.run=^TestGuestSecondBoot$")
+	t.Logf("second boot: systemd started the run's unit at %s (init at %s)", res.Booted.Round(10*time.Millisecond), res.Boot.Round(10*time.Millisecond))
+
+	// The boot image from outside: provision.toml renamed once, not there.
+	out := mtools(t, "mdir", "-b", "-i", boot+"@@1M", "::/")
+	if strings.Contains(out, "::/provision.toml\n") || strings.Count(out, "provision.toml.applied-") != 1 {
+		t.Errorf("the boot image should hold one provision.toml.applied-STAMP and no provision.toml:\n%s", out)
+	}
+	if out, err := vm.CheckFAT(stick); err != nil {
+		t.Errorf("stick: %v\n%s", err, out)
+	}
+}
+
+func mtools(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return string(out)
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
