@@ -232,21 +232,8 @@ func (d *wifiDomain) address(ctx context.Context, ssid string) {
 		return
 	}
 	if d.dhcp != nil {
-		old, stop := d.dhcp, d.dhcpStop
-		stop()
-		if l := old.Status().Lease; l != nil {
-			if h, err := netlink.NewHandle(); err == nil {
-				if link, err := h.LinkByName(iface); err == nil {
-					addr, _ := netlink.ParseAddr(l.Address.String())
-					if addr != nil {
-						h.AddrDel(link, addr)
-					}
-				}
-				h.Close()
-			}
-		}
 		d.log.Info("Wi-Fi network changed: new DHCP lease", "from", d.dhcpSSID, "to", ssid)
-		d.dhcp = nil
+		d.dropLeaseLocked()
 	}
 	h, err := netlink.NewHandle()
 	if err != nil {

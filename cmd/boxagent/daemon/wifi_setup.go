@@ -490,6 +490,11 @@ func (a *agent) saveWiFiNetworks(update func([]network.WiFiNetwork) []network.Wi
 func (d *wifiDomain) dropLease() {
 	d.dhcpMu.Lock()
 	defer d.dhcpMu.Unlock()
+	d.dropLeaseLocked()
+}
+
+// dropLeaseLocked is dropLease with dhcpMu held.
+func (d *wifiDomain) dropLeaseLocked() {
 	if d.dhcp == nil {
 		return
 	}
