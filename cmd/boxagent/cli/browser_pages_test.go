@@ -118,7 +118,8 @@ const pageConfig = "[http]\nlisten = \"127.0.0.1:0\"\npassword_hash = \"" + demo
 // TestBrowserBluetoothPage: a scan started from the page shows a headset
 // that appears while it runs, without a reload; pairing, disconnecting
 // and connecting it from the page change its state on screen; its
-// auto-connect switch edits the config file; Forget removes a device.
+// auto-connect switch edits the config file; Forget removes a device;
+// the adapter is powered off and on.
 func TestBrowserBluetoothPage(t *testing.T) {
 	addr := startBluezMock(t)
 	root := t.TempDir()
@@ -135,6 +136,28 @@ func TestBrowserBluetoothPage(t *testing.T) {
 	if s := textOf(t, ctx, "#bt-adapters"); !strings.Contains(s, "hci0 (box)") || !strings.Contains(s, "00:01:02:03:04:05") {
 		t.Errorf("adapters: %q", s)
 	}
+
+	// Power the adapter off and on from the page.
+	powered := func(v string) string {
+		return `//div[@id="bt-adapters"]//dd[contains(@class,"bt-powered")][text()="` + v + `"]`
+	}
+	do(t, ctx, "bluetooth", "power off",
+		click("#bt-power-hci0"),
+		chromedp.WaitVisible(powered("no")))
+	if ads, err := p.client().BtAdapters(context.Background()); err != nil || len(ads) != 1 || ads[0].Powered {
+		t.Errorf("adapters after power off from the page: %+v %v", ads, err)
+	}
+	do(t, ctx, "bluetooth", "power on",
+		click("#bt-power-hci0"),
+		chromedp.WaitVisible(powered("yes")))
+	// The CLI's power off shows live on the page (a "bt" adapter event).
+	if out, stderr, code := p.run("bt", "power", "off"); code != 0 || out != "powered off hci0\n" {
+		t.Errorf("bt power off: exit %d\n%s%s", code, out, stderr)
+	}
+	do(t, ctx, "bluetooth", "the page follows the CLI's power off",
+		chromedp.WaitVisible(powered("no")),
+		click("#bt-power-hci0"),
+		chromedp.WaitVisible(powered("yes")))
 
 	// Scan for long enough to add a device while it runs; the adapter's
 	// row says it is scanning once BlueZ started discovery.
@@ -211,7 +234,9 @@ func TestBrowserBluetoothPage(t *testing.T) {
 	}
 	do(t, ctx, "bluetooth", "turn auto-connect off",
 		click("#bt-autoconnect-001B66AABBCC"),
-		chromedp.WaitVisible(autoconnect("no")))
+		chromedp.WaitVisible(autoconnect("no")),
+		// The page follows the reload; the operation ends just after.
+		chromedp.WaitVisible(`//li[@data-address="`+known+`"]//p[@role="status"][starts-with(text(),"bt.autoconnect #")][contains(text(),": done")]`))
 	if b, _ := os.ReadFile(cfgPath); !strings.HasSuffix(string(b), "auto_connect = false\n") {
 		t.Errorf("the config file after auto-connect off:\n%s", b)
 	}
@@ -576,7 +601,8 @@ func TestBrowserAudioPage(t *testing.T) {
 		click(card+"-music"),
 		click(card+"-switch"),
 		chromedp.WaitVisible(profile("a2dp_sink")),
-		chromedp.WaitVisible(chromedp.CSS(`#audio-sinks li input[id^="audio-sink-bluez_sink_00_1B_66_AA_BB_CC"]`)))
+		chromedp.WaitVisible(chromedp.CSS(`#audio-sinks li input[id^="audio-sink-bluez_sink_00_1B_66_AA_BB_CC"]`)),
+		chromedp.WaitVisible(`//li[.//fieldset[@id="audio-card-bluez_card_00_1B_66_AA_BB_CC"]]//p[@role="status"][starts-with(text(),"audio.mode #")][contains(text(),": done")]`))
 	if out := pactl(t, native, "list", "cards"); !strings.Contains(out, "Active Profile: a2dp_sink") {
 		t.Errorf("pactl after switching to music from the page:\n%s", out)
 	}

@@ -16,7 +16,7 @@ import (
 func btCmd() *Command {
 	var timeout time.Duration
 	return &Command{
-		Name: "bt", Usage: "adapters | devices | show ADDR | scan [--timeout D] | pair ADDR | connect ADDR | disconnect ADDR | forget ADDR | pairable on|off [--timeout D] | autoconnect ADDR on|off",
+		Name: "bt", Usage: "adapters | devices | show ADDR | scan [--timeout D] | pair ADDR | connect ADDR | disconnect ADDR | forget ADDR | pairable on|off [--timeout D] | power on|off | autoconnect ADDR on|off",
 		Short: "find, pair, connect and forget Bluetooth headsets",
 		Long: `adapters    the Bluetooth controllers
 devices     the devices the adapter knows, headsets first
@@ -27,18 +27,19 @@ connect     connect a paired device
 disconnect  disconnect; auto-reconnect leaves it alone until you connect it
 forget ADDR remove the device and its pairing
 pairable    on: let a headset pair for --timeout (default: [bluetooth] pairing_window); off: stop
+power       on|off: the adapter's power
 autoconnect ADDR on|off  reconnect the headset by itself at start, when it comes back and
             after a lost link; saved as [[bluetooth.headset]] auto_connect in the config file
 
 ADDR is a Bluetooth address like 00:1B:66:AA:BB:CC.`,
-		Verbs: []string{"adapters", "devices", "show", "scan", "pair", "connect", "disconnect", "forget", "pairable", "autoconnect"},
+		Verbs: []string{"adapters", "devices", "show", "scan", "pair", "connect", "disconnect", "forget", "pairable", "power", "autoconnect"},
 		Flags: func(fs *pflag.FlagSet, o *Opts) {
 			jsonFlag(fs, o)
 			fs.DurationVar(&timeout, "timeout", 0, "scan: how long (default 10s); pairable on: how long the window stays open")
 		},
 		Run: func(ctx context.Context, e *Env, o *Opts, args []string) error {
 			if len(args) == 0 {
-				return usagef("missing verb: adapters, devices, show, scan, pair, connect, disconnect, forget, pairable or autoconnect")
+				return usagef("missing verb: adapters, devices, show, scan, pair, connect, disconnect, forget, pairable, power or autoconnect")
 			}
 			verb, rest := args[0], args[1:]
 			switch verb {
@@ -55,9 +56,9 @@ ADDR is a Bluetooth address like 00:1B:66:AA:BB:CC.`,
 					return usagef("%q is not a Bluetooth address like 00:1B:66:AA:BB:CC", rest[0])
 				}
 				rest[0] = a
-			case "pairable":
+			case "pairable", "power":
 				if len(rest) != 1 || rest[0] != "on" && rest[0] != "off" {
-					return usagef("bt pairable takes on or off")
+					return usagef("bt %s takes on or off", verb)
 				}
 			case "autoconnect":
 				if len(rest) != 2 || rest[1] != "on" && rest[1] != "off" {
@@ -183,6 +184,16 @@ ADDR is a Bluetooth address like 00:1B:66:AA:BB:CC.`,
 				} else {
 					fmt.Fprintf(e.Stdout, "pairing window closed on %s\n", res.Adapter.Name)
 				}
+				return nil
+			case "power":
+				a, op, err := c.BtPower(ctx, "", rest[0] == "on")
+				if err != nil {
+					return err
+				}
+				if o.JSON {
+					return printJSON(e.Stdout, op)
+				}
+				fmt.Fprintf(e.Stdout, "powered %s %s\n", rest[0], a.Name)
 				return nil
 			case "autoconnect":
 				res, op, err := c.BtAutoConnect(ctx, rest[0], rest[1] == "on")

@@ -23,6 +23,7 @@ func TestBtUsage(t *testing.T) {
 		{"bt", "forget"},
 		{"bt", "pairable", "maybe"},
 		{"bt", "autoconnect", "00:1B:66:AA:BB:CC", "maybe"},
+		{"bt", "power"},
 		{"bt"},
 		{"bt", "fly"},
 	} {

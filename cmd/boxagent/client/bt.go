@@ -90,6 +90,20 @@ func (c *Client) BtPairable(ctx context.Context, on bool, timeout time.Duration)
 	return res, op, err
 }
 
+// BtPower powers an adapter ("" for the configured one) on or off.
+func (c *Client) BtPower(ctx context.Context, adapter string, on bool) (bluetooth.Adapter, journal.Operation, error) {
+	var out bluetooth.Adapter
+	body := map[string]any{"on": on}
+	if adapter != "" {
+		body["adapter"] = adapter
+	}
+	op, err := c.postOperation(ctx, "/api/v1/bt/power", body)
+	if err == nil && len(op.Result) > 0 {
+		err = json.Unmarshal(op.Result, &out)
+	}
+	return out, op, err
+}
+
 // BtAutoConnectResult is the answer of BtAutoConnect.
 type BtAutoConnectResult struct {
 	Address     string                `json:"address"`

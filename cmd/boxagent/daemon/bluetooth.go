@@ -181,6 +181,13 @@ type btPairableRequest struct {
 	Timeout float64 `json:"timeout,omitempty"`
 }
 
+// btPowerRequest is the body of POST /api/v1/bt/power.
+type btPowerRequest struct {
+	// Adapter is "hci0"…; empty means the configured one.
+	Adapter string `json:"adapter,omitempty"`
+	On      bool   `json:"on"`
+}
+
 // btAutoConnectRequest is the body of POST /api/v1/bt/autoconnect.
 type btAutoConnectRequest struct {
 	Address string `json:"address"`
@@ -321,6 +328,29 @@ func (d *btDomain) Register(api *localapi.Server) {
 	})
 	short("/api/v1/bt/remove", "bt.remove", "forget", func(ctx context.Context, c *bluetooth.Client, addr string) (any, error) {
 		return map[string]string{"address": addr, "removed": "true"}, c.Remove(ctx, addr)
+	})
+	api.Handle("POST", "/api/v1/bt/power", true, func(w http.ResponseWriter, r *http.Request) error {
+		var req btPowerRequest
+		if err := localapi.DecodeJSON(r, &req); err != nil {
+			return err
+		}
+		if req.Adapter != "" {
+			if err := (bluetooth.Config{Adapter: req.Adapter}).Validate(); err != nil {
+				return localapi.Errorf(http.StatusBadRequest, "bluetooth.invalid", err.Error(), "boxagent bt adapters lists them")
+			}
+		}
+		c, err := d.client()
+		if err != nil {
+			return err
+		}
+		summary := map[bool]string{true: "power on ", false: "power off "}[req.On] + req.Adapter
+		if req.Adapter == "" {
+			summary += "the adapter"
+		}
+		return api.Operate(w, r, localapi.Spec{Kind: "bt.power", Summary: summary, Request: req},
+			func(ctx context.Context, _ localapi.ProgressFunc) (any, error) {
+				return c.SetPowered(ctx, req.Adapter, req.On)
+			})
 	})
 	// Auto-connect is [[bluetooth.headset]] auto_connect in the config
 	// file, as it is for the CLI's users: GET lists the configured

@@ -105,14 +105,23 @@
     for (const a of adapters) {
       const li = el("li", "", "bt-device");
       li.dataset.key = a.name;
+      li.dataset.status = "bt:adapter:" + a.name;
       li.append(el("h4", a.name + (a.alias ? " (" + a.alias + ")" : "")));
       const dl = el("dl");
       const pair = (k, v, cls) => { dl.append(el("dt", t(k)), el("dd", v, cls)); };
       pair("bt.address", a.address);
-      pair("bt.powered", yesNo(a.powered), a.powered ? "state-ok" : "state-degraded");
+      pair("bt.powered", yesNo(a.powered), "bt-powered " + (a.powered ? "state-ok" : "state-degraded"));
       pair("bt.pairable", a.pairable ? t("bt.yes") + (a.pairable_timeout ? " (" + a.pairable_timeout + " s)" : "") : t("bt.no"));
       pair("bt.discovering", yesNo(a.discovering), "bt-discovering");
-      li.append(dl);
+      const k = a.powered ? "bt.power.off" : "bt.power.on";
+      const acts = el("div", "", "actions");
+      acts.append(button(t(k), "bt-power-" + a.name, t(k) + " " + a.name, async () => {
+        try {
+          await operate("/api/v1/bt/power", { adapter: a.name, on: !a.powered }, statusLine("bt:adapter:" + a.name));
+        } catch (_) { /* operate showed the error and hint */ }
+        await reload().catch(() => {});
+      }));
+      li.append(dl, acts);
       items.push(li);
     }
     patchList(list, items);
