@@ -36,7 +36,8 @@ const (
 
 // btvirtAttempts is how many times StartBtvirt starts btvirt before it
 // gives up; btvirtSetup is how long one attempt may take until both
-// controllers finished their init (the kernel gives HCI Reset 10 s).
+// controllers finished their init (0.2-2.2 s seen; the kernel gives each
+// init command 2 s, so a failed one has shown by then).
 const (
 	btvirtAttempts = 3
 	btvirtSetup    = 15 * time.Second
