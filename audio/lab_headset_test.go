@@ -54,6 +54,21 @@ func TestHeadsetGuestModes(t *testing.T) {
 	card := CardName(guest.BtvirtAddr1)
 	waitCard(t, c, card)
 
+	// The profile-not-yet-available path: `call` straight after the
+	// connect waits for PulseAudio's ProfileAvailableChanged (asking BlueZ
+	// for the voice profile) instead of failing with "Input/output error".
+	t.Run("call right after connect", func(t *testing.T) {
+		t0 := time.Now()
+		res, err := c.SetMode(ctx, guest.BtvirtAddr1, ModeCall)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("mode call right after connect in %s (%.3f s of it waiting for the profile): %+v", time.Since(t0).Round(time.Millisecond), res.WaitedSeconds, res)
+		if res.Profile != "handsfree_head_unit" {
+			t.Fatalf("call: %+v, want handsfree_head_unit", res)
+		}
+	})
+
 	t.Run("music", func(t *testing.T) {
 		t0 := time.Now()
 		res, err := c.SetMode(ctx, guest.BtvirtAddr1, ModeMusic)
@@ -123,6 +138,43 @@ func TestHeadsetGuestModes(t *testing.T) {
 			t.Errorf("the board's tone did not reach the fake headset (rx %d bytes, all zero)", hf.rx.Load())
 		}
 	})
+}
+
+// TestHeadsetGuestHSP: without the HF fake the headset side offers only
+// HSP (PulseAudio's own headset role on hci1), and `audio mode call`
+// falls back to headset_head_unit, with a source for the microphone.
+// (Audio over HSP between two PulseAudio ends stalls, both sides waiting
+// to read first: LAB.md; the microphone is proven over HFP above.)
+func TestHeadsetGuestHSP(t *testing.T) {
+	vm.RequireGuest(t)
+	// A former test's pairing (with the HF record in its cache) must not
+	// carry over: /var/lib/bluetooth is the boot's tmpfs.
+	ents, _ := os.ReadDir("/var/lib/bluetooth")
+	for _, e := range ents {
+		os.RemoveAll(filepath.Join("/var/lib/bluetooth", e.Name()))
+	}
+	z := guest.StartBlueZ(t)
+	pa := guest.StartBluetoothPulse(t)
+	pairHeadset(t, z.Bus.Address)
+	ctx := context.Background()
+	c, _, err := Connect(ctx, []Server{{DBus: pa.DBus, Native: pa.Native, How: "lab"}}, Options{
+		ModeTimeout:    30 * time.Second,
+		ConnectProfile: connectProfileOn(z.Bus.Address),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	waitCard(t, c, CardName(guest.BtvirtAddr1))
+	t0 := time.Now()
+	res, err := c.SetMode(ctx, guest.BtvirtAddr1, ModeCall)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("mode call without HFP in %s: %+v", time.Since(t0).Round(time.Millisecond), res)
+	if res.Profile != "headset_head_unit" || res.FallbackSource == "" {
+		t.Fatalf("call: %+v, want headset_head_unit with a source", res)
+	}
 }
 
 // pairHeadset has the agent's bluetooth package power both controllers,
