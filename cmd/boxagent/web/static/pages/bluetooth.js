@@ -144,14 +144,18 @@
     drawDevices();
   }
 
+  // scanning is true while this page's scan runs: the button stays
+  // disabled, also when a language switch rebuilds it.
+  let scanning = false;
   async function scan() {
-    const b = document.getElementById("bt-scan");
     const secs = Number(document.getElementById("bt-scan-seconds").value) || 10;
-    b.disabled = true;
+    scanning = true;
+    document.getElementById("bt-scan").disabled = true;
     try {
-      await operate("/api/v1/bt/scan", { timeout: secs }, document.getElementById("bt-scan-result"));
+      await operate("/api/v1/bt/scan", { timeout: secs }, statusLine("bt:scan"));
     } catch (_) { /* shown */ } finally {
-      b.disabled = false;
+      scanning = false;
+      document.getElementById("bt-scan").disabled = false;
     }
   }
 
@@ -162,19 +166,18 @@
     const scanLabel = el("label", t("bt.scan.seconds")); scanLabel.htmlFor = "bt-scan-seconds";
     const pairable = button(t("bt.pairable.open"), "bt-pairable", "", async () => {
       try {
-        await operate("/api/v1/bt/pairable", { on: pairable.dataset.on === "1" }, document.getElementById("bt-pairable-result"));
+        await operate("/api/v1/bt/pairable", { on: pairable.dataset.on === "1" }, statusLine("bt:pairable"));
       } catch (_) { /* shown */ }
       await reload().catch(() => {});
     });
     const scanBtn = button(t("bt.scan"), "bt-scan", "", scan);
+    scanBtn.disabled = scanning;
     const none = el("p", t("bt.none"), "muted"); none.id = "bt-none";
     const list = el("ul", "", "bt-list"); list.id = "bt-devices"; list.setAttribute("aria-live", "polite");
     const ads = el("div"); ads.id = "bt-adapters";
-    const pr = el("p"); pr.id = "bt-pairable-result"; pr.setAttribute("role", "status");
-    const sr = el("p"); sr.id = "bt-scan-result"; sr.setAttribute("role", "status");
     body.replaceChildren(
-      el("h3", t("bt.adapters")), ads, el("div", "", "actions"), pr,
-      el("h3", t("bt.devices")), el("div", "", "actions"), sr, none, list,
+      el("h3", t("bt.adapters")), ads, el("div", "", "actions"), statusLine("bt:pairable"),
+      el("h3", t("bt.devices")), el("div", "", "actions"), statusLine("bt:scan"), none, list,
       el("p", t("bt.autoconnect.note"), "muted"));
     const [adActs, devActs] = body.querySelectorAll(".actions");
     adActs.append(pairable);
