@@ -173,6 +173,7 @@ func TestBrowserBluetoothPage(t *testing.T) {
 	dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var dev dbus.ObjectPath
+	appeared := time.Now()
 	if err := conn.Object("org.bluez", "/").CallWithContext(dctx, "org.bluez.Mock.AddDevice", 0, "hci0", added, "Car Kit").Store(&dev); err != nil {
 		t.Fatal(err)
 	}
@@ -183,6 +184,7 @@ func TestBrowserBluetoothPage(t *testing.T) {
 	}
 	do(t, ctx, "bluetooth", "the device added during the scan did not appear",
 		chromedp.WaitVisible(`//li[@data-address="`+added+`"]//dd[text()="A2DP (music), HFP (calls)"]`))
+	t.Logf("figure: a device BlueZ adds during a scan is on the page %s later", time.Since(appeared).Round(time.Millisecond))
 	if s := textOf(t, ctx, item(added)); !strings.Contains(s, "Car Kit") || !strings.Contains(s, "headset") {
 		t.Errorf("added device: %q", s)
 	}
@@ -401,9 +403,11 @@ password = "`+pppoePassword+`"
 	status := func(kind string) string {
 		return `//section[@id="network"]//p[@role="status"][contains(text(),"` + kind + ` #")][contains(text(),": done")]`
 	}
+	applied := time.Now()
 	do(t, ctx, "network", "apply from the page",
 		click("#net-apply"),
 		chromedp.WaitVisible(status("net.apply")))
+	t.Logf("figure: Apply clicked to its result on the page: %s", time.Since(applied).Round(time.Millisecond))
 	do(t, ctx, "network", "renew from the page",
 		click("#net-renew-uplink0"),
 		chromedp.WaitVisible(status("net.renew")))
@@ -590,10 +594,12 @@ func TestBrowserAudioPage(t *testing.T) {
 	checkLabels(t, ctx, "audio")
 	shootBoth(t, ctx, "audio")
 
+	switched := time.Now()
 	do(t, ctx, "audio", "switch the headset off",
 		click(card+"-off"),
 		click(card+"-switch"),
 		chromedp.WaitVisible(profile("off")))
+	t.Logf("figure: Switch clicked to the new profile on the page: %s", time.Since(switched).Round(time.Millisecond))
 	if out := pactl(t, native, "list", "cards"); !strings.Contains(out, "Active Profile: off") {
 		t.Errorf("pactl after switching off from the page:\n%s", out)
 	}
