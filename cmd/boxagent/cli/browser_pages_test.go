@@ -119,7 +119,8 @@ const pageConfig = "[http]\nlisten = \"127.0.0.1:0\"\npassword_hash = \"" + demo
 // that appears while it runs, without a reload; pairing, disconnecting
 // and connecting it from the page change its state on screen; its
 // auto-connect switch edits the config file; Forget removes a device;
-// the adapter is powered off and on.
+// the adapter is powered off and on; the pairing window opens and closes
+// from the keyboard.
 func TestBrowserBluetoothPage(t *testing.T) {
 	addr := startBluezMock(t)
 	root := t.TempDir()
@@ -158,6 +159,20 @@ func TestBrowserBluetoothPage(t *testing.T) {
 		chromedp.WaitVisible(powered("no")),
 		click("#bt-power-hci0"),
 		chromedp.WaitVisible(powered("yes")))
+
+	// The pairing window, opened and closed with the keyboard alone.
+	pairable := func(v string) string {
+		return `//div[@id="bt-adapters"]//dd[contains(@class,"bt-pairable")][starts-with(text(),"` + v + `")]`
+	}
+	do(t, ctx, "bluetooth", "open the pairing window with the keyboard",
+		chromedp.Focus(chromedp.CSS("#bt-pairable")),
+		chromedp.KeyEvent("\r"),
+		chromedp.WaitVisible(pairable("yes")),
+		chromedp.WaitVisible(`//button[@id="bt-pairable"][text()="Close the pairing window"]`))
+	do(t, ctx, "bluetooth", "close the pairing window with the keyboard",
+		chromedp.Focus(chromedp.CSS("#bt-pairable")),
+		chromedp.KeyEvent("\r"),
+		chromedp.WaitVisible(pairable("no")))
 
 	// Scan for long enough to add a device while it runs; the adapter's
 	// row says it is scanning once BlueZ started discovery.

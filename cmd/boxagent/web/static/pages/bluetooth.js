@@ -111,7 +111,7 @@
       const pair = (k, v, cls) => { dl.append(el("dt", t(k)), el("dd", v, cls)); };
       pair("bt.address", a.address);
       pair("bt.powered", yesNo(a.powered), "bt-powered " + (a.powered ? "state-ok" : "state-degraded"));
-      pair("bt.pairable", a.pairable ? t("bt.yes") + (a.pairable_timeout ? " (" + a.pairable_timeout + " s)" : "") : t("bt.no"));
+      pair("bt.pairable", a.pairable ? t("bt.yes") + (a.pairable_timeout ? " (" + a.pairable_timeout + " s)" : "") : t("bt.no"), "bt-pairable");
       pair("bt.discovering", yesNo(a.discovering), "bt-discovering");
       const k = a.powered ? "bt.power.off" : "bt.power.on";
       const acts = el("div", "", "actions");
