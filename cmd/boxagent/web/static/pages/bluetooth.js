@@ -69,7 +69,13 @@
     pair("bt.connected", yesNo(d.connected), "bt-connected");
     pair("bt.paired", yesNo(d.paired), "bt-paired");
     pair("bt.trusted", yesNo(d.trusted), "bt-trusted");
-    if (d.rssi !== undefined && d.rssi !== null) pair("bt.rssi", d.rssi + " dBm");
+    // The signal changes every second or so while BlueZ discovers: it is
+    // left out of patchList's comparison (data-live) and written in place,
+    // so a device's buttons are not rebuilt for it.
+    if (d.rssi !== undefined && d.rssi !== null) {
+      pair("bt.rssi", d.rssi + " dBm", "bt-rssi");
+      dl.lastChild.dataset.live = "";
+    }
     const conf = configured.get(d.address);
     const auto = !!(conf && conf.auto_connect);
     if (headset(d) || conf) pair("bt.autoconnect", yesNo(auto), "bt-autoconnect");
@@ -93,6 +99,10 @@
     const list = document.getElementById("bt-devices");
     if (!list) return;
     keepFocus(list, () => patchList(list, sorted().map(deviceItem)));
+    for (const li of list.children) {
+      const d = devices.get(li.dataset.key), r = li.querySelector(".bt-rssi");
+      if (d && r && d.rssi !== undefined && d.rssi !== null) r.textContent = d.rssi + " dBm";
+    }
     document.getElementById("bt-none").hidden = devices.size > 0;
   }
 
