@@ -152,11 +152,13 @@
     meter.textContent = Math.round(lv.peak * 100) + " %";
     const dl = el("dl");
     const pair = (k, v) => dl.append(el("dt", t(k)), el("dd", v));
-    if (r.sink) pair("audio.test.played", r.sink + " " + r.tone_hz + " Hz, " + r.played_seconds + " s");
-    pair("audio.test.recorded", r.source + ", " + lv.seconds + " s");
+    const secs = (v) => Math.round(v * 10) / 10 + " s";
+    if (r.sink) pair("audio.test.played", r.sink + " " + Math.round(r.tone_hz) + " Hz, " + secs(r.played_seconds));
+    pair("audio.test.recorded", r.source + ", " + secs(lv.seconds));
     pair("audio.test.peak", dbfs(lv.peak_dbfs));
     pair("audio.test.rms", dbfs(lv.rms_dbfs));
     pair("audio.test.frequency", lv.frequency_hz ? Math.round(lv.frequency_hz) + " Hz" : "—");
+    // The same threshold as audio.Level.Silent, which the CLI's test uses.
     pair("audio.test.verdict", t(lv.peak < 1 / 1024 ? "audio.test.silent" : "audio.test.sound"));
     res.append(dl);
   }
