@@ -251,8 +251,12 @@ function follow() {
   const types = new Set(["operation", "config"]);
   for (const p of Object.values(PAGES)) for (const k of Object.keys(p.events || {})) types.add(k);
   for (const k of types) src.addEventListener(k, onEvent);
-  // EventSource reconnects by itself and sends Last-Event-ID.
-  src.onerror = () => { log.textContent = t("events.reconnecting") + "\n" + log.textContent; };
+  // EventSource reconnects by itself and sends Last-Event-ID; a daemon
+  // that restarted in between has no such id to replay from, so the page
+  // is redrawn from the API once the stream is back.
+  let lost = false;
+  src.onerror = () => { lost = true; log.textContent = t("events.reconnecting") + "\n" + log.textContent; };
+  src.onopen = () => { if (lost) { lost = false; refresh().catch(() => {}); } };
 }
 
 async function main() {
