@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -86,6 +87,9 @@ func TestBtvirtRepeat(t *testing.T) {
 	if os.Getenv("LAB_BT_UNPREPARED") != "" {
 		phases = append(phases, "unprepared")
 	}
+	// Users before what they use: af_alg goes last.
+	unload := slices.Clone(btvirtCryptoModules)
+	slices.Reverse(unload)
 	round := 0
 	for _, phase := range phases {
 		t.Run(phase, func(t *testing.T) {
@@ -94,8 +98,8 @@ func TestBtvirtRepeat(t *testing.T) {
 				round++
 				if phase == "fixture" {
 					Modprobe(t, BluetoothModules...)
-				} else if out, err := exec.Command("modprobe", append([]string{"-r", "-a"}, btvirtCryptoModules...)...).CombinedOutput(); err != nil {
-					t.Fatalf("cannot unload %v: %v: %s", btvirtCryptoModules, err, out)
+				} else if out, err := exec.Command("modprobe", append([]string{"-r", "-a"}, unload...)...).CombinedOutput(); err != nil {
+					t.Fatalf("cannot unload %v: %v: %s", unload, err, out)
 				}
 				p, err := startBtvirtOnce(t, round)
 				if err != nil {
