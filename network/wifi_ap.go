@@ -63,6 +63,9 @@ func (w *WiFi) StartAP(ctx context.Context, ap WiFiAP, timeout time.Duration) (*
 	// A drop of the station link on the way is ours: no re-join.
 	w.setJoining(true)
 	defer w.setJoining(false)
+	if err := w.leaveStation(ctx, op); err != nil {
+		return nil, err
+	}
 	var path dbus.ObjectPath
 	if err := w.obj.CallWithContext(ctx, wpaIface+".AddNetwork", 0, wifiAPArgs(ap)).Store(&path); err != nil {
 		return nil, &WiFiError{Op: op, Err: ErrWiFiRejected, Detail: "wpa_supplicant refused the network: " + dbusMessage(err)}
@@ -83,6 +86,42 @@ func (w *WiFi) StartAP(ctx context.Context, ap WiFiAP, timeout time.Duration) (*
 	return &WiFiAPRun{w: w, path: path, ap: ap}, nil
 }
 
+// leaveStation disconnects a station link (or a join under way) and
+// waits until wpa_supplicant says disconnected. Switching straight from
+// a completed station link to the AP can pass completed → disconnected
+// → completed within one batch of wpa_supplicant's property signals,
+// which then shows neither the state change nor the new CurrentNetwork.
+func (w *WiFi) leaveStation(ctx context.Context, op string) error {
+	w.mu.Lock()
+	state := w.st.state
+	w.mu.Unlock()
+	if state != WiFiStateCompleted && !wifiJoining(state) && state != WiFiStateScanning {
+		return nil
+	}
+	if err := w.obj.CallWithContext(ctx, wpaIface+".Disconnect", 0).Err; err != nil {
+		// Not connected after all (NotConnected): nothing to leave.
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		w.mu.Lock()
+		st, ch := w.st, w.changed
+		w.mu.Unlock()
+		switch {
+		case st.gone:
+			return &WiFiError{Op: op, Err: ErrWiFiNoSupplicant}
+		case st.state == WiFiStateDisconnected || st.state == WiFiStateInactive:
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return &WiFiError{Op: op, Err: ErrWiFiTimeout, Detail: "the station link did not go down; state " + st.state}
+		}
+	}
+}
+
 // waitAP follows the state until the AP network is completed.
 func (w *WiFi) waitAP(ctx context.Context, path dbus.ObjectPath, op string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -91,6 +130,15 @@ func (w *WiFi) waitAP(ctx context.Context, path dbus.ObjectPath, op string, time
 		w.mu.Lock()
 		st, ch := w.st, w.changed
 		w.mu.Unlock()
+		if st.state == WiFiStateCompleted && st.currentNet != path {
+			// Completed on something else: CurrentNetwork may have
+			// changed without a signal of its own. Read it, at this
+			// change only.
+			w.refreshCurrent()
+			w.mu.Lock()
+			st = w.st
+			w.mu.Unlock()
+		}
 		switch {
 		case st.gone:
 			return &WiFiError{Op: op, Err: ErrWiFiNoSupplicant}
