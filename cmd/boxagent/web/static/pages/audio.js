@@ -197,8 +197,12 @@
     body.dataset.built = I18N.lang;
   }
 
+  // Of two draws under way, the later one's answer wins.
+  let draws = 0;
   async function draw() {
+    const mine = ++draws;
     const s = await api("/api/v1/audio");
+    if (mine !== draws) return;
     const body = root();
     if (body.dataset.built !== I18N.lang) build(body);
     const $ = (id) => document.getElementById(id);

@@ -141,10 +141,18 @@
     b.dataset.on = open ? "0" : "1";
   }
 
+  // A reload's answer may be older than an event that came while it was
+  // on its way (the event already drawn): then it is drawn, and read again
+  // at once, so what stays on screen is never older than the last event.
+  // Of two reloads, the later one's answer wins.
+  let changes = 0, reloads = 0;
   async function reload() {
+    const mine = ++reloads, seen = changes;
     // An agent without the auto-connect route still shows its devices.
     const [ads, ds, hs] = await Promise.all([api("/api/v1/bt/adapters"), api("/api/v1/bt/devices"),
       api("/api/v1/bt/autoconnect").catch(() => [])]);
+    if (mine !== reloads) return;
+    if (seen !== changes) setTimeout(() => reload().catch(() => {}), 0);
     adapters = ads;
     configured.clear();
     for (const h of hs) configured.set(h.address.toUpperCase(), h);
@@ -207,11 +215,13 @@
       // A device a scan found: the same record GET /bt/devices gives.
       "bt.scan": (d) => {
         if (!d || !d.address) return;
+        changes++;
         devices.set(d.address, Object.assign(devices.get(d.address) || {}, d));
         drawDevices();
       },
       bt: (ev) => {
         if (!ev) return;
+        changes++;
         if (ev.type === "device" && ev.device) {
           devices.set(ev.device.address, ev.device);
           drawDevices();

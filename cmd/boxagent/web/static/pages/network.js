@@ -127,8 +127,12 @@
     body.dataset.built = I18N.lang;
   }
 
+  // Of two draws under way, the later one's answer wins.
+  let draws = 0;
   async function draw() {
+    const mine = ++draws;
     const v = await api("/api/v1/net");
+    if (mine !== draws) return;
     const body = root();
     if (body.dataset.built !== I18N.lang) build(body);
     const list = document.getElementById("net-uplinks");
