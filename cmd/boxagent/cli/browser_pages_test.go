@@ -3,6 +3,7 @@ package cli_test
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -437,4 +438,44 @@ func TestBrowserAudioPage(t *testing.T) {
 	if s := textOf(t, ctx, "#audio-test-result"); !strings.Contains(s, "one.monitor") || !strings.Contains(s, "Hz") {
 		t.Errorf("the test's result: %q", s)
 	}
+}
+
+// TestBrowserPageFollowsARestartedDaemon: the daemon is killed and started
+// again (on the same address, with an uplink added to its config
+// meanwhile). Its event ids start over, so nothing can be replayed; the
+// page, once its event stream is back, reads the Network page again and
+// shows the new uplink without a reload. Loopback without a password: a
+// restarted daemon has forgotten its sessions.
+func TestBrowserPageFollowsARestartedDaemon(t *testing.T) {
+	requireProcesses(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	root := t.TempDir()
+	const head = "board = \"generic-x86_64\"\n"
+	cfg := writeConfig(t, root, head)
+	p := startAgent(t, root, "--listen", addr)
+	ctx := newBrowser(t)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, "network", "open #network",
+		chromedp.EmulateViewport(360, 740),
+		chromedp.Navigate("http://"+addr+"/#network"),
+		chromedp.WaitVisible(chromedp.CSS("#net-no-uplinks")))
+
+	p.cmd.Process.Kill()
+	<-p.exited
+	if err := os.WriteFile(cfg, []byte(head+"[[network.uplink]]\nparent = \"lo\"\n[network.uplink.ipv4]\nmethod = \"off\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, "network", "the page sees the stream lost",
+		chromedp.WaitVisible(`//div[@id="events"][contains(text(),"connection lost; reconnecting")]`))
+	startAgent(t, root, "--listen", addr)
+	do(t, ctx, "network", "the page follows the restarted daemon",
+		chromedp.WaitVisible(chromedp.CSS("#net-uplink-lo")),
+		chromedp.WaitNotVisible(chromedp.CSS("#net-no-uplinks")))
 }
