@@ -39,15 +39,6 @@ func waitJS(t *testing.T, ctx context.Context, what, expr, show string) {
 	}
 }
 
-func fwText(t *testing.T, ctx context.Context, sel string) string {
-	t.Helper()
-	v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-	if err != nil {
-		t.Fatalf("read %s: %v", sel, err)
-	}
-	return v
-}
-
 // TestBrowserWiFiFirmware drives the Overview, Wi-Fi and Firmware pages
 // with what the host has: no radio (the Wi-Fi API says why, and still
 // words a bad password itself), a package in the store but no stick (the
@@ -75,7 +66,7 @@ func TestBrowserWiFiFirmware(t *testing.T) {
 	// last operations.
 	waitJS(t, ctx, "overview", `document.querySelector("#overview-live table") !== null && document.getElementById("overview-ops").textContent.includes("fw.add")`,
 		`document.getElementById("overview").innerText`)
-	live := fwText(t, ctx, "#overview-live")
+	live := textOf(t, ctx, "#overview-live")
 	for _, want := range []string{"uplinks", "Wi-Fi", "Bluetooth headset", "audio mode", "staged package", "nothing staged yet"} {
 		if !strings.Contains(live, want) {
 			t.Errorf("overview lacks %q:\n%s", want, live)
@@ -98,7 +89,7 @@ func TestBrowserWiFiFirmware(t *testing.T) {
 		t.Fatalf("wifi page: %v", err)
 	}
 	waitJS(t, ctx, "connect refused", `document.getElementById("wifi-connect-result").className === "error"`, `document.getElementById("wifi").innerText`)
-	if got := fwText(t, ctx, "#wifi-connect-result"); !strings.Contains(got, "psk: ") || !strings.Contains(got, "too short") {
+	if got := textOf(t, ctx, "#wifi-connect-result"); !strings.Contains(got, "psk: ") || !strings.Contains(got, "too short") {
 		t.Errorf("connect with a short password: %q", got)
 	}
 	kind, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("wifi-psk").type + "/" + document.getElementById("wifi-psk").value`))
@@ -106,7 +97,7 @@ func TestBrowserWiFiFirmware(t *testing.T) {
 	if kind != "password/" || strings.Contains(html, psk) {
 		t.Errorf("the password field is %q; in the page: %v", kind, strings.Contains(html, psk))
 	}
-	if st := fwText(t, ctx, "#wifi-status"); !strings.Contains(st, "not available") && !strings.Contains(st, "interface") {
+	if st := textOf(t, ctx, "#wifi-status"); !strings.Contains(st, "not available") && !strings.Contains(st, "interface") {
 		t.Errorf("wifi status: %q", st)
 	}
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#wifi-scan"))); err != nil {
@@ -130,13 +121,13 @@ func TestBrowserWiFiFirmware(t *testing.T) {
 	if err != nil {
 		t.Fatalf("firmware page: %v", err)
 	}
-	if arts := fwText(t, ctx, "#fw-artifacts"); !strings.Contains(arts, sha) {
+	if arts := textOf(t, ctx, "#fw-artifacts"); !strings.Contains(arts, sha) {
 		t.Errorf("artifacts: %q, want %s", arts, sha)
 	}
-	if rec := fwText(t, ctx, "#fw-recovery"); !strings.Contains(rec, "Hold LEFT while powering on.") || !strings.Contains(rec, "test-fw") {
+	if rec := textOf(t, ctx, "#fw-recovery"); !strings.Contains(rec, "Hold LEFT while powering on.") || !strings.Contains(rec, "test-fw") {
 		t.Errorf("recovery: %q", rec)
 	}
-	if sticks := fwText(t, ctx, "#fw-sticks"); !strings.Contains(sticks, "No USB stick") {
+	if sticks := textOf(t, ctx, "#fw-sticks"); !strings.Contains(sticks, "No USB stick") {
 		t.Errorf("sticks: %q", sticks)
 	}
 	// The device list is empty without a stick: the API picks the only
@@ -145,7 +136,7 @@ func TestBrowserWiFiFirmware(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitJS(t, ctx, "stage refused", `document.getElementById("fw-stage-result").className === "error"`, `document.getElementById("firmware").innerText`)
-	if got := fwText(t, ctx, "#fw-stage-result"); !strings.Contains(got, "no USB stick") || !strings.Contains(got, "plug a FAT32 USB stick") {
+	if got := textOf(t, ctx, "#fw-stage-result"); !strings.Contains(got, "no USB stick") || !strings.Contains(got, "plug a FAT32 USB stick") {
 		t.Errorf("stage without a stick: %q", got)
 	}
 	shoot(t, ctx, "firmware-360")
