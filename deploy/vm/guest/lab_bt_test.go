@@ -97,7 +97,7 @@ func TestBtvirtRepeat(t *testing.T) {
 			for range n {
 				round++
 				if phase == "fixture" {
-					Modprobe(t, BluetoothModules...)
+					prepareBtvirt(t)
 				} else if out, err := exec.Command("modprobe", append([]string{"-r", "-a"}, unload...)...).CombinedOutput(); err != nil {
 					t.Fatalf("cannot unload %v: %v: %s", unload, err, out)
 				}
