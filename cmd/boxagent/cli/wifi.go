@@ -42,7 +42,7 @@ captive page (http://192.168.4.1/) picks the network; setup stop closes it.
 		},
 		Run: func(ctx context.Context, e *Env, o *Opts, args []string) error {
 			if len(args) == 0 {
-				return usagef("missing verb: status, scan, saved, connect or forget")
+				return usagef("missing verb: status, scan, saved, connect, forget or setup")
 			}
 			verb, args := args[0], args[1:]
 			switch verb {
