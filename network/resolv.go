@@ -153,7 +153,8 @@ func (r *ResolvConf) active() []DNSSource {
 
 // flush writes the merge when it differs from the file. Callers hold mu.
 func (r *ResolvConf) flush() error {
-	b := RenderResolvConf(r.active())
+	active := r.active()
+	b := RenderResolvConf(active)
 	if r.written == nil {
 		// First write of this run: the file may already say the same.
 		old, err := os.ReadFile(r.path)
@@ -165,7 +166,9 @@ func (r *ResolvConf) flush() error {
 			r.written = []byte{}
 		}
 	}
-	if bytes.Equal(b, r.written) {
+	if bytes.Equal(b, r.written) || len(active) == 0 && len(r.written) == 0 {
+		// Unchanged; or nothing to say and no file yet: a box whose
+		// uplinks hand out no DNS servers gets no empty file.
 		return nil
 	}
 	if err := writeAtomic(r.path, b, 0o644); err != nil {

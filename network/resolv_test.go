@@ -75,6 +75,12 @@ nameserver 10.45.0.1
 func TestResolvConfFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "run", "resolv.conf")
 	r := NewResolvConf(path)
+	// Nothing to say: no file.
+	must(t, r.Sync())
+	must(t, r.Drop("eth0.45"))
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("a file without sources: %v", err)
+	}
 	read := func() string {
 		t.Helper()
 		b, err := os.ReadFile(path)
