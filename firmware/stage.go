@@ -139,15 +139,19 @@ func choose(st Stick, dev string, t Target) (Partition, string, error) {
 // moment safe (the final name never names bytes that were not verified):
 //
 //  1. refuse, before anything is written: a read-only stick, a filesystem
-//     recovery cannot read, a package over 4 GiB on FAT, too little space
-//     (statfs after the mount, counting the temporary copy);
-//  2. remove a TempName left by an interrupted staging;
+//     recovery cannot read, a package over 4 GiB on FAT, an extra file
+//     (Target.Extra) that neither the package nor the profile provides,
+//     too little space (statfs after the mount, counting the temporary
+//     copy and the extra files);
+//  2. remove the temporary copies an interrupted staging left;
 //  3. write TempName from the store, fsync;
 //  4. drop the file's cached pages and verify it from the stick with the
 //     board's policy and the artifact's SHA-256 (this alone pins the
 //     bytes: a store copy that rotted since its import fails here too,
 //     and is then told apart by hashing the store's copy);
-//  5. only then remove a previous package of the final name, fsync the
+//  5. write each extra file the same way (temporary name, fsync, cache
+//     dropped, read back and compared with its SHA-256, then renamed);
+//  6. only then remove a previous package of the final name, fsync the
 //     directory, rename TempName to the final name, fsync the directory.
 //
 // FAT has no atomic rename-over: Linux's vfat replaces an existing name in
