@@ -2,7 +2,6 @@ package network
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,10 +9,8 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -510,113 +507,6 @@ func (m *Manager) Renew(link string) error {
 	}
 	r.dhcp.Renew()
 	return nil
-}
-
-// UplinkStatus is one uplink as `net show` shows it.
-type UplinkStatus struct {
-	Name    string       `json:"name"` // its link
-	Parent  string       `json:"parent"`
-	VLAN    *int         `json:"vlan,omitempty"`
-	Method  string       `json:"method"`
-	Up      bool         `json:"up"`
-	Carrier bool         `json:"carrier"`
-	Detail  string       `json:"detail,omitempty"` // why it is not up
-	DHCP    *DHCPStatus  `json:"dhcp,omitempty"`
-	PPPoE   *PPPoEStatus `json:"pppoe,omitempty"`
-}
-
-// DHCPStatus is a DHCP client's state, its lease with its times, and
-// the options it sends.
-type DHCPStatus struct {
-	State State             `json:"state"`
-	Lease *LeaseTimes       `json:"lease,omitempty"`
-	Error string            `json:"error,omitempty"`
-	Since time.Time         `json:"since,omitzero"`
-	Sent  map[string]string `json:"sent"` // option code → value ("hex:…" unless printable)
-}
-
-// LeaseTimes is a lease with its times spelled out.
-type LeaseTimes struct {
-	Lease
-	RenewAt   time.Time `json:"renew_at"`
-	RebindAt  time.Time `json:"rebind_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
-
-// Status is every configured uplink's state.
-func (m *Manager) Status() []UplinkStatus {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []UplinkStatus
-	for _, u := range m.cfg.Uplinks {
-		name := u.LinkName()
-		s := UplinkStatus{Name: name, Parent: u.Parent, VLAN: u.VLAN, Method: u.IPv4.Method, Carrier: m.carrier[name]}
-		r := m.runners[name]
-		switch {
-		case errors.Is(m.lastErr[name], ErrNoParent):
-			s.Detail = fmt.Sprintf("waiting for its parent link %q", u.Parent)
-		case m.lastErr[name] != nil:
-			s.Detail = m.lastErr[name].Error()
-		case r == nil:
-			s.Detail = "not applied"
-		case r.exited():
-			s.Detail = fmt.Sprintf("client stopped: %v", r.exitErr)
-		case !s.Carrier:
-			s.Detail = "no carrier"
-		}
-		if r != nil && r.dhcp != nil {
-			e := r.dhcp.Status()
-			d := &DHCPStatus{State: e.State, Since: e.Time, Sent: optionView(r.dhcp.SentOptions())}
-			if e.Err != nil {
-				d.Error = e.Err.Error()
-			}
-			if e.Lease != nil {
-				d.Lease = &LeaseTimes{Lease: *e.Lease, RenewAt: e.Lease.RenewAt(), RebindAt: e.Lease.RebindAt(), ExpiresAt: e.Lease.ExpiresAt()}
-			}
-			s.DHCP = d
-			if s.Detail == "" && e.Lease == nil {
-				s.Detail = "no lease: " + e.State.String()
-				if d.Error != "" {
-					s.Detail += ": " + d.Error
-				}
-			}
-		}
-		if r != nil && r.ppp != nil {
-			p := r.ppp.Status()
-			s.PPPoE = &p
-			if s.Detail == "" && !p.Up {
-				s.Detail = "PPPoE session down"
-				if p.LastError != "" {
-					s.Detail += ": " + p.LastError
-				}
-			}
-		}
-		s.Up = s.Detail == ""
-		out = append(out, s)
-	}
-	return out
-}
-
-// optionView spells option values for people: the string when it is
-// printable, else "hex:…".
-func optionView(opts map[uint8][]byte) map[string]string {
-	out := make(map[string]string, len(opts))
-	for code, b := range opts {
-		out[strconv.Itoa(int(code))] = printable(b)
-	}
-	return out
-}
-
-func printable(b []byte) string {
-	for _, r := range string(b) {
-		if r == unicode.ReplacementChar || !unicode.IsPrint(r) {
-			return "hex:" + hex.EncodeToString(b)
-		}
-	}
-	if len(b) > 4 && string(b[:4]) == "hex:" {
-		return "hex:" + hex.EncodeToString(b)
-	}
-	return string(b)
 }
 
 // staticApplied is what a static uplink puts on its link.
