@@ -68,6 +68,8 @@ func TestBtvirtShim(t *testing.T) {
 // flake without a boot per sample. Not part of the default run. Knobs:
 // LAB_BT_UNPREPARED=1 also runs rounds that first unload btvirt's crypto
 // modules (each such round is a boot's first btvirt, the flake's cause),
+// LAB_BT_COLD=1 unloads them before each fixture round too (a boot's
+// first btvirt with the fixture's preparation),
 // LAB_BT_LOAD=N keeps N busy processes running (a loaded host),
 // LAB_BT_TRACE=1 has the shim log every packet.
 func TestBtvirtRepeat(t *testing.T) {
@@ -96,10 +98,13 @@ func TestBtvirtRepeat(t *testing.T) {
 			failed := 0
 			for range n {
 				round++
+				if phase == "unprepared" || os.Getenv("LAB_BT_COLD") != "" {
+					if out, err := exec.Command("modprobe", append([]string{"-r", "-a"}, unload...)...).CombinedOutput(); err != nil {
+						t.Fatalf("cannot unload %v: %v: %s", unload, err, out)
+					}
+				}
 				if phase == "fixture" {
 					prepareBtvirt(t)
-				} else if out, err := exec.Command("modprobe", append([]string{"-r", "-a"}, unload...)...).CombinedOutput(); err != nil {
-					t.Fatalf("cannot unload %v: %v: %s", unload, err, out)
 				}
 				p, err := startBtvirtOnce(t, round)
 				if err != nil {
