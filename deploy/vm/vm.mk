@@ -11,9 +11,10 @@ GO  ?= go
 BIN ?= bin
 # ./bluetooth's virtual-board fixture used to fail about one boot in four
 # (hci0's HCI Reset timed out, bluetoothd listed only hci1): the first btvirt
-# of a boot made the kernel load btvirt's AF_ALG crypto modules while hci0's
-# Reset waited its 2 s. deploy/vm/guest loads them first and waits for the
-# kernel's MGMT Index Added of both controllers (StartBtvirt says more).
+# of a boot made the kernel load and build btvirt's AF_ALG crypto (ecb(aes),
+# cmac(aes)) while hci0's Reset waited its 2 s. deploy/vm/guest does that
+# before btvirt starts, waits for the kernel's MGMT Index Added of both
+# controllers and restarts btvirt, logged, if one still fails (StartBtvirt).
 LAB_PKGS    ?= ./deploy/vm/... ./audio ./network ./firmware ./deploy/systemd ./bluetooth
 LAB_TIMEOUT ?= 20m
 
