@@ -543,7 +543,10 @@ func (s *Stager) Eject(ctx context.Context, st Stick) (EjectResult, error) {
 		// Deepest first, should something be mounted inside the stick.
 		var dirs []string
 		for _, m := range all {
-			if m.MajMin == mm {
+			// Once per path: in a namespace that receives PID 1's mounts
+			// (PrivateMounts=, SystemdMounter) one mount shows twice,
+			// also under the ReadWritePaths= bind it hides behind.
+			if m.MajMin == mm && !slices.Contains(dirs, m.Dir) {
 				dirs = append(dirs, m.Dir)
 			}
 		}

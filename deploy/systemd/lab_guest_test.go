@@ -131,6 +131,8 @@ func TestGuestFirstBoot(t *testing.T) {
 			t.Errorf("%s (%s) options %q: want ro (after the read-back) and uid=boxagent", unit, where, opts)
 		}
 		t.Logf("%s at %s: %s", unit, where, strings.TrimSpace(opts))
+		pid := show(t, "boxagent.service", "MainPID")["MainPID"]
+		t.Logf("the agent's mounts of the stick:\n%s", sh(t, "grep /run/boxagent/usb /proc/"+pid+"/mountinfo || true"))
 		out = sh(t, "boxagent fw eject --device "+strings.TrimRight(dev, "0123456789"))
 		if !strings.Contains(out, "safe to pull") {
 			t.Fatalf("fw eject:\n%s", out)
