@@ -97,6 +97,9 @@ async function operate(path, body, out, bar) {
     out.textContent = op.error.message + (op.error.hint ? " (" + op.error.hint + ")" : "");
     throw new Error(op.error.message);
   }
+  // The record's last progress gives the bar its real total when every
+  // progress event came before the POST's answer (a slow browser).
+  for (const p of op.progress || []) if (bar && p.total) bar.max = p.total;
   if (bar && bar.max) bar.value = bar.max;
   out.textContent = op.kind + " #" + op.id + ": " + op.state + (op.summary ? " — " + op.summary : "");
   return op;
