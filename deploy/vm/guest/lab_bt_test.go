@@ -26,7 +26,7 @@ func TestBtvirtShim(t *testing.T) {
 	if _, err := os.Stat(shim); err != nil {
 		t.Fatalf("no shim (%s=%q): %v", vm.EnvBtvirtShim, shim, err)
 	}
-	Modprobe(t, "hci_vhci")
+	prepareBtvirt(t) // else hci0's init can time out on a boot's first btvirt
 	u, err := OpenUevents()
 	if err != nil {
 		t.Fatal(err)
