@@ -124,10 +124,18 @@ func PlayRecord(ctx context.Context, opts TestOptions) (TestResult, error) {
 	var mu sync.Mutex
 	recorded := make([]int16, 0, int(opts.Seconds*testRate)+testRate)
 	taking := false
+	// The recording ends when it holds opts.Seconds of audio, not when
+	// that much wall-clock time has passed: on a loaded board PulseAudio
+	// delivers late, and a clock-bound test would measure less than asked.
+	want := int(opts.Seconds * testRate)
+	full := make(chan struct{})
 	rec, err := pc.NewRecord(pulse.Int16Writer(func(buf []int16) (int, error) {
 		mu.Lock()
-		if taking {
-			recorded = append(recorded, buf...)
+		if taking && len(recorded) < want {
+			recorded = append(recorded, buf[:min(len(buf), want-len(recorded))]...)
+			if len(recorded) == want {
+				close(full)
+			}
 		}
 		mu.Unlock()
 		return len(buf), nil
@@ -196,23 +204,29 @@ func PlayRecord(ctx context.Context, opts TestOptions) (TestResult, error) {
 	mu.Lock()
 	taking = true
 	mu.Unlock()
-	start := time.Now()
+	// A source that stalls ends the test at twice its length plus a
+	// margin, with what was recorded by then.
 	dur := time.Duration(opts.Seconds * float64(time.Second))
 	total := int64(math.Ceil(opts.Seconds))
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	timer := time.NewTimer(dur)
-	defer timer.Stop()
+	deadline := time.NewTimer(2*dur + startTimeout)
+	defer deadline.Stop()
 wait:
 	for {
 		select {
 		case <-ctx.Done():
 			return res, ctx.Err()
-		case <-timer.C:
+		case <-full:
+			break wait
+		case <-deadline.C:
 			break wait
 		case <-tick.C:
 			if opts.Progress != nil {
-				opts.Progress("recording from "+res.Source, int64(time.Since(start)/time.Second), total)
+				mu.Lock()
+				got := int64(len(recorded) / testRate)
+				mu.Unlock()
+				opts.Progress("recording from "+res.Source, got, total)
 			}
 		}
 	}
