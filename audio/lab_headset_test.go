@@ -89,7 +89,10 @@ func TestHeadsetGuestModes(t *testing.T) {
 		}
 		// The same PulseAudio serves the headset side (hci1): its card
 		// for the board, as an A2DP source, hears what crossed btvirt.
+		// Its card comes with the A2DP transport, which the switch to
+		// music has just brought up again: wait for it.
 		far := CardName(guest.BtvirtAddr0)
+		waitCard(t, c, far)
 		if _, err := c.SetMode(ctx, far, "a2dp_source"); err != nil {
 			t.Fatalf("headset side's card %s to a2dp_source: %v", far, err)
 		}
