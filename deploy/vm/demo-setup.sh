@@ -24,6 +24,16 @@ dbus-uuidgen --ensure
 mkdir -p /run/dbus
 dbus-daemon --system --fork
 
+# The kernel gives a new controller 2 s to answer its HCI Reset; btvirt
+# answers hci0's only after it made hci1, which on the first start of a
+# boot waits for the kernel to load and build ecb(aes) and cmac(aes) for
+# btvirt's AF_ALG sockets (longer than 2 s under TCG). Build them first, as
+# the lab fixture does (deploy/vm/guest/bluetooth.go, prepareBtvirt).
+modprobe -a af_alg algif_skcipher algif_hash ecb cmac 2>>"$logs/demo-modprobe.log"
+/usr/bin/python3 -c 'import socket
+for t, n in (("skcipher", "ecb(aes)"), ("hash", "cmac(aes)")):
+    socket.socket(socket.AF_ALG, socket.SOCK_SEQPACKET, 0).bind((t, n))' 2>>"$logs/demo-modprobe.log"
+
 shim=${LAB_BTVIRT_SHIM:-$repo/.cache/lab/btvirt-sco-shim.so}
 if [ -f "$shim" ]; then
 	LD_PRELOAD=$shim btvirt -l2 >"$logs/demo-btvirt.log" 2>&1 &
