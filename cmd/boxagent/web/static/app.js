@@ -67,6 +67,16 @@ function pageError(id, e) {
 // bar (an optional <progress>) tracks done/total. It resolves with the
 // final operation record, or throws with the API's message.
 const opWaiters = {};
+// Operation events that came before anyone waited for them (all of a
+// short staging's progress can reach the page before its POST's answer):
+// the newest state and progress per operation, the last few operations.
+const opEarly = new Map();
+function rememberOperationEvent(ev) {
+  const prev = opEarly.get(ev.id);
+  opEarly.delete(ev.id);
+  opEarly.set(ev.id, Object.assign({}, prev, ev, { progress: ev.progress || (prev && prev.progress) }));
+  while (opEarly.size > 16) opEarly.delete(opEarly.keys().next().value);
+}
 async function operate(path, body, out, bar) {
   out.className = ""; out.setAttribute("role", "status");
   out.textContent = t("op.starting");
@@ -88,6 +98,8 @@ async function operate(path, body, out, bar) {
         }
         if (ev.state !== "running") end(ev);
       };
+      const early = opEarly.get(id);
+      if (early) opWaiters[id](early);
       // It may have ended before the waiter was in place.
       api("/api/v1/operations/" + id).then((cur) => { if (cur.state !== "running" && opWaiters[id]) end(cur); }, () => {});
     });
@@ -246,6 +258,7 @@ function follow() {
     if (e.type === "operation") {
       showOperations().catch(() => {});
       if (data && opWaiters[data.id]) opWaiters[data.id](data);
+      else if (data) rememberOperationEvent(data);
     }
     if (e.type === "config") showStatus().catch(() => {});
     const shown = PAGES[currentPage()];
