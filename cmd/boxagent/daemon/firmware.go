@@ -125,9 +125,15 @@ func (d *firmwareDomain) Stop() {
 	d.mu.Lock()
 	w := d.watcher
 	d.watcher = nil
+	st := d.stager
 	d.mu.Unlock()
 	if w != nil {
 		w.Close()
+	}
+	if st != nil {
+		if m, ok := st.Mounter.(*firmware.SystemdMounter); ok {
+			m.Close() // its system bus connection
+		}
 	}
 }
 
