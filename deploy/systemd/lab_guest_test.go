@@ -143,6 +143,22 @@ func TestGuestFirstBoot(t *testing.T) {
 		// PID 1's lines about the unit (its description names the stick).
 		t.Logf("PID 1 on the mount units:\n%s", sh(t, "journalctl -b --no-pager -o short-monotonic --grep 'boxagent: USB stick' || true"))
 	})
+	t.Run("StickPluggedWhileRunning", func(t *testing.T) {
+		// The agent follows kernel uevents; udev gives the new disk group
+		// disk a moment later, and the agent has read it before that
+		// (README, known gaps: a fix belongs in firmware's watcher, which
+		// should re-read such a stick on udev's event). Logged, not
+		// asserted, until then.
+		stick.Unplug(t)
+		again := guest.PlugStick(t, "stick")
+		sh(t, "udevadm settle --timeout=60")
+		out := sh(t, "boxagent fw sticks")
+		if strings.Contains(out, "permission denied") {
+			t.Logf("known gap seen: the agent read %s before udev gave it group disk:\n%s", again.Disk, out)
+		} else {
+			t.Logf("the agent read %s after udev:\n%s", again.Disk, out)
+		}
+	})
 	t.Run("WatchdogRestart", func(t *testing.T) {
 		p := show(t, "boxagent.service", "MainPID", "NRestarts")
 		n, _ := strconv.Atoi(p["NRestarts"])
