@@ -43,8 +43,8 @@ func TestAgentUnit(t *testing.T) {
 		// disk with DeviceAllow=block-sd r: a stick's partition table, read only.
 		"SupplementaryGroups":     {"bluetooth", "netdev", "pulse-access", "disk"},
 		"DeviceAllow":             {"/dev/rfkill", "rw", "block-sd", "r"},
-		"AmbientCapabilities":     {"CAP_NET_ADMIN", "CAP_NET_RAW"},
-		"CapabilityBoundingSet":   {"CAP_NET_ADMIN", "CAP_NET_RAW"},
+		"AmbientCapabilities":     {"CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_NET_BIND_SERVICE"},
+		"CapabilityBoundingSet":   {"CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_NET_BIND_SERVICE"},
 		"RestrictAddressFamilies": {"AF_UNIX", "AF_NETLINK", "AF_INET", "AF_INET6", "AF_PACKET", "AF_BLUETOOTH"},
 		"ReadWritePaths":          {"/var/lib/boxagent", "/run/boxagent", "/etc/boxagent"},
 	}
