@@ -3,6 +3,7 @@ package firmware
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -49,6 +50,9 @@ type Stick struct {
 	Problem string `json:"problem,omitempty"`
 	// MajMin is the disk's device number "8:0".
 	MajMin string `json:"majmin,omitempty"`
+	// denied: its node refused the agent (EACCES, EPERM). The Watcher
+	// reads it again when udev has finished with it.
+	denied bool
 }
 
 // ID names the stick for its mount folder and in messages: its USB serial
@@ -156,16 +160,21 @@ func ReadStick(hp HostPaths, name string) (Stick, bool) {
 	return s, true
 }
 
+// openDevice opens a device node; tests replace it, as root opens any
+// node whatever its mode.
+var openDevice = os.Open
+
 // inspectStick reads the partition table of the stick's device node.
 func inspectStick(hp HostPaths, s *Stick) {
-	s.Disk, s.Problem = Disk{Scheme: "none", SectorSize: sector, Size: s.Size}, ""
+	s.Disk, s.Problem, s.denied = Disk{Scheme: "none", SectorSize: sector, Size: s.Size}, "", false
 	if s.Size == 0 {
 		s.Problem = "no medium"
 		return
 	}
-	f, err := os.Open(filepath.Join(hp.Dev, s.Name))
+	f, err := openDevice(filepath.Join(hp.Dev, s.Name))
 	if err != nil {
 		s.Problem = fmt.Sprintf("cannot open /dev/%s: %v", s.Name, err)
+		s.denied = errors.Is(err, fs.ErrPermission)
 		return
 	}
 	defer f.Close()

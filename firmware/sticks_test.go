@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -241,7 +244,11 @@ func TestScan(t *testing.T) {
 type fakeUevents struct {
 	ch   chan any // uevent or error
 	once sync.Once
+	// pending: udevd runs and has not finished with any device.
+	pending atomic.Bool
 }
+
+func (f *fakeUevents) udevPending(string) bool { return f.pending.Load() }
 
 func (f *fakeUevents) read() (uevent, error) {
 	v, ok := <-f.ch
@@ -259,16 +266,23 @@ func (f *fakeUevents) close() error {
 	return nil
 }
 
-func TestWatcher(t *testing.T) {
-	h := newFakeHost(t)
-	h.addStick(fakeStick{name: "sda", serial: "AT-BOOT-1", usb: true})
-	src := &fakeUevents{ch: make(chan any, 8)}
+// startWatcher follows the fake host's sticks with src's uevents until
+// the test ends; the watcher's events go to the channel.
+func startWatcher(t *testing.T, h *fakeHost, src *fakeUevents) (*Watcher, chan StickEvent) {
 	events := make(chan StickEvent, 8)
 	w, err := newWatcher(WatchOptions{Paths: h.hp, Logger: quiet, OnEvent: func(e StickEvent) { events <- e }}, src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close()
+	t.Cleanup(func() { w.Close() })
+	return w, events
+}
+
+func TestWatcher(t *testing.T) {
+	h := newFakeHost(t)
+	h.addStick(fakeStick{name: "sda", serial: "AT-BOOT-1", usb: true})
+	src := &fakeUevents{ch: make(chan any, 8)}
+	w, events := startWatcher(t, h, src)
 	if l := w.List(); len(l) != 1 || l[0].Serial != "AT-BOOT-1" {
 		t.Fatalf("a stick present at start: List = %+v", l)
 	}
@@ -332,5 +346,105 @@ func TestParseMountinfo(t *testing.T) {
 	m, _ = parseMountinfo(`121 22 8:17 / /media/x ro,relatime - vfat /dev/sdb1 ro`)
 	if !m.ReadOnly() {
 		t.Errorf("%+v is read-only", m)
+	}
+}
+
+// denyOpen makes openDevice refuse the nodes named in the returned set
+// with EACCES, as the kernel does to user boxagent before udev has given
+// the node group disk (the tests run as root, who opens anything), and
+// counts the opens.
+func denyOpen(t *testing.T) (*sync.Map, *atomic.Int32) {
+	var denied sync.Map
+	var opens atomic.Int32
+	open := openDevice
+	openDevice = func(name string) (*os.File, error) {
+		opens.Add(1)
+		if _, ok := denied.Load(filepath.Base(name)); ok {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: syscall.EACCES}
+		}
+		return open(name)
+	}
+	t.Cleanup(func() { openDevice = open })
+	return &denied, &opens
+}
+
+// TestWatcherUdev: a stick whose node refuses the agent at the kernel's
+// "add" is read again on udev's "add" for the disk, and only then.
+func TestWatcherUdev(t *testing.T) {
+	h := newFakeHost(t)
+	denied, opens := denyOpen(t)
+	src := &fakeUevents{ch: make(chan any, 8)}
+	src.pending.Store(true)
+	_, events := startWatcher(t, h, src)
+	next := func(want string) Stick {
+		t.Helper()
+		select {
+		case e := <-events:
+			if e.Type != want || e.Stick.Name != "sdb" {
+				t.Fatalf("event %s %s, want %s sdb", e.Type, e.Stick.Name, want)
+			}
+			return e.Stick
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %s event for sdb", want)
+		}
+		return Stick{}
+	}
+	h.addStick(fakeStick{name: "sdb", serial: "PLUGGED-2", usb: true})
+	denied.Store("sdb", true)
+	const devpath = "/devices/pci0000:00/0000:00:04.0/usb2/2-8/2-8:1.0/host0/target0:0:0/0:0:0:0/block/sdb"
+	src.ch <- uevent{Action: "add", Subsystem: "block", DevType: "disk", DevName: "sdb", DevPath: devpath}
+	s := next(StickAdded)
+	if !strings.Contains(s.Problem, "permission denied") || !strings.Contains(s.Problem, "waiting for udev") {
+		t.Errorf("before udev: Problem %q, want permission denied, waiting for udev", s.Problem)
+	}
+	// udev's events that do not concern the refused disk change nothing:
+	// its partition's, another subsystem's, a removal.
+	src.ch <- uevent{Udev: true, Action: "add", Subsystem: "block", DevType: "partition", DevName: "sdb1", DevPath: devpath + "/sdb1"}
+	src.ch <- uevent{Udev: true, Action: "add", Subsystem: "usb", DevType: "usb_device", DevPath: "/devices/pci0000:00/0000:00:04.0/usb2/2-8"}
+	src.ch <- uevent{Udev: true, Action: "bind", Subsystem: "block", DevType: "disk", DevName: "sdb", DevPath: devpath}
+	// udev has set the node's group; its "add" for the disk brings a new read.
+	denied.Delete("sdb")
+	src.pending.Store(false)
+	src.ch <- uevent{Udev: true, Action: "add", Subsystem: "block", DevType: "disk", DevName: "sdb", DevPath: devpath}
+	s = next(StickChanged)
+	if s.Problem != "" || len(s.Disk.Partitions) != 1 || s.Disk.Partitions[0].FS != "fat32" {
+		t.Errorf("after udev: %+v", s)
+	}
+	if n := opens.Load(); n != 2 {
+		t.Errorf("%d opens of /dev/sdb, want 2 (the kernel's add, udev's add)", n)
+	}
+	// A stick that can be read is not read again on udev's events.
+	src.ch <- uevent{Udev: true, Action: "change", Subsystem: "block", DevType: "disk", DevName: "sdb", DevPath: devpath}
+	src.ch <- uevent{Action: "remove", Subsystem: "block", DevType: "disk", DevName: "sdb", DevPath: devpath}
+	h.removeStick("sdb")
+	next(StickRemoved)
+	if n := opens.Load(); n != 2 {
+		t.Errorf("%d opens of /dev/sdb, want still 2", n)
+	}
+}
+
+// TestWatcherDeniedWithoutUdev: without udevd (or once it has finished
+// with the node) the refusal is reported as it is, and a stick refused at
+// the first scan is read again on udev's "change".
+func TestWatcherDeniedWithoutUdev(t *testing.T) {
+	h := newFakeHost(t)
+	denied, _ := denyOpen(t)
+	h.addStick(fakeStick{name: "sda", serial: "AT-BOOT-1", usb: true})
+	denied.Store("sda", true)
+	src := &fakeUevents{ch: make(chan any, 8)}
+	w, events := startWatcher(t, h, src)
+	l := w.List()
+	if len(l) != 1 || !strings.HasSuffix(l[0].Problem, "permission denied") {
+		t.Fatalf("List = %+v, want sda with its refusal as is", l)
+	}
+	denied.Delete("sda")
+	src.ch <- uevent{Udev: true, Action: "change", Subsystem: "block", DevType: "disk", DevName: "sda", DevPath: "/devices/x/block/sda"}
+	select {
+	case e := <-events:
+		if e.Type != StickChanged || e.Stick.Problem != "" {
+			t.Errorf("event %+v, want sda changed without a problem", e)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event after udev's change")
 	}
 }

@@ -11,16 +11,22 @@ import (
 	"sync"
 )
 
-// ueventSource is where Watcher reads uevents: the kernel's netlink socket,
-// or a test's list.
+// ueventSource is where Watcher reads uevents: the netlink socket, or a
+// test's list.
 type ueventSource interface {
 	read() (uevent, error)
 	close() error
+	// udevPending says udevd runs and has not finished with block device
+	// majmin yet: its rules may still give the agent access.
+	udevPending(majmin string) bool
 }
 
 // Watcher keeps the list of USB sticks current: a sysfs scan at start,
 // then kernel uevents (NETLINK_KOBJECT_UEVENT), with a full rescan when
-// the kernel reports it dropped some (ENOBUFS). It needs no udev.
+// the kernel reports it dropped some (ENOBUFS). It needs no udev; where
+// udevd runs, the kernel's "add" comes before udev has given the node its
+// group, so a stick whose node refused the agent is read again on udev's
+// own "add" or "change" for the disk.
 type Watcher struct {
 	hp      HostPaths
 	onEvent func(StickEvent)
@@ -66,6 +72,7 @@ func newWatcher(o WatchOptions, src ueventSource) (*Watcher, error) {
 		return nil, err
 	}
 	for _, s := range found {
+		w.note(&s)
 		w.sticks[s.Name] = s
 	}
 	go w.loop()
@@ -125,13 +132,26 @@ func (w *Watcher) loop() {
 
 // handle applies one uevent. Only block devices matter: a disk added or
 // removed, a medium changed, or a partition table re-read (its partitions
-// come and go).
+// come and go); from udev, only a disk whose node refused the agent.
 func (w *Watcher) handle(ev uevent) {
 	if ev.Subsystem != "block" {
 		return
 	}
 	name := ev.DevName
-	if ev.DevType == "partition" {
+	if ev.Udev {
+		// udev's events repeat the kernel's, once its rules ran: they
+		// matter only to a stick the agent could not open, and only the
+		// disk's (the agent opens the disk's node, not its partitions').
+		name = ev.DevPath[strings.LastIndexByte(ev.DevPath, '/')+1:]
+		w.mu.Lock()
+		s, known := w.sticks[name]
+		w.mu.Unlock()
+		if !known || !s.denied || ev.DevType != "disk" || ev.Action != "add" && ev.Action != "change" {
+			return
+		}
+		w.log.Debug("udev has finished with a USB stick the agent could not open; reading it again", "name", name)
+		ev.Action = "change"
+	} else if ev.DevType == "partition" {
 		// sdX1 -> its disk, from the devpath: …/block/sdX/sdX1
 		parts := strings.Split(ev.DevPath, "/")
 		if len(parts) < 2 {
@@ -153,6 +173,7 @@ func (w *Watcher) handle(ev uevent) {
 			return
 		}
 		inspectStick(w.hp, &s)
+		w.note(&s)
 		w.mu.Lock()
 		old, had := w.sticks[name]
 		w.sticks[name] = s
@@ -182,8 +203,9 @@ func (w *Watcher) Rescan() {
 		return
 	}
 	now := map[string]Stick{}
-	for _, s := range found {
-		now[s.Name] = s
+	for i := range found {
+		w.note(&found[i])
+		now[found[i].Name] = found[i]
 	}
 	w.mu.Lock()
 	old := w.sticks
@@ -202,6 +224,15 @@ func (w *Watcher) Rescan() {
 		case !reflect.DeepEqual(o, s):
 			w.emit(StickEvent{Type: StickChanged, Stick: s})
 		}
+	}
+}
+
+// note tells, in the Problem of a stick whose node refused the agent,
+// that udev has not finished with it yet: udev's event will bring a new
+// read. Once udev is done, or without udev, the refusal stands as is.
+func (w *Watcher) note(s *Stick) {
+	if s.denied && w.src.udevPending(s.MajMin) {
+		s.Problem += " (waiting for udev to set its permissions)"
 	}
 }
 

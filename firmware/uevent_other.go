@@ -14,3 +14,5 @@ func openUevents() (*ueventConn, error) {
 
 func (c *ueventConn) read() (uevent, error) { return uevent{}, errors.New("uevents are Linux only") }
 func (c *ueventConn) close() error          { return nil }
+
+func (c *ueventConn) udevPending(string) bool { return false }
