@@ -1,6 +1,8 @@
 package firmware
 
 import (
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"testing"
 
@@ -30,6 +32,14 @@ func TestUdevFilter(t *testing.T) {
 		{"udev block partition", udevMessage("ACTION=add\x00DEVPATH=/devices/x/block/sdb/sdb1\x00SUBSYSTEM=block\x00DEVTYPE=partition\x00", nil), false},
 		{"udev usb device", udevMessage("ACTION=add\x00DEVPATH=/devices/x/usb2/2-1\x00SUBSYSTEM=usb\x00DEVTYPE=usb_device\x00", nil), false},
 		{"udev scsi, no devtype", udevMessage("ACTION=add\x00DEVPATH=/devices/x/host2\x00SUBSYSTEM=scsi\x00", nil), false},
+	}
+	if captured, _ := hex.DecodeString(capturedStickAdd); binary.NativeEndian.Uint16([]byte{1, 0}) == 1 {
+		// Its hashes are udevd's own.
+		tests = append(tests, struct {
+			name string
+			msg  []byte
+			pass bool
+		}{"captured from udevd", captured, true})
 	}
 	buf := make([]byte, 4096)
 	for _, tt := range tests {

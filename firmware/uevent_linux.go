@@ -49,8 +49,8 @@ func openUevents() (*ueventConn, error) {
 	return &ueventConn{f: os.NewFile(uintptr(fd), "uevent"), buf: make([]byte, 64<<10)}, nil
 }
 
-// read returns the next uevent, the kernel's or udev's; errOverrun when some were lost,
-// os.ErrClosed once closed.
+// read returns the next uevent, the kernel's or udev's; errOverrun when
+// some were lost, os.ErrClosed once closed.
 func (c *ueventConn) read() (uevent, error) {
 	for {
 		n, err := c.f.Read(c.buf)
