@@ -5,6 +5,7 @@ package bluetooth
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -238,7 +239,7 @@ func TestGuestHeadsetLifecycle(t *testing.T) {
 		if !d.Paired || !d.Trusted || !d.Connected {
 			t.Fatalf("after Pair: %+v", d)
 		}
-		t.Logf("pair to Connected: %s; UUIDs %v", time.Since(t0).Round(10*time.Millisecond), d.UUIDs)
+		t.Logf("bench bt-pair: boxagent pair to Connected %s; UUIDs %v", time.Since(t0).Round(10*time.Millisecond), d.UUIDs)
 		if !d.A2DPSink {
 			t.Errorf("the headset side offers no A2DP sink: %v", d.UUIDs)
 		}
@@ -374,6 +375,12 @@ func TestGuestHeadsetLifecycle(t *testing.T) {
 		}
 		r.ev.mu.Unlock()
 	})
+	// After the steps whose state it would change, before the controllers
+	// reset: after that hci1 may be the first adapter, which
+	// non-interactive bluetoothctl takes as its controller.
+	step(t, "pair again: bluetoothctl (peer), then boxagent", func(t *testing.T) {
+		r.peerPairBluetoothctl(t)
+	})
 	step(t, "controllers reset", func(t *testing.T) {
 		// The radio's driver resets under a running bluetoothd: the
 		// adapters leave the model (InterfacesRemoved) and come back
@@ -388,6 +395,90 @@ func TestGuestHeadsetLifecycle(t *testing.T) {
 		})
 	})
 	t.Logf("whole lifecycle: %s", time.Since(start).Round(10*time.Millisecond))
+}
+
+// peerPairBluetoothctl is issue #4's peer figure: the headset forgotten
+// on both sides and found again by a scan (untimed), then the steps the
+// agent's Pair takes (pair, trust, connect) driven through bluetoothctl on
+// the same bluetoothd, a process per step as a user would; then the same
+// again by the agent, so that both figures come from the same state (the
+// first pairing of a boot is in the step above). Non-interactive
+// bluetoothctl registers no agent: pairing is "just works" for both.
+// Logged, not asserted: figures go to docs/BENCHMARKS.md.
+func (r *labRig) peerPairBluetoothctl(t *testing.T) {
+	for _, a := range []string{"hci0", "hci1"} {
+		if _, err := r.c.SetPowered(r.ctx, a, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.c.SetPairable(r.ctx, "hci1", true, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.c.SetDiscoverable(r.ctx, "hci1", true, 0); err != nil {
+		t.Fatal(err)
+	}
+	r.forgetAndFind(t)
+	var times []string
+	t0 := time.Now()
+	for _, cmd := range []string{"pair", "trust", "connect"} {
+		// No --timeout: with it, bluetoothctl 5.66 waits the whole time
+		// even after its reply.
+		cctx, ccancel := context.WithTimeout(r.ctx, 40*time.Second)
+		c := exec.CommandContext(cctx, "bluetoothctl", cmd, guest.BtvirtAddr1)
+		c.Env = append(os.Environ(), "DBUS_SYSTEM_BUS_ADDRESS="+r.z.Bus.Address)
+		s := time.Now()
+		out, err := c.CombinedOutput()
+		ccancel()
+		times = append(times, fmt.Sprintf("%s %s", cmd, time.Since(s).Round(10*time.Millisecond)))
+		if err != nil {
+			t.Fatalf("bluetoothctl %s: %v\n%s", cmd, err, out)
+		}
+	}
+	total := time.Since(t0)
+	d, err := r.c.Device(guest.BtvirtAddr1)
+	if err != nil || !d.Paired || !d.Connected {
+		t.Fatalf("after bluetoothctl: %+v, %v", d, err)
+	}
+	t.Logf("bench bt-pair: bluetoothctl pair to Connected %s (%s)", total.Round(10*time.Millisecond), strings.Join(times, ", "))
+
+	r.forgetAndFind(t)
+	var steps []string
+	t0 = time.Now()
+	d, err = r.c.Pair(r.ctx, guest.BtvirtAddr1, func(s string) {
+		steps = append(steps, s+" at "+time.Since(t0).Round(10*time.Millisecond).String())
+	})
+	if err != nil || !d.Connected {
+		t.Fatalf("Pair again: %+v, %v", d, err)
+	}
+	t.Logf("bench bt-pair: boxagent pair to Connected, again %s (%s)", time.Since(t0).Round(10*time.Millisecond), strings.Join(steps, "; "))
+	// The controllers reset expects the paired headset, as left before.
+	if d, err := r.c.Disconnect(r.ctx, guest.BtvirtAddr1); err != nil || d.Connected {
+		t.Fatalf("Disconnect: %+v, %v", d, err)
+	}
+}
+
+// forgetAndFind removes the pairing on both sides and has hci0 find the
+// headset again, so that the next pairing starts from a discovered,
+// unpaired device.
+func (r *labRig) forgetAndFind(t *testing.T) {
+	t.Helper()
+	if err := r.c.Remove(r.ctx, guest.BtvirtAddr1); err != nil {
+		t.Fatal(err)
+	}
+	hci1 := bluezRoot + "/hci1"
+	r.rawCall(t, 5*time.Second, hci1, ifaceAdapter+".RemoveDevice", devicePath(hci1, guest.BtvirtAddr0))
+	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+	defer cancel()
+	found := false
+	r.c.Scan(ctx, ScanOptions{Duration: 30 * time.Second}, func(d Device) {
+		if d.Address == guest.BtvirtAddr1 {
+			found = true
+			cancel()
+		}
+	})
+	if !found {
+		t.Fatalf("the scan did not find %s again", guest.BtvirtAddr1)
+	}
 }
 
 func waitLong(t *testing.T, e *events, from int, d time.Duration, what string, ok func(Event) bool) Event {
