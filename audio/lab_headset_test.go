@@ -104,7 +104,9 @@ func TestHeadsetGuestModes(t *testing.T) {
 			t.Fatalf("tone into %s, recorded from %s: %v", res.FallbackSink, farSource, err)
 		}
 		t.Logf("the tone on the headset side (%s): %s", farSource, levelString(r.Recorded))
-		if f := r.Recorded.FrequencyHz; r.Recorded.Silent() || f < 430 || f > 450 {
+		// ±20 Hz: the tone crosses SBC and the emulated link, which under
+		// TCG drops or repeats frames now and then (452 Hz was seen once).
+		if f := r.Recorded.FrequencyHz; r.Recorded.Silent() || f < 420 || f > 460 {
 			t.Errorf("the headset side recorded %s, want the 440 Hz tone", levelString(r.Recorded))
 		}
 	})
