@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/boxagent/boxagent/internal/atomicfile"
 )
 
 // Store errors.
@@ -433,36 +435,11 @@ func (s *Store) Prune(keep int, protect ...string) ([]string, error) {
 }
 
 // writeFileAtomic replaces path with data so that a crash leaves either the
-// old file or the new one: temporary file in the same directory, fsync,
-// rename, fsync of the directory.
+// old file or the new one. The temporary file carries tmpAtomic, which
+// OpenStore removes as a crash leftover; a missing directory is an error
+// (the store was not opened), not something to create.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, tmpAtomic+base+"-*")
-	if err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	return syncDir(dir)
+	return atomicfile.Write(path, data, perm, atomicfile.Options{TempPrefix: tmpAtomic})
 }
 
 // syncDir fsyncs a directory so that renames and removals in it survive a
