@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
-	"syscall"
 
 	toml "github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
 
+	"github.com/boxagent/boxagent/internal/atomicfile"
 	"github.com/boxagent/boxagent/network"
 )
 
@@ -191,49 +190,10 @@ func trimTrailingComments(data []byte, from, end int) int {
 	return end
 }
 
-// WriteFileAtomic replaces the file at path with data: a temporary file
-// in the same folder is written, synced and renamed over it, then the
-// folder is synced, so a power cut leaves the old file or the new one,
-// never half of one. The owner of the old file is kept.
+// WriteFileAtomic replaces the file at path with data so that a power cut
+// leaves the old file or the new one, never half of one. The owner of the
+// old file is kept (an administrator's file stays theirs when the root
+// daemon rewrites it) and a missing folder is created.
 func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("cannot create %s: %w", dir, err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if fi, serr := os.Stat(path); err == nil && serr == nil {
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			err = f.Chown(int(st.Uid), int(st.Gid))
-		}
-	}
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("cannot sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("cannot sync %s: %w", dir, err)
-	}
-	return nil
+	return atomicfile.Write(path, data, mode, atomicfile.Options{KeepOwner: true, CreateDir: true})
 }
