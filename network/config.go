@@ -16,6 +16,8 @@ import (
 // Config is the [network] table of the config file.
 type Config struct {
 	Uplinks []Uplink `toml:"uplink" json:"uplink,omitempty"`
+	// PPPD is how pppd runs: "auto" (""), "systemd" or "child" (ChoosePPPD).
+	PPPD string `toml:"pppd,omitempty" json:"pppd,omitempty"`
 }
 
 // Uplink is one [[network.uplink]]: a wired link, tagged or not, and how
@@ -99,7 +101,7 @@ func (c Config) Validate() error {
 
 // Problems is every problem of the table, in key order.
 func (c Config) Problems() []FieldError {
-	var ps []FieldError
+	ps := pppdProblems(c.PPPD)
 	seen := map[string]int{}
 	for i, u := range c.Uplinks {
 		at := func(key string) string { return fmt.Sprintf("uplink[%d].%s", i, key) }

@@ -10,13 +10,10 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -60,6 +57,9 @@ type PPPoEConfig struct {
 	// Restart is the wait before pppd is started again when it exits
 	// (it redials by itself while it runs: persist, maxfail 0). 0: 5 s.
 	Restart time.Duration
+	// Runner is how pppd runs: PPPDAuto (""), PPPDSystemd (a transient
+	// unit of PID 1) or PPPDChild (the agent's child); see ChoosePPPD.
+	Runner string
 }
 
 // PPPoEConfigFor makes the PPPoE settings of an uplink whose method is
@@ -72,8 +72,9 @@ func PPPoEConfigFor(u Uplink) PPPoEConfig {
 	}
 }
 
-// args is pppd's command line: no secret in it.
-func (c PPPoEConfig) args() []string {
+// args is pppd's command line, the password read from fd passwordFD:
+// no secret in it.
+func (c PPPoEConfig) args(passwordFD int) []string {
 	dir := c.PluginDir
 	if dir == "" {
 		dir = DefaultPPPDPluginDir
@@ -82,7 +83,7 @@ func (c PPPoEConfig) args() []string {
 	a := []string{
 		"plugin", filepath.Join(dir, "pppoe.so"), "nic-" + c.Link,
 		"user", c.User,
-		"plugin", filepath.Join(dir, "passwordfd.so"), "passwordfd", "3",
+		"plugin", filepath.Join(dir, "passwordfd.so"), "passwordfd", strconv.Itoa(passwordFD),
 		"noauth", "nodetach", "persist", "maxfail", "0",
 		"lcp-echo-interval", "1", "lcp-echo-failure", "3",
 		"holdoff", strconv.Itoa(holdoff),
@@ -122,29 +123,26 @@ type PPPoEEvent struct {
 	Line   string      `json:"line,omitempty"` // pppd's log line that told
 }
 
-// PPPoE runs pppd for one session as a child bound to the agent: its own
-// process group, Pdeathsig SIGTERM (from a thread that lives as long as
-// the child: Linux sends it when the forking thread ends), reaped, and
-// started again when it exits. pppd redials by itself (persist).
-//
-// This is the path without systemd as PID 1. Under systemd, the agent's
-// unit has KillMode=control-group, so a pppd child is still inside the
-// agent's cgroup and dies with it; a transient unit per session is not
-// built yet.
+// PPPoE runs pppd for one session and starts it again when it exits;
+// pppd redials by itself (persist). Where pppd runs is its runner's
+// business: under systemd as PID 1, a transient service unit per session
+// (unitRunner: PID 1 supervises it, and the hardened agent needs neither
+// root nor AF_PPPOX); otherwise a child bound to the agent (childRunner).
+// Either way pppd's log comes back on a pipe and is read by line, so the
+// status and events are the same.
 type PPPoE struct {
 	cfg    PPPoEConfig
 	uplink string
-	ns     netns.NsHandle
 	nl     Netlink
 	log    *slog.Logger
 	emit   func(PPPoEEvent)
+	runner pppdRunner
 
 	cancel context.CancelFunc
 	done   chan struct{}
 
 	mu     sync.Mutex
 	status PPPoEStatus
-	cmd    *exec.Cmd
 }
 
 // StartPPPoE starts pppd for cfg in ns (netns.None() for the agent's
@@ -167,8 +165,13 @@ func StartPPPoE(uplink string, ns netns.NsHandle, nl Netlink, cfg PPPoEConfig, l
 	if onEvent == nil {
 		onEvent = func(PPPoEEvent) {}
 	}
+	log = log.With("component", "pppd", "uplink", uplink)
+	runner, err := newPPPDRunner(uplink, ns, cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &PPPoE{cfg: cfg, uplink: uplink, ns: ns, nl: nl, log: log.With("component", "pppd", "uplink", uplink), emit: onEvent, cancel: cancel, done: make(chan struct{})}
+	p := &PPPoE{cfg: cfg, uplink: uplink, nl: nl, log: log, emit: onEvent, runner: runner, cancel: cancel, done: make(chan struct{})}
 	go p.loop(ctx)
 	return p, nil
 }
@@ -180,8 +183,8 @@ func (p *PPPoE) Status() PPPoEStatus {
 	return p.status
 }
 
-// Stop ends pppd (SIGTERM to its group: it hangs up with PADT; SIGKILL
-// after 3 s) and waits for it.
+// Stop ends pppd (it hangs up with PADT) and waits for it: the child's
+// group gets SIGTERM, a unit is stopped by PID 1.
 func (p *PPPoE) Stop() {
 	p.cancel()
 	<-p.done
@@ -215,13 +218,17 @@ func (p *PPPoE) loop(ctx context.Context) {
 	}
 }
 
-// runOnce runs one pppd until it exits or ctx ends.
+// runOnce runs one pppd until it exits or ctx ends. The password goes
+// in through a pipe (no trailing newline: passwordfd.so takes every byte
+// it reads, or CHAP fails), pppd's log comes back through another, and the
+// runner (a child or a systemd unit) does the rest.
 func (p *PPPoE) runOnce(ctx context.Context) error {
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("cannot make the password pipe: %w", err)
 	}
-	// No newline: passwordfd.so takes every byte it reads.
+	// The password (at most pppd's MAXSECRETLEN) fits in a pipe's buffer:
+	// it is written whole before pppd starts.
 	if _, err := io.WriteString(pw, p.cfg.Password); err != nil {
 		pr.Close()
 		pw.Close()
@@ -233,48 +240,6 @@ func (p *PPPoE) runOnce(ctx context.Context) error {
 		pr.Close()
 		return fmt.Errorf("cannot make pppd's output pipe: %w", err)
 	}
-	cmd := exec.Command(p.cfg.PPPD, p.cfg.args()...)
-	cmd.Stdin = nil
-	cmd.Stdout, cmd.Stderr = outW, outW
-	cmd.ExtraFiles = []*os.File{pr} // fd 3
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-
-	exited := make(chan error, 1)
-	started := make(chan error, 1)
-	go func() {
-		// Locked for the child's whole life: its Pdeathsig follows this
-		// thread. Inside ns, the thread is never given back.
-		runtime.LockOSThread()
-		if p.ns.IsOpen() {
-			if err := netns.Set(p.ns); err != nil {
-				started <- fmt.Errorf("cannot enter the uplink's network namespace: %w", err)
-				return
-			}
-		} else {
-			defer runtime.UnlockOSThread()
-		}
-		if err := cmd.Start(); err != nil {
-			started <- fmt.Errorf("cannot start pppd: %w", err)
-			return
-		}
-		started <- nil
-		exited <- cmd.Wait()
-	}()
-	err = <-started
-	pr.Close()
-	outW.Close()
-	if err != nil {
-		outR.Close()
-		return err
-	}
-	p.mu.Lock()
-	p.cmd = cmd
-	p.status.PID = cmd.Process.Pid
-	p.status.Starts++
-	p.mu.Unlock()
-	p.log.Info("pppd started", "pid", cmd.Process.Pid, "link", p.cfg.Link)
-
 	lines := make(chan struct{})
 	go func() {
 		defer close(lines)
@@ -282,22 +247,23 @@ func (p *PPPoE) runOnce(ctx context.Context) error {
 		for s.Scan() {
 			p.line(s.Text())
 		}
-		outR.Close()
 	}()
-
+	args := p.cfg.args(p.runner.passwordFD())
+	err = p.runner.run(ctx, args, pr, outW, func(pid int) {
+		p.mu.Lock()
+		p.status.PID = pid
+		p.status.Starts++
+		p.mu.Unlock()
+		p.log.Info("pppd started", "pid", pid, "link", p.cfg.Link, "runner", p.runner.name())
+	})
+	// pppd is gone; its last lines are still in the pipe, unless something
+	// else holds the write end open (PID 1 keeps a unit's until it unloads
+	// it): then the reader is cut short.
 	select {
-	case err = <-exited:
-	case <-ctx.Done():
-		pgid := cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case err = <-exited:
-		case <-time.After(3 * time.Second):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			err = <-exited
-		}
-		_ = syscall.Kill(-pgid, syscall.SIGKILL) // whatever of the group is left
+	case <-lines:
+	case <-time.After(2 * time.Second):
 	}
+	outR.Close()
 	<-lines
 	p.update("", func(s *PPPoEStatus) {
 		s.Up, s.Address, s.Peer = false, netip.Addr{}, netip.Addr{}

@@ -15,7 +15,7 @@ func TestPPPoEArgs(t *testing.T) {
 	u := Uplink{Parent: "eth0", VLAN: ptr(35), IPv4: IPv4{Method: MethodPPPoE, User: "alice@isp", Password: "s3cret-pw", Service: "inet", MTU: 1492, RouteMetric: 50}}
 	cfg := PPPoEConfigFor(u)
 	cfg.Unit, cfg.Holdoff = 2, 0
-	args := cfg.args()
+	args := cfg.args(3)
 	line := strings.Join(args, " ")
 	if strings.Contains(line, "s3cret-pw") {
 		t.Fatalf("the password is on pppd's command line: %s", line)
@@ -31,8 +31,8 @@ func TestPPPoEArgs(t *testing.T) {
 		}
 	}
 	cfg.Holdoff = 3 * time.Second
-	if i := slices.Index(cfg.args(), "holdoff"); i < 0 || cfg.args()[i+1] != "3" {
-		t.Errorf("holdoff: %v", cfg.args())
+	if a := cfg.args(3); slices.Index(a, "holdoff") < 0 || a[slices.Index(a, "holdoff")+1] != "3" {
+		t.Errorf("holdoff: %v", a)
 	}
 }
 

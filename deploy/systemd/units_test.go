@@ -1,9 +1,14 @@
 package systemd
 
 import (
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/boxagent/boxagent/firmware"
+	"github.com/boxagent/boxagent/network"
 )
 
 func unit(t *testing.T, name string) Unit {
@@ -98,5 +103,42 @@ func TestParse(t *testing.T) {
 	}
 	if _, err := Parse([]byte("X=1\n")); err == nil {
 		t.Errorf("a key outside a section is an error")
+	}
+}
+
+// TestPolkitRule: the rule's unit patterns (JavaScript regular
+// expressions Go's regexp reads the same) take the agent's mount and
+// PPPoE units and nothing else.
+func TestPolkitRule(t *testing.T) {
+	b, err := os.ReadFile("50-boxagent.rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res []*regexp.Regexp
+	for _, m := range regexp.MustCompile(`/(\^[^ ]+\$)/\.test\(unit\)`).FindAllStringSubmatch(string(b), -1) {
+		res = append(res, regexp.MustCompile(m[1]))
+	}
+	if len(res) != 2 {
+		t.Fatalf("want the mount and PPPoE patterns in the rule, found %d", len(res))
+	}
+	allowed := func(unit string) bool {
+		return slices.ContainsFunc(res, func(re *regexp.Regexp) bool { return re.MatchString(unit) })
+	}
+	mount, err := firmware.MountUnitName("/run/boxagent/usb/sda1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{mount, network.PPPoEUnitName("wan"), network.PPPoEUnitName("eth0.35"), network.PPPoEUnitName("isp-wan")} {
+		if !allowed(u) {
+			t.Errorf("the rule refuses the agent's unit %s", u)
+		}
+	}
+	for _, u := range []string{"boxagent.service", "sshd.service", "boxagent-pppoe-wan.socket", "run-media-usb.mount", "x-boxagent-pppoe-wan.service", "boxagent-pppoe-.service"} {
+		if allowed(u) {
+			t.Errorf("the rule lets the agent manage %s", u)
+		}
+	}
+	if strings.Contains(unit(t, "boxagent.service").Get("Service", "RestrictAddressFamilies"), "AF_PPPOX") {
+		t.Errorf("the agent's own unit must not get AF_PPPOX: pppd runs in a unit of its own")
 	}
 }

@@ -72,6 +72,9 @@ func (d *networkDomain) Start(ctx context.Context) error {
 		Handle: h, ResolvConf: d.a.paths.Own("/run/boxagent/resolv.conf"), Logger: d.a.log,
 		OnEvent: func(e network.UplinkEvent) { d.a.events.Publish("net", e) },
 		Reapply: d.reapply,
+		// pppd as PID 1's transient unit under systemd ([network] pppd);
+		// read at start: a change takes effect at the next one.
+		PPPoE: network.PPPoEConfig{Runner: d.a.config().Network.PPPD},
 	})
 	watched := make(chan struct{})
 	go func() {

@@ -1,0 +1,328 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	sddbus "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/godbus/dbus/v5"
+	"github.com/vishvananda/netns"
+)
+
+// Choices of the [network] pppd key: how pppd runs.
+const (
+	PPPDAuto    = "auto"    // systemd when PID 1 is systemd, else child
+	PPPDSystemd = "systemd" // a transient service unit per session (unitRunner)
+	PPPDChild   = "child"   // the agent's child (childRunner)
+)
+
+// validPPPD checks the [network] pppd key ("" is auto).
+func validPPPD(s string) error {
+	switch s {
+	case "", PPPDAuto, PPPDSystemd, PPPDChild:
+		return nil
+	}
+	return fmt.Errorf("%q is not one of \"auto\", \"systemd\", \"child\"", s)
+}
+
+// pppdProblems is the problem of the [network] pppd key, if any.
+func pppdProblems(s string) []FieldError {
+	if err := validPPPD(s); err != nil {
+		return []FieldError{{Key: "pppd", Msg: err.Error()}}
+	}
+	return nil
+}
+
+// systemdBooted is sd_booted(): PID 1 is systemd when it made
+// /run/systemd/system. A variable for tests.
+var systemdBooted = func() bool {
+	fi, err := os.Stat("/run/systemd/system")
+	return err == nil && fi.IsDir()
+}
+
+// ChoosePPPD resolves setting (auto, systemd, child; "" is auto) to
+// systemd or child. Auto takes systemd when PID 1 is systemd and the
+// session runs in the agent's own namespace (ns not open): PID 1 starts
+// units in its own namespace, which is the agent's on a box; sessions in
+// another namespace (the host tests') stay children.
+func ChoosePPPD(setting string, ns netns.NsHandle) (string, error) {
+	if err := validPPPD(setting); err != nil {
+		return "", err
+	}
+	switch setting {
+	case PPPDSystemd:
+		if ns.IsOpen() {
+			return "", errors.New("pppd as a systemd unit runs in PID 1's network namespace, not the uplinks' (set [network] pppd = \"child\")")
+		}
+		return PPPDSystemd, nil
+	case PPPDChild:
+		return PPPDChild, nil
+	}
+	if systemdBooted() && !ns.IsOpen() {
+		return PPPDSystemd, nil
+	}
+	return PPPDChild, nil
+}
+
+func newPPPDRunner(uplink string, ns netns.NsHandle, cfg PPPoEConfig, log *slog.Logger) (pppdRunner, error) {
+	how, err := ChoosePPPD(cfg.Runner, ns)
+	if err != nil {
+		return nil, err
+	}
+	if how == PPPDChild {
+		return childRunner{pppd: cfg.PPPD, ns: ns}, nil
+	}
+	return &unitRunner{uplink: uplink, cfg: cfg, log: log, dial: sddbus.NewSystemConnectionContext}, nil
+}
+
+// PPPoEUnitName is the transient unit of uplink's session:
+// boxagent-pppoe-<uplink>.service, the uplink's name escaped as
+// systemd-escape does (a link name may hold "-" and bytes unit names
+// refuse). The polkit rule (deploy/systemd/50-boxagent.rules) lets the
+// agent's user manage these names alone.
+func PPPoEUnitName(uplink string) string {
+	var b strings.Builder
+	b.WriteString("boxagent-pppoe-")
+	for i := range len(uplink) {
+		c := uplink[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == ':' || c == '_' || c == '.' && i > 0
+		if ok {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, `\x%02x`, c)
+		}
+	}
+	b.WriteString(".service")
+	return b.String()
+}
+
+// unitRunner runs each pppd as a transient service unit of PID 1, started
+// over the system bus (Manager.StartTransientUnit). pppd runs as root,
+// outside the agent's cgroup and hardening, supervised by PID 1; the
+// agent's user needs the polkit rule for manage-units on its names.
+//
+// The password is pppd's stdin (StandardInputFileDescriptor, passwordfd
+// 0): PID 1 keeps the descriptor in memory, so the secret is on no
+// command line, in no unit file under /run/systemd/transient and in no
+// property. pppd's stdout is a pipe the agent reads
+// (StandardOutputFileDescriptor), the same log lines the child path
+// parses, DNS servers included (no /etc/ppp/resolv.conf needed); stderr
+// and pppd's syslog lines go to the journal.
+//
+// An agent restart replaces the session, it does not adopt it: the output
+// pipe dies with the agent, and a pppd nobody reads could not report its
+// address, DNS servers or hang-ups (and the password pipe is drained, so
+// PID 1 could not restart it either: Restart=no, the agent starts a new
+// unit instead). So the unit is bound to the agent's own service
+// (BindsTo=, After=: stopped before the agent at shutdown, with it when it
+// stops), and a unit a killed agent left is stopped before a new one
+// starts. Not PartOf=: a restart of the agent's service would restart the
+// unit with its drained stdin.
+type unitRunner struct {
+	uplink string
+	cfg    PPPoEConfig
+	log    *slog.Logger
+	dial   func(context.Context) (*sddbus.Conn, error)
+}
+
+func (*unitRunner) name() string    { return PPPDSystemd }
+func (*unitRunner) passwordFD() int { return 0 }
+
+// unitProperties are the properties of the session's unit; the password
+// is nowhere in them but behind the descriptor password. bindTo is the
+// agent's own service ("" when it runs in none).
+func unitProperties(uplink string, cfg PPPoEConfig, args []string, bindTo string, password, out int) []sddbus.Property {
+	props := []sddbus.Property{
+		sddbus.PropDescription(fmt.Sprintf("boxagent: PPPoE session of uplink %s on %s", uplink, cfg.Link)),
+		sddbus.PropExecStart(append([]string{cfg.PPPD}, args...), true),
+		sddbus.PropType("simple"),
+		// A restarted pppd would find its stdin drained: the agent starts
+		// a new unit instead, after its own Restart wait.
+		{Name: "Restart", Value: dbus.MakeVariant("no")},
+		{Name: "KillMode", Value: dbus.MakeVariant("control-group")},
+		// pppd hangs up (PADT) on SIGTERM at once; no 90 s wait.
+		{Name: "TimeoutStopUSec", Value: dbus.MakeVariant(uint64(10 * time.Second / time.Microsecond))},
+		// Ended units, failed ones included, go away: none pile up.
+		{Name: "CollectMode", Value: dbus.MakeVariant("inactive-or-failed")},
+		{Name: "StandardInputFileDescriptor", Value: dbus.MakeVariant(dbus.UnixFD(password))},
+		{Name: "StandardOutputFileDescriptor", Value: dbus.MakeVariant(dbus.UnixFD(out))},
+		{Name: "StandardError", Value: dbus.MakeVariant("journal")},
+		{Name: "Environment", Value: dbus.MakeVariant([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"})},
+	}
+	if bindTo != "" {
+		props = append(props, sddbus.PropBindsTo(bindTo), sddbus.PropAfter(bindTo))
+	}
+	return props
+}
+
+func (r *unitRunner) run(ctx context.Context, args []string, password, out *os.File, started func(int)) error {
+	defer password.Close()
+	defer out.Close()
+	unit := PPPoEUnitName(r.uplink)
+	c, err := r.dial(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot reach systemd on the system bus: %w", err)
+	}
+	defer c.Close()
+	// Subscribed before the start: no change of the unit is missed.
+	updates := make(chan *sddbus.PropertiesUpdate, 256)
+	overflow := make(chan error, 1)
+	c.SetPropertiesSubscriber(updates, overflow)
+	if err := c.Subscribe(); err != nil {
+		return fmt.Errorf("cannot subscribe to systemd's signals: %w", err)
+	}
+	if err := r.clear(ctx, c, unit); err != nil {
+		return err
+	}
+	bindTo := ""
+	if own, err := c.GetUnitNameByPID(ctx, uint32(os.Getpid())); err == nil && strings.HasSuffix(own, ".service") {
+		bindTo = own
+	}
+	job := make(chan string, 1)
+	_, err = c.StartTransientUnitContext(ctx, unit, "fail", unitProperties(r.uplink, r.cfg, args, bindTo, int(password.Fd()), int(out.Fd())), job)
+	// PID 1 holds its own copies now.
+	password.Close()
+	out.Close()
+	if err != nil {
+		if n := dbusErrorName(err); n == "org.freedesktop.DBus.Error.AccessDenied" || n == "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired" {
+			return fmt.Errorf("cannot start unit %s: systemd refused the agent's user (%v); the polkit rule of the package (50-boxagent.rules) grants it", unit, err)
+		}
+		return fmt.Errorf("cannot start unit %s: %w", unit, err)
+	}
+	select {
+	case res := <-job:
+		if res != "done" {
+			return fmt.Errorf("unit %s: start job %s, %s", unit, res, r.result(c, unit))
+		}
+	case <-ctx.Done():
+		return r.stop(c, unit)
+	}
+	// What came before the start job ended is stale (a new unit is
+	// inactive until its job runs); the state now is read once, then
+	// signals tell.
+	for len(updates) > 0 {
+		<-updates
+	}
+	if ended, err := r.ended(ctx, c, unit); ended {
+		return err
+	}
+	if p, err := c.GetServicePropertyContext(ctx, unit, "MainPID"); err == nil {
+		pid, _ := p.Value.Value().(uint32)
+		started(int(pid))
+	} else {
+		started(0)
+	}
+	for {
+		select {
+		case u := <-updates:
+			if u.UnitName != unit {
+				continue
+			}
+			s, _ := u.Changed["ActiveState"].Value().(string)
+			if s != "inactive" && s != "failed" {
+				continue
+			}
+			return fmt.Errorf("unit %s ended: %s", unit, r.result(c, unit))
+		case <-overflow:
+			// Signals were dropped: read the state instead.
+			if ended, err := r.ended(ctx, c, unit); ended {
+				return err
+			}
+		case <-ctx.Done():
+			return r.stop(c, unit)
+		}
+	}
+}
+
+// ended reads whether the unit has ended, and why.
+func (r *unitRunner) ended(ctx context.Context, c *sddbus.Conn, unit string) (bool, error) {
+	st, err := c.ListUnitsByNamesContext(ctx, []string{unit})
+	if err != nil {
+		return false, nil // the bus is gone: the next signal or stop tells
+	}
+	if len(st) == 0 || st[0].LoadState != "loaded" || st[0].ActiveState == "inactive" || st[0].ActiveState == "failed" {
+		return true, fmt.Errorf("unit %s ended: %s", unit, r.result(c, unit))
+	}
+	return false, nil
+}
+
+// clear stops a unit of the same name a former agent left (a killed
+// agent cannot stop its units; its pppd's output pipe is gone), and
+// resets a failed one so that its name can be used again.
+func (r *unitRunner) clear(ctx context.Context, c *sddbus.Conn, unit string) error {
+	st, err := c.ListUnitsByNamesContext(ctx, []string{unit})
+	if err != nil {
+		return fmt.Errorf("cannot ask systemd about unit %s: %w", unit, err)
+	}
+	if len(st) == 0 || st[0].LoadState != "loaded" {
+		return nil
+	}
+	switch st[0].ActiveState {
+	case "inactive":
+		return nil
+	case "failed":
+		if err := c.ResetFailedUnitContext(ctx, unit); err != nil {
+			return fmt.Errorf("cannot reset the failed unit %s: %w", unit, err)
+		}
+		return nil
+	}
+	r.log.Info("stopping the unit a former agent left", "unit", unit, "state", st[0].ActiveState)
+	job := make(chan string, 1)
+	if _, err := c.StopUnitContext(ctx, unit, "replace", job); err != nil {
+		return fmt.Errorf("cannot stop the former unit %s: %w", unit, err)
+	}
+	select {
+	case <-job:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// stop has PID 1 stop the unit (SIGTERM: pppd hangs up) and waits for the
+// job, on a context of its own: the session's has ended.
+func (r *unitRunner) stop(c *sddbus.Conn, unit string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	job := make(chan string, 1)
+	if _, err := c.StopUnitContext(ctx, unit, "replace", job); err != nil {
+		r.log.Warn("cannot stop the PPPoE unit", "unit", unit, "err", err)
+		return fmt.Errorf("cannot stop unit %s: %w", unit, err)
+	}
+	select {
+	case res := <-job:
+		if res != "done" {
+			return fmt.Errorf("unit %s: stop job %s", unit, res)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("gave up waiting for the stop of unit %s: %w", unit, ctx.Err())
+	}
+}
+
+// result says how the unit's pppd ended (Result=, ExecMainStatus=: pppd's
+// exit code says why) while PID 1 still has the unit loaded.
+func (r *unitRunner) result(c *sddbus.Conn, unit string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var parts []string
+	if p, err := c.GetServicePropertyContext(ctx, unit, "Result"); err == nil {
+		if s, ok := p.Value.Value().(string); ok {
+			parts = append(parts, "result "+s)
+		}
+	}
+	if p, err := c.GetServicePropertyContext(ctx, unit, "ExecMainStatus"); err == nil {
+		if n, ok := p.Value.Value().(int32); ok {
+			parts = append(parts, fmt.Sprintf("pppd exit status %d", n))
+		}
+	}
+	if len(parts) == 0 {
+		return "unit gone (journalctl -u " + unit + " says more)"
+	}
+	return strings.Join(parts, ", ") + " (journalctl -u " + unit + " says more)"
+}
