@@ -8,10 +8,11 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/boxagent/boxagent/internal/atomicfile"
 )
 
 // DNSSource is what one uplink knows of DNS: the servers and search
@@ -171,7 +172,9 @@ func (r *ResolvConf) flush() error {
 		// uplinks hand out no DNS servers gets no empty file.
 		return nil
 	}
-	if err := writeAtomic(r.path, b, 0o644); err != nil {
+	// A reader sees the old file or the new one, never part of one, and
+	// after a power cut one of them is whole.
+	if err := atomicfile.Write(r.path, b, 0o644, atomicfile.Options{CreateDir: true}); err != nil {
 		return err
 	}
 	r.written = b
@@ -242,44 +245,4 @@ func RenderResolvConf(sources []DNSSource) []byte {
 		fmt.Fprintf(&b, "nameserver %s\n", a)
 	}
 	return []byte(b.String())
-}
-
-// writeAtomic replaces the file at path with data: a reader sees the old
-// file or the new one, never part of one, and after a power cut the new
-// one is whole or absent (temporary file, fsync, rename, fsync of the
-// folder).
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	defer os.Remove(f.Name()) // after a successful rename, there is nothing left to remove
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err == nil {
-		var d *os.File
-		if d, err = os.Open(dir); err == nil {
-			err = d.Sync()
-			d.Close()
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("cannot write %s: %w", path, err)
-	}
-	return nil
 }
