@@ -203,12 +203,14 @@ func (p *PPPoE) loop(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		p.update("", func(s *PPPoEStatus) {
-			s.PID = 0
-			if err != nil {
-				s.LastError = err.Error()
-			}
+		// Told as an event: a pppd killed outside (SIGKILL, `systemctl
+		// kill` of its unit) logged no hang-up line.
+		p.update(err.Error(), func(s *PPPoEStatus) {
+			s.PID, s.DNS, s.LastError = 0, nil, err.Error()
 		})
+		if err := p.resolv().Drop(p.uplink); err != nil {
+			p.log.Warn("cannot write the DNS servers", "err", err)
+		}
 		p.log.Warn("pppd exited; starting it again", "err", err, "after", p.cfg.Restart)
 		select {
 		case <-ctx.Done():
@@ -266,6 +268,9 @@ func (p *PPPoE) runOnce(ctx context.Context) error {
 	outR.Close()
 	<-lines
 	p.update("", func(s *PPPoEStatus) {
+		if s.Up {
+			s.Since = time.Now()
+		}
 		s.Up, s.Address, s.Peer = false, netip.Addr{}, netip.Addr{}
 	})
 	if err != nil {

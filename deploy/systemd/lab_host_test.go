@@ -43,7 +43,8 @@ password = "correct horse battery"
 // as the package does, runs the first-boot provisioning and checks the
 // service (readiness, limits, staging through the SystemdMounter as the
 // boxagent user, watchdog, KillMode); the second sees the stamped file
-// and one provisioning in the journal.
+// and one provisioning in the journal, then runs a PPPoE uplink's pppd as
+// a transient unit of PID 1 against pppoe-server.
 func TestLabSystemd(t *testing.T) {
 	if vm.InGuest() {
 		t.Skip("the host side of the lab tests")
@@ -114,7 +115,11 @@ func TestLabSystemd(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	res = vm.RunGoTests(t, "./deploy/systemd", opts("2"), "-test.run=^TestGuestSecondBoot$")
+	// The second boot also runs a PPPoE uplink's pppd as PID 1's
+	// transient unit (lab_pppoe_guest_test.go).
+	second := opts("2")
+	second.Timeout = 10 * time.Minute
+	res = vm.RunGoTests(t, "./deploy/systemd", second, "-test.run=^(TestGuestSecondBoot|TestGuestPPPoEUnit)$")
 	t.Logf("second boot: systemd started the run's unit at %s (init at %s)", res.Booted.Round(10*time.Millisecond), res.Boot.Round(10*time.Millisecond))
 
 	// The boot image from outside: provision.toml renamed once, not there.
