@@ -1,6 +1,7 @@
 package network
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -127,11 +128,8 @@ func (c *DHCPClient) apply(old, l *Lease) error {
 	if err := c.leaseApplied(l).put(c.nl); err != nil {
 		errs = append(errs, err)
 	}
-	var search []string
-	if l.Domain != "" {
-		search = []string{l.Domain}
-	}
-	if err := c.dns.Set(DNSSource{Link: c.cfg.Link, Method: MethodDHCP, Metric: c.cfg.RouteMetric, Servers: l.DNS, Search: search}); err != nil {
+	method := cmp.Or(c.cfg.Source, MethodDHCP)
+	if err := c.dns.Set(DNSSource{Link: c.cfg.Link, Method: method, Metric: c.cfg.RouteMetric, Servers: l.DNS, Search: l.SearchDomains()}); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -176,5 +174,5 @@ func applyStatic(nl Netlink, u Uplink, dns *ResolvConf) error {
 		}
 		servers = append(servers, d)
 	}
-	return dns.Set(DNSSource{Link: u.LinkName(), Method: MethodStatic, Metric: uint32(v.RouteMetric), Servers: servers})
+	return dns.Set(DNSSource{Link: u.LinkName(), Method: MethodStatic, Metric: uint32(v.RouteMetric), Servers: servers, Search: v.Search})
 }

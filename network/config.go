@@ -64,6 +64,9 @@ type IPv4 struct {
 	Address string   `toml:"address,omitempty" json:"address,omitempty"`
 	Gateway string   `toml:"gateway,omitempty" json:"gateway,omitempty"`
 	DNS     []string `toml:"dns,omitempty" json:"dns,omitempty"`
+	// Search is the domain search list of a static uplink, merged into
+	// resolv.conf's search line as a lease's option 119 is.
+	Search []string `toml:"search,omitempty" json:"search,omitempty"`
 
 	// PPPoE.
 	User     string `toml:"user,omitempty" json:"user,omitempty"`
@@ -213,6 +216,7 @@ func (v IPv4) check(add addFunc) {
 	only("address", MethodStatic, v.Address != "")
 	only("gateway", MethodStatic, v.Gateway != "")
 	only("dns", MethodStatic, len(v.DNS) > 0)
+	only("search", MethodStatic, len(v.Search) > 0)
 	only("user", MethodPPPoE, v.User != "")
 	only("password", MethodPPPoE, v.Password != "")
 	only("service", MethodPPPoE, v.Service != "")
@@ -250,6 +254,11 @@ func (v IPv4) check(add addFunc) {
 		add("route_metric", "%d is out of range 0..4294967295", v.RouteMetric)
 	}
 
+	for i, d := range v.Search {
+		if !validSearchDomain(d) {
+			add(fmt.Sprintf("search[%d]", i), "%q is not a domain name (letters, digits, '-' and '_' in dot-separated labels of at most 63, at most 253 in all)", d)
+		}
+	}
 	if v.Method == MethodStatic && v.Address == "" {
 		add("address", `missing: method "static" needs an address ("192.0.2.10/24")`)
 	}

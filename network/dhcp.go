@@ -23,6 +23,9 @@ type DHCPConfig struct {
 	ClientIDMAC bool
 	Options     map[uint8][]byte // further options, sent as they are
 	RouteMetric uint32
+	// Source is what resolv.conf's comment calls the lease: "" for
+	// "dhcp"; the Wi-Fi link's client says "wifi dhcp".
+	Source string
 	// ResolvConf is where the lease's DNS servers are written; "" for
 	// nowhere. DNS, when set, takes them instead.
 	ResolvConf string

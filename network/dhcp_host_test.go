@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/netip"
 	"os"
@@ -287,5 +288,45 @@ func TestHostLifetimeEndsAddress(t *testing.T) {
 	}
 	if rs := l.boxRoutes(t); len(rs) != 0 {
 		t.Errorf("routes left after the address expired: %v", rs)
+	}
+}
+
+// TestHostDHCPDomainSearch: dnsmasq hands out option 119 (which it
+// encodes with compression pointers) beside option 15. The lease keeps
+// the list; the shared resolv.conf, where a static uplink of a lower
+// metric already stands, gets the lease's servers and domains after the
+// static ones, under the lease's own comment, as the Wi-Fi link's do.
+func TestHostDHCPDomainSearch(t *testing.T) {
+	l := newLab(t)
+	l.startDnsmasq(t, "--dhcp-option=option:domain-search,lab.example,corp.example,dev.lab.example",
+		"--dhcp-option=option:domain-name,isp.example")
+	cfg := iptvConfig(l.dir)
+	shared := NewResolvConf(cfg.ResolvConf)
+	must(t, shared.Set(DNSSource{Link: "eth9", Method: MethodStatic, Metric: 0, Servers: addrs("192.0.2.53"), Search: []string{"office.example", "corp.example"}}))
+	cfg.DNS, cfg.RouteMetric, cfg.Source = shared, DefaultWiFiRouteMetric, "wifi dhcp"
+	c, events := l.startClient(t, cfg)
+
+	e := waitState(t, events, StateBound, 10*time.Second)
+	if got := strings.Join(e.Lease.Search, " "); got != "lab.example corp.example dev.lab.example" || e.Lease.Domain != "isp.example" {
+		t.Errorf("lease search %q domain %q", got, e.Lease.Domain)
+	}
+	if got := strings.Join(l.boxRoutes(t), "|"); got != "0.0.0.0/0 via 10.45.0.1 metric 600|10.45.0.0/24 metric 600" {
+		t.Errorf("routes %s", got)
+	}
+	b, err := os.ReadFile(cfg.ResolvConf)
+	must(t, err)
+	want := `# written by boxagent: DNS servers of the uplinks, lowest route metric first
+# eth9 (static, metric 0): 192.0.2.53 search office.example corp.example
+# uplink0 (wifi dhcp, metric 600): 10.45.0.1 search lab.example corp.example dev.lab.example
+search office.example corp.example lab.example dev.lab.example
+nameserver 192.0.2.53
+nameserver 10.45.0.1
+`
+	if string(b) != want {
+		t.Errorf("resolv.conf:\n%s\nwant:\n%s", b, want)
+	}
+	// The lease as net show has it, JSON included.
+	if j, err := json.Marshal(c.Status()); err != nil || !strings.Contains(string(j), `"search":["lab.example","corp.example","dev.lab.example"]`) {
+		t.Errorf("status JSON %s %v", j, err)
 	}
 }

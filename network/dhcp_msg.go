@@ -15,17 +15,18 @@ import (
 
 // requested is the parameter request list (option 55) of every message.
 var requested = []byte{
-	1,  // subnet mask
-	3,  // router
-	6,  // DNS servers
-	15, // domain name
-	26, // interface MTU
-	28, // broadcast address
-	42, // NTP servers
-	51, // lease time
-	54, // server identifier
-	58, // T1
-	59, // T2
+	1,   // subnet mask
+	3,   // router
+	6,   // DNS servers
+	15,  // domain name
+	26,  // interface MTU
+	28,  // broadcast address
+	42,  // NTP servers
+	51,  // lease time
+	54,  // server identifier
+	58,  // T1
+	59,  // T2
+	119, // domain search (RFC 3397)
 }
 
 // fixedOptions are the options every message of the client carries, the
@@ -96,6 +97,7 @@ func leaseFrom(ack *dhcpv4.DHCPv4, sent time.Time) (*Lease, error) {
 	l := &Lease{
 		Address:  netip.PrefixFrom(ip, bits),
 		Domain:   ack.DomainName(),
+		Search:   domainSearch(ack),
 		Acquired: sent,
 		Duration: d,
 		T1:       ack.IPAddressRenewalTime(d / 2),
@@ -117,6 +119,72 @@ func leaseFrom(ack *dhcpv4.DHCPv4, sent time.Time) (*Lease, error) {
 		}
 	}
 	return l, nil
+}
+
+// domainSearch is option 119 (RFC 3397) of m: DNS names in wire format
+// with compression pointers, decoded by the library. It is nil when the
+// server sent none, or when the option is malformed in any way: a part
+// of a broken list would send lookups to domains nobody configured. The
+// library alone follows a pointer past the end as the end of the name,
+// so the option is checked first (wellFormedNames). Names resolv.conf
+// cannot carry (see validSearchDomain) are left out.
+func domainSearch(m *dhcpv4.DHCPv4) []string {
+	raw := m.Options.Get(dhcpv4.OptionDNSDomainSearchList)
+	if len(raw) == 0 || !wellFormedNames(raw) {
+		return nil
+	}
+	labels := m.DomainSearch()
+	if labels == nil {
+		return nil
+	}
+	var out []string
+	for _, d := range labels.Labels {
+		if validSearchDomain(d) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// wellFormedNames says whether b is a sequence of whole RFC 1035 names:
+// each ends with the root label or a pointer, every length fits in b,
+// and every pointer goes back to the start of a label of an earlier
+// name, so that following pointers cannot loop or leave b.
+func wellFormedNames(b []byte) bool {
+	labelAt := map[int]bool{}
+	for i := 0; i < len(b); {
+		start := i
+	name:
+		for {
+			if i >= len(b) {
+				return false // a name without its end
+			}
+			n := int(b[i])
+			switch {
+			case n == 0:
+				i++
+				break name
+			case n&0xc0 == 0xc0:
+				if i+1 >= len(b) {
+					return false
+				}
+				off := (n&0x3f)<<8 | int(b[i+1])
+				if off >= start || !labelAt[off] {
+					return false
+				}
+				i += 2
+				break name
+			case n&0xc0 != 0:
+				return false // label types 01 and 10: extended, unused here
+			case i+1+n > len(b):
+				return false
+			default:
+				labelAt[i] = true
+				i += 1 + n
+			}
+		}
+	}
+	return true
 }
 
 // defaultBits is the classful prefix length, for a server that sends no

@@ -496,7 +496,7 @@ func TestDHCPOptionsSameBytes(t *testing.T) {
 		61:  "3d0401020304",
 		77:  "4d03" + hex.EncodeToString([]byte("box")),
 		125: "7d0900000de90401020304",
-		55:  "370b0103060f1a1c2a33363a3b",
+		55:  "370c0103060f1a1c2a33363a3b77",
 		57:  "390205dc",
 	}
 	seen := map[string]bool{}
@@ -574,6 +574,129 @@ func TestEventJSON(t *testing.T) {
 	for _, want := range []string{`"link":"iptv"`, `"state":"bound"`, `"address":"10.45.0.50/24"`, `"error":"cannot set route"`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("JSON %s lacks %s", b, want)
+		}
+	}
+}
+
+// rfc3397Example is the example of RFC 3397 section 4: "eng.apple.com."
+// and "marketing.apple.com.", the second ending in a pointer to offset
+// 4 ("apple.com."), as it crosses the wire in one option 119.
+var rfc3397Example = []byte{
+	3, 'e', 'n', 'g', 5, 'a', 'p', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0,
+	9, 'm', 'a', 'r', 'k', 'e', 't', 'i', 'n', 'g', 0xc0, 0x04,
+}
+
+func ackWith(t *testing.T, opts ...dhcpv4.Option) *dhcpv4.DHCPv4 {
+	t.Helper()
+	m, err := dhcpv4.New(dhcpv4.WithMessageType(dhcpv4.MessageTypeAck), dhcpv4.WithYourIP(net.IPv4(10, 45, 0, 50)),
+		dhcpv4.WithServerIP(net.IPv4(10, 45, 0, 1)), dhcpv4.WithOption(dhcpv4.OptIPAddressLeaseTime(time.Hour)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range opts {
+		m.UpdateOption(o)
+	}
+	return m
+}
+
+// TestDomainSearchOption reads option 119 (RFC 3397) off the wire, byte
+// for byte: the RFC's own example with its compression pointer, the
+// option split in two (RFC 3396 concatenation), and malformed lists,
+// which give no search domains at all (and no panic).
+func TestDomainSearchOption(t *testing.T) {
+	opt := func(b []byte) dhcpv4.Option {
+		return dhcpv4.Option{Code: dhcpv4.OptionDNSDomainSearchList, Value: dhcpv4.OptionGeneric{Data: b}}
+	}
+	ok := []struct {
+		name string
+		raw  []byte
+		want string
+	}{
+		{"RFC 3397 example", rfc3397Example, "[eng.apple.com marketing.apple.com]"},
+		{"no compression", []byte{3, 'l', 'a', 'b', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0}, "[lab.example]"},
+		{"pointer to a whole earlier name", append(slices.Clone(rfc3397Example), 0xc0, 0x00), "[eng.apple.com marketing.apple.com eng.apple.com]"},
+		{"a name resolv.conf cannot carry is left out", []byte{3, 'a', ' ', 'b', 0, 1, 'x', 0}, "[x]"},
+	}
+	for _, c := range ok {
+		t.Run(c.name, func(t *testing.T) {
+			// Through the wire: the ACK's bytes parsed as the client does.
+			m, err := dhcpv4.FromBytes(ackWith(t, opt(c.raw)).ToBytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprint(domainSearch(m)); got != c.want {
+				t.Errorf("search %s, want %s", got, c.want)
+			}
+		})
+	}
+
+	// RFC 3396: a long option arrives as several instances of 119, which
+	// the receiver concatenates. Build the wire bytes by hand: the
+	// library would merge them on the way out.
+	b := ackWith(t).ToBytes()
+	end := bytes.LastIndexByte(b, 255)
+	split := append([]byte{119, 10}, rfc3397Example[:10]...)
+	split = append(split, 119, byte(len(rfc3397Example)-10))
+	split = append(split, rfc3397Example[10:]...)
+	b = append(append(slices.Clone(b[:end]), split...), 255)
+	m, err := dhcpv4.FromBytes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := leaseFrom(m, time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(l.Search); got != "[eng.apple.com marketing.apple.com]" {
+		t.Errorf("split option 119: search %s", got)
+	}
+
+	bad := []struct {
+		name string
+		raw  []byte
+	}{
+		{"pointer to itself", []byte{0xc0, 0x00}},
+		{"pointer loop", []byte{3, 'f', 'o', 'o', 0xc0, 0x06, 0xc0, 0x00}},
+		{"pointer forward", []byte{0xc0, 0x02, 3, 'f', 'o', 'o', 0}},
+		{"pointer out of range", []byte{3, 'f', 'o', 'o', 0xc0, 0xff}},
+		{"pointer into a label", append(slices.Clone(rfc3397Example), 0xc0, 0x01)},
+		{"pointer cut short", []byte{3, 'f', 'o', 'o', 0, 0xc0}},
+		{"label past the end", []byte{9, 'f', 'o', 'o', 0}},
+		{"name without its end", []byte{3, 'f', 'o', 'o'}},
+		{"reserved label type", []byte{0x41, 'f', 0}},
+	}
+	for _, c := range bad {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := dhcpv4.FromBytes(ackWith(t, opt(c.raw), dhcpv4.OptDomainName("corp.example")).ToBytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := leaseFrom(m, time.Unix(0, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.Search != nil {
+				t.Errorf("search %q from malformed option 119 % x", l.Search, c.raw)
+			}
+			// Option 15 still stands.
+			if got := fmt.Sprint(l.SearchDomains()); got != "[corp.example]" {
+				t.Errorf("search line %s, want [corp.example]", got)
+			}
+		})
+	}
+}
+
+func TestLeaseSearchDomains(t *testing.T) {
+	for _, c := range []struct {
+		l    Lease
+		want string
+	}{
+		{Lease{}, "[]"},
+		{Lease{Domain: "corp.example"}, "[corp.example]"},
+		{Lease{Domain: "corp.example", Search: []string{"lab.example", "corp.example"}}, "[lab.example corp.example]"},
+	} {
+		if got := fmt.Sprint(c.l.SearchDomains()); got != c.want {
+			t.Errorf("%+v: %s, want %s", c.l, got, c.want)
 		}
 	}
 }

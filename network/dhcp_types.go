@@ -63,15 +63,31 @@ var (
 // Lease is what a server granted. Its times count from the sending of
 // the REQUEST that the ACK answered, as RFC 2131 asks.
 type Lease struct {
-	Address  netip.Prefix  `json:"address"`
-	Router   netip.Addr    `json:"router,omitzero"`
-	DNS      []netip.Addr  `json:"dns,omitempty"`
-	Domain   string        `json:"domain,omitempty"`
+	Address netip.Prefix `json:"address"`
+	Router  netip.Addr   `json:"router,omitzero"`
+	DNS     []netip.Addr `json:"dns,omitempty"`
+	Domain  string       `json:"domain,omitempty"`
+	// Search is option 119 (RFC 3397), the domain search list; nil when
+	// the server sent none or a malformed one.
+	Search   []string      `json:"search,omitempty"`
 	Server   netip.Addr    `json:"server"`
 	Acquired time.Time     `json:"acquired"`
 	Duration time.Duration `json:"duration"`
 	T1       time.Duration `json:"t1"`
 	T2       time.Duration `json:"t2"`
+}
+
+// SearchDomains is what the lease puts on resolv.conf's search line:
+// option 119's list when the server sent one, else option 15's domain
+// (what dhclient and systemd-networkd do too).
+func (l *Lease) SearchDomains() []string {
+	switch {
+	case len(l.Search) > 0:
+		return l.Search
+	case l.Domain != "":
+		return []string{l.Domain}
+	}
+	return nil
 }
 
 // RenewAt is T1: when the client asks its server to extend the lease.

@@ -141,7 +141,7 @@ type dnsmasq struct {
 	exited  chan struct{}
 }
 
-func (l *lab) startDnsmasq(t testing.TB) *dnsmasq {
+func (l *lab) startDnsmasq(t testing.TB, extra ...string) *dnsmasq {
 	t.Helper()
 	if _, err := exec.LookPath("dnsmasq"); err != nil {
 		t.Skipf("needs dnsmasq (Debian package dnsmasq-base): %v", err)
@@ -172,6 +172,7 @@ printf '%%s %%s vendor=%%s clientid=%%s\n' "$1" "$3" "$DNSMASQ_VENDOR_CLASS" "$D
 		"--dhcp-script="+script, "--script-on-renewal", "--log-dhcp", "--no-ping",
 		"--dhcp-leasefile="+filepath.Join(l.dir, "leases"), "--pid-file=", "--user=root",
 		"--log-facility=-")
+	d.cmd.Args = append(d.cmd.Args, extra...) // further options of one test
 	// Its own process group, so that killing it takes the script helper
 	// it forks along.
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

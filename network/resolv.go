@@ -187,16 +187,28 @@ func sortSources(ss []DNSSource) {
 	})
 }
 
+// Limits of the merged search line. glibc before 2.26 kept the first 6
+// domains and 256 characters of it and dropped the rest silently; glibc
+// since has no limit and musl reads 256 bytes of the line. A box's
+// uplinks hand out a domain or two each, so these cost nothing and keep
+// the file right for every libc: the lowest metrics' domains stay.
+const (
+	maxSearchDomains = 6
+	maxSearchChars   = 256
+)
+
 // MergeDNS is the servers and search domains of sources in route-metric
 // order (the uplink the kernel prefers for traffic is asked first; equal
 // metrics go by link name, so the order is stable), each once: a server
 // two uplinks hand out keeps the place of the first. Search domains are
-// compared without case and a trailing dot.
+// compared without case and a trailing dot; a name that is not a domain
+// (validSearchDomain) is left out, and so is one past the limits above.
 func MergeDNS(sources []DNSSource) (servers []netip.Addr, search []string) {
 	ss := slices.Clone(sources)
 	sortSources(ss)
 	seenS := map[netip.Addr]bool{}
 	seenD := map[string]bool{}
+	chars := len("search")
 	for _, s := range ss {
 		for _, a := range s.Servers {
 			a = a.Unmap()
@@ -209,14 +221,38 @@ func MergeDNS(sources []DNSSource) (servers []netip.Addr, search []string) {
 		for _, d := range s.Search {
 			d = strings.TrimSuffix(strings.TrimSpace(d), ".")
 			key := strings.ToLower(d)
-			if d == "" || strings.ContainsAny(d, " \t\r\n#;") || seenD[key] {
+			if !validSearchDomain(d) || seenD[key] || len(search) == maxSearchDomains || chars+1+len(d) > maxSearchChars {
 				continue
 			}
 			seenD[key] = true
+			chars += 1 + len(d)
 			search = append(search, d)
 		}
 	}
 	return servers, search
+}
+
+// validSearchDomain says whether d can stand on resolv.conf's search
+// line: dot-separated labels of 1 to 63 letters, digits, '-' or '_', at
+// most 253 characters in all (RFC 1035's limit in text form), an
+// optional trailing dot. Anything else (a space, '#', a control byte
+// from a DHCP server) would break the line or the resolver.
+func validSearchDomain(d string) bool {
+	d = strings.TrimSuffix(d, ".")
+	if d == "" || len(d) > 253 {
+		return false
+	}
+	for l := range strings.SplitSeq(d, ".") {
+		if l == "" || len(l) > 63 {
+			return false
+		}
+		for _, c := range []byte(l) {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // RenderResolvConf is the file for sources: a comment naming each

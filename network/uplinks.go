@@ -29,6 +29,10 @@ type ManagerOptions struct {
 	// (leases, static dns, PPPoE sessions) go, merged (see ResolvConf);
 	// "" for nowhere.
 	ResolvConf string
+	// DNS, when set, is that file shared with the agent's other DHCP
+	// client (the Wi-Fi link's), who made it: ResolvConf is then only
+	// its path.
+	DNS *ResolvConf
 	// PPPoE fills in pppd's path, plugin folder, holdoff and extra
 	// options of every session (its per-uplink fields are ignored).
 	PPPoE PPPoEConfig
@@ -124,7 +128,8 @@ func NewManager(o ManagerOptions) *Manager {
 		runners: map[string]*runner{}, carrier: map[string]bool{}, lastErr: map[string]error{},
 		leases: map[string]netip.Prefix{},
 	}
-	if o.ResolvConf != "" {
+	m.dns = o.DNS
+	if m.dns == nil && o.ResolvConf != "" {
 		m.dns = NewResolvConf(o.ResolvConf)
 	}
 	return m
