@@ -37,7 +37,11 @@ func TestWiFiGuestAgent(t *testing.T) {
 	guest.StartWpaSupplicant(t, bus)
 	guest.StartHostapd(t, guest.HostapdConfig{Interface: ap, SSID: "lab-agent", Security: guest.APWPA2, Passphrase: "agentpassword"})
 	guest.InitNS.Addr(t, ap, "10.78.0.1/24")
-	guest.StartDnsmasq(t, guest.DnsmasqConfig{Interface: ap, Range: "10.78.0.100,10.78.0.150,255.255.255.0,1h", NoPing: true})
+	// The DNS server and search domains the lease hands out (option 6,
+	// option 119 with its compression pointers) for the agent's
+	// resolv.conf; dnsmasq itself serves no DNS here.
+	guest.StartDnsmasq(t, guest.DnsmasqConfig{Interface: ap, Range: "10.78.0.100,10.78.0.150,255.255.255.0,1h", NoPing: true,
+		Extra: []string{"--dhcp-option=option:dns-server,10.78.0.53", "--dhcp-option=option:domain-search,wifi-lab.example,corp.example"}})
 
 	start := time.Now()
 	socket, logPath, stopAgent := startWiFiAgent(t, "a", `board = "auto"
@@ -77,6 +81,16 @@ priority = 5
 	if err != nil || bound == 0 {
 		b, _ := os.ReadFile(logPath)
 		t.Fatalf("no DHCP lease over Wi-Fi: %v\nagent log:\n%s", err, wifiTail(string(b), 40))
+	}
+	// The lease's server and domains are in the agent's one resolv.conf
+	// (no wired uplink is configured), at the Wi-Fi metric, before the
+	// bound event went out.
+	resolvConf := filepath.Join(filepath.Dir(socket), "resolv.conf")
+	rc, err := os.ReadFile(resolvConf)
+	t.Logf("%s after the Wi-Fi lease:\n%s", resolvConf, rc)
+	wantRC := "# " + sta + " (wifi dhcp, metric 600): 10.78.0.53 search wifi-lab.example corp.example\nsearch wifi-lab.example corp.example\nnameserver 10.78.0.53\n"
+	if err != nil || !strings.HasSuffix(string(rc), wantRC) {
+		t.Errorf("resolv.conf: %v, want it to end with:\n%s", err, wantRC)
 	}
 	st, err := c.WiFiStatus(ctx)
 	if err != nil {
@@ -124,6 +138,12 @@ priority = 5
 		t.Errorf("wifi forget: exit %d: %s", code, errs)
 	}
 	t.Logf("boxagent wifi forget: %s", out)
+	// Forgotten: the lease's server and domains left the file.
+	rc, err = os.ReadFile(resolvConf)
+	t.Logf("%s after wifi forget:\n%s", resolvConf, rc)
+	if err != nil || strings.Contains(string(rc), "10.78.0.53") || strings.Contains(string(rc), "wifi-lab.example") {
+		t.Errorf("resolv.conf after forget: %v", err)
+	}
 
 	// The issue's benchmark: from connect to an address on a box that
 	// knows no network, the agent (CLI, D-Bus, its DHCP client) beside

@@ -300,6 +300,9 @@ func printUplinkDetail(w io.Writer, u network.UplinkStatus) {
 		fmt.Fprintln(w)
 		if l := d.Lease; l != nil {
 			fmt.Fprintf(w, "  lease:    %s from %s, router %s, dns %s\n", l.Address, l.Server, netAddr(l.Router.String()), netDNS(l))
+			if search := l.SearchDomains(); len(search) > 0 {
+				fmt.Fprintf(w, "  search:   %s\n", strings.Join(search, " "))
+			}
 			fmt.Fprintf(w, "  acquired: %s\n  renew:    %s\n  rebind:   %s\n  expires:  %s\n",
 				stamp(l.Acquired), stamp(l.RenewAt), stamp(l.RebindAt), stamp(l.ExpiresAt))
 		}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
+	"github.com/boxagent/boxagent/network"
 )
 
 // domain is one part of the agent (bluetooth, audio, network, firmware),
@@ -35,11 +36,17 @@ var plannedDomains = []string{"bluetooth", "audio", "network", "firmware"}
 
 // domains lists the built domains. Add one line per domain.
 func (a *agent) buildDomains() []domain {
+	// One resolv.conf for the wired uplinks' and the Wi-Fi link's DNS
+	// servers, merged by route metric: it exists whether or not any
+	// wired uplink is configured.
+	dns := network.NewResolvConf(a.paths.Own("/run/boxagent/resolv.conf"))
+	wifi, wired := newWiFiDomain(a), newNetworkDomain(a)
+	wifi.dns, wired.dns = dns, dns
 	return []domain{
 		newBluetoothDomain(a),
-		newWiFiDomain(a),
+		wifi,
 		newAudioDomain(a),
-		newNetworkDomain(a),
+		wired,
 		newFirmwareDomain(a),
 	}
 }

@@ -36,6 +36,8 @@ type networkDomain struct {
 	startErr error
 	refused  error // of the last table refused whole (nil once one is taken)
 	watched  chan struct{}
+
+	dns *network.ResolvConf // the agent's one resolv.conf, shared with Wi-Fi (buildDomains)
 }
 
 func newNetworkDomain(a *agent) *networkDomain {
@@ -69,7 +71,7 @@ func (d *networkDomain) Start(ctx context.Context) error {
 		return d.startErr
 	}
 	m := network.NewManager(network.ManagerOptions{
-		Handle: h, ResolvConf: d.a.paths.Own("/run/boxagent/resolv.conf"), Logger: d.a.log,
+		Handle: h, ResolvConf: d.a.paths.Own("/run/boxagent/resolv.conf"), DNS: d.dns, Logger: d.a.log,
 		OnEvent: func(e network.UplinkEvent) { d.a.events.Publish("net", e) },
 		Reapply: d.reapply,
 		// pppd as PID 1's transient unit under systemd ([network] pppd);

@@ -51,7 +51,11 @@ type wifiDomain struct {
 	dhcpMu   sync.Mutex
 	dhcp     *network.DHCPClient
 	dhcpSSID string // the network its lease is from
-	dhcpStop func() // ends its Run and waits for it
+	dhcpStop func() // ends its Run, waits for it, and drops its DNS servers
+	// dns is the agent's one resolv.conf, shared with the wired uplinks
+	// (buildDomains): the lease's servers and search domains go there at
+	// the Wi-Fi route metric. nil writes nothing.
+	dns *network.ResolvConf
 
 	setup *wifiSetup // the setup hotspot (wifi_setup.go)
 }
@@ -208,14 +212,46 @@ func (d *wifiDomain) open(ctx context.Context) {
 }
 
 // onEvent publishes a Wi-Fi event and keeps the link addressed: a
-// completed link gets (or renews) a DHCP lease.
+// completed link gets (or renews) a DHCP lease. The lease's DNS servers
+// follow the link as a wired uplink's follow its carrier: out of
+// resolv.conf while the station is not associated, back when it is.
 func (d *wifiDomain) onEvent(ctx context.Context, e network.WiFiEvent) {
 	d.a.events.Publish("wifi", e)
 	d.setup.onEvent(e)
+	if e.Kind == "state" {
+		if up, known := wifiCarrier(e.State); known {
+			d.mu.Lock()
+			iface := d.iface
+			d.mu.Unlock()
+			if err := d.dns.SetCarrier(iface, up); err != nil {
+				d.log.Warn("cannot write the DNS servers", "err", err)
+			}
+		}
+	}
 	// The AP's own completed state is no station link to address.
 	if e.Kind == "state" && e.State == network.WiFiStateCompleted && !d.setup.active() {
 		go d.address(ctx, e.SSID)
 	}
+}
+
+// wifiCarrier says whether a wpa_supplicant state is an associated link
+// (known false for states between: a rekey or a roam's handshake keeps
+// the servers where they are).
+func wifiCarrier(state string) (up, known bool) {
+	switch state {
+	case network.WiFiStateCompleted:
+		return true, true
+	case network.WiFiStateDisconnected, network.WiFiStateInactive, network.WiFiStateDisabled, network.WiFiStateAbsent:
+		return false, true
+	}
+	return false, false
+}
+
+// wifiDHCPConfig is the Wi-Fi link's DHCP client settings: the MAC as
+// client id (what a home router expects), the [wifi] route metric, and
+// the shared resolv.conf.
+func wifiDHCPConfig(iface string, cfg network.WiFiConfig, dns *network.ResolvConf) network.DHCPConfig {
+	return network.DHCPConfig{Link: iface, ClientIDMAC: true, RouteMetric: cfg.Metric(), Source: "wifi dhcp", DNS: dns}
 }
 
 // address starts the DHCP client on the wireless link. Back on the same
@@ -252,20 +288,27 @@ func (d *wifiDomain) address(ctx context.Context, ssid string) {
 		d.log.Warn("cannot address the Wi-Fi link", "err", err)
 		return
 	}
-	c := network.NewDHCPClient(h, conn, network.DHCPConfig{Link: iface, ClientIDMAC: true}, func(ev network.Event) {
+	d.runClientLocked(ctx, h, conn, iface, ssid, h.Close)
+}
+
+// runClientLocked starts the Wi-Fi link's DHCP client for ssid over nl
+// and conn; closed is called once its Run returned. dhcpMu is held.
+func (d *wifiDomain) runClientLocked(ctx context.Context, nl network.Netlink, conn network.Conn, iface, ssid string, closed func()) {
+	c := network.NewDHCPClient(nl, conn, wifiDHCPConfig(iface, wifiConfig(d.a.config()), d.dns), func(ev network.Event) {
 		d.a.events.Publish("wifi.dhcp", ev)
 		d.log.Info("Wi-Fi addressing", "event", ev.String())
 	})
 	cctx, cancel := context.WithCancel(ctx)
 	ended := make(chan struct{})
 	d.dhcp, d.dhcpSSID = c, ssid
-	d.dhcpStop = func() { cancel(); <-ended }
+	d.dhcpStop = func() { cancel(); <-ended; d.dropDNS(iface) }
 	go func() {
 		err := c.Run(cctx)
-		h.Close()
+		closed()
 		close(ended) // before dhcpMu: address may hold it while it waits
 		if err != nil && cctx.Err() == nil {
 			d.log.Warn("the Wi-Fi DHCP client stopped", "err", err)
+			d.dropDNS(iface) // nobody keeps the lease now
 		}
 		d.dhcpMu.Lock()
 		if d.dhcp == c {
@@ -273,6 +316,15 @@ func (d *wifiDomain) address(ctx context.Context, ssid string) {
 		}
 		d.dhcpMu.Unlock()
 	}()
+}
+
+// dropDNS takes the Wi-Fi lease's servers out of resolv.conf: its client
+// stopped for a network change, the hotspot, a forget, or a failure. (At
+// shutdown they stay, as the address does for its lifetime.)
+func (d *wifiDomain) dropDNS(iface string) {
+	if err := d.dns.Drop(iface); err != nil {
+		d.log.Warn("cannot write the DNS servers", "err", err)
+	}
 }
 
 // leaseAddress is the DHCP client's address, or "".
@@ -323,6 +375,9 @@ func (d *wifiDomain) Reconfigure(ctx context.Context, old, cfg *config.Config) (
 	}
 	if ow.SetupAfter.Duration() != nw.SetupAfter.Duration() {
 		notes = append(notes, "wifi.setup_after changed: takes effect when the agent restarts")
+	}
+	if ow.Metric() != nw.Metric() {
+		notes = append(notes, "wifi.route_metric changed: takes effect with the next Wi-Fi network joined")
 	}
 	if reflect.DeepEqual(ow.Networks, nw.Networks) {
 		return notes, nil
@@ -448,9 +503,21 @@ func (d *wifiDomain) Register(api *localapi.Server) {
 				if err := d.forgetAndSave(ctx, c, req.SSID); err != nil {
 					return nil, err
 				}
+				d.forgotten(req.SSID)
 				return c.Status(), nil
 			})
 	})
+}
+
+// forgotten drops the lease of a network just forgotten: wpa_supplicant
+// left it, and its address and DNS servers must not outlive it.
+func (d *wifiDomain) forgotten(ssid string) {
+	d.dhcpMu.Lock()
+	defer d.dhcpMu.Unlock()
+	if d.dhcp != nil && d.dhcpSSID == ssid {
+		d.log.Info("Wi-Fi network forgotten: its lease goes", "ssid", ssid)
+		d.dropLeaseLocked()
+	}
 }
 
 // mapWiFiError gives the Wi-Fi errors their API codes and hints.
