@@ -169,6 +169,11 @@ keep = 50
 			doc:  "board = \"auto\"\nhttp.listen = \"nope\"\n",
 			errs: []string{`config.toml:2: http.listen: cannot parse "nope" as host:port`},
 		},
+		{
+			name: "network pppd runner",
+			doc:  "[network]\npppd = \"daemon\"\n",
+			errs: []string{`config.toml:2: network.pppd: "daemon" is not one of "auto", "systemd", "child"`},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
