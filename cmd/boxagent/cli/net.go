@@ -52,6 +52,7 @@ stdin (--password-stdin), never from the command line.`,
 			f.StringVar(&u.IPv4.Address, "address", "", "uplink add: static address a.b.c.d/len")
 			f.StringVar(&u.IPv4.Gateway, "gateway", "", "uplink add: static gateway")
 			f.StringSliceVar(&u.IPv4.DNS, "dns", nil, "uplink add: static DNS servers")
+			f.StringSliceVar(&u.IPv4.Search, "search", nil, "uplink add: static DNS search domains")
 			f.StringVar(&u.IPv4.User, "user", "", "uplink add: PPPoE user")
 			f.BoolVar(&passwordStdin, "password-stdin", false, "uplink add: read the PPPoE password from stdin")
 			f.StringVar(&u.IPv4.Service, "service", "", "uplink add: PPPoE service name")
@@ -185,8 +186,8 @@ func netFlagOf(key string) string {
 	if f, _, ok := strings.Cut(field, "."); ok && f == "options" {
 		return "--option"
 	}
-	if strings.HasPrefix(field, "dns[") {
-		return "--dns"
+	if f, _, ok := strings.Cut(field, "["); ok && (f == "dns" || f == "search") {
+		return "--" + f
 	}
 	return "--" + strings.ReplaceAll(field, "_", "-")
 }

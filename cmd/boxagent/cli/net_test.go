@@ -126,6 +126,7 @@ func TestNetUplinkEdit(t *testing.T) {
 		{[]string{"--parent", "lo", "--vendor-class", "hex:zz"}, 2, "--vendor-class: \"hex:zz\" is not hex"},
 		{[]string{"--parent", "lo", "--vlan", "35", "--method", "pppoe"}, 2, "--user: missing"},
 		{[]string{"--parent", "lo", "--option", "125"}, 2, `--option "125" is not CODE=VALUE`},
+		{[]string{"--parent", "lo", "--method", "static", "--address", "192.0.2.10/24", "--search", "ok.example,bad domain"}, 2, `--search: "bad domain" is not a domain name`},
 	} {
 		_, stderr, code := p.run(append([]string{"net", "uplink", "add"}, c.args...)...)
 		if code != c.code || !strings.Contains(stderr, c.stderr) {
