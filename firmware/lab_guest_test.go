@@ -171,7 +171,7 @@ func TestGuestStage(t *testing.T) {
 	}
 	var last StageProgress
 	cached := -1
-	g.stager.written = func(path string) { cached = cachedPages(t, path) }
+	g.stager.written = func(path string, _, _ int64) { cached = cachedPages(t, path) } // one region: the whole copy
 	res, err := g.stager.Stage(context.Background(), a.SHA256, st, "", g.target, func(p StageProgress) { last = p })
 	if err != nil {
 		t.Fatal(err)
@@ -475,64 +475,4 @@ func cachedPages(t *testing.T, path string) int {
 		n += int(v & 1)
 	}
 	return n
-}
-
-// TestGuestBench stages a 256 MiB package and, on the same stick in the
-// same boot, times cp + sync + sha256sum of the same file (page cache
-// dropped before the read), for docs/BENCHMARKS.md.
-func TestGuestBench(t *testing.T) {
-	if os.Getenv(envBench) != "1" {
-		t.Skip("FW_BENCH is not 1")
-	}
-	g := newGuestLab(t)
-	a := g.importPkg(t, labBig)
-	plug := guest.PlugStick(t, "bench")
-	st := g.see(t, plug.Disk)
-	src := filepath.Join(g.store.Dir(), a.SHA256)
-	sh := func(args ...string) time.Duration {
-		t.Helper()
-		start := time.Now()
-		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%v: %v: %s", args, err, out)
-		}
-		return time.Since(start)
-	}
-	dir := filepath.Join(t.TempDir(), "mnt")
-	if err := (DirectMounter{}).Mount(context.Background(), MountRequest{Source: plug.Partitions[0], Target: dir, FSType: "vfat"}); err != nil {
-		t.Fatal(err)
-	}
-	dst := filepath.Join(dir, "update.zip")
-	tcp := sh("cp", src, dst)
-	tsync := sh("sync")
-	tdrop := sh("sh", "-c", "echo 3 > /proc/sys/vm/drop_caches")
-	tsum := sh("sha256sum", dst)
-	os.Remove(dst)
-	sh("sync")
-	if err := (DirectMounter{}).Unmount(context.Background(), dir); err != nil {
-		t.Fatal(err)
-	}
-	base := tcp + tsync + tsum
-	mib := float64(a.Size) / (1 << 20)
-	report := fmt.Sprintf("package %.1f MiB (signapk, RSA-2048/SHA-256) onto a 640 MiB FAT32 image-backed stick, virtual board (TCG, 2 vCPUs)\n"+
-		"baseline: cp %.2fs + sync %.2fs + sha256sum (cold, after drop_caches %.2fs) %.2fs = %.2fs (%.1f MiB/s)\n",
-		mib, tcp.Seconds(), tsync.Seconds(), tdrop.Seconds(), tsum.Seconds(), base.Seconds(), mib/base.Seconds())
-	sh("sh", "-c", "echo 3 > /proc/sys/vm/drop_caches")
-	cached := -1
-	g.stager.written = func(path string) { cached = cachedPages(t, path) }
-	start := time.Now()
-	res, err := g.stager.Stage(context.Background(), a.SHA256, st, "", g.target, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tstage := time.Since(start)
-	report += fmt.Sprintf("boxagent stage: %.2fs (%.1f MiB/s): write+fsync %.2fs, verify from the stick %.2fs, rest %.2fs; ratio to baseline %.2f\n",
-		tstage.Seconds(), mib/tstage.Seconds(), res.WriteSeconds, res.VerifySeconds,
-		tstage.Seconds()-res.WriteSeconds-res.VerifySeconds, tstage.Seconds()/base.Seconds())
-	report += fmt.Sprintf("  pages of %s left in the page cache before the verification: %d\n", TempName, cached)
-	if _, err := g.stager.Eject(context.Background(), st); err != nil {
-		t.Fatal(err)
-	}
-	plug.Unplug(t)
-	t.Log(report)
-	os.WriteFile(filepath.Join(os.Getenv(envLabDir), labBenchOut), []byte(report), 0o644)
 }

@@ -114,10 +114,11 @@ func TestLab(t *testing.T) {
 	}
 	if bench {
 		env[envBench] = "1"
+		env["FW_BENCH_ROUNDS"] = os.Getenv("FW_BENCH_ROUNDS") // TestGuestBench's repeats; empty: its default
 	}
 	timeout := 12 * time.Minute // Chromium under TCG takes a few of them (TestGuestBrowserStage)
 	if bench {
-		timeout = 15 * time.Minute
+		timeout = 20 * time.Minute // three rounds of cp + sync + sha256sum and staging, 256 MiB
 	}
 	res := vm.RunGoTests(t, "./firmware", vm.Options{
 		Cache: c, Dir: dir, Sticks: sticks, Env: env, MemoryMB: 2048, Timeout: timeout,

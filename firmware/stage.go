@@ -91,9 +91,12 @@ type Stager struct {
 	// now and space replace the clock and statfs in tests.
 	now   func() time.Time
 	space func(dir string) (fsSpace, error)
-	// written is called with the temporary copy once it is written,
-	// synced and dropped from the cache, before it is verified (tests).
-	written func(path string)
+	// written is called with each region [off, end) of the temporary
+	// copy once it is written, synced and dropped from the cache, before
+	// it is read back (tests).
+	written func(path string, off, end int64)
+	// region replaces readBackRegion (tests).
+	region int64
 }
 
 func (s *Stager) log() *slog.Logger {
@@ -273,28 +276,55 @@ func (s *Stager) Stage(ctx context.Context, sha string, st Stick, dev string, t 
 			}
 		}
 	}()
-	start := s.clock()
-	if err := s.write(ctx, src, art, tmp, progress); err != nil {
-		if _, serr := os.Stat(filepath.Join(s.Paths.Sys, "block", st.Name)); serr != nil && !errors.Is(err, ErrGone) {
-			err = fmt.Errorf("%w while writing: %v: plug it back and stage again", ErrGone, err)
-		}
-		return res, err
-	}
-	res.WriteSeconds = s.clock().Sub(start).Seconds()
-	if s.written != nil {
-		s.written(tmp)
-	}
-
-	start = s.clock()
 	pol := t.Policy
 	if pol.Method == MethodMinisign || pol.Method == MethodEd25519 {
 		// The store keeps no detached signature: it checked it at import,
 		// and the SHA-256 below pins these bytes to the ones it checked.
 		pol = Policy{Method: MethodSHA256, RequiredEntries: pol.RequiredEntries}
 	}
-	rep, err := VerifyFile(ctx, tmp, pol, WithSHA256(art.SHA256), WithProgress(func(_ string, done, total int64) {
+	start := s.clock()
+	// The copy is read back from the stick and hashed while it is
+	// written (readback.go); the verification below then checks the
+	// structure from the stick and gives the verdict on that pass.
+	rb := s.startReadBack(ctx, src, art.Size, tmp, pol, progress)
+	wrote := func(int64) {}
+	if rb != nil {
+		wrote = rb.wrote
+	}
+	if err := s.writeCopy(ctx, src, art, tmp, progress, wrote); err != nil {
+		if rb != nil {
+			rb.stop()
+		}
+		if _, serr := os.Stat(filepath.Join(s.Paths.Sys, "block", st.Name)); serr != nil && !errors.Is(err, ErrGone) {
+			err = fmt.Errorf("%w while writing: %v: plug it back and stage again", ErrGone, err)
+		}
+		return res, err
+	}
+	res.WriteSeconds = s.clock().Sub(start).Seconds()
+	opts := []Option{WithSHA256(art.SHA256)}
+	if rb == nil && s.written != nil {
+		s.written(tmp, 0, art.Size)
+	}
+	if rb != nil {
+		pass, perr := rb.finish(ctx, progress, func() StageProgress {
+			return phaseProgress("verify", art.Size, art.Size, s.clock().Sub(start))
+		})
+		switch {
+		case perr == nil:
+			opts = append(opts, withHashed(pass))
+		case ctx.Err() != nil:
+			return res, ctx.Err()
+		default:
+			// Read again below: Verify names what is wrong, in
+			// recovery's words where it has them.
+			s.log().Warn("reading the copy back while writing failed; reading it again", "path", tmp, "err", perr)
+		}
+	}
+
+	start = s.clock()
+	rep, err := VerifyFile(ctx, tmp, pol, append(opts, WithProgress(func(_ string, done, total int64) {
 		progress(phaseProgress("verify", done, total, s.clock().Sub(start)))
-	}))
+	}))...)
 	if err != nil {
 		if _, serr := os.Stat(filepath.Join(s.Paths.Sys, "block", res.Stick.Name)); serr != nil {
 			return res, fmt.Errorf("%w during the verification: %v", ErrGone, err)
@@ -417,6 +447,12 @@ func (s *Stager) mount(ctx context.Context, st Stick, dev string, p Partition) (
 // hashed only when that fails, to say which side is wrong), so a second
 // SHA-256 on the way would cost a small box its CPU for no guarantee.
 func (s *Stager) write(ctx context.Context, src io.ReaderAt, art Artifact, path string, progress StageProgressFunc) error {
+	return s.writeCopy(ctx, src, art, path, progress, func(int64) {})
+}
+
+// writeCopy is write, telling wrote how much is written after each block
+// (the read-back, readback.go).
+func (s *Stager) writeCopy(ctx context.Context, src io.ReaderAt, art Artifact, path string, progress StageProgressFunc, wrote func(int64)) error {
 	name := filepath.Base(path)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
@@ -439,6 +475,7 @@ func (s *Stager) write(ctx context.Context, src io.ReaderAt, art Artifact, path 
 			return s.ioErr("cannot write "+name, err)
 		}
 		off += int64(n)
+		wrote(off)
 		if now := s.clock(); now.Sub(last) >= 200*time.Millisecond || off == art.Size {
 			last = now
 			progress(phaseProgress("write", off, art.Size, now.Sub(start)))

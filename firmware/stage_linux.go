@@ -3,6 +3,7 @@ package firmware
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -50,3 +51,32 @@ func goneErr(err error) bool {
 }
 
 func noSpaceErr(err error) bool { return errors.Is(err, unix.ENOSPC) }
+
+// adviseSequential tells the kernel that the file behind r is read once,
+// in order, so that it reads further ahead of the hashing pass. Advice
+// only: a reader that is not a file, or a refusal, changes nothing.
+func adviseSequential(r io.ReaderAt) {
+	if f, ok := r.(*os.File); ok {
+		unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_SEQUENTIAL)
+	}
+}
+
+// settleRange writes [off, off+n) of f to the stick, waits for it, and
+// drops those pages from the page cache, so that reading them again reads
+// the stick. Unlike fsync it neither writes the FAT nor flushes the
+// stick's cache: the fsync after the whole write does that once.
+func settleRange(f *os.File, off, n int64) error {
+	const flags = unix.SYNC_FILE_RANGE_WAIT_BEFORE | unix.SYNC_FILE_RANGE_WRITE | unix.SYNC_FILE_RANGE_WAIT_AFTER
+	if err := unix.SyncFileRange(int(f.Fd()), off, n, flags); err != nil {
+		return fmt.Errorf("cannot write %s to the stick: %w", f.Name(), err)
+	}
+	if err := unix.Fadvise(int(f.Fd()), off, n, unix.FADV_DONTNEED); err != nil {
+		return fmt.Errorf("cannot drop the cached pages of %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
+// dropRange drops [off, off+n) of f from the page cache (advice).
+func dropRange(f *os.File, off, n int64) {
+	unix.Fadvise(int(f.Fd()), off, n, unix.FADV_DONTNEED)
+}

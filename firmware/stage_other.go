@@ -4,6 +4,7 @@ package firmware
 
 import (
 	"errors"
+	"io"
 	"os"
 )
 
@@ -20,3 +21,8 @@ func dropCache(f *os.File) error            { return errStageOS }
 func syncFS(dir string) error               { return errStageOS }
 func goneErr(err error) bool                { return false }
 func noSpaceErr(err error) bool             { return false }
+
+func adviseSequential(io.ReaderAt) {}
+
+func settleRange(f *os.File, off, n int64) error { return errStageOS }
+func dropRange(f *os.File, off, n int64)         {}

@@ -3,11 +3,13 @@ package firmware
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -223,5 +225,85 @@ func TestStageSignApk(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(filepath.Join(f.content, "update.zip")); shaHex(got) != good.SHA256 {
 		t.Error("the refused package replaced the good one")
+	}
+}
+
+// TestStageCatchesFlippedByte: a byte that changes on the stick between the
+// write and the read-back (a flaky stick, a bad cable) is caught by the
+// verification from the stick, in the first read block as in a later one
+// (the read-back reads ahead in blocks of readBlock), and nothing of the
+// staging is left: no temporary copy, no update.zip.
+func TestStageCatchesFlippedByte(t *testing.T) {
+	needTool(t, "openssl")
+	k := key(t, "rsa2048")
+	random := make([]byte, 2*readBlock+12345)
+	rand.Read(random)
+	data := signWholeFile(t, buildZip(t, updateEntries(entry{"big.bin", random}), ""), k, "sha256", true)
+	for _, at := range []int{100, readBlock - 1, readBlock, 2*readBlock + 77} {
+		f := newStageFixture(t, fakeStick{})
+		f.target.Policy = Policy{Method: MethodSignApk, Certs: []*x509.Certificate{k.cert}, RequiredEntries: []string{AndroidUpdateBinary}}
+		a := f.add(t, data)
+		f.stager.region = readBlock
+		f.stager.written = func(path string, off, end int64) {
+			if int64(at) < off || int64(at) >= end {
+				return
+			}
+			// In place: the write goes on beside.
+			fl, err := os.OpenFile(path, os.O_RDWR, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer fl.Close()
+			b := make([]byte, 1)
+			fl.ReadAt(b, int64(at))
+			b[0] ^= 0xff
+			if _, err := fl.WriteAt(b, int64(at)); err != nil {
+				t.Error(err)
+			}
+		}
+		_, err := f.stager.Stage(context.Background(), a.SHA256, f.stick, "", f.target, nil)
+		if !errors.Is(err, ErrDigest) || !strings.Contains(err.Error(), "cannot verify the copy on the stick") {
+			t.Errorf("byte %d flipped on the stick: %v", at, err)
+		}
+		if got := f.files(t); len(got) != 0 {
+			t.Errorf("byte %d flipped on the stick: the stick holds %v", at, got)
+		}
+	}
+}
+
+// TestStageReadsBackWhileWriting: the copy is read back region by region
+// as it is written, every byte once and in order, and the progress still
+// reads as a write then a verification to the last byte.
+func TestStageReadsBackWhileWriting(t *testing.T) {
+	f := newStageFixture(t, fakeStick{})
+	random := make([]byte, 3*readBlock+4321)
+	rand.Read(random)
+	a := f.add(t, buildZip(t, updateEntries(entry{"big.bin", random}), ""))
+	f.stager.region = 256 << 10
+	var regions [][2]int64
+	f.stager.written = func(_ string, off, end int64) { regions = append(regions, [2]int64{off, end}) }
+	var phases []string
+	var last StageProgress
+	if _, err := f.stager.Stage(context.Background(), a.SHA256, f.stick, "", f.target, func(p StageProgress) {
+		if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
+			phases = append(phases, p.Phase)
+		}
+		last = p
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var at int64
+	for _, r := range regions {
+		if r[0] != at || r[1] <= r[0] || r[1]-r[0] > 256<<10 {
+			t.Fatalf("regions %v", regions)
+		}
+		at = r[1]
+	}
+	if at != a.Size {
+		t.Errorf("regions end at %d of %d", at, a.Size)
+	}
+	if !slices.Equal(phases, []string{"write", "verify"}) || last.Done != a.Size {
+		t.Errorf("phases %v, last %+v", phases, last)
 	}
 }

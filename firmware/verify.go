@@ -13,6 +13,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 
@@ -92,7 +93,14 @@ type options struct {
 	signature []byte
 	progress  Progress
 	size      int64 // expected size for Store.Import; -1 unknown
+	hashed    *hashPass
 }
+
+// withHashed gives Verify the pass that already hashed the bytes (Stage
+// hashes the copy on the stick while it is written): Verify then checks
+// the structure and gives its verdict without reading the bytes again,
+// provided its own plan for the pass is the same.
+func withHashed(hp *hashPass) Option { return func(o *options) { o.hashed = hp } }
 
 // WithSHA256 requires the package to have this hex SHA-256, whatever the
 // method. It is mandatory for MethodSHA256.
@@ -149,18 +157,19 @@ func Verify(ctx context.Context, r io.ReaderAt, size int64, p Policy, opts ...Op
 	}
 	rep.Entries = len(zi.Names)
 
-	whole := sha256.New()
-	pass := hashPass{whole: []hash.Hash{whole}, prefixLen: -1}
-	chk.plan(&pass)
-	if err := pass.run(ctx, r, size, o.progress); err != nil {
+	pass := &hashPass{whole: []hash.Hash{sha256.New()}, prefixLen: -1}
+	chk.plan(pass)
+	if o.hashed != nil && o.hashed.sameAs(pass) {
+		pass = o.hashed // these bytes were hashed already, as this pass would
+	} else if err := pass.run(ctx, r, size, o.progress); err != nil {
 		return rep, err
 	}
-	sum := whole.Sum(nil)
+	sum := pass.whole[0].Sum(nil)
 	rep.SHA256 = hex.EncodeToString(sum)
 	if o.sha256 != nil && subtle.ConstantTimeCompare(sum, o.sha256) != 1 {
 		return rep, fmt.Errorf("%w: expected %x, got %s", ErrDigest, o.sha256, rep.SHA256)
 	}
-	rep.Signer, err = chk.verdict(&pass)
+	rep.Signer, err = chk.verdict(pass)
 	return rep, err
 }
 
@@ -244,6 +253,31 @@ func (p Policy) check(o *options) error {
 	return nil
 }
 
+// planPass returns the hashing pass Verify makes of the package in r under
+// policy p, not run yet: Stage plans it on the store's copy and runs it
+// over the copy on the stick while that is written.
+func planPass(r io.ReaderAt, size int64, p Policy, opts ...Option) (*hashPass, error) {
+	o := newOptions(opts)
+	if err := p.check(&o); err != nil {
+		return nil, err
+	}
+	chk, err := newChecker(r, size, p, &o)
+	if err != nil {
+		return nil, err
+	}
+	pass := &hashPass{whole: []hash.Hash{sha256.New()}, prefixLen: -1}
+	chk.plan(pass)
+	return pass, nil
+}
+
+// sameAs says whether hp computes what fresh, a pass just planned, would:
+// the same hashes over the same bytes. A checker that keeps hashes of its
+// own (the detached signatures) never matches: its verdict reads them.
+func (hp *hashPass) sameAs(fresh *hashPass) bool {
+	return len(fresh.whole) == 1 && len(hp.whole) == 1 && hp.prefixLen == fresh.prefixLen &&
+		reflect.TypeOf(hp.whole[0]) == reflect.TypeOf(fresh.whole[0]) && reflect.TypeOf(hp.prefix) == reflect.TypeOf(fresh.prefix)
+}
+
 // hashPass feeds bytes [0, size) of a file to the whole-file hashes and
 // bytes [0, prefixLen) to the signed-prefix hashes: SHA-1 when prefix is
 // set, and SHA-256 by taking a snapshot of whole[0] (SHA-256) at the
@@ -255,42 +289,108 @@ type hashPass struct {
 	snapshot  []byte
 }
 
-// passBuf is the read size of the hashing pass: small enough for the copy
-// to stay in the L2 cache of the boxes' ARM cores while it is hashed, large
-// enough that syscalls do not matter.
+// passBuf is the buffer of the store's copies: small enough for the copy
+// to stay in the L2 cache of the boxes' ARM cores, large enough that
+// syscalls do not matter.
 const passBuf = 256 << 10
 
+// The hashing pass reads in readBlock blocks, readAhead of them ahead of
+// the hashing: one goroutine waits for the stick while another hashes
+// what came before, so the pass takes the longer of the two instead of
+// their sum (boxes have two or more cores; a cold read from a stick is as
+// slow as the hashing). Large reads let the kernel send the stick large
+// requests; 4 MiB of buffers is what it costs.
+const (
+	readBlock = 1 << 20
+	readAhead = 3
+)
+
+// block is a read of the pass: buf holds bytes [off, off+len(buf)).
+type block struct {
+	off int64
+	buf []byte
+	err error
+}
+
 func (hp *hashPass) run(ctx context.Context, r io.ReaderAt, size int64, progress Progress) error {
-	buf := make([]byte, passBuf)
-	var off int64
 	if hp.prefixLen == 0 {
 		hp.snapshot = hp.whole[0].Sum(nil)
 	}
-	for off < size {
+	adviseSequential(r)
+	ctx, cancel := context.WithCancel(ctx)
+	var reader sync.WaitGroup
+	defer reader.Wait() // the reader's ReadAt may use what the caller frees next
+	defer cancel()
+	full := make(chan block, readAhead)    // read, to hash
+	free := make(chan []byte, readAhead+1) // hashed, to read into again
+	for range readAhead + 1 {
+		free <- make([]byte, min(readBlock, max(size, 1)))
+	}
+	reader.Go(func() { readBlocks(ctx, r, size, free, full) })
+	for off := int64(0); off < size; {
 		if err := ctx.Err(); err != nil {
-			return err
+			return err // before the select, which may pick a block over it
 		}
-		n := int(min(int64(len(buf)), size-off))
-		if hp.prefixLen > off && hp.prefixLen < off+int64(n) {
-			n = int(hp.prefixLen - off) // stop at the boundary
+		var b block
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case b = <-full:
 		}
-		if err := readFull(r, buf[:n], off); err != nil {
-			return fmt.Errorf("cannot read package at %d of %d bytes: %w", off, size, err)
+		if b.err != nil {
+			return fmt.Errorf("cannot read package at %d of %d bytes: %w", b.off, size, b.err)
 		}
-		sinks := hp.whole
-		if hp.prefix != nil && off < hp.prefixLen {
-			sinks = append(sinks[:len(sinks):len(sinks)], hp.prefix)
-		}
-		writeAll(sinks, buf[:n])
-		off += int64(n)
-		if off == hp.prefixLen && off > 0 {
-			hp.snapshot = hp.whole[0].Sum(nil)
-		}
+		hp.write(b.off, b.buf)
+		off = b.off + int64(len(b.buf))
+		free <- b.buf[:cap(b.buf)]
 		if progress != nil {
 			progress("verify", off, size)
 		}
 	}
 	return nil
+}
+
+// readBlocks reads [0, size) of r in order into the buffers of free and
+// sends them to full, until the end, an error (sent as the last block) or
+// ctx's end.
+func readBlocks(ctx context.Context, r io.ReaderAt, size int64, free <-chan []byte, full chan<- block) {
+	for off := int64(0); off < size; {
+		var buf []byte
+		select {
+		case <-ctx.Done():
+			return
+		case buf = <-free:
+		}
+		n := int(min(int64(len(buf)), size-off))
+		b := block{off: off, buf: buf[:n], err: readFull(r, buf[:n], off)}
+		select {
+		case <-ctx.Done():
+			return
+		case full <- b:
+		}
+		if b.err != nil {
+			return
+		}
+		off += int64(n)
+	}
+}
+
+// write feeds p, the bytes at off, to the hashes: the prefix hash and the
+// snapshot of whole[0] stop at prefixLen.
+func (hp *hashPass) write(off int64, p []byte) {
+	if cut := hp.prefixLen - off; cut > 0 && cut < int64(len(p)) {
+		hp.write(off, p[:cut])
+		hp.write(hp.prefixLen, p[cut:])
+		return
+	}
+	sinks := hp.whole
+	if hp.prefix != nil && off < hp.prefixLen {
+		sinks = append(sinks[:len(sinks):len(sinks)], hp.prefix)
+	}
+	writeAll(sinks, p)
+	if end := off + int64(len(p)); end == hp.prefixLen && end > 0 {
+		hp.snapshot = hp.whole[0].Sum(nil)
+	}
 }
 
 // readFull reads exactly len(b) bytes at off: io.ReaderAt may return

@@ -233,7 +233,7 @@ func TestVerifyDigestAndDetached(t *testing.T) {
 func TestVerifyShrunkFile(t *testing.T) {
 	// The size was taken, then the file shrank (or the stick went away):
 	// every read must notice, none may hash stale buffer bytes.
-	random := make([]byte, 2*passBuf)
+	random := make([]byte, 2*readBlock)
 	rand.Read(random)
 	data := buildZip(t, updateEntries(entry{"big.bin", random}), "")
 	for _, keep := range []int{0, 100, passBuf, len(data) - 1} {
@@ -260,10 +260,10 @@ func (r shortReader) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func TestVerifyShortRead(t *testing.T) {
-	random := make([]byte, 2*passBuf)
+	random := make([]byte, 2*readBlock)
 	rand.Read(random)
 	data := buildZip(t, updateEntries(entry{"big.bin", random}), "")
-	r := shortReader{bytes.NewReader(data), passBuf}
+	r := shortReader{bytes.NewReader(data), readBlock}
 	if _, err := Verify(context.Background(), r, int64(len(data)), Policy{Method: MethodNone}); err == nil || !strings.Contains(err.Error(), "cannot read package at") {
 		t.Fatalf("Verify with a short read = %v", err)
 	}
