@@ -301,13 +301,16 @@ func (s *Stager) Stage(ctx context.Context, sha string, st Stick, dev string, t 
 		return res, err
 	}
 	res.WriteSeconds = s.clock().Sub(start).Seconds()
+	// VerifySeconds is what the verification adds after the write: the
+	// rest of the read-back, the structure checks and the verdict.
+	wstart, start := start, s.clock()
 	opts := []Option{WithSHA256(art.SHA256)}
 	if rb == nil && s.written != nil {
 		s.written(tmp, 0, art.Size)
 	}
 	if rb != nil {
 		pass, perr := rb.finish(ctx, progress, func() StageProgress {
-			return phaseProgress("verify", art.Size, art.Size, s.clock().Sub(start))
+			return phaseProgress("verify", art.Size, art.Size, s.clock().Sub(wstart))
 		})
 		switch {
 		case perr == nil:
@@ -321,7 +324,6 @@ func (s *Stager) Stage(ctx context.Context, sha string, st Stick, dev string, t 
 		}
 	}
 
-	start = s.clock()
 	rep, err := VerifyFile(ctx, tmp, pol, append(opts, WithProgress(func(_ string, done, total int64) {
 		progress(phaseProgress("verify", done, total, s.clock().Sub(start)))
 	}))...)
