@@ -1,11 +1,7 @@
 package guest
 
 import (
-	"bufio"
 	"context"
-	"errors"
-	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +9,55 @@ import (
 	"testing"
 	"time"
 )
+
+// startPulse starts pulseaudio with args (the mode and the script) and env
+// (added to the test's) as the process name, its output in
+// LogDir/name.log, and returns once PulseAudio logs "Daemon startup
+// complete": its own word that every module of the script is loaded, which
+// no socket appearing can tell. The guest fixtures differ only in mode,
+// script and environment; this is the one start-up they share.
+func startPulse(t testing.TB, name string, env []string, args ...string) *Proc {
+	t.Helper()
+	args = append([]string{"--daemonize=no", "--exit-idle-time=-1", "--disallow-exit",
+		"--log-target=stderr", "--log-level=info"}, args...)
+	cmd := exec.Command("pulseaudio", args...)
+	cmd.Env = append(append(os.Environ(), "DISPLAY="), env...)
+	log := filepath.Join(LogDir(t), name+".log")
+	return StartDaemon(t, name, cmd, 30*time.Second, func(ctx context.Context) error {
+		return waitLog(ctx, log, "Daemon startup complete")
+	})
+}
+
+// userPulse is a PulseAudio of the test's own in user mode: in a fresh
+// dir (home and runtime folders, removed at cleanup), with no autospawn
+// (-n), no session bus, and the native protocol on dir/native.
+type userPulse struct {
+	dbus, native, dir string
+	proc              *Proc
+}
+
+// startUserPulse starts a user-mode PulseAudio as name in dir with lines
+// as its script (written to dir/scriptName); lines must load
+// module-native-protocol-unix on native (dir/native) and
+// module-dbus-protocol.
+func startUserPulse(t testing.TB, name, dir, scriptName string, lines func(native string) []string) userPulse {
+	t.Helper()
+	os.RemoveAll(dir) // a former test's
+	for _, d := range []string{"home", "run"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	native := filepath.Join(dir, "native")
+	script := filepath.Join(dir, scriptName)
+	if err := os.WriteFile(script, []byte(strings.Join(lines(native), "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startPulse(t, name, []string{"HOME=" + filepath.Join(dir, "home"), "XDG_RUNTIME_DIR=" + filepath.Join(dir, "run"),
+		"DBUS_SESSION_BUS_ADDRESS=disabled:"}, "-n", "--use-pid-file=no", "-F", script)
+	return userPulse{dbus: "unix:path=" + filepath.Join(dir, "run", "pulse", "dbus-socket"), native: "unix:" + native, dir: dir, proc: p}
+}
 
 // BluetoothPulse is a PulseAudio with the Bluetooth modules: started before
 // pairing, its A2DP/HSP endpoints put the audio UUIDs into the "headset"
@@ -30,72 +75,17 @@ type BluetoothPulse struct {
 // it is ready. bluetoothd must be running.
 func StartBluetoothPulse(t testing.TB) *BluetoothPulse {
 	t.Helper()
-	dir := "/run/bt-pulse"
-	os.RemoveAll(dir) // a former test's
-	for _, d := range []string{"home", "run"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
-			t.Fatal(err)
+	u := startUserPulse(t, "pulseaudio-bt", "/run/bt-pulse", "bt.pa", func(native string) []string {
+		return []string{
+			"load-module module-native-protocol-unix socket=" + native + " auth-anonymous=1",
+			"load-module module-null-sink",
+			"load-module module-dbus-protocol",
+			"load-module module-bluetooth-policy",
+			"load-module module-bluetooth-discover headset=native enable_native_hsp_hs=true enable_native_hfp_hf=true",
+			"load-module module-card-restore",
 		}
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	native := filepath.Join(dir, "native")
-	lines := []string{
-		"load-module module-native-protocol-unix socket=" + native + " auth-anonymous=1",
-		"load-module module-null-sink",
-		"load-module module-dbus-protocol",
-		"load-module module-bluetooth-policy",
-		"load-module module-bluetooth-discover headset=native enable_native_hsp_hs=true enable_native_hfp_hf=true",
-		"load-module module-card-restore",
-	}
-	script := filepath.Join(dir, "bt.pa")
-	if err := os.WriteFile(script, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit",
-		"--use-pid-file=no", "--log-target=stderr", "--log-level=info", "-F", script)
-	cmd.Env = append(os.Environ(), "HOME="+filepath.Join(dir, "home"), "XDG_RUNTIME_DIR="+filepath.Join(dir, "run"),
-		"DBUS_SESSION_BUS_ADDRESS=disabled:", "DISPLAY=")
-	logf, err := os.Create(filepath.Join(LogDir(t), "pulseaudio-bt.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { logf.Close() })
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, w
-	ready := make(chan struct{})
-	// Readiness from PulseAudio's own output, copied into the log.
-	go func() {
-		defer r.Close()
-		sc := bufio.NewScanner(r)
-		once := false
-		for sc.Scan() {
-			fmt.Fprintln(logf, sc.Text())
-			if !once && strings.Contains(sc.Text(), "Daemon startup complete") {
-				once = true
-				close(ready)
-			}
-		}
-		io.Copy(logf, r)
-	}()
-	p := &BluetoothPulse{DBus: "unix:path=" + filepath.Join(dir, "run", "pulse", "dbus-socket"), Native: "unix:" + native, Dir: dir}
-	start := time.Now()
-	p.Proc = Start(t, "pulseaudio-bt", cmd)
-	w.Close()
-	if err := p.Proc.Ready(30*time.Second, func(ctx context.Context) error {
-		select {
-		case <-ready:
-			return nil
-		case <-ctx.Done():
-			return errors.New("no \"Daemon startup complete\" from pulseaudio")
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("pulseaudio with bluetooth ready in %s", time.Since(start).Round(time.Millisecond))
-	return p
+	})
+	return &BluetoothPulse{DBus: u.dbus, Native: u.native, Dir: u.dir, Proc: u.proc}
 }
 
 // Pactl runs pactl against this PulseAudio.
