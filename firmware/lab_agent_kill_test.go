@@ -5,14 +5,11 @@ package firmware
 import (
 	"bufio"
 	"errors"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/boxagent/boxagent/deploy/vm"
 	"github.com/boxagent/boxagent/deploy/vm/guest"
@@ -22,15 +19,13 @@ import (
 // its own (the lab's certificate in [firmware] keys), driven through its
 // CLI as a user on the serial console would.
 type guestAgent struct {
-	t         *testing.T
-	bin, root string
-	sock      string
-	serve     *exec.Cmd
-	exited    chan struct{}
+	*guest.Agent
+	t *testing.T
 }
 
 // startGuestAgent starts the agent on root and waits for READY=1; logName
-// is its log file in the test's log folder. Cleanup stops it.
+// is its log file in the test's log folder. A root that has a config
+// already (a restart) keeps it. Cleanup stops it.
 func startGuestAgent(t *testing.T, root, logName string) *guestAgent {
 	t.Helper()
 	vm.RequireGuest(t)
@@ -39,68 +34,20 @@ func startGuestAgent(t *testing.T, root, logName string) *guestAgent {
 		t.Skip("FW_BOXAGENT is not set")
 	}
 	guest.Modprobe(t, guest.USBStorageModules...)
-	cfg := filepath.Join(root, "etc/boxagent/config.toml")
-	if _, err := os.Stat(cfg); err != nil {
-		os.MkdirAll(filepath.Dir(cfg), 0o755)
+	config := ""
+	if _, err := os.Stat(filepath.Join(root, "etc/boxagent/config.toml")); err != nil {
 		cert := filepath.Join(os.Getenv(envLabDir), labCert)
-		if err := os.WriteFile(cfg, []byte("board = \"auto\"\n[firmware]\nkeys = [\""+cert+"\"]\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		config = "board = \"auto\"\n[firmware]\nkeys = [\"" + cert + "\"]\n"
 	}
-	notify := filepath.Join(t.TempDir(), "notify.sock")
-	nc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	logf, err := os.Create(filepath.Join(guest.LogDir(t), logName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &guestAgent{t: t, bin: bin, root: root, sock: filepath.Join(root, "run/boxagent/api.sock"), exited: make(chan struct{})}
-	a.serve = exec.Command(bin, "serve", "--root", root, "--listen", "127.0.0.1:0")
-	a.serve.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify)
-	a.serve.Stdout, a.serve.Stderr = logf, logf
-	if err := a.serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { a.serve.Wait(); logf.Close(); close(a.exited) }()
-	t.Cleanup(func() { a.serve.Process.Signal(syscall.SIGTERM); <-a.exited })
-	nc.SetReadDeadline(time.Now().Add(30 * time.Second))
-	buf := make([]byte, 4096)
-	for {
-		n, err := nc.Read(buf)
-		if err != nil {
-			t.Fatalf("the agent did not get ready: %v (log in %s)", err, logf.Name())
-		}
-		if strings.Contains(string(buf[:n]), "READY=1") {
-			return a
-		}
-	}
-}
-
-// command is a CLI command against the agent.
-func (a *guestAgent) command(args ...string) *exec.Cmd {
-	cmd := exec.Command(a.bin, append(args, "--socket", a.sock)...)
-	cmd.Env = append(os.Environ(), "TERM=dumb")
-	return cmd
+	a := &guestAgent{Agent: &guest.Agent{Bin: bin, Root: root, Log: filepath.Join(guest.LogDir(t), logName)}, t: t}
+	a.Start(t, config)
+	return a
 }
 
 // run runs a CLI command and returns stdout, stderr and the exit code.
 func (a *guestAgent) run(args ...string) (string, string, int) {
 	a.t.Helper()
-	cmd := a.command(args...)
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		a.t.Fatal(err)
-	}
-	return out.String(), errb.String(), code
+	return a.Run(a.t, args...)
 }
 
 // TestGuestAgentKilledMidCopy kills `boxagent serve` with SIGKILL while
@@ -120,7 +67,7 @@ func TestGuestAgentKilledMidCopy(t *testing.T) {
 	sha := strings.Fields(out)[1]
 
 	// The agent's events say when it knows the stick.
-	events := a.command("events")
+	events := a.Command("events")
 	evOut, err := events.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +90,7 @@ func TestGuestAgentKilledMidCopy(t *testing.T) {
 	}
 
 	// Staging, killed at its first progress line of the write.
-	stage := a.command("fw", "stage", sha[:12], "--device", dev)
+	stage := a.Command("fw", "stage", sha[:12], "--device", dev)
 	stderr, err := stage.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -157,13 +104,13 @@ func TestGuestAgentKilledMidCopy(t *testing.T) {
 	for sc.Scan() {
 		lines = append(lines, sc.Text())
 		if !killed && strings.Contains(sc.Text(), "writing update.zip") {
-			a.serve.Process.Signal(syscall.SIGKILL)
+			a.Proc.Cmd.Process.Signal(syscall.SIGKILL)
 			killed = true
 			t.Logf("killed the agent at: %s", sc.Text())
 		}
 	}
 	stage.Wait()
-	<-a.exited
+	<-a.Proc.Done()
 	if !killed {
 		t.Fatalf("fw stage ended before the kill:\n%s", strings.Join(lines, "\n"))
 	}

@@ -1,13 +1,14 @@
 package guest
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -20,7 +21,10 @@ type Agent struct {
 	Root   string
 	Socket string
 	HTTP   string // host:port from the READY notification's STATUS
-	Log    string
+	Log    string // LogDir/boxagent.log unless set before Start
+	// Proc is the running agent, for a test that kills it (SIGKILL, as a
+	// crash would) and waits for its end with Proc.Done.
+	Proc *Proc
 }
 
 // StartAgent writes config into root/etc/boxagent/config.toml, runs bin
@@ -29,12 +33,24 @@ type Agent struct {
 // SIGTERM at the end of the test.
 func StartAgent(t testing.TB, bin, root, config string) *Agent {
 	t.Helper()
-	cfg := filepath.Join(root, "etc/boxagent/config.toml")
-	if err := os.MkdirAll(filepath.Dir(cfg), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
+	a := &Agent{Bin: bin, Root: root}
+	a.Start(t, config)
+	return a
+}
+
+// Start starts the agent a describes (Bin, Root, and Log if set) as
+// StartAgent does. An empty config keeps the config file under Root as
+// it is: a restart sees what the agent saved.
+func (a *Agent) Start(t testing.TB, config string) {
+	t.Helper()
+	if config != "" {
+		cfg := filepath.Join(a.Root, "etc/boxagent/config.toml")
+		if err := os.MkdirAll(filepath.Dir(cfg), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	notify := filepath.Join(t.TempDir(), "notify.sock")
 	nc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
@@ -42,43 +58,57 @@ func StartAgent(t testing.TB, bin, root, config string) *Agent {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	a := &Agent{Bin: bin, Root: root, Socket: filepath.Join(root, "run/boxagent/api.sock"), Log: filepath.Join(LogDir(t), "boxagent.log")}
+	a.Socket = filepath.Join(a.Root, "run/boxagent/api.sock")
+	if a.Log == "" {
+		a.Log = filepath.Join(LogDir(t), "boxagent.log")
+	}
 	logf, err := os.Create(a.Log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	serve := exec.Command(bin, "serve", "--root", root, "--listen", "127.0.0.1:0")
+	defer logf.Close() // the agent has its own copy
+	serve := exec.Command(a.Bin, "serve", "--root", a.Root, "--listen", "127.0.0.1:0")
 	serve.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify)
 	serve.Stdout, serve.Stderr = logf, logf
-	if err := serve.Start(); err != nil {
+	a.Proc = Start(t, strings.TrimSuffix(filepath.Base(a.Log), ".log"), serve)
+	a.Proc.Log = a.Log
+	// Under TCG the agent's start (board detection, the journal, every
+	// domain) takes seconds; Ready gives up at once if it exits instead.
+	err = a.Proc.Ready(60*time.Second, func(ctx context.Context) error {
+		stop := context.AfterFunc(ctx, func() { nc.SetReadDeadline(time.Now()) })
+		defer stop()
+		buf := make([]byte, 4096)
+		for {
+			n, err := nc.Read(buf)
+			if err != nil {
+				return fmt.Errorf("no READY=1 on the notify socket: %w", err)
+			}
+			msg := string(buf[:n])
+			if i := strings.Index(msg, "STATUS=serving on "); i >= 0 {
+				a.HTTP = strings.Fields(msg[i+len("STATUS=serving on "):])[0]
+			}
+			if strings.Contains(msg, "READY=1") {
+				return nil
+			}
+		}
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { serve.Process.Signal(syscall.SIGTERM); serve.Wait(); logf.Close() })
-	// Under TCG the agent's start (board detection, the journal, every
-	// domain) takes seconds.
-	nc.SetReadDeadline(time.Now().Add(60 * time.Second))
-	buf := make([]byte, 4096)
-	for {
-		n, err := nc.Read(buf)
-		if err != nil {
-			t.Fatalf("the agent did not get ready: %v (log in %s)", err, a.Log)
-		}
-		msg := string(buf[:n])
-		if i := strings.Index(msg, "STATUS=serving on "); i >= 0 {
-			a.HTTP = strings.Fields(msg[i+len("STATUS=serving on "):])[0]
-		}
-		if strings.Contains(msg, "READY=1") {
-			return a
-		}
-	}
+}
+
+// Command is the agent's CLI with args, against its socket.
+func (a *Agent) Command(args ...string) *exec.Cmd {
+	cmd := exec.Command(a.Bin, append(args, "--socket", a.Socket)...)
+	cmd.Env = append(os.Environ(), "TERM=dumb")
+	return cmd
 }
 
 // Run runs the agent's CLI against it and returns stdout, stderr and the
 // exit code.
 func (a *Agent) Run(t testing.TB, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(a.Bin, append(args, "--socket", a.Socket)...)
-	cmd.Env = append(os.Environ(), "TERM=dumb")
+	cmd := a.Command(args...)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
