@@ -147,11 +147,13 @@ func choose(st Stick, dev string, t Target) (Partition, string, error) {
 //     too little space (statfs after the mount, counting the temporary
 //     copy and the extra files);
 //  2. remove the temporary copies an interrupted staging left;
-//  3. write TempName from the store, fsync;
-//  4. drop the file's cached pages and verify it from the stick with the
-//     board's policy and the artifact's SHA-256 (this alone pins the
-//     bytes: a store copy that rotted since its import fails here too,
-//     and is then told apart by hashing the store's copy);
+//  3. write TempName from the store, fsync; meanwhile each region of it
+//     that is written is synced, dropped from the page cache, read back
+//     from the stick and hashed (readback.go);
+//  4. verify it from the stick with the board's policy and the
+//     artifact's SHA-256, on that read-back (this alone pins the bytes: a
+//     store copy that rotted since its import fails here too, and is then
+//     told apart by hashing the store's copy);
 //  5. write each extra file the same way (temporary name, fsync, cache
 //     dropped, read back and compared with its SHA-256, then renamed);
 //  6. only then remove a previous package of the final name, fsync the
