@@ -88,16 +88,29 @@ func Write(path string, data []byte, perm os.FileMode, opt Options) error {
 
 // chownLike gives f the owner and group of the file at path, if it can be
 // read: a file that is not there (the first write) has no owner to keep.
+// When f already has them (the usual case: a service rewriting its own
+// file) no chown is made at all: a hardened unit's seccomp filter
+// (SystemCallFilter=~@privileged) refuses even a chown to the same owner.
 func chownLike(f *os.File, path string) error {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
+	old, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return nil
 	}
-	return f.Chown(int(st.Uid), int(st.Gid))
+	tfi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if cur, ok := tfi.Sys().(*syscall.Stat_t); ok && cur.Uid == old.Uid && cur.Gid == old.Gid {
+		return nil
+	}
+	if err := f.Chown(int(old.Uid), int(old.Gid)); err != nil {
+		return fmt.Errorf("cannot keep the owner %d:%d: %w", old.Uid, old.Gid, err)
+	}
+	return nil
 }
 
 func syncDir(dir string) error {

@@ -138,7 +138,8 @@ func TestHelperWrite(t *testing.T) {
 	if path == "" {
 		t.Skip("run by TestWriteCrashSafety")
 	}
-	if err := Write(path, []byte("new content\n"), 0o600, Options{TempPrefix: ".tmp-"}); err != nil {
+	opt := Options{TempPrefix: ".tmp-", KeepOwner: os.Getenv("ATOMICFILE_HELPER_KEEPOWNER") != ""}
+	if err := Write(path, []byte("new content\n"), 0o600, opt); err != nil {
 		os.Stderr.WriteString("helper: " + err.Error() + "\n")
 		os.Exit(3)
 	}
@@ -237,5 +238,62 @@ func checkOrder(t *testing.T, trace, dir, path string) {
 	}
 	if step < len(steps) {
 		t.Errorf("strace log has no %s after the steps before it:\n%s", steps[step].what, b)
+	}
+}
+
+// TestKeepOwnerUnderChownFilter runs Write with KeepOwner where every
+// chown fails with EPERM, as under boxagent.service's
+// SystemCallFilter=~@privileged: rewriting a file the process already owns
+// must not call chown at all, and a file of another owner must fail with
+// the owner named and the old content kept.
+func TestKeepOwnerUnderChownFilter(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the test binary under strace")
+	}
+	strace, err := exec.LookPath("strace")
+	if err != nil {
+		t.Skip("strace not installed")
+	}
+	for _, tc := range []struct {
+		name    string
+		foreign bool // the old file belongs to another user (needs root to set up)
+		wantErr string
+		want    string
+	}{
+		{name: "own file", want: "new content\n"},
+		{name: "foreign owner", foreign: true, wantErr: "cannot keep the owner 4321:4321", want: "old\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "config.toml")
+			if err := os.WriteFile(path, []byte("old\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if tc.foreign {
+				if os.Geteuid() != 0 {
+					t.Skip("giving the file another owner needs root")
+				}
+				if err := os.Chown(path, 4321, 4321); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cmd := exec.Command(strace, "-f", "-qq", "-o", os.DevNull,
+				"-e", "trace=chown,fchown,fchownat,lchown", "-e", "inject=chown,fchown,fchownat,lchown:error=EPERM",
+				os.Args[0], "-test.run=^TestHelperWrite$", "-test.count=1")
+			cmd.Env = append(os.Environ(), "ATOMICFILE_HELPER_PATH="+path, "ATOMICFILE_HELPER_KEEPOWNER=1")
+			out, err := cmd.CombinedOutput()
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("helper: %v: %s", err, out)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(string(out), tc.wantErr)):
+				t.Fatalf("helper = %v, %q; want a failure with %q", err, out, tc.wantErr)
+			}
+			if b, err := os.ReadFile(path); err != nil || string(b) != tc.want {
+				t.Errorf("final name holds %q, %v; want %q", b, err, tc.want)
+			}
+			if got := names(t, dir); !slices.Equal(got, []string{"config.toml"}) {
+				t.Errorf("folder holds %v: a temporary file was left", got)
+			}
+		})
 	}
 }
