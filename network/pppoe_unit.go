@@ -289,6 +289,7 @@ func (r *unitRunner) clear(ctx context.Context, c *sddbus.Conn, unit string) err
 func (r *unitRunner) stop(c *sddbus.Conn, unit string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	r.log.Info("stopping the PPPoE unit", "unit", unit)
 	job := make(chan string, 1)
 	if _, err := c.StopUnitContext(ctx, unit, "replace", job); err != nil {
 		r.log.Warn("cannot stop the PPPoE unit", "unit", unit, "err", err)
@@ -296,11 +297,13 @@ func (r *unitRunner) stop(c *sddbus.Conn, unit string) error {
 	}
 	select {
 	case res := <-job:
+		r.log.Info("PPPoE unit stopped", "unit", unit, "job", res)
 		if res != "done" {
 			return fmt.Errorf("unit %s: stop job %s", unit, res)
 		}
 		return nil
 	case <-ctx.Done():
+		r.log.Warn("gave up waiting for the PPPoE unit's stop", "unit", unit)
 		return fmt.Errorf("gave up waiting for the stop of unit %s: %w", unit, ctx.Err())
 	}
 }

@@ -171,6 +171,10 @@ func TestGuestPPPoEUnit(t *testing.T) {
 		}
 		// Gone at once or told by PID 1's signals (the stop job may still
 		// be winding down when a reload returns).
+		defer func() {
+			out, _ := exec.Command("journalctl", "-b", "--no-pager", "-o", "short-monotonic", "-u", "boxagent.service", "--grep", "pppd|PPPoE|pppoe|network").CombinedOutput()
+			t.Logf("the agent on its PPPoE sessions:\n%s", out)
+		}()
 		p := waitUnit(t, unit, time.Minute, func(p map[string]string) bool { return p["ActiveState"] == "inactive" })
 		t.Logf("%s after the uplink left: %v", unit, p)
 		if err := exec.Command("kill", "-0", pid).Run(); err == nil {
