@@ -118,11 +118,13 @@ func PPPoEUnitName(uplink string) string {
 // pipe dies with the agent, and a pppd nobody reads could not report its
 // address, DNS servers or hang-ups (and the password pipe is drained, so
 // PID 1 could not restart it either: Restart=no, the agent starts a new
-// unit instead). So the unit is bound to the agent's own service
-// (BindsTo=, After=: stopped before the agent at shutdown, with it when it
-// stops), and a unit a killed agent left is stopped before a new one
-// starts. Not PartOf=: a restart of the agent's service would restart the
-// unit with its drained stdin.
+// unit instead). The agent stops its units when it stops, and a unit a
+// killed agent left is stopped before a new one starts. The unit has no
+// dependency on the agent's service: PartOf= and BindsTo= (even
+// StopPropagatedFrom=) turn `systemctl restart boxagent` into a restart of
+// the unit, which PID 1 would run with the drained stdin (seen on the
+// systemd board); After= would make a unit started while the agent is
+// still starting wait for the agent's own start job.
 type unitRunner struct {
 	uplink string
 	cfg    PPPoEConfig
@@ -134,10 +136,9 @@ func (*unitRunner) name() string    { return PPPDSystemd }
 func (*unitRunner) passwordFD() int { return 0 }
 
 // unitProperties are the properties of the session's unit; the password
-// is nowhere in them but behind the descriptor password. bindTo is the
-// agent's own service ("" when it runs in none).
-func unitProperties(uplink string, cfg PPPoEConfig, args []string, bindTo string, password, out int) []sddbus.Property {
-	props := []sddbus.Property{
+// is nowhere in them but behind the descriptor password.
+func unitProperties(uplink string, cfg PPPoEConfig, args []string, password, out int) []sddbus.Property {
+	return []sddbus.Property{
 		sddbus.PropDescription(fmt.Sprintf("boxagent: PPPoE session of uplink %s on %s", uplink, cfg.Link)),
 		sddbus.PropExecStart(append([]string{cfg.PPPD}, args...), true),
 		sddbus.PropType("simple"),
@@ -154,17 +155,15 @@ func unitProperties(uplink string, cfg PPPoEConfig, args []string, bindTo string
 		{Name: "StandardError", Value: dbus.MakeVariant("journal")},
 		{Name: "Environment", Value: dbus.MakeVariant([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"})},
 	}
-	if bindTo != "" {
-		props = append(props, sddbus.PropBindsTo(bindTo), sddbus.PropAfter(bindTo))
-	}
-	return props
 }
 
 func (r *unitRunner) run(ctx context.Context, args []string, password, out *os.File, started func(int)) error {
 	defer password.Close()
 	defer out.Close()
 	unit := PPPoEUnitName(r.uplink)
-	c, err := r.dial(ctx)
+	// Not ctx: the connection would close with it, and the unit's stop
+	// needs it after ctx has ended.
+	c, err := r.dial(context.Background())
 	if err != nil {
 		return fmt.Errorf("cannot reach systemd on the system bus: %w", err)
 	}
@@ -179,12 +178,8 @@ func (r *unitRunner) run(ctx context.Context, args []string, password, out *os.F
 	if err := r.clear(ctx, c, unit); err != nil {
 		return err
 	}
-	bindTo := ""
-	if own, err := c.GetUnitNameByPID(ctx, uint32(os.Getpid())); err == nil && strings.HasSuffix(own, ".service") {
-		bindTo = own
-	}
 	job := make(chan string, 1)
-	_, err = c.StartTransientUnitContext(ctx, unit, "fail", unitProperties(r.uplink, r.cfg, args, bindTo, int(password.Fd()), int(out.Fd())), job)
+	_, err = c.StartTransientUnitContext(ctx, unit, "fail", unitProperties(r.uplink, r.cfg, args, int(password.Fd()), int(out.Fd())), job)
 	// PID 1 holds its own copies now.
 	password.Close()
 	out.Close()

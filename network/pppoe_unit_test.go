@@ -18,7 +18,7 @@ func TestPPPoEUnitProperties(t *testing.T) {
 	cfg := PPPoEConfigFor(u)
 	cfg.PPPD = DefaultPPPD
 	args := cfg.args((&unitRunner{}).passwordFD())
-	props := unitProperties("wan", cfg, args, "boxagent.service", 7, 8)
+	props := unitProperties("wan", cfg, args, 7, 8)
 	got := map[string]dbus.Variant{}
 	for _, p := range props {
 		if _, dup := got[p.Name]; dup {
@@ -32,7 +32,6 @@ func TestPPPoEUnitProperties(t *testing.T) {
 	for name, want := range map[string]any{
 		"Type": "simple", "Restart": "no", "KillMode": "control-group", "CollectMode": "inactive-or-failed",
 		"StandardError": "journal", "StandardInputFileDescriptor": dbus.UnixFD(7), "StandardOutputFileDescriptor": dbus.UnixFD(8),
-		"BindsTo": []string{"boxagent.service"}, "After": []string{"boxagent.service"},
 	} {
 		v, ok := got[name]
 		if !ok {
@@ -53,10 +52,11 @@ func TestPPPoEUnitProperties(t *testing.T) {
 	if !slices.Contains(args, "nodetach") || strings.Contains(strings.Join(args, " "), "passwordfd 3") {
 		t.Errorf("args %q", args)
 	}
-	// Outside any service of its own, the agent binds the unit to nothing.
-	for _, p := range unitProperties("wan", cfg, args, "", 7, 8) {
-		if p.Name == "BindsTo" || p.Name == "After" {
-			t.Errorf("unbound unit has %s", p.Name)
+	// No dependency on the agent's unit: BindsTo=/PartOf= would have PID 1
+	// restart the unit (with a drained stdin) when the agent restarts.
+	for _, p := range props {
+		if slices.Contains([]string{"BindsTo", "PartOf", "After", "Requires", "StopPropagatedFrom"}, p.Name) {
+			t.Errorf("the unit has %s", p.Name)
 		}
 	}
 }

@@ -31,8 +31,8 @@ import (
 // and DNS, the password is on no command line, in no transient unit file,
 // no property and no journal line; a server restart is redialled by the
 // same pppd; a killed unit is replaced by the agent (told by PID 1's
-// signals); an agent restart replaces the session (the unit is bound to
-// the agent's service); `net uplink del` leaves no unit.
+// signals); an agent restart replaces the session (the agent stops its
+// unit, and PID 1 does not restart it); `net uplink del` leaves no unit.
 func TestGuestPPPoEUnit(t *testing.T) {
 	vm.RequireGuest(t)
 	installAgent(t)
@@ -73,13 +73,13 @@ func TestGuestPPPoEUnit(t *testing.T) {
 	t.Logf("bench pppoe-unit: session up %s after uplink add: %s %s peer %s, pppd %d", time.Since(start).Round(time.Millisecond), st.Link, st.Address, st.Peer, st.PID)
 
 	t.Run("UnitOfPID1", func(t *testing.T) {
-		p := show(t, unit, "ActiveState", "SubState", "MainPID", "ControlGroup", "Description", "BindsTo", "CollectMode", "Restart")
+		p := show(t, unit, "ActiveState", "SubState", "MainPID", "ControlGroup", "Description", "BindsTo", "PartOf", "CollectMode", "Restart")
 		t.Logf("%s: %v", unit, p)
 		if p["ActiveState"] != "active" || p["MainPID"] != strconv.Itoa(st.PID) {
 			t.Fatalf("%s: %v; the agent says pppd %d", unit, p, st.PID)
 		}
-		if p["BindsTo"] != "boxagent.service" || p["CollectMode"] != "inactive-or-failed" || p["Restart"] != "no" {
-			t.Errorf("%s: BindsTo %q CollectMode %q Restart %q", unit, p["BindsTo"], p["CollectMode"], p["Restart"])
+		if p["BindsTo"] != "" || p["PartOf"] != "" || p["CollectMode"] != "inactive-or-failed" || p["Restart"] != "no" {
+			t.Errorf("%s: BindsTo %q PartOf %q CollectMode %q Restart %q", unit, p["BindsTo"], p["PartOf"], p["CollectMode"], p["Restart"])
 		}
 		ps := procStatus(t, p["MainPID"])
 		if !strings.HasPrefix(ps["Uid"], "0\t") || ps["PPid"] != "1" {
