@@ -279,20 +279,34 @@ func dialInNS(ns, to string) func(ctx context.Context, network, addr string) (ne
 		}
 		done := make(chan result, 1)
 		go func() {
-			// Never unlocked: the thread ends with the goroutine, and
-			// with it the namespace switch. The socket keeps its netns.
+			// The socket keeps the namespace it was made in. The thread
+			// goes back before it is unlocked: one left in ns that is
+			// the main thread is parked, not ended, and then `ip netns
+			// pids` names this test binary (the clean-up kills it).
 			runtime.LockOSThread()
+			orig, err := netns.Get()
+			if err != nil {
+				runtime.UnlockOSThread()
+				done <- result{nil, err}
+				return
+			}
+			defer orig.Close()
 			h, err := netns.GetFromName(ns)
 			if err != nil {
+				runtime.UnlockOSThread()
 				done <- result{nil, err}
 				return
 			}
 			defer h.Close()
 			if err := netns.Set(h); err != nil {
+				runtime.UnlockOSThread()
 				done <- result{nil, err}
 				return
 			}
 			c, err := (&net.Dialer{}).DialContext(ctx, "tcp", to)
+			if netns.Set(orig) == nil {
+				runtime.UnlockOSThread()
+			}
 			done <- result{c, err}
 		}()
 		r := <-done

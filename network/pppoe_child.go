@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"syscall"
 	"time"
 
@@ -51,23 +50,19 @@ func (r childRunner) run(ctx context.Context, args []string, password, out *os.F
 	exited := make(chan error, 1)
 	begun := make(chan error, 1)
 	go func() {
-		// Locked for the child's whole life: its Pdeathsig follows this
-		// thread. Inside ns, the thread is never given back.
-		runtime.LockOSThread()
-		if r.ns.IsOpen() {
-			if err := netns.Set(r.ns); err != nil {
-				begun <- fmt.Errorf("cannot enter the uplink's network namespace: %w", err)
-				return
+		// The child's whole life runs on one locked thread: its
+		// Pdeathsig follows the thread that forked it.
+		err := onThreadIn(r.ns, func() error {
+			if err := cmd.Start(); err != nil {
+				return fmt.Errorf("cannot start pppd: %w", err)
 			}
-		} else {
-			defer runtime.UnlockOSThread()
+			begun <- nil
+			exited <- cmd.Wait()
+			return nil
+		})
+		if err != nil {
+			begun <- err
 		}
-		if err := cmd.Start(); err != nil {
-			begun <- fmt.Errorf("cannot start pppd: %w", err)
-			return
-		}
-		begun <- nil
-		exited <- cmd.Wait()
 	}()
 	err := <-begun
 	password.Close()

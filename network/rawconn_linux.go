@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"sync"
 	"syscall"
 
@@ -95,18 +94,7 @@ func inNamespace(ns netns.NsHandle, fn func() error) error {
 	if !ns.IsOpen() {
 		return fn()
 	}
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// Never unlocked: the runtime ends a thread whose goroutine
-		// exits locked, and with it the thread's namespace.
-		if err := netns.Set(ns); err != nil {
-			done <- fmt.Errorf("cannot enter network namespace: %w", err)
-			return
-		}
-		done <- fn()
-	}()
-	return <-done
+	return onThreadIn(ns, fn)
 }
 
 // Send sends m in a UDP datagram from port 68 to dst port 67, from the

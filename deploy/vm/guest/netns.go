@@ -2,6 +2,7 @@ package guest
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -26,6 +27,13 @@ func NewNetns(t testing.TB, name string) *Netns {
 	t.Cleanup(func() {
 		if out, err := exec.Command("ip", "netns", "pids", name).Output(); err == nil {
 			for _, f := range strings.Fields(string(out)) {
+				// /proc/PID/ns/net is the main thread's: a locked thread
+				// left in the namespace that happens to be the main one
+				// makes the test binary look like one of its processes.
+				if f == strconv.Itoa(os.Getpid()) {
+					t.Errorf("netns %s: this test binary's main thread was left in it (a thread locked into a namespace was given back without leaving it)", name)
+					continue
+				}
 				exec.Command("kill", "-9", f).Run()
 			}
 		}
