@@ -358,10 +358,17 @@ func (m *Manager) applyUplink(u Uplink) (bool, error) {
 		return false, nil
 	}
 	up := carrierUp(link.Attrs())
+	changed := m.carrier[name] != up
 	m.carrier[name] = up
 	m.mu.Unlock()
 	if err := m.dns.SetCarrier(name, up); err != nil {
 		m.log.Warn("cannot write the DNS servers", "err", err)
+	}
+	if changed {
+		// Told here, or never: the watch's update of this very change
+		// finds the carrier already set (a veth whose peer is up has it
+		// as soon as it is up).
+		m.emit(UplinkEvent{Uplink: name, Kind: "link", Detail: carrierText(up), Time: time.Now()})
 	}
 	if r != nil {
 		// The link was made anew (another index) or the client died.
