@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/boxagent/boxagent/internal/atomicfile"
 )
 
 // ExtraSpec is a file a board's recovery needs at the stick's root beside
@@ -142,7 +144,7 @@ func (s *Stager) stageExtra(ctx context.Context, dir, tmp string, x ExtraFile) e
 	if err := os.Rename(tpath, final); err != nil {
 		return s.ioErr("cannot rename "+tmp+" to "+x.Name, err)
 	}
-	return syncDir(dir)
+	return atomicfile.SyncDir(dir)
 }
 
 // U-Boot's legacy image header (include/image.h), as `mkimage -T script`

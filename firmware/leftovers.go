@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/boxagent/boxagent/internal/atomicfile"
 )
 
 // extraTemp is the 8.3 name the i-th extra file is written under before
@@ -43,7 +45,7 @@ func (s *Stager) CleanLeftovers(dir string) ([]string, error) {
 		removed = append(removed, e.Name())
 	}
 	if len(removed) > 0 {
-		if err := syncDir(dir); err != nil {
+		if err := atomicfile.SyncDir(dir); err != nil {
 			return removed, s.ioErr("cannot sync the stick", err)
 		}
 	}

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/boxagent/boxagent/internal/atomicfile"
 )
 
 // TempName is the 8.3 name a package is written under before it is
@@ -361,7 +363,7 @@ func (s *Stager) Stage(ctx context.Context, sha string, st Stick, dev string, t 
 		return res, s.ioErr("cannot rename "+TempName+" to "+t.Package, err)
 	}
 	cleanTmp = false
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return res, s.ioErr("cannot sync the stick", err)
 	}
 	if fi, err := os.Stat(final); err != nil || fi.Size() != art.Size {
@@ -493,7 +495,7 @@ func (s *Stager) writeCopy(ctx context.Context, src io.ReaderAt, art Artifact, p
 	if err := f.Close(); err != nil {
 		return s.ioErr("cannot close "+name, err)
 	}
-	return syncDir(filepath.Dir(path))
+	return atomicfile.SyncDir(filepath.Dir(path))
 }
 
 // hashReaderAt is the SHA-256 of the first size bytes of r.
@@ -531,7 +533,7 @@ func removeSynced(path string) error {
 	if err := os.Remove(path); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return atomicfile.SyncDir(filepath.Dir(path))
 }
 
 func roundUp(n, unit int64) int64 {

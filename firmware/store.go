@@ -100,7 +100,7 @@ func OpenStore(dir string) (*Store, error) {
 			}
 		}
 	}
-	return s, syncDir(dir)
+	return s, atomicfile.SyncDir(dir)
 }
 
 // Dir is the directory of the store.
@@ -186,7 +186,7 @@ func (s *Store) Import(ctx context.Context, r io.Reader, p Policy, opts ...Optio
 		return Artifact{}, fmt.Errorf("cannot import package: %w", err)
 	}
 	keep = true
-	if err := syncDir(s.dir); err != nil {
+	if err := atomicfile.SyncDir(s.dir); err != nil {
 		return Artifact{}, err
 	}
 	return a, nil
@@ -321,7 +321,7 @@ func (s *Store) remove(sha string) error {
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("cannot remove artifact: %w", err)
 	}
-	return syncDir(s.dir)
+	return atomicfile.SyncDir(s.dir)
 }
 
 // RecordStaged appends a staging record to an artifact's history. A zero
@@ -440,18 +440,4 @@ func (s *Store) Prune(keep int, protect ...string) ([]string, error) {
 // (the store was not opened), not something to create.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	return atomicfile.Write(path, data, perm, atomicfile.Options{TempPrefix: tmpAtomic})
-}
-
-// syncDir fsyncs a directory so that renames and removals in it survive a
-// power loss.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("cannot sync directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("cannot sync directory %s: %w", dir, err)
-	}
-	return nil
 }

@@ -78,7 +78,7 @@ func Write(path string, data []byte, perm os.FileMode, opt Options) error {
 		os.Remove(tmp)
 		return fmt.Errorf("cannot write %s: %w", path, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := SyncDir(dir); err != nil {
 		// The new content is in place, but a power cut may still undo the
 		// rename: the caller is told so it does not report it as saved.
 		return fmt.Errorf("cannot write %s: %w", path, err)
@@ -113,7 +113,9 @@ func chownLike(f *os.File, path string) error {
 	return nil
 }
 
-func syncDir(dir string) error {
+// SyncDir fsyncs the folder dir, so that a rename or removal in it
+// survives a power cut.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("cannot sync folder: %w", err)

@@ -146,12 +146,10 @@ func TestHelperWrite(t *testing.T) {
 	os.Exit(0)
 }
 
-// TestWriteCrashSafety checks, on the real system calls, the order that
-// makes a write crash-safe (the data is synced before the rename, the
-// folder after it), and that a failing step leaves the old content under
-// the final name and no temporary file: strace makes fsync or the rename
-// fail as a dying disk or a full filesystem would.
-func TestWriteCrashSafety(t *testing.T) {
+// needStrace is the path of strace, or skips: the tests run the test binary
+// under it.
+func needStrace(t *testing.T) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("runs the test binary under strace")
 	}
@@ -159,6 +157,16 @@ func TestWriteCrashSafety(t *testing.T) {
 	if err != nil {
 		t.Skip("strace not installed")
 	}
+	return strace
+}
+
+// TestWriteCrashSafety checks, on the real system calls, the order that
+// makes a write crash-safe (the data is synced before the rename, the
+// folder after it), and that a failing step leaves the old content under
+// the final name and no temporary file: strace makes fsync or the rename
+// fail as a dying disk or a full filesystem would.
+func TestWriteCrashSafety(t *testing.T) {
+	strace := needStrace(t)
 	for _, tc := range []struct {
 		name    string
 		inject  string // strace -e inject=…, "" for none
@@ -247,13 +255,7 @@ func checkOrder(t *testing.T, trace, dir, path string) {
 // must not call chown at all, and a file of another owner must fail with
 // the owner named and the old content kept.
 func TestKeepOwnerUnderChownFilter(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the test binary under strace")
-	}
-	strace, err := exec.LookPath("strace")
-	if err != nil {
-		t.Skip("strace not installed")
-	}
+	strace := needStrace(t)
 	for _, tc := range []struct {
 		name    string
 		foreign bool // the old file belongs to another user (needs root to set up)
