@@ -4,8 +4,6 @@ package network
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io/fs"
 	"log/slog"
@@ -315,18 +313,11 @@ func median(ds []time.Duration) time.Duration {
 // no file the client side wrote.
 func TestGuestPPPoE(t *testing.T) {
 	vm.RequireGuest(t)
-	guest.Modprobe(t, guest.PPPoEModules...)
-	isp := guest.NewNetns(t, "ispp")
-	guest.Veth(t, "eth3", guest.InitNS, "isp0", isp)
-	ispVLAN := isp.AddVLAN(t, "isp0", 45)
-	pw := make([]byte, 12)
-	rand.Read(pw)
-	password := "pw-" + hex.EncodeToString(pw)
-	srv := guest.StartPPPoEServer(t, guest.PPPoEServerConfig{NS: isp, Interface: ispVLAN, Local: "10.45.0.1", Remote: "10.45.0.10", User: "boxuser", Password: password})
+	srv, password := guest.StartPPPoEISP(t, "ispp", "eth3")
 
 	resolv := filepath.Join(t.TempDir(), "resolv.conf")
 	m, h, events := guestManager(t, ManagerOptions{ResolvConf: resolv, PPPoE: PPPoEConfig{Holdoff: time.Second, Restart: time.Second}})
-	u := Uplink{Parent: "eth3", VLAN: ptr(45), Priority: ptr(6), IPv4: IPv4{Method: MethodPPPoE, User: "boxuser", Password: password, RouteMetric: 50}}
+	u := Uplink{Parent: "eth3", VLAN: ptr(45), Priority: ptr(6), IPv4: IPv4{Method: MethodPPPoE, User: guest.PPPoEUser, Password: password, RouteMetric: 50}}
 	start := time.Now()
 	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{u}}); err != nil {
 		t.Fatal(err)

@@ -4,8 +4,6 @@ package systemd
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -35,14 +33,7 @@ import (
 func TestGuestPPPoEUnit(t *testing.T) {
 	vm.RequireGuest(t)
 	installAgent(t)
-	guest.Modprobe(t, guest.PPPoEModules...)
-	isp := guest.NewNetns(t, "isp")
-	guest.Veth(t, "eth3", guest.InitNS, "isp0", isp)
-	ispVLAN := isp.AddVLAN(t, "isp0", 45)
-	pw := make([]byte, 12)
-	rand.Read(pw)
-	password := "pw-" + hex.EncodeToString(pw)
-	srv := guest.StartPPPoEServer(t, guest.PPPoEServerConfig{NS: isp, Interface: ispVLAN, Local: "10.45.0.1", Remote: "10.45.0.10", User: "boxuser", Password: password})
+	srv, password := guest.StartPPPoEISP(t, "isp", "eth3")
 
 	sh(t, "systemctl start boxagent.service")
 	// config.toml as provisioning left it: the agent's own, which its
@@ -55,7 +46,7 @@ func TestGuestPPPoEUnit(t *testing.T) {
 	const link = "eth3.45"
 	unit := network.PPPoEUnitName(link)
 	add := exec.Command("boxagent", "net", "uplink", "add", "--parent", "eth3", "--vlan", "45", "--method", "pppoe",
-		"--user", "boxuser", "--password-stdin", "--route-metric", "50")
+		"--user", guest.PPPoEUser, "--password-stdin", "--route-metric", "50")
 	add.Stdin = strings.NewReader(password)
 	start := time.Now()
 	var cursor uint64 // the agent's last event seen

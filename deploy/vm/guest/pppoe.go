@@ -2,6 +2,8 @@ package guest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -38,6 +40,29 @@ type PPPoEServer struct {
 	PIDFile string
 	Options string // the sessions' pppd options file
 	Log     string // the sessions' pppd log
+}
+
+// PPPoEUser is the user StartPPPoEISP's concentrator knows.
+const PPPoEUser = "boxuser"
+
+// StartPPPoEISP is an ISP for a PPPoE uplink on VLAN 45 of the box's link
+// boxLink: the far end of a veth in a new namespace ns, and on its VLAN 45
+// a concentrator at 10.45.0.1 handing out 10.45.0.10 on, which knows
+// PPPoEUser with a fresh random password (returned, so the test can look
+// for it where it must not be).
+func StartPPPoEISP(t testing.TB, ns, boxLink string) (*PPPoEServer, string) {
+	t.Helper()
+	Modprobe(t, PPPoEModules...)
+	isp := NewNetns(t, ns)
+	Veth(t, boxLink, InitNS, "isp0", isp)
+	vlan := isp.AddVLAN(t, "isp0", 45)
+	pw := make([]byte, 12)
+	if _, err := rand.Read(pw); err != nil {
+		t.Fatal(err)
+	}
+	password := "pw-" + hex.EncodeToString(pw)
+	srv := StartPPPoEServer(t, PPPoEServerConfig{NS: isp, Interface: vlan, Local: "10.45.0.1", Remote: "10.45.0.10", User: PPPoEUser, Password: password})
+	return srv, password
 }
 
 // StartPPPoEServer writes the secret and the session options, starts
