@@ -134,6 +134,12 @@ func (rb *readBack) stop() {
 	<-rb.done
 }
 
+// close stops the read-back if it still runs and releases its pass.
+func (rb *readBack) close() {
+	rb.stop()
+	rb.pass.close()
+}
+
 // waitWritten blocks until [0, n) is written.
 func (rb *readBack) waitWritten(n int64) error {
 	for {

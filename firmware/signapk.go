@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
@@ -17,6 +16,7 @@ import (
 	"io"
 	"slices"
 
+	"github.com/boxagent/boxagent/internal/kernelhash"
 	"github.com/smallstep/pkcs7"
 )
 
@@ -291,7 +291,7 @@ func newSignApkChecker(r io.ReaderAt, size int64, p Policy) (*signApkChecker, er
 func (c *signApkChecker) plan(hp *hashPass) {
 	hp.prefixLen = c.wf.SignedLen
 	if c.needSHA1 {
-		hp.prefix = sha1.New()
+		hp.prefix = kernelhash.New(crypto.SHA1)
 	}
 }
 

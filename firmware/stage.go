@@ -2,7 +2,7 @@ package firmware
 
 import (
 	"context"
-	"crypto/sha256"
+	"crypto"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/boxagent/boxagent/internal/atomicfile"
+	"github.com/boxagent/boxagent/internal/kernelhash"
 )
 
 // TempName is the 8.3 name a package is written under before it is
@@ -293,6 +294,7 @@ func (s *Stager) Stage(ctx context.Context, sha string, st Stick, dev string, t 
 	wrote := func(int64) {}
 	if rb != nil {
 		wrote = rb.wrote
+		defer rb.close()
 	}
 	if err := s.writeCopy(ctx, src, art, tmp, progress, wrote); err != nil {
 		if rb != nil {
@@ -500,11 +502,13 @@ func (s *Stager) writeCopy(ctx context.Context, src io.ReaderAt, art Artifact, p
 
 // hashReaderAt is the SHA-256 of the first size bytes of r.
 func hashReaderAt(r io.ReaderAt, size int64) (string, error) {
-	h := sha256.New()
+	h := kernelhash.New(crypto.SHA256)
+	defer h.Close()
 	if _, err := io.Copy(h, io.NewSectionReader(r, 0, size)); err != nil {
 		return "", err
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	sum := h.Sum(nil)
+	return hex.EncodeToString(sum), h.Err()
 }
 
 // ioErr wraps an I/O error on the stick, naming ErrGone or ErrNoSpace

@@ -3,6 +3,7 @@ package firmware
 import (
 	"cmp"
 	"context"
+	"crypto"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/boxagent/boxagent/internal/atomicfile"
+	"github.com/boxagent/boxagent/internal/kernelhash"
 )
 
 // Store errors.
@@ -144,7 +146,8 @@ func (s *Store) Import(ctx context.Context, r io.Reader, p Policy, opts ...Optio
 			os.Remove(tmp)
 		}
 	}()
-	h := sha256.New()
+	h := kernelhash.New(crypto.SHA256)
+	defer h.Close()
 	if o.size >= 0 {
 		r = io.LimitReader(r, o.size+1)
 	}
@@ -162,7 +165,11 @@ func (s *Store) Import(ctx context.Context, r io.Reader, p Policy, opts ...Optio
 	if err != nil {
 		return Artifact{}, err
 	}
-	if rep.SHA256 != hex.EncodeToString(h.Sum(nil)) {
+	sum := h.Sum(nil)
+	if err := h.Err(); err != nil {
+		return Artifact{}, fmt.Errorf("cannot import package: cannot hash it: %w", err)
+	}
+	if rep.SHA256 != hex.EncodeToString(sum) {
 		return Artifact{}, fmt.Errorf("cannot import package: %w", ErrReadBack)
 	}
 

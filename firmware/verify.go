@@ -13,11 +13,11 @@ import (
 	"hash"
 	"io"
 	"os"
-	"reflect"
 	"strings"
 	"sync"
 
 	"aead.dev/minisign"
+	"github.com/boxagent/boxagent/internal/kernelhash"
 )
 
 // Errors a caller decides on. Where recovery has its own words for a
@@ -157,14 +157,21 @@ func Verify(ctx context.Context, r io.ReaderAt, size int64, p Policy, opts ...Op
 	}
 	rep.Entries = len(zi.Names)
 
-	pass := &hashPass{whole: []hash.Hash{sha256.New()}, prefixLen: -1}
+	pass := newPass()
 	chk.plan(pass)
 	if o.hashed != nil && o.hashed.sameAs(pass) {
+		pass.close()
 		pass = o.hashed // these bytes were hashed already, as this pass would
-	} else if err := pass.run(ctx, r, size, o.progress); err != nil {
-		return rep, err
+	} else {
+		defer pass.close()
+		if err := pass.run(ctx, r, size, o.progress); err != nil {
+			return rep, err
+		}
 	}
 	sum := pass.whole[0].Sum(nil)
+	if err := pass.hashErr(); err != nil {
+		return rep, err
+	}
 	rep.SHA256 = hex.EncodeToString(sum)
 	if o.sha256 != nil && subtle.ConstantTimeCompare(sum, o.sha256) != 1 {
 		return rep, fmt.Errorf("%w: expected %x, got %s", ErrDigest, o.sha256, rep.SHA256)
@@ -265,9 +272,16 @@ func planPass(r io.ReaderAt, size int64, p Policy, opts ...Option) (*hashPass, e
 	if err != nil {
 		return nil, err
 	}
-	pass := &hashPass{whole: []hash.Hash{sha256.New()}, prefixLen: -1}
+	pass := newPass()
 	chk.plan(pass)
 	return pass, nil
+}
+
+// newPass is a pass computing the whole-file SHA-256 (the kernel's where
+// it has one: see internal/kernelhash), to which a checker adds its hashes.
+// Its owner closes it.
+func newPass() *hashPass {
+	return &hashPass{whole: []hash.Hash{kernelhash.New(crypto.SHA256)}, prefixLen: -1}
 }
 
 // sameAs says whether hp computes what fresh, a pass just planned, would:
@@ -275,7 +289,35 @@ func planPass(r io.ReaderAt, size int64, p Policy, opts ...Option) (*hashPass, e
 // own (the detached signatures) never matches: its verdict reads them.
 func (hp *hashPass) sameAs(fresh *hashPass) bool {
 	return len(fresh.whole) == 1 && len(hp.whole) == 1 && hp.prefixLen == fresh.prefixLen &&
-		reflect.TypeOf(hp.whole[0]) == reflect.TypeOf(fresh.whole[0]) && reflect.TypeOf(hp.prefix) == reflect.TypeOf(fresh.prefix)
+		hashKind(hp.whole[0]) == hashKind(fresh.whole[0]) && hashKind(hp.prefix) == hashKind(fresh.prefix)
+}
+
+// hashKind tells hashes apart by type and size (a kernel SHA-1 and SHA-256
+// share a type).
+func hashKind(h hash.Hash) string {
+	if h == nil {
+		return ""
+	}
+	return fmt.Sprintf("%T/%d", h, h.Size())
+}
+
+// close releases the kernel's sockets of the pass's hashes.
+func (hp *hashPass) close() {
+	for _, h := range append(hp.whole, hp.prefix) {
+		if k, ok := h.(*kernelhash.Hash); ok {
+			k.Close()
+		}
+	}
+}
+
+// hashErr is the kernel's error that made a sum of the pass wrong, if any.
+func (hp *hashPass) hashErr() error {
+	for _, h := range append(hp.whole, hp.prefix) {
+		if k, ok := h.(*kernelhash.Hash); ok && k.Err() != nil {
+			return fmt.Errorf("cannot hash the package: %w", k.Err())
+		}
+	}
+	return nil
 }
 
 // hashPass feeds bytes [0, size) of a file to the whole-file hashes and

@@ -139,6 +139,12 @@ func TestGuestFirstBoot(t *testing.T) {
 			t.Errorf("%s (%s) options %q: want ro (after the read-back) and uid=boxagent", unit, where, opts)
 		}
 		t.Logf("%s at %s: %s", unit, where, strings.TrimSpace(opts))
+		// AF_ALG is in the unit's families: the kernel hashes the packages.
+		hashed := sh(t, "journalctl -b --no-pager -o cat -u boxagent.service | grep 'packages are hashed' || true")
+		if !strings.Contains(hashed, `by="kernel`) {
+			t.Errorf("the hardened agent does not hash with the kernel's SHA-256: %q", hashed)
+		}
+		t.Logf("%s", strings.TrimSpace(hashed))
 		pid := show(t, "boxagent.service", "MainPID")["MainPID"]
 		t.Logf("the agent's mounts of the stick:\n%s", sh(t, "grep /run/boxagent/usb /proc/"+pid+"/mountinfo || true"))
 		out = sh(t, "boxagent fw eject --device "+strings.TrimRight(dev, "0123456789"))

@@ -50,7 +50,7 @@ func TestAgentUnit(t *testing.T) {
 		"DeviceAllow":             {"/dev/rfkill", "rw", "block-sd", "r"},
 		"AmbientCapabilities":     {"CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_NET_BIND_SERVICE"},
 		"CapabilityBoundingSet":   {"CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_NET_BIND_SERVICE"},
-		"RestrictAddressFamilies": {"AF_UNIX", "AF_NETLINK", "AF_INET", "AF_INET6", "AF_PACKET", "AF_BLUETOOTH"},
+		"RestrictAddressFamilies": {"AF_UNIX", "AF_NETLINK", "AF_INET", "AF_INET6", "AF_PACKET", "AF_BLUETOOTH", "AF_ALG"},
 		"ReadWritePaths":          {"/var/lib/boxagent", "/run/boxagent", "/etc/boxagent"},
 	}
 	for key, want := range sets {

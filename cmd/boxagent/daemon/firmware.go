@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/firmware"
+	"github.com/boxagent/boxagent/internal/kernelhash"
 )
 
 // firmwareDomain is the agent's firmware staging: the artifact store, the
@@ -67,6 +69,11 @@ func (d *firmwareDomain) Start(ctx context.Context) error {
 		return err
 	}
 	d.log.Info("sticks are mounted", "by", how)
+	if name, why := kernelhash.Backend(crypto.SHA256); why != nil {
+		d.log.Info("packages are hashed by Go", "why", why)
+	} else {
+		d.log.Info("packages are hashed", "by", name)
+	}
 	stager := &firmware.Stager{Store: store, Mounter: mounter, Paths: hp, Logger: d.log}
 	// An agent killed mid-copy left its mount and a partial copy: the
 	// copy goes now, not at the next staging (its operation shows as
