@@ -7,7 +7,8 @@
 //     names, required entries), then the method the board's Policy names:
 //     an Android whole-file signature (signapk -w) checked the way AOSP
 //     recovery checks it, a SHA-256, a minisign or an Ed25519ph signature.
-//     The bytes are hashed once, in order, from an io.ReaderAt.
+//     The bytes are hashed once, in order, from an io.ReaderAt, by the
+//     kernel's crypto API where it has the algorithm (internal/kernelhash).
 //   - LoadCerts reads the certificates a board trusts (PEM, DER,
 //     otacerts.zip) and refuses those recovery could not use.
 //   - Store keeps accepted packages by SHA-256 under one directory, with a
