@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -145,6 +146,9 @@ func TestGuestFirstBoot(t *testing.T) {
 			t.Errorf("the hardened agent does not hash with the kernel's SHA-256: %q", hashed)
 		}
 		t.Logf("%s", strings.TrimSpace(hashed))
+		if doc := sh(t, "boxagent doctor || true"); !regexp.MustCompile(`OK +package hashing +kernel sha`).MatchString(doc) {
+			t.Errorf("boxagent doctor does not say the kernel hashes packages:\n%s", doc)
+		}
 		pid := show(t, "boxagent.service", "MainPID")["MainPID"]
 		t.Logf("the agent's mounts of the stick:\n%s", sh(t, "grep /run/boxagent/usb /proc/"+pid+"/mountinfo || true"))
 		out = sh(t, "boxagent fw eject --device "+strings.TrimRight(dev, "0123456789"))

@@ -16,11 +16,16 @@ import (
 	"crypto"
 	"crypto/sha1"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"hash"
 	"strings"
 	"sync"
 )
+
+// ErrWrongSum is why the kernel is not used when its sums differed from
+// Go's in the self-check: a broken driver, usually a crypto engine's.
+var ErrWrongSum = errors.New("the kernel's sums differ from Go's")
 
 // Hash is a hash.Hash computed by the kernel or by Go. Close releases the
 // kernel's socket; a Hash is not safe for concurrent use.
@@ -128,7 +133,7 @@ func selfCheck(alg crypto.Hash, newHash func(crypto.Hash) (*Hash, error)) error 
 			h.Write(part)
 			ref.Write(part)
 			if got, want := h.Sum(nil), ref.Sum(nil); string(got) != string(want) {
-				return fmt.Errorf("the kernel's %v of %d bytes is %x, Go's %x", alg, n, got, want)
+				return fmt.Errorf("%w: %v of %d bytes is %x, Go's %x", ErrWrongSum, alg, n, got, want)
 			}
 		}
 	}

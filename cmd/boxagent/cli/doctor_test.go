@@ -50,6 +50,7 @@ func TestDoctorAgainstARealBus(t *testing.T) {
 		"org.bluez":             localapi.CheckOK,
 		"fi.w1.wpa_supplicant1": localapi.CheckWarn,
 		"limits":                localapi.CheckOK,
+		"package hashing":       localapi.CheckOK, // Go's SHA-256 here: the host kernel has no AF_ALG
 	}
 	for name, result := range want {
 		if got[name].Result != result {

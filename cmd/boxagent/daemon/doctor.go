@@ -3,6 +3,8 @@ package daemon
 import (
 	"bufio"
 	"context"
+	"crypto"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
+	"github.com/boxagent/boxagent/internal/kernelhash"
 )
 
 // Doctor implements localapi.Backend: checks of the running agent and the
@@ -25,7 +28,24 @@ func (a *agent) Doctor(ctx context.Context) localapi.Doctor {
 	checks = append(checks, a.checkAudio(ctx)...)
 	checks = append(checks, a.wifiDoctor(ctx))
 	checks = append(checks, a.checkOrphans())
+	checks = append(checks, hashCheck(kernelhash.Backend(crypto.SHA256)))
 	return localapi.Doctor{Checks: checks}
+}
+
+// hashCheck tells what hashes packages: the kernel (a crypto engine or
+// the CPU's code), Go's SHA-256 where the kernel offers none, or Go's
+// because the kernel's sums were wrong, which is worth a fix.
+func hashCheck(name string, why error) localapi.Check {
+	c := localapi.Check{Name: "package hashing", Result: localapi.CheckOK, Detail: name}
+	switch {
+	case errors.Is(why, kernelhash.ErrWrongSum):
+		c.Result = localapi.CheckWarn
+		c.Detail = "Go's SHA-256, slower: " + why.Error()
+		c.Fix = "blacklist the crypto engine's kernel module (modprobe.blacklist=…; /proc/crypto names the sha256 drivers)"
+	case why != nil:
+		c.Detail = "Go's SHA-256 (the kernel's: " + why.Error() + ")"
+	}
+	return c
 }
 
 // checkLimits compares the daemon's own open-file limit with the unit's

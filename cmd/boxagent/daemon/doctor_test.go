@@ -1,11 +1,16 @@
 package daemon
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/cmd/boxagent/paths"
+	"github.com/boxagent/boxagent/internal/kernelhash"
 )
 
 func TestOrphanedCgroup(t *testing.T) {
@@ -69,5 +74,25 @@ func TestLimitsAgainstTheUnit(t *testing.T) {
 	os.WriteFile(filepath.Join(unitDir, "boxagent.service"), []byte("[Service]\nLimitNOFILE=3\n"), 0o644)
 	if c := a.checkLimits(); c.Result != "WARN" || c.Fix == "" {
 		t.Errorf("unit differs from the process: %+v", c)
+	}
+}
+
+func TestHashCheck(t *testing.T) {
+	cases := []struct {
+		name   string
+		why    error
+		result string
+		detail string
+		fix    bool
+	}{
+		{"kernel sha256-ce", nil, localapi.CheckOK, "kernel sha256-ce", false},
+		{"go", errors.New("AF_ALG socket: address family not supported by protocol"), localapi.CheckOK, "Go's SHA-256 (the kernel's: AF_ALG socket", false},
+		{"go", fmt.Errorf("%w: SHA-256 of 3 bytes", kernelhash.ErrWrongSum), localapi.CheckWarn, "differ from Go's", true},
+	}
+	for _, c := range cases {
+		got := hashCheck(c.name, c.why)
+		if got.Name != "package hashing" || got.Result != c.result || !strings.Contains(got.Detail, c.detail) || (got.Fix != "") != c.fix {
+			t.Errorf("hashCheck(%q, %v) = %+v", c.name, c.why, got)
+		}
 	}
 }
