@@ -5,6 +5,7 @@ package firmware
 import (
 	"bufio"
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"os"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/boxagent/boxagent/deploy/vm"
 	"github.com/boxagent/boxagent/deploy/vm/guest"
+	"github.com/boxagent/boxagent/internal/kernelhash"
 )
 
 // The guest side of TestLab (lab_host_test.go): these run inside the
@@ -110,6 +112,18 @@ func (g *guestLab) see(t *testing.T, disk string) Stick {
 
 // TestGuestBootStick: a stick plugged before the agent starts is found by
 // the sysfs scan, without any uevent.
+// TestGuestHashesWithKernel: in the board the kernel computes the sums
+// of the passes, so the unit tests run here (kernelHashedTests) and the
+// stagings check the kernel's SHA-256 and SHA-1, not Go's.
+func TestGuestHashesWithKernel(t *testing.T) {
+	vm.RequireGuest(t)
+	for _, alg := range []crypto.Hash{crypto.SHA256, crypto.SHA1} {
+		if name, why := kernelhash.Backend(alg); !strings.HasPrefix(name, "kernel") {
+			t.Errorf("%v is hashed by %s (%v), want the kernel", alg, name, why)
+		}
+	}
+}
+
 func TestGuestBootStick(t *testing.T) {
 	vm.RequireGuest(t)
 	u, err := guest.OpenUevents()

@@ -33,6 +33,12 @@ const (
 	labBenchOut = "bench.txt"
 )
 
+// kernelHashedTests are unit tests the guest runs too: on the host Go
+// computes their sums (its kernel has no AF_ALG), in the board the
+// kernel's SHA-256 and SHA-1 do (internal/kernelhash), with SHA-1 signers,
+// flipped bytes and truncations among them.
+const kernelHashedTests = `TestVerifySignApk$|TestVerifyDigestAndDetached$|TestVerifyFile$|TestStoreImport$|TestStageSignApk$|TestStageCatchesFlippedByte$`
+
 // TestLab boots the virtual board once and runs the guest tests there:
 // sticks hot-plugged over QMP and one present at boot; then it checks the
 // images on the host with fsck.fat -n and mtools.
@@ -126,7 +132,7 @@ func TestLab(t *testing.T) {
 			"-drive", "if=none,id=bootstick,format=raw,file=" + boot,
 			"-device", "usb-storage,bus=xhci.0,drive=bootstick,removable=true,serial=BOOTSTICK01",
 		},
-	}, "-test.run=^TestGuest")
+	}, "-test.run=^(TestGuest|"+kernelHashedTests+")")
 
 	// The images, checked from outside, as a second machine would.
 	for _, name := range []string{"fat32", "unplug", "kill", "agent", "web"} {
