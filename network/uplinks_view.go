@@ -18,10 +18,13 @@ import (
 // configured uplinks with their state, and the kernel's links, IPv4
 // addresses and main-table routes.
 type View struct {
-	Uplinks   []UplinkStatus `json:"uplinks"`
-	Links     []LinkInfo     `json:"links"`
-	Addresses []AddrInfo     `json:"addresses"`
-	Routes    []RouteInfo    `json:"routes"`
+	Uplinks []UplinkStatus `json:"uplinks"`
+	// WiFi is the Wi-Fi link's addressing, beside the wired uplinks; the
+	// agent fills it in (the Manager knows only the wired ones).
+	WiFi      *UplinkStatus `json:"wifi,omitempty"`
+	Links     []LinkInfo    `json:"links"`
+	Addresses []AddrInfo    `json:"addresses"`
+	Routes    []RouteInfo   `json:"routes"`
 }
 
 // LinkInfo is one link.
@@ -164,6 +167,7 @@ type UplinkStatus struct {
 	Up      bool         `json:"up"`
 	Carrier bool         `json:"carrier"`
 	Detail  string       `json:"detail,omitempty"` // why it is not up
+	SSID    string       `json:"ssid,omitempty"`   // the Wi-Fi link's network
 	DHCP    *DHCPStatus  `json:"dhcp,omitempty"`
 	PPPoE   *PPPoEStatus `json:"pppoe,omitempty"`
 }
@@ -208,20 +212,9 @@ func (m *Manager) Status() []UplinkStatus {
 			s.Detail = "no carrier"
 		}
 		if r != nil && r.dhcp != nil {
-			e := r.dhcp.Status()
-			d := &DHCPStatus{State: e.State, Since: e.Time, Sent: optionView(r.dhcp.SentOptions())}
-			if e.Err != nil {
-				d.Error = e.Err.Error()
-			}
-			if e.Lease != nil {
-				d.Lease = &LeaseTimes{Lease: *e.Lease, RenewAt: e.Lease.RenewAt(), RebindAt: e.Lease.RebindAt(), ExpiresAt: e.Lease.ExpiresAt()}
-			}
-			s.DHCP = d
-			if s.Detail == "" && e.Lease == nil {
-				s.Detail = "no lease: " + e.State.String()
-				if d.Error != "" {
-					s.Detail += ": " + d.Error
-				}
+			s.DHCP = r.dhcp.View()
+			if s.Detail == "" {
+				s.Detail = s.DHCP.NoLease()
 			}
 		}
 		if r != nil && r.ppp != nil {
@@ -238,6 +231,33 @@ func (m *Manager) Status() []UplinkStatus {
 		out = append(out, s)
 	}
 	return out
+}
+
+// View is the client's state, lease and sent options as `net show`
+// shows them.
+func (c *DHCPClient) View() *DHCPStatus {
+	e := c.Status()
+	d := &DHCPStatus{State: e.State, Since: e.Time, Sent: optionView(c.SentOptions())}
+	if e.Err != nil {
+		d.Error = e.Err.Error()
+	}
+	if e.Lease != nil {
+		d.Lease = &LeaseTimes{Lease: *e.Lease, RenewAt: e.Lease.RenewAt(), RebindAt: e.Lease.RebindAt(), ExpiresAt: e.Lease.ExpiresAt()}
+	}
+	return d
+}
+
+// NoLease says why there is no lease ("no lease: selecting: …"), or ""
+// when there is one.
+func (d *DHCPStatus) NoLease() string {
+	if d.Lease != nil {
+		return ""
+	}
+	why := "no lease: " + d.State.String()
+	if d.Error != "" {
+		why += ": " + d.Error
+	}
+	return why
 }
 
 // optionView spells option values for people: the string when it is

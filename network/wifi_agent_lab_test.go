@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -111,6 +112,15 @@ priority = 5
 	t.Logf("boxagent wifi status:\n%s%s", out, errs)
 	if code != 0 || !strings.Contains(out, "lab-agent") {
 		t.Errorf("wifi status: exit %d", code)
+	}
+	// net show lists the Wi-Fi link beside the (here no) wired uplinks.
+	out, errs, code = run("", "net", "show")
+	t.Logf("boxagent net show:\n%s%s", out, errs)
+	if row := regexp.MustCompile(`(?m)^` + sta + ` +- +- +wifi dhcp +up +10\.78\.0\.\d+/24 +ssid "lab-agent"$`); code != 0 || !row.MatchString(out) {
+		t.Errorf("net show: exit %d, no up Wi-Fi row for %s", code, sta)
+	}
+	if v, err := c.Net(ctx); err != nil || v.WiFi == nil || !v.WiFi.Up || v.WiFi.SSID != "lab-agent" || v.WiFi.DHCP == nil || v.WiFi.DHCP.Lease == nil {
+		t.Errorf("GET /api/v1/net: wifi %+v, %v", v.WiFi, err)
 	}
 	out, errs, code = run("", "wifi", "scan")
 	t.Logf("boxagent wifi scan:\n%s%s", out, errs)

@@ -25,8 +25,8 @@ func netCmd() *Command {
 	return &Command{
 		Name: "net", Usage: "show|apply|renew IFACE|uplink add --parent LINK [flags]|uplink del LINK", Short: "show and apply the wired uplinks (VLAN, DHCP/IPoE, static, PPPoE)",
 		Long: `show        the uplinks with their state, leases (with renew, rebind and expiry
-            times, and the DHCP options sent), PPPoE sessions, and the box's
-            links, IPv4 addresses and routes
+            times, and the DHCP options sent), PPPoE sessions, the Wi-Fi
+            link's lease, and the box's links, IPv4 addresses and routes
 apply       apply the [network] table of the config file again (journalled)
 renew       ask the DHCP client of IFACE to renew its lease now (journalled)
 uplink add  add a [[network.uplink]] to the config file and apply it; the
@@ -224,33 +224,10 @@ func netShow(ctx context.Context, e *Env, o *Opts) error {
 	}
 	w := e.Stdout
 	if len(v.Uplinks) == 0 {
-		fmt.Fprintln(e.Stderr, "no uplinks configured ([[network.uplink]] in the config file)")
-	} else {
-		t := newTable(w, "UPLINK", "PARENT", "VLAN", "METHOD", "STATE", "ADDRESS", "DETAIL")
-		for _, u := range v.Uplinks {
-			vlan := "-"
-			if u.VLAN != nil {
-				vlan = strconv.Itoa(*u.VLAN)
-			}
-			state, addr := "down", "-"
-			if u.Up {
-				state = "up"
-			}
-			switch {
-			case u.DHCP != nil && u.DHCP.Lease != nil:
-				addr = u.DHCP.Lease.Address.String()
-			case u.PPPoE != nil && u.PPPoE.Address.IsValid():
-				addr = u.PPPoE.Address.String() + " on " + u.PPPoE.Link
-			}
-			t.row(u.Name, u.Parent, vlan, u.Method, state, addr, netDash(u.Detail))
-		}
-		if err := t.flush(); err != nil {
-			return err
-		}
-		for _, u := range v.Uplinks {
-			printUplinkDetail(w, u)
-		}
-		fmt.Fprintln(w)
+		fmt.Fprintln(e.Stderr, "no wired uplinks configured ([[network.uplink]] in the config file)")
+	}
+	if err := printUplinks(w, v); err != nil {
+		return err
 	}
 	t := newTable(w, "LINK", "KIND", "PARENT", "VLAN", "MTU", "STATE", "MAC", "OWNER")
 	for _, l := range v.Links {
@@ -288,6 +265,50 @@ func netShow(ctx context.Context, e *Env, o *Opts) error {
 		t.row(r.Dst, netDash(r.Gateway), netDash(r.Link), strconv.Itoa(r.Metric), r.Protocol)
 	}
 	return t.flush()
+}
+
+// printUplinks prints the uplinks table, the Wi-Fi link last, and each
+// one's lease or session under it; nothing when there is neither.
+func printUplinks(w io.Writer, v network.View) error {
+	uplinks := v.Uplinks
+	if v.WiFi != nil {
+		uplinks = append(slices.Clip(uplinks), *v.WiFi)
+	}
+	if len(uplinks) == 0 {
+		return nil
+	}
+	t := newTable(w, "UPLINK", "PARENT", "VLAN", "METHOD", "STATE", "ADDRESS", "DETAIL")
+	for i, u := range uplinks {
+		vlan := "-"
+		if u.VLAN != nil {
+			vlan = strconv.Itoa(*u.VLAN)
+		}
+		state, addr, method, detail := "down", "-", u.Method, u.Detail
+		if u.Up {
+			state = "up"
+		}
+		if i == len(v.Uplinks) { // the Wi-Fi link
+			method = "wifi " + u.Method
+			if detail == "" && u.SSID != "" {
+				detail = fmt.Sprintf("ssid %q", u.SSID)
+			}
+		}
+		switch {
+		case u.DHCP != nil && u.DHCP.Lease != nil:
+			addr = u.DHCP.Lease.Address.String()
+		case u.PPPoE != nil && u.PPPoE.Address.IsValid():
+			addr = u.PPPoE.Address.String() + " on " + u.PPPoE.Link
+		}
+		t.row(u.Name, netDash(u.Parent), vlan, method, state, addr, netDash(detail))
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	for _, u := range uplinks {
+		printUplinkDetail(w, u)
+	}
+	_, err := fmt.Fprintln(w)
+	return err
 }
 
 // printUplinkDetail prints a lease's times and options, or a session's

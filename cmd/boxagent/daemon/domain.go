@@ -42,6 +42,7 @@ func (a *agent) buildDomains() []domain {
 	dns := network.NewResolvConf(a.paths.Own("/run/boxagent/resolv.conf"))
 	wifi, wired := newWiFiDomain(a), newNetworkDomain(a)
 	wifi.dns, wired.dns = dns, dns
+	wired.wifi = wifi // net show lists the Wi-Fi link too
 	return []domain{
 		newBluetoothDomain(a),
 		wifi,

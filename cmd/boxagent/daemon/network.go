@@ -30,6 +30,10 @@ type networkDomain struct {
 
 	editMu sync.Mutex // one edit of the config file at a time
 
+	// wifi lists the Wi-Fi link beside the wired uplinks in GET
+	// /api/v1/net (buildDomains); nil lists none.
+	wifi *wifiDomain
+
 	mu       sync.Mutex
 	m        *network.Manager
 	h        *netlink.Handle
@@ -242,6 +246,9 @@ func (d *networkDomain) getNet(w http.ResponseWriter, r *http.Request) error {
 	v, err := m.View()
 	if err != nil {
 		return err
+	}
+	if d.wifi != nil {
+		v.WiFi = d.wifi.uplink()
 	}
 	localapi.WriteJSON(w, http.StatusOK, v)
 	return nil

@@ -38,13 +38,14 @@ type wifiDomain struct {
 	a   *agent
 	log *slog.Logger
 
-	mu     sync.Mutex
-	conn   *dbus.Conn
-	wifi   *network.WiFi
-	iface  string
-	health localapi.Subsystem
-	sig    chan *dbus.Signal
-	done   chan struct{} // closed when follow ends; nil if it never ran
+	mu         sync.Mutex
+	conn       *dbus.Conn
+	wifi       *network.WiFi
+	iface      string
+	associated bool // the station's last known state was completed
+	health     localapi.Subsystem
+	sig        chan *dbus.Signal
+	done       chan struct{} // closed when follow ends; nil if it never ran
 
 	// The link's DHCP client (the wired uplinks' one), started once the
 	// link first completes and asked to renew at every re-join.
@@ -222,6 +223,7 @@ func (d *wifiDomain) onEvent(ctx context.Context, e network.WiFiEvent) {
 		if up, known := wifiCarrier(e.State); known {
 			d.mu.Lock()
 			iface := d.iface
+			d.associated = up
 			d.mu.Unlock()
 			if err := d.dns.SetCarrier(iface, up); err != nil {
 				d.log.Warn("cannot write the DNS servers", "err", err)
@@ -511,6 +513,37 @@ func (d *wifiDomain) Register(api *localapi.Server) {
 
 // forgotten drops the lease of a network just forgotten: wpa_supplicant
 // left it, and its address and DNS servers must not outlive it.
+// uplink is the Wi-Fi link as `net show` lists it beside the wired
+// uplinks: association, the DHCP client's state and lease; nil without a
+// Wi-Fi interface.
+func (d *wifiDomain) uplink() *network.UplinkStatus {
+	d.mu.Lock()
+	iface, associated := d.iface, d.associated
+	d.mu.Unlock()
+	if iface == "" {
+		return nil
+	}
+	d.dhcpMu.Lock()
+	c, ssid := d.dhcp, d.dhcpSSID
+	d.dhcpMu.Unlock()
+	u := &network.UplinkStatus{Name: iface, Method: network.MethodDHCP, Carrier: associated}
+	if c != nil {
+		u.SSID, u.DHCP = ssid, c.View()
+	}
+	switch {
+	case d.setup.active():
+		u.Detail = "the setup hotspot runs on it"
+	case !associated:
+		u.Detail = "not associated (boxagent wifi status)"
+	case u.DHCP == nil:
+		u.Detail = "no DHCP client yet"
+	default:
+		u.Detail = u.DHCP.NoLease()
+	}
+	u.Up = u.Detail == ""
+	return u
+}
+
 func (d *wifiDomain) forgotten(ssid string) {
 	d.dhcpMu.Lock()
 	defer d.dhcpMu.Unlock()

@@ -281,6 +281,16 @@ nameserver 192.0.2.53
 	if l := d.dhcp.Status().Lease; l == nil || strings.Join(l.Search, ",") != "lab.example" || l.Domain != "home.example" {
 		t.Errorf("lease %+v", l)
 	}
+	// net show's row: the lease, up once the station is associated.
+	if u := d.uplink(); u == nil || u.Up || u.Name != "wltest0" || u.SSID != "home" || u.DHCP == nil || u.DHCP.Lease == nil || !strings.HasPrefix(u.Detail, "not associated") {
+		t.Errorf("uplink before association: %+v", u)
+	}
+	d.mu.Lock()
+	d.associated = true // what a completed state does, without its renewal
+	d.mu.Unlock()
+	if u := d.uplink(); u == nil || !u.Up || !u.Carrier || u.Detail != "" || u.Method != "dhcp" || u.DHCP.State != network.StateBound || !strings.HasPrefix(u.DHCP.Lease.Address.String(), "10.78.0.100/") {
+		t.Errorf("uplink associated: %+v", u)
+	}
 	d.onEvent(ctx, network.WiFiEvent{Kind: "state", State: network.WiFiStateDisconnected})
 	if got := read(); got != wired {
 		t.Errorf("disassociated:\n%s\nwant:\n%s", got, wired)
@@ -299,5 +309,15 @@ nameserver 192.0.2.53
 	}
 	if got := d.leaseAddress(); got != "" {
 		t.Errorf("a lease after forget: %s", got)
+	}
+	d.mu.Lock()
+	d.associated = true
+	d.mu.Unlock()
+	if u := d.uplink(); u == nil || u.Up || u.DHCP != nil || u.SSID != "" || u.Detail != "no DHCP client yet" {
+		t.Errorf("uplink after forget: %+v", u)
+	}
+	d.iface = ""
+	if u := d.uplink(); u != nil {
+		t.Errorf("uplink without a Wi-Fi interface: %+v", u)
 	}
 }

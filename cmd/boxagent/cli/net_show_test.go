@@ -1,0 +1,57 @@
+package cli
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/boxagent/boxagent/network"
+)
+
+// TestPrintUplinks: the Wi-Fi link is listed after the wired uplinks,
+// with its network, and alone when no wired uplink is configured.
+func TestPrintUplinks(t *testing.T) {
+	vlan := 45
+	lease := func(addr string) *network.DHCPStatus {
+		return &network.DHCPStatus{State: network.StateBound, Lease: &network.LeaseTimes{Lease: network.Lease{
+			Address: netip.MustParsePrefix(addr), Server: netip.MustParseAddr("10.0.0.1")}}}
+	}
+	wired := network.UplinkStatus{Name: "eth0.45", Parent: "eth0", VLAN: &vlan, Method: "dhcp", Up: true, Carrier: true, DHCP: lease("192.0.2.10/24")}
+	wifiUp := &network.UplinkStatus{Name: "wlan0", Method: "dhcp", Up: true, Carrier: true, SSID: "home", DHCP: lease("10.78.0.23/24")}
+	wifiDown := &network.UplinkStatus{Name: "wlan0", Method: "dhcp", Detail: "not associated (boxagent wifi status)"}
+	cases := []struct {
+		name string
+		v    network.View
+		want []string // rows, in order
+	}{
+		{"both", network.View{Uplinks: []network.UplinkStatus{wired}, WiFi: wifiUp}, []string{
+			`eth0.45  eth0    45    dhcp       up     192.0.2.10/24  -`,
+			`wlan0    -       -     wifi dhcp  up     10.78.0.23/24  ssid "home"`,
+			"\nwlan0: dhcp bound",
+		}},
+		{"Wi-Fi only, down", network.View{WiFi: wifiDown}, []string{
+			`wlan0   -       -     wifi dhcp  down   -        not associated (boxagent wifi status)`,
+		}},
+		{"none", network.View{}, nil},
+	}
+	for _, c := range cases {
+		var b strings.Builder
+		if err := printUplinks(&b, c.v); err != nil {
+			t.Fatal(err)
+		}
+		out := b.String()
+		t.Logf("%s:\n%s", c.name, out)
+		if c.want == nil && out != "" {
+			t.Errorf("%s: %q, want nothing", c.name, out)
+		}
+		at := 0
+		for _, row := range c.want {
+			i := strings.Index(out[at:], row)
+			if i < 0 {
+				t.Errorf("%s: no %q after byte %d in:\n%s", c.name, row, at, out)
+				break
+			}
+			at += i + len(row)
+		}
+	}
+}
