@@ -13,6 +13,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -177,6 +178,9 @@ func Verify(ctx context.Context, r io.ReaderAt, size int64, p Policy, opts ...Op
 		return rep, fmt.Errorf("%w: expected %x, got %s", ErrDigest, o.sha256, rep.SHA256)
 	}
 	rep.Signer, err = chk.verdict(pass)
+	if herr := pass.hashErr(); herr != nil { // the verdict's own Sum (SHA-1) failed
+		return rep, herr
+	}
 	return rep, err
 }
 
@@ -301,20 +305,29 @@ func hashKind(h hash.Hash) string {
 	return fmt.Sprintf("%T/%d", h, h.Size())
 }
 
+// kernelHashes are the pass's hashes that may hold a kernel socket.
+func (hp *hashPass) kernelHashes() []*kernelhash.Hash {
+	var ks []*kernelhash.Hash
+	for _, h := range append(slices.Clip(hp.whole), hp.prefix) {
+		if k, ok := h.(*kernelhash.Hash); ok {
+			ks = append(ks, k)
+		}
+	}
+	return ks
+}
+
 // close releases the kernel's sockets of the pass's hashes.
 func (hp *hashPass) close() {
-	for _, h := range append(hp.whole, hp.prefix) {
-		if k, ok := h.(*kernelhash.Hash); ok {
-			k.Close()
-		}
+	for _, k := range hp.kernelHashes() {
+		k.Close()
 	}
 }
 
 // hashErr is the kernel's error that made a sum of the pass wrong, if any.
 func (hp *hashPass) hashErr() error {
-	for _, h := range append(hp.whole, hp.prefix) {
-		if k, ok := h.(*kernelhash.Hash); ok && k.Err() != nil {
-			return fmt.Errorf("cannot hash the package: %w", k.Err())
+	for _, k := range hp.kernelHashes() {
+		if err := k.Err(); err != nil {
+			return fmt.Errorf("cannot hash the package: %w", err)
 		}
 	}
 	return nil

@@ -511,8 +511,6 @@ func (d *wifiDomain) Register(api *localapi.Server) {
 	})
 }
 
-// forgotten drops the lease of a network just forgotten: wpa_supplicant
-// left it, and its address and DNS servers must not outlive it.
 // uplink is the Wi-Fi link as `net show` lists it beside the wired
 // uplinks: association, the DHCP client's state and lease; nil without a
 // Wi-Fi interface.
@@ -544,6 +542,8 @@ func (d *wifiDomain) uplink() *network.UplinkStatus {
 	return u
 }
 
+// forgotten drops the lease of a network just forgotten: wpa_supplicant
+// left it, and its address and DNS servers must not outlive it.
 func (d *wifiDomain) forgotten(ssid string) {
 	d.dhcpMu.Lock()
 	defer d.dhcpMu.Unlock()
