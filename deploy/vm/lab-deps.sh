@@ -21,10 +21,9 @@ die() { log "$*"; exit 1; }
 [ "$(id -u)" = 0 ] || die "cannot set up the lab: run as root (apt-get, depmod)"
 
 # --- 1. packages ------------------------------------------------------------
-pkgs="qemu-system-x86 busybox-static cpio kmod iproute2 dbus bluez bluez-test-tools
-pulseaudio pulseaudio-module-bluetooth wpasupplicant hostapd dnsmasq-base
-xz-utils dosfstools mtools e2fsprogs iw python3-dbusmock ppp pppoe gcc libc6-dev
-qemu-user-static"
+# One list for the host tests and the board: deploy/test-packages (its
+# tool: lines are not Debian packages).
+pkgs=$(awk '!/^#/ && NF && $1 !~ /^tool:/ { print $1 }' "$repo/deploy/test-packages")
 missing=
 for p in $pkgs; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -34,7 +33,7 @@ if [ -n "$missing" ]; then
 	log "installing:$missing"
 	apt-get update -qq
 	updated=1
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends $missing
 fi
 
 # --- 2. kernel --------------------------------------------------------------
