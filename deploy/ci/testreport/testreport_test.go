@@ -175,6 +175,18 @@ func f(name string) {
 	needTool(nil, "openssl")
 	exec.Command(name)
 	exec.Command("sh", "-c", "not a tool")
+	run(nil, "sgdisk", "-n", "1")
+}
+
+// run is a wrapper: its name parameter is a program.
+func run(t any, name string, args ...string) { exec.Command(name, args...) }
+
+func (im *image) mkfs(size int, tool string) { needTool(nil, tool) }
+
+func g(im *image) {
+	im.mkfs(1, "mkfs.exfat")
+	run := func(args ...string) {}
+	run("fw", "add")
 }
 `
 	os.WriteFile(filepath.Join(dir, "x_test.go"), []byte(src), 0o644)
@@ -186,7 +198,7 @@ func f(name string) {
 	for _, u := range uses {
 		names = append(names, u.Name)
 	}
-	if got, want := strings.Join(names, " "), "dnsmasq mkfs.vfat openssl qemu-system-x86_64 sh"; got != want {
+	if got, want := strings.Join(names, " "), "dnsmasq mkfs.exfat mkfs.vfat openssl qemu-system-x86_64 sgdisk sh"; got != want {
 		t.Errorf("tools %q, want %q", got, want)
 	}
 }

@@ -48,7 +48,7 @@ func findTools(root string) ([]toolUse, error) {
 		if !strings.HasSuffix(path, ".go") {
 			return nil
 		}
-		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+		f, err := parser.ParseFile(fset, path, nil, 0) // objects: see callKey
 		if err != nil {
 			return err
 		}
@@ -73,22 +73,67 @@ func findTools(root string) ([]toolUse, error) {
 			}
 			return "", false
 		}
+		// toolArgs are the arguments of call that name a program: the
+		// program of exec.Command and exec.CommandContext, every argument
+		// of the lookup helpers, and the arguments of this package's own
+		// wrappers that pass a parameter on to one of those.
+		wrappers := map[string]map[int]bool{}
+		toolArgs := func(call *ast.CallExpr) []ast.Expr {
+			switch name := funcName(call.Fun); {
+			case name == "Command" && isExec(call.Fun) && len(call.Args) > 0:
+				return call.Args[:1]
+			case name == "CommandContext" && isExec(call.Fun) && len(call.Args) > 1:
+				return call.Args[1:2]
+			case lookupFuncs.MatchString(name):
+				return call.Args
+			case wrappers[callKey(call.Fun)] != nil:
+				var out []ast.Expr
+				for i, a := range call.Args {
+					if wrappers[callKey(call.Fun)][i] {
+						out = append(out, a)
+					}
+				}
+				return out
+			}
+			return nil
+		}
+		// Two rounds: a wrapper of a wrapper.
+		for range 2 {
+			for _, f := range files {
+				for _, d := range f.Decls {
+					fd, ok := d.(*ast.FuncDecl)
+					if !ok || fd.Body == nil {
+						continue
+					}
+					params := paramIndex(fd.Type)
+					ast.Inspect(fd.Body, func(n ast.Node) bool {
+						call, ok := n.(*ast.CallExpr)
+						if !ok {
+							return true
+						}
+						for _, a := range toolArgs(call) {
+							if id, ok := a.(*ast.Ident); ok {
+								if i, ok := params[id.Name]; ok {
+									k := declKey(fd)
+									if wrappers[k] == nil {
+										wrappers[k] = map[int]bool{}
+									}
+									wrappers[k][i] = true
+								}
+							}
+						}
+						return true
+					})
+				}
+			}
+		}
 		for _, f := range files {
 			ast.Inspect(f, func(n ast.Node) bool {
 				call, ok := n.(*ast.CallExpr)
 				if !ok {
 					return true
 				}
-				var args []ast.Expr
-				switch name := funcName(call.Fun); {
-				case name == "Command" && isExec(call.Fun) && len(call.Args) > 0:
-					args = call.Args[:1]
-				case name == "CommandContext" && isExec(call.Fun) && len(call.Args) > 1:
-					args = call.Args[1:2]
-				case lookupFuncs.MatchString(name):
-					args = call.Args
-				}
-				for _, a := range args {
+				for _, a := range toolArgs(call) {
 					s, ok := value(a)
 					if !ok || s == "" || strings.ContainsAny(s, " \t") {
 						continue
@@ -108,6 +153,47 @@ func findTools(root string) ([]toolUse, error) {
 		out = append(out, seen[k])
 	}
 	return out, nil
+}
+
+// declKey and callKey name a wrapper: a function by its name, a method
+// by "." and its name (a call through a selector), so a method run and a
+// function run of one package stay apart.
+func declKey(fd *ast.FuncDecl) string {
+	if fd.Recv != nil {
+		return "." + fd.Name.Name
+	}
+	return fd.Name.Name
+}
+
+func callKey(e ast.Expr) string {
+	switch e := e.(type) {
+	case *ast.Ident:
+		// A local variable (run := a.run) is not the package's function.
+		if e.Obj != nil && e.Obj.Kind != ast.Fun {
+			return ""
+		}
+		return e.Name
+	case *ast.SelectorExpr:
+		return "." + e.Sel.Name
+	}
+	return ""
+}
+
+// paramIndex maps a function's parameter names to their positions.
+func paramIndex(ft *ast.FuncType) map[string]int {
+	m := map[string]int{}
+	i := 0
+	for _, f := range ft.Params.List {
+		if len(f.Names) == 0 {
+			i++
+			continue
+		}
+		for _, n := range f.Names {
+			m[n.Name] = i
+			i++
+		}
+	}
+	return m
 }
 
 func funcName(e ast.Expr) string {
