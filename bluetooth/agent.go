@@ -203,6 +203,23 @@ func (a *agent) pairing(sender dbus.Sender, method string, dev dbus.ObjectPath) 
 	return a.c.decide(d)
 }
 
+// methods is the Agent1 interface as godbus's method table. Not Conn.Export:
+// its reflection over any value's methods makes the linker keep every
+// exported method of every type in the binary (2.5 MB on linux/arm).
+func (a *agent) methods() map[string]any {
+	return map[string]any{
+		"Release":              a.Release,
+		"RequestPinCode":       a.RequestPinCode,
+		"DisplayPinCode":       a.DisplayPinCode,
+		"RequestPasskey":       a.RequestPasskey,
+		"DisplayPasskey":       a.DisplayPasskey,
+		"RequestConfirmation":  a.RequestConfirmation,
+		"RequestAuthorization": a.RequestAuthorization,
+		"AuthorizeService":     a.AuthorizeService,
+		"Cancel":               a.Cancel,
+	}
+}
+
 func (a *agent) Release(sender dbus.Sender) *dbus.Error {
 	if a.c.fromBluez(sender) {
 		a.c.log.Warn("bluetoothd released the pairing agent")

@@ -154,7 +154,7 @@ func (c *Client) Start(ctx context.Context) error {
 			return fmt.Errorf("cannot subscribe to BlueZ's signals: %w", err)
 		}
 	}
-	if err := c.conn.Export(&agent{c: c}, c.o.AgentPath, ifaceAgent); err != nil {
+	if err := c.conn.ExportMethodTable((&agent{c: c}).methods(), c.o.AgentPath, ifaceAgent); err != nil {
 		return fmt.Errorf("cannot export the pairing agent: %w", err)
 	}
 	// Subscribe before loading, so nothing between the two is missed.
@@ -193,7 +193,7 @@ func (c *Client) Close() {
 		c.conn.Object(busName, bluezRoot).CallWithContext(ctx, ifaceAgentMgr+".UnregisterAgent", 0, c.o.AgentPath)
 		cancel()
 	}
-	c.conn.Export(nil, c.o.AgentPath, ifaceAgent)
+	c.conn.ExportMethodTable(nil, c.o.AgentPath, ifaceAgent)
 }
 
 func (c *Client) loop(ctx context.Context) {
