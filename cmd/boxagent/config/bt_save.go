@@ -1,10 +1,7 @@
 package config
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"slices"
 	"strconv"
 
@@ -23,36 +20,25 @@ import (
 // say, is refused with a hint to edit it by hand). The write is atomic,
 // mode 0600 (the file may hold keys). An invalid file is refused.
 func SaveHeadsetAutoConnect(path, address string, on bool) (*Config, error) {
-	saveMu.Lock()
-	defer saveMu.Unlock()
-	data, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("cannot read the config file: %w", err)
-	}
-	old, err := Parse(path, data)
-	if err != nil {
-		return nil, fmt.Errorf("cannot save auto_connect: the config file is invalid (fix it first):\n%w", err)
-	}
-	want := *old
-	hs := slices.Clone(old.Bluetooth.Headsets)
-	i := slices.IndexFunc(hs, func(h bluetooth.Headset) bool { a, _ := bluetooth.ParseAddress(h.Address); return a == address })
-	if i >= 0 {
-		hs[i].AutoConnect = on
-	} else {
-		hs = append(hs, bluetooth.Headset{Address: address, AutoConnect: on})
-	}
-	want.Bluetooth.Headsets = hs
-	text, err := editHeadsetAutoConnect(data, address, on)
-	if err == nil {
-		err = sameConfig(path, text, &want)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("cannot save auto_connect of %s in %s: %w; set it by hand ([[bluetooth.headset]] address, auto_connect)", address, path, err)
-	}
-	if err := WriteFileAtomic(path, text, 0o600); err != nil {
-		return nil, err
-	}
-	return Parse(path, text)
+	return Edit(path, func(data []byte, old *Config) ([]byte, error) {
+		want := *old
+		hs := slices.Clone(old.Bluetooth.Headsets)
+		i := slices.IndexFunc(hs, func(h bluetooth.Headset) bool { a, _ := bluetooth.ParseAddress(h.Address); return a == address })
+		if i >= 0 {
+			hs[i].AutoConnect = on
+		} else {
+			hs = append(hs, bluetooth.Headset{Address: address, AutoConnect: on})
+		}
+		want.Bluetooth.Headsets = hs
+		text, err := editHeadsetAutoConnect(data, address, on)
+		if err == nil {
+			err = sameConfig(path, text, &want)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cannot save auto_connect of %s in %s: %w; set it by hand ([[bluetooth.headset]] address, auto_connect)", address, path, err)
+		}
+		return text, nil
+	})
 }
 
 // editHeadsetAutoConnect rewrites the auto_connect value of the

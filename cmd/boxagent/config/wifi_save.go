@@ -4,21 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"slices"
-	"sync"
 
 	toml "github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
 
-	"github.com/boxagent/boxagent/internal/atomicfile"
 	"github.com/boxagent/boxagent/network"
 )
-
-// saveMu serialises the agent's own writes of the file: two joins that
-// end together must not lose one of the networks.
-var saveMu sync.Mutex
 
 // SaveWiFiNetworks changes the [[wifi.network]] entries of the config
 // file at path to what update makes of them, and returns the config now
@@ -33,31 +25,24 @@ var saveMu sync.Mutex
 // 0600: it holds the keys. An invalid file is refused and left alone. A
 // missing file is created.
 func SaveWiFiNetworks(path string, update func([]network.WiFiNetwork) []network.WiFiNetwork) (*Config, error) {
-	saveMu.Lock()
-	defer saveMu.Unlock()
-	data, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("cannot read the config file: %w", err)
-	}
-	old, err := Parse(path, data)
-	if err != nil {
-		return nil, fmt.Errorf("cannot save Wi-Fi networks: the config file is invalid (fix it first):\n%w", err)
-	}
-	want := *old
-	wifi := network.WiFiConfig{}
-	if old.WiFi != nil {
-		wifi = *old.WiFi
-	}
-	wifi.Networks = update(slices.Clone(wifi.Networks))
-	want.WiFi = &wifi
-	if err := wifi.ValidateAll(); err != nil {
-		return nil, err
-	}
-	text, err := editWiFiNetworks(data, wifi.Networks)
-	if err == nil {
-		err = sameConfig(path, text, &want)
-	}
-	if err != nil {
+	return Edit(path, func(data []byte, old *Config) ([]byte, error) {
+		want := *old
+		wifi := network.WiFiConfig{}
+		if old.WiFi != nil {
+			wifi = *old.WiFi
+		}
+		wifi.Networks = update(slices.Clone(wifi.Networks))
+		want.WiFi = &wifi
+		if err := wifi.ValidateAll(); err != nil {
+			return nil, err
+		}
+		text, err := editWiFiNetworks(data, wifi.Networks)
+		if err == nil {
+			err = sameConfig(path, text, &want)
+		}
+		if err == nil {
+			return text, nil
+		}
 		// The text edit did not give the wanted config: write it whole.
 		if text, err = toml.Marshal(&want); err != nil {
 			return nil, fmt.Errorf("cannot encode the config: %w", err)
@@ -65,11 +50,8 @@ func SaveWiFiNetworks(path string, update func([]network.WiFiNetwork) []network.
 		if err := sameConfig(path, text, &want); err != nil {
 			return nil, fmt.Errorf("cannot save Wi-Fi networks: %w", err)
 		}
-	}
-	if err := WriteFileAtomic(path, text, 0o600); err != nil {
-		return nil, err
-	}
-	return Parse(path, text)
+		return text, nil
+	})
 }
 
 // sameConfig checks that text parses to want.
@@ -188,12 +170,4 @@ func trimTrailingComments(data []byte, from, end int) int {
 		end = prev
 	}
 	return end
-}
-
-// WriteFileAtomic replaces the file at path with data so that a power cut
-// leaves the old file or the new one, never half of one. The owner of the
-// old file is kept (an administrator's file stays theirs when the root
-// daemon rewrites it) and a missing folder is created.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	return atomicfile.Write(path, data, mode, atomicfile.Options{KeepOwner: true, CreateDir: true})
 }

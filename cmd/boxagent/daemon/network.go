@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -28,7 +26,6 @@ type networkDomain struct {
 	a   *agent
 	log *slog.Logger
 
-	editMu sync.Mutex // one edit of the config file at a time
 
 	// wifi lists the Wi-Fi link beside the wired uplinks in GET
 	// /api/v1/net (buildDomains); nil lists none.
@@ -363,41 +360,35 @@ type NetEditResult struct {
 	Reload localapi.ReloadResult `json:"reload"`
 }
 
-// editConfig changes the config file: edit gets its text and [network]
-// table and returns the new text and the table it must parse to. The new
-// file is validated whole (and the parents checked) before it replaces
-// the old one atomically (temporary file, fsync, rename, fsync of the
-// folder, mode 0600); then the agent reloads it, which applies it.
+// editConfig changes the config file through config.Edit, the file's one
+// writer: edit gets its text and [network] table and returns the new text
+// and the table it must parse to. The new file is validated whole (and the
+// parents checked) before it replaces the old one atomically (temporary
+// file, fsync, rename, fsync of the folder, mode 0600); then the agent
+// reloads it, which applies it.
 func (d *networkDomain) editConfig(ctx context.Context, edit func([]byte, network.Config) ([]byte, network.Config, error)) (NetEditResult, error) {
-	d.editMu.Lock()
-	defer d.editMu.Unlock()
 	path := d.a.cfgPath
 	res := NetEditResult{Config: path}
-	text, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return res, fmt.Errorf("cannot read %s: %w", path, err)
-	}
-	cur, err := config.Parse(path, text)
-	if err != nil {
-		return res, err
-	}
-	out, want, err := edit(text, cur.Network)
-	if err != nil {
-		return res, err
-	}
-	next, err := config.Parse(path, out)
-	if err != nil {
-		return res, err
-	}
-	if !reflect.DeepEqual(normalNet(next.Network), normalNet(want)) {
-		return res, errors.New("cannot edit the config file safely: the edited file does not read back as intended; edit it by hand")
-	}
-	if m := d.manager(); m != nil {
-		if err := m.Check(next.Network); err != nil {
-			return res, err
+	_, err := config.Edit(path, func(text []byte, cur *config.Config) ([]byte, error) {
+		out, want, err := edit(text, cur.Network)
+		if err != nil {
+			return nil, err
 		}
-	}
-	if err := config.WriteFileAtomic(path, out, 0o600); err != nil {
+		next, err := config.Parse(path, out)
+		if err != nil {
+			return nil, err
+		}
+		if !reflect.DeepEqual(normalNet(next.Network), normalNet(want)) {
+			return nil, errors.New("cannot edit the config file safely: the edited file does not read back as intended; edit it by hand")
+		}
+		if m := d.manager(); m != nil {
+			if err := m.Check(next.Network); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	})
+	if err != nil {
 		return res, err
 	}
 	res.Reload, err = d.a.ReloadConfig(ctx)
