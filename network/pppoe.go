@@ -21,11 +21,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// PPPoE defaults: Debian 12's pppd and its rp-pppoe plugin.
-const (
-	DefaultPPPD          = "/usr/sbin/pppd"
-	DefaultPPPDPluginDir = "/usr/lib/pppd/2.4.9"
-)
+// DefaultPPPD is where Debian, Buildroot and Yocto install pppd.
+const DefaultPPPD = "/usr/sbin/pppd"
 
 // PPPoEConfig is one PPPoE session's settings; PPPoEConfigFor makes it
 // from an uplink.
@@ -47,8 +44,11 @@ type PPPoEConfig struct {
 	// Manager's); nil: the session has ResolvConf to itself.
 	DNS *ResolvConf
 
-	PPPD      string // "": DefaultPPPD
-	PluginDir string // "": DefaultPPPDPluginDir
+	PPPD string // "": DefaultPPPD
+	// PluginDir holds pppd's plugins; "": pppd's own (its plugins given
+	// by name: the folder is named after pppd's version, /usr/lib/pppd/2.4.9
+	// on Debian 12, 2.5.x on Debian 13, Buildroot and Yocto).
+	PluginDir string
 	// Holdoff is the wait before pppd redials: 0 is 1 s (pppd's own
 	// default, 30 s, makes a carrier restart cost half a minute).
 	Holdoff time.Duration
@@ -75,15 +75,17 @@ func PPPoEConfigFor(u Uplink) PPPoEConfig {
 // args is pppd's command line, the password read from fd passwordFD:
 // no secret in it.
 func (c PPPoEConfig) args(passwordFD int) []string {
-	dir := c.PluginDir
-	if dir == "" {
-		dir = DefaultPPPDPluginDir
+	plugin := func(name string) string {
+		if c.PluginDir == "" {
+			return name
+		}
+		return filepath.Join(c.PluginDir, name)
 	}
 	holdoff := max(int(c.Holdoff/time.Second), 1)
 	a := []string{
-		"plugin", filepath.Join(dir, "pppoe.so"), "nic-" + c.Link,
+		"plugin", plugin("pppoe.so"), "nic-" + c.Link,
 		"user", c.User,
-		"plugin", filepath.Join(dir, "passwordfd.so"), "passwordfd", strconv.Itoa(passwordFD),
+		"plugin", plugin("passwordfd.so"), "passwordfd", strconv.Itoa(passwordFD),
 		"noauth", "nodetach", "persist", "maxfail", "0",
 		"lcp-echo-interval", "1", "lcp-echo-failure", "3",
 		"holdoff", strconv.Itoa(holdoff),

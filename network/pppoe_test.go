@@ -21,14 +21,18 @@ func TestPPPoEArgs(t *testing.T) {
 		t.Fatalf("the password is on pppd's command line: %s", line)
 	}
 	for _, want := range []string{
-		"plugin /usr/lib/pppd/2.4.9/pppoe.so nic-eth0.35 user alice@isp",
-		"plugin /usr/lib/pppd/2.4.9/passwordfd.so passwordfd 3",
+		"plugin pppoe.so nic-eth0.35 user alice@isp",
+		"plugin passwordfd.so passwordfd 3",
 		"noauth nodetach persist maxfail 0 lcp-echo-interval 1 lcp-echo-failure 3 holdoff 1",
 		"unit 2", "rp_pppoe_service inet", "mtu 1492 mru 1492", "nodefaultroute",
 	} {
 		if !strings.Contains(line, want) {
 			t.Errorf("pppd args lack %q:\n%s", want, line)
 		}
+	}
+	cfg.PluginDir = "/opt/ppp/plugins"
+	if line := strings.Join(cfg.args(3), " "); !strings.Contains(line, "plugin /opt/ppp/plugins/pppoe.so nic-") {
+		t.Errorf("a plugin folder set names the plugins in it:\n%s", line)
 	}
 	cfg.Holdoff = 3 * time.Second
 	if a := cfg.args(3); slices.Index(a, "holdoff") < 0 || a[slices.Index(a, "holdoff")+1] != "3" {
