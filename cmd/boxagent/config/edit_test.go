@@ -49,7 +49,7 @@ func TestConcurrentEditsLoseNothing(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			_, err := Edit(path, func(text []byte, _ *Config) ([]byte, error) {
-				return fmt.Appendf(slices.Clone(text), "\n[[network.uplink]]\nname = \"u%d\"\nparent = \"eth0\"\nvlan = %d\n[network.uplink.ipv4]\nmethod = \"dhcp\"\n", i, 100+i), nil
+				return fmt.Appendf(slices.Clone(text), "\n[[network.uplink]]\nname = \"u%d\"\nparent = \"eth0\"\nvlan = %d\n[network.uplink.ipv4]\nmethod = \"dhcp\"\ndefault_route = false\n", i, 100+i), nil
 			})
 			errs <- err
 		}()
@@ -104,8 +104,10 @@ func TestEditRefusesAndLeavesTheFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.toml")
 	os.WriteFile(path, []byte(savedFile), 0o600)
 	for name, change := range map[string]func([]byte, *Config) ([]byte, error){
-		"error":   func([]byte, *Config) ([]byte, error) { return nil, fmt.Errorf("no") },
-		"invalid": func(text []byte, _ *Config) ([]byte, error) { return append(slices.Clone(text), "\n[[network.uplink]]\nvlan = 5000\n"...), nil },
+		"error": func([]byte, *Config) ([]byte, error) { return nil, fmt.Errorf("no") },
+		"invalid": func(text []byte, _ *Config) ([]byte, error) {
+			return append(slices.Clone(text), "\n[[network.uplink]]\nvlan = 5000\n"...), nil
+		},
 		"garbage": func([]byte, *Config) ([]byte, error) { return []byte("board = "), nil },
 	} {
 		if _, err := Edit(path, change); err == nil {

@@ -26,7 +26,6 @@ type networkDomain struct {
 	a   *agent
 	log *slog.Logger
 
-
 	// wifi lists the Wi-Fi link beside the wired uplinks in GET
 	// /api/v1/net (buildDomains); nil lists none.
 	wifi *wifiDomain
