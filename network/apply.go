@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -15,12 +16,13 @@ import (
 
 // applied is what one uplink puts into the kernel for an address: the
 // address (without the kernel's own prefix route, so that the prefix
-// route can carry the uplink's metric), the prefix route, and the
-// default route.
+// route can carry the uplink's metric), the prefix route, the default
+// route (when router is set) and the uplink's other routes.
 type applied struct {
 	link   netlink.Link
 	addr   netip.Prefix
 	router netip.Addr
+	extra  []Route
 	metric uint32
 	proto  netlink.RouteProtocol
 	// lifetime of the address; 0 for forever.
@@ -59,6 +61,9 @@ func (a applied) routes() []*netlink.Route {
 			Protocol:  a.proto,
 			Family:    netlink.FAMILY_V4,
 		})
+	}
+	for _, r := range a.extra {
+		rs = append(rs, r.netlinkRoute(idx, src, a.metric, a.proto))
 	}
 	return rs
 }
@@ -107,12 +112,19 @@ func prefixNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
-// leaseApplied is what a lease puts into the kernel now.
+// leaseApplied is what a lease puts into the kernel now: its address, the
+// default route unless the uplink carries none, the routes the server
+// pushed and the uplink's static ones.
 func (c *DHCPClient) leaseApplied(l *Lease) applied {
-	return applied{
+	a := applied{
 		link: c.link, addr: l.Address, router: l.Router, metric: c.cfg.RouteMetric,
+		extra: append(slices.Clone(l.Routes), c.cfg.Routes...),
 		proto: unix.RTPROT_DHCP, lifetime: l.ExpiresAt().Sub(c.clock.Now()),
 	}
+	if c.cfg.NoDefaultRoute {
+		a.router = netip.Addr{}
+	}
+	return a
 }
 
 // apply puts a new or renewed lease into the kernel and resolv.conf,
@@ -120,7 +132,7 @@ func (c *DHCPClient) leaseApplied(l *Lease) applied {
 // there.
 func (c *DHCPClient) apply(old, l *Lease) error {
 	var errs []error
-	if old != nil && (old.Address != l.Address || old.Router != l.Router) {
+	if old != nil && (old.Address != l.Address || old.Router != l.Router || !slices.Equal(old.Routes, l.Routes)) {
 		if err := c.leaseApplied(old).remove(c.nl); err != nil {
 			errs = append(errs, err)
 		}
@@ -154,14 +166,9 @@ func applyStatic(nl Netlink, u Uplink, dns *ResolvConf) error {
 	if err != nil {
 		return fmt.Errorf("cannot find link %q: %w", u.LinkName(), err)
 	}
-	a := applied{link: link, metric: uint32(v.RouteMetric), proto: unix.RTPROT_STATIC}
-	if a.addr, err = netip.ParsePrefix(v.Address); err != nil {
-		return fmt.Errorf("cannot use address: %w", err)
-	}
-	if v.Gateway != "" {
-		if a.router, err = netip.ParseAddr(v.Gateway); err != nil {
-			return fmt.Errorf("cannot use gateway: %w", err)
-		}
+	a, err := staticApplied(link, u)
+	if err != nil {
+		return err
 	}
 	if err := a.put(nl); err != nil {
 		return err

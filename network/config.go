@@ -57,8 +57,16 @@ type IPv4 struct {
 	VendorClass string            `toml:"vendor_class,omitempty" json:"vendor_class,omitempty"`
 	ClientID    string            `toml:"client_id,omitempty" json:"client_id,omitempty"`
 	Options     map[string]string `toml:"options,omitempty" json:"options,omitempty"`
-	// RouteMetric is the metric of the default route (dhcp, static, pppoe).
+	// RouteMetric is the metric of the uplink's routes (dhcp, static,
+	// pppoe): two uplinks that both carry the default route need two.
 	RouteMetric int `toml:"route_metric,omitempty" json:"route_metric,omitempty"`
+	// DefaultRoute false: the uplink carries no default route, only its
+	// prefix, its static routes and those its DHCP server pushes (options
+	// 121/249): an IPTV VLAN beside the PPPoE uplink that carries the
+	// internet. Absent: true.
+	DefaultRoute *bool `toml:"default_route,omitempty" json:"default_route,omitempty"`
+	// Routes are static routes on the uplink's link, with its metric.
+	Routes []RouteConfig `toml:"routes,omitempty" json:"routes,omitempty"`
 
 	// Static. Address is "a.b.c.d/len".
 	Address string   `toml:"address,omitempty" json:"address,omitempty"`
@@ -106,6 +114,10 @@ func (c Config) Validate() error {
 func (c Config) Problems() []FieldError {
 	ps := pppdProblems(c.PPPD)
 	seen := map[string]int{}
+	// The kernel keeps one default route per metric: two uplinks with
+	// the same one would replace each other's whenever one is applied
+	// again (a lease renewal, a redial), and traffic would flip.
+	defaultAt := map[int]int{}
 	for i, u := range c.Uplinks {
 		at := func(key string) string { return fmt.Sprintf("uplink[%d].%s", i, key) }
 		add := func(key, format string, args ...any) {
@@ -122,8 +134,31 @@ func (c Config) Problems() []FieldError {
 		} else {
 			seen[name] = i
 		}
+		if u.IPv4.CarriesDefaultRoute() {
+			if j, ok := defaultAt[u.IPv4.RouteMetric]; ok {
+				add("ipv4.route_metric", "uplink[%d] carries the default route at metric %d too: they would replace each other's; set default_route = false on the one that must not carry it (an IPTV VLAN), or give them different route_metric", j, u.IPv4.RouteMetric)
+			} else {
+				defaultAt[u.IPv4.RouteMetric] = i
+			}
+		}
 	}
 	return ps
+}
+
+// CarriesDefaultRoute reports whether the uplink puts a default route in
+// the kernel when it is up: a static one with a gateway, any DHCP or PPPoE
+// one, unless default_route = false.
+func (v IPv4) CarriesDefaultRoute() bool {
+	if v.DefaultRoute != nil && !*v.DefaultRoute {
+		return false
+	}
+	switch v.Method {
+	case MethodDHCP, MethodPPPoE:
+		return true
+	case MethodStatic:
+		return v.Gateway != ""
+	}
+	return false
 }
 
 // LinkName is the name of the uplink's link: Name, else "parent.vlan",
@@ -223,6 +258,19 @@ func (v IPv4) check(add addFunc) {
 	only("mtu", MethodPPPoE, v.MTU != 0)
 	if v.Method == MethodOff && v.RouteMetric != 0 {
 		add("route_metric", "only for methods \"dhcp\", \"static\" and \"pppoe\"")
+	}
+	if v.Method == MethodOff && v.DefaultRoute != nil {
+		add("default_route", "only for methods \"dhcp\", \"static\" and \"pppoe\"")
+	}
+	if v.Method == MethodOff && len(v.Routes) > 0 {
+		add("routes", "only for methods \"dhcp\", \"static\" and \"pppoe\"")
+	}
+	for i, r := range v.Routes {
+		if _, err := r.parse(); err != nil {
+			var re *routeError
+			errors.As(err, &re)
+			add(fmt.Sprintf("routes[%d].%s", i, re.Field), "%s", re.Msg)
+		}
 	}
 
 	if v.VendorClass != "" {

@@ -11,7 +11,7 @@ import (
 	toml "github.com/pelletier/go-toml/v2"
 )
 
-func ptr(n int) *int { return &n }
+func ptr[T any](v T) *T { return &v }
 
 func dhcpUplink() Uplink {
 	return Uplink{Name: "iptv", Parent: "eth0", VLAN: ptr(45), Priority: ptr(6), MTU: 1500, IPv4: IPv4{
@@ -30,9 +30,35 @@ func TestValidate(t *testing.T) {
 		{"dhcp", Config{Uplinks: []Uplink{dhcpUplink()}}, nil},
 		{"static and pppoe", Config{Uplinks: []Uplink{
 			{Parent: "eth1", IPv4: IPv4{Method: MethodStatic, Address: "192.0.2.10/24", Gateway: "192.0.2.1", DNS: []string{"192.0.2.1", "2001:db8::1"}}},
-			{Parent: "eth0", VLAN: ptr(35), IPv4: IPv4{Method: MethodPPPoE, User: "u", Password: "p", Service: "inet", MTU: 1492}},
+			{Parent: "eth0", VLAN: ptr(35), IPv4: IPv4{Method: MethodPPPoE, User: "u", Password: "p", Service: "inet", MTU: 1492, RouteMetric: 50}},
 			{Parent: "eth2", IPv4: IPv4{Method: MethodOff}},
 		}}, nil},
+		{"iptv beside internet", Config{Uplinks: []Uplink{
+			{Name: "internet", Parent: "eth0", VLAN: ptr(35), IPv4: IPv4{Method: MethodPPPoE, User: "u", Password: "p"}},
+			{Name: "iptv", Parent: "eth0", VLAN: ptr(45), IPv4: IPv4{Method: MethodDHCP, DefaultRoute: ptr(false),
+				Routes: []RouteConfig{{To: "10.200.0.0/16", Via: "10.45.0.1"}, {To: "239.0.0.0/8"}}}},
+		}}, nil},
+		{"two default routes", Config{Uplinks: []Uplink{
+			{Name: "internet", Parent: "eth0", VLAN: ptr(35), IPv4: IPv4{Method: MethodPPPoE, User: "u", Password: "p"}},
+			{Name: "iptv", Parent: "eth0", VLAN: ptr(45), IPv4: IPv4{Method: MethodDHCP}},
+			{Name: "lan", Parent: "eth1", IPv4: IPv4{Method: MethodStatic, Address: "192.0.2.10/24"}},
+			{Name: "backup", Parent: "eth2", IPv4: IPv4{Method: MethodDHCP, RouteMetric: 100}},
+		}}, []FieldError{
+			{"uplink[1].ipv4.route_metric", "uplink[0] carries the default route at metric 0 too: they would replace each other's; set default_route = false on the one that must not carry it (an IPTV VLAN), or give them different route_metric"},
+		}},
+		{"routes", Config{Uplinks: []Uplink{
+			{Parent: "eth0", IPv4: IPv4{Method: MethodDHCP, Routes: []RouteConfig{
+				{To: "10.0.0.1/8"}, {To: "0.0.0.0/0", Via: "10.0.0.1"}, {To: "fd00::/8"}, {To: "10.0.0.0/8", Via: "nowhere"},
+			}}},
+			{Parent: "eth1", IPv4: IPv4{Method: MethodOff, DefaultRoute: ptr(false), Routes: []RouteConfig{{To: "10.0.0.0/8"}}}},
+		}}, []FieldError{
+			{"uplink[0].ipv4.routes[0].to", `"10.0.0.1/8" has host bits set: write 10.0.0.0/8`},
+			{"uplink[0].ipv4.routes[1].to", `"0.0.0.0/0" is the default route: the uplink's gateway and default_route say that`},
+			{"uplink[0].ipv4.routes[2].to", `"fd00::/8" is not an IPv4 prefix (a.b.c.d/len)`},
+			{"uplink[0].ipv4.routes[3].via", `"nowhere" is not an IPv4 address`},
+			{"uplink[1].ipv4.default_route", `only for methods "dhcp", "static" and "pppoe"`},
+			{"uplink[1].ipv4.routes", `only for methods "dhcp", "static" and "pppoe"`},
+		}},
 		{"vlan 0 and 4095", Config{Uplinks: []Uplink{
 			{Parent: "eth0", VLAN: ptr(0), IPv4: IPv4{Method: MethodOff}},
 			{Parent: "eth0", VLAN: ptr(4095), IPv4: IPv4{Method: MethodOff}},
@@ -90,7 +116,7 @@ func TestValidate(t *testing.T) {
 		}},
 		{"client id", Config{Uplinks: []Uplink{
 			{Parent: "eth0", IPv4: IPv4{Method: MethodDHCP, ClientID: "hex:01"}},
-			{Parent: "eth1", IPv4: IPv4{Method: MethodDHCP, ClientID: "none", VendorClass: "hex:"}},
+			{Parent: "eth1", IPv4: IPv4{Method: MethodDHCP, ClientID: "none", VendorClass: "hex:", RouteMetric: 10}},
 		}}, []FieldError{
 			{"uplink[0].ipv4.client_id", `"hex:01" is 1 byte long; a client identifier has at least 2 (type and value)`},
 			{"uplink[1].ipv4.vendor_class", `"hex:" holds no hex digits`},
@@ -99,7 +125,7 @@ func TestValidate(t *testing.T) {
 			{Parent: "eth0", IPv4: IPv4{}},
 			{Parent: "eth1", IPv4: IPv4{Method: "ipoe"}},
 			{Parent: "eth2", IPv4: IPv4{Method: MethodPPPoE, Password: "secret", MTU: 1600}},
-			{Parent: "eth3", IPv4: IPv4{Method: MethodStatic, Gateway: "fe80::1", DNS: []string{"dns.example"}}},
+			{Parent: "eth3", IPv4: IPv4{Method: MethodStatic, Gateway: "fe80::1", DNS: []string{"dns.example"}, RouteMetric: 10}},
 			{Parent: "eth4", IPv4: IPv4{Method: MethodStatic, Address: "192.0.2.10"}},
 			{Parent: "eth5", IPv4: IPv4{Method: MethodStatic, Address: "192.0.2.10/24", VendorClass: "x", User: "u"}},
 			{Parent: "eth6", IPv4: IPv4{Method: MethodOff, RouteMetric: 5}},

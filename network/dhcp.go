@@ -23,6 +23,11 @@ type DHCPConfig struct {
 	ClientIDMAC bool
 	Options     map[uint8][]byte // further options, sent as they are
 	RouteMetric uint32
+	// NoDefaultRoute: the lease's router gives no default route (the
+	// uplink's default_route = false); its other routes still apply.
+	NoDefaultRoute bool
+	// Routes are the uplink's static routes, put beside the lease's.
+	Routes []Route
 	// Source is what resolv.conf's comment calls the lease: "" for
 	// "dhcp"; the Wi-Fi link's client says "wifi dhcp".
 	Source string
@@ -46,8 +51,11 @@ type DHCPConfig struct {
 // dhcp. u must be valid (Config.Validate).
 func DHCPConfigFor(u Uplink, resolvConf string) (DHCPConfig, error) {
 	v := u.IPv4
-	c := DHCPConfig{Link: u.LinkName(), RouteMetric: uint32(v.RouteMetric), ResolvConf: resolvConf}
+	c := DHCPConfig{Link: u.LinkName(), RouteMetric: uint32(v.RouteMetric), ResolvConf: resolvConf, NoDefaultRoute: !v.CarriesDefaultRoute()}
 	var err error
+	if c.Routes, err = parseRoutes(v.Routes); err != nil {
+		return c, fmt.Errorf("cannot use routes: %w", err)
+	}
 	if v.VendorClass != "" {
 		if c.VendorClass, err = ParseOptionValue(v.VendorClass); err != nil {
 			return c, fmt.Errorf("cannot use vendor_class: %w", err)

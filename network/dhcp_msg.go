@@ -27,6 +27,8 @@ var requested = []byte{
 	58,  // T1
 	59,  // T2
 	119, // domain search (RFC 3397)
+	121, // classless static routes (RFC 3442): an IPTV platform's routes
+	249, // the same, Microsoft's code, which some IPTV servers still send
 }
 
 // fixedOptions are the options every message of the client carries, the
@@ -110,7 +112,9 @@ func leaseFrom(ack *dhcpv4.DHCPv4, sent time.Time) (*Lease, error) {
 		l.T1 = min(d/2, l.T2)
 	}
 	l.Server, _ = netip.AddrFromSlice(ack.ServerIdentifier().To4())
-	if rs := ack.Router(); len(rs) > 0 {
+	if routes, router, ok := classlessRoutes(ack); ok {
+		l.Routes, l.Router = routes, router
+	} else if rs := ack.Router(); len(rs) > 0 {
 		l.Router, _ = netip.AddrFromSlice(rs[0].To4())
 	}
 	for _, s := range ack.DNS() {

@@ -503,7 +503,7 @@ func TestDHCPOptionsSameBytes(t *testing.T) {
 		61:  "3d0401020304",
 		77:  "4d03" + hex.EncodeToString([]byte("box")),
 		125: "7d0900000de90401020304",
-		55:  "370c0103060f1a1c2a33363a3b77",
+		55:  "370e0103060f1a1c2a33363a3b7779f9",
 		57:  "390205dc",
 	}
 	seen := map[string]bool{}

@@ -69,7 +69,11 @@ type Lease struct {
 	Domain  string       `json:"domain,omitempty"`
 	// Search is option 119 (RFC 3397), the domain search list; nil when
 	// the server sent none or a malformed one.
-	Search   []string      `json:"search,omitempty"`
+	Search []string `json:"search,omitempty"`
+	// Routes are option 121's classless static routes (or 249's), less
+	// the default route among them, which is Router: RFC 3442 has the
+	// client ignore option 3 when the server sends 121.
+	Routes   []Route       `json:"routes,omitempty"`
 	Server   netip.Addr    `json:"server"`
 	Acquired time.Time     `json:"acquired"`
 	Duration time.Duration `json:"duration"`

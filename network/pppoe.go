@@ -36,6 +36,10 @@ type PPPoEConfig struct {
 	// is in use, and the session reports the one it got.
 	Unit        int
 	RouteMetric uint32
+	// NoDefaultRoute: the session puts no default route on its link (the
+	// uplink's default_route = false); Routes go there instead, on-link.
+	NoDefaultRoute bool
+	Routes         []Route
 	// ResolvConf is where the DNS servers the concentrator hands out
 	// (usepeerdns) are written; "" for nowhere. DNS, when set, takes
 	// them instead.
@@ -68,8 +72,16 @@ func PPPoEConfigFor(u Uplink) PPPoEConfig {
 	v := u.IPv4
 	return PPPoEConfig{
 		Link: u.LinkName(), User: v.User, Password: v.Password, Service: v.Service,
-		MTU: v.MTU, RouteMetric: uint32(v.RouteMetric),
+		MTU: v.MTU, RouteMetric: uint32(v.RouteMetric), NoDefaultRoute: !v.CarriesDefaultRoute(),
+		Routes: validRoutes(v.Routes),
 	}
+}
+
+// validRoutes is the routes of a valid uplink (Config.Validate checked
+// them).
+func validRoutes(cs []RouteConfig) []Route {
+	rs, _ := parseRoutes(cs)
+	return rs
 }
 
 // args is pppd's command line, the password read from fd passwordFD:
@@ -367,16 +379,25 @@ func (p *PPPoE) defaultRoute(link string) error {
 	if err != nil {
 		return fmt.Errorf("cannot find %s: %w", link, err)
 	}
-	r := &netlink.Route{
-		LinkIndex: l.Attrs().Index,
-		Dst:       &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)},
-		Scope:     netlink.SCOPE_LINK,
-		Priority:  int(p.cfg.RouteMetric),
-		Protocol:  unix.RTPROT_BOOT,
-		Family:    netlink.FAMILY_V4,
+	var rs []*netlink.Route
+	if !p.cfg.NoDefaultRoute {
+		rs = append(rs, &netlink.Route{
+			LinkIndex: l.Attrs().Index,
+			Dst:       &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)},
+			Scope:     netlink.SCOPE_LINK,
+			Priority:  int(p.cfg.RouteMetric),
+			Protocol:  unix.RTPROT_BOOT,
+			Family:    netlink.FAMILY_V4,
+		})
 	}
-	if err := p.nl.RouteReplace(r); err != nil {
-		return fmt.Errorf("cannot set the default route on %s: %w", link, err)
+	for _, r := range p.cfg.Routes {
+		// A point-to-point link: every route is on it.
+		rs = append(rs, Route{To: r.To}.netlinkRoute(l.Attrs().Index, nil, p.cfg.RouteMetric, unix.RTPROT_BOOT))
+	}
+	for _, r := range rs {
+		if err := p.nl.RouteReplace(r); err != nil {
+			return fmt.Errorf("cannot set route %s on %s: %w", routeText(r), link, err)
+		}
 	}
 	return nil
 }

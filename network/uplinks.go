@@ -522,16 +522,23 @@ func (m *Manager) Renew(link string) error {
 	return nil
 }
 
-// staticApplied is what a static uplink puts on its link.
+// staticApplied is what a static uplink puts on its link: its address,
+// the default route through its gateway (unless default_route = false)
+// and its static routes.
 func staticApplied(link netlink.Link, u Uplink) (applied, error) {
 	v := u.IPv4
 	a := applied{link: link, metric: uint32(v.RouteMetric), proto: unix.RTPROT_STATIC}
 	var err error
 	if a.addr, err = netip.ParsePrefix(v.Address); err != nil {
-		return a, err
+		return a, fmt.Errorf("cannot use address: %w", err)
 	}
-	if v.Gateway != "" {
-		a.router, err = netip.ParseAddr(v.Gateway)
+	if v.Gateway != "" && v.CarriesDefaultRoute() {
+		if a.router, err = netip.ParseAddr(v.Gateway); err != nil {
+			return a, fmt.Errorf("cannot use gateway: %w", err)
+		}
 	}
-	return a, err
+	if a.extra, err = parseRoutes(v.Routes); err != nil {
+		return a, fmt.Errorf("cannot use routes: %w", err)
+	}
+	return a, nil
 }

@@ -17,6 +17,7 @@ parent = "eth0"
 vlan = 45
 [network.uplink.ipv4]
 method = "dhcp"
+default_route = false
 [network.uplink.ipv4.options]
 125 = "hex:00"
 
@@ -26,6 +27,7 @@ vlan = 35
 [network.uplink.ipv4]
 method = "pppoe"
 user = "u"
+route_metric = 100
 
 # Internet, untagged
 [[network.uplink]]

@@ -399,7 +399,8 @@ func mergeNetworks(cfg *config.Config, f *File) {
 		}
 		v := u.IPv4
 		n.IPv4 = network.IPv4{Method: v.Method, VendorClass: v.VendorClass, ClientID: v.ClientID,
-			Address: v.Address, Gateway: v.Gateway, DNS: v.DNS, User: u.PPPoE.Username, Password: u.PPPoE.Password}
+			Address: v.Address, Gateway: v.Gateway, DNS: v.DNS, User: u.PPPoE.Username, Password: u.PPPoE.Password,
+			RouteMetric: v.RouteMetric, DefaultRoute: v.DefaultRoute}
 		switch v.Method {
 		case "":
 			n.IPv4.Method = network.MethodDHCP

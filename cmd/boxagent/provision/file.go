@@ -93,6 +93,10 @@ type IPv4 struct {
 	DNS         []string `toml:"dns,omitempty" json:"dns,omitempty"`
 	VendorClass string   `toml:"vendor_class,omitempty" json:"vendor_class,omitempty"` // DHCP option 60
 	ClientID    string   `toml:"client_id,omitempty" json:"client_id,omitempty"`       // option 61: "mac" or a string
+	// RouteMetric and DefaultRoute are [network.uplink.ipv4]'s: two
+	// uplinks with a default route need two metrics.
+	RouteMetric  int   `toml:"route_metric,omitempty" json:"route_metric,omitempty"`
+	DefaultRoute *bool `toml:"default_route,omitempty" json:"default_route,omitempty"`
 }
 
 // PPPoE are the credentials of method = "pppoe".

@@ -86,6 +86,10 @@ func ParseNetworkConfig(data []byte) (*NetworkConfig, error) {
 	return nc, nil
 }
 
+// networkdDHCPMetric is systemd-networkd's route metric for DHCPv4 routes
+// (netplan's renderer on Raspberry Pi OS and Ubuntu images).
+const networkdDHCPMetric = 1024
+
 // addressing fills an uplink's IPv4 from a netplan interface definition.
 func (nc *NetworkConfig) addressing(u *Uplink, key string, def map[string]any) error {
 	u.MAC = strings.ToLower(str(def["macaddress"]))
@@ -104,6 +108,14 @@ func (nc *NetworkConfig) addressing(u *Uplink, key string, def map[string]any) e
 	switch {
 	case str(def["dhcp4"]) == "true" || str(def["dhcp4"]) == "yes":
 		u.IPv4.Method = "dhcp"
+		// networkd's metric for DHCP routes, so that a static default
+		// route (metric 0) beside it wins, as it did under netplan.
+		u.IPv4.RouteMetric = networkdDHCPMetric
+		if o, ok := def["dhcp4-overrides"].(map[string]any); ok {
+			if m, err := strconv.Atoi(str(o["route-metric"])); err == nil {
+				u.IPv4.RouteMetric = m
+			}
+		}
 	case len(v4) > 0:
 		u.IPv4.Method, u.IPv4.Address = "static", v4[0]
 		if len(v4) > 1 {
@@ -118,6 +130,9 @@ func (nc *NetworkConfig) addressing(u *Uplink, key string, def map[string]any) e
 			rm, _ := r.(map[string]any)
 			if to := str(rm["to"]); (to == "default" || to == "0.0.0.0/0") && u.IPv4.Gateway == "" {
 				u.IPv4.Gateway = str(rm["via"])
+				if m, err := strconv.Atoi(str(rm["metric"])); err == nil && u.IPv4.Method == "static" {
+					u.IPv4.RouteMetric = m
+				}
 			}
 		}
 	}

@@ -24,7 +24,7 @@ func TestParseNetworkConfig(t *testing.T) {
 		t.Errorf("wifi = %+v\nwant %+v", nc.WiFi, wantWiFi)
 	}
 	wantUplinks := []Uplink{
-		{Name: "eth0", Parent: "eth0", IPv4: IPv4{Method: "dhcp"}},
+		{Name: "eth0", Parent: "eth0", IPv4: IPv4{Method: "dhcp", RouteMetric: 1024}},
 		{Name: "iptv-vlan", Parent: "eth0", VLAN: 46, IPv4: IPv4{Method: "static", Address: "192.0.2.10/24", Gateway: "192.0.2.1", DNS: []string{"192.0.2.53"}}},
 	}
 	if !reflect.DeepEqual(nc.Uplink, wantUplinks) {
