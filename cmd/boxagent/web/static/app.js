@@ -279,8 +279,7 @@ async function main() {
   await loadLanguage(pickLanguage());
   document.getElementById("lang").addEventListener("change", async (e) => {
     localStorage.setItem("lang", e.target.value);
-    await loadLanguage(e.target.value);
-    await refresh();
+    if (await loadLanguage(e.target.value)) await refresh();
   });
   const sess = await api("/api/v1/session");
   csrf = sess.csrf || "";
