@@ -199,6 +199,7 @@ func TestBrowserBluetoothPage(t *testing.T) {
 		t.Errorf("added device paired: %q", s)
 	}
 	checkLabels(t, ctx, "bluetooth")
+	checkLayout(t, ctx, "bluetooth", "#bt-scan", "#bt-scan-seconds", "#bt-pairable", "#bt-power-hci0", "#bt-pair-001B66112233")
 	shootBoth(t, ctx, "bluetooth")
 
 	// Pair from the page: paired, trusted and connected, as text.
@@ -344,6 +345,7 @@ password = "`+pppoePassword+`"
 		t.Errorf("the page holds the PPPoE password (or cannot be read: %v)", err)
 	}
 	checkLabels(t, ctx, "network")
+	checkLayout(t, ctx, "network", "#net-apply", "#net-renew-uplink0")
 	shootBoth(t, ctx, "network")
 
 	status := func(kind string) string {
@@ -385,6 +387,7 @@ func TestBrowserAudioPage(t *testing.T) {
 		t.Errorf("the card's modes: %q", s)
 	}
 	checkLabels(t, ctx, "audio")
+	checkLayout(t, ctx, "audio", card+"-switch", "#audio-sink-one-volume", "#audio-test-sink", "#audio-test-tone")
 	shootBoth(t, ctx, "audio")
 
 	switched := time.Now()

@@ -65,6 +65,7 @@ func TestBrowserLoginOverviewHistory(t *testing.T) {
 	if heading, status := text("#overview-h"), text("#status"); heading != "Overview" || !strings.Contains(status, "journal") {
 		t.Errorf("overview: heading %q, status %q", heading, status)
 	}
+	checkLayout(t, ctx, "overview", "#reload", "#lang", `nav a[href="#history"]`)
 	shoot(t, ctx, "overview-360")
 
 	// A change from the page is an operation; it appears live in History
@@ -84,6 +85,7 @@ func TestBrowserLoginOverviewHistory(t *testing.T) {
 	if opState != "done" || !strings.Contains(snapshot, `"revision": "sha256:`) || strings.Contains(snapshot, "xIFMKrFD") {
 		t.Errorf("history: state %q, snapshot %s", opState, snapshot)
 	}
+	checkLayout(t, ctx, "history", "#kind", "#ops tbody tr td a")
 	shoot(t, ctx, "history-360")
 
 	// The language switch turns the page into Simplified Chinese. SetValue
