@@ -282,13 +282,16 @@ func TestBrowserBluetoothPage(t *testing.T) {
 }
 
 // TestBrowserNetworkPage: the daemon runs in a network namespace with a
-// DHCP uplink served by real dnsmasq (vendor class and option 125 sent)
-// and a static one; the page shows the lease's details, and Apply and
-// Renew from the page end as done operations.
+// DHCP uplink served by real dnsmasq, which answers only a client that
+// sends the vendor class (option 60) and option 125 of the config, and a
+// static one; the page shows the lease's details, and Apply and Renew
+// from the page end as done operations.
 func TestBrowserNetworkPage(t *testing.T) {
 	const pppoePassword = "pw-never-shown-7Hq"
 	l := newISPLab(t)
-	l.dnsmasq(t, 0, "10.45.0", "10.45.0.1", "iptv.example")
+	l.dnsmasq(t, 0, "10.45.0", "10.45.0.1", "iptv.example",
+		"--dhcp-vendorclass=set:iptv,IPTV_TEST", "--dhcp-match=set:v125,125,00:00:0d:e9",
+		"--dhcp-ignore=tag:!iptv", "--dhcp-ignore=tag:!v125")
 	root := t.TempDir()
 	writeConfig(t, root, "board = \"generic-x86_64\"\n"+pageConfig+`
 [[network.uplink]]
