@@ -295,9 +295,12 @@ async function main() {
   });
   document.getElementById("kind").addEventListener("change", () => showOperations());
   window.addEventListener("hashchange", showPage);
+  // Follow the event stream before the first load: a change made while
+  // the page loads (the doctor can take seconds) is then an event the
+  // page sees, not one that went by before it listened.
+  follow();
   await refresh();
   showPage();
-  follow();
 }
 
 async function refresh() {
