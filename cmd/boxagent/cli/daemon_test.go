@@ -460,3 +460,17 @@ func TestWatchdogPings(t *testing.T) {
 		t.Errorf("WATCHDOG=1 every %s typically, want about 100 ms (half of WATCHDOG_USEC=200000): %v", median, gaps)
 	}
 }
+
+// TestTwoAgentsLinkWatchesStayQuiet: two agents on one host, each with
+// its link watch. A subscription lists the links by a request that also
+// reaches the other's subscription (from a process, not the kernel); the
+// other must not subscribe (and so list, and so wake the first) again.
+func TestTwoAgentsLinkWatchesStayQuiet(t *testing.T) {
+	a, b := startAgent(t, t.TempDir()), startAgent(t, t.TempDir())
+	time.Sleep(2 * time.Second)
+	for name, p := range map[string]*agentProc{"first": a, "second": b} {
+		if n := strings.Count(p.stderr.String(), "link watch: subscribing again"); n > 0 {
+			t.Errorf("the %s agent's link watch subscribed again %d times in 2 s", name, n)
+		}
+	}
+}
