@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -56,7 +57,19 @@ func (m *Manager) Watch(ctx context.Context) error {
 		failed := make(chan error, 1)
 		opts := netlink.LinkSubscribeOptions{
 			ListExisting: true,
+			// The library goes on after every error but a failed receive,
+			// which closes updates. A dump cut short by a change may have
+			// missed a link: list again. A message from a process rather
+			// than the kernel ("Wrong sender portid") or one that does not
+			// decode is skipped. Such a message is, among others, another
+			// subscriber's ListExisting request, which the library sends
+			// to the link group as well as to the kernel: subscribing again
+			// for it made two agents on one host wake each other about a
+			// thousand times a second.
 			ErrorCallback: func(err error) {
+				if !errors.Is(err, netlink.ErrDumpInterrupted) {
+					return
+				}
 				select {
 				case failed <- err:
 				default:

@@ -199,6 +199,7 @@ func TestBrowserBluetoothPage(t *testing.T) {
 		t.Errorf("added device paired: %q", s)
 	}
 	checkLabels(t, ctx, "bluetooth")
+	checkLayout(t, ctx, "bluetooth", "#bt-scan", "#bt-scan-seconds", "#bt-pairable", "#bt-power-hci0", "#bt-pair-001B66112233")
 	shootBoth(t, ctx, "bluetooth")
 
 	// Pair from the page: paired, trusted and connected, as text.
@@ -274,21 +275,23 @@ func TestBrowserBluetoothPage(t *testing.T) {
 
 	// In Simplified Chinese the page is rebuilt with its catalogue.
 	do(t, ctx, "bluetooth", "switch to Simplified Chinese",
-		chromedp.SetValue(chromedp.CSS("#lang"), "zh-CN"),
-		chromedp.Evaluate[chromedp.Void](`document.getElementById("lang").dispatchEvent(new Event("change"))`),
+		chromedp.SetValue(chromedp.CSS("#lang"), "zh-CN"), // fires change itself
 		chromedp.WaitVisible(`//button[@id="bt-scan"][text()="扫描"]`),
 		chromedp.WaitVisible(`//li[@data-address="`+added+`"]//dd[contains(@class,"bt-connected")][text()="是"]`))
 	shoot(t, ctx, "bluetooth-zh-360")
 }
 
 // TestBrowserNetworkPage: the daemon runs in a network namespace with a
-// DHCP uplink served by real dnsmasq (vendor class and option 125 sent)
-// and a static one; the page shows the lease's details, and Apply and
-// Renew from the page end as done operations.
+// DHCP uplink served by real dnsmasq, which answers only a client that
+// sends the vendor class (option 60) and option 125 of the config, and a
+// static one; the page shows the lease's details, and Apply and Renew
+// from the page end as done operations.
 func TestBrowserNetworkPage(t *testing.T) {
 	const pppoePassword = "pw-never-shown-7Hq"
 	l := newISPLab(t)
-	l.dnsmasq(t, 0, "10.45.0", "10.45.0.1", "iptv.example")
+	l.dnsmasq(t, 0, "10.45.0", "10.45.0.1", "iptv.example",
+		"--dhcp-vendorclass=set:iptv,IPTV_TEST", "--dhcp-match=set:v125,125,00:00:0d:e9",
+		"--dhcp-ignore=tag:!iptv", "--dhcp-ignore=tag:!v125")
 	root := t.TempDir()
 	writeConfig(t, root, "board = \"generic-x86_64\"\n"+pageConfig+`
 [[network.uplink]]
@@ -345,6 +348,7 @@ password = "`+pppoePassword+`"
 		t.Errorf("the page holds the PPPoE password (or cannot be read: %v)", err)
 	}
 	checkLabels(t, ctx, "network")
+	checkLayout(t, ctx, "network", "#net-apply", "#net-renew-uplink0")
 	shootBoth(t, ctx, "network")
 
 	status := func(kind string) string {
@@ -386,6 +390,7 @@ func TestBrowserAudioPage(t *testing.T) {
 		t.Errorf("the card's modes: %q", s)
 	}
 	checkLabels(t, ctx, "audio")
+	checkLayout(t, ctx, "audio", card+"-switch", "#audio-sink-one-volume", "#audio-test-sink", "#audio-test-tone")
 	shootBoth(t, ctx, "audio")
 
 	switched := time.Now()

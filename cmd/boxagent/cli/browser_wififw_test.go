@@ -72,6 +72,7 @@ func TestBrowserWiFiFirmware(t *testing.T) {
 			t.Errorf("overview lacks %q:\n%s", want, live)
 		}
 	}
+	checkLayout(t, ctx, "overview", "#reload")
 	shoot(t, ctx, "overview-full-360")
 
 	// Wi-Fi: the status says why there is none; a connect with a short
@@ -105,6 +106,7 @@ func TestBrowserWiFiFirmware(t *testing.T) {
 	}
 	waitJS(t, ctx, "scan answered", `document.getElementById("wifi-scan-result").textContent !== "" && !document.getElementById("wifi-scan").disabled`,
 		`document.getElementById("wifi-scan-result").textContent`)
+	checkLayout(t, ctx, "wifi", "#wifi-ssid", "#wifi-psk", "#wifi-connect", "#wifi-scan")
 	shoot(t, ctx, "wifi-360")
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
 		t.Fatal(err)
@@ -139,6 +141,7 @@ func TestBrowserWiFiFirmware(t *testing.T) {
 	if got := textOf(t, ctx, "#fw-stage-result"); !strings.Contains(got, "no USB stick") || !strings.Contains(got, "plug a FAT32 USB stick") {
 		t.Errorf("stage without a stick: %q", got)
 	}
+	checkLayout(t, ctx, "firmware", "#fw-stage")
 	shoot(t, ctx, "firmware-360")
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
 		t.Fatal(err)

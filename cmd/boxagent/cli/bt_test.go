@@ -38,6 +38,14 @@ func TestBtUsage(t *testing.T) {
 // bluetoothd) on a private bus with one adapter and one headset.
 func startBluezMock(t *testing.T) string {
 	t.Helper()
+	addr, _ := startBluezMockProc(t)
+	return addr
+}
+
+// startBluezMockProc is startBluezMock that also returns the mock's
+// process, for a test that ends it.
+func startBluezMockProc(t *testing.T) (string, *exec.Cmd) {
+	t.Helper()
 	py := ""
 	for _, p := range []string{"/usr/bin/python3", "python3"} {
 		if exec.Command(p, "-c", "import dbusmock").Run() == nil {
@@ -84,7 +92,7 @@ func startBluezMock(t *testing.T) string {
 	}
 	conn.Object("org.bluez", dev).CallWithContext(ctx, "org.freedesktop.DBus.Mock.UpdateProperties", 0, "org.bluez.Device1",
 		map[string]dbus.Variant{"UUIDs": dbus.MakeVariant([]string{"0000110b-0000-1000-8000-00805f9b34fb"})})
-	return addr
+	return addr, cmd
 }
 
 func TestBtAgainstBluezMock(t *testing.T) {

@@ -130,6 +130,25 @@ func Run(ctx context.Context, e *Env, args []string) int {
 		return ExitUsage
 	}
 	o := &Opts{values: map[string]any{}}
+	fs, help := flagSet(cmd, e, o)
+	if err := fs.Parse(args[1:]); err != nil {
+		fmt.Fprintf(e.Stderr, "boxagent %s: %v\n", cmd.Name, err)
+		fmt.Fprintf(e.Stderr, "usage: boxagent %s %s\n", cmd.Name, cmd.Usage)
+		return ExitUsage
+	}
+	if *help {
+		printCommandHelp(e.Stdout, cmd, fs)
+		return ExitOK
+	}
+	o.SocketSet = fs.Changed("socket")
+	err := cmd.Run(ctx, e, o, fs.Args())
+	return report(e, cmd, err)
+}
+
+// flagSet is the command's flags, as Run parses them and completion
+// offers them: --socket for the commands that talk to the daemon, the
+// command's own, and --help.
+func flagSet(cmd *Command, e *Env, o *Opts) (*pflag.FlagSet, *bool) {
 	fs := pflag.NewFlagSet("boxagent "+cmd.Name, pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
@@ -143,19 +162,7 @@ func Run(ctx context.Context, e *Env, args []string) int {
 	if cmd.Flags != nil {
 		cmd.Flags(fs, o)
 	}
-	help := fs.BoolP("help", "h", false, "show this help")
-	if err := fs.Parse(args[1:]); err != nil {
-		fmt.Fprintf(e.Stderr, "boxagent %s: %v\n", cmd.Name, err)
-		fmt.Fprintf(e.Stderr, "usage: boxagent %s %s\n", cmd.Name, cmd.Usage)
-		return ExitUsage
-	}
-	if *help {
-		printCommandHelp(e.Stdout, cmd, fs)
-		return ExitOK
-	}
-	o.SocketSet = fs.Changed("socket")
-	err := cmd.Run(ctx, e, o, fs.Args())
-	return report(e, cmd, err)
+	return fs, fs.BoolP("help", "h", false, "show this help")
 }
 
 // report prints an error as one line and a hint, and picks the exit code.

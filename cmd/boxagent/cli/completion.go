@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/spf13/pflag"
 )
 
 func completionCmd() *Command {
@@ -16,36 +18,44 @@ func completionCmd() *Command {
 			if len(args) != 1 || args[0] != "bash" {
 				return usagef("only bash is supported")
 			}
-			_, err := fmt.Fprint(e.Stdout, bashCompletion())
+			_, err := fmt.Fprint(e.Stdout, bashCompletion(e))
 			return err
 		},
 	}
 }
 
-// bashCompletion is generated from the command table so it cannot drift.
-func bashCompletion() string {
+// flagNames are the long names of a command's flags, as Run parses them.
+func flagNames(c *Command, e *Env) []string {
+	fs, _ := flagSet(c, e, &Opts{values: map[string]any{}})
+	var names []string
+	fs.VisitAll(func(f *pflag.Flag) { names = append(names, "--"+f.Name) })
+	return names
+}
+
+// bashCompletion is generated from the command table so it cannot drift:
+// the commands, each command's verbs (the word after it) and its flags
+// (any word starting with -).
+func bashCompletion(e *Env) string {
 	var names []string
 	var cases strings.Builder
 	for _, c := range commands() {
 		names = append(names, c.Name)
-		if len(c.Verbs) > 0 {
-			fmt.Fprintf(&cases, "    %s) verbs=%q ;;\n", c.Name, strings.Join(c.Verbs, " "))
-		}
+		fmt.Fprintf(&cases, "    %s) verbs=%q flags=%q ;;\n", c.Name, strings.Join(c.Verbs, " "), strings.Join(flagNames(c, e), " "))
 	}
 	sort.Strings(names)
 	return fmt.Sprintf(`# bash completion for boxagent
 _boxagent() {
-  local cur=${COMP_WORDS[COMP_CWORD]} verbs=""
+  local cur=${COMP_WORDS[COMP_CWORD]} verbs="" flags=""
   if [ "$COMP_CWORD" -eq 1 ]; then
     COMPREPLY=($(compgen -W %q -- "$cur"))
     return
   fi
   case "${COMP_WORDS[1]}" in
 %s  esac
-  if [ "$COMP_CWORD" -eq 2 ] && [ -n "$verbs" ]; then
+  if [[ "$cur" == -* ]]; then
+    COMPREPLY=($(compgen -W "$flags" -- "$cur"))
+  elif [ "$COMP_CWORD" -eq 2 ] && [ -n "$verbs" ]; then
     COMPREPLY=($(compgen -W "$verbs" -- "$cur"))
-  elif [[ "$cur" == -* ]]; then
-    COMPREPLY=($(compgen -W "--json --socket --help" -- "$cur"))
   else
     COMPREPLY=($(compgen -f -- "$cur"))
   fi

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -437,11 +438,39 @@ func TestLogsWithoutTimestampsUnderJournald(t *testing.T) {
 	}
 }
 
+// TestWatchdogPings: systemd sets WATCHDOG_USEC (and WATCHDOG_PID); the
+// daemon keeps pinging at half the interval, so a ping is never as late
+// as the watchdog. Six pings; their typical gap (the median, a busy
+// machine delays some) must be well under the 200 ms interval.
 func TestWatchdogPings(t *testing.T) {
-	// systemd sets WATCHDOG_USEC (and WATCHDOG_PID); the daemon pings at
-	// half the interval.
 	p := startAgentEnv(t, t.TempDir(), []string{"WATCHDOG_USEC=200000"})
 	start := time.Now()
-	p.waitNotify("WATCHDOG=1", 5*time.Second)
-	t.Logf("first WATCHDOG=1 after %s", time.Since(start))
+	var at []time.Time
+	for len(at) < 6 {
+		p.waitNotify("WATCHDOG=1", 5*time.Second)
+		at = append(at, time.Now())
+	}
+	var gaps []time.Duration
+	for i := 1; i < len(at); i++ {
+		gaps = append(gaps, at[i].Sub(at[i-1]))
+	}
+	t.Logf("first WATCHDOG=1 after %s, then every %v", at[0].Sub(start), gaps)
+	slices.Sort(gaps)
+	if median := gaps[len(gaps)/2]; median < 50*time.Millisecond || median > 170*time.Millisecond {
+		t.Errorf("WATCHDOG=1 every %s typically, want about 100 ms (half of WATCHDOG_USEC=200000): %v", median, gaps)
+	}
+}
+
+// TestTwoAgentsLinkWatchesStayQuiet: two agents on one host, each with
+// its link watch. A subscription lists the links by a request that also
+// reaches the other's subscription (from a process, not the kernel); the
+// other must not subscribe (and so list, and so wake the first) again.
+func TestTwoAgentsLinkWatchesStayQuiet(t *testing.T) {
+	a, b := startAgent(t, t.TempDir()), startAgent(t, t.TempDir())
+	time.Sleep(2 * time.Second)
+	for name, p := range map[string]*agentProc{"first": a, "second": b} {
+		if n := strings.Count(p.stderr.String(), "link watch: subscribing again"); n > 0 {
+			t.Errorf("the %s agent's link watch subscribed again %d times in 2 s", name, n)
+		}
+	}
 }

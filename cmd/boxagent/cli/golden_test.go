@@ -112,17 +112,3 @@ func TestExitCodes(t *testing.T) {
 		})
 	}
 }
-
-func TestCompletionCoversEveryCommand(t *testing.T) {
-	requireProcesses(t)
-	out, _, code := runCLI(t, "completion", "bash")
-	if code != 0 {
-		t.Fatalf("exit %d", code)
-	}
-	help, _, _ := runCLI(t, "help")
-	for _, line := range strings.Split(help, "\n") {
-		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(line, "  ") && !strings.Contains(out, f[0]) {
-			t.Errorf("completion lacks %q", f[0])
-		}
-	}
-}

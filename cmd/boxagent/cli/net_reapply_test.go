@@ -80,14 +80,15 @@ func newISPLab(t *testing.T) *ispLab {
 }
 
 // dnsmasq serves DHCP on isp<i> with a DNS server and a domain name.
-func (l *ispLab) dnsmasq(t *testing.T, i int, net, dns, domain string) {
+func (l *ispLab) dnsmasq(t *testing.T, i int, net, dns, domain string, extra ...string) {
 	t.Helper()
 	dir := t.TempDir()
-	cmd := exec.Command("ip", "netns", "exec", l.isp, "dnsmasq", "-k", "-C", "/dev/null", "--port=0",
+	args := append([]string{"netns", "exec", l.isp, "dnsmasq", "-k", "-C", "/dev/null", "--port=0",
 		fmt.Sprintf("--interface=isp%d", i), "--bind-interfaces",
 		fmt.Sprintf("--dhcp-range=%s.50,%s.99,255.255.255.0,2m", net, net),
-		"--dhcp-option=option:dns-server,"+dns, "--dhcp-option=option:domain-name,"+domain,
-		"--no-ping", "--dhcp-leasefile="+filepath.Join(dir, "leases"), "--pid-file=", "--user=root", "--log-facility=-")
+		"--dhcp-option=option:dns-server," + dns, "--dhcp-option=option:domain-name," + domain,
+		"--no-ping", "--dhcp-leasefile=" + filepath.Join(dir, "leases"), "--pid-file=", "--user=root", "--log-facility=-"}, extra...)
+	cmd := exec.Command("ip", args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

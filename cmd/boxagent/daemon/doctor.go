@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -122,10 +124,16 @@ func atoiOr(s string, def int) int {
 	return n
 }
 
-// busNames are the services boxagent drives, with how to fix their absence.
-var busNames = []struct{ name, what, fix string }{
-	{"org.bluez", "BlueZ (bluetoothd)", "apt-get install bluez && systemctl enable --now bluetooth"},
-	{"fi.w1.wpa_supplicant1", "wpa_supplicant with -u", "systemctl enable --now wpa_supplicant"},
+// busNames are the services boxagent drives, with how to fix their
+// absence and, where there is one, a call that shows the owner of the
+// name is the service and can be driven (a hung daemon, or another
+// program, can hold the name).
+var busNames = []struct {
+	name, what, fix string
+	probe           func(ctx context.Context, conn *dbus.Conn) localapi.Check
+}{
+	{"org.bluez", "BlueZ (bluetoothd)", "apt-get install bluez && systemctl enable --now bluetooth", probeBluez},
+	{"fi.w1.wpa_supplicant1", "wpa_supplicant with -u", "systemctl enable --now wpa_supplicant", nil},
 }
 
 // checkBus checks the system bus and the services on it.
@@ -144,6 +152,10 @@ func (a *agent) checkBus(ctx context.Context) []localapi.Check {
 		switch {
 		case err != nil:
 			c.Result, c.Detail = localapi.CheckFail, "cannot ask the bus: "+err.Error()
+		case has && n.probe != nil:
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			c = n.probe(pctx, conn)
+			cancel()
 		case has:
 			c.Result, c.Detail = localapi.CheckOK, n.what+" answers"
 		default:
@@ -152,6 +164,33 @@ func (a *agent) checkBus(ctx context.Context) []localapi.Check {
 		checks = append(checks, c)
 	}
 	return checks
+}
+
+// probeBluez asks org.bluez for its objects, as the Bluetooth domain does
+// when it starts: the owner must answer as BlueZ and have an adapter.
+func probeBluez(ctx context.Context, conn *dbus.Conn) localapi.Check {
+	c := localapi.Check{Name: "org.bluez"}
+	var objs map[dbus.ObjectPath]map[string]map[string]dbus.Variant
+	err := conn.Object("org.bluez", "/").CallWithContext(ctx, "org.freedesktop.DBus.ObjectManager.GetManagedObjects", 0).Store(&objs)
+	if err != nil {
+		c.Result, c.Detail, c.Fix = localapi.CheckFail, "org.bluez has an owner that does not answer as BlueZ: "+err.Error(),
+			"systemctl restart bluetooth; busctl status org.bluez names the owner"
+		return c
+	}
+	var adapters []string
+	for p, ifaces := range objs {
+		if _, ok := ifaces["org.bluez.Adapter1"]; ok {
+			adapters = append(adapters, path.Base(string(p)))
+		}
+	}
+	sort.Strings(adapters)
+	if len(adapters) == 0 {
+		c.Result, c.Detail, c.Fix = localapi.CheckWarn, "BlueZ (bluetoothd) answers but has no adapter",
+			"rfkill unblock bluetooth; btmgmt info lists the controllers the kernel has"
+		return c
+	}
+	c.Result, c.Detail = localapi.CheckOK, "BlueZ (bluetoothd) answers, adapters: "+strings.Join(adapters, ", ")
+	return c
 }
 
 // helpers are the long-lived processes boxagent relies on; each must run

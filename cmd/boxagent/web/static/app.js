@@ -279,8 +279,7 @@ async function main() {
   await loadLanguage(pickLanguage());
   document.getElementById("lang").addEventListener("change", async (e) => {
     localStorage.setItem("lang", e.target.value);
-    await loadLanguage(e.target.value);
-    await refresh();
+    if (await loadLanguage(e.target.value)) await refresh();
   });
   const sess = await api("/api/v1/session");
   csrf = sess.csrf || "";
@@ -296,9 +295,12 @@ async function main() {
   });
   document.getElementById("kind").addEventListener("change", () => showOperations());
   window.addEventListener("hashchange", showPage);
+  // Follow the event stream before the first load: a change made while
+  // the page loads (the doctor can take seconds) is then an event the
+  // page sees, not one that went by before it listened.
+  follow();
   await refresh();
   showPage();
-  follow();
 }
 
 async function refresh() {

@@ -11,12 +11,25 @@ function pickLanguage() {
 
 function t(key) { return I18N.strings[key] || key; }
 
+// loadLanguage applies a catalogue and says whether it did: only the
+// newest request is applied, whichever answer comes first (a quick
+// second pick of the switch wins). Text that is already right is left
+// alone: rewriting it would drop the laid-out text under a finger (or a
+// click) until the next frame.
+let languageRequests = 0;
 async function loadLanguage(lang) {
+  const mine = ++languageRequests;
   const r = await fetch("i18n/" + lang + ".json");
-  I18N.strings = await r.json();
+  const strings = await r.json();
+  if (mine !== languageRequests) return false;
+  I18N.strings = strings;
   I18N.lang = lang;
   document.documentElement.lang = lang;
-  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of document.querySelectorAll("[data-i18n]")) {
+    const s = t(el.dataset.i18n);
+    if (el.textContent !== s) el.textContent = s;
+  }
   const sel = document.getElementById("lang");
   if (sel) sel.value = lang;
+  return true;
 }
