@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -83,6 +84,11 @@ func Run(ctx context.Context, o Options) error {
 		log.Warn("operations interrupted by the previous stop", "count", n)
 	}
 
+	gen, err := ensurePassword(o.Paths)
+	if err != nil {
+		return fmt.Errorf("cannot make the page password: %w", err)
+	}
+	a.generated = gen
 	unixL, err := listenUnix(o.SocketPath)
 	if err != nil {
 		return err
@@ -93,11 +99,17 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("cannot listen on %s: %w", listen, err)
 	}
 	a.listeners = localapi.Listeners{Socket: o.SocketPath, HTTP: tcpL.Addr().String()}
+	if ap, err := netip.ParseAddrPort(tcpL.Addr().String()); err == nil {
+		a.listenIP = ap.Addr().Unmap()
+	}
+	a.tellPassword(gen)
 
 	a.sessions = &localapi.Sessions{
-		Enabled: func() bool { return a.config().HTTP.PasswordHash != "" },
-		Check:   func(pass string) bool { return verifyPassword(a.config().HTTP.PasswordHash, pass) },
+		Check:       func(pass string) bool { return verifyPassword(a.passwordHash(), pass) },
+		HostAllowed: a.hostAllowed,
+		Save:        a.saveSessions,
 	}
+	a.restoreSessions()
 	api := localapi.New(localapi.Options{
 		Backend: a, Journal: store, Events: a.events, Logger: log,
 		Mappers: []localapi.ErrorMapper{mapConfigError}, Sessions: a.sessions,
@@ -117,7 +129,7 @@ func Run(ctx context.Context, o Options) error {
 	unixSrv := &http.Server{Handler: api.Handler(true), ReadHeaderTimeout: 10 * time.Second}
 	tcpSrv := &http.Server{Handler: a.pageHandler(api.Handler(false)), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 2)
-	go func() { serveErr <- unixSrv.Serve(unixL) }()
+	go func() { serveErr <- unixSrv.Serve(guardSocket(unixL, log)) }()
 	go func() { serveErr <- tcpSrv.Serve(tcpL) }()
 
 	log.Info("serving", "socket", o.SocketPath, "http", tcpL.Addr().String(),

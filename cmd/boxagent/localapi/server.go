@@ -39,8 +39,9 @@ type Options struct {
 	Logger  *slog.Logger
 	// Mappers turn domain errors into API errors.
 	Mappers []ErrorMapper
-	// Sessions authorise requests that come over TCP. Requests over the
-	// unix socket are authorised by the socket's file permissions.
+	// Sessions authorise requests that come over TCP, every one of them.
+	// Requests over the unix socket are authorised by the socket's file
+	// permissions and the peer's credentials (the daemon's listener).
 	Sessions *Sessions
 }
 
@@ -64,7 +65,8 @@ type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 // route is one row of the handler table.
 type route struct {
 	method, path string
-	// mutating routes start operations; over TCP they need the CSRF header.
+	// mutating routes start operations; over TCP they need the session's
+	// CSRF token.
 	mutating bool
 	handle   HandlerFunc
 }
@@ -82,9 +84,9 @@ func (s *Server) AddMapper(m ErrorMapper) { s.mappers = append(s.mappers, m) }
 // Publish sends an event to every subscriber of /api/v1/events.
 func (s *Server) Publish(typ string, data any) { s.events.Publish(typ, data) }
 
-// CSRFHeader must be present on every mutating call over TCP. A browser
-// cannot send a custom header cross-origin without a CORS preflight, which
-// this API never grants, so a hostile page cannot post to the box.
+// CSRFHeader is what the page sends with every change. It is no longer
+// what authorises one: every call over TCP needs a session, and every
+// change its CSRF token (CSRFTokenHeader).
 const CSRFHeader = "X-Boxagent-Request"
 
 // OriginHeader lets a client over the unix socket say who it is (cli or
@@ -149,6 +151,10 @@ func (s *Server) Handler(trusted bool) http.Handler {
 			}
 		})
 		mux.HandleFunc("GET /api/v1/session", func(w http.ResponseWriter, r *http.Request) {
+			if err := s.sessions.CheckHost(r); err != nil {
+				s.writeError(w, err)
+				return
+			}
 			writeJSON(w, http.StatusOK, s.sessions.info(r))
 		})
 	}

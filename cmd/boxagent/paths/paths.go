@@ -47,6 +47,10 @@ func (p Paths) StateDir() string { return p.Own("/var/lib/boxagent") }
 // JournalDB is the operations journal.
 func (p Paths) JournalDB() string { return p.Own("/var/lib/boxagent/journal.db") }
 
+// HTTPPasswordFile holds the page password the agent made at its first
+// start when the config sets none (mode 0600).
+func (p Paths) HTTPPasswordFile() string { return p.Own("/var/lib/boxagent/http-password") }
+
 // ArtifactsDir is the content-addressed store of firmware packages.
 func (p Paths) ArtifactsDir() string { return p.Own("/var/lib/boxagent/artifacts") }
 
