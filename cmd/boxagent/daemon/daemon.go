@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -38,6 +37,8 @@ type Options struct {
 	Listen  string
 	Version string
 	Logger  *slog.Logger
+	// Timeouts of the API's servers; zero means DefaultTimeouts.
+	Timeouts Timeouts
 }
 
 // ShutdownGrace is how long running operations get to finish on SIGTERM
@@ -126,11 +127,15 @@ func Run(ctx context.Context, o Options) error {
 			log.Warn("cannot start a subsystem; it is reported in status", "subsystem", d.Name(), "err", err)
 		}
 	}
-	unixSrv := &http.Server{Handler: api.Handler(true), ReadHeaderTimeout: 10 * time.Second}
-	tcpSrv := &http.Server{Handler: a.pageHandler(api.Handler(false)), ReadHeaderTimeout: 10 * time.Second}
+	timeouts := o.Timeouts
+	if timeouts == (Timeouts{}) {
+		timeouts = DefaultTimeouts
+	}
+	unixSrv := newServer(api.Handler(true), timeouts, log)
+	tcpSrv := newServer(a.pageHandler(api.Handler(false)), timeouts, log)
 	serveErr := make(chan error, 2)
-	go func() { serveErr <- unixSrv.Serve(guardSocket(unixL, log)) }()
-	go func() { serveErr <- tcpSrv.Serve(tcpL) }()
+	go func() { serveErr <- unixSrv.Serve(limitConns(guardSocket(unixL, log), maxUnixConns)) }()
+	go func() { serveErr <- tcpSrv.Serve(limitConns(tcpL, maxTCPConns)) }()
 
 	log.Info("serving", "socket", o.SocketPath, "http", tcpL.Addr().String(),
 		"board", a.board().Profile.ID, "config", a.configInfo().Revision)

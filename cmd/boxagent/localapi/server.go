@@ -308,6 +308,12 @@ func intParam(r *http.Request, name string) (int, error) {
 	return n, nil
 }
 
+// SSEWriteTimeout bounds each write of an event stream.
+var SSEWriteTimeout = 30 * time.Second
+
+// KeepAliveInterval is how often an idle event stream gets a comment.
+var KeepAliveInterval = 25 * time.Second
+
 // getEvents streams events as text/event-stream until the client goes
 // away. A client that reconnects with Last-Event-ID gets what it missed,
 // as far as the broker still holds it.
@@ -326,6 +332,13 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	ch, dropped, cancel := s.events.Subscribe(after, v != "")
 	defer cancel()
+	// The server's ReadTimeout and WriteTimeout are for requests; a
+	// stream lives on, with a deadline per write instead: a client that
+	// stops reading is dropped after SSEWriteTimeout.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	arm := func() { _ = rc.SetWriteDeadline(time.Now().Add(SSEWriteTimeout)) }
+	arm()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
@@ -334,7 +347,7 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) error {
 	flusher.Flush()
 	// Keep-alives stop idle proxies and NATs from cutting the stream; this
 	// is a heartbeat, not a poll of any state.
-	keepalive := time.NewTicker(25 * time.Second)
+	keepalive := time.NewTicker(KeepAliveInterval)
 	defer keepalive.Stop()
 	for {
 		select {
@@ -345,11 +358,15 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) error {
 		case <-dropped:
 			return nil
 		case <-keepalive.C:
+			arm()
 			fmt.Fprintf(w, ": keep-alive\n\n")
 		case ev := <-ch:
+			arm()
 			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Type, compactEvent(ev))
 		}
-		flusher.Flush()
+		if err := rc.Flush(); err != nil {
+			return nil
+		}
 	}
 }
 
