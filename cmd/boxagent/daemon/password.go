@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -48,7 +47,7 @@ type generatedPassword struct {
 
 // ensurePassword reads the generated page password from the state folder,
 // making it (0600) at the first start. Its hash uses light argon2id
-// parameters (8 MiB, one pass): 100 random bits need no stretching, and
+// parameters (1 MiB, one pass): 100 random bits need no stretching, and
 // every start computes it.
 func ensurePassword(p paths.Paths) (generatedPassword, error) {
 	path := p.HTTPPasswordFile()
@@ -75,8 +74,7 @@ func ensurePassword(p paths.Paths) (generatedPassword, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return g, err
 	}
-	g.hash = hashPasswordWith(g.password, salt, 8*1024, 1, 1)
-	debug.FreeOSMemory() // the 8 MiB are not kept for the agent's life
+	g.hash = hashPasswordWith(g.password, salt, 1024, 1, 1)
 	return g, nil
 }
 
