@@ -121,7 +121,8 @@ func run() int {
 	if opts.Interactive {
 		fmt.Fprintln(os.Stderr, "labvm: booting the virtual board (about 10 s under TCG); Ctrl-C or poweroff ends it")
 		if demo {
-			fmt.Fprintln(os.Stderr, "labvm: boxagent serves inside; its page: http://127.0.0.1:8080 (password: boxagent)")
+			fmt.Fprintln(os.Stderr, "labvm: boxagent serves inside; its page: http://localhost:8080, log in with the password: boxagent")
+			fmt.Fprintln(os.Stderr, "labvm: (deploy/vm/demo.toml's password_hash; a box without one makes a password: boxagent config password)")
 			fmt.Fprintln(os.Stderr, "labvm: try: boxagent status; boxagent bt scan; boxagent wifi scan; boxagent audio show")
 		}
 	}
