@@ -1,14 +1,17 @@
 package daemon
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"slices"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -27,6 +30,10 @@ type peerListener struct {
 	net.Listener
 	uid, gid int
 	log      *slog.Logger
+	// refusing bounds the refusals being answered; lastLog rate-limits
+	// their log lines (one a second: a local user cannot fill the log).
+	refusing chan struct{}
+	lastLog  atomic.Int64
 }
 
 func (l *peerListener) Accept() (net.Conn, error) {
@@ -47,8 +54,18 @@ func (l *peerListener) Accept() (net.Conn, error) {
 		if cred != nil {
 			who = fmt.Sprintf("uid %d gid %d pid %d", cred.Uid, cred.Gid, cred.Pid)
 		}
-		l.log.Warn("refused a client of the API socket", "peer", who, "err", err)
-		refuse(c, who)
+		if now := time.Now().Unix(); l.lastLog.Swap(now) != now {
+			l.log.Warn("refused a client of the API socket", "peer", who, "err", err)
+		}
+		select {
+		case l.refusing <- struct{}{}:
+			go func() {
+				defer func() { <-l.refusing }()
+				refuse(c, who)
+			}()
+		default:
+			c.Close()
+		}
 	}
 }
 
@@ -60,13 +77,18 @@ func (l *peerListener) allowed(c *unix.Ucred, groups []uint32) bool {
 	return slices.Contains(groups, uint32(l.gid))
 }
 
-// refuse answers a refused peer in the API's error shape and hangs up.
+// refuse reads the refused peer's request (so that it is not cut off
+// while still writing it), answers in the API's error shape and hangs up,
+// all within a second.
 func refuse(c net.Conn, who string) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	if req, err := http.ReadRequest(bufio.NewReader(io.LimitReader(c, 64<<10))); err == nil {
+		io.Copy(io.Discard, io.LimitReader(req.Body, 64<<10))
+	}
 	body, _ := json.Marshal(map[string]any{"error": localapi.Errorf(http.StatusForbidden, "auth.peer",
 		"this user may not use the agent ("+who+")", "run the command as root or as a member of the agent's group")})
-	c.SetWriteDeadline(time.Now().Add(time.Second))
 	fmt.Fprintf(c, "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-	c.Close()
 }
 
 // peerCred reads the peer's credentials and supplementary groups.
@@ -99,7 +121,7 @@ func peerCred(c *net.UnixConn) (*unix.Ucred, []uint32, error) {
 }
 
 func guardSocket(l net.Listener, log *slog.Logger) net.Listener {
-	return &peerListener{Listener: l, uid: os.Geteuid(), gid: os.Getegid(), log: log}
+	return &peerListener{Listener: l, uid: os.Geteuid(), gid: os.Getegid(), log: log, refusing: make(chan struct{}, 8)}
 }
 
 // hostAllowed says whether a Host header names this box: localhost, an IP
