@@ -2,6 +2,8 @@ package cli_test
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/security"
+	"github.com/chromedp/chromedp"
+
+	"github.com/boxagent/boxagent/cmd/boxagent/daemon"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
 
@@ -209,21 +215,59 @@ func TestSocketChecksThePeer(t *testing.T) {
 // TestReloadCannotOpenTheLAN: started on every address with a password,
 // a reload of a file with loopback and no password left the LAN listener
 // bound and open to changes without a login. Now the reload is refused;
-// a reload that changes the password ends every session.
+// a reload that changes the password ends every session. The listener is
+// HTTPS (self-signed, its fingerprint in status) with Secure cookies.
 func TestReloadCannotOpenTheLAN(t *testing.T) {
 	root := t.TempDir()
 	cfg := writeConfig(t, root, "[http]\nlisten = \"0.0.0.0:0\"\npassword_hash = \""+demoHash+"\"\n")
 	p := startAgent(t, root, "--listen", "0.0.0.0:0")
 	_, port, _ := net.SplitHostPort(p.http)
 	p.http = "127.0.0.1:" + port
-	wc, csrf := p.login("boxagent")
+
+	// Beyond loopback the page is HTTPS, with the certificate whose
+	// fingerprint status shows on the console.
+	out, _, _ := p.run("status")
+	fp := ""
+	for _, l := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(l, "certificate:"); ok {
+			fp = strings.Fields(v)[1]
+		}
+	}
+	if !strings.Contains(out, "https://") || len(fp) != 95 {
+		t.Fatalf("status of a LAN listener:\n%s", out)
+	}
+	pinned := func(c *webClient) *webClient {
+		c.base = "https://" + p.http
+		c.http.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true,
+			VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+				if daemon.CertFingerprint(raw[0]) != fp {
+					return fmt.Errorf("certificate %s, status says %s", daemon.CertFingerprint(raw[0]), fp)
+				}
+				return nil
+			}}}
+		return c
+	}
+	if resp, err := http.Get("http://" + p.http + "/login.html"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Errorf("plain HTTP served on a LAN listener")
+		}
+	}
+	wc := pinned(newWebClient(t, p.http))
+	code, body, h := wc.do("POST", "/api/v1/login", `{"password":"boxagent"}`)
+	var info localapi.SessionInfo
+	json.Unmarshal([]byte(body), &info)
+	csrf := info.CSRF
+	if code != http.StatusOK || csrf == "" || !strings.Contains(h.Get("Set-Cookie"), "Secure") {
+		t.Fatalf("login over HTTPS: %d %s (cookie %q)", code, body, h.Get("Set-Cookie"))
+	}
 
 	os.WriteFile(cfg, []byte("[http]\nlisten = \"127.0.0.1:8080\"\n"), 0o600)
 	_, stderr, code := p.run("config", "reload")
 	if code == 0 || !strings.Contains(stderr, "reachable from the network") {
 		t.Errorf("reload without a password on a LAN listener: exit %d %s", code, stderr)
 	}
-	anon := newWebClient(t, p.http)
+	anon := pinned(newWebClient(t, p.http))
 	if code, body, _ := anon.do("POST", "/api/v1/config/reload", "", localapi.CSRFHeader, "1"); code != http.StatusUnauthorized {
 		t.Errorf("a change without login after the reload: %d %s", code, body)
 	}
@@ -249,7 +293,9 @@ func TestReloadCannotOpenTheLAN(t *testing.T) {
 	if code, _, _ := wc.do("POST", "/api/v1/config/reload", "", localapi.CSRFTokenHeader, csrf); code != http.StatusUnauthorized {
 		t.Errorf("a session of the old password after the change: %d", code)
 	}
-	p.login("another password")
+	if code, body, _ := pinned(newWebClient(t, p.http)).do("POST", "/api/v1/login", `{"password":"another password"}`); code != http.StatusOK {
+		t.Errorf("login with the new password: %d %s", code, body)
+	}
 }
 
 func runOK(t *testing.T, stdin string, args ...string) string {
@@ -347,4 +393,32 @@ func TestParallelLoginsAreRationed(t *testing.T) {
 	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
 		t.Errorf("the agent died: %v", err)
 	}
+}
+
+// TestBrowserOverHTTPS: a page beyond loopback (make demo's) is HTTPS;
+// Chromium, told to accept the self-signed certificate as a user would,
+// logs in, and the event stream runs over TLS.
+func TestBrowserOverHTTPS(t *testing.T) {
+	root := t.TempDir()
+	writeConfig(t, root, "[http]\nlisten = \"0.0.0.0:0\"\npassword_hash = \""+demoHash+"\"\n")
+	p := startAgent(t, root, "--listen", "0.0.0.0:0")
+	_, port, _ := net.SplitHostPort(p.http)
+	ctx := newBrowser(t)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, security.SetIgnoreCertificateErrors, security.SetIgnoreCertificateErrorsParams{Ignore: true}); err != nil {
+		t.Fatal(err)
+	}
+	do(t, ctx, "overview", "log in over HTTPS",
+		chromedp.Navigate("https://localhost:"+port+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#password")),
+		chromedp.SendKeys(chromedp.CSS("#password"), "boxagent"),
+		chromedp.Click(chromedp.CSS("#submit")),
+		chromedp.WaitVisible(chromedp.CSS("#status table")))
+	if _, stderr, code := p.run("config", "reload"); code != 0 {
+		t.Fatalf("reload: %s", stderr)
+	}
+	do(t, ctx, "overview", "the reload arrives on the event stream",
+		chromedp.WaitVisible(`//div[@id="events"][contains(text(),"config.reload")]`))
 }

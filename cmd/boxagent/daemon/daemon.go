@@ -6,11 +6,13 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -103,6 +105,18 @@ func Run(ctx context.Context, o Options) error {
 	if ap, err := netip.ParseAddrPort(tcpL.Addr().String()); err == nil {
 		a.listenIP = ap.Addr().Unmap()
 	}
+	var tlsConf *tls.Config
+	if a.listenIP.IsValid() && !a.listenIP.IsLoopback() {
+		cert, err := pageCert(o.Paths)
+		if err != nil {
+			unixL.Close()
+			tcpL.Close()
+			return fmt.Errorf("cannot make the page's certificate: %w", err)
+		}
+		tlsConf = pageTLS(cert)
+		a.listeners.HTTPS, a.listeners.CertSHA256 = true, CertFingerprint(cert.Certificate[0])
+		log.Info("the page is served over HTTPS with a self-signed certificate", "sha256", a.listeners.CertSHA256)
+	}
 	a.tellPassword(gen)
 
 	a.sessions = &localapi.Sessions{
@@ -135,7 +149,13 @@ func Run(ctx context.Context, o Options) error {
 	tcpSrv := newServer(a.pageHandler(api.Handler(false)), timeouts, log)
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- unixSrv.Serve(limitConns(guardSocket(unixL, log), maxUnixConns)) }()
-	go func() { serveErr <- tcpSrv.Serve(limitConns(tcpL, maxTCPConns)) }()
+	if tlsConf != nil {
+		tcpSrv.TLSConfig = tlsConf
+		tcpSrv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){} // no HTTP/2
+		go func() { serveErr <- tcpSrv.ServeTLS(limitConns(tcpL, maxTCPConns), "", "") }()
+	} else {
+		go func() { serveErr <- tcpSrv.Serve(limitConns(tcpL, maxTCPConns)) }()
+	}
 
 	log.Info("serving", "socket", o.SocketPath, "http", tcpL.Addr().String(),
 		"board", a.board().Profile.ID, "config", a.configInfo().Revision)

@@ -126,7 +126,7 @@ func (a *agent) tellPassword(g generatedPassword) {
 	if a.config().HTTP.PasswordHash != "" {
 		return
 	}
-	page := "http://" + a.listeners.HTTP + "/"
+	page := a.pageURL()
 	if g.created {
 		a.log.Warn("the control page's password, made at this first start (boxagent config password shows it again)",
 			"password", g.password, "page", page)
@@ -145,4 +145,12 @@ func (a *agent) checkReloadAuth(cfg *config.Config) error {
 	}
 	return &config.Error{File: a.cfgPath, Key: "http.password_hash", Msg: fmt.Sprintf(
 		"the agent listens on %s, reachable from the network, and a reload does not move it: keep a password hash, or change http.listen and restart the agent", a.listeners.HTTP)}
+}
+
+// pageURL is the page's address as the log and status tell it.
+func (a *agent) pageURL() string {
+	if a.listeners.HTTPS {
+		return "https://" + a.listeners.HTTP + "/"
+	}
+	return "http://" + a.listeners.HTTP + "/"
 }
