@@ -122,7 +122,7 @@ func run(r *report, bin, crossDir string) error {
 		r.add("| `busctl --version` (peer) | %s |", spawn(30, p, "--version"))
 	}
 	r.add("")
-	controlPage(r, c) // page.go
+	controlPage(r, c, root) // page.go
 	return nil
 }
 

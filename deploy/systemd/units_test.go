@@ -36,6 +36,9 @@ func TestAgentUnit(t *testing.T) {
 		"ProtectKernelModules": "yes", "ProtectKernelTunables": "yes", "ProtectControlGroups": "yes",
 		"RestrictSUIDSGID": "yes", "SystemCallArchitectures": "native", "UMask": "0077",
 		"ExecStart": "/usr/bin/boxagent serve",
+		// Issue 17: a runaway agent (parallel logins took 1 GB) is stopped
+		// by the cgroup, not the kernel's OOM killer picking the player.
+		"MemoryMax": "256M", "TasksMax": "128",
 	} {
 		if got := u.Get("Service", key); got != want {
 			t.Errorf("[Service] %s=%q, want %q", key, got, want)

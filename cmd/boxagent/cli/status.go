@@ -37,7 +37,12 @@ func statusCmd() *Command {
 			}
 			t.row("config:", s.Config.Path+" "+cfg)
 			t.row("socket:", s.Listeners.Socket)
-			t.row("page:", "http://"+s.Listeners.HTTP+"/")
+			if s.Listeners.HTTPS {
+				t.row("page:", "https://"+s.Listeners.HTTP+"/")
+				t.row("certificate:", "SHA-256 "+s.Listeners.CertSHA256+" (self-signed: compare with what the browser shows)")
+			} else {
+				t.row("page:", "http://"+s.Listeners.HTTP+"/")
+			}
 			for _, sub := range s.Subsystems {
 				line := sub.State
 				if sub.Detail != "" {

@@ -18,6 +18,10 @@ type HTTP struct {
 	// PasswordHash is an argon2id PHC string. Without it the agent listens
 	// on loopback only.
 	PasswordHash string `toml:"password_hash" json:"password_hash" secret:"true"`
+	// Hosts are extra names the page is reached by (a DNS name of the
+	// box); the Host header of every TCP request must be one of them,
+	// localhost, the box's hostname or an IP address.
+	Hosts []string `toml:"hosts" json:"hosts,omitempty"`
 }
 
 // Validate checks the [http] table, including the daemon's rule that a
@@ -34,6 +38,11 @@ func (h HTTP) Validate() error {
 	if h.PasswordHash != "" {
 		if err := checkPHC(h.PasswordHash); err != nil {
 			errs = append(errs, &FieldError{Key: "password_hash", Msg: err.Error()})
+		}
+	}
+	for i, h := range h.Hosts {
+		if h == "" || strings.ContainsAny(h, ":/ \t[]@") || strings.IndexFunc(h, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+			errs = append(errs, FieldErrorf(fmt.Sprintf("hosts[%d]", i), "%q is not a host name (no port, scheme or spaces)", h))
 		}
 	}
 	return errors.Join(errs...)
@@ -69,11 +78,18 @@ func parseListen(addr string) (loopback bool, err error) {
 
 // Bounds of argon2id parameters we accept: enough to be a real hash,
 // little enough that checking a password cannot exhaust a set-top box.
+// The smallest boards in board/profiles (the EC6108V9C, the TV boxes)
+// have 1 GiB of RAM, most of it the player's; the agent checks one
+// password at a time, so a check costs at most 64 MiB (`boxagent config
+// hash-password` makes m=65536,t=2,p=2) and, on a Cortex-A7, about a
+// second of CPU.
 const (
-	maxArgonMemoryKiB = 1 << 20 // 1 GiB
-	maxArgonTime      = 64
+	MaxArgonMemoryKiB = 64 * 1024
+	MaxArgonTime      = 8
+	MaxArgonThreads   = 4
 	minSaltLen        = 8
 	minKeyLen         = 16
+	maxKeyLen         = 64
 )
 
 // checkPHC checks an argon2id PHC string,
@@ -112,20 +128,20 @@ func checkPHC(s string) error {
 		*w.v = n
 	}
 	switch {
-	case p < 1 || p > 255:
-		return bad(fmt.Sprintf("p=%d is out of range 1..255", p))
-	case m < 8*p || m > maxArgonMemoryKiB:
-		return bad(fmt.Sprintf("m=%d is out of range %d..%d", m, 8*p, maxArgonMemoryKiB))
-	case t < 1 || t > maxArgonTime:
-		return bad(fmt.Sprintf("t=%d is out of range 1..%d", t, maxArgonTime))
+	case p < 1 || p > MaxArgonThreads:
+		return bad(fmt.Sprintf("p=%d is out of range 1..%d", p, MaxArgonThreads))
+	case m < 8*p || m > MaxArgonMemoryKiB:
+		return bad(fmt.Sprintf("m=%d is out of range %d..%d (KiB: a check must fit a 1 GiB box)", m, 8*p, MaxArgonMemoryKiB))
+	case t < 1 || t > MaxArgonTime:
+		return bad(fmt.Sprintf("t=%d is out of range 1..%d", t, MaxArgonTime))
 	}
 	salt, err := base64.RawStdEncoding.Strict().DecodeString(parts[4])
 	if err != nil || len(salt) < minSaltLen {
 		return bad(fmt.Sprintf("the salt is not unpadded base64 of at least %d bytes", minSaltLen))
 	}
 	key, err := base64.RawStdEncoding.Strict().DecodeString(parts[5])
-	if err != nil || len(key) < minKeyLen {
-		return bad(fmt.Sprintf("the hash is not unpadded base64 of at least %d bytes", minKeyLen))
+	if err != nil || len(key) < minKeyLen || len(key) > maxKeyLen {
+		return bad(fmt.Sprintf("the hash is not unpadded base64 of %d to %d bytes", minKeyLen, maxKeyLen))
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync"
@@ -30,8 +31,12 @@ type agent struct {
 	api     *localapi.Server
 
 	listeners localapi.Listeners
+	// listenIP is the TCP listener's address as bound (unspecified for
+	// every address): reloads are checked against it, not the file.
+	listenIP  netip.Addr
 	domains   []domain
 	sessions  *localapi.Sessions
+	generated generatedPassword
 
 	mu        sync.RWMutex
 	cfg       *config.Config
@@ -165,6 +170,9 @@ func (a *agent) ReloadConfig(ctx context.Context) (localapi.ReloadResult, error)
 	if err != nil {
 		return localapi.ReloadResult{}, err
 	}
+	if err := a.checkReloadAuth(cfg); err != nil {
+		return localapi.ReloadResult{}, err
+	}
 	det, profiles, err := a.detectBoard(cfg)
 	if err != nil {
 		return localapi.ReloadResult{}, err
@@ -184,6 +192,14 @@ func (a *agent) ReloadConfig(ctx context.Context) (localapi.ReloadResult, error)
 	}
 	a.cfg, a.isDefault, a.loaded, a.detection, a.profiles = cfg, isDefault, time.Now(), det, profiles
 	a.mu.Unlock()
+	if old.HTTP.PasswordHash != cfg.HTTP.PasswordHash && a.sessions != nil {
+		// Whoever knew the old password is logged out with it.
+		a.sessions.EndAll()
+		res.Notes = append(res.Notes, "http.password_hash changed: every page session ended")
+		if cfg.HTTP.PasswordHash == "" {
+			res.Notes = append(res.Notes, "the page now takes the password made at the first start (boxagent config password)")
+		}
+	}
 	// The new config is in effect; each domain now brings the box in line
 	// with it. A domain that cannot says so in the result's notes.
 	for _, d := range a.domains {

@@ -6,12 +6,14 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -37,6 +39,8 @@ type Options struct {
 	Listen  string
 	Version string
 	Logger  *slog.Logger
+	// Timeouts of the API's servers; zero means DefaultTimeouts.
+	Timeouts Timeouts
 }
 
 // ShutdownGrace is how long running operations get to finish on SIGTERM
@@ -83,6 +87,11 @@ func Run(ctx context.Context, o Options) error {
 		log.Warn("operations interrupted by the previous stop", "count", n)
 	}
 
+	gen, err := ensurePassword(o.Paths)
+	if err != nil {
+		return fmt.Errorf("cannot make the page password: %w", err)
+	}
+	a.generated = gen
 	unixL, err := listenUnix(o.SocketPath)
 	if err != nil {
 		return err
@@ -93,11 +102,29 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("cannot listen on %s: %w", listen, err)
 	}
 	a.listeners = localapi.Listeners{Socket: o.SocketPath, HTTP: tcpL.Addr().String()}
+	if ap, err := netip.ParseAddrPort(tcpL.Addr().String()); err == nil {
+		a.listenIP = ap.Addr().Unmap()
+	}
+	var tlsConf *tls.Config
+	if a.listenIP.IsValid() && !a.listenIP.IsLoopback() {
+		cert, err := pageCert(o.Paths)
+		if err != nil {
+			unixL.Close()
+			tcpL.Close()
+			return fmt.Errorf("cannot make the page's certificate: %w", err)
+		}
+		tlsConf = pageTLS(cert)
+		a.listeners.HTTPS, a.listeners.CertSHA256 = true, CertFingerprint(cert.Certificate[0])
+		log.Info("the page is served over HTTPS with a self-signed certificate", "sha256", a.listeners.CertSHA256)
+	}
+	a.tellPassword(gen)
 
 	a.sessions = &localapi.Sessions{
-		Enabled: func() bool { return a.config().HTTP.PasswordHash != "" },
-		Check:   func(pass string) bool { return verifyPassword(a.config().HTTP.PasswordHash, pass) },
+		Check:       func(pass string) bool { return verifyPassword(a.passwordHash(), pass) },
+		HostAllowed: a.hostAllowed,
+		Save:        a.saveSessions,
 	}
+	a.restoreSessions()
 	api := localapi.New(localapi.Options{
 		Backend: a, Journal: store, Events: a.events, Logger: log,
 		Mappers: []localapi.ErrorMapper{mapConfigError}, Sessions: a.sessions,
@@ -114,11 +141,21 @@ func Run(ctx context.Context, o Options) error {
 			log.Warn("cannot start a subsystem; it is reported in status", "subsystem", d.Name(), "err", err)
 		}
 	}
-	unixSrv := &http.Server{Handler: api.Handler(true), ReadHeaderTimeout: 10 * time.Second}
-	tcpSrv := &http.Server{Handler: a.pageHandler(api.Handler(false)), ReadHeaderTimeout: 10 * time.Second}
+	timeouts := o.Timeouts
+	if timeouts == (Timeouts{}) {
+		timeouts = DefaultTimeouts
+	}
+	unixSrv := newServer(api.Handler(true), timeouts, log)
+	tcpSrv := newServer(a.pageHandler(api.Handler(false)), timeouts, log)
 	serveErr := make(chan error, 2)
-	go func() { serveErr <- unixSrv.Serve(unixL) }()
-	go func() { serveErr <- tcpSrv.Serve(tcpL) }()
+	go func() { serveErr <- unixSrv.Serve(limitConns(guardSocket(unixL, log), maxUnixConns)) }()
+	if tlsConf != nil {
+		tcpSrv.TLSConfig = tlsConf
+		tcpSrv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){} // no HTTP/2
+		go func() { serveErr <- tcpSrv.ServeTLS(limitConns(tcpL, maxTCPConns), "", "") }()
+	} else {
+		go func() { serveErr <- tcpSrv.Serve(limitConns(tcpL, maxTCPConns)) }()
+	}
 
 	log.Info("serving", "socket", o.SocketPath, "http", tcpL.Addr().String(),
 		"board", a.board().Profile.ID, "config", a.configInfo().Revision)

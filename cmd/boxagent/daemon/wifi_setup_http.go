@@ -50,8 +50,9 @@ func (s *wifiSetup) serve(addr string) (*http.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the setup page's listener: %w", err)
 	}
-	srv := &http.Server{Handler: s.captiveHandler(), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
+	// The API's timeouts, and fewer connections: a phone or two.
+	srv := newServer(s.captiveHandler(), DefaultTimeouts, s.log)
+	go srv.Serve(limitConns(ln, maxSetupConns))
 	return srv, nil
 }
 

@@ -39,8 +39,9 @@ type Options struct {
 	Logger  *slog.Logger
 	// Mappers turn domain errors into API errors.
 	Mappers []ErrorMapper
-	// Sessions authorise requests that come over TCP. Requests over the
-	// unix socket are authorised by the socket's file permissions.
+	// Sessions authorise requests that come over TCP, every one of them.
+	// Requests over the unix socket are authorised by the socket's file
+	// permissions and the peer's credentials (the daemon's listener).
 	Sessions *Sessions
 }
 
@@ -64,7 +65,8 @@ type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 // route is one row of the handler table.
 type route struct {
 	method, path string
-	// mutating routes start operations; over TCP they need the CSRF header.
+	// mutating routes start operations; over TCP they need the session's
+	// CSRF token.
 	mutating bool
 	handle   HandlerFunc
 }
@@ -82,9 +84,9 @@ func (s *Server) AddMapper(m ErrorMapper) { s.mappers = append(s.mappers, m) }
 // Publish sends an event to every subscriber of /api/v1/events.
 func (s *Server) Publish(typ string, data any) { s.events.Publish(typ, data) }
 
-// CSRFHeader must be present on every mutating call over TCP. A browser
-// cannot send a custom header cross-origin without a CORS preflight, which
-// this API never grants, so a hostile page cannot post to the box.
+// CSRFHeader is what the page sends with every change. It is no longer
+// what authorises one: every call over TCP needs a session, and every
+// change its CSRF token (CSRFTokenHeader).
 const CSRFHeader = "X-Boxagent-Request"
 
 // OriginHeader lets a client over the unix socket say who it is (cli or
@@ -149,6 +151,10 @@ func (s *Server) Handler(trusted bool) http.Handler {
 			}
 		})
 		mux.HandleFunc("GET /api/v1/session", func(w http.ResponseWriter, r *http.Request) {
+			if err := s.sessions.CheckHost(r); err != nil {
+				s.writeError(w, err)
+				return
+			}
 			writeJSON(w, http.StatusOK, s.sessions.info(r))
 		})
 	}
@@ -302,6 +308,12 @@ func intParam(r *http.Request, name string) (int, error) {
 	return n, nil
 }
 
+// SSEWriteTimeout bounds each write of an event stream.
+var SSEWriteTimeout = 30 * time.Second
+
+// KeepAliveInterval is how often an idle event stream gets a comment.
+var KeepAliveInterval = 25 * time.Second
+
 // getEvents streams events as text/event-stream until the client goes
 // away. A client that reconnects with Last-Event-ID gets what it missed,
 // as far as the broker still holds it.
@@ -320,6 +332,13 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	ch, dropped, cancel := s.events.Subscribe(after, v != "")
 	defer cancel()
+	// The server's ReadTimeout and WriteTimeout are for requests; a
+	// stream lives on, with a deadline per write instead: a client that
+	// stops reading is dropped after SSEWriteTimeout.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	arm := func() { _ = rc.SetWriteDeadline(time.Now().Add(SSEWriteTimeout)) }
+	arm()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
@@ -328,7 +347,7 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) error {
 	flusher.Flush()
 	// Keep-alives stop idle proxies and NATs from cutting the stream; this
 	// is a heartbeat, not a poll of any state.
-	keepalive := time.NewTicker(25 * time.Second)
+	keepalive := time.NewTicker(KeepAliveInterval)
 	defer keepalive.Stop()
 	for {
 		select {
@@ -339,11 +358,15 @@ func (s *Server) getEvents(w http.ResponseWriter, r *http.Request) error {
 		case <-dropped:
 			return nil
 		case <-keepalive.C:
+			arm()
 			fmt.Fprintf(w, ": keep-alive\n\n")
 		case ev := <-ch:
+			arm()
 			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.ID, ev.Type, compactEvent(ev))
 		}
-		flusher.Flush()
+		if err := rc.Flush(); err != nil {
+			return nil
+		}
 	}
 }
 

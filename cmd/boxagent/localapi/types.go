@@ -36,6 +36,10 @@ type ConfigInfo struct {
 type Listeners struct {
 	Socket string `json:"socket"`
 	HTTP   string `json:"http,omitempty"`
+	// HTTPS says the page is served over TLS (its listener is reachable
+	// from the network); CertSHA256 is its certificate's fingerprint.
+	HTTPS      bool   `json:"https,omitempty"`
+	CertSHA256 string `json:"cert_sha256,omitempty"`
 }
 
 // Subsystem states.

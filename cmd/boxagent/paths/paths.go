@@ -47,6 +47,17 @@ func (p Paths) StateDir() string { return p.Own("/var/lib/boxagent") }
 // JournalDB is the operations journal.
 func (p Paths) JournalDB() string { return p.Own("/var/lib/boxagent/journal.db") }
 
+// HTTPPasswordFile holds the page password the agent made at its first
+// start when the config sets none (mode 0600).
+func (p Paths) HTTPPasswordFile() string { return p.Own("/var/lib/boxagent/http-password") }
+
+// HTTPCertFile and HTTPKeyFile are the page's self-signed certificate
+// and its key (0600), made when the page listens beyond loopback.
+func (p Paths) HTTPCertFile() string { return p.Own("/var/lib/boxagent/http-cert.pem") }
+
+// HTTPKeyFile: see HTTPCertFile.
+func (p Paths) HTTPKeyFile() string { return p.Own("/var/lib/boxagent/http-key.pem") }
+
 // ArtifactsDir is the content-addressed store of firmware packages.
 func (p Paths) ArtifactsDir() string { return p.Own("/var/lib/boxagent/artifacts") }
 

@@ -271,7 +271,15 @@ function follow() {
   // that restarted in between has no such id to replay from, so the page
   // is redrawn from the API once the stream is back.
   let lost = false;
-  src.onerror = () => { lost = true; log.textContent = t("events.reconnecting") + "\n" + log.textContent; };
+  src.onerror = () => {
+    lost = true;
+    log.textContent = t("events.reconnecting") + "\n" + log.textContent;
+    // A refused stream (401: the session ended, e.g. the password
+    // changed) is not retried by the browser: log in again, or follow anew.
+    if (src.readyState === EventSource.CLOSED) {
+      setTimeout(() => api("/api/v1/session").then((s) => { if (s.authenticated) { follow(); refresh().catch(() => {}); } else location.href = "/login.html"; }).catch(() => setTimeout(follow, 2000)), 1000);
+    }
+  };
   src.onopen = () => { if (lost) { lost = false; refresh().catch(() => {}); } };
 }
 

@@ -2,8 +2,10 @@
 // session cookie. Strings are few, so they live here in both languages.
 "use strict";
 const strings = {
-  en: { h: "Log in to this box", label: "Password", submit: "Log in", wrong: "Wrong password" },
-  "zh-CN": { h: "登录到此设备", label: "密码", submit: "登录", wrong: "密码错误" },
+  en: { h: "Log in to this box", label: "Password", submit: "Log in", wrong: "Wrong password",
+    hint: "Unless the box was given one, its password was shown on its console at its first start; on the box, boxagent config password shows it again." },
+  "zh-CN": { h: "登录到此设备", label: "密码", submit: "登录", wrong: "密码错误",
+    hint: "若未为设备设置密码，其密码已在首次启动时显示在控制台上；在设备上运行 boxagent config password 可再次查看。" },
 };
 const lang = (localStorage.getItem("lang") || navigator.language || "en").startsWith("zh") ? "zh-CN" : "en";
 const s = strings[lang];
@@ -11,6 +13,7 @@ document.documentElement.lang = lang;
 document.getElementById("login-h").textContent = s.h;
 document.getElementById("password-label").textContent = s.label;
 document.getElementById("submit").textContent = s.submit;
+document.getElementById("login-hint").textContent = s.hint;
 
 document.getElementById("login").addEventListener("submit", async (e) => {
   e.preventDefault();

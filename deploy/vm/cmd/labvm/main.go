@@ -3,7 +3,7 @@
 // command whose exit status becomes labvm's.
 //
 //	labvm                        a shell on the board (Ctrl-C or poweroff ends it)
-//	labvm -demo                  bin/boxagent serve with deploy/vm/demo.toml, page on 127.0.0.1:8080
+//	labvm -demo                  bin/boxagent serve with deploy/vm/demo.toml, page on https://127.0.0.1:8080
 //	labvm -- ip -br link         run a command, print its output, exit with its status
 //	labvm -fwd tcp:127.0.0.1:2222-:22 -bg 'sleep 100' -env K=V -stick s=IMG
 package main
@@ -121,7 +121,8 @@ func run() int {
 	if opts.Interactive {
 		fmt.Fprintln(os.Stderr, "labvm: booting the virtual board (about 10 s under TCG); Ctrl-C or poweroff ends it")
 		if demo {
-			fmt.Fprintln(os.Stderr, "labvm: boxagent serves inside; its page: http://127.0.0.1:8080 (password: boxagent)")
+			fmt.Fprintln(os.Stderr, "labvm: boxagent serves inside; its page: https://localhost:8080 (self-signed: boxagent status shows its fingerprint), log in with the password: boxagent")
+			fmt.Fprintln(os.Stderr, "labvm: (deploy/vm/demo.toml's password_hash; a box without one makes a password: boxagent config password)")
 			fmt.Fprintln(os.Stderr, "labvm: try: boxagent status; boxagent bt scan; boxagent wifi scan; boxagent audio show")
 		}
 	}
