@@ -21,7 +21,7 @@ type HTTP struct {
 	// Hosts are extra names the page is reached by (a DNS name of the
 	// box); the Host header of every TCP request must be one of them,
 	// localhost, the box's hostname or an IP address.
-	Hosts []string `toml:"hosts" json:"hosts,omitempty"`
+	Hosts []string `toml:"hosts,omitempty" json:"hosts,omitempty"`
 }
 
 // Validate checks the [http] table, including the daemon's rule that a
