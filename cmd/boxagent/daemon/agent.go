@@ -32,6 +32,9 @@ type agent struct {
 	listeners localapi.Listeners
 	domains   []domain
 	sessions  *localapi.Sessions
+	// damage is set when the journal was found damaged at start and
+	// moved aside.
+	damage *journal.Damage
 
 	mu        sync.RWMutex
 	cfg       *config.Config
@@ -125,7 +128,7 @@ func (a *agent) Status(ctx context.Context) localapi.Status {
 func (a *agent) subsystems() []localapi.Subsystem {
 	subs := []localapi.Subsystem{
 		{Name: "api", State: localapi.StateOK},
-		{Name: "journal", State: localapi.StateOK},
+		a.journalHealth(),
 	}
 	built := map[string]bool{}
 	for _, d := range a.domains {

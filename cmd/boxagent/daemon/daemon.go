@@ -79,6 +79,11 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("cannot open the journal: %w", err)
 	}
 	defer store.Close()
+	if d := store.Damage(); d != nil {
+		a.damage = d
+		log.Warn("the journal was damaged; it is moved aside and a new one started",
+			"moved_to", d.MovedTo, "reason", d.Reason)
+	}
 	if n := store.Recovered(); n > 0 {
 		log.Warn("operations interrupted by the previous stop", "count", n)
 	}
