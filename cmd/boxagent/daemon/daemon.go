@@ -177,12 +177,16 @@ loop:
 }
 
 // listenUnix opens the API socket, mode 0660. A socket left by a dead
-// daemon is replaced; a live one is not.
+// daemon is replaced; a live one is not, nor anything that is not a socket
+// (serve --socket /etc/shadow removed the file).
 func listenUnix(path string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create the socket directory: %w", err)
 	}
-	if _, err := os.Stat(path); err == nil {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != fs.ModeSocket {
+			return nil, fmt.Errorf("cannot listen on %s: it is a %s, not a socket; boxagent removes only a socket a dead agent left", path, fileKind(fi.Mode()))
+		}
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 			c.Close()
 			return nil, fmt.Errorf("cannot listen on %s: another boxagent is serving there", path)
@@ -200,6 +204,18 @@ func listenUnix(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("cannot listen on %s: %w", path, err)
 	}
 	return l, nil
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsRegular():
+		return "regular file"
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeSymlink != 0:
+		return "symbolic link"
+	}
+	return "file of type " + m.Type().String()
 }
 
 // notify tells systemd; without NOTIFY_SOCKET it does nothing.
