@@ -88,7 +88,7 @@ func printable(s string) string {
 	}
 	return b.String()
 }
-func (t *table) flush() error       { return t.tw.Flush() }
+func (t *table) flush() error { return t.tw.Flush() }
 
 // since renders a duration as people read it: 3s, 4m12s, 2h5m, 3d4h.
 func since(d time.Duration) string {
