@@ -279,8 +279,13 @@ func (v IPv4) check(add addFunc) {
 		}
 	}
 	if v.Gateway != "" {
-		if a, err := netip.ParseAddr(v.Gateway); err != nil || !a.Is4() {
+		a, err := netip.ParseAddr(v.Gateway)
+		p, perr := netip.ParsePrefix(v.Address)
+		switch {
+		case err != nil || !a.Is4():
 			add("gateway", "%q is not an IPv4 address", v.Gateway)
+		case perr == nil && p.Addr().Is4() && !p.Masked().Contains(a):
+			add("gateway", "%s is outside the uplink's subnet %s: the kernel refuses a route through it", a, p.Masked())
 		}
 	}
 	for i, d := range v.DNS {

@@ -9,22 +9,29 @@ import (
 	"os"
 	"strings"
 
+	"github.com/spf13/pflag"
+
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/daemon"
+	"github.com/boxagent/boxagent/cmd/boxagent/paths"
 )
 
 func configCmd() *Command {
 	return &Command{
 		Name: "config", Usage: "check FILE | reload | hash-password", Short: "check a config file, make the agent reload its own, or hash a page password",
 		Long: `check FILE   validates FILE whole, offline, and lists every problem with its
-             key and line; exit 1 when invalid.
+             key and line; exit 1 when invalid. It makes the checks serve
+             makes too: the board id is known, the key files load.
 reload       asks the running agent to re-read its config (like SIGHUP); an
              invalid file is refused and the old config stays in effect.
 hash-password
              reads a password from stdin and prints the argon2id hash to put
              in [http] password_hash.`,
 		Verbs: []string{"check", "reload", "hash-password"},
-		Flags: jsonFlag,
+		Flags: func(fs *pflag.FlagSet, o *Opts) {
+			jsonFlag(fs, o)
+			fs.StringVar(&o.Root, "root", "", "check: find the board profiles and key files as serve --root does")
+		},
 		Run: func(ctx context.Context, e *Env, o *Opts, args []string) error {
 			if len(args) == 0 {
 				return usagef("missing verb: check or reload")
@@ -69,8 +76,14 @@ func checkConfig(e *Env, o *Opts, file string) error {
 		return fmt.Errorf("cannot read %s: %w", file, err)
 	}
 	cfg, err := config.Parse(file, data)
-	res := checkResult{File: file, Valid: err == nil}
 	if err == nil {
+		// What serve checks beyond the file: the board, the key files.
+		if errs := daemon.Preflight(paths.Paths{Root: o.Root}, file, cfg); len(errs) > 0 {
+			err = errs
+		}
+	}
+	res := checkResult{File: file, Valid: err == nil}
+	if res.Valid {
 		res.Revision = cfg.Revision()
 	} else {
 		var one *config.Error
