@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -75,10 +76,16 @@ func checkConfig(e *Env, o *Opts, file string) error {
 	if err != nil {
 		return fmt.Errorf("cannot read %s: %w", file, err)
 	}
+	// The agent's fingerprint key, when readable, so the revision is the
+	// agent's; otherwise one of this run only.
+	p := paths.Paths{Root: o.Root}
+	if key, err := config.LoadFingerprintKey(filepath.Join(p.StateDir(), config.FingerprintKeyFile), false); err == nil {
+		config.SetFingerprintKey(key)
+	}
 	cfg, err := config.Parse(file, data)
 	if err == nil {
 		// What serve checks beyond the file: the board, the key files.
-		if errs := daemon.Preflight(paths.Paths{Root: o.Root}, file, cfg); len(errs) > 0 {
+		if errs := daemon.Preflight(p, file, cfg); len(errs) > 0 {
 			err = errs
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
@@ -49,6 +50,16 @@ func newAgent(o Options) (*agent, error) {
 		paths: o.Paths, cfgPath: o.ConfigPath, version: o.Version,
 		started: time.Now(), log: o.Logger, events: localapi.NewBroker(512),
 	}
+	// Secrets are fingerprinted under the box's key from the first
+	// snapshot on: made at first start, kept in the state folder.
+	if err := os.MkdirAll(o.Paths.StateDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create the state folder: %w", err)
+	}
+	key, err := config.LoadFingerprintKey(filepath.Join(o.Paths.StateDir(), config.FingerprintKeyFile), true)
+	if err != nil {
+		return nil, fmt.Errorf("cannot load the fingerprint key: %w", err)
+	}
+	config.SetFingerprintKey(key)
 	cfg, isDefault, err := loadConfig(o.ConfigPath)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)

@@ -66,6 +66,9 @@ type Result struct {
 	Snapshot  journal.Snapshot `json:"snapshot"`
 
 	acc accounts
+	// newKey is the fingerprint key made for an image without one,
+	// written by commit.
+	newKey []byte
 }
 
 // ErrRunningSystem is returned for the running system as target without
@@ -111,7 +114,11 @@ func Apply(f *File, o Options) (*Result, error) {
 		return nil, fmt.Errorf("cannot open the root %s: %w", rootPath, err)
 	}
 	defer r.Close()
-	res := &Result{Root: rootPath, DryRun: o.DryRun}
+	newKey, err := useImageKey(r)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Root: rootPath, DryRun: o.DryRun, newKey: newKey}
 	entries, cfg, err := plan(r, rootPath, f, o, res)
 	if err != nil {
 		return nil, err
@@ -152,6 +159,15 @@ func commit(r *os.Root, rootPath string, f *File, o Options, res *Result, cfg *c
 		return fmt.Errorf("cannot open the image's journal (stop the agent first if it runs there): %w", err)
 	}
 	defer j.Close()
+	if res.newKey != nil {
+		uid, gid := -1, -1
+		if chown {
+			uid, gid = res.acc.uid, res.acc.gid
+		}
+		if err := writeImageKey(r, res.newKey, uid, gid); err != nil {
+			return err
+		}
+	}
 	mode := "offline"
 	if o.FirstBoot {
 		mode = "first-boot"
@@ -622,7 +638,12 @@ func sameFile(a, b string) (bool, error) {
 // journal.
 func redact(f *File) File {
 	c := *f
-	c.HTTP.Password = config.Fingerprint(c.HTTP.Password)
+	// The page password is journalled as set or not: its argon2id hash
+	// (fingerprinted below) tells a change, and a fingerprint of the
+	// plaintext would be one more thing to test guesses against.
+	if c.HTTP.Password != "" {
+		c.HTTP.Password = "(set)"
+	}
 	c.HTTP.PasswordHash = config.Fingerprint(c.HTTP.PasswordHash)
 	c.Network.WiFi = slices.Clone(c.Network.WiFi)
 	for i := range c.Network.WiFi {
