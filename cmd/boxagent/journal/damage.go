@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -89,11 +90,11 @@ func guarded(what string, f func() error) (err error) {
 
 // openBolt opens the file, telling a damaged one from a locked or
 // unreadable one.
-func openBolt(path string) (*bbolt.DB, error) {
+func openBolt(path string, noFollow bool) (*bbolt.DB, error) {
 	var db *bbolt.DB
 	err := guarded("open", func() error {
 		var err error
-		db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: lockTimeout})
+		db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: lockTimeout, OpenFile: openFile(noFollow)})
 		return err
 	})
 	var de *damagedError
@@ -110,6 +111,27 @@ func openBolt(path string) (*bbolt.DB, error) {
 		return nil, fmt.Errorf("cannot open journal %s: %w", path, err)
 	}
 	return nil, fmt.Errorf("cannot open journal %s: %w", path, err)
+}
+
+// openFile opens the journal file for bbolt and restricts it with fchmod:
+// an older file may have been created with a looser mode, and it holds
+// settings fingerprints and requests. With noFollow, a symlink as the last
+// step is refused (ELOOP), not followed.
+func openFile(noFollow bool) func(string, int, os.FileMode) (*os.File, error) {
+	return func(name string, flag int, perm os.FileMode) (*os.File, error) {
+		if noFollow {
+			flag |= syscall.O_NOFOLLOW
+		}
+		f, err := os.OpenFile(name, flag, perm)
+		if err != nil {
+			return nil, err
+		}
+		if err := f.Chmod(0o600); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("cannot restrict journal %s: %w", name, err)
+		}
+		return f, nil
+	}
 }
 
 // checkFile reads every page and record of the journal before anything is

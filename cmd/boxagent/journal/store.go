@@ -66,18 +66,13 @@ func openChecked(path string, opts Options) (*Store, error) {
 	if s.clock == nil {
 		s.clock = time.Now
 	}
-	db, err := openBolt(path)
+	db, err := openBolt(path, opts.NoFollow)
 	if err != nil {
 		return nil, err
 	}
 	fail := func(err error) (*Store, error) {
 		_ = guarded("close", db.Close)
 		return nil, err
-	}
-	// An older file may have been created with a looser mode; it holds
-	// settings fingerprints and requests, so keep it private.
-	if err := os.Chmod(path, 0o600); err != nil {
-		return fail(fmt.Errorf("cannot restrict journal %s: %w", path, err))
 	}
 	if err := checkFile(path, db); err != nil {
 		return fail(err)

@@ -154,7 +154,19 @@ func commit(r *os.Root, rootPath string, f *File, o Options, res *Result, cfg *c
 	if err := r.Mkdir("var/lib/boxagent", 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("cannot create /var/lib/boxagent: %w", err)
 	}
-	j, err := journal.Open(filepath.Join(rootPath, "var/lib/boxagent/journal.db"), journal.Options{Keep: cfg.Journal.Keep, Now: o.Now})
+	// The journal's folder is opened through the root (no step out of
+	// the image) and the journal under it by that descriptor, its own
+	// name without following a link.
+	dir, err := r.Open("var/lib/boxagent")
+	if err != nil {
+		return fmt.Errorf("cannot open /var/lib/boxagent: %w", err)
+	}
+	defer dir.Close()
+	if fi, err := dir.Stat(); err != nil || !fi.IsDir() {
+		return fmt.Errorf("cannot open the image's journal: /var/lib/boxagent is not a folder")
+	}
+	j, err := journal.Open(fmt.Sprintf("/proc/self/fd/%d/journal.db", dir.Fd()),
+		journal.Options{Keep: cfg.Journal.Keep, Now: o.Now, NoFollow: true})
 	if err != nil {
 		return fmt.Errorf("cannot open the image's journal (stop the agent first if it runs there): %w", err)
 	}
@@ -189,7 +201,7 @@ func commit(r *os.Root, rootPath string, f *File, o Options, res *Result, cfg *c
 		}
 	}
 	if chown {
-		r.Chown("var/lib/boxagent/journal.db", res.acc.uid, res.acc.gid)
+		r.Lchown("var/lib/boxagent/journal.db", res.acc.uid, res.acc.gid)
 	}
 	if err != nil {
 		j.Finish(op.ID, nil, &journal.Failure{Code: "provision.write", Message: err.Error()}, journal.StateFailed)
