@@ -72,12 +72,15 @@ func (s *Server) cancelOperation(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return Errorf(http.StatusBadRequest, "api.invalid", fmt.Sprintf("operation id %q is not a number", r.PathValue("id")), "")
 	}
-	if s.ops.cancelOne(id) {
+	op, err := s.journal.Get(id)
+	if err != nil {
+		return Errorf(http.StatusNotFound, "operation.not_found", fmt.Sprintf("no operation %d", id), "boxagent history lists the operations")
+	}
+	// The journal first: an operation it has ended may still be tracked
+	// for a moment, and is not cancelled any more.
+	if op.State == journal.StateRunning && s.ops.cancelOne(id) {
 		writeJSON(w, http.StatusAccepted, CancelAnswer{ID: id, State: "cancelling"})
 		return nil
-	}
-	if _, err := s.journal.Get(id); err != nil {
-		return Errorf(http.StatusNotFound, "operation.not_found", fmt.Sprintf("no operation %d", id), "boxagent history lists the operations")
 	}
 	return Errorf(http.StatusConflict, "operation.finished", fmt.Sprintf("operation %d is not running", id), "")
 }
