@@ -29,7 +29,14 @@ var (
 	ErrNoPrevious = errors.New("no previously staged artifact to roll back to")
 	ErrReadBack   = errors.New("bytes read back differ from bytes received")
 	ErrSize       = errors.New("package size differs from the announced size")
+	// ErrStoreSpace: the package is larger than any stick's FAT32 can
+	// hold, or than the store's free space.
+	ErrStoreSpace = errors.New("package too large for the artifact store")
 )
+
+// storeReserve is the free space an import leaves in the store's
+// filesystem, for the journal and the config beside it.
+const storeReserve = 16 << 20
 
 // Temporary file prefixes; whatever carries them is a crash leftover at
 // OpenStore time and is removed.
@@ -44,7 +51,9 @@ const (
 type Store struct {
 	dir string
 	now func() time.Time
-	mu  sync.Mutex
+	// free is the store filesystem's free space (statfs); tests replace it.
+	free func() (int64, error)
+	mu   sync.Mutex
 }
 
 // Artifact is the metadata of one stored package.
@@ -84,6 +93,10 @@ func OpenStore(dir string) (*Store, error) {
 		return nil, fmt.Errorf("cannot create artifact store: %w", err)
 	}
 	s := &Store{dir: dir, now: time.Now}
+	s.free = func() (int64, error) {
+		sp, err := statSpace(dir)
+		return sp.Free, err
+	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read artifact store: %w", err)
@@ -146,14 +159,22 @@ func (s *Store) Import(ctx context.Context, r io.Reader, p Policy, opts ...Optio
 			os.Remove(tmp)
 		}
 	}()
+	limit, err := s.importLimit(o.size)
+	if err != nil {
+		return Artifact{}, err
+	}
 	h := kernelhash.New(crypto.SHA256)
 	defer h.Close()
 	if o.size >= 0 {
 		r = io.LimitReader(r, o.size+1)
 	}
-	size, err := copyCtx(ctx, io.MultiWriter(f, h), r, o.size, o.progress)
+	// An endless or oversized source stops one byte past the limit.
+	size, err := copyCtx(ctx, io.MultiWriter(f, h), io.LimitReader(r, limit+1), o.size, o.progress)
 	if err != nil {
 		return Artifact{}, fmt.Errorf("cannot import package: %w", err)
+	}
+	if size > limit {
+		return Artifact{}, fmt.Errorf("cannot import package: %w: more than %d bytes", ErrStoreSpace, limit)
 	}
 	if o.size >= 0 && size != o.size {
 		return Artifact{}, fmt.Errorf("cannot import package: %w: received %d bytes, %d announced", ErrSize, size, o.size)
@@ -197,6 +218,27 @@ func (s *Store) Import(ctx context.Context, r io.Reader, p Policy, opts ...Optio
 		return Artifact{}, err
 	}
 	return a, nil
+}
+
+// importLimit is the most bytes an import may write: what a FAT32 stick
+// can hold (MaxFAT32File), and no more than the store's free space less
+// storeReserve. A package announced larger is refused before any byte.
+func (s *Store) importLimit(announced int64) (int64, error) {
+	limit := int64(MaxFAT32File)
+	free, err := s.free()
+	if err != nil {
+		return 0, fmt.Errorf("cannot import package: %w", err)
+	}
+	if free -= storeReserve; free < limit {
+		limit = max(free, 0)
+	}
+	if announced > limit {
+		if announced > MaxFAT32File {
+			return 0, fmt.Errorf("cannot import package: %w: %d bytes, FAT32 holds files up to 4 GiB - 1", ErrStoreSpace, announced)
+		}
+		return 0, fmt.Errorf("cannot import package: %w: %d bytes, the store has %d free", ErrStoreSpace, announced, limit)
+	}
+	return limit, nil
 }
 
 // copyCtx copies r to w, checking ctx and reporting progress ("copy"; the

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Config is the [network] table of the config file.
@@ -181,7 +182,8 @@ func (u Uplink) check(add addFunc) {
 	} else if msg := linkNameProblem(u.Parent); msg != "" {
 		add("parent", "%s", msg)
 	}
-	if u.Name != "" || u.Parent != "" {
+	// The link's own name, unless it is the parent's, checked above.
+	if u.Name != "" || u.Parent != "" && u.VLAN != nil {
 		key := "name"
 		if u.Name == "" {
 			key = "parent"
@@ -217,8 +219,17 @@ func linkNameProblem(name string) string {
 		return fmt.Sprintf("%q is not a valid link name", name)
 	case strings.ContainsFunc(name, func(r rune) bool { return r == '/' || r == ':' || unicode.IsSpace(r) }):
 		return fmt.Sprintf("link name %q holds '/', ':' or a space", name)
+	case unprintableName(name):
+		return fmt.Sprintf("link name %q holds a NUL, a control character or bytes that are not printable text", name)
 	}
 	return ""
+}
+
+// unprintableName says whether a name holds what would cut it short in
+// the kernel (NUL) or act on a terminal rather than show (control and
+// format characters, bytes that are not UTF-8).
+func unprintableName(name string) bool {
+	return !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsPrint(r) })
 }
 
 // Owned option codes: the client sets them, from a field or itself.
@@ -316,8 +327,13 @@ func (v IPv4) check(add addFunc) {
 		}
 	}
 	if v.Gateway != "" {
-		if a, err := netip.ParseAddr(v.Gateway); err != nil || !a.Is4() {
+		a, err := netip.ParseAddr(v.Gateway)
+		p, perr := netip.ParsePrefix(v.Address)
+		switch {
+		case err != nil || !a.Is4():
 			add("gateway", "%q is not an IPv4 address", v.Gateway)
+		case perr == nil && p.Addr().Is4() && !p.Masked().Contains(a):
+			add("gateway", "%s is outside the uplink's subnet %s: the kernel refuses a route through it", a, p.Masked())
 		}
 	}
 	for i, d := range v.DNS {

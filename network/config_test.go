@@ -75,6 +75,9 @@ func TestValidate(t *testing.T) {
 			{Parent: "eth0", IPv4: IPv4{Method: MethodOff}},
 			{Name: "eth0.45", Parent: "eth0", IPv4: IPv4{Method: MethodOff}},
 			{Parent: "eth0", VLAN: ptr(45), IPv4: IPv4{Method: MethodOff}},
+			{Name: "up\x00link", Parent: "eth0", IPv4: IPv4{Method: MethodOff}},
+			{Name: "up\x1b[2J", Parent: "eth0", IPv4: IPv4{Method: MethodOff}},
+			{Parent: "eth\xff", IPv4: IPv4{Method: MethodOff}},
 		}}, []FieldError{
 			{"uplink[0].name", `link name "iptv-uplink-long" is 16 bytes long; Linux allows at most 15`},
 			{"uplink[2].name", `link "iptv" is also uplink[1]`},
@@ -82,6 +85,9 @@ func TestValidate(t *testing.T) {
 			{"uplink[4].parent", `missing: name the link the uplink runs on ("eth0")`},
 			{"uplink[4].name", `link name "a b" holds '/', ':' or a space`},
 			{"uplink[7].parent", `link "eth0.45" is also uplink[6]`},
+			{"uplink[8].name", `link name "up\x00link" holds a NUL, a control character or bytes that are not printable text`},
+			{"uplink[9].name", `link name "up\x1b[2J" holds a NUL, a control character or bytes that are not printable text`},
+			{"uplink[10].parent", `link name "eth\xff" holds a NUL, a control character or bytes that are not printable text`},
 		}},
 		{"priority", Config{Uplinks: []Uplink{
 			{Parent: "eth0", VLAN: ptr(45), Priority: ptr(8), MTU: 20, IPv4: IPv4{Method: MethodOff}},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -21,7 +22,8 @@ import (
 // Reapply (trigger "link-watch") run through ManagerOptions.Reapply.
 // It follows a netlink subscription and, after a socket error (ENOBUFS:
 // messages were lost), subscribes again listing every link, so no change
-// goes unseen; nothing of it outlives ctx. It returns ctx's error, or why
+// goes unseen, backing off while that repeats; messages not from the
+// kernel are ignored. Nothing of it outlives ctx. It returns ctx's error, or why
 // it could not subscribe.
 func (m *Manager) Watch(ctx context.Context) error {
 	kick := make(chan struct{}, 1)
@@ -51,62 +53,96 @@ func (m *Manager) Watch(ctx context.Context) error {
 	}()
 	defer func() { <-reconciled }()
 
+	delay := resubscribeMin
 	for {
-		updates := make(chan netlink.LinkUpdate, 256)
-		done := make(chan struct{})
-		failed := make(chan error, 1)
-		opts := netlink.LinkSubscribeOptions{
-			ListExisting: true,
-			// The library goes on after every error but a failed receive,
-			// which closes updates. A dump cut short by a change may have
-			// missed a link: list again. A message from a process rather
-			// than the kernel ("Wrong sender portid") or one that does not
-			// decode is skipped. Such a message is, among others, another
-			// subscriber's ListExisting request, which the library sends
-			// to the link group as well as to the kernel: subscribing again
-			// for it made two agents on one host wake each other about a
-			// thousand times a second.
-			ErrorCallback: func(err error) {
-				if !errors.Is(err, netlink.ErrDumpInterrupted) {
-					return
-				}
-				select {
-				case failed <- err:
-				default:
-				}
-			},
-		}
-		if err := inNamespace(m.ns, func() error { return netlink.LinkSubscribeWithOptions(updates, done, opts) }); err != nil {
-			return fmt.Errorf("cannot subscribe to link changes: %w", err)
-		}
-		err := func() error {
-			defer func() {
-				close(done)
-				for range updates {
-				}
-			}()
-			for {
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case err := <-failed:
-					m.log.Info("link watch: subscribing again", "err", err)
-					return nil
-				case u, ok := <-updates:
-					if !ok {
-						return nil
-					}
-					if m.linkChanged(u) {
-						select {
-						case kick <- struct{}{}:
-						default:
-						}
-					}
-				}
-			}
-		}()
+		began := time.Now()
+		reason, err := m.watchOnce(ctx, kick)
 		if err != nil {
 			return err
+		}
+		// A subscription that held a while starts the back-off over; one
+		// that failed at once waits longer each time, so a fault that
+		// repeats cannot spin (nor fill the log).
+		if time.Since(began) > resubscribeMax {
+			delay = resubscribeMin
+		}
+		m.log.Info("link watch: subscribing again", "err", reason, "after", delay)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, resubscribeMax)
+	}
+}
+
+// The link watch's back-off between subscriptions.
+const (
+	resubscribeMin = 100 * time.Millisecond
+	resubscribeMax = 30 * time.Second
+)
+
+// watchOnce follows one subscription until it fails (it returns why) or
+// ctx ends (it returns ctx's error). Messages the library drops (not from
+// the kernel: another subscriber sending to the link group; a netlink
+// error answer) do not end it: only a failed receive (ENOBUFS: messages
+// were lost) or an interrupted listing does, and the next subscription
+// lists every link again.
+func (m *Manager) watchOnce(ctx context.Context, kick chan struct{}) (string, error) {
+	updates := make(chan netlink.LinkUpdate, 256)
+	done := make(chan struct{})
+	failed := make(chan error, 1)
+	var ignored atomic.Int64
+	opts := netlink.LinkSubscribeOptions{
+		ListExisting: true,
+		ErrorCallback: func(err error) {
+			// The library drops a message not from the kernel (another
+			// subscriber sending to the link group) or a netlink error
+			// answer and goes on: so does the watch. A failed receive
+			// (the library then closes the channel) or an interrupted
+			// listing ends this subscription.
+			if !errors.Is(err, netlink.ErrDumpInterrupted) && !strings.HasPrefix(err.Error(), "Receive failed") {
+				ignored.Add(1)
+				return
+			}
+			select {
+			case failed <- err:
+			default:
+			}
+		},
+	}
+	if err := inNamespace(m.ns, func() error { return netlink.LinkSubscribeWithOptions(updates, done, opts) }); err != nil {
+		return "", fmt.Errorf("cannot subscribe to link changes: %w", err)
+	}
+	defer func() {
+		close(done)
+		for range updates {
+		}
+		if n := ignored.Load(); n > 0 {
+			m.log.Debug("link watch: messages ignored", "count", n)
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case err := <-failed:
+			return err.Error(), nil
+		case u, ok := <-updates:
+			if !ok {
+				select {
+				case err := <-failed:
+					return err.Error(), nil
+				default:
+					return "the subscription ended", nil
+				}
+			}
+			if m.linkChanged(u) {
+				select {
+				case kick <- struct{}{}:
+				default:
+				}
+			}
 		}
 	}
 }

@@ -187,6 +187,8 @@ func linkProblem(name string) string {
 		return fmt.Sprintf("%q is %d bytes long; a link name has at most 15", name, len(name))
 	case strings.ContainsAny(name, "/: \t\n"):
 		return fmt.Sprintf("%q holds '/', ':' or a space: not a link name", name)
+	case unprintableName(name):
+		return fmt.Sprintf("%q holds a NUL, a control character or bytes that are not printable text: not a link name", name)
 	}
 	return ""
 }

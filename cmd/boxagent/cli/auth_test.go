@@ -102,7 +102,7 @@ func TestPageAuthentication(t *testing.T) {
 			t.Errorf("%s gives away the password hash", path)
 		}
 	}
-	if out, _, _ := p.run("history", "1", "--json"); strings.Contains(out, "xIFMKrFDubzEY9hLaUNH") || !strings.Contains(out, `"password_hash": "sha256:`) {
+	if out, _, _ := p.run("history", "1", "--json"); strings.Contains(out, "xIFMKrFDubzEY9hLaUNH") || !strings.Contains(out, `"password_hash": "hmac-sha256:`) {
 		t.Errorf("history snapshot does not fingerprint the hash:\n%s", out)
 	}
 

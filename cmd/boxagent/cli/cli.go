@@ -182,7 +182,7 @@ func report(e *Env, cmd *Command, err error) int {
 		fmt.Fprintln(e.Stderr, "hint: systemctl status boxagent")
 		return ExitUnreachable
 	case errors.As(err, &ae):
-		fmt.Fprintf(e.Stderr, "boxagent %s: %s (%s)\n", cmd.Name, ae.Message, ae.Code)
+		fmt.Fprintf(e.Stderr, "boxagent %s: %s (%s)\n", cmd.Name, printableLines(ae.Message), ae.Code)
 		if ae.Hint != "" {
 			fmt.Fprintf(e.Stderr, "hint: %s\n", ae.Hint)
 		}

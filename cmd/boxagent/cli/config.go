@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -22,7 +23,8 @@ func configCmd() *Command {
 	return &Command{
 		Name: "config", Usage: "check FILE | reload | password | hash-password", Short: "check a config file, make the agent reload its own, show or hash the page password",
 		Long: `check FILE   validates FILE whole, offline, and lists every problem with its
-             key and line; exit 1 when invalid.
+             key and line; exit 1 when invalid. It makes the checks serve
+             makes too: the board id is known, the key files load.
 reload       asks the running agent to re-read its config (like SIGHUP); an
              invalid file is refused and the old config stays in effect.
 password     prints the control page's password that the agent made at its
@@ -34,7 +36,7 @@ hash-password
 		Verbs: []string{"check", "reload", "password", "hash-password"},
 		Flags: func(fs *pflag.FlagSet, o *Opts) {
 			jsonFlag(fs, o)
-			fs.StringVar(&o.Root, "root", "", "password: the agent's --root")
+			fs.StringVar(&o.Root, "root", "", "check: find the board profiles and key files as serve --root does; password: the agent's --root")
 		},
 		Run: func(ctx context.Context, e *Env, o *Opts, args []string) error {
 			if len(args) == 0 {
@@ -84,9 +86,21 @@ func checkConfig(e *Env, o *Opts, file string) error {
 	if err != nil {
 		return fmt.Errorf("cannot read %s: %w", file, err)
 	}
+	// The agent's fingerprint key, when readable, so the revision is the
+	// agent's; otherwise one of this run only.
+	p := paths.Paths{Root: o.Root}
+	if key, err := config.LoadFingerprintKey(filepath.Join(p.StateDir(), config.FingerprintKeyFile), false); err == nil {
+		config.SetFingerprintKey(key)
+	}
 	cfg, err := config.Parse(file, data)
-	res := checkResult{File: file, Valid: err == nil}
 	if err == nil {
+		// What serve checks beyond the file: the board, the key files.
+		if errs := daemon.Preflight(p, file, cfg); len(errs) > 0 {
+			err = errs
+		}
+	}
+	res := checkResult{File: file, Valid: err == nil}
+	if res.Valid {
 		res.Revision = cfg.Revision()
 	} else {
 		var one *config.Error

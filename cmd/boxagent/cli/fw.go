@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -18,7 +19,7 @@ import (
 
 func fwCmd() *Command {
 	return &Command{
-		Name: "fw", Usage: "list | sticks | add FILE|URL [--sha256 HEX] | stage SHA [--device sdX1] | eject [--device sdX] | rollback [--device sdX1]",
+		Name: "fw", Usage: "list | sticks | add FILE|URL [--sha256 HEX] | stage SHA [--device sdX1] | eject [--device sdX] | rollback [--device sdX1] | cancel [ID]",
 		Short: "recovery packages: store, verify, stage onto a USB stick, eject, roll back",
 		Long: `add imports a package (a file on the box, or an http URL on the LAN) into the
 artifact store after verifying it the way the board's recovery will. stage
@@ -27,12 +28,14 @@ looks for, verifies it again from the stick, and prints the board's recovery
 steps; with one stick plugged in, --device is not needed. eject syncs and
 unmounts the stick: pull it only then. rollback stages the package staged
 before the current one, by its SHA-256. An artifact may be named by a unique
-prefix of its SHA-256 (8 hex digits at least).
+prefix of its SHA-256 (8 hex digits at least). cancel stops a running add,
+stage or rollback (all of them, or the operation ID): a stalled download
+ends at once.
 
   boxagent fw add /tmp/update.zip
   boxagent fw stage 3f2a9c01
   boxagent fw eject`,
-		Verbs: []string{"list", "sticks", "add", "stage", "eject", "rollback"},
+		Verbs: []string{"list", "sticks", "add", "stage", "eject", "rollback", "cancel"},
 		Flags: func(fs *pflag.FlagSet, o *Opts) {
 			jsonFlag(fs, o)
 			o.values["device"] = fs.String("device", "", "stage, eject, rollback: the stick's partition (sda1) or disk (sda)")
@@ -40,7 +43,7 @@ prefix of its SHA-256 (8 hex digits at least).
 		},
 		Run: func(ctx context.Context, e *Env, o *Opts, args []string) error {
 			if len(args) == 0 {
-				return usagef("missing verb: list, sticks, add, stage, eject or rollback")
+				return usagef("missing verb: list, sticks, add, stage, eject, rollback or cancel")
 			}
 			verb, args := args[0], args[1:]
 			device := *o.values["device"].(*string)
@@ -111,6 +114,8 @@ prefix of its SHA-256 (8 hex digits at least).
 				}
 				printStaged(e.Stdout, res)
 				return nil
+			case "cancel":
+				return fwCancel(ctx, e, c, args)
 			case "eject":
 				if len(args) != 0 {
 					return usagef("fw eject takes no arguments")
@@ -131,6 +136,41 @@ prefix of its SHA-256 (8 hex digits at least).
 			return usagef("unknown verb %q", verb)
 		},
 	}
+}
+
+// fwCancel cancels the operation ID, or every running firmware operation.
+func fwCancel(ctx context.Context, e *Env, c *client.Client, args []string) error {
+	var ids []uint64
+	switch len(args) {
+	case 0:
+		ops, err := c.Operations(ctx, journal.Query{State: journal.StateRunning, Limit: 100})
+		if err != nil {
+			return err
+		}
+		for _, op := range ops {
+			if strings.HasPrefix(op.Kind, "fw.") {
+				ids = append(ids, op.ID)
+			}
+		}
+		if len(ids) == 0 {
+			return errors.New("no firmware operation is running")
+		}
+	case 1:
+		id, err := strconv.ParseUint(args[0], 10, 64)
+		if err != nil {
+			return usagef("operation id %q is not a number", args[0])
+		}
+		ids = append(ids, id)
+	default:
+		return usagef("fw cancel takes at most one operation ID")
+	}
+	for _, id := range ids {
+		if err := c.CancelOperation(ctx, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.Stdout, "cancelling operation %d\n", id)
+	}
+	return nil
 }
 
 // resolveArtifact expands a unique SHA-256 prefix.

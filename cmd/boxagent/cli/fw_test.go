@@ -41,17 +41,23 @@ func writeZip(t *testing.T, path string, names ...string) {
 	f.Close()
 }
 
-// TestFirmwareCLI drives fw add, list, sticks, stage, rollback against the
-// daemon: what needs no stick. Staging onto a real stick is the lab's
-// (firmware TestLab).
-func TestFirmwareCLI(t *testing.T) {
+// fwRoot is an agent's root with the test-fw board and extra config.
+func fwRoot(t *testing.T, config string) string {
+	t.Helper()
 	root := t.TempDir()
-	writeConfig(t, root, "board = \"test-fw\"\n[firmware]\nkeep_artifacts = 2\n")
+	writeConfig(t, root, "board = \"test-fw\"\n"+config)
 	if err := os.MkdirAll(filepath.Join(root, "etc/boxagent/boards"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(root, "etc/boxagent/boards/test-fw.toml"), []byte(fwProfile), 0o644)
-	p := startAgent(t, root)
+	return root
+}
+
+// TestFirmwareCLI drives fw add, list, sticks, stage, rollback against the
+// daemon: what needs no stick. Staging onto a real stick is the lab's
+// (firmware TestLab).
+func TestFirmwareCLI(t *testing.T) {
+	p := startAgent(t, fwRoot(t, "[firmware]\nkeep_artifacts = 2\n"))
 	dir := t.TempDir()
 	good := filepath.Join(dir, "update.zip")
 	writeZip(t, good, "META-INF/com/google/android/update-binary")

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 )
@@ -35,8 +38,57 @@ func newTable(w io.Writer, header ...string) *table {
 	return t
 }
 
-func (t *table) row(cols ...string) { fmt.Fprintln(t.tw, strings.Join(cols, "\t")) }
-func (t *table) flush() error       { return t.tw.Flush() }
+// row writes one line; every cell is made printable first (see printable).
+func (t *table) row(cols ...string) {
+	clean := make([]string, len(cols))
+	for i, c := range cols {
+		clean[i] = printable(c)
+	}
+	fmt.Fprintln(t.tw, strings.Join(clean, "\t"))
+}
+
+// printableLines is printable for each line of a message of several.
+func printableLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = printable(l)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// printable escapes what a terminal would act on rather than show: control
+// characters (escape sequences, tabs, newlines), format characters such as
+// bidi overrides, and bytes that are not UTF-8, the way Go quotes them
+// (\x1b, \u202e, \xff). Cells carry names chosen over the air (SSIDs,
+// Bluetooth names), which must not reach the serial console raw.
+func printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unicode.IsPrint(r):
+			b.WriteRune(r)
+		default:
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+		i += n
+	}
+	return b.String()
+}
+func (t *table) flush() error { return t.tw.Flush() }
 
 // since renders a duration as people read it: 3s, 4m12s, 2h5m, 3d4h.
 func since(d time.Duration) string {

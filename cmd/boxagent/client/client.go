@@ -161,6 +161,14 @@ func (c *Client) Operation(ctx context.Context, id uint64) (journal.Operation, e
 	return op, c.call(ctx, "GET", "/api/v1/operations/"+strconv.FormatUint(id, 10), &op)
 }
 
+// CancelOperation asks the daemon to cancel a running operation; it ends
+// as cancelled soon after. Cancelling an ended one is an *APIError
+// (operation.finished).
+func (c *Client) CancelOperation(ctx context.Context, id uint64) error {
+	var ans localapi.CancelAnswer
+	return c.call(ctx, "POST", "/api/v1/operations/"+strconv.FormatUint(id, 10)+"/cancel", &ans)
+}
+
 // ReloadConfig asks the daemon to re-read its config file.
 func (c *Client) ReloadConfig(ctx context.Context) (journal.Operation, error) {
 	var op journal.Operation

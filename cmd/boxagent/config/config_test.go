@@ -407,7 +407,7 @@ func TestSnapshot(t *testing.T) {
 	if err := json.Unmarshal(c.Snapshot(), &got); err != nil {
 		t.Fatal(err)
 	}
-	if h := got.HTTP["password_hash"]; h != Fingerprint(goodHash) || !strings.HasPrefix(Fingerprint(goodHash), "sha256:") || len(Fingerprint(goodHash)) != len("sha256:")+12 {
+	if h := got.HTTP["password_hash"]; h != Fingerprint(goodHash) || !strings.HasPrefix(Fingerprint(goodHash), "hmac-sha256:") || len(Fingerprint(goodHash)) != len("hmac-sha256:")+16 {
 		t.Errorf("password_hash in snapshot = %v, want fingerprint %s", h, Fingerprint(goodHash))
 	}
 	if strings.Contains(string(c.Snapshot()), goodHash) {

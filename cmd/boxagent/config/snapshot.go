@@ -39,16 +39,6 @@ func (c *Config) Revision() string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// Fingerprint stands for a secret in snapshots: "sha256:" and the first 12
-// hex digits of its SHA-256, enough to tell that it changed. "" stays "".
-func Fingerprint(secret string) string {
-	if secret == "" {
-		return ""
-	}
-	sum := sha256.Sum256([]byte(secret))
-	return "sha256:" + hex.EncodeToString(sum[:])[:12]
-}
-
 var (
 	jsonMarshaler = reflect.TypeFor[json.Marshaler]()
 	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
@@ -37,6 +38,9 @@ type agent struct {
 	domains   []domain
 	sessions  *localapi.Sessions
 	generated generatedPassword
+	// damage is set when the journal was found damaged at start and
+	// moved aside.
+	damage *journal.Damage
 
 	mu        sync.RWMutex
 	cfg       *config.Config
@@ -51,6 +55,16 @@ func newAgent(o Options) (*agent, error) {
 		paths: o.Paths, cfgPath: o.ConfigPath, version: o.Version,
 		started: time.Now(), log: o.Logger, events: localapi.NewBroker(512),
 	}
+	// Secrets are fingerprinted under the box's key from the first
+	// snapshot on: made at first start, kept in the state folder.
+	if err := os.MkdirAll(o.Paths.StateDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create the state folder: %w", err)
+	}
+	key, err := config.LoadFingerprintKey(filepath.Join(o.Paths.StateDir(), config.FingerprintKeyFile), true)
+	if err != nil {
+		return nil, fmt.Errorf("cannot load the fingerprint key: %w", err)
+	}
+	config.SetFingerprintKey(key)
 	cfg, isDefault, err := loadConfig(o.ConfigPath)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
@@ -130,7 +144,7 @@ func (a *agent) Status(ctx context.Context) localapi.Status {
 func (a *agent) subsystems() []localapi.Subsystem {
 	subs := []localapi.Subsystem{
 		{Name: "api", State: localapi.StateOK},
-		{Name: "journal", State: localapi.StateOK},
+		a.journalHealth(),
 	}
 	built := map[string]bool{}
 	for _, d := range a.domains {

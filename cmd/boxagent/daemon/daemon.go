@@ -83,6 +83,11 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("cannot open the journal: %w", err)
 	}
 	defer store.Close()
+	if d := store.Damage(); d != nil {
+		a.damage = d
+		log.Warn("the journal was damaged; it is moved aside and a new one started",
+			"moved_to", d.MovedTo, "reason", d.Reason)
+	}
 	if n := store.Recovered(); n > 0 {
 		log.Warn("operations interrupted by the previous stop", "count", n)
 	}
@@ -209,12 +214,16 @@ loop:
 }
 
 // listenUnix opens the API socket, mode 0660. A socket left by a dead
-// daemon is replaced; a live one is not.
+// daemon is replaced; a live one is not, nor anything that is not a socket
+// (serve --socket /etc/shadow removed the file).
 func listenUnix(path string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create the socket directory: %w", err)
 	}
-	if _, err := os.Stat(path); err == nil {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != fs.ModeSocket {
+			return nil, fmt.Errorf("cannot listen on %s: it is a %s, not a socket; boxagent removes only a socket a dead agent left", path, fileKind(fi.Mode()))
+		}
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 			c.Close()
 			return nil, fmt.Errorf("cannot listen on %s: another boxagent is serving there", path)
@@ -232,6 +241,18 @@ func listenUnix(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("cannot listen on %s: %w", path, err)
 	}
 	return l, nil
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsRegular():
+		return "regular file"
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeSymlink != 0:
+		return "symbolic link"
+	}
+	return "file of type " + m.Type().String()
 }
 
 // notify tells systemd; without NOTIFY_SOCKET it does nothing.

@@ -9,12 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/boxagent/boxagent/board"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
@@ -338,7 +338,10 @@ func (d *firmwareDomain) Register(api *localapi.Server) {
 		if err != nil {
 			return err
 		}
-		return api.Operate(w, r, localapi.Spec{Kind: "fw.add", Summary: "import firmware package " + src, Request: req, Long: true},
+		// The journal and history keep the URL without its password.
+		rec := req
+		rec.URL = redactURL(req.URL)
+		return api.Operate(w, r, localapi.Spec{Kind: "fw.add", Summary: "import firmware package " + src, Request: rec, Long: true},
 			func(ctx context.Context, progress localapi.ProgressFunc) (any, error) {
 				if !d.busy.TryLock() {
 					return nil, errBusy
@@ -500,8 +503,10 @@ func checkSource(req FWAddRequest) (string, error) {
 	if err != nil || len(ips) == 0 {
 		return "", bad(fmt.Sprintf("cannot resolve %s: %v", u.Hostname(), err))
 	}
+	// A first check for a clear answer before anything is journalled; the
+	// download checks again the address it dials, and every redirect's.
 	for _, ip := range ips {
-		if !(ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast()) {
+		if a, ok := netip.AddrFromSlice(ip); !ok || !lanAddr(a) {
 			return "", bad(fmt.Sprintf("%s (%s) is not on the LAN: packages come from the local network only", u.Hostname(), ip))
 		}
 	}
@@ -523,19 +528,12 @@ func (d *firmwareDomain) add(ctx context.Context, store *firmware.Store, t firmw
 		}
 		r = f
 	} else {
-		hreq, err := http.NewRequestWithContext(ctx, "GET", req.URL, nil)
+		body, n, err := download(ctx, req.URL)
 		if err != nil {
 			return firmware.Artifact{}, err
 		}
-		resp, err := (&http.Client{Timeout: 30 * time.Minute}).Do(hreq)
-		if err != nil {
-			return firmware.Artifact{}, fmt.Errorf("cannot download the package: %w", err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return firmware.Artifact{}, fmt.Errorf("cannot download the package: %s answered %s", req.URL, resp.Status)
-		}
-		size, r = resp.ContentLength, resp.Body
+		defer body.Close()
+		size, r = n, body
 	}
 	opts := []firmware.Option{firmware.WithProgress(func(phase string, done, total int64) {
 		msg := "copying into the store"
@@ -597,6 +595,9 @@ func mapFirmwareError(err error) *localapi.Error {
 		{firmware.ErrNoSpace, http.StatusConflict, "fw.no_space", "delete files from the stick or use a larger one"},
 		{firmware.ErrReadOnly, http.StatusConflict, "fw.read_only", "slide the stick's lock switch, or use another stick"},
 		{firmware.ErrTooLarge, http.StatusConflict, "fw.too_large", ""},
+		{firmware.ErrStoreSpace, http.StatusConflict, "fw.too_large", "free space in the artifact store (boxagent fw list; older artifacts are pruned) or use a smaller package"},
+		{errNotLAN, http.StatusBadRequest, "fw.not_lan", "serve the package from a host on the LAN, without redirects to the Internet"},
+		{errStalled, http.StatusGatewayTimeout, "fw.stalled", "check the server and the network, then add the package again"},
 		{firmware.ErrGone, http.StatusConflict, "fw.stick_gone", "plug the stick back in and stage again: the unfinished copy is cleaned up"},
 		{firmware.ErrPolicy, http.StatusBadRequest, "fw.policy", "check the board's [firmware] verify method and the config's [firmware] keys"},
 		{firmware.ErrSize, http.StatusBadRequest, "fw.invalid", "the download was cut short: try again"},

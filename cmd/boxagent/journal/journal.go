@@ -140,6 +140,10 @@ type Options struct {
 	Keep int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// NoFollow refuses a journal file that is a symlink (ELOOP) instead of
+	// following it: provisioning opens the journal of an image, where a
+	// link could point at the host.
+	NoFollow bool
 }
 
 // Query selects operations for List. Filters that are empty match

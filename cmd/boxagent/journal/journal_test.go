@@ -606,9 +606,13 @@ func TestOpenNotADatabase(t *testing.T) {
 	if err := os.WriteFile(path, []byte("this is not a bbolt file, not at all, it is far too short"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if s, err := Open(path, Options{}); err == nil {
-		s.Close()
-		t.Error("Open of a garbage file succeeded")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("Open of a garbage file: %v, want it moved aside", err)
+	}
+	defer s.Close()
+	if s.Damage() == nil {
+		t.Error("a garbage file opened without a Damage")
 	}
 }
 

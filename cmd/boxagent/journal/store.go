@@ -32,6 +32,7 @@ type Store struct {
 	keep      int
 	clock     func() time.Time
 	recovered int
+	damage    *Damage
 }
 
 // Open opens the journal at path, creating it (and its directory, mode 0700)
@@ -39,7 +40,25 @@ type Store struct {
 // cut short by the agent's death: Open marks it StateInterrupted, ends it now
 // with a "journal.interrupted" Failure, and Recovered counts them. Open also
 // drops the oldest operations beyond opts.Keep.
+//
+// A damaged file (truncated, flipped bits, records that are not JSON: what
+// a power cut on cheap flash leaves) is not an error: Open renames it to
+// path.corrupt-<time>, starts a new journal and says so in Damage, so the
+// agent starts rather than crash in a loop.
 func Open(path string, opts Options) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create the journal directory: %w", err)
+	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	return openOrMoveAside(path, opts, now())
+}
+
+// openChecked opens the file, checks every page and record, then recovers
+// it; a damagedError says the file's content is at fault.
+func openChecked(path string, opts Options) (*Store, error) {
 	s := &Store{keep: opts.Keep, clock: opts.Now}
 	if s.keep <= 0 {
 		s.keep = DefaultKeep
@@ -47,26 +66,25 @@ func Open(path string, opts Options) (*Store, error) {
 	if s.clock == nil {
 		s.clock = time.Now
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("cannot create the journal directory: %w", err)
-	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: lockTimeout})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("cannot open journal %s: %w", path, ErrLocked)
-	}
+	db, err := openBolt(path, opts.NoFollow)
 	if err != nil {
-		return nil, fmt.Errorf("cannot open journal %s: %w", path, err)
+		return nil, err
 	}
-	// An older file may have been created with a looser mode; it holds
-	// settings fingerprints and requests, so keep it private.
-	if err := os.Chmod(path, 0o600); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("cannot restrict journal %s: %w", path, err)
+	fail := func(err error) (*Store, error) {
+		_ = guarded("close", db.Close)
+		return nil, err
+	}
+	if err := checkFile(path, db); err != nil {
+		return fail(err)
 	}
 	s.db = db
-	if err := db.Update(s.recover); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("cannot recover journal %s: %w", path, err)
+	err = guarded("recover", func() error { return db.Update(s.recover) })
+	var de *damagedError
+	if errors.As(err, &de) {
+		return fail(err)
+	}
+	if err != nil {
+		return fail(fmt.Errorf("cannot recover journal %s: %w", path, err))
 	}
 	return s, nil
 }

@@ -42,6 +42,9 @@ type operations struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	running map[uint64]context.CancelCauseFunc // see cancel.go
 }
 
 // progressEvery bounds how often progress is written to the journal; every
@@ -78,11 +81,13 @@ func (o *operations) start(origin journal.Origin, spec Spec, fn OpFunc) (journal
 	o.log.Info("operation started", "id", op.ID, "kind", op.Kind, "origin", op.Origin)
 	o.events.Publish("operation", OperationEvent{ID: op.ID, Kind: op.Kind, State: op.State})
 
+	ctx, cancel := o.track(op.ID)
 	o.wg.Add(1)
 	done := make(chan journal.Operation, 1)
 	go func() {
 		defer o.wg.Done()
-		done <- o.run(op, fn)
+		defer o.untrack(op.ID, cancel)
+		done <- o.run(ctx, op, fn)
 	}()
 	if spec.Long {
 		return op, nil
@@ -90,7 +95,7 @@ func (o *operations) start(origin journal.Origin, spec Spec, fn OpFunc) (journal
 	return <-done, nil
 }
 
-func (o *operations) run(op journal.Operation, fn OpFunc) journal.Operation {
+func (o *operations) run(ctx context.Context, op journal.Operation, fn OpFunc) journal.Operation {
 	var last time.Time
 	progress := func(msg string, done, total int64) {
 		p := journal.Progress{Time: time.Now().UTC(), Message: msg, Done: done, Total: total}
@@ -103,7 +108,7 @@ func (o *operations) run(op journal.Operation, fn OpFunc) journal.Operation {
 			o.log.Warn("cannot journal progress", "id", op.ID, "err", err)
 		}
 	}
-	result, err := fn(o.ctx, progress)
+	result, err := fn(ctx, progress)
 	var raw json.RawMessage
 	if err == nil && result != nil {
 		raw, err = json.Marshal(result)
@@ -115,6 +120,7 @@ func (o *operations) run(op journal.Operation, fn OpFunc) journal.Operation {
 		failure = &journal.Failure{Code: e.Code, Message: e.Message, Hint: e.Hint}
 		if errors.Is(err, context.Canceled) {
 			state = journal.StateCancelled
+			failure = cancelledFailure(ctx, failure)
 		}
 	}
 	final, ferr := o.store.Finish(op.ID, raw, failure, state)

@@ -112,6 +112,7 @@ func New(o Options) *Server {
 		{"GET", "/api/v1/events", false, s.getEvents},
 		{"GET", "/api/v1/operations", false, s.listOperations},
 		{"GET", "/api/v1/operations/{id}", false, s.getOperation},
+		{"POST", "/api/v1/operations/{id}/cancel", true, s.cancelOperation},
 		{"GET", "/api/v1/doctor", false, s.getDoctor},
 		{"GET", "/api/v1/board", false, s.getBoard},
 		{"GET", "/api/v1/boards", false, s.getBoards},

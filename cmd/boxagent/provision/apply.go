@@ -66,6 +66,9 @@ type Result struct {
 	Snapshot  journal.Snapshot `json:"snapshot"`
 
 	acc accounts
+	// newKey is the fingerprint key made for an image without one,
+	// written by commit.
+	newKey []byte
 }
 
 // ErrRunningSystem is returned for the running system as target without
@@ -111,7 +114,11 @@ func Apply(f *File, o Options) (*Result, error) {
 		return nil, fmt.Errorf("cannot open the root %s: %w", rootPath, err)
 	}
 	defer r.Close()
-	res := &Result{Root: rootPath, DryRun: o.DryRun}
+	newKey, err := useImageKey(r)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Root: rootPath, DryRun: o.DryRun, newKey: newKey}
 	entries, cfg, err := plan(r, rootPath, f, o, res)
 	if err != nil {
 		return nil, err
@@ -147,11 +154,32 @@ func commit(r *os.Root, rootPath string, f *File, o Options, res *Result, cfg *c
 	if err := r.Mkdir("var/lib/boxagent", 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("cannot create /var/lib/boxagent: %w", err)
 	}
-	j, err := journal.Open(filepath.Join(rootPath, "var/lib/boxagent/journal.db"), journal.Options{Keep: cfg.Journal.Keep, Now: o.Now})
+	// The journal's folder is opened through the root (no step out of
+	// the image) and the journal under it by that descriptor, its own
+	// name without following a link.
+	dir, err := r.Open("var/lib/boxagent")
+	if err != nil {
+		return fmt.Errorf("cannot open /var/lib/boxagent: %w", err)
+	}
+	defer dir.Close()
+	if fi, err := dir.Stat(); err != nil || !fi.IsDir() {
+		return fmt.Errorf("cannot open the image's journal: /var/lib/boxagent is not a folder")
+	}
+	j, err := journal.Open(fmt.Sprintf("/proc/self/fd/%d/journal.db", dir.Fd()),
+		journal.Options{Keep: cfg.Journal.Keep, Now: o.Now, NoFollow: true})
 	if err != nil {
 		return fmt.Errorf("cannot open the image's journal (stop the agent first if it runs there): %w", err)
 	}
 	defer j.Close()
+	if res.newKey != nil {
+		uid, gid := -1, -1
+		if chown {
+			uid, gid = res.acc.uid, res.acc.gid
+		}
+		if err := writeImageKey(r, res.newKey, uid, gid); err != nil {
+			return err
+		}
+	}
 	mode := "offline"
 	if o.FirstBoot {
 		mode = "first-boot"
@@ -173,7 +201,7 @@ func commit(r *os.Root, rootPath string, f *File, o Options, res *Result, cfg *c
 		}
 	}
 	if chown {
-		r.Chown("var/lib/boxagent/journal.db", res.acc.uid, res.acc.gid)
+		r.Lchown("var/lib/boxagent/journal.db", res.acc.uid, res.acc.gid)
 	}
 	if err != nil {
 		j.Finish(op.ID, nil, &journal.Failure{Code: "provision.write", Message: err.Error()}, journal.StateFailed)
@@ -623,7 +651,12 @@ func sameFile(a, b string) (bool, error) {
 // journal.
 func redact(f *File) File {
 	c := *f
-	c.HTTP.Password = config.Fingerprint(c.HTTP.Password)
+	// The page password is journalled as set or not: its argon2id hash
+	// (fingerprinted below) tells a change, and a fingerprint of the
+	// plaintext would be one more thing to test guesses against.
+	if c.HTTP.Password != "" {
+		c.HTTP.Password = "(set)"
+	}
 	c.HTTP.PasswordHash = config.Fingerprint(c.HTTP.PasswordHash)
 	c.Network.WiFi = slices.Clone(c.Network.WiFi)
 	for i := range c.Network.WiFi {
