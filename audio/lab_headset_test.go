@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,7 +40,7 @@ func TestHeadsetGuestModes(t *testing.T) {
 	z := guest.StartBlueZ(t)
 	// The fake before PulseAudio and pairing: its record goes into the
 	// headset side's SDP, which the board reads at pairing.
-	hf := startHFFake(t, z.Bus.Address)
+	hf := startHFFake(t, z.Bus.Address, true)
 	pa := guest.StartBluetoothPulse(t)
 	pairHeadset(t, z.Bus.Address)
 	t.Logf("board ready and headset paired in %s", time.Since(start).Round(10*time.Millisecond))
@@ -59,15 +60,68 @@ func TestHeadsetGuestModes(t *testing.T) {
 	// The profile-not-yet-available path: `call` straight after the
 	// connect waits for PulseAudio's ProfileAvailableChanged (asking BlueZ
 	// for the voice profile) instead of failing with "Input/output error".
+	// The fake holds its answer to PulseAudio's codec selection, so the
+	// profile is surely unavailable when the call starts; the call must
+	// still be waiting when the fake answers a second later, and then
+	// succeed and say that it waited.
 	t.Run("call right after connect", func(t *testing.T) {
-		t0 := time.Now()
-		res, err := c.SetMode(ctx, guest.BtvirtAddr1, ModeCall)
-		if err != nil {
-			t.Fatal(err)
+		cur, ok := c.State().Card(card)
+		if !ok {
+			t.Fatalf("no card %s", card)
 		}
-		t.Logf("mode call right after connect in %s (%.3f s of it waiting for the profile): %+v", time.Since(t0).Round(time.Millisecond), res.WaitedSeconds, res)
-		if res.Profile != "handsfree_head_unit" {
-			t.Fatalf("call: %+v, want handsfree_head_unit", res)
+		if p, ok := cur.Profile("handsfree_head_unit"); !ok || p.Available {
+			t.Fatalf("handsfree_head_unit before the headset answered +BCS: %+v (listed %v), want listed and unavailable", p, ok)
+		}
+		// Let go of the fake's answer however this step ends: the steps
+		// after it need the profile.
+		release := sync.OnceFunc(func() { close(hf.holdBCS) })
+		defer release()
+		type result struct {
+			res ModeResult
+			err error
+		}
+		done := make(chan result, 1)
+		t0 := time.Now()
+		go func() {
+			res, err := c.SetMode(ctx, guest.BtvirtAddr1, ModeCall)
+			done <- result{res, err}
+		}()
+		early := func(r result) {
+			t.Fatalf("mode call returned after %s while the profile was unavailable (the headset had not answered +BCS): %+v, %v",
+				time.Since(t0).Round(time.Millisecond), r.res, r.err)
+		}
+		select {
+		case <-hf.bcsAsked:
+		case r := <-done:
+			early(r)
+		case <-time.After(30 * time.Second):
+			t.Fatal("PulseAudio sent the fake no +BCS in 30 s (see hf-fake.log)")
+		}
+		select {
+		case r := <-done:
+			early(r)
+		case <-time.After(time.Second):
+		}
+		held := time.Since(t0)
+		release()
+		var r result
+		select {
+		case r = <-done:
+		case <-time.After(40 * time.Second):
+			t.Fatal("mode call did not return in 40 s after the headset answered +BCS")
+		}
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		t.Logf("mode call right after connect in %s (%.3f s of it waiting for the profile; the headset held +BCS for %s): %+v",
+			time.Since(t0).Round(time.Millisecond), r.res.WaitedSeconds, held.Round(time.Millisecond), r.res)
+		if r.res.Profile != "handsfree_head_unit" {
+			t.Fatalf("call: %+v, want handsfree_head_unit", r.res)
+		}
+		// The wait is reported (the CLI prints it): at least the time
+		// the headset held its answer, less the call's start.
+		if r.res.WaitedSeconds < held.Seconds()-0.5 {
+			t.Errorf("the result says it waited %.3f s for the profile; the headset held it unavailable %s", r.res.WaitedSeconds, held.Round(time.Millisecond))
 		}
 	})
 

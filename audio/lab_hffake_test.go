@@ -44,8 +44,14 @@ type hfFake struct {
 
 	slcDone chan struct{} // closed when the SLC is up
 	slcOnce sync.Once
-	scoUp   chan struct{} // closed at the first SCO link
-	scoOnce sync.Once
+	// holdBCS, when not nil, holds the answer to PulseAudio's codec
+	// selection (+BCS) until it is closed: until then PulseAudio keeps
+	// the HFP profile unavailable, as with a headset still setting up.
+	holdBCS  chan struct{}
+	bcsAsked chan struct{} // closed at the first +BCS
+	bcsOnce  sync.Once
+	scoUp    chan struct{} // closed at the first SCO link
+	scoOnce  sync.Once
 
 	rx, rxNonZero, tx atomic.Int64
 }
@@ -60,10 +66,14 @@ const (
 )
 
 // startHFFake registers the fake on bus (bluetoothd must run) and listens
-// for SCO on the headset side's address.
-func startHFFake(t *testing.T, busAddr string) *hfFake {
+// for SCO on the headset side's address. With holdBCS it answers
+// PulseAudio's codec selection only once f.holdBCS is closed.
+func startHFFake(t *testing.T, busAddr string, holdBCS bool) *hfFake {
 	t.Helper()
-	f := &hfFake{t: t, accept: "/org/bluez/hci1/", slcDone: make(chan struct{}), scoUp: make(chan struct{})}
+	f := &hfFake{t: t, accept: "/org/bluez/hci1/", slcDone: make(chan struct{}), scoUp: make(chan struct{}), bcsAsked: make(chan struct{})}
+	if holdBCS {
+		f.holdBCS = make(chan struct{})
+	}
 	var err error
 	if f.logf, err = os.Create(filepath.Join(guest.LogDir(t), "hf-fake.log")); err != nil {
 		t.Fatal(err)
@@ -189,6 +199,11 @@ func (f *hfFake) slc(rf *os.File) {
 		if l = strings.TrimSpace(l); l != "" {
 			f.logln("<< %s", l)
 			if n, ok := strings.CutPrefix(l, "+BCS:"); ok {
+				f.bcsOnce.Do(func() { close(f.bcsAsked) })
+				if f.holdBCS != nil {
+					f.logln("holding AT+BCS until the test lets the headset answer")
+					<-f.holdBCS
+				}
 				send("AT+BCS=" + strings.TrimSpace(n))
 			}
 		}

@@ -152,17 +152,27 @@ func (m *mock) get(path dbus.ObjectPath, iface, name string) any {
 	return v.Value()
 }
 
-// calls lists the method names the mock object logged.
-func (m *mock) calls(path dbus.ObjectPath) []string {
+// mockCall is one method call the mock object logged, with its arguments.
+type mockCall struct {
+	T    uint64
+	Name string
+	Args []dbus.Variant
+}
+
+// callLog lists the calls the mock object logged, with their arguments.
+func (m *mock) callLog(path dbus.ObjectPath) []mockCall {
 	m.t.Helper()
-	var out []struct {
-		T    uint64
-		Name string
-		Args []dbus.Variant
-	}
+	var out []mockCall
 	if err := m.call(path, "org.freedesktop.DBus.Mock.GetCalls").Store(&out); err != nil {
 		m.t.Fatal(err)
 	}
+	return out
+}
+
+// calls lists the method names the mock object logged.
+func (m *mock) calls(path dbus.ObjectPath) []string {
+	m.t.Helper()
+	out := m.callLog(path)
 	names := make([]string, len(out))
 	for i, c := range out {
 		names[i] = c.Name

@@ -3,6 +3,7 @@ package bluetooth
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -99,13 +100,37 @@ func TestScanStreamsDevicesHeadsetsFirst(t *testing.T) {
 	if v := f.m.get(ad, ifaceAdapter, "Discovering"); v != false {
 		t.Errorf("Discovering after the scan = %v", v)
 	}
-	calls := f.m.calls(ad)
-	want := []string{"SetDiscoveryFilter", "StartDiscovery", "StopDiscovery", "SetDiscoveryFilter"}
-	if len(calls) < 4 || calls[0] != want[0] || calls[1] != want[1] || calls[2] != want[2] {
-		t.Errorf("adapter calls %v, want %v", calls, want)
+	log := f.m.callLog(ad)
+	var calls []string
+	for _, c := range log {
+		calls = append(calls, c.Name)
 	}
-	var filter map[string]dbus.Variant
-	_ = filter
+	want := []string{"SetDiscoveryFilter", "StartDiscovery", "StopDiscovery", "SetDiscoveryFilter"}
+	if !slices.Equal(calls, want) {
+		t.Fatalf("adapter calls %v, want %v", calls, want)
+	}
+	// BR/EDR only (headsets are classic devices; LE advertisers would
+	// flood the list), and the filter cleared after the scan so that
+	// other discovery clients of bluetoothd are not narrowed by ours.
+	if f := callFilter(t, log[0]); len(f) != 1 || f["Transport"].Value() != "bredr" {
+		t.Errorf("discovery filter at the start = %v, want exactly Transport=bredr", f)
+	}
+	if f := callFilter(t, log[3]); len(f) != 0 {
+		t.Errorf("discovery filter after the scan = %v, want it cleared (empty)", f)
+	}
+}
+
+// callFilter is the argument of a logged SetDiscoveryFilter call.
+func callFilter(t *testing.T, c mockCall) map[string]dbus.Variant {
+	t.Helper()
+	if len(c.Args) != 1 {
+		t.Fatalf("%s logged with %d arguments: %v", c.Name, len(c.Args), c.Args)
+	}
+	var f map[string]dbus.Variant
+	if err := dbus.Store([]any{c.Args[0].Value()}, &f); err != nil {
+		t.Fatalf("%s argument %v: %v", c.Name, c.Args[0], err)
+	}
+	return f
 }
 
 func TestScanNeedsPower(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -236,9 +237,23 @@ func frameTag(frame, oob []byte) (uint16, bool) {
 	return 0, false
 }
 
+// dhcpOpt125 is the uplink's option 125 (V-I vendor-specific
+// information, RFC 3925): enterprise 3561 (Broadband Forum), 6 bytes of
+// data: sub-option 1, length 4, "ABCD".
+const (
+	dhcpOpt125        = "hex:00000de9:06:01:04:41:42:43:44"
+	dhcpOpt125Match   = "00:00:0d:e9:06:01:04:41:42:43:44" // dnsmasq's hex
+	dhcpOpt125Busybox = "0x7d:00000de906010441424344"      // udhcpc -x
+)
+
 // TestGuestDHCPOverVLAN: IPoE over VLAN 45 against dnsmasq answering
-// only vendor class IPTV_TEST; then the bench figure: apply to a bound
-// lease, beside busybox udhcpc -B on the same VLAN in the same run.
+// only a client that sends vendor class IPTV_TEST (option 60), the
+// client identifier 01 and the link's MAC (option 61) and exactly the
+// uplink's option 125; then the bench figure: apply to a bound lease,
+// beside busybox udhcpc -B on the same VLAN in the same run; last,
+// busybox without option 125 and without option 61 gets no lease, which
+// shows that dnsmasq checks both (so boxagent's lease proves it sent
+// them with those values).
 func TestGuestDHCPOverVLAN(t *testing.T) {
 	vm.RequireGuest(t)
 	guest.Modprobe(t, "8021q", "veth")
@@ -246,11 +261,21 @@ func TestGuestDHCPOverVLAN(t *testing.T) {
 	guest.Veth(t, "eth2", guest.InitNS, "isp0", isp)
 	ispVLAN := isp.AddVLAN(t, "isp0", 45)
 	isp.Addr(t, ispVLAN, "10.45.2.1/24")
-	guest.StartDnsmasq(t, guest.DnsmasqConfig{NS: isp, Interface: ispVLAN, Range: "10.45.2.100,10.45.2.200,255.255.255.0,1h", VendorClass: "IPTV_TEST", NoPing: true})
+	eth2, err := net.InterfaceByName("eth2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The VLAN link takes eth2's MAC: option 61 is type 1 and that MAC.
+	clientID := "01:" + eth2.HardwareAddr.String()
+	guest.StartDnsmasq(t, guest.DnsmasqConfig{NS: isp, Interface: ispVLAN, Range: "10.45.2.100,10.45.2.200,255.255.255.0,1h", VendorClass: "IPTV_TEST", NoPing: true,
+		Extra: []string{
+			"--dhcp-match=set:cid,61," + clientID, "--dhcp-ignore=tag:!cid",
+			"--dhcp-match=set:viv,125," + dhcpOpt125Match, "--dhcp-ignore=tag:!viv",
+		}})
 
 	m, h, events := guestManager(t, ManagerOptions{ResolvConf: filepath.Join(t.TempDir(), "resolv.conf"), DHCPRetransmit: time.Second})
 	dhcp := Uplink{Parent: "eth2", VLAN: ptr(45), Priority: ptr(6), IPv4: IPv4{
-		Method: MethodDHCP, VendorClass: "IPTV_TEST", ClientID: "mac", Options: map[string]string{"125": "hex:00000de9"}, RouteMetric: 100,
+		Method: MethodDHCP, VendorClass: "IPTV_TEST", ClientID: "mac", Options: map[string]string{"125": dhcpOpt125}, RouteMetric: 100,
 	}}
 	start := time.Now()
 	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{dhcp}}); err != nil {
@@ -288,16 +313,34 @@ func TestGuestDHCPOverVLAN(t *testing.T) {
 	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{off}}); err != nil {
 		t.Fatal(err)
 	}
+	// busybox sends option 61 as 01 and the MAC unless -C.
+	udhcpc := func(tries string, extra ...string) ([]byte, error) {
+		args := append([]string{"udhcpc", "-B", "-V", "IPTV_TEST", "-i", "eth2.45", "-n", "-q", "-t", tries, "-T", "2", "-s", "/bin/true"}, extra...)
+		return exec.Command("busybox", args...).CombinedOutput()
+	}
 	for range 5 {
 		start := time.Now()
-		out, err := exec.Command("busybox", "udhcpc", "-B", "-V", "IPTV_TEST", "-i", "eth2.45", "-n", "-q", "-t", "5", "-T", "2", "-s", "/bin/true").CombinedOutput()
-		if err != nil {
+		if out, err := udhcpc("5", "-x", dhcpOpt125Busybox); err != nil {
 			t.Fatalf("udhcpc: %v: %s", err, out)
 		}
 		theirs = append(theirs, time.Since(start))
 	}
 	t.Logf("BENCH net apply to bound lease over VLAN 45 (virtual board, TCG): boxagent median %s %v; busybox udhcpc -B median %s %v",
 		median(ours), ours, median(theirs), theirs)
+
+	// The server's checks bite: one option missing, no lease.
+	for _, c := range []struct {
+		what string
+		args []string
+	}{
+		{"without option 125", nil},
+		{"without option 61 (-C)", []string{"-C", "-x", dhcpOpt125Busybox}},
+		{"with another option 125", []string{"-x", "0x7d:00000de906010441424345"}},
+	} {
+		if out, err := udhcpc("2", c.args...); err == nil {
+			t.Errorf("busybox udhcpc %s got a lease: dnsmasq does not check it:\n%s", c.what, out)
+		}
+	}
 }
 
 func median(ds []time.Duration) time.Duration {

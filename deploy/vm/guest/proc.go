@@ -63,6 +63,11 @@ func Start(t testing.TB, name string, cmd *exec.Cmd) *Proc {
 		close(p.done)
 	}()
 	t.Cleanup(func() {
+		// A daemon that died in the test (PulseAudio killed by a signal)
+		// says so, not only its clients' "connection closed".
+		if exited, werr := p.Exited(); exited && werr != nil {
+			t.Logf("%s exited before the test's end: %v", name, werr)
+		}
 		if err := p.Stop(); err != nil {
 			t.Logf("%s: %v", name, err)
 		}
