@@ -124,8 +124,17 @@ screenshots:
 	@dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || apt-get install -y -qq --no-install-recommends fonts-wqy-microhei
 	BOXAGENT_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestBrowser ./cmd/boxagent/cli
 
+# Every fuzz target of the tree for FUZZTIME each (parsers of bytes an
+# attacker controls: the hotspot's DNS and DHCP, NoCloud, uevents,
+# mountinfo, key files, packages, config).
+FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./cmd/boxagent/config
+	@for f in $$(git ls-files '*_test.go' | xargs grep -l '^func Fuzz'); do \
+	  for n in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -c6-); do \
+	    echo "fuzz ./$$(dirname $$f) $$n for $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$n\$$" -fuzztime $(FUZZTIME) ./$$(dirname $$f) || exit 1; \
+	  done; \
+	done
 
 clean:
 	rm -rf $(BIN)
