@@ -4,7 +4,7 @@
 #
 #   deploy/licenses.sh check       every module of go.mod has a paragraph in
 #                                  deploy/deb/copyright with the licence its
-#                                  file holds, "Tests only" exactly for those
+#                                  file holds, "Not in the binary" exactly for those
 #                                  not compiled into cmd/boxagent
 #   deploy/licenses.sh yocto-inc   prints boxagent-licenses.inc (the file
 #                                  Yocto's go-mod-update-modules class writes)
@@ -12,7 +12,8 @@
 # A licence is told from its text (the clauses that set the licences apart),
 # not from a table, so a dependency that changes its licence fails `check`.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# SRC: the source tree to read (default: this one).
+cd "${SRC:-$(dirname "$0")/..}"
 GO=${GO:-go}
 
 # spdx FILE: the SPDX id of one licence text.
@@ -51,7 +52,7 @@ check)
 			if (inFiles && l[i] ~ /^ /) { files = files " " l[i]; continue }
 			inFiles = 0
 			if (l[i] ~ /^License:/) { split(l[i], w, " "); lic = w[2] }
-			if (l[i] ~ /Tests only/) tests = "yes"
+			if (l[i] ~ /Not in the binary/) tests = "yes"
 		}
 		m = split(files, f, " ")
 		for (j = 1; j <= m; j++) if (f[j] ~ /^vendor\//) { p = f[j]; sub(/^vendor\//, "", p); sub(/\/\*$/, "", p); print p, lic, tests }
@@ -63,7 +64,7 @@ check)
 		tests=yes; grep -qx "$path" <<<"$bin" && tests=no
 		got=$(awk -v p="$path" '$1 == p { print $2, $3 }' <<<"$declared")
 		if [ "$got" != "$want $tests" ]; then
-			echo "licenses: $path $version: its $lic is $want (tests only: $tests); deploy/deb/copyright says: ${got:-nothing}" >&2
+			echo "licenses: $path $version: its $lic is $want (not in the binary: $tests); deploy/deb/copyright says: ${got:-nothing}" >&2
 			fail=1
 		fi
 		n=$((n + 1))
