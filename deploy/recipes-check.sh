@@ -29,9 +29,9 @@ YO=deploy/yocto/recipes-support/boxagent
 BR_GO=1.26.3    # Buildroot 2026.05.1: package/go/go.mk GO_VERSION
 YOCTO_GO=1.26.4 # Yocto 6.0.2 (wrynose): meta/recipes-devtools/go/go_1.26.4.bb
 # GOARCH[:GOARM or GOMIPS] of each architecture the recipes allow (Config.in
-# and COMPATIBLE_HOST).
-BR_ARCHES="arm:7 arm64 amd64 riscv64"
-YOCTO_ARCHES="arm:7 arm64 amd64 riscv64 mipsle:softfloat mipsle:hardfloat"
+# and COMPATIBLE_HOST); the environment may name fewer.
+BR_ARCHES=${BR_ARCHES-"arm:7 arm64 amd64 riscv64"}
+YOCTO_ARCHES=${YOCTO_ARCHES-"arm:7 arm64 amd64 riscv64 mipsle"}
 MODCACHE=$("$GO" env GOMODCACHE)
 tmp=$(mktemp -d /tmp/boxagent-recipes.XXXX)
 trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -262,6 +262,10 @@ mkdir -p "$B" "$tmp/yocto/tmp-go-build" && ln -snf "$S/src" "$B/"
 gobuildflags_remove=" $(bbvar 'GOBUILDFLAGS:remove') "
 for a in $YOCTO_ARCHES; do
 	arch=${a%%:*} var=${a#*:}; [ "$var" = "$a" ] && var=
+	if [ "$arch" = mipsle ]; then
+		var=$(bbvar GOMIPS)
+		[ -n "$var" ] || die "Yocto: the recipe leaves GOMIPS to the tune (softfloat or hardfloat): only one is checked"
+	fi
 	# goarch.bbclass and linuxloader.bbclass (glibc) for each TARGET_ARCH.
 	case $arch in
 	arm) loader=/lib/ld-linux-armhf.so.3 dynlink=1 ;;
@@ -290,8 +294,8 @@ for a in $YOCTO_ARCHES; do
 		[ "$arch" = arm ] && export GOARM=$var
 		[ "$arch" = mipsle ] && export GOMIPS=$var
 		if [ -n "$toolchain" ]; then export GOTOOLCHAIN=$toolchain; else unset GOTOOLCHAIN; fi
-		pkgs=$(eval "$GO list -f '{{.ImportPath}}' $kept $(bbvar GO_INSTALL)" | grep -Ev "$(bbvar GO_IMPORT)/vendor/")
-		eval "$GO install $(bbvar GO_LINKSHARED) $kept $pkgs"
+		pkgs=$(eval "$GO list -f '{{.ImportPath}}' $kept $(bbvar GO_INSTALL)" | grep -Ev "$(bbvar GO_IMPORT)/vendor/") || exit 1
+		eval "$GO install $(bbvar GO_LINKSHARED) $kept $pkgs" || exit 1
 	) >"$tmp/yocto-build.log" 2>&1 ||
 		{ tail -20 "$tmp/yocto-build.log" >&2; die "Yocto: linux/$arch${var:+ ($var)}: the build failed"; }
 	bin=$B/bin/linux_$arch/boxagent; [ "$arch" = "$("$GO" env GOHOSTARCH)" ] && bin=$B/bin/boxagent

@@ -44,8 +44,13 @@ export GOTOOLCHAIN = "local"
 inherit go-mod systemd useradd
 
 # The architectures `make test-artifacts` replays this build for (32-bit ARM
-# as armv7a/armv7ve, GOARM=7; mipsel with GOMIPS=softfloat and hardfloat).
+# as armv7a/armv7ve, GOARM=7).
 COMPATIBLE_HOST = "(arm|aarch64|x86_64|riscv64|mipsel).*-linux.*"
+# mipsel: softfloat whatever the tune, like `make cross` (it runs with or
+# without an FPU). Otherwise the cross go wrapper takes the tune's
+# (hardfloat for fpu-hard tunes): go.bbclass exports GOMIPS only under the
+# "mips" override. Go reads GOMIPS for mips and mipsle only.
+export GOMIPS = "softfloat"
 
 # The unit's User= and SupplementaryGroups= must exist.
 USERADD_PACKAGES = "${PN}"
