@@ -11,7 +11,7 @@
 #   version-check  the .deb version of HEAD sorts above that of HEAD~1
 # It installs what it needs, as `make deps` does.
 
-ARTIFACT_PKGS := lintian reuse unzip file dpkg-dev
+ARTIFACT_PKGS := lintian reuse unzip file
 
 .PHONY: test-artifacts artifact-deps recipes-check licenses-check version-check
 test-artifacts: export DEB_CHECK_WARM := 1
@@ -31,8 +31,8 @@ recipes-check:
 
 licenses-check:
 	@GO='$(GO)' deploy/licenses.sh check
-	@reuse lint >/tmp/boxagent-reuse.log 2>&1 || { cat /tmp/boxagent-reuse.log; exit 1; }; \
-	  grep -E '^\* Files with (copyright|license)' /tmp/boxagent-reuse.log | sed 's/^\* /reuse: /'; rm -f /tmp/boxagent-reuse.log
+	@out=$$(reuse lint 2>&1) || { echo "$$out"; exit 1; }; \
+	  echo "$$out" | grep -E '^\* Files with (copyright|license)' | sed 's/^\* /reuse: /'
 
 # Two builds of two commits: the later one's version must sort higher.
 version-check:
