@@ -147,6 +147,11 @@ generate "$pin" "$tmp/gen"
 for f in "$BR/boxagent.hash" "$YO/boxagent-go-mods.inc" "$YO/boxagent-licenses.inc"; do
 	diff -u "$f" "$tmp/gen/$(basename "$f")" >&2 || die "$f is not that of $pin: run deploy/recipes-check.sh pin $pin"
 done
+# Buildroot's licence files name each module compiled in (those of the
+# licences .inc), no fewer, no more.
+want=$(sed -n 's|^ *file://pkg/mod/\([^@]*\)@.*|\1|p' "$YO/boxagent-licenses.inc" | sort -u)
+have=$(sed -n '/^BOXAGENT_LICENSE_FILES = /,/[^\\]$/p' "$BR/boxagent.mk" | sed -n 's|.*vendor/\(.*\)/[^/]*$|\1|p' | sort -u)
+[ "$want" = "$have" ] || die "BOXAGENT_LICENSE_FILES covers $(echo $have), the binary has $(echo $want)"
 say "pinned commit $pin: boxagent.hash (source tarball and licence files) and the Yocto .inc files match it"
 
 # --- The Go they ship is new enough for go.mod (pinned commit and this tree).
