@@ -11,9 +11,9 @@ export CGO_ENABLED := 0
 export GOFLAGS := -trimpath -buildvcs=false -tags=nethttpomithttp2
 
 # Same source, same bytes: no VCS stamp, no build id, no paths; the version
-# comes from the VERSION file and the commit (not the clock).
-COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
-VERSION ?= $(shell cat VERSION)+$(COMMIT)
+# comes from the VERSION file and the commit's time and hash (not the clock):
+# 0.1.0~git<YYYYMMDD.HHMMSS>.<commit>, see deploy/version.sh.
+VERSION ?= $(shell deploy/version.sh)
 LDFLAGS := -s -w -buildid= -X github.com/boxagent/boxagent/cmd/boxagent/cli.version=$(VERSION)
 BIN     := bin
 
@@ -141,3 +141,4 @@ clean:
 
 -include deploy/vm/vm.mk
 -include deploy/deb/deb.mk
+-include deploy/artifacts.mk

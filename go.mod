@@ -1,6 +1,8 @@
 module github.com/boxagent/boxagent
 
-go 1.26.8
+go 1.26.0
+
+toolchain go1.26.8
 
 require (
 	aead.dev/minisign v0.3.0

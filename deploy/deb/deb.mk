@@ -18,4 +18,4 @@ deb: cross
 	done
 
 deb-check:
-	@MAKE='$(MAKE)' deploy/deb/check.sh
+	@MAKE='$(MAKE)' DEB_CHECK_WARM=$(DEB_CHECK_WARM) deploy/deb/check.sh

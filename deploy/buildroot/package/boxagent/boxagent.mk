@@ -4,17 +4,48 @@
 #
 ################################################################################
 
-BOXAGENT_VERSION = 0.1.0
-BOXAGENT_SITE = $(call github,boxagent,boxagent,v$(BOXAGENT_VERSION))
-# No license chosen yet upstream; set this once the project has one.
-BOXAGENT_LICENSE = PROPRIETARY
+# A commit of github.com/boxagent/boxagent, not a tag: the project has no
+# release yet. `deploy/recipes-check.sh pin <commit>` sets it, the version
+# stamp, the Yocto recipe's SRCREV and boxagent.hash together (a release
+# pins the tagged commit the same way); `make test-artifacts` checks that
+# they agree and replays the build below for each architecture.
+BOXAGENT_VERSION = 1be2e934d1946680ba3d566addc6060c55e7f9fc
+# What `boxagent --version` prints: deploy/version.sh of that commit.
+BOXAGENT_VERSION_STAMP = 0.1.0~git20261205.120338.1be2e934d194
+BOXAGENT_SITE = $(call github,boxagent,boxagent,$(BOXAGENT_VERSION))
+BOXAGENT_LICENSE = Apache-2.0 (boxagent), BSD-2-Clause, BSD-3-Clause, MIT (Go modules)
+# The Go modules' own licence files, in the vendor/ folder Buildroot's
+# download step writes (deploy/deb/copyright lists them by module).
+BOXAGENT_LICENSE_FILES = LICENSE \
+	vendor/aead.dev/minisign/LICENSE \
+	vendor/github.com/coreos/go-systemd/v22/LICENSE \
+	vendor/github.com/coreos/go-systemd/v22/NOTICE \
+	vendor/github.com/godbus/dbus/v5/LICENSE \
+	vendor/github.com/insomniacslk/dhcp/LICENSE \
+	vendor/github.com/jfreymuth/pulse/LICENSE \
+	vendor/github.com/josharian/native/license \
+	vendor/github.com/pelletier/go-toml/v2/LICENSE \
+	vendor/github.com/pierrec/lz4/v4/LICENSE \
+	vendor/github.com/smallstep/pkcs7/LICENSE \
+	vendor/github.com/spf13/pflag/LICENSE \
+	vendor/github.com/u-root/uio/LICENSE \
+	vendor/github.com/vishvananda/netlink/LICENSE \
+	vendor/github.com/vishvananda/netns/LICENSE \
+	vendor/go.etcd.io/bbolt/LICENSE \
+	vendor/golang.org/x/crypto/LICENSE \
+	vendor/golang.org/x/crypto/PATENTS \
+	vendor/golang.org/x/sys/LICENSE \
+	vendor/golang.org/x/sys/PATENTS
 BOXAGENT_GOMOD = github.com/boxagent/boxagent
+# One target: the infrastructure names the binary after it (boxagent) and
+# installs it in /usr/bin (<pkg>_INSTALL_BINS is gone since 2025.11).
 BOXAGENT_BUILD_TARGETS = cmd/boxagent
-BOXAGENT_INSTALL_BINS = boxagent
-# The same bytes as `make cross`: static, no build id, version stamped.
+# The same binary as `make cross`: static (no cgo), no build id, version
+# stamped. go.mod's `go 1.26.0` needs Buildroot's Go 1.26 (2026.02.1 and later;
+# GOTOOLCHAIN=local there, so the toolchain line is not followed).
 BOXAGENT_GO_ENV = CGO_ENABLED=0
 BOXAGENT_LDFLAGS = -s -w -buildid= \
-	-X github.com/boxagent/boxagent/cmd/boxagent/cli.version=$(BOXAGENT_VERSION)
+	-X github.com/boxagent/boxagent/cmd/boxagent/cli.version=$(BOXAGENT_VERSION_STAMP)
 
 # The unit's SupplementaryGroups= must exist: mkusers creates missing
 # groups listed here.

@@ -4,24 +4,53 @@ HFP/HSP), brings up Wi-Fi and VLAN uplinks and stages recovery update \
 packages on FAT32 USB sticks, with a local control page and a command line."
 HOMEPAGE = "https://github.com/boxagent/boxagent"
 SECTION = "net"
-# No license chosen yet upstream; set LICENSE and LIC_FILES_CHKSUM once the
-# project has one.
-LICENSE = "CLOSED"
-
+LICENSE = "Apache-2.0"
+LIC_FILES_CHKSUM = "file://src/${GO_IMPORT}/LICENSE;md5=3b83ef96387f14655fc854ddc3c6bd57"
 SRC_URI = "git://github.com/boxagent/boxagent.git;protocol=https;branch=main;destsuffix=${GO_SRCURI_DESTSUFFIX}"
-# Pin a commit for a release image: the same commit gives the same bytes.
-SRCREV = "${AUTOREV}"
+# A commit, not a tag (no release yet): `deploy/recipes-check.sh pin <commit>`
+# sets it with the version stamp, the .inc files and the Buildroot package;
+# a release pins its tagged commit the same way.
+SRCREV = "1be2e934d1946680ba3d566addc6060c55e7f9fc"
 PV = "0.1.0+git"
+
+# The Go modules, as go-mod-update-modules.bbclass writes them (here by
+# deploy/recipes-check.sh pin): their licences (appended to LICENSE and
+# LIC_FILES_CHKSUM) and one gomod:// SRC_URI per module, so do_fetch gets
+# them and do_compile, which has no network, finds them in GOMODCACHE.
+require ${BPN}-licenses.inc
+require ${BPN}-go-mods.inc
+
+# What `boxagent --version` prints: deploy/version.sh of SRCREV.
+BOXAGENT_VERSION_STAMP = "0.1.0~git20261205.120338.1be2e934d194"
 
 GO_IMPORT = "github.com/boxagent/boxagent"
 GO_INSTALL = "${GO_IMPORT}/cmd/boxagent"
-GO_LINKSHARED = ""
 # The same binary as `make cross`: static, no build id, version stamped.
+# go.bbclass adds -buildmode=pie on all but mips and riscv32, which needs
+# external (cgo) linking on arm and riscv64 ("requires external (cgo)
+# linking, but cgo is not enabled") and on arm64/x86-64 makes a dynamically
+# linked PIE: removed, like -linkshared. The -I loader and -r rpath that
+# go.bbclass still passes do nothing in a static link.
 CGO_ENABLED = "0"
 export CGO_ENABLED
-GO_EXTRA_LDFLAGS = "-s -w -buildid= -X ${GO_IMPORT}/cmd/boxagent/cli.version=${PV}"
+GO_LINKSHARED = ""
+GOBUILDFLAGS:remove = "-buildmode=pie"
+GO_EXTRA_LDFLAGS = "-s -w -buildid= -X ${GO_IMPORT}/cmd/boxagent/cli.version=${BOXAGENT_VERSION_STAMP}"
+# go.mod says `go 1.26.0` (Yocto 6.0 "wrynose" ships Go 1.26) and `toolchain
+# go1.26.8`: without this, go would try to download that toolchain in
+# do_compile, which has no network.
+export GOTOOLCHAIN = "local"
 
 inherit go-mod systemd useradd
+
+# The architectures `make test-artifacts` replays this build for (32-bit ARM
+# as armv7a/armv7ve, GOARM=7).
+COMPATIBLE_HOST = "(arm|aarch64|x86_64|riscv64|mipsel).*-linux.*"
+# mipsel: softfloat whatever the tune, like `make cross` (it runs with or
+# without an FPU). Otherwise the cross go wrapper takes the tune's
+# (hardfloat for fpu-hard tunes): go.bbclass exports GOMIPS only under the
+# "mips" override. Go reads GOMIPS for mips and mipsle only.
+export GOMIPS = "softfloat"
 
 # The unit's User= and SupplementaryGroups= must exist.
 USERADD_PACKAGES = "${PN}"
