@@ -39,9 +39,12 @@ deps:
 
 # The linux/arm binary's size is a check, not a benchmark: it is
 # deterministic. The goal is 10 MB (the box shares its flash and RAM with
-# the video pipeline); the budget only ever goes down toward it.
+# the video pipeline); the budget only ever goes down toward it, unless a
+# feature says what it costs: HTTPS for the page beyond loopback (a
+# self-signed certificate made at first start) and the journal's damage
+# check added 0.59 MB (11 403 390 to 11 993 214 B).
 SIZE_GOAL   := 10000000
-SIZE_BUDGET := 11650000
+SIZE_BUDGET := 12100000
 test-size:
 	@out=$$(mktemp); GOOS=linux GOARCH=arm GOARM=7 $(GO) build -ldflags '$(LDFLAGS)' -o $$out ./cmd/boxagent; \
 	n=$$(stat -c %s $$out); rm -f $$out; \
@@ -52,7 +55,7 @@ test-size:
 # package's passed/failed/skipped/retried, every skip with its reason, every
 # retry with its first failure, and "N passed, N failed, N skipped". With
 # CI=true (.ci/run) a skip docs/SKIPS.md does not list fails the run.
-TEST_STAGES ?= lint test-tools test-size test-unit test-cross test-lab
+TEST_STAGES ?= lint test-tools test-size test-unit test-cross test-artifacts test-lab
 REPORT      ?= $(CURDIR)/.cache/test-report
 TESTREPORT  := $(BIN)/testreport
 test: deps lab-deps

@@ -9,22 +9,16 @@
 #   licenses-check deploy/deb/copyright against go.mod and the modules'
 #                  licence files; reuse lint (every file under Apache-2.0)
 #   version-check  the .deb version of HEAD sorts above that of HEAD~1
-# It installs what it needs, as `make deps` does.
-
-ARTIFACT_PKGS := lintian reuse unzip file
+# What it needs is installed by `make deps` (deploy/test-packages).
 
 .PHONY: test-artifacts artifact-deps recipes-check licenses-check version-check
 test-artifacts: export DEB_CHECK_WARM := 1
 test-artifacts: artifact-deps licenses-check version-check cross repro deb-check recipes-check
 	@echo "test-artifacts: every shipped artifact built and checked"
 
-artifact-deps:
-	@missing=""; for p in $(ARTIFACT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
-	$(GO) mod download
+# Its packages (lintian, reuse, unzip, file) are in deploy/test-packages,
+# the one list make deps installs.
+artifact-deps: deps
 
 recipes-check:
 	@GO='$(GO)' deploy/recipes-check.sh
