@@ -151,7 +151,7 @@ func TestHelperWrite(t *testing.T) {
 func needStrace(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("runs the test binary under strace")
+		t.Skip("runs the test binary under strace; skipped with -short")
 	}
 	strace, err := exec.LookPath("strace")
 	if err != nil {

@@ -25,7 +25,7 @@ import (
 // on past the read and write timeouts (a deadline per write instead).
 func TestSlowClientsAreCut(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs the agent")
+		t.Skip("runs the agent with short timeouts; skipped with -short (cross tests under qemu-user)")
 	}
 	root := t.TempDir()
 	to := Timeouts{ReadHeader: 300 * time.Millisecond, Read: 600 * time.Millisecond, Write: time.Second, Idle: 600 * time.Millisecond}

@@ -162,7 +162,7 @@ func summarize(w io.Writer, stages []*stageResult, list []*allowedSkip) totals {
 // ("guest: skipped:" and the guest's output) gives the guest's last line.
 func firstSkipReason(msg string) string {
 	lines := strings.Split(msg, "\n")
-	if len(lines) > 1 && strings.HasPrefix(lines[0], "guest: skipped") {
+	if len(lines) > 1 && strings.Contains(lines[0], "guest: skipped") {
 		return "guest: " + firstLine(lines[len(lines)-1], 200)
 	}
 	return firstLine(msg, 200)

@@ -242,3 +242,15 @@ func TestCandidatesMergedUsr(t *testing.T) {
 		t.Errorf("candidates %q", got)
 	}
 }
+
+func TestFirstSkipReason(t *testing.T) {
+	for msg, want := range map[string]string{
+		"lab_test.go:9: no radio":                                     "lab_test.go:9: no radio",
+		"gotest.go:231: guest: skipped:\n=== RUN x\nlab.go:3: a knob": "guest: lab.go:3: a knob",
+		"guest: skipped:\nfirst\nlast words":                          "guest: last words",
+	} {
+		if got := firstSkipReason(message(msg)); got != want {
+			t.Errorf("firstSkipReason(%q) = %q, want %q", msg, got, want)
+		}
+	}
+}
