@@ -2,17 +2,32 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"runtime"
 	"strings"
 
+	"github.com/spf13/pflag"
+
 	"github.com/boxagent/boxagent/board"
+	"github.com/boxagent/boxagent/cmd/boxagent/client"
+	"github.com/boxagent/boxagent/cmd/boxagent/config"
+	"github.com/boxagent/boxagent/cmd/boxagent/paths"
 )
 
 func boardCmd() *Command {
 	return &Command{
 		Name: "board", Usage: "detect | show [ID] | list", Short: "show which board profile is in effect and why, or list the known ones",
+		Long: `The running agent answers. When it is not running (the moment these are
+needed most: serve will not start), they are worked out here, from the
+embedded profiles and /etc/boxagent/boards, the config file's board and
+this machine, with a note on stderr.`,
 		Verbs: []string{"detect", "show", "list"},
-		Flags: jsonFlag,
+		Flags: func(fs *pflag.FlagSet, o *Opts) {
+			jsonFlag(fs, o)
+			fs.StringVar(&o.Root, "root", "", "without the agent: its --root (profiles and config)")
+		},
 		Run: func(ctx context.Context, e *Env, o *Opts, args []string) error {
 			if len(args) == 0 {
 				return usagef("missing verb: detect, show or list")
@@ -23,8 +38,8 @@ func boardCmd() *Command {
 				if len(args) != 1 {
 					return usagef("board detect takes no arguments")
 				}
-				var d board.Detection
-				if err := c.Board(ctx, &d); err != nil {
+				d, err := detection(ctx, e, o)
+				if err != nil {
 					return err
 				}
 				if o.JSON {
@@ -39,7 +54,12 @@ func boardCmd() *Command {
 				return t.flush()
 			case "list", "show":
 				var ps []board.Profile
-				if err := c.Boards(ctx, &ps); err != nil {
+				err := c.Boards(ctx, &ps)
+				if errors.Is(err, client.ErrUnreachable) {
+					offlineNote(e)
+					ps, err = board.LoadAll(paths.Paths{Root: o.Root}.BoardsDir())
+				}
+				if err != nil {
 					return err
 				}
 				if args[0] == "show" {
@@ -59,13 +79,40 @@ func boardCmd() *Command {
 	}
 }
 
+// detection is the agent's board detection or, when the agent is not
+// running, the one it would make: the same profiles, the config file's
+// board ("auto" when the file is missing or invalid: serve would say why),
+// this machine's device tree and DMI.
+func detection(ctx context.Context, e *Env, o *Opts) (board.Detection, error) {
+	var d board.Detection
+	err := o.client().Board(ctx, &d)
+	if !errors.Is(err, client.ErrUnreachable) {
+		return d, err
+	}
+	offlineNote(e)
+	p := paths.Paths{Root: o.Root}
+	profiles, err := board.LoadAll(p.BoardsDir())
+	if err != nil {
+		return d, err
+	}
+	want := "auto"
+	if cfg, err := config.Load(p.ConfigFile()); err == nil && cfg.Board != "" {
+		want = cfg.Board
+	}
+	return board.Detect(os.DirFS(p.Host("/")), profiles, want, runtime.GOARCH)
+}
+
+func offlineNote(e *Env) {
+	fmt.Fprintln(e.Stderr, "boxagent: the agent is not running: worked out here from the profiles and the config file")
+}
+
 // showBoard prints one profile: the given ID, or the one in effect.
 func showBoard(ctx context.Context, e *Env, o *Opts, ps []board.Profile, args []string) error {
 	var id string
 	switch len(args) {
 	case 0:
-		var d board.Detection
-		if err := o.client().Board(ctx, &d); err != nil {
+		d, err := detection(ctx, e, o)
+		if err != nil {
 			return err
 		}
 		id = d.Profile.ID
