@@ -15,6 +15,9 @@ import (
 // needed), from the embedded profiles, the root's own profiles folder and
 // its config file's board; a note on stderr says so, and the exit is 0.
 func TestBoardWithoutTheAgent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the CLI as a process; skipped with -short (cross tests under qemu-user)")
+	}
 	root := t.TempDir()
 	missing := filepath.Join(t.TempDir(), "none.sock")
 	writeConfig(t, root, "board = \"generic-arm64\"\n")
