@@ -17,6 +17,7 @@ import (
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/daemon"
 	"github.com/boxagent/boxagent/cmd/boxagent/paths"
+	"github.com/boxagent/boxagent/internal/password"
 )
 
 func configCmd() *Command {
@@ -147,7 +148,7 @@ func hashPassword(e *Env) error {
 	if _, err := rand.Read(salt); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintln(e.Stdout, daemon.HashPassword(pass, salt))
+	_, err = fmt.Fprintln(e.Stdout, password.Hash(pass, salt))
 	return err
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/cmd/boxagent/paths"
+	"github.com/boxagent/boxagent/internal/password"
 )
 
 // Options configure Run.
@@ -125,7 +126,7 @@ func Run(ctx context.Context, o Options) error {
 	a.tellPassword(gen)
 
 	a.sessions = &localapi.Sessions{
-		Check:       func(pass string) bool { return verifyPassword(a.passwordHash(), pass) },
+		Check:       func(pass string) bool { return password.Verify(a.passwordHash(), pass) },
 		HostAllowed: a.hostAllowed,
 		Save:        a.saveSessions,
 	}

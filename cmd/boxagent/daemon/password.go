@@ -14,6 +14,7 @@ import (
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/paths"
 	"github.com/boxagent/boxagent/internal/atomicfile"
+	"github.com/boxagent/boxagent/internal/password"
 )
 
 // The page password the agent makes when the config sets none, as
@@ -74,7 +75,7 @@ func ensurePassword(p paths.Paths) (generatedPassword, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return g, err
 	}
-	g.hash = hashPasswordWith(g.password, salt, 1024, 1, 1)
+	g.hash = password.HashWith(g.password, salt, 1024, 1, 1)
 	return g, nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"debug/elf"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -24,9 +23,9 @@ import (
 
 	"github.com/boxagent/boxagent/board"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
-	"github.com/boxagent/boxagent/cmd/boxagent/daemon"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 	"github.com/boxagent/boxagent/deploy/systemd"
+	"github.com/boxagent/boxagent/internal/password"
 	"github.com/boxagent/boxagent/network"
 )
 
@@ -377,12 +376,12 @@ func buildConfig(r *os.Root, f *File, o Options) (*config.Config, error) {
 	case f.HTTP.PasswordHash != "":
 		cfg.HTTP.PasswordHash = f.HTTP.PasswordHash
 	case f.HTTP.Password != "":
-		if !samePassword(cfg.HTTP.PasswordHash, f.HTTP.Password) {
+		if !password.Same(cfg.HTTP.PasswordHash, f.HTTP.Password) {
 			salt := make([]byte, 16)
 			if _, err := io.ReadFull(o.Rand, salt); err != nil {
 				return nil, fmt.Errorf("cannot make a salt: %w", err)
 			}
-			cfg.HTTP.PasswordHash = daemon.HashPassword(f.HTTP.Password, salt)
+			cfg.HTTP.PasswordHash = password.Hash(f.HTTP.Password, salt)
 		}
 	}
 	mergeNetworks(cfg, f)
@@ -499,17 +498,6 @@ func prune(m map[string]any, inArray bool) {
 			}
 		}
 	}
-}
-
-// samePassword says whether hash is pass hashed the way HashPassword
-// does, re-hashing with its salt: so a second run keeps the hash.
-func samePassword(hash, pass string) bool {
-	parts := strings.Split(hash, "$")
-	if len(parts) != 6 {
-		return false
-	}
-	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
-	return err == nil && daemon.HashPassword(pass, salt) == hash
 }
 
 // checkBinary reads the binary to install and checks it is an ELF for the
