@@ -1,11 +1,13 @@
 package network
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
 	"math"
+	"net"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -34,8 +36,12 @@ type Uplink struct {
 	// leaves the kernel's default (0). Only for a VLAN.
 	Priority *int `toml:"priority,omitempty" json:"priority,omitempty"`
 	// MTU of the link; 0 leaves it as it is.
-	MTU  int  `toml:"mtu,omitempty" json:"mtu,omitempty"`
-	IPv4 IPv4 `toml:"ipv4" json:"ipv4"`
+	MTU int `toml:"mtu,omitempty" json:"mtu,omitempty"`
+	// MAC is the link's Ethernet address, "02:00:00:aa:bb:cc", set before
+	// the link carries anything (an ISP that binds its lines to the
+	// address of the box it replaced); "" leaves the address as it is.
+	MAC  string `toml:"mac,omitempty" json:"mac,omitempty"`
+	IPv4 IPv4   `toml:"ipv4" json:"ipv4"`
 }
 
 // Methods of IPv4.Method.
@@ -174,6 +180,24 @@ func (u Uplink) LinkName() string {
 	return u.Parent
 }
 
+// HardwareAddr is MAC parsed: a unicast 48-bit address written
+// aa:bb:cc:dd:ee:ff; nil when MAC is empty.
+func (u Uplink) HardwareAddr() (net.HardwareAddr, error) {
+	if u.MAC == "" {
+		return nil, nil
+	}
+	hw, err := net.ParseMAC(u.MAC)
+	switch {
+	case err != nil || len(hw) != 6 || len(u.MAC) != 17 || u.MAC[2] != ':':
+		return nil, fmt.Errorf("%q is not a MAC address like 02:00:00:aa:bb:cc", u.MAC)
+	case hw[0]&1 != 0:
+		return nil, fmt.Errorf("%s is a multicast address: a link's own address is unicast", u.MAC)
+	case bytes.Equal(hw, make(net.HardwareAddr, 6)):
+		return nil, fmt.Errorf("%s is all zeros", u.MAC)
+	}
+	return hw, nil
+}
+
 type addFunc func(key, format string, args ...any)
 
 func (u Uplink) check(add addFunc) {
@@ -205,6 +229,11 @@ func (u Uplink) check(add addFunc) {
 	}
 	if u.MTU != 0 && (u.MTU < 68 || u.MTU > 65535) {
 		add("mtu", "%d is out of range 68..65535", u.MTU)
+	}
+	if u.MAC != "" {
+		if _, err := u.HardwareAddr(); err != nil {
+			add("mac", "%v", err)
+		}
 	}
 	u.IPv4.check(func(key, format string, args ...any) { add("ipv4."+key, format, args...) })
 }

@@ -97,6 +97,16 @@ func TestValidate(t *testing.T) {
 			{"uplink[0].mtu", "20 is out of range 68..65535"},
 			{"uplink[1].priority", "needs a vlan: 802.1p priority travels in the VLAN tag"},
 		}},
+		{"mac", Config{Uplinks: []Uplink{
+			{Parent: "eth0", MAC: "02:00:00:aa:bb:cc", IPv4: IPv4{Method: MethodOff}},
+			{Parent: "eth1", MAC: "0200.00aa.bbcc", IPv4: IPv4{Method: MethodOff}},
+			{Parent: "eth2", MAC: "01:00:5e:00:00:01", IPv4: IPv4{Method: MethodOff}},
+			{Parent: "eth3", MAC: "00:00:00:00:00:00", IPv4: IPv4{Method: MethodOff}},
+		}}, []FieldError{
+			{"uplink[1].mac", `"0200.00aa.bbcc" is not a MAC address like 02:00:00:aa:bb:cc`},
+			{"uplink[2].mac", "01:00:5e:00:00:01 is a multicast address: a link's own address is unicast"},
+			{"uplink[3].mac", "00:00:00:00:00:00 is all zeros"},
+		}},
 		{"options", Config{Uplinks: []Uplink{{Parent: "eth0", IPv4: IPv4{
 			Method: MethodDHCP, VendorClass: "hex:zz", ClientID: "01:02",
 			Options: map[string]string{

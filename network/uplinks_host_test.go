@@ -169,7 +169,7 @@ func waitLinkEvent(t testing.TB, events chan UplinkEvent, link, detail string) {
 func TestHostManagerStatic(t *testing.T) {
 	l := newLab(t)
 	m, _ := newTestManager(t, l)
-	u := Uplink{Parent: boxIf, MTU: 1400, IPv4: IPv4{Method: MethodStatic, Address: "10.45.0.7/24", Gateway: "10.45.0.1", RouteMetric: 300}}
+	u := Uplink{Parent: boxIf, MTU: 1400, MAC: "02:00:00:45:00:07", IPv4: IPv4{Method: MethodStatic, Address: "10.45.0.7/24", Gateway: "10.45.0.1", RouteMetric: 300}}
 	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{u}}); err != nil {
 		t.Fatal(err)
 	}
@@ -178,8 +178,8 @@ func TestHostManagerStatic(t *testing.T) {
 	}
 	link, err := l.hBox.LinkByName(boxIf)
 	must(t, err)
-	if link.Attrs().MTU != 1400 {
-		t.Errorf("mtu %d", link.Attrs().MTU)
+	if link.Attrs().MTU != 1400 || link.Attrs().HardwareAddr.String() != u.MAC {
+		t.Errorf("mtu %d, address %s", link.Attrs().MTU, link.Attrs().HardwareAddr)
 	}
 	if st := m.Status(); len(st) != 1 || st[0].Method != MethodStatic {
 		t.Errorf("status %+v", st)

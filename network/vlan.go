@@ -1,6 +1,7 @@
 package network
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"maps"
@@ -73,6 +74,8 @@ type linker interface {
 	LinkList() ([]netlink.Link, error)
 	LinkSetUp(link netlink.Link) error
 	LinkSetMTU(link netlink.Link, mtu int) error
+	LinkSetHardwareAddr(link netlink.Link, hwaddr net.HardwareAddr) error
+	LinkSetDown(link netlink.Link) error
 	LinkSetAlias(link netlink.Link, name string) error
 	AddrList(link netlink.Link, family int) ([]netlink.Addr, error)
 	RouteList(link netlink.Link, family int) ([]netlink.Route, error)
@@ -144,13 +147,17 @@ func EnsureLink(nl linker, u Uplink) (netlink.Link, error) {
 	if parent == nil {
 		return nil, &LinkError{Link: name, Op: "find the parent of", Err: fmt.Errorf("%w %q", ErrNoParent, u.Parent)}
 	}
+	hw, err := u.HardwareAddr()
+	if err != nil {
+		return nil, &LinkError{Link: name, Op: "set the address of", Err: err}
+	}
 	if u.VLAN == nil {
-		return ensureUntagged(nl, parent, u)
+		return ensureUntagged(nl, parent, u, hw)
 	}
 	want := &netlink.Vlan{
 		LinkAttrs: netlink.LinkAttrs{
 			Name: name, ParentIndex: parent.Attrs().Index, MTU: u.MTU,
-			Alias: ownerAlias(name),
+			Alias: ownerAlias(name), HardwareAddr: hw,
 		},
 		VlanId:       *u.VLAN,
 		VlanProtocol: netlink.VLAN_PROTOCOL_8021Q,
@@ -198,6 +205,9 @@ func EnsureLink(nl linker, u Uplink) (netlink.Link, error) {
 				return nil, &LinkError{Link: name, Op: "set the MTU of", Err: err}
 			}
 		}
+		if err := ensureAddress(nl, cur, hw); err != nil {
+			return nil, err
+		}
 		if cur.Attrs().Alias != want.Alias {
 			if err := nl.LinkSetAlias(cur, want.Alias); err != nil {
 				return nil, &LinkError{Link: name, Op: "mark", Err: err}
@@ -220,17 +230,40 @@ func EnsureLink(nl linker, u Uplink) (netlink.Link, error) {
 	return nl.LinkByName(name)
 }
 
-func ensureUntagged(nl linker, l netlink.Link, u Uplink) (netlink.Link, error) {
+func ensureUntagged(nl linker, l netlink.Link, u Uplink, hw net.HardwareAddr) (netlink.Link, error) {
 	name := l.Attrs().Name
 	if u.MTU != 0 && l.Attrs().MTU != u.MTU {
 		if err := nl.LinkSetMTU(l, u.MTU); err != nil {
 			return nil, &LinkError{Link: name, Op: "set the MTU of", Err: err}
 		}
 	}
+	if err := ensureAddress(nl, l, hw); err != nil {
+		return nil, err
+	}
 	if err := nl.LinkSetUp(l); err != nil {
 		return nil, &LinkError{Link: name, Op: "set up", Err: err}
 	}
 	return nl.LinkByName(name)
+}
+
+// ensureAddress gives link l the Ethernet address hw (nil: leave it). Most
+// NICs refuse a new address while up (EBUSY): the link is then taken down
+// for the change and brought up again by the caller, as a box does at
+// boot before its uplink carries anything.
+func ensureAddress(nl linker, l netlink.Link, hw net.HardwareAddr) error {
+	if hw == nil || bytes.Equal(l.Attrs().HardwareAddr, hw) {
+		return nil
+	}
+	err := nl.LinkSetHardwareAddr(l, hw)
+	if errors.Is(err, unix.EBUSY) {
+		if err = nl.LinkSetDown(l); err == nil {
+			err = nl.LinkSetHardwareAddr(l, hw)
+		}
+	}
+	if err != nil {
+		return &LinkError{Link: l.Attrs().Name, Op: "set the address of", Err: err}
+	}
+	return nil
 }
 
 // sameVLAN says whether link cur is the VLAN want (parent and id); the

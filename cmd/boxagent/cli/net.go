@@ -44,6 +44,7 @@ stdin (--password-stdin), never from the command line.`,
 			f.IntVar(&vlan, "vlan", 0, "uplink add: 802.1Q VLAN id, 1..4094 (omit for untagged)")
 			f.IntVar(&priority, "priority", 0, "uplink add: 802.1p priority (PCP) 0..7 of egress frames")
 			f.IntVar(&u.MTU, "mtu", 0, "uplink add: link MTU")
+			f.StringVar(&u.MAC, "mac", "", "uplink add: the link's Ethernet address (02:00:00:aa:bb:cc)")
 			f.StringVar(&u.IPv4.Method, "method", "dhcp", "uplink add: dhcp, static, pppoe or off")
 			f.StringVar(&u.IPv4.VendorClass, "vendor-class", "", "uplink add: DHCP option 60, a string or hex:...")
 			f.StringVar(&u.IPv4.ClientID, "client-id", "", "uplink add: DHCP option 61: mac, none or hex:...")

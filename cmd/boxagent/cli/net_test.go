@@ -125,6 +125,7 @@ func TestNetUplinkEdit(t *testing.T) {
 		{[]string{"--parent", "lo", "--vlan", "45", "--name", "iptv-uplink-long"}, 2, "--name: link name \"iptv-uplink-long\" is 16 bytes long"},
 		{[]string{"--parent", "lo", "--vendor-class", "hex:zz"}, 2, "--vendor-class: \"hex:zz\" is not hex"},
 		{[]string{"--parent", "lo", "--vlan", "35", "--method", "pppoe"}, 2, "--user: missing"},
+		{[]string{"--parent", "lo", "--mac", "01:00:5e:00:00:01"}, 2, "--mac: 01:00:5e:00:00:01 is a multicast address"},
 		{[]string{"--parent", "lo", "--option", "125"}, 2, `--option "125" is not CODE=VALUE`},
 		{[]string{"--parent", "lo", "--method", "static", "--address", "192.0.2.10/24", "--search", "ok.example,bad domain"}, 2, `--search: "bad domain" is not a domain name`},
 	} {
