@@ -28,9 +28,10 @@ func provisionCmd() *Command {
 (0600), /etc/hostname, /etc/timezone and /etc/localtime, root's SSH
 authorized_keys, the boxagent user and groups, enables the units (the
 links systemctl enable makes), and with --install-binary installs the
-binary (and the units if the image has none). Wi-Fi networks and uplinks
-go into config.toml; headsets, firmware keys and uplink MACs go to
-/etc/boxagent/provision.d/pending.toml until the config knows them. Nothing is written when anything is wrong; a second run with
+binary (and the units if the image has none). Wi-Fi networks, uplinks
+(their MACs too), headsets and firmware keys go into config.toml, where the
+agent reads them at its first start; inline certificates are installed under
+/etc/boxagent/keys/. Nothing is written when anything is wrong; a second run with
 the same file changes nothing. Each run that changes something is an
 operation in the image's journal (boxagent history on the box).
 

@@ -21,10 +21,12 @@ import (
 
 	toml "github.com/pelletier/go-toml/v2"
 
+	"github.com/boxagent/boxagent/bluetooth"
 	"github.com/boxagent/boxagent/board"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 	"github.com/boxagent/boxagent/deploy/systemd"
+	"github.com/boxagent/boxagent/firmware"
 	"github.com/boxagent/boxagent/internal/password"
 	"github.com/boxagent/boxagent/network"
 )
@@ -76,11 +78,10 @@ var ErrRunningSystem = errors.New("refusing to provision the running system")
 
 // Paths in the image.
 const (
-	configFile  = "etc/boxagent/config.toml"
-	pendingFile = "etc/boxagent/provision.d/pending.toml"
-	keysDir     = "etc/boxagent/keys"
-	wantsDir    = "etc/systemd/system/multi-user.target.wants"
-	binaryFile  = "usr/bin/boxagent"
+	configFile = "etc/boxagent/config.toml"
+	keysDir    = "etc/boxagent/keys"
+	wantsDir   = "etc/systemd/system/multi-user.target.wants"
+	binaryFile = "usr/bin/boxagent"
 )
 
 // Apply validates f against the image at o.Root, then makes the image
@@ -253,7 +254,18 @@ func plan(r *os.Root, rootPath string, f *File, o Options, res *Result) ([]entry
 	} else if _, err := r.Stat(binaryFile); err != nil && !o.FirstBoot {
 		errs = append(errs, fmt.Errorf("the image has no /%s: pass --install-binary PATH or install the .deb in the image first", binaryFile))
 	}
-	cfg, err := buildConfig(r, f, o)
+	keyPaths, keyFiles := firmwareKeys(f)
+	for i, k := range f.Firmware.Keys {
+		// An absolute path must be in the image: the agent reads every
+		// key when it starts, and a missing one would keep it from
+		// starting.
+		if strings.HasPrefix(k, "/") {
+			if fi, err := r.Stat(strings.TrimPrefix(k, "/")); err != nil || !fi.Mode().IsRegular() {
+				bad(fmt.Sprintf("firmware.keys[%d]", i), "%s is not a file in the image: install it first, or give the certificate inline", k)
+			}
+		}
+	}
+	cfg, err := buildConfig(r, f, o, keyPaths)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -280,40 +292,9 @@ func plan(r *os.Root, rootPath string, f *File, o Options, res *Result) ([]entry
 	}
 	file(configFile, 0o600, acc.uid, acc.gid, append([]byte("# Written by `boxagent provision`; `boxagent config reload` applies edits.\n"), cfgText...), true)
 
-	// What the config does not know yet waits in pending.toml: headsets,
-	// firmware keys, and uplink MAC addresses.
-	pending := struct {
-		UplinkMAC map[string]string `toml:"uplink_mac,omitempty"`
-		Bluetooth Bluetooth         `toml:"bluetooth,omitempty"`
-		Firmware  Firmware          `toml:"firmware,omitempty"`
-	}{Bluetooth: f.Bluetooth}
-	for _, u := range f.Network.Uplink {
-		if u.MAC != "" {
-			if pending.UplinkMAC == nil {
-				pending.UplinkMAC = map[string]string{}
-			}
-			pending.UplinkMAC[u.Name] = u.MAC
-		}
-	}
-	var keyFiles []entry
-	for _, k := range f.Firmware.Keys {
-		if strings.HasPrefix(k, "/") {
-			pending.Firmware.Keys = append(pending.Firmware.Keys, k)
-			continue
-		}
-		sum := sha256.Sum256([]byte(strings.TrimSpace(k)))
-		p := path.Join(keysDir, "provisioned-"+hex.EncodeToString(sum[:6])+".pem")
-		keyFiles = append(keyFiles, entry{path: p, kind: 'f', mode: 0o644, data: []byte(strings.TrimSpace(k) + "\n")})
-		pending.Firmware.Keys = append(pending.Firmware.Keys, "/"+p)
-	}
 	if len(keyFiles) > 0 {
 		dir(keysDir, 0o755, 0, 0)
 		es = append(es, keyFiles...)
-	}
-	if pt, _ := toml.Marshal(pending); len(bytes.TrimSpace(pt)) > 0 {
-		dir("etc/boxagent/provision.d", 0o700, acc.uid, acc.gid)
-		head := "# Written by `boxagent provision`: settings the agent takes over into\n# config.toml once the config knows them (headsets, firmware keys, MACs).\n"
-		file(pendingFile, 0o600, acc.uid, acc.gid, append([]byte(head), pt...), true)
 	}
 	if f.Hostname != "" {
 		file("etc/hostname", 0o644, 0, 0, []byte(f.Hostname+"\n"), false)
@@ -351,7 +332,7 @@ func plan(r *os.Root, rootPath string, f *File, o Options, res *Result) ([]entry
 // buildConfig makes config.toml: what the image's config already holds,
 // with what the provision file names, checked by the config package's own
 // rules. A password in clear is hashed; an unchanged one keeps its hash.
-func buildConfig(r *os.Root, f *File, o Options) (*config.Config, error) {
+func buildConfig(r *os.Root, f *File, o Options, keys []string) (*config.Config, error) {
 	cfg := config.Default()
 	data, err := r.ReadFile(configFile)
 	switch {
@@ -385,6 +366,17 @@ func buildConfig(r *os.Root, f *File, o Options) (*config.Config, error) {
 		}
 	}
 	mergeNetworks(cfg, f)
+	mergeHeadsets(cfg, f)
+	if len(keys) > 0 {
+		if cfg.Firmware == nil {
+			cfg.Firmware = &firmware.Config{}
+		}
+		for _, k := range keys {
+			if !slices.Contains(cfg.Firmware.Keys, k) {
+				cfg.Firmware.Keys = append(cfg.Firmware.Keys, k)
+			}
+		}
+	}
 	text, err := toml.Marshal(cfg)
 	if err != nil {
 		return nil, err
@@ -393,6 +385,37 @@ func buildConfig(r *os.Root, f *File, o Options) (*config.Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// firmwareKeys are the paths [firmware] keys get for f's keys, and the
+// files to write for those given inline (named by their hash, so a second
+// run finds the same file).
+func firmwareKeys(f *File) (paths []string, files []entry) {
+	for _, k := range f.Firmware.Keys {
+		if strings.HasPrefix(k, "/") {
+			paths = append(paths, k)
+			continue
+		}
+		sum := sha256.Sum256([]byte(strings.TrimSpace(k)))
+		p := path.Join(keysDir, "provisioned-"+hex.EncodeToString(sum[:6])+".pem")
+		files = append(files, entry{path: p, kind: 'f', mode: 0o644, data: []byte(strings.TrimSpace(k) + "\n")})
+		paths = append(paths, "/"+p)
+	}
+	return paths, files
+}
+
+// mergeHeadsets puts f's headsets into [[bluetooth.headset]], replacing
+// the one of the same address and keeping the others: the agent
+// auto-connects them and sets their mode from the first start.
+func mergeHeadsets(cfg *config.Config, f *File) {
+	for _, h := range f.Bluetooth.Headset {
+		n := bluetooth.Headset{Address: strings.ToUpper(h.Address), Name: h.Name, AutoConnect: h.AutoConnect, Mode: h.Mode}
+		if i := slices.IndexFunc(cfg.Bluetooth.Headsets, func(o bluetooth.Headset) bool { return strings.EqualFold(o.Address, h.Address) }); i >= 0 {
+			cfg.Bluetooth.Headsets[i] = n
+		} else {
+			cfg.Bluetooth.Headsets = append(cfg.Bluetooth.Headsets, n)
+		}
+	}
 }
 
 // mergeNetworks puts the Wi-Fi networks and uplinks of f into the
@@ -414,7 +437,7 @@ func mergeNetworks(cfg *config.Config, f *File) {
 		}
 	}
 	for _, u := range f.Network.Uplink {
-		n := network.Uplink{Name: u.Name, Parent: u.Parent}
+		n := network.Uplink{Name: u.Name, Parent: u.Parent, MAC: strings.ToLower(u.MAC)}
 		if n.Parent == "" || n.Parent == n.Name {
 			n.Parent, n.Name = u.Name, ""
 		}

@@ -6,13 +6,13 @@
 // FAT boot partition (`boxagent provision --first-boot`), where a
 // cloud-init NoCloud network-config is read too.
 //
-// The file is validated whole before anything is written. What the config
-// package knows (board, [http], Wi-Fi networks as [[wifi.network]],
-// uplinks as [[network.uplink]]) goes into /etc/boxagent/config.toml and
-// is checked there by the domains' own rules; what it does not know yet
-// (headsets, firmware keys, uplink MAC addresses) is validated for shape
-// here and written to /etc/boxagent/provision.d/pending.toml for the agent
-// to take over when it does.
+// The file is validated whole before anything is written. Everything the
+// agent reads (board, [http], Wi-Fi networks as [[wifi.network]], uplinks
+// with their MACs as [[network.uplink]], headsets as [[bluetooth.headset]],
+// firmware keys as [firmware] keys) goes into /etc/boxagent/config.toml and
+// is checked there by the domains' own rules, so a provisioned box
+// auto-connects its headset and trusts its release keys from its first
+// start.
 //
 // Every file below the target root is reached through an os.Root, so a
 // symlink in the image (absolute ones point at the host at flash time)

@@ -28,16 +28,17 @@ func image(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
 	files := map[string]string{
-		"etc/passwd":                       "root:x:0:0:root:/root:/bin/bash\nmessagebus:x:100:107::/nonexistent:/usr/sbin/nologin\n",
-		"etc/group":                        "root:x:0:\nshadow:x:42:\nmessagebus:x:107:\nbluetooth:x:108:\n",
-		"etc/shadow":                       "root:*:19000:0:99999:7:::\nmessagebus:!:19000::::::\n",
-		"etc/gshadow":                      "root:*::\nshadow:*::\nmessagebus:!::\nbluetooth:!::\n",
-		"etc/hosts":                        "127.0.0.1\tlocalhost\n127.0.1.1\tdebian\n::1\tlocalhost ip6-localhost\n",
-		"etc/hostname":                     "debian\n",
-		"usr/share/zoneinfo/Europe/Berlin": "TZif2 (a stand-in)\n",
-		"usr/share/zoneinfo/Etc/UTC":       "TZif2 (a stand-in)\n",
-		"usr/lib/systemd/systemd":          "(a stand-in for systemd)\n",
-		"usr/sbin/nologin":                 "(a stand-in)\n",
+		"etc/passwd":                         "root:x:0:0:root:/root:/bin/bash\nmessagebus:x:100:107::/nonexistent:/usr/sbin/nologin\n",
+		"etc/group":                          "root:x:0:\nshadow:x:42:\nmessagebus:x:107:\nbluetooth:x:108:\n",
+		"etc/shadow":                         "root:*:19000:0:99999:7:::\nmessagebus:!:19000::::::\n",
+		"etc/gshadow":                        "root:*::\nshadow:*::\nmessagebus:!::\nbluetooth:!::\n",
+		"etc/hosts":                          "127.0.0.1\tlocalhost\n127.0.1.1\tdebian\n::1\tlocalhost ip6-localhost\n",
+		"etc/hostname":                       "debian\n",
+		"usr/share/zoneinfo/Europe/Berlin":   "TZif2 (a stand-in)\n",
+		"usr/share/zoneinfo/Etc/UTC":         "TZif2 (a stand-in)\n",
+		"usr/lib/systemd/systemd":            "(a stand-in for systemd)\n",
+		"usr/sbin/nologin":                   "(a stand-in)\n",
+		"etc/boxagent/keys/release.x509.pem": "(a stand-in for the release certificate)\n",
 	}
 	for name, data := range files {
 		p := filepath.Join(root, name)
@@ -300,7 +301,13 @@ func TestRefusals(t *testing.T) {
 		{"timezone", edit(`Europe/Berlin`, `Europe/Atlantis`), nil, `timezone: "Europe/Atlantis" is not in the image's /usr/share/zoneinfo`},
 		{"binary arch", string(good), func(o *Options) { o.InstallBinary = fakeELF(t, emAArch64) }, "is built for arm64, but board virtual-board is amd64"},
 		{"no binary", string(good), func(o *Options) { o.InstallBinary = "" }, "the image has no /usr/bin/boxagent: pass --install-binary"},
-		{"not a root", string(good), func(o *Options) { o.Root = t.TempDir() }, "the root has no /etc/passwd"},
+		{"not a root", string(good), func(o *Options) {
+			o.Root = t.TempDir()
+			os.MkdirAll(filepath.Join(o.Root, "etc/boxagent/keys"), 0o755)
+			os.WriteFile(filepath.Join(o.Root, "etc/boxagent/keys/release.x509.pem"), nil, 0o644)
+		}, "the root has no /etc/passwd"},
+		{"key not in the image", edit(`"/etc/boxagent/keys/release.x509.pem"`, `"/etc/boxagent/keys/gone.pem"`), nil,
+			"firmware.keys[0]: /etc/boxagent/keys/gone.pem is not a file in the image: install it first, or give the certificate inline"},
 		{"invalid config in the image", string(good), func(o *Options) {
 			os.MkdirAll(filepath.Join(o.Root, "etc/boxagent"), 0o700)
 			os.WriteFile(filepath.Join(o.Root, configFile), []byte("[journal]\nkeep = 1\n"), 0o600)
