@@ -472,7 +472,10 @@ func mergeNetworks(cfg *config.Config, f *File) {
 }
 
 // marshalConfig writes cfg as TOML without what reads back the same when
-// left out (see prune), so config.toml shows only what is set.
+// left out, so config.toml shows only what is set: every empty table and
+// array, and each zero value ("", 0, false) whose removal leaves the
+// config the agent reads unchanged (default_route = false stays: absent,
+// it means true).
 func marshalConfig(cfg *config.Config) ([]byte, error) {
 	full, err := toml.Marshal(cfg)
 	if err != nil {
@@ -482,45 +485,62 @@ func marshalConfig(cfg *config.Config) ([]byte, error) {
 	if err := toml.Unmarshal(full, &m); err != nil {
 		return nil, fmt.Errorf("cannot encode config.toml: %w", err)
 	}
-	prune(m, false)
-	short, err := toml.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("cannot encode config.toml: %w", err)
+	want := cfg.Revision()
+	same := func() bool {
+		text, err := toml.Marshal(m)
+		if err != nil {
+			return false
+		}
+		back, err := config.Parse("config.toml", text)
+		return err == nil && back.Revision() == want
 	}
-	// Pruning must not change what the agent reads; if it would, keep
-	// every key.
-	if back, err := config.Parse("config.toml", short); err != nil || back.Revision() != cfg.Revision() {
+	if !same() {
 		return full, nil
 	}
-	return short, nil
+	prune(m, same)
+	return toml.Marshal(m)
 }
 
-// prune drops empty tables and arrays; inside the elements of an array of
-// tables it also drops zero values ("", 0, false), which read back the
-// same: a new element starts from zero values, not from defaults.
-func prune(m map[string]any, inArray bool) {
-	for k, v := range m {
+// prune drops the zero values of m and the tables and arrays left empty,
+// each only when same still holds without it.
+func prune(m map[string]any, same func() bool) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		v := m[k]
 		switch t := v.(type) {
 		case map[string]any:
-			prune(t, inArray)
-			if len(t) == 0 {
-				delete(m, k)
-			}
+			prune(t, same)
 		case []any:
 			for _, e := range t {
 				if em, ok := e.(map[string]any); ok {
-					prune(em, true)
+					prune(em, same)
 				}
 			}
-			if len(t) == 0 {
-				delete(m, k)
-			}
-		case string, int64, bool:
-			if inArray && (t == "" || t == int64(0) || t == false) {
-				delete(m, k)
-			}
+		}
+		if !zero(m[k]) {
+			continue
+		}
+		delete(m, k)
+		if !same() {
+			m[k] = v
 		}
 	}
+}
+
+// zero says whether v is "", 0, false or an empty table or array.
+func zero(v any) bool {
+	switch t := v.(type) {
+	case map[string]any:
+		return len(t) == 0
+	case []any:
+		return len(t) == 0
+	case string:
+		return t == ""
+	case int64:
+		return t == 0
+	case bool:
+		return !t
+	}
+	return false
 }
 
 // checkBinary reads the binary to install and checks it is an ELF for the
