@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/boxagent/boxagent/internal/errlist"
 )
 
 func TestBuiltin(t *testing.T) {
@@ -70,7 +72,7 @@ func TestValidate(t *testing.T) {
 			tt.change(&p)
 			err := p.Validate()
 			var got []string
-			for _, e := range unjoin(err) {
+			for _, e := range errlist.Flatten(err) {
 				got = append(got, e.Error())
 				if _, ok := errors.AsType[*InvalidError](e); !ok {
 					t.Errorf("%v is %T, want *InvalidError", e, e)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/boxagent/boxagent/internal/errlist"
 )
 
 func TestFirmwareValidate(t *testing.T) {
@@ -45,7 +47,7 @@ func TestFirmwareValidate(t *testing.T) {
 			p := Profile{ID: "acme", Name: "ACME", Arch: "arm", Firmware: stick}
 			tt.change(&p.Firmware)
 			var got []string
-			for _, e := range unjoin(p.Validate()) {
+			for _, e := range errlist.Flatten(p.Validate()) {
 				ie, ok := errors.AsType[*InvalidError](e)
 				if !ok {
 					t.Fatalf("%v is %T", e, e)

@@ -15,6 +15,8 @@ import (
 
 	toml "github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
+
+	"github.com/boxagent/boxagent/internal/errlist"
 )
 
 //go:embed profiles/*.toml
@@ -125,7 +127,7 @@ func parse(file, id string, data []byte) (Profile, error) {
 	}
 	var errs []error
 	lines := keyLines(data)
-	for _, err := range unjoin(p.Validate()) {
+	for _, err := range errlist.Flatten(p.Validate()) {
 		line := 0
 		if ie, ok := errors.AsType[*InvalidError](err); ok {
 			line = lines.find(ie.Field)
@@ -185,16 +187,6 @@ func checkSet(ps []Profile) error {
 
 func sortByID(ps []Profile) {
 	slices.SortFunc(ps, func(a, b Profile) int { return cmp.Compare(a.ID, b.ID) })
-}
-
-func unjoin(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }
 
 // lines maps the keys of a profile file ("id", "match", "match.model") to

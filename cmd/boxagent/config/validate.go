@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+
+	"github.com/boxagent/boxagent/internal/errlist"
 )
 
 // Section is a part of the file with rules of its own: Config itself, a
@@ -61,7 +63,7 @@ func walk(v reflect.Value, path string, inherited bool, report func(string, erro
 		return
 	}
 	if s, ok := asSection(v); ok && !inherited {
-		for _, err := range flatten(s.Validate()) {
+		for _, err := range errlist.Flatten(s.Validate()) {
 			key := path
 			if k, ok := errors.AsType[keyed](err); ok && k.ConfigKey() != "" {
 				key = joinKey(path, k.ConfigKey())
@@ -113,19 +115,4 @@ func asSection(v reflect.Value) (Section, bool) {
 		return v.Interface().(Section), true
 	}
 	return nil, false
-}
-
-// flatten undoes errors.Join.
-func flatten(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var all []error
-		for _, e := range j.Unwrap() {
-			all = append(all, flatten(e)...)
-		}
-		return all
-	}
-	return []error{err}
 }

@@ -409,7 +409,7 @@ func firmwareKeys(f *File) (paths []string, files []entry) {
 // auto-connects them and sets their mode from the first start.
 func mergeHeadsets(cfg *config.Config, f *File) {
 	for _, h := range f.Bluetooth.Headset {
-		n := bluetooth.Headset{Address: strings.ToUpper(h.Address), Name: h.Name, AutoConnect: h.AutoConnect, Mode: h.Mode}
+		n := h.config()
 		if i := slices.IndexFunc(cfg.Bluetooth.Headsets, func(o bluetooth.Headset) bool { return strings.EqualFold(o.Address, h.Address) }); i >= 0 {
 			cfg.Bluetooth.Headsets[i] = n
 		} else {
@@ -428,7 +428,7 @@ func mergeNetworks(cfg *config.Config, f *File) {
 			cfg.WiFi = &network.WiFiConfig{}
 		}
 		for _, w := range f.Network.WiFi {
-			n := network.WiFiNetwork{SSID: w.SSID, PSK: w.PSK, Hidden: w.Hidden, Priority: w.Priority}
+			n := w.config()
 			if i := slices.IndexFunc(cfg.WiFi.Networks, func(o network.WiFiNetwork) bool { return o.SSID == w.SSID }); i >= 0 {
 				cfg.WiFi.Networks[i] = n
 			} else {
@@ -437,26 +437,7 @@ func mergeNetworks(cfg *config.Config, f *File) {
 		}
 	}
 	for _, u := range f.Network.Uplink {
-		n := network.Uplink{Name: u.Name, Parent: u.Parent, MAC: strings.ToLower(u.MAC)}
-		if n.Parent == "" || n.Parent == n.Name {
-			n.Parent, n.Name = u.Name, ""
-		}
-		if u.VLAN != 0 {
-			n.VLAN = new(u.VLAN)
-		}
-		if u.Priority != 0 {
-			n.Priority = new(u.Priority)
-		}
-		v := u.IPv4
-		n.IPv4 = network.IPv4{Method: v.Method, VendorClass: v.VendorClass, ClientID: v.ClientID,
-			Address: v.Address, Gateway: v.Gateway, DNS: v.DNS, User: u.PPPoE.Username, Password: u.PPPoE.Password,
-			RouteMetric: v.RouteMetric, DefaultRoute: v.DefaultRoute}
-		switch v.Method {
-		case "":
-			n.IPv4.Method = network.MethodDHCP
-		case "none":
-			n.IPv4.Method = network.MethodOff
-		}
+		n := u.config()
 		name := func(x network.Uplink) string {
 			if x.Name != "" {
 				return x.Name

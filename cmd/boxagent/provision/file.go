@@ -23,18 +23,20 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"path"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	toml "github.com/pelletier/go-toml/v2"
+
+	"github.com/boxagent/boxagent/bluetooth"
+	"github.com/boxagent/boxagent/internal/errlist"
+	"github.com/boxagent/boxagent/network"
 )
 
 // File is provision.toml.
@@ -219,20 +221,7 @@ func (f *File) Validate(name string) error {
 		bad("http.password", "too short: at least %d characters", MinPassword)
 	}
 	f.Network.validate(bad)
-	for i, h := range f.Bluetooth.Headset {
-		key := fmt.Sprintf("bluetooth.headset[%d]", i)
-		if !validMAC(h.Address) {
-			bad(key+".address", "%q is not a Bluetooth address like 00:1B:66:AA:BB:CC", h.Address)
-		}
-		if h.Mode != "" && h.Mode != "music" && h.Mode != "call" {
-			bad(key+".mode", "%q is not music (A2DP) or call (HFP/HSP)", h.Mode)
-		}
-		for _, o := range f.Bluetooth.Headset[:i] {
-			if strings.EqualFold(o.Address, h.Address) {
-				bad(key+".address", "%s is listed twice", h.Address)
-			}
-		}
-	}
+	f.Bluetooth.validate(bad)
 	for i, k := range f.Firmware.Keys {
 		if err := checkKey(k); err != nil {
 			bad(fmt.Sprintf("firmware.keys[%d]", i), "%v", err)
@@ -241,77 +230,117 @@ func (f *File) Validate(name string) error {
 	return errors.Join(errs...)
 }
 
+// validate checks the Wi-Fi networks and uplinks by the network domain's
+// own rules (those the agent applies to config.toml), naming provision.toml's
+// keys; only the method "none" and the [pppoe] table are provision.toml's.
 func (n Network) validate(bad func(key, format string, args ...any)) {
-	for i, w := range n.WiFi {
-		key := fmt.Sprintf("network.wifi[%d]", i)
-		if len(w.SSID) == 0 || len(w.SSID) > 32 {
-			bad(key+".ssid", "%d bytes: an SSID has 1 to 32", len(w.SSID))
-		}
-		if w.PSK != "" && !validPSK(w.PSK) {
-			bad(key+".psk", "a WPA passphrase has 8 to 63 printable ASCII characters, or is 64 hex digits")
-		}
-		for _, o := range n.WiFi[:i] {
-			if o.SSID == w.SSID {
-				bad(key+".ssid", "%q is listed twice", w.SSID)
-			}
-		}
+	wifi := network.WiFiConfig{}
+	for _, w := range n.WiFi {
+		wifi.Networks = append(wifi.Networks, w.config())
 	}
+	domainProblems(wifi.ValidateAll(), "network[", "network.wifi[", nil, bad)
+	var uplinks network.Config
 	for i, u := range n.Uplink {
-		key := fmt.Sprintf("network.uplink[%d]", i)
-		if !validIfname(u.Name) {
-			bad(key+".name", "%q is not an interface name (1 to 15 bytes, no '/', ':' or spaces)", u.Name)
-		}
-		if u.Parent != "" && !validIfname(u.Parent) {
-			bad(key+".parent", "%q is not an interface name", u.Parent)
-		}
-		if u.VLAN != 0 && (u.VLAN < 1 || u.VLAN > 4094) {
-			bad(key+".vlan", "%d is out of range 1..4094", u.VLAN)
-		}
-		if u.VLAN != 0 && u.Parent == "" {
-			bad(key+".parent", "a VLAN needs the parent link it is tagged on")
-		}
-		if u.MAC != "" && !validMAC(u.MAC) {
-			bad(key+".mac", "%q is not a MAC address like 02:00:00:aa:bb:cc", u.MAC)
-		}
-		for _, o := range n.Uplink[:i] {
-			if o.Name == u.Name {
-				bad(key+".name", "%q is listed twice", u.Name)
-			}
-		}
-		v4 := u.IPv4
-		switch v4.Method {
-		case "", "dhcp", "none":
-		case "static":
-			if p, err := netip.ParsePrefix(v4.Address); err != nil || !p.Addr().Is4() {
-				bad(key+".ipv4.address", "%q is not an IPv4 address with a prefix length, like 192.0.2.10/24", v4.Address)
-			}
-		case "pppoe":
-			if u.PPPoE.Username == "" {
-				bad(key+".pppoe.username", "missing: method pppoe needs it")
-			}
+		switch u.IPv4.Method {
+		case "", "dhcp", "static", "pppoe", "none":
 		default:
-			bad(key+".ipv4.method", "%q is not dhcp, static, pppoe or none", v4.Method)
+			bad(fmt.Sprintf("network.uplink[%d].ipv4.method", i), "%q is not dhcp, static, pppoe or none", u.IPv4.Method)
 		}
-		if v4.Method != "static" && v4.Address != "" {
-			bad(key+".ipv4.address", "only method static takes an address")
-		}
-		if v4.Gateway != "" {
-			if a, err := netip.ParseAddr(v4.Gateway); err != nil || !a.Is4() {
-				bad(key+".ipv4.gateway", "%q is not an IPv4 address", v4.Gateway)
-			}
-		}
-		for j, d := range v4.DNS {
-			if _, err := netip.ParseAddr(d); err != nil {
-				bad(fmt.Sprintf("%s.ipv4.dns[%d]", key, j), "%q is not an IP address", d)
-			}
-		}
-		if len(v4.VendorClass) > 255 || len(v4.ClientID) > 255 {
-			bad(key+".ipv4", "vendor_class and client_id are DHCP options of at most 255 bytes")
-		}
-		if (u.PPPoE.Username != "" || u.PPPoE.Password != "") && v4.Method != "pppoe" {
-			bad(key+".pppoe", "only method pppoe takes credentials")
-		}
+		uplinks.Uplinks = append(uplinks.Uplinks, u.config())
 	}
+	domainProblems(uplinks.Validate(), "uplink[", "network.uplink[", func(i int, field string) (string, bool) {
+		u := n.Uplink[i]
+		switch {
+		case field == "ipv4.method" && !slices.Contains([]string{"", "dhcp", "static", "pppoe", "none"}, u.IPv4.Method):
+			return "", false // said above, in provision.toml's words
+		case field == "ipv4.user":
+			return "pppoe.username", true
+		case field == "ipv4.password":
+			return "pppoe.password", true
+		case field == "parent" && (u.Parent == "" || u.Parent == u.Name):
+			return "name", true // config() made the name the parent
+		}
+		return field, true
+	}, bad)
+}
+
+// validate checks the headsets by the bluetooth domain's rules.
+func (b Bluetooth) validate(bad func(key, format string, args ...any)) {
+	var c bluetooth.Config
+	for _, h := range b.Headset {
+		c.Headsets = append(c.Headsets, h.config())
+	}
+	domainProblems(c.Validate(), "headset[", "bluetooth.headset[", nil, bad)
+}
+
+// domainProblems reports a domain's joined field errors (keys such as
+// "uplink[2].vlan") under provision.toml's names: from is the domain's key
+// prefix, to provision.toml's; rename, when given, renames the field of
+// element i (false drops the problem).
+func domainProblems(err error, from, to string, rename func(i int, field string) (string, bool), bad func(key, format string, args ...any)) {
+	for _, e := range errlist.Flatten(err) {
+		var keyed interface{ ConfigKey() string }
+		if !errors.As(e, &keyed) {
+			bad(strings.TrimSuffix(to, "["), "%v", e)
+			continue
+		}
+		key := keyed.ConfigKey()
+		var i int
+		var field string
+		if rest, ok := strings.CutPrefix(key, from); ok {
+			if n, tail, ok := strings.Cut(rest, "]"); ok {
+				i, _ = strconv.Atoi(n)
+				field = strings.TrimPrefix(tail, ".")
+			}
+		}
+		if rename != nil && field != "" {
+			var keep bool
+			if field, keep = rename(i, field); !keep {
+				continue
+			}
+		}
+		if field == "" {
+			bad(strings.TrimSuffix(to, "[")+"."+key, "%v", e)
+			continue
+		}
+		bad(fmt.Sprintf("%s%d].%s", to, i, field), "%v", e)
+	}
+}
+
+// config is the [[wifi.network]] of w.
+func (w WiFi) config() network.WiFiNetwork {
+	return network.WiFiNetwork{SSID: w.SSID, PSK: w.PSK, Hidden: w.Hidden, Priority: w.Priority}
+}
+
+// config is the [[bluetooth.headset]] of h.
+func (h Headset) config() bluetooth.Headset {
+	return bluetooth.Headset{Address: strings.ToUpper(h.Address), Name: h.Name, AutoConnect: h.AutoConnect, Mode: h.Mode}
+}
+
+// config is the [[network.uplink]] of u: an uplink without a parent is
+// its link, "none" is "off" and "" is "dhcp".
+func (u Uplink) config() network.Uplink {
+	n := network.Uplink{Name: u.Name, Parent: u.Parent, MAC: strings.ToLower(u.MAC)}
+	if n.Parent == "" || n.Parent == n.Name {
+		n.Parent, n.Name = u.Name, ""
+	}
+	if u.VLAN != 0 {
+		n.VLAN = new(u.VLAN)
+	}
+	if u.Priority != 0 {
+		n.Priority = new(u.Priority)
+	}
+	v := u.IPv4
+	n.IPv4 = network.IPv4{Method: v.Method, VendorClass: v.VendorClass, ClientID: v.ClientID,
+		Address: v.Address, Gateway: v.Gateway, DNS: v.DNS, User: u.PPPoE.Username, Password: u.PPPoE.Password,
+		RouteMetric: v.RouteMetric, DefaultRoute: v.DefaultRoute}
+	switch v.Method {
+	case "":
+		n.IPv4.Method = network.MethodDHCP
+	case "none":
+		n.IPv4.Method = network.MethodOff
+	}
+	return n
 }
 
 func validHostname(s string) bool {
@@ -320,38 +349,6 @@ func validHostname(s string) bool {
 	}
 	for _, l := range strings.Split(s, ".") {
 		if !hostLabel.MatchString(l) {
-			return false
-		}
-	}
-	return true
-}
-
-// validIfname follows the kernel's dev_valid_name.
-func validIfname(s string) bool {
-	if len(s) == 0 || len(s) > 15 || s == "." || s == ".." {
-		return false
-	}
-	return !strings.ContainsAny(s, "/: \t\n\r\v\f")
-}
-
-// validMAC accepts a 48-bit address written aa:bb:cc:dd:ee:ff.
-func validMAC(s string) bool {
-	hw, err := net.ParseMAC(s)
-	return err == nil && len(hw) == 6 && len(s) == 17 && s[2] == ':'
-}
-
-// validPSK is a WPA passphrase (8 to 63 printable ASCII characters) or a
-// raw 256-bit key in hex.
-func validPSK(s string) bool {
-	if len(s) == 64 {
-		_, err := hex.DecodeString(s)
-		return err == nil
-	}
-	if len(s) < 8 || len(s) > 63 {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if c < 0x20 || c > 0x7e {
 			return false
 		}
 	}
