@@ -294,7 +294,7 @@ func TestRefusals(t *testing.T) {
 		{"LAN without password", edit(`password = "correct horse battery"`, ``), nil, "refuse to listen on \"0.0.0.0:8080\""},
 		{"bad hash", edit(`password = "correct horse battery"`, `password_hash = "plain"`), nil, "not an argon2id PHC string"},
 		{"short psk", edit(`"home-wifi-secret"`, `"short"`), nil, "network.wifi[0].psk: 5 characters is too short: a passphrase has 8 to 63"},
-		{"long ssid", edit(`ssid = "home"`, `ssid = "`+strings.Repeat("x", 33)+`"`), nil, "network.wifi[0].ssid: \""+strings.Repeat("x", 33)+"\" is 33 bytes long; an SSID is 1 to 32 bytes"},
+		{"long ssid", edit(`ssid = "home"`, `ssid = "`+strings.Repeat("x", 33)+`"`), nil, "network.wifi[0].ssid: \"" + strings.Repeat("x", 33) + "\" is 33 bytes long; an SSID is 1 to 32 bytes"},
 		{"vlan", edit(`vlan = 45`, `vlan = 4095`), nil, "network.uplink[0].vlan: 4095 is out of range 1..4094"},
 		{"uplink mac", edit(`mac = "02:00:00:45:00:01"`, `mac = "01:00:5e:00:00:01"`), nil, "network.uplink[0].mac: 01:00:5e:00:00:01 is a multicast address"},
 		{"uplink method", edit(`method = "dhcp"`, `method = "slaac"`), nil, `network.uplink[0].ipv4.method: "slaac" is not dhcp, static, pppoe or none`},
