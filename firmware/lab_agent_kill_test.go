@@ -115,6 +115,13 @@ func TestGuestAgentKilledMidCopy(t *testing.T) {
 		t.Fatalf("fw stage ended before the kill:\n%s", strings.Join(lines, "\n"))
 	}
 	t.Logf("fw stage, its agent killed: exit %d\n%s", stage.ProcessState.ExitCode(), strings.Join(lines, "\n"))
+	// One exit code and one message however the connection went (reset,
+	// refused, the stream cut): the operation was interrupted, and where
+	// to read what it did.
+	if code, last := stage.ProcessState.ExitCode(), lines[len(lines)-1]; code != 1 ||
+		!strings.Contains(last, "the agent stopped during operation") || !strings.Contains(last, "boxagent history ") {
+		t.Errorf("fw stage whose agent was killed: exit %d, last line %q; want exit 1 and the interrupted operation named", code, last)
+	}
 
 	// The kernel keeps the agent's mount: the stick holds the partial
 	// copy and no update.zip.

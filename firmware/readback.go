@@ -52,6 +52,7 @@ type readBack struct {
 	err       error        // the pass's, once done is closed
 	reporting atomic.Bool  // the write is over: verify progress may be reported
 	reported  atomic.Int64 // the last verify progress reported
+	read      atomic.Int64 // bytes read back and hashed so far
 }
 
 // startReadBack plans the pass on the store's copy (src) and starts it
@@ -72,6 +73,7 @@ func (s *Stager) startReadBack(ctx context.Context, src io.ReaderAt, size int64,
 	go func() {
 		defer close(rb.done)
 		rb.err = pass.run(ctx, rb, size, func(_ string, done, total int64) {
+			rb.read.Store(done)
 			if rb.reporting.Load() {
 				rb.reported.Store(done)
 				progress(phaseProgress("verify", done, total, s.clock().Sub(start)))

@@ -46,6 +46,12 @@ type StageProgress struct {
 	Total int64         `json:"total"`
 	Rate  float64       `json:"rate"` // bytes per second in this phase
 	ETA   time.Duration `json:"eta"`  // of this phase
+	// Written and Verified are the stick's progress in one figure, for
+	// one bar: the bytes written so far, and those read back from the
+	// stick and hashed (the read-back runs behind the write, not after
+	// it). The copy is done when both are Total.
+	Written  int64 `json:"written"`
+	Verified int64 `json:"verified"`
 }
 
 // StageProgressFunc receives staging progress.
@@ -290,7 +296,18 @@ func (s *Stager) Stage(ctx context.Context, sha string, st Stick, dev string, t 
 	// The copy is read back from the stick and hashed while it is
 	// written (readback.go); the verification below then checks the
 	// structure from the stick and gives the verdict on that pass.
-	rb := s.startReadBack(ctx, src, art.Size, tmp, pol, progress)
+	var rb *readBack
+	stickProgress := progress
+	progress = func(p StageProgress) {
+		p.Written, p.Verified = p.Done, 0
+		if p.Phase == "verify" {
+			p.Written, p.Verified = art.Size, p.Done
+		} else if rb != nil {
+			p.Verified = rb.read.Load()
+		}
+		stickProgress(p)
+	}
+	rb = s.startReadBack(ctx, src, art.Size, tmp, pol, progress)
 	wrote := func(int64) {}
 	if rb != nil {
 		wrote = rb.wrote

@@ -285,9 +285,15 @@ func TestStageReadsBackWhileWriting(t *testing.T) {
 	f.stager.written = func(_ string, off, end int64) { regions = append(regions, [2]int64{off, end}) }
 	var phases []string
 	var last StageProgress
+	var stick int64 // Written+Verified: one bar that never goes back
 	if _, err := f.stager.Stage(context.Background(), a.SHA256, f.stick, "", f.target, func(p StageProgress) {
 		if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
 			phases = append(phases, p.Phase)
+		}
+		if n := p.Written + p.Verified; n < stick || p.Verified > p.Written || p.Written > a.Size {
+			t.Errorf("stick progress went back or over: %d after %d, %+v", n, stick, p)
+		} else {
+			stick = n
 		}
 		last = p
 	}); err != nil {
@@ -303,7 +309,7 @@ func TestStageReadsBackWhileWriting(t *testing.T) {
 	if at != a.Size {
 		t.Errorf("regions end at %d of %d", at, a.Size)
 	}
-	if !slices.Equal(phases, []string{"write", "verify"}) || last.Done != a.Size {
-		t.Errorf("phases %v, last %+v", phases, last)
+	if !slices.Equal(phases, []string{"write", "verify"}) || last.Done != a.Size || stick != 2*a.Size {
+		t.Errorf("phases %v, last %+v, stick progress %d of %d", phases, last, stick, 2*a.Size)
 	}
 }

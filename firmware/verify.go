@@ -184,6 +184,23 @@ func Verify(ctx context.Context, r io.ReaderAt, size int64, p Policy, opts ...Op
 	return rep, err
 }
 
+// Precheck refuses, from what Verify reads first (the policy, a detached
+// signature's form, a signapk footer and its PKCS#7), a package that Verify
+// would refuse without reading it whole: an unsigned package is refused at
+// once instead of after a copy of hundreds of MiB into the store. A nil
+// error promises nothing; Verify decides.
+func Precheck(r io.ReaderAt, size int64, p Policy, opts ...Option) error {
+	o := newOptions(opts)
+	if o.shaErr != nil {
+		return o.shaErr
+	}
+	if err := p.check(&o); err != nil {
+		return err
+	}
+	_, err := newChecker(r, size, p, &o)
+	return err
+}
+
 // VerifyFile verifies the package at path (in the store, or on a mounted
 // stick after staging) with Verify.
 func VerifyFile(ctx context.Context, path string, p Policy, opts ...Option) (Report, error) {

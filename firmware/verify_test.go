@@ -123,6 +123,18 @@ func TestVerifySignApk(t *testing.T) {
 				p.Certs = tt.certs
 			}
 			rep, err := verifyBytes(tt.data, p)
+			// Precheck never refuses what Verify accepts, refuses only
+			// for Verify's reason, and refuses from the footer what has
+			// no valid one.
+			pre := Precheck(bytes.NewReader(tt.data), int64(len(tt.data)), p)
+			early := map[string]bool{"re-zipped": true, "unsigned with comment": true, "truncated": true,
+				"truncated to half": true, "with authenticated attributes": true, "not a zip": true, "empty": true}
+			switch {
+			case pre != nil && (tt.wantErr == nil || !errors.Is(pre, tt.wantErr)):
+				t.Errorf("Precheck = %v; Verify wants %v", pre, tt.wantErr)
+			case pre == nil && early[tt.name]:
+				t.Errorf("Precheck passed a package it can refuse from its footer (%v)", tt.wantErr)
+			}
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("err = %v, want %v", err, tt.wantErr)

@@ -177,6 +177,11 @@ func report(e *Env, cmd *Command, err error) int {
 		fmt.Fprintf(e.Stderr, "boxagent %s: %s\n", cmd.Name, ue.msg)
 		fmt.Fprintf(e.Stderr, "usage: boxagent %s %s\n", cmd.Name, cmd.Usage)
 		return ExitUsage
+	case errors.As(err, new(*client.InterruptedError)):
+		// Before ErrUnreachable: the agent was reached, and went away
+		// during the operation; one exit code however it went away.
+		fmt.Fprintf(e.Stderr, "boxagent %s: %v\n", cmd.Name, err)
+		return ExitFailed
 	case errors.Is(err, client.ErrUnreachable):
 		fmt.Fprintf(e.Stderr, "boxagent %s: %v\n", cmd.Name, err)
 		fmt.Fprintln(e.Stderr, "hint: systemctl status boxagent")

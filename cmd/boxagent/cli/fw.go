@@ -194,7 +194,9 @@ func resolveArtifact(ctx context.Context, c *client.Client, arg string) (string,
 	}
 	switch len(found) {
 	case 0:
-		return "", usagef("no artifact starts with %s (boxagent fw list)", arg)
+		// Not a usage error: the SHA-256 may well be right, of a package
+		// that fw add refused (a refused package never enters the store).
+		return "", fmt.Errorf("no artifact in the store starts with %s: boxagent fw list shows them; a package fw add refused is not among them (boxagent history --kind fw.add says why)", arg)
 	case 1:
 		return found[0], nil
 	}

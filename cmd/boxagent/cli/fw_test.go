@@ -94,7 +94,8 @@ func TestFirmwareCLI(t *testing.T) {
 	if _, errOut, code := p.run("fw", "stage", sha[:10], "--device", "sdz9"); code != 1 || !strings.Contains(errOut, "fw.no_stick") {
 		t.Errorf("fw stage onto a missing stick: exit %d\n%s", code, errOut)
 	}
-	if _, errOut, code := p.run("fw", "stage", "00000000"); code != 2 {
+	// The SHA-256 of a refused package: not a usage error.
+	if _, errOut, code := p.run("fw", "stage", "00000000"); code != 1 || !strings.Contains(errOut, "a package fw add refused is not among them") || strings.Contains(errOut, "usage:") {
 		t.Errorf("fw stage of an unknown artifact: exit %d\n%s", code, errOut)
 	}
 	if _, errOut, code := p.run("fw", "rollback"); code != 1 || !strings.Contains(errOut, "fw.no_previous") {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
@@ -87,18 +86,36 @@ func (c *Client) runOperation(ctx context.Context, path string, body any, progre
 	if err := ctx.Err(); err != nil {
 		return journal.Operation{}, err
 	}
+	// The stream ended: the operation did, or the agent went away (a
+	// crash, a restart) and the next start marks it interrupted.
 	op, err := c.Operation(ctx, acc.ID)
 	if err != nil {
-		return op, err
+		if ctx.Err() != nil {
+			return op, ctx.Err()
+		}
+		return op, &InterruptedError{ID: acc.ID, Err: err}
 	}
 	if op.State == journal.StateRunning {
-		return op, errors.New("the daemon closed the event stream before operation " + strconv.FormatUint(acc.ID, 10) + " ended")
+		return op, &InterruptedError{ID: acc.ID, Err: errors.New("the event stream closed before the operation ended")}
 	}
 	if op.Error != nil {
 		return op, &APIError{Code: op.Error.Code, Message: op.Error.Message, Hint: op.Error.Hint}
 	}
 	return op, nil
 }
+
+// InterruptedError is a long operation the client lost: the agent stopped
+// (or closed the stream) before it ended. What it did is in the journal.
+type InterruptedError struct {
+	ID  uint64
+	Err error
+}
+
+func (e *InterruptedError) Error() string {
+	return fmt.Sprintf("the agent stopped during operation %d (%v): boxagent history %d shows what it did", e.ID, e.Err, e.ID)
+}
+
+func (e *InterruptedError) Unwrap() error { return e.Err }
 
 // postOperation is callOperation with POST.
 func (c *Client) postOperation(ctx context.Context, path string, body any) (journal.Operation, error) {

@@ -456,16 +456,16 @@ func (d *firmwareDomain) stageOp(api *localapi.Server, w http.ResponseWriter, r 
 			defer d.busy.Unlock()
 			size := art.Size
 			return stager.Stage(ctx, art.SHA256, st, dev, t, func(p firmware.StageProgress) {
+				// One bar for the stick: written and read back, the
+				// read-back running behind the write.
 				msg := fmt.Sprintf("writing %s to %s", t.Package, dev)
-				done := p.Done
 				if p.Phase == "verify" {
 					msg = "verifying the copy on " + dev
-					done += size
 				}
 				if p.Rate > 0 {
 					msg += fmt.Sprintf(": %s/s, %s left", humanBytes(int64(p.Rate)), p.ETA)
 				}
-				progress(msg, done, 2*size)
+				progress(msg, p.Written+p.Verified, 2*size)
 			})
 		})
 }
@@ -526,6 +526,13 @@ func (d *firmwareDomain) add(ctx context.Context, store *firmware.Store, t firmw
 		if fi, err := f.Stat(); err == nil {
 			size = fi.Size()
 		}
+		// An unsigned or wrongly signed file is refused from its footer,
+		// before it is copied.
+		if size >= 0 {
+			if err := firmware.Precheck(f, size, t.Policy, shaOption(req.SHA256)...); err != nil {
+				return firmware.Artifact{}, err
+			}
+		}
 		r = f
 	} else {
 		body, n, err := download(ctx, req.URL)
@@ -545,9 +552,7 @@ func (d *firmwareDomain) add(ctx context.Context, store *firmware.Store, t firmw
 	if size >= 0 {
 		opts = append(opts, firmware.WithSize(size))
 	}
-	if req.SHA256 != "" {
-		opts = append(opts, firmware.WithSHA256(req.SHA256))
-	}
+	opts = append(opts, shaOption(req.SHA256)...)
 	a, err := store.Import(ctx, r, t.Policy, opts...)
 	if err != nil {
 		return a, err
@@ -558,6 +563,14 @@ func (d *firmwareDomain) add(ctx context.Context, store *firmware.Store, t firmw
 		d.log.Info("pruned artifacts", "removed", removed)
 	}
 	return a, nil
+}
+
+// shaOption is the expected SHA-256 the caller gave, if any.
+func shaOption(sha string) []firmware.Option {
+	if sha == "" {
+		return nil
+	}
+	return []firmware.Option{firmware.WithSHA256(sha)}
 }
 
 func humanBytes(n int64) string {
