@@ -116,6 +116,12 @@ func Run(ctx context.Context, e *Env, args []string) int {
 		printHelp(e.Stderr)
 		return ExitUsage
 	}
+	args, err := globalsAfterNoun(args)
+	if err != nil {
+		fmt.Fprintf(e.Stderr, "boxagent: %v\n", err)
+		fmt.Fprintln(e.Stderr, "usage: boxagent [--socket PATH] [--json] <command> [verb] [flags]")
+		return ExitUsage
+	}
 	name := args[0]
 	if name == "-h" || name == "--help" {
 		name = "help"
@@ -141,8 +147,37 @@ func Run(ctx context.Context, e *Env, args []string) int {
 		return ExitOK
 	}
 	o.SocketSet = fs.Changed("socket")
-	err := cmd.Run(ctx, e, o, fs.Args())
+	err = cmd.Run(ctx, e, o, fs.Args())
 	return report(e, cmd, err)
+}
+
+// globalsAfterNoun moves the flags every command takes (--socket PATH,
+// --json) from before the command's name to after it, where the command's
+// flags are parsed: `boxagent --socket X status` is `boxagent status
+// --socket X`. Help and version flags stay where they are.
+func globalsAfterNoun(args []string) ([]string, error) {
+	var globals []string
+	i := 0
+	for ; i < len(args) && strings.HasPrefix(args[i], "-"); i++ {
+		switch a := args[i]; {
+		case a == "-h" || a == "--help" || a == "--version":
+			return append(args[i:i+1:i+1], append(args[i+1:], globals...)...), nil
+		case a == "--json" || strings.HasPrefix(a, "--socket="):
+			globals = append(globals, a)
+		case a == "--socket":
+			if i+1 == len(args) {
+				return nil, errors.New("--socket needs a path")
+			}
+			globals = append(globals, a, args[i+1])
+			i++
+		default:
+			return nil, fmt.Errorf("unknown flag %q before the command: only --socket and --json go there", a)
+		}
+	}
+	if i == len(args) {
+		return nil, errors.New("missing command")
+	}
+	return append([]string{args[i]}, append(globals, args[i+1:]...)...), nil
 }
 
 // flagSet is the command's flags, as Run parses them and completion
@@ -202,7 +237,7 @@ func report(e *Env, cmd *Command, err error) int {
 func printHelp(w io.Writer) {
 	fmt.Fprintln(w, "boxagent: Bluetooth headsets, uplinks and firmware staging for set-top boxes and dev boards")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "usage: boxagent <command> [verb] [flags]")
+	fmt.Fprintln(w, "usage: boxagent [--socket PATH] [--json] <command> [verb] [flags]")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "commands:")
 	cmds := commands()

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -11,6 +12,9 @@ import (
 func eventsCmd() *Command {
 	return &Command{
 		Name: "events", Short: "follow the agent's state changes and operation progress live",
+		Long: `Prints each event as it happens: its time, its type and its data. With
+--json, each event is one JSON object on one line (JSON Lines), for jq or a
+script reading line by line.`,
 		Flags: jsonFlag,
 		Run: func(ctx context.Context, e *Env, o *Opts, args []string) error {
 			if len(args) > 0 {
@@ -18,7 +22,12 @@ func eventsCmd() *Command {
 			}
 			return o.client().Events(ctx, func(ev localapi.Event) error {
 				if o.JSON {
-					return printJSON(e.Stdout, ev)
+					// One object per line: a stream is read line by line.
+					line, err := json.Marshal(ev)
+					if err == nil {
+						_, err = fmt.Fprintf(e.Stdout, "%s\n", line)
+					}
+					return err
 				}
 				data := strings.TrimSpace(string(ev.Data))
 				_, err := fmt.Fprintf(e.Stdout, "%s %-10s %s\n", stamp(ev.Time), ev.Type, data)

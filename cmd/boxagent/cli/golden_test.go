@@ -99,7 +99,7 @@ func TestExitCodes(t *testing.T) {
 		{"daemon unreachable", []string{"status", "--socket", missing}, 3, "hint: systemctl status boxagent", ""},
 		{"config check invalid", []string{"config", "check", bad}, 1, "", "config-check-invalid.txt"},
 		{"help", []string{"help"}, 0, "", "help.txt"},
-		{"no arguments", nil, 2, "usage: boxagent <command>", ""},
+		{"no arguments", nil, 2, "usage: boxagent [--socket PATH] [--json] <command>", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out, stderr, code := runCLI(t, c.args...)
