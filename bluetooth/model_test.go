@@ -133,6 +133,38 @@ func callFilter(t *testing.T, c mockCall) map[string]dbus.Variant {
 	return f
 }
 
+// TestScanUntil: a scan for one device ends when it is seen, by address or
+// by name, not after its whole duration.
+func TestScanUntil(t *testing.T) {
+	t.Parallel()
+	for _, until := range []string{headsetAddr, "HEADSET"} {
+		f := newFixture(t, Options{})
+		f.m.addAdapter("hci0")
+		f.ev.wait(t, "adapter", func(ev Event) bool { return ev.Type == EventAdapter })
+		done := make(chan []Device, 1)
+		start := time.Now()
+		go func() {
+			ds, err := f.c.Scan(context.Background(), ScanOptions{Duration: time.Minute, Until: until}, nil)
+			if err != nil {
+				t.Error(err)
+			}
+			done <- ds
+		}()
+		f.ev.wait(t, "discovering", func(ev Event) bool { return ev.Type == EventAdapter && ev.Adapter.Discovering })
+		f.m.addDevice("hci0", phoneAddr, "phone")
+		f.m.addDevice("hci0", headsetAddr, "headset")
+		select {
+		case ds := <-done:
+			if !slices.ContainsFunc(ds, func(d Device) bool { return d.Address == headsetAddr }) {
+				t.Errorf("until %s: result %+v lacks the headset", until, ds)
+			}
+			t.Logf("until %s: ended after %s", until, time.Since(start).Round(time.Millisecond))
+		case <-time.After(30 * time.Second):
+			t.Fatalf("until %s: the scan went on after the device was seen", until)
+		}
+	}
+}
+
 func TestScanNeedsPower(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, Options{})

@@ -3,6 +3,7 @@ package bluetooth
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -303,6 +304,21 @@ func (c *Client) setAdapter(ctx context.Context, adapter, op, name string, v any
 type ScanOptions struct {
 	// Duration of the scan; default 10 s.
 	Duration time.Duration
+	// Until ends the scan early, once a device with this address, or
+	// whose name or alias is this (any case), is seen: a user looking
+	// for one headset need not wait for the whole Duration.
+	Until string
+}
+
+// matches says whether d is the device Until names.
+func (o ScanOptions) matches(d Device) bool {
+	if o.Until == "" {
+		return false
+	}
+	if a, err := ParseAddress(o.Until); err == nil {
+		return d.Address == a
+	}
+	return strings.EqualFold(d.Name, o.Until) || strings.EqualFold(d.Alias, o.Until)
 }
 
 // Scan discovers BR/EDR devices on the configured adapter for the
@@ -363,6 +379,7 @@ func (c *Client) Scan(ctx context.Context, o ScanOptions, found func(Device)) ([
 	defer timer.Stop()
 	got := map[string]*scanSeen{}
 	var order []string
+	sought := false // Until's device was seen
 	drain := func() {
 		qmu.Lock()
 		q := queue
@@ -376,6 +393,7 @@ func (c *Client) Scan(ctx context.Context, o ScanOptions, found func(Device)) ([
 			if !ok && !slices.Contains(ev.Changed, "RSSI") && !slices.Contains(ev.Changed, "Address") {
 				continue
 			}
+			sought = sought || o.matches(d)
 			key := d.Name + "|" + d.Alias + "|" + d.Icon
 			if d.A2DPSink || d.HFPHF || d.HSPHS {
 				key += "|h"
@@ -407,6 +425,10 @@ func (c *Client) Scan(ctx context.Context, o ScanOptions, found func(Device)) ([
 			return result(got, order), nil
 		case <-qch:
 			drain()
+			if sought {
+				c.log.Info("scan found the device it was looking for", "until", o.Until)
+				return result(got, order), nil
+			}
 		}
 	}
 }

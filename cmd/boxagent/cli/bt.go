@@ -15,13 +15,15 @@ import (
 
 func btCmd() *Command {
 	var timeout time.Duration
+	var until string
 	return &Command{
-		Name: "bt", Usage: "adapters | devices | show ADDR | scan [--timeout D] | pair ADDR | connect ADDR | disconnect ADDR | forget ADDR | pairable on|off [--timeout D] | power on|off | autoconnect ADDR on|off",
+		Name: "bt", Usage: "adapters | devices | show ADDR | scan [--timeout D] [--until ADDR|NAME] | pair ADDR | connect ADDR | disconnect ADDR | forget ADDR | pairable on|off [--timeout D] | power on|off | autoconnect ADDR on|off",
 		Short: "find, pair, connect and forget Bluetooth headsets",
 		Long: `adapters    the Bluetooth controllers
 devices     the devices the adapter knows, headsets first
 show ADDR   one device
-scan        discover BR/EDR devices (default 10s), headsets first
+scan        discover BR/EDR devices (default 10s), headsets first; --until ADDR|NAME
+            stops as soon as that device is seen
 pair ADDR   pair, trust and connect in one step
 connect     connect a paired device
 disconnect  disconnect; auto-reconnect leaves it alone until you connect it
@@ -36,6 +38,7 @@ ADDR is a Bluetooth address like 00:1B:66:AA:BB:CC.`,
 		Flags: func(fs *pflag.FlagSet, o *Opts) {
 			jsonFlag(fs, o)
 			fs.DurationVar(&timeout, "timeout", 0, "scan: how long (default 10s); pairable on: how long the window stays open")
+			fs.StringVar(&until, "until", "", "scan: stop as soon as this address or name is seen")
 		},
 		Run: func(ctx context.Context, e *Env, o *Opts, args []string) error {
 			if len(args) == 0 {
@@ -99,7 +102,7 @@ ADDR is a Bluetooth address like 00:1B:66:AA:BB:CC.`,
 				var ds []bluetooth.Device
 				var err error
 				if verb == "scan" {
-					ds, _, err = c.BtScan(ctx, timeout, progress)
+					ds, _, err = c.BtScan(ctx, timeout, until, progress)
 				} else {
 					ds, err = c.BtDevices(ctx)
 				}

@@ -29,12 +29,16 @@ func (c *Client) BtDevice(ctx context.Context, address string) (bluetooth.Device
 	return out, c.call(ctx, "GET", "/api/v1/bt/devices/"+url.PathEscape(address), &out)
 }
 
-// BtScan scans for timeout (0: the daemon's default) and returns the
-// devices seen, headsets first; progress gets each find as it comes.
-func (c *Client) BtScan(ctx context.Context, timeout time.Duration, progress func(journal.Progress)) ([]bluetooth.Device, journal.Operation, error) {
-	body := map[string]float64{}
+// BtScan scans for timeout (0: the daemon's default), or until the device
+// until names (an address or a name; "" for none) is seen, and returns
+// the devices seen, headsets first; progress gets each find as it comes.
+func (c *Client) BtScan(ctx context.Context, timeout time.Duration, until string, progress func(journal.Progress)) ([]bluetooth.Device, journal.Operation, error) {
+	body := map[string]any{}
 	if timeout > 0 {
 		body["timeout"] = timeout.Seconds()
+	}
+	if until != "" {
+		body["until"] = until
 	}
 	var out []bluetooth.Device
 	op, err := c.runOperation(ctx, "/api/v1/bt/scan", body, progress)

@@ -172,6 +172,8 @@ type btAddressRequest struct {
 type btScanRequest struct {
 	// Timeout in seconds; default 10.
 	Timeout float64 `json:"timeout,omitempty"`
+	// Until ends the scan once this address or name is seen.
+	Until string `json:"until,omitempty"`
 }
 
 // btPairableRequest is the body of POST /api/v1/bt/pairable.
@@ -268,6 +270,9 @@ func (d *btDomain) Register(api *localapi.Server) {
 		if dur < time.Second || dur > btScanMax {
 			return localapi.Errorf(http.StatusBadRequest, "bluetooth.invalid", fmt.Sprintf("timeout %gs is out of range 1..%d seconds", req.Timeout, int(btScanMax/time.Second)), "")
 		}
+		if len(req.Until) > 248 { // a device name's most, in BR/EDR
+			return localapi.Errorf(http.StatusBadRequest, "bluetooth.invalid", "until is longer than a device name can be (248 bytes)", "")
+		}
 		c, err := d.client()
 		if err != nil {
 			return err
@@ -275,7 +280,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 		return api.Operate(w, r, localapi.Spec{Kind: "bt.scan", Summary: "scan for Bluetooth devices for " + dur.String(), Request: req, Long: true},
 			func(ctx context.Context, progress localapi.ProgressFunc) (any, error) {
 				n := int64(0)
-				return c.Scan(ctx, bluetooth.ScanOptions{Duration: dur}, func(dev bluetooth.Device) {
+				return c.Scan(ctx, bluetooth.ScanOptions{Duration: dur, Until: req.Until}, func(dev bluetooth.Device) {
 					n++
 					api.Publish("bt.scan", dev)
 					progress(scanLine(dev), n, 0)
