@@ -4,9 +4,11 @@ package firmware
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -165,6 +167,18 @@ func TestGuestAgentKilledMidCopy(t *testing.T) {
 	out, _, _ = a.run("history", "--kind", "fw.stage", "--json")
 	if !strings.Contains(out, `"state": "interrupted"`) || !strings.Contains(out, sha) {
 		t.Errorf("the journal does not show the staging as interrupted:\n%s", out)
+	}
+	// history ID tells the whole story: it ended at the kill, and the
+	// restart removed the partial copy.
+	var ops []struct {
+		ID uint64 `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(out), &ops); err != nil || len(ops) == 0 {
+		t.Fatalf("history --json: %v\n%s", err, out)
+	}
+	one, _, _ := a.run("history", strconv.FormatUint(ops[0].ID, 10))
+	if !strings.Contains(one, "removed what the interrupted staging left") || !strings.Contains(one, "next start found it running at") {
+		t.Errorf("history %d does not tell what the restart did:\n%s", ops[0].ID, one)
 	}
 	if out, errOut, code := a.run("fw", "eject", "--device", dev); code != 0 {
 		t.Fatalf("fw eject: exit %d\n%s%s", code, out, errOut)

@@ -41,6 +41,9 @@ type agent struct {
 	// damage is set when the journal was found damaged at start and
 	// moved aside.
 	damage *journal.Damage
+	// journal is the operations journal: domains add to the story of
+	// the operations the previous run left interrupted.
+	journal *journal.Store
 
 	mu        sync.RWMutex
 	cfg       *config.Config

@@ -84,6 +84,7 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("cannot open the journal: %w", err)
 	}
 	defer store.Close()
+	a.journal = store
 	if d := store.Damage(); d != nil {
 		a.damage = d
 		log.Warn("the journal was damaged; it is moved aside and a new one started",

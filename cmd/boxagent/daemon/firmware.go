@@ -82,6 +82,7 @@ func (d *firmwareDomain) Start(ctx context.Context) error {
 		d.log.Warn("cannot clean what an interrupted staging left", "err", err)
 	} else if len(cleaned) > 0 {
 		d.log.Info("removed what an interrupted staging left", "files", cleaned)
+		d.recordCleanup(cleaned)
 	}
 	d.mu.Lock()
 	d.store = store
@@ -563,6 +564,24 @@ func (d *firmwareDomain) add(ctx context.Context, store *firmware.Store, t firmw
 		d.log.Info("pruned artifacts", "removed", removed)
 	}
 	return a, nil
+}
+
+// recordCleanup adds what the start removed to the story of the stagings
+// the previous run left interrupted, so `boxagent history ID` tells it
+// whole: the copy was cut short, and this is what became of it.
+func (d *firmwareDomain) recordCleanup(files []string) {
+	if d.a.journal == nil {
+		return
+	}
+	msg := "the agent's next start removed what the interrupted staging left: " + strings.Join(files, ", ")
+	for _, op := range d.a.journal.Interrupted() {
+		if op.Kind != "fw.stage" && op.Kind != "fw.rollback" {
+			continue
+		}
+		if err := d.a.journal.AddRecovery(op.ID, msg); err != nil {
+			d.log.Warn("cannot record the cleanup in the journal", "operation", op.ID, "err", err)
+		}
+	}
 }
 
 // shaOption is the expected SHA-256 the caller gave, if any.

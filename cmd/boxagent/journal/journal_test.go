@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -485,25 +486,44 @@ func TestRecoverOnOpen(t *testing.T) {
 	done := begin(t, s, "bt.pair", OriginCLI)
 	done, _ = s.Finish(done.ID, nil, nil, "")
 	a := begin(t, s, "fw.stage", OriginWeb)
+	if err := s.AddProgress(a.ID, Progress{Message: "writing update.zip"}); err != nil {
+		t.Fatal(err)
+	}
+	lastSign, _ := s.Get(a.ID)
 	b := begin(t, s, "bt.connect", OriginAuto)
 	s.Close()
+	clk.t = clk.t.Add(time.Hour) // the agent comes back an hour later
 
 	s = open(t, path, Options{Now: clk.Now})
-	if n := s.Recovered(); n != 2 {
-		t.Errorf("Recovered = %d, want 2", n)
+	if n, ops := s.Recovered(), s.Interrupted(); n != 2 || len(ops) != 2 || ops[0].ID != a.ID || ops[1].ID != b.ID {
+		t.Errorf("Recovered = %d, Interrupted = %+v; want a and b", n, ops)
 	}
-	for _, id := range []uint64{a.ID, b.ID} {
-		op, err := s.Get(id)
+	for _, tt := range []struct {
+		id    uint64
+		ended time.Time // the last sign of life, not the next start
+	}{{a.ID, lastSign.Progress[0].Time}, {b.ID, b.Started}} {
+		op, err := s.Get(tt.id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if op.State != StateInterrupted || op.Ended == nil || !op.Ended.After(op.Started) ||
-			op.Error == nil || *op.Error != interruptedFailure {
-			t.Errorf("operation %d after reopen = %+v, want interrupted", id, op)
+		if op.State != StateInterrupted || op.Ended == nil || !op.Ended.Equal(tt.ended) ||
+			op.Error == nil || op.Error.Code != interruptedFailure.Code ||
+			!strings.HasPrefix(op.Error.Message, interruptedFailure.Message+"; the agent's next start found it running at 2026-11-27T09:") {
+			t.Errorf("operation %d after reopen = %+v (%+v), want interrupted, ended %s", tt.id, op, op.Error, tt.ended)
 		}
-		if _, err := s.Finish(id, nil, nil, ""); !errors.Is(err, ErrFinished) {
+		if _, err := s.Finish(tt.id, nil, nil, ""); !errors.Is(err, ErrFinished) {
 			t.Errorf("Finish on an interrupted operation = %v, want ErrFinished", err)
 		}
+	}
+	// What the next start did about it joins its story; only there.
+	if err := s.AddRecovery(a.ID, "removed the partial copy"); err != nil {
+		t.Fatal(err)
+	}
+	if op, _ := s.Get(a.ID); len(op.Progress) != 2 || op.Progress[1].Message != "removed the partial copy" {
+		t.Errorf("after AddRecovery: progress %+v", op.Progress)
+	}
+	if err := s.AddRecovery(done.ID, "x"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("AddRecovery on a done operation = %v, want ErrInvalid", err)
 	}
 	if got, _ := s.Get(done.ID); mustJSON(t, got) != mustJSON(t, done) {
 		t.Errorf("finished operation changed by recovery:\n got %s\nwant %s", mustJSON(t, got), mustJSON(t, done))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -31,14 +32,16 @@ type Store struct {
 	db        *bbolt.DB
 	keep      int
 	clock     func() time.Time
-	recovered int
+	recovered []Operation // what Open marked interrupted
 	damage    *Damage
 }
 
 // Open opens the journal at path, creating it (and its directory, mode 0700)
 // if needed, with mode 0600. Every operation still running in the file was
-// cut short by the agent's death: Open marks it StateInterrupted, ends it now
-// with a "journal.interrupted" Failure, and Recovered counts them. Open also
+// cut short by the agent's death: Open marks it StateInterrupted, ends it at
+// its last sign of life (its newest progress entry, else its start) with a
+// "journal.interrupted" Failure saying when the next start found it, and
+// Interrupted lists them. Open also
 // drops the oldest operations beyond opts.Keep.
 //
 // A damaged file (truncated, flipped bits, records that are not JSON: what
@@ -118,14 +121,27 @@ func (s *Store) recover(tx *bbolt.Tx) error {
 		if op == nil || op.State.Final() {
 			continue
 		}
+		// The operation ended when the agent died, not when it started
+		// again (minutes or days later): its last sign of life.
+		if err := loadProgress(tx, op); err != nil {
+			return err
+		}
+		ended := op.Started
+		if n := len(op.Progress); n > 0 && op.Progress[n-1].Time.After(ended) {
+			ended = op.Progress[n-1].Time
+		}
 		op.State = StateInterrupted
-		op.Ended = &now
+		op.Ended = &ended
 		failure := interruptedFailure
+		failure.Message += "; the agent's next start found it running at " + now.Format(time.RFC3339)
 		op.Error = &failure
+		progress := op.Progress
+		op.Progress, op.ProgressDropped = nil, 0
 		if err := put(ops, op); err != nil {
 			return err
 		}
-		s.recovered++
+		op.Progress = progress
+		s.recovered = append(s.recovered, *op)
 	}
 
 	// The count is cheap to rebuild here, and rebuilding it heals a
@@ -143,7 +159,40 @@ func (s *Store) recover(tx *bbolt.Tx) error {
 
 // Recovered is how many operations Open found running and marked
 // interrupted.
-func (s *Store) Recovered() int { return s.recovered }
+func (s *Store) Recovered() int { return len(s.recovered) }
+
+// Interrupted is the operations Open found running and marked interrupted,
+// as it left them, oldest first: what a domain cleans up after them it
+// records with AddRecovery.
+func (s *Store) Interrupted() []Operation { return slices.Clone(s.recovered) }
+
+// AddRecovery appends to an interrupted operation what the agent's next
+// start did about it (a partial copy removed, a mount left read-only),
+// stamped now: `boxagent history ID` then shows the whole story. Any other
+// operation is refused with ErrInvalid.
+func (s *Store) AddRecovery(id uint64, message string) error {
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		k := key(id)
+		op, err := decode(k, tx.Bucket(bucketOps).Get(k))
+		switch {
+		case err != nil:
+			return err
+		case op == nil:
+			return ErrNotFound
+		case op.State != StateInterrupted:
+			return fmt.Errorf("%w: operation %d is %s, not interrupted", ErrInvalid, id, op.State)
+		}
+		v, err := json.Marshal(Progress{Time: s.now(), Message: message})
+		if err != nil {
+			return err
+		}
+		return appendProgress(tx, k, v)
+	})
+	if err != nil {
+		return fmt.Errorf("cannot add to operation %d: %w", id, err)
+	}
+	return nil
+}
 
 // Close closes the file. Operations still running stay running in it, and
 // the next Open marks them interrupted.
@@ -216,22 +265,7 @@ func (s *Store) AddProgress(id uint64, p Progress) error {
 		if tx.Bucket(bucketRunning).Get(k) == nil {
 			return ErrFinished
 		}
-		pb, err := tx.Bucket(bucketProgress).CreateBucketIfNotExists(k)
-		if err != nil {
-			return err
-		}
-		seq, err := pb.NextSequence()
-		if err != nil {
-			return err
-		}
-		if err := pb.Put(key(seq), v); err != nil {
-			return err
-		}
-		if seq > MaxProgress {
-			// Keep entry 1 and the newest MaxProgress-1.
-			return pb.Delete(key(seq - (MaxProgress - 1)))
-		}
-		return nil
+		return appendProgress(tx, k, v)
 	})
 	if err != nil {
 		return fmt.Errorf("cannot add progress to operation %d: %w", id, err)
@@ -382,6 +416,26 @@ func (s *Store) prune(tx *bbolt.Tx) error {
 		}
 	}
 	return setCount(tx, n)
+}
+
+// appendProgress appends the encoded entry v to operation k's progress,
+// keeping entry 1 and the newest MaxProgress-1.
+func appendProgress(tx *bbolt.Tx, k, v []byte) error {
+	pb, err := tx.Bucket(bucketProgress).CreateBucketIfNotExists(k)
+	if err != nil {
+		return err
+	}
+	seq, err := pb.NextSequence()
+	if err != nil {
+		return err
+	}
+	if err := pb.Put(key(seq), v); err != nil {
+		return err
+	}
+	if seq > MaxProgress {
+		return pb.Delete(key(seq - (MaxProgress - 1)))
+	}
+	return nil
 }
 
 // loadProgress fills op.Progress and op.ProgressDropped.
