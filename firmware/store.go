@@ -89,6 +89,8 @@ func (a Artifact) lastUsed() time.Time {
 // a crash may have left: temporary files, metadata without its package and
 // packages without their metadata.
 func OpenStore(dir string) (*Store, error) {
+	_, serr := os.Stat(dir)
+	made := errors.Is(serr, fs.ErrNotExist)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create artifact store: %w", err)
 	}
@@ -105,6 +107,7 @@ func OpenStore(dir string) (*Store, error) {
 	for _, e := range ents {
 		have[e.Name()] = true
 	}
+	removed := false
 	for _, e := range ents {
 		name := e.Name()
 		sha, isMeta := strings.CutSuffix(name, ".json")
@@ -113,10 +116,19 @@ func OpenStore(dir string) (*Store, error) {
 			if err := os.Remove(filepath.Join(dir, name)); err != nil {
 				return nil, fmt.Errorf("cannot clean %s from artifact store: %w", name, err)
 			}
+			removed = true
 		}
 	}
-	return s, atomicfile.SyncDir(dir)
+	// The agent opens the store before it says READY: sync only what a
+	// clean-up changed (or a store just made).
+	if removed || made {
+		return s, syncStoreDir(dir)
+	}
+	return s, nil
 }
+
+// syncStoreDir is atomicfile.SyncDir; tests count its calls.
+var syncStoreDir = atomicfile.SyncDir
 
 // Dir is the directory of the store.
 func (s *Store) Dir() string { return s.dir }

@@ -276,3 +276,32 @@ func TestWriteFileAtomic(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenStoreSyncsOnlyChanges: the agent opens the store before READY;
+// a warm start with nothing to clean syncs nothing.
+func TestOpenStoreSyncsOnlyChanges(t *testing.T) {
+	syncs := 0
+	orig := syncStoreDir
+	syncStoreDir = func(dir string) error { syncs++; return orig(dir) }
+	defer func() { syncStoreDir = orig }()
+	dir := filepath.Join(t.TempDir(), "artifacts")
+	for _, tt := range []struct {
+		name  string
+		setup func()
+		want  int
+	}{
+		{"made", func() {}, 1},
+		{"warm", func() {}, 0},
+		{"a temporary file left", func() { os.WriteFile(filepath.Join(dir, tmpImport+"x"), nil, 0o600) }, 1},
+		{"warm again", func() {}, 0},
+	} {
+		syncs = 0
+		tt.setup()
+		if _, err := OpenStore(dir); err != nil {
+			t.Fatal(err)
+		}
+		if syncs != tt.want {
+			t.Errorf("%s: %d syncs, want %d", tt.name, syncs, tt.want)
+		}
+	}
+}

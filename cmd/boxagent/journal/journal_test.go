@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -691,5 +692,47 @@ func BenchmarkBeginFinish(b *testing.B) {
 		if _, err := s.Finish(op.ID, result, nil, ""); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestWarmOpenWritesNothing: opening a journal with nothing to recover
+// only reads it (a write transaction fsyncs twice, and the agent opens
+// the journal before it says READY); one with something to recover
+// writes.
+func TestWarmOpenWritesNothing(t *testing.T) {
+	path := dbPath(t)
+	s := open(t, path, Options{})
+	done := begin(t, s, "config.reload", OriginCLI)
+	if _, err := s.Finish(done.ID, nil, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	sum := func() string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("%x", sha256.Sum256(b))
+	}
+	before := sum()
+	open(t, path, Options{}).Close()
+	if sum() != before {
+		t.Error("a warm open with nothing to recover wrote the file")
+	}
+	s = open(t, path, Options{})
+	begin(t, s, "fw.stage", OriginCLI) // left running: the next open recovers it
+	s.Close()
+	before = sum()
+	s = open(t, path, Options{})
+	if s.Recovered() != 1 || sum() == before {
+		t.Errorf("an open with a running operation: Recovered %d, file changed %v", s.Recovered(), sum() != before)
+	}
+	s.Close()
+	// Fewer kept than held: pruned, so written.
+	before = sum()
+	s = open(t, path, Options{Keep: 1})
+	s.Close()
+	if sum() == before {
+		t.Error("an open that prunes did not write")
 	}
 }

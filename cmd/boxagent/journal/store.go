@@ -81,7 +81,15 @@ func openChecked(path string, opts Options) (*Store, error) {
 		return fail(err)
 	}
 	s.db = db
-	err = guarded("recover", func() error { return db.Update(s.recover) })
+	// A write transaction fsyncs the file twice even when it changes
+	// nothing: on a warm start with nothing to recover, only read.
+	clean := false
+	err = guarded("recover", func() error {
+		if err := db.View(func(tx *bbolt.Tx) error { clean = s.clean(tx); return nil }); err != nil || clean {
+			return err
+		}
+		return db.Update(s.recover)
+	})
 	var de *damagedError
 	if errors.As(err, &de) {
 		return fail(err)
@@ -90,6 +98,25 @@ func openChecked(path string, opts Options) (*Store, error) {
 		return fail(fmt.Errorf("cannot recover journal %s: %w", path, err))
 	}
 	return s, nil
+}
+
+// clean says whether recover would change nothing: every bucket there,
+// no operation running, the count right and within keep.
+func (s *Store) clean(tx *bbolt.Tx) bool {
+	for _, name := range [][]byte{bucketOps, bucketProgress, bucketRunning, bucketMeta} {
+		if tx.Bucket(name) == nil {
+			return false
+		}
+	}
+	if k, _ := tx.Bucket(bucketRunning).Cursor().First(); k != nil {
+		return false
+	}
+	var n uint64
+	c := tx.Bucket(bucketOps).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	return n == count(tx) && n <= uint64(s.keep)
 }
 
 // recover creates the buckets, marks the running operations interrupted,
