@@ -25,6 +25,54 @@ type View struct {
 	Links     []LinkInfo    `json:"links"`
 	Addresses []AddrInfo    `json:"addresses"`
 	Routes    []RouteInfo   `json:"routes"`
+	// Default is the default route the kernel uses (the lowest metric)
+	// and the uplink that holds it; nil without one. FillDefault sets it.
+	Default *DefaultRoute `json:"default_route,omitempty"`
+}
+
+// DefaultRoute is the box's way to the internet: the kernel's default
+// route of the lowest metric, and whose it is.
+type DefaultRoute struct {
+	RouteInfo
+	// Uplink is the uplink whose link (or PPPoE session's link) carries
+	// it: a configured one's name, "wifi", or "" for a route the agent
+	// did not make.
+	Uplink string `json:"uplink"`
+	// Others are the other default routes, by metric: the ones that take
+	// over when it goes.
+	Others int `json:"others,omitempty"`
+}
+
+// FillDefault sets Default from Routes and the uplinks (the Wi-Fi one
+// included, once it is set).
+func (v *View) FillDefault() {
+	v.Default = nil
+	for _, r := range v.Routes {
+		if r.Dst != "default" {
+			continue
+		}
+		if v.Default != nil {
+			if r.Metric < v.Default.Metric {
+				v.Default.RouteInfo = r
+			}
+			v.Default.Others++
+			continue
+		}
+		v.Default = &DefaultRoute{RouteInfo: r}
+	}
+	if v.Default == nil {
+		return
+	}
+	link := v.Default.Link
+	for _, u := range v.Uplinks {
+		if u.Name == link || u.PPPoE != nil && u.PPPoE.Link == link {
+			v.Default.Uplink = u.Name
+			return
+		}
+	}
+	if v.WiFi != nil && v.WiFi.Name == link {
+		v.Default.Uplink = "wifi"
+	}
 }
 
 // LinkInfo is one link.

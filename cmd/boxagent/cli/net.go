@@ -230,6 +230,7 @@ func netShow(ctx context.Context, e *Env, o *Opts) error {
 	if err := printUplinks(w, v); err != nil {
 		return err
 	}
+	printDefaultRoute(w, v.Default)
 	t := newTable(w, "LINK", "KIND", "PARENT", "VLAN", "MTU", "STATE", "MAC", "OWNER")
 	for _, l := range v.Links {
 		vlan := "-"
@@ -266,6 +267,28 @@ func netShow(ctx context.Context, e *Env, o *Opts) error {
 		t.row(r.Dst, netDash(r.Gateway), netDash(r.Link), strconv.Itoa(r.Metric), r.Protocol)
 	}
 	return t.flush()
+}
+
+// printDefaultRoute says which uplink carries the internet: the default
+// route the kernel uses.
+func printDefaultRoute(w io.Writer, d *network.DefaultRoute) {
+	if d == nil {
+		fmt.Fprintf(w, "internet: no default route\n\n")
+		return
+	}
+	whose := "not an uplink of the agent's"
+	if d.Uplink != "" {
+		whose = "uplink " + printable(d.Uplink)
+	}
+	via := ""
+	if d.Gateway != "" {
+		via = " via " + d.Gateway
+	}
+	others := ""
+	if d.Others > 0 {
+		others = fmt.Sprintf("; %d more default route(s) behind it", d.Others)
+	}
+	fmt.Fprintf(w, "internet: default route%s on %s (%s), metric %d%s\n\n", via, printable(d.Link), whose, d.Metric, others)
 }
 
 // printUplinks prints the uplinks table, the Wi-Fi link last, and each

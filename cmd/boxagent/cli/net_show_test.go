@@ -55,3 +55,23 @@ func TestPrintUplinks(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintDefaultRoute: net show says which uplink carries the internet.
+func TestPrintDefaultRoute(t *testing.T) {
+	for _, c := range []struct {
+		d    *network.DefaultRoute
+		want string
+	}{
+		{nil, "internet: no default route\n"},
+		{&network.DefaultRoute{RouteInfo: network.RouteInfo{Dst: "default", Link: "ppp0", Metric: 50}, Uplink: "internet", Others: 1},
+			"internet: default route on ppp0 (uplink internet), metric 50; 1 more default route(s) behind it\n"},
+		{&network.DefaultRoute{RouteInfo: network.RouteInfo{Dst: "default", Link: "usb0", Gateway: "192.168.42.129", Metric: 100}},
+			"internet: default route via 192.168.42.129 on usb0 (not an uplink of the agent's), metric 100\n"},
+	} {
+		var b strings.Builder
+		printDefaultRoute(&b, c.d)
+		if b.String() != c.want+"\n" {
+			t.Errorf("%q, want %q", b.String(), c.want+"\n")
+		}
+	}
+}

@@ -246,6 +246,7 @@ func (d *networkDomain) getNet(w http.ResponseWriter, r *http.Request) error {
 	if d.wifi != nil {
 		v.WiFi = d.wifi.uplink()
 	}
+	v.FillDefault()
 	localapi.WriteJSON(w, http.StatusOK, v)
 	return nil
 }
