@@ -10,12 +10,9 @@ import (
 	"strings"
 )
 
-// Mounter mounts and unmounts a stick's filesystem. The agent mounts
-// directly (DirectMounter, needs CAP_SYS_ADMIN) for now.
-//
-// TODO(deploy): a systemd transient-mount Mounter (StartTransientUnit of a
-// .mount unit over the system bus) for when the unit drops CAP_SYS_ADMIN;
-// it implements the same two methods, and staging does not change.
+// Mounter mounts and unmounts a stick's filesystem: directly with mount(2)
+// as root (DirectMounter), or through PID 1 and the mount helper as the
+// agent's own user (SystemdMounter).
 type Mounter interface {
 	// Mount mounts req.Source on req.Target (created if needed), or with
 	// req.Remount changes the flags of the mount at req.Target.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,17 +30,51 @@ func (DirectMounter) Mount(ctx context.Context, req MountRequest) error {
 	if err := os.MkdirAll(req.Target, 0o700); err != nil {
 		return fmt.Errorf("cannot create the mount point: %w", err)
 	}
-	if err := unix.Mount(req.Source, req.Target, req.FSType, flags, MountData(req.FSType)); err != nil {
+	if err := mountAt(req.Source, req.Target, req.Target, req.FSType, req.ReadOnly, MountData(req.FSType)); err != nil {
 		os.Remove(req.Target)
-		if errors.Is(err, unix.EROFS) || errors.Is(err, unix.EACCES) && !req.ReadOnly {
-			return fmt.Errorf("cannot mount %s: %w (%v)", req.Source, ErrReadOnly, err)
-		}
-		if errors.Is(err, unix.ENODEV) {
-			return fmt.Errorf("cannot mount %s: the kernel has no %s driver (modprobe %s)", req.Source, req.FSType, req.FSType)
-		}
-		return fmt.Errorf("cannot mount %s (%s): %w", req.Source, req.FSType, err)
+		return err
 	}
 	return nil
+}
+
+// mountAt mounts source at at (target is its name for errors) with
+// nosuid, nodev and noexec, and the filesystem's data.
+func mountAt(source, target, at, fstype string, ro bool, data string) error {
+	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+	if ro {
+		flags |= unix.MS_RDONLY
+	}
+	if err := unix.Mount(source, at, fstype, flags, data); err != nil {
+		if errors.Is(err, unix.EROFS) || errors.Is(err, unix.EACCES) && !ro {
+			return fmt.Errorf("cannot mount %s: %w (%v)", source, ErrReadOnly, err)
+		}
+		if errors.Is(err, unix.ENODEV) {
+			return fmt.Errorf("cannot mount %s: the kernel has no %s driver (modprobe %s)", source, fstype, fstype)
+		}
+		return fmt.Errorf("cannot mount %s on %s (%s): %w", source, target, fstype, err)
+	}
+	return nil
+}
+
+// openNoFollow opens directory path as an O_PATH descriptor, no component
+// of it a symbolic link (openat2 RESOLVE_NO_SYMLINKS).
+func openNoFollow(path string) (*os.File, error) {
+	fd, err := unix.Openat2(unix.AT_FDCWD, path, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot open %s without following links: %w", path, err)
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// fileOwner is the uid of a file.
+func fileOwner(fi os.FileInfo) int {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid)
+	}
+	return -1
 }
 
 // Unmount unmounts dir (never MNT_DETACH: a lazy unmount would say "safe

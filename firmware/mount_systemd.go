@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -14,20 +14,26 @@ import (
 	"github.com/godbus/dbus/v5"
 )
 
-// SystemdMounter has PID 1 mount sticks: each mount is a transient .mount
-// unit started over the system bus (Manager.StartTransientUnit, what
-// `systemd-mount` does), so the agent itself needs no CAP_SYS_ADMIN. The
-// vfat files belong to the agent's user (uid=, gid=, umask=0077), so it can
-// write the package while nobody else can read the stick's files.
+// SystemdMounter has PID 1 mount sticks, so the agent itself needs no
+// CAP_SYS_ADMIN: each mount is an instance of the fixed template unit
+// boxagent-mount@.service (rw-sda1, ro-sda1), started and stopped over the
+// system bus, whose ExecStart runs `boxagent mount-helper` as root
+// (mount_helper.go): the helper derives the mount point and options
+// itself, and the FAT files belong to the agent's user (uid=, gid=,
+// umask=0077), so it can write the package while nobody else can read the
+// stick's files.
 //
 // The system bus decides who may call it: systemd asks polkit for
-// org.freedesktop.systemd1.manage-units, and the package's polkit rule
-// grants it to the boxagent user (deploy/systemd/SECURITY.md).
+// org.freedesktop.systemd1.manage-units naming the unit, and the package's
+// polkit rule grants it to the boxagent user for these units alone
+// (deploy/systemd/SECURITY.md). A transient unit would need the grant for
+// StartTransientUnit, which systemd before 256 gives polkit without the
+// unit's name: any unit, as root.
 type SystemdMounter struct {
-	// UID and GID own the files of a FAT mount; zero values mean the
-	// agent's own (os.Getuid, os.Getgid).
-	UID, GID int
-	Logger   *slog.Logger
+	// Paths are the host's /dev and mountinfo, and MountBase, where the
+	// helper mounts.
+	Paths  HostPaths
+	Logger *slog.Logger
 
 	mu   sync.Mutex
 	conn *sddbus.Conn
@@ -78,83 +84,47 @@ func (m *SystemdMounter) log() *slog.Logger {
 	return m.Logger
 }
 
-// mountOptions are the options the unit mounts with: the filesystem's
-// data, nosuid/nodev/noexec (a stick's content is data), ro or rw, and
-// for FAT the owner, since FAT has no owners of its own.
-func (m *SystemdMounter) mountOptions(req MountRequest) string {
-	opts := []string{"nosuid", "nodev", "noexec"}
-	if req.ReadOnly {
-		opts = append([]string{"ro"}, opts...)
-	} else {
-		opts = append([]string{"rw"}, opts...)
-	}
-	if d := MountData(req.FSType); d != "" {
-		opts = append(opts, d)
-	}
-	switch req.FSType {
-	case "vfat", "exfat", "ntfs3":
-		uid, gid := m.UID, m.GID
-		if uid == 0 && gid == 0 {
-			uid, gid = os.Getuid(), os.Getgid()
-		}
-		opts = append(opts, "uid="+strconv.Itoa(uid), "gid="+strconv.Itoa(gid), "umask=0077")
-	}
-	return strings.Join(opts, ",")
+// MountUnit is the unit of boxagent-mount@.service that mounts device
+// dev ("sda1") read-only or read-write.
+func MountUnit(readOnly bool, dev string) string {
+	return "boxagent-mount@" + MountInstance(readOnly, dev) + ".service"
 }
 
-// Mount starts a transient mount unit for req and waits for its job. A
-// remount stops the unit and starts it again with the new options: PID 1
-// cannot change a loaded unit's Options=, and a fresh mount also drops
-// the stick's pages from the cache.
+// Mount starts the template unit's instance for req's device and mode and
+// waits for its job; the helper mounts at MountBase/<stick id>, which must
+// be req.Target. A remount stops the instance that holds req.Target and
+// starts the other mode's: a fresh mount also drops the stick's pages
+// from the cache.
 func (m *SystemdMounter) Mount(ctx context.Context, req MountRequest) error {
-	unit, err := MountUnitName(req.Target)
-	if err != nil {
-		return err
-	}
 	c, err := m.bus(ctx)
 	if err != nil {
 		return err
 	}
 	if req.Remount {
-		what, err := c.GetUnitTypePropertyContext(ctx, unit, "Mount", "What")
-		if err != nil {
-			return fmt.Errorf("cannot remount %s: systemd does not know its unit %s: %w", req.Target, unit, err)
+		src, ok := m.sourceOf(req.Target)
+		if !ok {
+			return fmt.Errorf("cannot remount %s: nothing is mounted there", req.Target)
 		}
-		src, _ := what.Value.Value().(string)
-		if src == "" {
-			return fmt.Errorf("cannot remount %s: unit %s has no What=", req.Target, unit)
-		}
-		if err := m.stop(ctx, c, unit, req.Target); err != nil {
+		if err := m.Unmount(ctx, req.Target); err != nil {
 			return fmt.Errorf("cannot remount %s: %w", req.Target, err)
 		}
 		req.Source, req.Remount = src, false
 	}
-	if req.Source == "" {
-		return fmt.Errorf("cannot mount on %s: no source device", req.Target)
+	dev, ok := strings.CutPrefix(req.Source, m.Paths.Dev+"/")
+	if !ok || req.Source == "" {
+		return fmt.Errorf("cannot mount on %s: %q is not a device under %s", req.Target, req.Source, m.Paths.Dev)
 	}
-	// The agent makes the mount point itself: one PID 1 made would be
-	// root's, and the agent could not remove it after the unmount.
-	if err := os.MkdirAll(req.Target, 0o700); err != nil {
-		return fmt.Errorf("cannot create the mount point: %w", err)
+	// The helper makes the mount point, in a folder that must be the
+	// agent's (or root's): the agent makes it.
+	if err := os.MkdirAll(filepath.Dir(req.Target), 0o700); err != nil {
+		return fmt.Errorf("cannot create the mount points' folder: %w", err)
 	}
-	props := []sddbus.Property{
-		sddbus.PropDescription("boxagent: USB stick " + req.Source),
-		{Name: "What", Value: dbus.MakeVariant(req.Source)},
-		{Name: "Where", Value: dbus.MakeVariant(req.Target)},
-		{Name: "Type", Value: dbus.MakeVariant(req.FSType)},
-		{Name: "Options", Value: dbus.MakeVariant(m.mountOptions(req))},
-		// A stick is not part of the boot: no ordering against
-		// local-fs.target, only the stop at shutdown (umount.target).
-		{Name: "DefaultDependencies", Value: dbus.MakeVariant(false)},
-		{Name: "Conflicts", Value: dbus.MakeVariant([]string{"umount.target"})},
-		{Name: "Before", Value: dbus.MakeVariant([]string{"umount.target"})},
-	}
-	m.log().Debug("starting mount unit", "unit", unit, "what", req.Source, "options", m.mountOptions(req))
+	unit := MountUnit(req.ReadOnly, dev)
+	m.log().Debug("starting mount unit", "unit", unit, "target", req.Target)
 	res, err := m.job(ctx, c, unit, func(ch chan<- string) (int, error) {
-		return c.StartTransientUnitContext(ctx, unit, "fail", props, ch)
+		return c.StartUnitContext(ctx, unit, "replace", ch)
 	})
 	if err != nil {
-		os.Remove(req.Target)
 		if isDBusError(err, "org.freedesktop.DBus.Error.AccessDenied", "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired") {
 			return fmt.Errorf("cannot mount %s: systemd refused the agent's user (%v); the polkit rule of the package (50-boxagent.rules) grants it", req.Source, err)
 		}
@@ -162,28 +132,63 @@ func (m *SystemdMounter) Mount(ctx context.Context, req MountRequest) error {
 	}
 	if res != "done" {
 		why := m.failure(ctx, c, unit)
-		os.Remove(req.Target)
 		if !req.ReadOnly && strings.Contains(why, "read-only") {
 			return fmt.Errorf("cannot mount %s: %w (%s)", req.Source, ErrReadOnly, why)
 		}
 		return fmt.Errorf("cannot mount %s (%s): unit %s: job %s, %s", req.Source, req.FSType, unit, res, why)
 	}
+	if src, ok := m.sourceOf(req.Target); !ok || src != req.Source {
+		m.stop(ctx, c, unit, req.Target)
+		return fmt.Errorf("cannot mount %s: unit %s did not mount it at %s (mounted: %q)", req.Source, unit, req.Target, src)
+	}
 	return nil
 }
 
-// Unmount stops the mount unit of dir (systemd runs umount, never
+// sourceOf is the device mounted at dir, from mountinfo.
+func (m *SystemdMounter) sourceOf(dir string) (string, bool) {
+	all, err := Mounts(m.Paths)
+	if err != nil {
+		return "", false
+	}
+	for _, mt := range all {
+		if mt.Dir == dir {
+			return mt.Source, true
+		}
+	}
+	return "", false
+}
+
+// Unmount stops the unit that mounted dir (its ExecStop unmounts, never
 // lazily) and removes the mount point.
 func (m *SystemdMounter) Unmount(ctx context.Context, dir string) error {
-	unit, err := MountUnitName(dir)
-	if err != nil {
-		return err
+	src, ok := m.sourceOf(dir)
+	if !ok {
+		os.Remove(dir)
+		return nil
+	}
+	dev, ok := strings.CutPrefix(src, m.Paths.Dev+"/")
+	if !ok {
+		return fmt.Errorf("cannot unmount %s: %s was not mounted by the agent", dir, src)
 	}
 	c, err := m.bus(ctx)
 	if err != nil {
 		return err
 	}
-	if err := m.stop(ctx, c, unit, dir); err != nil {
-		return err
+	for _, ro := range []bool{false, true} {
+		unit := MountUnit(ro, dev)
+		st, err := c.ListUnitsByNamesContext(ctx, []string{unit})
+		if err != nil {
+			return fmt.Errorf("cannot unmount %s: %w", dir, err)
+		}
+		if len(st) == 0 || st[0].ActiveState != "active" {
+			continue
+		}
+		if err := m.stop(ctx, c, unit, dir); err != nil {
+			return err
+		}
+	}
+	if _, still := m.sourceOf(dir); still {
+		return fmt.Errorf("cannot unmount %s: it is in use (a shell or a program has a file open there), or no unit of the agent's mounted it", dir)
 	}
 	os.Remove(dir)
 	return nil
@@ -225,7 +230,7 @@ func (m *SystemdMounter) job(ctx context.Context, c *sddbus.Conn, unit string, s
 
 // failure says why a unit's job failed, from its Result= (exit-code,
 // timeout, ...) and the umount/mount status, and resets a failed
-// transient unit so that its name can be used again.
+// unit so that its name can be used again.
 func (m *SystemdMounter) failure(ctx context.Context, c *sddbus.Conn, unit string) string {
 	parts := []string{}
 	if p, err := c.GetUnitTypePropertyContext(ctx, unit, "Mount", "Result"); err == nil {
@@ -272,7 +277,7 @@ func isDBusError(err error, names ...string) bool {
 // Mounter choices of the [firmware] mounter key.
 const (
 	MounterAuto    = "auto"    // systemd when PID 1 is systemd and the agent is not root
-	MounterSystemd = "systemd" // transient mount units (SystemdMounter)
+	MounterSystemd = "systemd" // boxagent-mount@.service instances (SystemdMounter)
 	MounterDirect  = "direct"  // mount(2) (DirectMounter, needs CAP_SYS_ADMIN)
 )
 
@@ -290,7 +295,7 @@ func validMounter(s string) error {
 // directory /run/systemd/system exists) and the agent does not run as
 // root: a root agent (BusyBox init boards) mounts directly, as it always
 // could. It returns the choice's name for the log and the health page.
-func ChooseMounter(setting string, log *slog.Logger) (Mounter, string, error) {
+func ChooseMounter(setting string, hp HostPaths, log *slog.Logger) (Mounter, string, error) {
 	if err := validMounter(setting); err != nil {
 		return nil, "", err
 	}
@@ -301,7 +306,7 @@ func ChooseMounter(setting string, log *slog.Logger) (Mounter, string, error) {
 		}
 	}
 	if setting == MounterSystemd {
-		return &SystemdMounter{Logger: log}, setting, nil
+		return &SystemdMounter{Paths: hp, Logger: log}, setting, nil
 	}
 	return DirectMounter{}, setting, nil
 }

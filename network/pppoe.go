@@ -61,9 +61,13 @@ type PPPoEConfig struct {
 	// Restart is the wait before pppd is started again when it exits
 	// (it redials by itself while it runs: persist, maxfail 0). 0: 5 s.
 	Restart time.Duration
-	// Runner is how pppd runs: PPPDAuto (""), PPPDSystemd (a transient
-	// unit of PID 1) or PPPDChild (the agent's child); see ChoosePPPD.
+	// Runner is how pppd runs: PPPDAuto (""), PPPDSystemd (an instance
+	// of boxagent-pppoe@.service) or PPPDChild (the agent's child); see
+	// ChoosePPPD.
 	Runner string
+	// SocketDir is where a unit's helper finds the agent's socket for the
+	// session; "": DefaultPPPoESocketDir.
+	SocketDir string
 }
 
 // PPPoEConfigFor makes the PPPoE settings of an uplink whose method is
@@ -139,7 +143,7 @@ type PPPoEEvent struct {
 
 // PPPoE runs pppd for one session and starts it again when it exits;
 // pppd redials by itself (persist). Where pppd runs is its runner's
-// business: under systemd as PID 1, a transient service unit per session
+// business: under systemd as PID 1, an instance of boxagent-pppoe@.service per session
 // (unitRunner: PID 1 supervises it, and the hardened agent needs neither
 // root nor AF_PPPOX); otherwise a child bound to the agent (childRunner).
 // Either way pppd's log comes back on a pipe and is read by line, so the

@@ -12,7 +12,7 @@ import (
 )
 
 // pppdRunner starts pppd processes for one session: as the agent's child
-// (childRunner) or as a transient unit of PID 1 (unitRunner).
+// (childRunner) or in an instance of boxagent-pppoe@.service (unitRunner).
 type pppdRunner interface {
 	name() string
 	// passwordFD is the descriptor pppd reads the password from.

@@ -4,20 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
-	"github.com/godbus/dbus/v5"
 	"github.com/vishvananda/netns"
 )
 
 // Choices of the [network] pppd key: how pppd runs.
 const (
 	PPPDAuto    = "auto"    // systemd when PID 1 is systemd, else child
-	PPPDSystemd = "systemd" // a transient service unit per session (unitRunner)
+	PPPDSystemd = "systemd" // an instance of boxagent-pppoe@.service per session (unitRunner)
 	PPPDChild   = "child"   // the agent's child (childRunner)
 )
 
@@ -80,14 +82,11 @@ func newPPPDRunner(uplink string, ns netns.NsHandle, cfg PPPoEConfig, log *slog.
 	return &unitRunner{uplink: uplink, cfg: cfg, log: log, dial: sddbus.NewSystemConnectionContext}, nil
 }
 
-// PPPoEUnitName is the transient unit of uplink's session:
-// boxagent-pppoe-<uplink>.service, the uplink's name escaped as
-// systemd-escape does (a link name may hold "-" and bytes unit names
-// refuse). The polkit rule (deploy/systemd/50-boxagent.rules) lets the
-// agent's user manage these names alone.
-func PPPoEUnitName(uplink string) string {
+// PPPoEInstance is the instance of boxagent-pppoe@.service of uplink's
+// session: the uplink's name escaped as systemd-escape does (a link name
+// may hold "-" and bytes unit names refuse).
+func PPPoEInstance(uplink string) string {
 	var b strings.Builder
-	b.WriteString("boxagent-pppoe-")
 	for i := range len(uplink) {
 		c := uplink[i]
 		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == ':' || c == '_' || c == '.' && i > 0
@@ -97,34 +96,37 @@ func PPPoEUnitName(uplink string) string {
 			fmt.Fprintf(&b, `\x%02x`, c)
 		}
 	}
-	b.WriteString(".service")
 	return b.String()
 }
 
-// unitRunner runs each pppd as a transient service unit of PID 1, started
-// over the system bus (Manager.StartTransientUnit). pppd runs as root,
-// outside the agent's cgroup and hardening, supervised by PID 1; the
-// agent's user needs the polkit rule for manage-units on its names.
+// PPPoEUnitName is the unit of uplink's session,
+// boxagent-pppoe@<instance>.service: an instance of the package's fixed
+// template, whose name the polkit rule (deploy/systemd/50-boxagent.rules)
+// lets the agent's user start and stop, and no other unit.
+func PPPoEUnitName(uplink string) string {
+	return "boxagent-pppoe@" + PPPoEInstance(uplink) + ".service"
+}
+
+// DefaultPPPoESocketDir is where the agent waits for each session's
+// helper: the agent's runtime folder.
+const DefaultPPPoESocketDir = "/run/boxagent/pppoe"
+
+// unitRunner runs each pppd as an instance of boxagent-pppoe@.service,
+// started over the system bus: PID 1 runs `boxagent pppoe-helper` as root,
+// outside the agent's cgroup and hardening; the helper connects to a unix
+// socket the agent listens on for that session, reads the session's
+// settings and password from it (PPPoESession: checked there, for the
+// agent's user is less trusted than root), and execs pppd with its output
+// on that socket: the same log lines the child path parses, DNS servers
+// included. The password is on no command line, in no unit file, no
+// property and no file.
 //
-// The password is pppd's stdin (StandardInputFileDescriptor, passwordfd
-// 0): PID 1 keeps the descriptor in memory, so the secret is on no
-// command line, in no unit file under /run/systemd/transient and in no
-// property. pppd's stdout is a pipe the agent reads
-// (StandardOutputFileDescriptor), the same log lines the child path
-// parses, DNS servers included (no /etc/ppp/resolv.conf needed); stderr
-// and pppd's syslog lines go to the journal.
-//
-// An agent restart replaces the session, it does not adopt it: the output
-// pipe dies with the agent, and a pppd nobody reads could not report its
-// address, DNS servers or hang-ups (and the password pipe is drained, so
-// PID 1 could not restart it either: Restart=no, the agent starts a new
-// unit instead). The agent stops its units when it stops, and a unit a
-// killed agent left is stopped before a new one starts. The unit has no
-// dependency on the agent's service: PartOf= and BindsTo= (even
-// StopPropagatedFrom=) turn `systemctl restart boxagent` into a restart of
-// the unit, which PID 1 would run with the drained stdin (seen on the
-// systemd board); After= would make a unit started while the agent is
-// still starting wait for the agent's own start job.
+// An agent restart replaces the session, it does not adopt it: the socket
+// dies with the agent, and a pppd nobody reads could not report its
+// address, DNS servers or hang-ups. The agent stops its units when it
+// stops, and a unit a killed agent left is stopped before a new one
+// starts. The template has Restart=no and no dependency on the agent's
+// service (PartOf= or BindsTo= would restart the session with the agent).
 type unitRunner struct {
 	uplink string
 	cfg    PPPoEConfig
@@ -132,35 +134,43 @@ type unitRunner struct {
 	dial   func(context.Context) (*sddbus.Conn, error)
 }
 
-func (*unitRunner) name() string    { return PPPDSystemd }
-func (*unitRunner) passwordFD() int { return 0 }
+func (*unitRunner) name() string { return PPPDSystemd }
 
-// unitProperties are the properties of the session's unit; the password
-// is nowhere in them but behind the descriptor password.
-func unitProperties(uplink string, cfg PPPoEConfig, args []string, password, out int) []sddbus.Property {
-	return []sddbus.Property{
-		sddbus.PropDescription(fmt.Sprintf("boxagent: PPPoE session of uplink %s on %s", uplink, cfg.Link)),
-		sddbus.PropExecStart(append([]string{cfg.PPPD}, args...), true),
-		sddbus.PropType("simple"),
-		// A restarted pppd would find its stdin drained: the agent starts
-		// a new unit instead, after its own Restart wait.
-		{Name: "Restart", Value: dbus.MakeVariant("no")},
-		{Name: "KillMode", Value: dbus.MakeVariant("control-group")},
-		// pppd hangs up (PADT) on SIGTERM at once; no 90 s wait.
-		{Name: "TimeoutStopUSec", Value: dbus.MakeVariant(uint64(10 * time.Second / time.Microsecond))},
-		// Ended units, failed ones included, go away: none pile up.
-		{Name: "CollectMode", Value: dbus.MakeVariant("inactive-or-failed")},
-		{Name: "StandardInputFileDescriptor", Value: dbus.MakeVariant(dbus.UnixFD(password))},
-		{Name: "StandardOutputFileDescriptor", Value: dbus.MakeVariant(dbus.UnixFD(out))},
-		{Name: "StandardError", Value: dbus.MakeVariant("journal")},
-		{Name: "Environment", Value: dbus.MakeVariant([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"})},
+// passwordFD is the helper's: the agent does not build pppd's command
+// line for a unit, the helper does.
+func (*unitRunner) passwordFD() int { return helperPasswordFD }
+
+func (r *unitRunner) socketPath() string {
+	dir := r.cfg.SocketDir
+	if dir == "" {
+		dir = DefaultPPPoESocketDir
 	}
+	return filepath.Join(dir, PPPoEInstance(r.uplink)+".sock")
 }
 
-func (r *unitRunner) run(ctx context.Context, args []string, password, out *os.File, started func(int)) error {
-	defer password.Close()
+func (r *unitRunner) run(ctx context.Context, _ []string, password, out *os.File, started func(int)) error {
 	defer out.Close()
+	secret, err := io.ReadAll(io.LimitReader(password, maxSecret+1))
+	password.Close()
+	if err != nil {
+		return fmt.Errorf("cannot read the password pipe: %w", err)
+	}
+	sess := r.cfg.session(string(secret))
+	if err := sess.Check(); err != nil {
+		return err
+	}
 	unit := PPPoEUnitName(r.uplink)
+	sock := r.socketPath()
+	if err := os.MkdirAll(filepath.Dir(sock), 0o700); err != nil {
+		return fmt.Errorf("cannot make the session sockets' folder: %w", err)
+	}
+	os.Remove(sock)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		return fmt.Errorf("cannot listen for the session's helper: %w", err)
+	}
+	defer os.Remove(sock)
+	defer ln.Close()
 	// Not ctx: the connection would close with it, and the unit's stop
 	// needs it after ctx has ended.
 	c, err := r.dial(context.Background())
@@ -178,12 +188,19 @@ func (r *unitRunner) run(ctx context.Context, args []string, password, out *os.F
 	if err := r.clear(ctx, c, unit); err != nil {
 		return err
 	}
+	// The helper's connection: the session's settings go out, pppd's
+	// output comes back until pppd ends.
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		defer out.Close()
+		if err := serveHelper(ln, sess, out); err != nil && !errors.Is(err, net.ErrClosed) {
+			r.log.Warn("the PPPoE helper's connection failed", "unit", unit, "err", err)
+		}
+	}()
+	defer func() { ln.Close(); <-served }()
 	job := make(chan string, 1)
-	_, err = c.StartTransientUnitContext(ctx, unit, "fail", unitProperties(r.uplink, r.cfg, args, int(password.Fd()), int(out.Fd())), job)
-	// PID 1 holds its own copies now.
-	password.Close()
-	out.Close()
-	if err != nil {
+	if _, err = c.StartUnitContext(ctx, unit, "replace", job); err != nil {
 		if n := dbusErrorName(err); n == "org.freedesktop.DBus.Error.AccessDenied" || n == "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired" {
 			return fmt.Errorf("cannot start unit %s: systemd refused the agent's user (%v); the polkit rule of the package (50-boxagent.rules) grants it", unit, err)
 		}

@@ -426,7 +426,7 @@ func (m *Manager) startRunner(u Uplink, link netlink.Link) (*runner, error) {
 		cfg := PPPoEConfigFor(u)
 		base := m.o.PPPoE
 		cfg.PPPD, cfg.PluginDir, cfg.Holdoff, cfg.Extra, cfg.Restart = base.PPPD, base.PluginDir, base.Holdoff, base.Extra, base.Restart
-		cfg.Runner = base.Runner
+		cfg.Runner, cfg.SocketDir = base.Runner, base.SocketDir
 		cfg.Unit = m.freeUnit()
 		cfg.ResolvConf, cfg.DNS = m.o.ResolvConf, m.dns
 		p, err := StartPPPoE(name, m.ns, m.nl, cfg, m.log, func(e PPPoEEvent) {

@@ -23,7 +23,8 @@ doc="$stage/usr/share/doc/boxagent"
 mkdir -p "$stage/DEBIAN" "$stage/usr/bin" "$stage/lib/systemd/system" "$doc/examples" "$stage/usr/share/lintian/overrides" \
 	"$stage/usr/share/polkit-1/rules.d"
 install -m 0755 "$bin" "$stage/usr/bin/boxagent"
-install -m 0644 deploy/systemd/boxagent.service deploy/systemd/boxagent-firstboot.service "$stage/lib/systemd/system/"
+install -m 0644 deploy/systemd/boxagent.service deploy/systemd/boxagent-firstboot.service \
+	deploy/systemd/boxagent-mount@.service deploy/systemd/boxagent-pppoe@.service "$stage/lib/systemd/system/"
 # The rule that lets user boxagent mount sticks through PID 1 (SECURITY.md).
 install -m 0644 deploy/systemd/50-boxagent.rules "$stage/usr/share/polkit-1/rules.d/50-boxagent.rules"
 install -m 0644 deploy/deb/copyright "$doc/copyright"

@@ -47,7 +47,7 @@ mkdir -p /etc/boxagent
 chown boxagent:boxagent /etc/boxagent
 chmod 0700 /etc/boxagent
 install -m 0755 "$D/boxagent" /usr/bin/boxagent
-install -m 0644 "$D/boxagent.service" "$D/boxagent-firstboot.service" /lib/systemd/system/
+install -m 0644 "$D/boxagent.service" "$D/boxagent-firstboot.service" "$D/boxagent-mount@.service" "$D/boxagent-pppoe@.service" /lib/systemd/system/
 mkdir -p /etc/polkit-1/rules.d /etc/systemd/system/boxagent.service.d
 install -m 0644 "$D/50-boxagent.rules" /etc/polkit-1/rules.d/
 printf '[Service]\nWatchdogSec=4s\nTimeoutAbortSec=2s\n' >/etc/systemd/system/boxagent.service.d/lab.conf
@@ -120,6 +120,38 @@ func TestGuestFirstBoot(t *testing.T) {
 		}
 		t.Errorf("no Max open files line in /proc/%s/limits", pid)
 	})
+	// The agent's user may start the template units' instances and no
+	// other unit: not a service, not a transient unit (on systemd 252
+	// polkit cannot tell a transient unit's name: granting them would be
+	// any unit, as root). And the mount helper takes no path or device but
+	// a USB stick's.
+	t.Run("NoOtherUnit", func(t *testing.T) {
+		as := func(cmd string) (string, error) {
+			out, err := exec.Command("setpriv", "--reuid=boxagent", "--regid=boxagent", "--init-groups", "--",
+				"/bin/sh", "-c", cmd).CombinedOutput()
+			return string(out), err
+		}
+		for _, cmd := range []string{
+			"systemctl start systemd-hostnamed.service",
+			"systemctl stop boxagent.service",
+			"systemd-run --unit=evil /bin/true",
+			"systemd-run --unit=boxagent-pppoe@evil /bin/true",
+			"systemctl start boxagent-mount@rw-mmcblk0p1.service",
+		} {
+			out, err := as(cmd + " </dev/null")
+			if err == nil || !strings.Contains(out, "denied") && !strings.Contains(out, "Access denied") && !strings.Contains(out, "Interactive authentication required") {
+				t.Errorf("as boxagent, %s: %v\n%s", cmd, err, out)
+			}
+		}
+		// Allowed by polkit, refused by the helper: not a USB stick.
+		out, err := as("systemctl start boxagent-mount@rw-sdz9.service </dev/null")
+		if err == nil {
+			t.Errorf("boxagent-mount@rw-sdz9 started: %s", out)
+		}
+		if j := journal(t, "boxagent-mount@rw-sdz9.service"); !strings.Contains(j, "not a partition of a USB stick") {
+			t.Errorf("the mount helper did not refuse a device that is no stick:\n%s%s", out, j)
+		}
+	})
 	t.Run("StageThroughSystemdMounter", func(t *testing.T) {
 		sha := os.Getenv(envSHA)
 		// The agent reads the file itself: not from /tmp (PrivateTmp).
@@ -129,12 +161,13 @@ func TestGuestFirstBoot(t *testing.T) {
 		if !strings.Contains(out, "staged "+sha) {
 			t.Fatalf("fw stage:\n%s", out)
 		}
-		units := sh(t, "systemctl list-units --all --type=mount --plain --no-legend 'run-boxagent-usb-*'")
-		if !strings.Contains(units, ".mount") || !strings.Contains(units, " active ") {
-			t.Fatalf("no active run-boxagent-usb-*.mount unit after staging:\n%s\n%s", units, journal(t, "boxagent.service"))
+		// The stick is mounted by an instance of the template, read-only
+		// after the read-back.
+		unit := "boxagent-mount@ro-" + dev + ".service"
+		if p := show(t, unit, "ActiveState"); p["ActiveState"] != "active" {
+			t.Fatalf("%s is %v after staging:\n%s\n%s", unit, p, journal(t, unit), journal(t, "boxagent.service"))
 		}
-		unit := strings.Fields(units)[0]
-		where := show(t, unit, "Where")["Where"]
+		where := strings.TrimSpace(sh(t, "findmnt -n -o TARGET /dev/"+dev+" | head -1"))
 		opts := sh(t, "findmnt -n -o OPTIONS "+where)
 		if !strings.Contains(opts, "uid="+uidOf(t, "boxagent")) || !strings.HasPrefix(opts, "ro,") {
 			t.Errorf("%s (%s) options %q: want ro (after the read-back) and uid=boxagent", unit, where, opts)
@@ -155,8 +188,8 @@ func TestGuestFirstBoot(t *testing.T) {
 		if !strings.Contains(out, "safe to pull") {
 			t.Fatalf("fw eject:\n%s", out)
 		}
-		if units := sh(t, "systemctl list-units --type=mount --plain --no-legend 'run-boxagent-usb-*'"); strings.TrimSpace(units) != "" {
-			t.Errorf("mount unit still loaded after the eject:\n%s", units)
+		if units := sh(t, "systemctl list-units --state=active --plain --no-legend 'boxagent-mount@*'"); strings.TrimSpace(units) != "" {
+			t.Errorf("mount unit still active after the eject:\n%s", units)
 		}
 		// PID 1's lines about the unit (its description names the stick).
 		t.Logf("PID 1 on the mount units:\n%s", sh(t, "journalctl -b --no-pager -o short-monotonic --grep 'boxagent: USB stick' || true"))

@@ -70,7 +70,7 @@ func TestLabSystemd(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("cannot build boxagent: %v\n%s", err, out)
 	}
-	for _, f := range []string{"boxagent.service", "boxagent-firstboot.service", "50-boxagent.rules"} {
+	for _, f := range []string{"boxagent.service", "boxagent-firstboot.service", "boxagent-mount@.service", "boxagent-pppoe@.service", "50-boxagent.rules"} {
 		copyFile(t, filepath.Join(root, "deploy/systemd", f), filepath.Join(dir, f))
 	}
 	// The store checks every package's zip structure, whatever the

@@ -93,6 +93,40 @@ func TestFirstBootUnit(t *testing.T) {
 	}
 }
 
+// TestTemplateUnits: the two templates the agent's user may start run the
+// binary's helpers with the instance, are never enabled, and the mount
+// template mounts where the agent sees it (no namespace of its own).
+func TestTemplateUnits(t *testing.T) {
+	for name, exec := range map[string]string{
+		"boxagent-mount@.service": "/usr/bin/boxagent mount-helper mount %i",
+		"boxagent-pppoe@.service": "/usr/bin/boxagent pppoe-helper %i",
+	} {
+		u := unit(t, name)
+		if got := u.Get("Service", "ExecStart"); got != exec {
+			t.Errorf("%s: ExecStart=%s, want %s", name, got, exec)
+		}
+		if _, ok := u["Install"]; ok {
+			t.Errorf("%s has an [Install] section: a template the agent starts is never enabled", name)
+		}
+		if u.Get("Service", "Restart") != "" && u.Get("Service", "Restart") != "no" {
+			t.Errorf("%s restarts by itself", name)
+		}
+	}
+	if got := unit(t, "boxagent-pppoe@.service").Get("Unit", "CollectMode"); got != "inactive-or-failed" {
+		t.Errorf("boxagent-pppoe@.service: [Unit] CollectMode=%q, want inactive-or-failed (ended sessions go away)", got)
+	}
+	m := unit(t, "boxagent-mount@.service")
+	for _, key := range []string{"ProtectHome", "ProtectSystem", "PrivateTmp", "PrivateNetwork", "PrivateMounts", "ProtectKernelModules",
+		"ProtectKernelTunables", "ProtectKernelLogs", "ProtectControlGroups", "ReadOnlyPaths", "PrivateDevices", "ProtectProc"} {
+		if v := m.Get("Service", key); v != "" {
+			t.Errorf("boxagent-mount@.service has %s=%s: a mount namespace of its own, the mount would not reach the agent", key, v)
+		}
+	}
+	if got := m.Get("Service", "ExecStop"); got != "/usr/bin/boxagent mount-helper unmount %i" {
+		t.Errorf("boxagent-mount@.service: ExecStop=%s", got)
+	}
+}
+
 func TestParse(t *testing.T) {
 	u, err := Parse([]byte("# c\n[Unit]\nAfter=a\nAfter=b \\\n c\n[Service]\nX=1\nX=\nX=2\n"))
 	if err != nil {
@@ -127,19 +161,22 @@ func TestPolkitRule(t *testing.T) {
 	allowed := func(unit string) bool {
 		return slices.ContainsFunc(res, func(re *regexp.Regexp) bool { return re.MatchString(unit) })
 	}
-	mount, err := firmware.MountUnitName("/run/boxagent/usb/sda1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range []string{mount, network.PPPoEUnitName("wan"), network.PPPoEUnitName("eth0.35"), network.PPPoEUnitName("isp-wan")} {
+	for _, u := range []string{firmware.MountUnit(false, "sda1"), firmware.MountUnit(true, "sdb"),
+		network.PPPoEUnitName("wan"), network.PPPoEUnitName("eth0.35"), network.PPPoEUnitName("isp-wan")} {
 		if !allowed(u) {
 			t.Errorf("the rule refuses the agent's unit %s", u)
 		}
 	}
-	for _, u := range []string{"boxagent.service", "sshd.service", "boxagent-pppoe-wan.socket", "run-media-usb.mount", "x-boxagent-pppoe-wan.service", "boxagent-pppoe-.service"} {
+	for _, u := range []string{"boxagent.service", "sshd.service", "boxagent-pppoe@wan.socket", "run-media-usb.mount",
+		"x-boxagent-pppoe@wan.service", "boxagent-pppoe@.service", "boxagent-mount@rw-mmcblk0p1.service",
+		"boxagent-mount@rw-sda1.service.d", "boxagent-pppoe@a@b.service", "run-boxagent-usb-sda1.mount", "boxagent-pppoe-wan.service"} {
 		if allowed(u) {
 			t.Errorf("the rule lets the agent manage %s", u)
 		}
+	}
+	// No grant without a unit name: StartTransientUnit on systemd < 256.
+	if strings.Contains(string(b), "unit === undefined") {
+		t.Errorf("the rule grants calls that name no unit: any transient unit, as root")
 	}
 	if strings.Contains(unit(t, "boxagent.service").Get("Service", "RestrictAddressFamilies"), "AF_PPPOX") {
 		t.Errorf("the agent's own unit must not get AF_PPPOX: pppd runs in a unit of its own")

@@ -56,6 +56,10 @@ type Command struct {
 	Run   func(ctx context.Context, e *Env, o *Opts, args []string) error
 	// Verbs lists sub-verbs for help and completion.
 	Verbs []string
+	// Helper commands are run by the package's units, not typed: they
+	// have help of their own but are left out of the list and of
+	// completion.
+	Helper bool
 }
 
 // Opts are the flags every command shares, plus room for command flags.
@@ -84,7 +88,7 @@ func commands() []*Command {
 	return []*Command{
 		serveCmd(), statusCmd(), eventsCmd(), historyCmd(), configCmd(),
 		doctorCmd(), boardCmd(), versionCmd(), completionCmd(), helpCmd(),
-		provisionCmd(),
+		provisionCmd(), mountHelperCmd(), pppoeHelperCmd(),
 		wifiCmd(),
 		audioCmd(),
 		netCmd(),
@@ -243,7 +247,9 @@ func printHelp(w io.Writer) {
 	cmds := commands()
 	sort.SliceStable(cmds, func(i, j int) bool { return cmds[i].Name < cmds[j].Name })
 	for _, c := range cmds {
-		fmt.Fprintf(w, "  %-11s %s\n", c.Name, c.Short)
+		if !c.Helper {
+			fmt.Fprintf(w, "  %-11s %s\n", c.Name, c.Short)
+		}
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'boxagent help <command>' or 'boxagent <command> --help' for details.")

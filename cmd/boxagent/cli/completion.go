@@ -39,6 +39,9 @@ func bashCompletion(e *Env) string {
 	var names []string
 	var cases strings.Builder
 	for _, c := range commands() {
+		if c.Helper {
+			continue
+		}
 		names = append(names, c.Name)
 		fmt.Fprintf(&cases, "    %s) verbs=%q flags=%q ;;\n", c.Name, strings.Join(c.Verbs, " "), strings.Join(flagNames(c, e), " "))
 	}

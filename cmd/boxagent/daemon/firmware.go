@@ -61,9 +61,9 @@ func (d *firmwareDomain) Start(ctx context.Context) error {
 		return err
 	}
 	hp := d.hostPaths()
-	// systemd's transient mount units when the agent runs as its own user
+	// boxagent-mount@.service instances when the agent runs as its own user
 	// under systemd (no CAP_SYS_ADMIN), mount(2) as root elsewhere.
-	mounter, how, err := firmware.ChooseMounter(fwConfig(d.a.config()).Mounter, d.log)
+	mounter, how, err := firmware.ChooseMounter(fwConfig(d.a.config()).Mounter, hp, d.log)
 	if err != nil {
 		d.setHealth(localapi.StateFailed, err.Error())
 		return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -74,9 +75,9 @@ func (d *networkDomain) Start(ctx context.Context) error {
 		Handle: h, ResolvConf: d.a.paths.Own("/run/boxagent/resolv.conf"), DNS: d.dns, Logger: d.a.log,
 		OnEvent: func(e network.UplinkEvent) { d.a.events.Publish("net", e) },
 		Reapply: d.reapply,
-		// pppd as PID 1's transient unit under systemd ([network] pppd);
+		// pppd in an instance of boxagent-pppoe@.service under systemd ([network] pppd);
 		// read at start: a change takes effect at the next one.
-		PPPoE: network.PPPoEConfig{Runner: d.a.config().Network.PPPD},
+		PPPoE: network.PPPoEConfig{Runner: d.a.config().Network.PPPD, SocketDir: filepath.Join(d.a.paths.RuntimeDir(), "pppoe")},
 	})
 	watched := make(chan struct{})
 	go func() {

@@ -592,6 +592,9 @@ func planUnits(r *os.Root, haveBinary bool, es *[]entry) (links []entry, notes [
 			at = "usr/lib/systemd/system/" + name
 			*es = append(*es, entry{path: at, kind: 'f', mode: 0o644, data: units[name], note: "boxagent's own unit, embedded in the binary"})
 		}
+		if strings.Contains(name, "@") {
+			continue // a template: PID 1 starts its instances when the agent asks
+		}
 		links = append(links, entry{path: wantsDir + "/" + name, kind: 'l', link: "/" + at})
 	}
 	if len(links) > 0 {
