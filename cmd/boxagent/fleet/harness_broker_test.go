@@ -244,6 +244,8 @@ type testBox struct {
 	mu   sync.Mutex
 	runs map[string]int // test.work runs by the command's "n"
 
+	log *syncBuffer // the link's log, shown when a test fails
+
 	link   *Link
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -266,6 +268,8 @@ func newTestBox(t testing.TB, cfg config.Fleet, id Identity) *testBox {
 	t.Cleanup(func() { b.store.Close() })
 	b.events = localapi.NewBroker(256)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	b.log = &syncBuffer{}
+	linkLog := slog.New(slog.NewTextHandler(b.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	b.srv = localapi.New(localapi.Options{Backend: b.backend, Journal: b.store, Events: b.events, Logger: log})
 	b.srv.Handle("POST", "/api/v1/test/work", true, func(w http.ResponseWriter, r *http.Request) error {
 		var req struct {
@@ -285,7 +289,7 @@ func newTestBox(t testing.TB, cfg config.Fleet, id Identity) *testBox {
 		Config: cfg, Identity: id, Version: "test",
 		API: b.srv.InProcess(journal.OriginFleet), Journal: b.store, Events: b.events,
 		Snapshot: b.backend.Snapshot, Cursor: Cursor{Path: filepath.Join(b.dir, CursorFile)},
-		Logger: log,
+		Logger: linkLog,
 	}
 	b.start(t)
 	t.Cleanup(b.stop)
@@ -347,4 +351,22 @@ func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) 
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b = append(s.b, p...)
+	return len(p), nil
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return string(s.b)
 }

@@ -86,7 +86,8 @@ type Link struct {
 	stop        chan struct{} // closed when Run ends
 
 	mu        sync.Mutex
-	connected bool
+	connected bool          // and subscribed to its commands
+	lost      chan struct{} // closed when the current connection is lost
 	broker    string
 	trying    string // the broker of the newest connection attempt
 	acked     uint64 // the cursor
@@ -122,8 +123,8 @@ func New(o Options) (*Link, error) {
 		o: o, topics: Topics{Prefix: o.Config.TopicPrefix(), ID: o.Identity.ID},
 		log:         o.Logger.With("component", "fleet"),
 		wakeRecords: make(chan struct{}, 1), wakeStatus: make(chan struct{}, 1), stop: make(chan struct{}),
-		inflight: map[string]bool{},
-		routes:   http.NewServeMux(),
+		inflight: map[string]bool{}, lost: make(chan struct{}),
+		routes: http.NewServeMux(),
 	}
 	for _, k := range o.Config.OperatorKeys {
 		pub, err := config.ParseOperatorKey(k)
@@ -190,6 +191,8 @@ func (l *Link) Run(ctx context.Context) error {
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			l.mu.Lock()
 			l.connected = false
+			close(l.lost)
+			l.lost = make(chan struct{})
 			l.mu.Unlock()
 			l.log.Warn("broker connection lost", "err", err)
 		})
@@ -251,35 +254,76 @@ func wake(ch chan struct{}) {
 // what changed while away.
 func (l *Link) onConnect(c mqtt.Client) {
 	l.mu.Lock()
-	l.connected = true
 	l.broker = l.trying
+	lost := l.lost
 	l.mu.Unlock()
 	subs := map[string]byte{l.topics.Cmd(): 1}
 	for _, g := range l.o.Config.Groups {
 		subs[GroupCmd(l.topics.Prefix, g)] = 1
 	}
-	// Handlers run from paho's goroutine; each command gets its own.
-	t := c.SubscribeMultiple(subs, func(_ mqtt.Client, m mqtt.Message) { go l.command(m.Payload()) })
-	if t.WaitTimeout(30*time.Second) && t.Error() != nil {
-		l.log.Warn("cannot subscribe to commands", "err", t.Error())
+	// A broker may refuse or lose a subscription (a NATS node dying while
+	// it creates the consumer): without one the box is deaf, so it asks
+	// again until every topic is granted or the connection is gone.
+	for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
+		t := c.SubscribeMultiple(subs, func(_ mqtt.Client, m mqtt.Message) { go l.command(m.Payload()) })
+		err := waitToken(t, lost, l.stop)
+		if err == nil {
+			for topic, q := range t.(*mqtt.SubscribeToken).Result() {
+				if q == 0x80 {
+					err = fmt.Errorf("the broker refused the subscription to %s", topic)
+				}
+			}
+		}
+		if err == nil {
+			break
+		}
+		l.log.Warn("cannot subscribe to commands", "err", err, "again_in", delay)
+		select {
+		case <-lost:
+			return
+		case <-l.stop:
+			return
+		case <-time.After(delay):
+		}
 	}
+	l.mu.Lock()
+	l.connected = true
+	l.mu.Unlock()
 	c.Publish(l.topics.State(), 1, true, l.presence(true))
 	l.log.Info("connected to the fleet broker", "id", l.o.Identity.ID)
 	wake(l.wakeRecords)
 	wake(l.wakeStatus)
 }
 
-// publish sends one message and waits for the broker's acknowledgement.
-func (l *Link) publish(ctx context.Context, topic string, retained bool, payload []byte) error {
-	t := l.client.Publish(topic, 1, retained, payload)
+// errLost is a wait ended by the connection's loss.
+var errLost = errors.New("the broker connection was lost")
+
+// waitToken waits for a paho token, the connection's loss or stop. paho
+// resends a QoS 1 message of a persistent session after a reconnect under
+// a new token, so the old one may never complete: the loss ends the wait.
+func waitToken(t mqtt.Token, lost, stop <-chan struct{}) error {
 	select {
 	case <-t.Done():
 		return t.Error()
-	case <-ctx.Done():
-		return ctx.Err()
+	case <-lost:
+		return errLost
+	case <-stop:
+		return errors.New("the link stopped")
 	case <-time.After(30 * time.Second):
-		return errors.New("no acknowledgement from the broker in 30 s")
+		return errors.New("no answer from the broker in 30 s")
 	}
+}
+
+// publish sends one message and waits for the broker's acknowledgement.
+func (l *Link) publish(ctx context.Context, topic string, retained bool, payload []byte) error {
+	l.mu.Lock()
+	lost := l.lost
+	l.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// The link's stop ends the wait: Run closes it when ctx ends.
+	return waitToken(l.client.Publish(topic, 1, retained, payload), lost, l.stop)
 }
 
 // followStatus publishes the status, retained, whenever it differs from

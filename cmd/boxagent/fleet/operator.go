@@ -32,6 +32,10 @@ type OperatorOptions struct {
 	Resend time.Duration
 	// TTL is how long a command stays valid (default 10 min).
 	TTL time.Duration
+	// Persistent keeps the session at the broker (ClientID must be
+	// given): an archive of records that must see every one, across its
+	// own outages and the broker's.
+	Persistent bool
 }
 
 // Operator is the operator's end of the fleet: commands out, replies,
@@ -85,7 +89,7 @@ func DialOperator(ctx context.Context, oo OperatorOptions) (*Operator, error) {
 	}
 	op := &Operator{o: oo, waiters: map[string]chan Reply{}, watchers: map[*watcher]bool{}}
 	opts := mqtt.NewClientOptions().SetClientID(oo.ClientID).SetProtocolVersion(4).
-		SetCleanSession(true).SetTLSConfig(oo.TLS).SetAutoReconnect(true).
+		SetCleanSession(!oo.Persistent).SetTLSConfig(oo.TLS).SetAutoReconnect(true).
 		SetConnectRetry(true).SetConnectRetryInterval(500 * time.Millisecond).
 		SetMaxReconnectInterval(5 * time.Second).SetOrderMatters(false).
 		SetDefaultPublishHandler(op.dispatch).
