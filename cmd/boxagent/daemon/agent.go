@@ -30,6 +30,7 @@ type agent struct {
 	log     *slog.Logger
 	events  *localapi.Broker
 	api     *localapi.Server
+	journal *journal.Store
 
 	listeners localapi.Listeners
 	// listenIP is the TCP listener's address as bound (unspecified for
