@@ -11,6 +11,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
+	"github.com/boxagent/boxagent/cmd/boxagent/fleet/fleettest"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
@@ -77,15 +78,15 @@ func (c *collector) count(device, kind string) int {
 // with TLS client certificates and the per-box ACL: every message type,
 // commands run once, refusals journalled, the ACL holding.
 func TestMosquitto(t *testing.T) {
-	p := newPKI(t)
-	url := startMosquitto(t, p)
+	p := fleettest.NewPKI(t)
+	url := fleettest.StartMosquitto(t, p)
 	opKey, opPub := operatorKey(t)
 	strangerKey, _ := operatorKey(t)
 	cfg := config.Fleet{Brokers: []string{url}, CA: p.CAFile, Groups: []string{"ring0"}, Routes: fleetRoutes, OperatorKeys: []string{opPub}, Keepalive: 30}
 	boxes := map[string]*testBox{}
 	for _, id := range []string{"box-a", "box-b"} {
 		c := cfg
-		c.Cert, c.Key = p.issue(t, id, false, time.Now().Add(24*time.Hour))
+		c.Cert, c.Key = p.Issue(t, id, false, time.Now().Add(24*time.Hour))
 		ident, err := LoadIdentity(c)
 		if err != nil {
 			t.Fatal(err)
@@ -98,7 +99,7 @@ func TestMosquitto(t *testing.T) {
 	a := boxes["box-a"]
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	op, err := DialOperator(ctx, OperatorOptions{Brokers: []string{url}, TLS: p.clientTLS(t, "operator"), Key: opKey, Resend: time.Second})
+	op, err := DialOperator(ctx, OperatorOptions{Brokers: []string{url}, TLS: p.ClientTLS(t, "operator"), Key: opKey, Resend: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,15 +269,17 @@ func TestMosquitto(t *testing.T) {
 				t.Errorf("record %d arrived %d times", id, n)
 			}
 		}
-		if got, _ := (Cursor{Path: a.opts.Cursor.Path}).Load(); got != want[len(want)-1].ID {
-			t.Errorf("cursor %d, want %d", got, want[len(want)-1].ID)
-		}
+		// The cursor is written after the pass that sent them.
+		waitFor(t, 5*time.Second, "the cursor at the last record", func() bool {
+			got, _ := a.opts.Cursor.Load()
+			return got == want[len(want)-1].ID
+		})
 	})
 
 	t.Run("the broker keeps a box to its own topics", func(t *testing.T) {
 		// box-a's own certificate, as a rogue client would use it.
 		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("rogue").
-			SetProtocolVersion(4).SetTLSConfig(p.clientTLS(t, "box-a")))
+			SetProtocolVersion(4).SetTLSConfig(p.ClientTLS(t, "box-a")))
 		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 			t.Fatalf("connect: %v", tok.Error())
 		}

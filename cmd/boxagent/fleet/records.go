@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/boxagent/boxagent/internal/atomicfile"
 )
@@ -57,6 +58,9 @@ func (c Cursor) Store(id uint64) error {
 	return atomicfile.Write(c.Path, []byte(strconv.FormatUint(id, 10)+"\n"), 0o600, atomicfile.Options{})
 }
 
+// recordRetry is how long a failed pass waits before the next.
+const recordRetry = 5 * time.Second
+
 // recordBatch is how many records one pass reads from the journal.
 const recordBatch = 100
 
@@ -67,14 +71,21 @@ const recordBatch = 100
 // one has been sent.
 func (l *Link) followRecords(ctx context.Context) {
 	sent := map[uint64]bool{} // acknowledged, beyond the cursor
+	// A pass that failed while connected (an acknowledgement that never
+	// came: a NATS stream changing leaders) is tried again after retry;
+	// one that failed for want of a connection waits for the connect.
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-l.wakeRecords:
+		case <-retry.C:
 		}
 		if err := l.sendRecords(ctx, sent); err != nil && ctx.Err() == nil {
-			l.log.Debug("records wait for the next connection", "err", err)
+			l.log.Debug("records wait", "err", err)
+			retry.Reset(recordRetry)
 		}
 	}
 }
