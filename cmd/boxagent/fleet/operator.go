@@ -9,10 +9,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
@@ -330,5 +332,44 @@ func (op *Operator) Devices(ctx context.Context, quiet time.Duration) ([]Presenc
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+	}
+}
+
+// Missing asks a box for its ended records that have is missing, newest
+// first, down to the oldest id in have: a broker may lose a message it
+// acknowledged (a NATS node killed mid-burst lost 1 of 264 records to a
+// persistent subscriber), and record ids have no gaps of their own, so a
+// receiver that sees one asks. The box must allow GET /api/v1/operations.
+func (op *Operator) Missing(ctx context.Context, device string, have map[uint64]bool) ([]journal.Operation, error) {
+	low := uint64(0)
+	for id := range have {
+		if low == 0 || id < low {
+			low = id
+		}
+	}
+	var out []journal.Operation
+	before := uint64(0)
+	for {
+		path := "/api/v1/operations?limit=50"
+		if before > 0 {
+			path += "&before=" + strconv.FormatUint(before, 10)
+		}
+		r, err := op.Send(ctx, device, Command{Method: "GET", Path: path})
+		if err != nil {
+			return out, err
+		}
+		var page []journal.Operation
+		if r.Status != 200 || json.Unmarshal(r.Body, &page) != nil {
+			return out, fmt.Errorf("%s answered %d: %s", device, r.Status, r.Body)
+		}
+		for _, o := range page {
+			if o.State.Final() && !have[o.ID] && o.ID >= low {
+				out = append(out, o)
+			}
+		}
+		if len(page) == 0 || page[len(page)-1].ID <= low {
+			return out, nil
+		}
+		before = page[len(page)-1].ID
 	}
 }

@@ -43,7 +43,7 @@ var _ T = testing.TB(nil)
 // CI installs deploy/test-packages.
 func NeedBroker(t T, name string) string {
 	t.Helper()
-	if testing.Short() {
+	if testing.Testing() && testing.Short() {
 		t.Skipf("starts %s; skipped with -short", name)
 	}
 	path, err := exec.LookPath(name)
@@ -160,6 +160,13 @@ func WaitPort(t T, port int, within time.Duration) {
 // certificates, the certificate's CN as the username, and the per-box
 // ACL a fleet uses. It returns the broker's URL.
 func StartMosquitto(t T, p *PKI) string {
+	url, _ := StartMosquittoPID(t, p)
+	return url
+}
+
+// StartMosquittoPID is StartMosquitto that also tells the broker's
+// process id (the simulator reads its memory).
+func StartMosquittoPID(t T, p *PKI) (string, int) {
 	t.Helper()
 	bin := NeedBroker(t, "mosquitto")
 	port := FreePort(t)
@@ -195,7 +202,7 @@ use_identity_as_username true
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	WaitPort(t, port, 10*time.Second)
-	return fmt.Sprintf("mqtts://127.0.0.1:%d", port)
+	return fmt.Sprintf("mqtts://127.0.0.1:%d", port), cmd.Process.Pid
 }
 
 type prefixWriter struct {

@@ -76,6 +76,9 @@ mqtt { listen: 127.0.0.1:%d, stream_replicas: 3 }
 	return nodes
 }
 
+// PID is the node's process id.
+func (n *Node) PID() int { return n.cmd.Process.Pid }
+
 // Kill SIGKILLs the node.
 func (n *Node) Kill() {
 	if n.cmd.ProcessState == nil {
