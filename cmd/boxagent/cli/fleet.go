@@ -196,17 +196,28 @@ func fleetKeygen(e *Env, f *fleetFlags) error {
 	return nil
 }
 
-func fleetList(ctx context.Context, e *Env, o *Opts, f *fleetFlags) error {
+// devices connects and reads every box's retained state, by id; the
+// caller closes the operator.
+func (f *fleetFlags) devices(ctx context.Context) (*fleet.Operator, []fleet.Presence, error) {
 	op, err := f.dial(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	devs, err := op.Devices(ctx, time.Second)
+	if err != nil {
+		op.Close()
+		return nil, nil, err
+	}
+	slices.SortFunc(devs, func(a, b fleet.Presence) int { return strings.Compare(a.ID, b.ID) })
+	return op, devs, nil
+}
+
+func fleetList(ctx context.Context, e *Env, o *Opts, f *fleetFlags) error {
+	op, devs, err := f.devices(ctx)
 	if err != nil {
 		return err
 	}
 	defer op.Close()
-	devs, err := op.Devices(ctx, time.Second)
-	if err != nil {
-		return err
-	}
-	slices.SortFunc(devs, func(a, b fleet.Presence) int { return strings.Compare(a.ID, b.ID) })
 	if o.JSON {
 		return printJSON(e.Stdout, devs)
 	}
@@ -282,15 +293,11 @@ func fleetSendGroup(ctx context.Context, e *Env, o *Opts, f *fleetFlags, args []
 	if code := run(ctx, quiet, args, &remote{rt: capture, name: "group " + f.group}); capture.Method == "" {
 		return fmt.Errorf("%q makes no API call to send (exit %d)", strings.Join(args, " "), code)
 	}
-	op, err := f.dial(ctx)
+	op, devs, err := f.devices(ctx)
 	if err != nil {
 		return err
 	}
 	defer op.Close()
-	devs, err := op.Devices(ctx, time.Second)
-	if err != nil {
-		return err
-	}
 	var members []string
 	for _, d := range devs {
 		if slices.Contains(d.Groups, f.group) {
