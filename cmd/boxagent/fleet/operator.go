@@ -58,6 +58,7 @@ type watcher struct {
 	device string // "+" for all
 	kinds  map[string]bool
 	ch     chan Message
+	done   chan struct{} // closed when the watch ends
 }
 
 // Message is one message of a box, as watched.
@@ -151,7 +152,6 @@ func (op *Operator) dispatch(_ mqtt.Client, m mqtt.Message) {
 	}
 	msg := Message{Device: levels[0], Kind: levels[1], Payload: m.Payload()}
 	op.mu.Lock()
-	defer op.mu.Unlock()
 	if msg.Kind == "reply" {
 		var r Reply
 		if json.Unmarshal(m.Payload(), &r) == nil && op.waiters[r.ID] != nil {
@@ -161,12 +161,20 @@ func (op *Operator) dispatch(_ mqtt.Client, m mqtt.Message) {
 			}
 		}
 	}
+	var to []*watcher
 	for w := range op.watchers {
 		if (w.device == "+" || w.device == msg.Device) && w.kinds[msg.Kind] {
-			select {
-			case w.ch <- msg:
-			default: // a watcher this far behind loses messages, not the link
-			}
+			to = append(to, w)
+		}
+	}
+	op.mu.Unlock()
+	for _, w := range to {
+		// Wait for a slow watcher (an archive must not lose records
+		// here): paho runs each message's handler on its own goroutine,
+		// so only this message waits.
+		select {
+		case w.ch <- msg:
+		case <-w.done:
 		}
 	}
 }
@@ -270,7 +278,7 @@ func (op *Operator) forget(id string) {
 // of one box or, with device "+", of all, and calls fn for each until
 // ctx ends. Retained states and statuses come first.
 func (op *Operator) Watch(ctx context.Context, device string, kinds []string, fn func(Message)) error {
-	w := &watcher{device: device, kinds: map[string]bool{}, ch: make(chan Message, 65536)}
+	w := &watcher{device: device, kinds: map[string]bool{}, ch: make(chan Message, 1024), done: make(chan struct{})}
 	subs := map[string]byte{}
 	for _, k := range kinds {
 		w.kinds[k] = true
@@ -284,6 +292,8 @@ func (op *Operator) Watch(ctx context.Context, device string, kinds []string, fn
 		delete(op.watchers, w)
 		op.mu.Unlock()
 	}()
+	defer close(w.done) // first: a dispatch waiting on it lets go of the lock
+
 	// Subscribing again to a filter makes the broker send its retained
 	// messages again: this watch gets them too.
 	t := op.client.SubscribeMultiple(subs, nil)

@@ -182,7 +182,7 @@ per_listener_settings false
 allow_anonymous false
 persistence false
 max_connections -1
-max_queued_messages 10000
+max_queued_messages 1000000
 acl_file %s
 log_dest stderr
 log_type error
