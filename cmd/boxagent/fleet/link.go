@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -62,6 +63,9 @@ type Options struct {
 	Delay func(window time.Duration) time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Dialer, if set, dials the brokers (a source address, a test that
+	// breaks the connection under the link).
+	Dialer *net.Dialer
 }
 
 // Identity is who the box is at the broker.
@@ -201,6 +205,9 @@ func (l *Link) Run(ctx context.Context) error {
 	}
 	if cfg.Username != "" {
 		opts.SetUsername(cfg.Username).SetPassword(cfg.Password)
+	}
+	if l.o.Dialer != nil {
+		opts.SetDialer(l.o.Dialer)
 	}
 	l.client = mqtt.NewClient(opts)
 	l.client.Connect() // retries in the background until ctx ends

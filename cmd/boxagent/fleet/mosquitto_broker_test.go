@@ -3,8 +3,10 @@ package fleet
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -273,6 +275,39 @@ func TestMosquitto(t *testing.T) {
 		waitFor(t, 5*time.Second, "the cursor at the last record", func() bool {
 			got, _ := a.opts.Cursor.Load()
 			return got == want[len(want)-1].ID
+		})
+	})
+
+	t.Run("last will: offline when the connection breaks, online again", func(t *testing.T) {
+		b := boxes["box-b"]
+		var mu sync.Mutex
+		var fds []int
+		b.stop()
+		b.opts.Dialer = &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+			return c.Control(func(fd uintptr) { mu.Lock(); fds = append(fds, int(fd)); mu.Unlock() })
+		}}
+		b.start(t)
+		waitFor(t, 10*time.Second, "box-b connected", func() bool { return b.link.Info().Connected })
+		states := func() (online []bool) {
+			seen.mu.Lock()
+			defer seen.mu.Unlock()
+			for _, m := range seen.msgs {
+				var p Presence
+				if m.Device == "box-b" && m.Kind == "state" && json.Unmarshal(m.Payload, &p) == nil {
+					online = append(online, p.Online)
+				}
+			}
+			return online
+		}
+		before := len(states())
+		// Break the TCP connection under paho: no DISCONNECT, so the
+		// broker publishes the will.
+		mu.Lock()
+		syscall.Shutdown(fds[len(fds)-1], syscall.SHUT_RDWR)
+		mu.Unlock()
+		waitFor(t, 10*time.Second, "the will, then online again", func() bool {
+			s := states()[before:]
+			return len(s) >= 2 && !s[0] && s[len(s)-1]
 		})
 	})
 
