@@ -64,6 +64,7 @@ _SIGN_KEY stand in for them.`,
 				fs := pflag.NewFlagSet("boxagent fleet "+args[0], pflag.ContinueOnError)
 				fs.SetOutput(io.Discard)
 				f.register(fs, o)
+				fs.StringVar(&o.Socket, "socket", o.Socket, "") // every command's; unused here
 				if err := fs.Parse(args[1:]); err != nil {
 					return usagef("%v", err)
 				}
