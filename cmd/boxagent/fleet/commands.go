@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
@@ -167,6 +168,15 @@ func statusOf(code string) int {
 // refuse journals a refused command and answers it with the error.
 func (l *Link) refuse(ctx context.Context, c Command, ref, code, msg string) {
 	l.log.Warn("command refused", "id", c.ID, "code", code, "err", msg)
+	failure := &journal.Failure{Code: code, Message: msg}
+	if !l.refusals.take(l.o.Now()) {
+		// A flood of refused messages (a broker gone bad) must not push
+		// the box's own records out of the bounded journal: beyond the
+		// bucket they are logged and answered only.
+		body, _ := json.Marshal(map[string]any{"error": failure})
+		l.reply(ctx, Reply{ID: c.ID, Device: l.o.Identity.ID, Status: http.StatusForbidden, Body: body})
+		return
+	}
 	req, _ := json.Marshal(map[string]any{"id": c.ID, "target": c.Target, "method": c.Method, "path": c.Path})
 	var snap journal.Snapshot
 	if l.o.Snapshot != nil {
@@ -176,7 +186,6 @@ func (l *Link) refuse(ctx context.Context, c Command, ref, code, msg string) {
 		Kind: commandKind, Origin: journal.OriginFleet, Ref: ref,
 		Summary: "refused a fleet command: " + code, Request: req, Snapshot: snap,
 	})
-	failure := &journal.Failure{Code: code, Message: msg}
 	if err == nil {
 		if op, err = l.o.Journal.Finish(op.ID, nil, failure, journal.StateFailed); err == nil {
 			wake(l.wakeRecords)
@@ -206,4 +215,33 @@ func unsignedID(msg []byte) string {
 		return c.ID
 	}
 	return ""
+}
+
+// bucket lets through refusalBurst journal records at once and one per
+// refusalEvery after.
+type bucket struct {
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+}
+
+const (
+	refusalBurst = 20
+	refusalEvery = 6 * time.Second // 10 a minute
+)
+
+func (b *bucket) take(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.last.IsZero() {
+		b.tokens = refusalBurst
+	} else {
+		b.tokens = min(refusalBurst, b.tokens+float64(now.Sub(b.last))/float64(refusalEvery))
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }

@@ -85,6 +85,8 @@ type Link struct {
 	client mqtt.Client
 	log    *slog.Logger
 
+	refusals bucket // refused commands journalled
+
 	wakeRecords chan struct{}
 	wakeStatus  chan struct{}
 	stop        chan struct{} // closed when Run ends

@@ -95,3 +95,20 @@ func TestCursor(t *testing.T) {
 		t.Errorf("Load = %d %v", n, err)
 	}
 }
+
+func TestRefusalBucket(t *testing.T) {
+	var b bucket
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	n := 0
+	for range 100 {
+		if b.take(now) {
+			n++
+		}
+	}
+	if n != refusalBurst {
+		t.Errorf("a burst journalled %d refusals, want %d", n, refusalBurst)
+	}
+	if b.take(now.Add(refusalEvery/2)) || !b.take(now.Add(refusalEvery)) {
+		t.Errorf("the bucket does not refill at one per %s", refusalEvery)
+	}
+}
