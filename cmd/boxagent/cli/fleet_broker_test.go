@@ -91,6 +91,21 @@ operator_keys = [%q]
 			t.Errorf("doctor (not allowed): exit %d: %s", code, stderr)
 		}
 	})
+	t.Run("watch", func(t *testing.T) {
+		cmd := boxagentCmd("fleet", "--broker", url, "--ca", pki.CAFile, "--cert", opCert, "--key", opKey, "watch", "--device", "box-1")
+		out := &syncBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cmd.Process.Kill(); cmd.Wait() }()
+		// The retained state first, then a record as it ends.
+		fleettest.WaitFor(t, 10*time.Second, "the retained state", func() bool { return strings.Contains(out.String(), "state  online") })
+		if _, _, code := p.run("config", "reload"); code != 0 {
+			t.Fatal("config reload failed")
+		}
+		fleettest.WaitFor(t, 10*time.Second, "the record", func() bool { return strings.Contains(out.String(), "config.reload done (cli)") })
+	})
 	t.Run("a group command", func(t *testing.T) {
 		out, stderr, code := fleetCLI("send", "--group", "lab", "--window", "500ms", "--", "config", "reload")
 		if code != 0 || !strings.Contains(out, "box-1") || !strings.Contains(out, " 200 ") {
