@@ -58,6 +58,8 @@ type testBox struct {
 	runs map[string]int // test.work runs by the command's "n"
 
 	log *syncBuffer // the link's log, shown when a test fails
+	// release ends the test.long operations.
+	release chan struct{}
 
 	link   *Link
 	cancel context.CancelFunc
@@ -67,7 +69,7 @@ type testBox struct {
 // fleetRoutes are what the test boxes allow; the cancel route is not.
 var fleetRoutes = []string{
 	"GET /api/v1/status", "GET /api/v1/operations", "GET /api/v1/operations/{id}",
-	"POST /api/v1/config/reload", "POST /api/v1/test/work",
+	"POST /api/v1/config/reload", "POST /api/v1/test/work", "POST /api/v1/test/long",
 }
 
 func newTestBox(t testing.TB, cfg config.Fleet, id Identity) *testBox {
@@ -96,6 +98,20 @@ func newTestBox(t testing.TB, cfg config.Fleet, id Identity) *testBox {
 			b.runs[req.N]++
 			b.mu.Unlock()
 			return map[string]string{"ran": req.N}, nil
+		})
+	})
+	b.release = make(chan struct{})
+	b.srv.Handle("POST", "/api/v1/test/long", true, func(w http.ResponseWriter, r *http.Request) error {
+		return b.srv.Operate(w, r, localapi.Spec{Kind: "test.long", Long: true}, func(ctx context.Context, _ localapi.ProgressFunc) (any, error) {
+			select {
+			case <-b.release:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			b.mu.Lock()
+			b.runs["long"]++
+			b.mu.Unlock()
+			return nil, nil
 		})
 	})
 	b.opts = Options{

@@ -176,6 +176,30 @@ func TestMosquitto(t *testing.T) {
 		}
 	})
 
+	t.Run("a long command: 202, its record when it ends, answered again", func(t *testing.T) {
+		c := Command{ID: "cmd-long-1", Method: "POST", Path: "/api/v1/test/long"}
+		r, err := op.Send(ctx, "box-a", c)
+		var acc localapi.Accepted
+		if err != nil || r.Status != http.StatusAccepted || json.Unmarshal(r.Body, &acc) != nil || acc.ID == 0 {
+			t.Fatalf("long: %+v %v", r, err)
+		}
+		// Sent again while it runs: the same operation, still running.
+		r2, err := op.Send(ctx, "box-a", c)
+		if err != nil || !r2.Again || r2.Status != http.StatusAccepted {
+			t.Fatalf("again while running: %+v %v", r2, err)
+		}
+		close(a.release)
+		waitFor(t, 10*time.Second, "the long operation's record", func() bool { return seen.records("box-a")[acc.ID] == 1 })
+		r3, err := op.Send(ctx, "box-a", c)
+		var rec journal.Operation
+		if err != nil || !r3.Again || r3.Status != http.StatusOK || json.Unmarshal(r3.Body, &rec) != nil || rec.State != journal.StateDone || rec.ID != acc.ID {
+			t.Fatalf("again after the end: %+v %v", r3, err)
+		}
+		if a.runsOf("long") != 1 {
+			t.Errorf("the long command ran %d times", a.runsOf("long"))
+		}
+	})
+
 	expired := time.Now().Add(-time.Minute)
 	refusals := []struct {
 		name   string
