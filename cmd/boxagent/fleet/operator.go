@@ -347,7 +347,7 @@ func (op *Operator) Devices(ctx context.Context, quiet time.Duration) ([]Presenc
 
 // Missing asks a box for its ended records that have is missing, newest
 // first, down to the oldest id in have: a broker may lose a message it
-// acknowledged (a NATS node killed mid-burst lost 1 of 264 records to a
+// acknowledged (a NATS node killed mid-burst lost up to 7 of 264 records to a
 // persistent subscriber), and record ids have no gaps of their own, so a
 // receiver that sees one asks. The box must allow GET /api/v1/operations.
 func (op *Operator) Missing(ctx context.Context, device string, have map[uint64]bool) ([]journal.Operation, error) {
