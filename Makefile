@@ -42,9 +42,13 @@ deps:
 # the video pipeline); the budget only ever goes down toward it, unless a
 # feature says what it costs: HTTPS for the page beyond loopback (a
 # self-signed certificate made at first start) and the journal's damage
-# check added 0.59 MB (11 403 390 to 11 993 214 B).
+# check added 0.59 MB (11 403 390 to 11 993 214 B); the fleet link (issue
+# 23) 0.52 MB (to 12 517 502 B): paho's MQTT client (111 kB of symbols)
+# with what it compiles in unasked, gorilla/websocket (50 kB, ws://
+# brokers) and golang.org/x/net/proxy (120 kB, all_proxy), and our link,
+# operator and CLI (40 kB); paho has no build tag to leave them out.
 SIZE_GOAL   := 10000000
-SIZE_BUDGET := 12100000
+SIZE_BUDGET := 12600000
 test-size:
 	@out=$$(mktemp); GOOS=linux GOARCH=arm GOARM=7 $(GO) build -ldflags '$(LDFLAGS)' -o $$out ./cmd/boxagent; \
 	n=$$(stat -c %s $$out); rm -f $$out; \

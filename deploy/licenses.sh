@@ -20,6 +20,9 @@ GO=${GO:-go}
 spdx() {
 	if grep -q 'Apache License' "$1" && grep -q 'Version 2.0' "$1"; then echo Apache-2.0
 	elif grep -q 'Permission is hereby granted, free of charge' "$1"; then echo MIT
+	# paho: EPL-2.0 and the Eclipse Distribution License 1.0, which is
+	# BSD-3-Clause; boxagent takes the latter (deploy/deb/copyright).
+	elif grep -q 'Eclipse Distribution License v1.0' "$1"; then echo BSD-3-Clause
 	elif grep -q 'Neither the name' "$1"; then echo BSD-3-Clause
 	elif grep -q 'Redistributions in binary form' "$1"; then echo BSD-2-Clause
 	else echo Unknown; fi

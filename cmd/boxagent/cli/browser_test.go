@@ -65,6 +65,8 @@ func TestBrowserLoginOverviewHistory(t *testing.T) {
 	if heading, status := text("#overview-h"), text("#status"); heading != "Overview" || !strings.Contains(status, "journal") {
 		t.Errorf("overview: heading %q, status %q", heading, status)
 	}
+	// The fleet line, from GET /api/v1/fleet: off without [fleet].
+	waitJS(t, ctx, "the fleet line", `(document.getElementById("overview-live") || {textContent: ""}).textContent.includes("off (no [fleet] in the config)")`, `(document.getElementById("overview-live") || {textContent: ""}).textContent`)
 	checkLayout(t, ctx, "overview", "#reload", "#lang", `nav a[href="#history"]`)
 	shoot(t, ctx, "overview-360")
 

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"sort"
@@ -71,9 +72,21 @@ type Opts struct {
 	Root      string
 	// command-specific values, filled by Flags funcs
 	values map[string]any
+	// remote, when set, carries the API calls instead of the socket:
+	// boxagent fleet runs the same commands on a box through the broker.
+	remote *remote
+}
+
+// remote is another way to the API than the socket, named for errors.
+type remote struct {
+	rt   http.RoundTripper
+	name string
 }
 
 func (o *Opts) client() *client.Client {
+	if o.remote != nil {
+		return client.NewTransport(o.remote.rt, o.remote.name, "cli")
+	}
 	return client.New(o.Socket, "cli")
 }
 
@@ -94,6 +107,7 @@ func commands() []*Command {
 		netCmd(),
 		btCmd(),
 		fwCmd(),
+		fleetCmd(),
 	}
 }
 
@@ -115,7 +129,10 @@ func Main(args []string) int {
 }
 
 // Run runs one command line in e.
-func Run(ctx context.Context, e *Env, args []string) int {
+func Run(ctx context.Context, e *Env, args []string) int { return run(ctx, e, args, nil) }
+
+// run runs one command line, its API calls through rem when not nil.
+func run(ctx context.Context, e *Env, args []string, rem *remote) int {
 	if len(args) == 0 {
 		printHelp(e.Stderr)
 		return ExitUsage
@@ -139,7 +156,7 @@ func Run(ctx context.Context, e *Env, args []string) int {
 		fmt.Fprintln(e.Stderr, "hint: boxagent help lists the commands")
 		return ExitUsage
 	}
-	o := &Opts{values: map[string]any{}}
+	o := &Opts{values: map[string]any{}, remote: rem}
 	fs, help := flagSet(cmd, e, o)
 	if err := fs.Parse(args[1:]); err != nil {
 		fmt.Fprintf(e.Stderr, "boxagent %s: %v\n", cmd.Name, err)
@@ -211,7 +228,11 @@ func report(e *Env, cmd *Command, err error) int {
 	}
 	var ue usageError
 	var ae *client.APIError
+	var ec exitCode
 	switch {
+	case errors.As(err, &ec):
+		return int(ec) // the inner command has reported it
+
 	case errors.As(err, &ue):
 		fmt.Fprintf(e.Stderr, "boxagent %s: %s\n", cmd.Name, ue.msg)
 		fmt.Fprintf(e.Stderr, "usage: boxagent %s %s\n", cmd.Name, cmd.Usage)

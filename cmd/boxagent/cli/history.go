@@ -21,7 +21,7 @@ func historyCmd() *Command {
 			jsonFlag(fs, o)
 			fs.IntVarP(&q.Limit, "limit", "n", 20, "how many operations to list")
 			fs.StringVar(&q.Kind, "kind", "", "only operations of this kind (e.g. config.reload)")
-			fs.StringVar(&q.Origin, "origin", "", "only operations from cli, web, provision or auto")
+			fs.StringVar(&q.Origin, "origin", "", "only operations from cli, web, provision, auto or fleet")
 			fs.StringVar(&state, "state", "", "only operations in this state (running, done, failed, cancelled, interrupted)")
 		},
 		Run: func(ctx context.Context, e *Env, o *Opts, args []string) error {

@@ -42,6 +42,9 @@ type Config struct {
 	WiFi *network.WiFiConfig `toml:"wifi" json:"wifi,omitempty"`
 
 	Firmware *firmware.Config `toml:"firmware" json:"firmware,omitempty"` // [firmware]: keys, keep_artifacts; nil when absent
+
+	// Fleet is [fleet], the link to an MQTT broker; nil (off) when absent.
+	Fleet *Fleet `toml:"fleet" json:"fleet,omitempty"`
 }
 
 // Journal is the [journal] table.

@@ -30,6 +30,7 @@ type agent struct {
 	log     *slog.Logger
 	events  *localapi.Broker
 	api     *localapi.Server
+	journal *journal.Store
 
 	listeners localapi.Listeners
 	// listenIP is the TCP listener's address as bound (unspecified for
@@ -41,9 +42,6 @@ type agent struct {
 	// damage is set when the journal was found damaged at start and
 	// moved aside.
 	damage *journal.Damage
-	// journal is the operations journal: domains add to the story of
-	// the operations the previous run left interrupted.
-	journal *journal.Store
 
 	mu        sync.RWMutex
 	cfg       *config.Config

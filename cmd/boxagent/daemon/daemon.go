@@ -136,7 +136,7 @@ func Run(ctx context.Context, o Options) error {
 		Backend: a, Journal: store, Events: a.events, Logger: log,
 		Mappers: []localapi.ErrorMapper{mapConfigError}, Sessions: a.sessions,
 	})
-	a.api = api
+	a.api, a.journal = api, store
 	a.domains = a.buildDomains()
 	domainCtx, stopDomains := context.WithCancel(context.Background())
 	defer stopDomains()

@@ -31,6 +31,7 @@ func (a *agent) Doctor(ctx context.Context) localapi.Doctor {
 	checks = append(checks, a.wifiDoctor(ctx))
 	checks = append(checks, a.checkOrphans())
 	checks = append(checks, hashCheck(kernelhash.Backend(crypto.SHA256)))
+	checks = append(checks, fleetCheck(a.fleetInfo(), time.Now()))
 	return localapi.Doctor{Checks: checks}
 }
 

@@ -49,5 +49,6 @@ func (a *agent) buildDomains() []domain {
 		newAudioDomain(a),
 		wired,
 		newFirmwareDomain(a),
+		newFleetDomain(a),
 	}
 }

@@ -65,12 +65,13 @@ const (
 	OriginCLI       Origin = "cli"
 	OriginWeb       Origin = "web"
 	OriginProvision Origin = "provision"
-	OriginAuto      Origin = "auto" // the agent itself: reconnects, re-applied uplinks …
+	OriginAuto      Origin = "auto"  // the agent itself: reconnects, re-applied uplinks …
+	OriginFleet     Origin = "fleet" // a signed command over the fleet link (MQTT)
 )
 
 func (o Origin) valid() bool {
 	switch o {
-	case OriginCLI, OriginWeb, OriginProvision, OriginAuto:
+	case OriginCLI, OriginWeb, OriginProvision, OriginAuto, OriginFleet:
 		return true
 	}
 	return false
@@ -102,10 +103,13 @@ type Failure struct {
 
 // Operation is one mutating call and what became of it.
 type Operation struct {
-	ID       uint64          `json:"id"`
-	Kind     string          `json:"kind"` // "config.reload", "bt.pair" …
-	Origin   Origin          `json:"origin"`
-	Summary  string          `json:"summary,omitempty"`
+	ID      uint64 `json:"id"`
+	Kind    string `json:"kind"` // "config.reload", "bt.pair" …
+	Origin  Origin `json:"origin"`
+	Summary string `json:"summary,omitempty"`
+	// Ref is the front end's own id of the request, when it has one: a
+	// fleet command's id, so that a command delivered twice runs once.
+	Ref      string          `json:"ref,omitempty"`
 	Request  json.RawMessage `json:"request,omitempty"`
 	Snapshot Snapshot        `json:"snapshot"`
 	State    State           `json:"state"`
@@ -157,6 +161,8 @@ type Query struct {
 	Kind   string
 	Origin string
 	State  State
+	// Ref, if set, matches only operations with this Ref.
+	Ref string
 	// WithProgress fills in Progress and ProgressDropped.
 	WithProgress bool
 }

@@ -274,7 +274,10 @@ func fill(t *testing.T, s *Store, specs []Operation) []Operation {
 	t.Helper()
 	var out []Operation
 	for _, spec := range specs {
-		op := begin(t, s, spec.Kind, spec.Origin)
+		op, err := s.Begin(Operation{Kind: spec.Kind, Origin: spec.Origin, Ref: spec.Ref})
+		if err != nil {
+			t.Fatal(err)
+		}
 		switch spec.State {
 		case StateRunning:
 		case StateFailed:
@@ -290,13 +293,14 @@ func fill(t *testing.T, s *Store, specs []Operation) []Operation {
 func TestList(t *testing.T) {
 	s := open(t, dbPath(t), Options{})
 	fill(t, s, []Operation{
-		{Kind: "bt.pair", Origin: OriginCLI, State: StateDone},         // 1
-		{Kind: "config.reload", Origin: OriginWeb, State: StateFailed}, // 2
-		{Kind: "bt.pair", Origin: OriginWeb, State: StateCancelled},    // 3
-		{Kind: "net.apply", Origin: OriginAuto, State: StateDone},      // 4
-		{Kind: "bt.pair", Origin: OriginAuto, State: StateFailed},      // 5
-		{Kind: "fw.stage", Origin: OriginCLI, State: StateRunning},     // 6
-		{Kind: "bt.pair", Origin: OriginProvision, State: StateDone},   // 7
+		{Kind: "bt.pair", Origin: OriginCLI, State: StateDone},              // 1
+		{Kind: "config.reload", Origin: OriginWeb, State: StateFailed},      // 2
+		{Kind: "bt.pair", Origin: OriginWeb, State: StateCancelled},         // 3
+		{Kind: "net.apply", Origin: OriginAuto, State: StateDone},           // 4
+		{Kind: "bt.pair", Origin: OriginAuto, State: StateFailed},           // 5
+		{Kind: "fw.stage", Origin: OriginCLI, State: StateRunning},          // 6
+		{Kind: "bt.pair", Origin: OriginProvision, State: StateDone},        // 7
+		{Kind: "fw.add", Origin: OriginFleet, Ref: "c-1", State: StateDone}, // 8
 	})
 	if err := s.AddProgress(6, Progress{Message: "writing"}); err != nil {
 		t.Fatal(err)
@@ -307,13 +311,16 @@ func TestList(t *testing.T) {
 		q    Query
 		want []uint64
 	}{
-		{"all", Query{}, []uint64{7, 6, 5, 4, 3, 2, 1}},
-		{"limit", Query{Limit: 3}, []uint64{7, 6, 5}},
-		{"negative limit is the default", Query{Limit: -1}, []uint64{7, 6, 5, 4, 3, 2, 1}},
+		{"all", Query{}, []uint64{8, 7, 6, 5, 4, 3, 2, 1}},
+		{"limit", Query{Limit: 3}, []uint64{8, 7, 6}},
+		{"negative limit is the default", Query{Limit: -1}, []uint64{8, 7, 6, 5, 4, 3, 2, 1}},
 		{"before", Query{Before: 5}, []uint64{4, 3, 2, 1}},
 		{"before and limit", Query{Before: 5, Limit: 2}, []uint64{4, 3}},
 		{"before the first", Query{Before: 1}, nil},
-		{"before beyond the last", Query{Before: 100}, []uint64{7, 6, 5, 4, 3, 2, 1}},
+		{"before beyond the last", Query{Before: 100}, []uint64{8, 7, 6, 5, 4, 3, 2, 1}},
+		{"ref", Query{Ref: "c-1"}, []uint64{8}},
+		{"other ref", Query{Ref: "c-2"}, nil},
+		{"fleet", Query{Origin: "fleet"}, []uint64{8}},
 		{"kind", Query{Kind: "bt.pair"}, []uint64{7, 5, 3, 1}},
 		{"kind and limit", Query{Kind: "bt.pair", Limit: 2}, []uint64{7, 5}},
 		{"kind and before", Query{Kind: "bt.pair", Before: 5}, []uint64{3, 1}},
@@ -338,6 +345,17 @@ func TestList(t *testing.T) {
 				}
 			}
 		})
+	}
+
+	for _, tt := range []struct {
+		after uint64
+		limit int
+		want  []uint64
+	}{{0, 0, []uint64{1, 2, 3, 4, 5, 6, 7, 8}}, {5, 0, []uint64{6, 7, 8}}, {2, 2, []uint64{3, 4}}, {8, 0, nil}, {100, 0, nil}} {
+		ops, err := s.After(tt.after, tt.limit)
+		if got := ids(ops); err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("After(%d, %d) = %v, %v; want %v", tt.after, tt.limit, got, err, tt.want)
+		}
 	}
 
 	ops, err := s.List(Query{State: StateRunning, WithProgress: true})

@@ -399,7 +399,8 @@ func (s *Store) List(q Query) ([]Operation, error) {
 			}
 			if q.Kind != "" && op.Kind != q.Kind ||
 				q.Origin != "" && string(op.Origin) != q.Origin ||
-				q.State != "" && op.State != q.State {
+				q.State != "" && op.State != q.State ||
+				q.Ref != "" && op.Ref != q.Ref {
 				continue
 			}
 			if q.WithProgress {

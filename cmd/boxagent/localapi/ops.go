@@ -63,7 +63,7 @@ type OperationEvent struct {
 // start begins an operation and runs fn: in the background for a long one,
 // before returning for a short one. It returns the operation's record as it
 // stands when start returns.
-func (o *operations) start(origin journal.Origin, spec Spec, fn OpFunc) (journal.Operation, error) {
+func (o *operations) start(who caller, spec Spec, fn OpFunc) (journal.Operation, error) {
 	if err := o.ctx.Err(); err != nil {
 		return journal.Operation{}, Errorf(http.StatusServiceUnavailable, "agent.stopping", "cannot start an operation: the agent is stopping", "")
 	}
@@ -72,7 +72,7 @@ func (o *operations) start(origin journal.Origin, spec Spec, fn OpFunc) (journal
 		return journal.Operation{}, fmt.Errorf("cannot encode the request: %w", err)
 	}
 	op, err := o.store.Begin(journal.Operation{
-		Kind: spec.Kind, Origin: origin, Summary: spec.Summary,
+		Kind: spec.Kind, Origin: who.origin, Ref: who.ref, Summary: spec.Summary,
 		Request: req, Snapshot: o.snapshot(),
 	})
 	if err != nil {

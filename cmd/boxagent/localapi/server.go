@@ -124,6 +124,32 @@ func New(o Options) *Server {
 // Handler returns the API's handler for one listener. trusted is true for
 // the unix socket.
 func (s *Server) Handler(trusted bool) http.Handler {
+	return s.handler(trusted, func(r *http.Request) caller {
+		return caller{origin: originOf(r, trusted)}
+	})
+}
+
+// RefHeader carries, in a request to InProcess's handler, the front end's
+// own id of the request, journalled as the operation's Ref.
+const RefHeader = "X-Boxagent-Ref"
+
+// InProcess returns the handler for a front end inside the agent (the
+// fleet link): the same route table as the socket's, authorised by the
+// front end itself before it calls, every operation journalled with
+// origin and the request's RefHeader. No listener serves it.
+func (s *Server) InProcess(origin journal.Origin) http.Handler {
+	return s.handler(true, func(r *http.Request) caller {
+		return caller{origin: origin, ref: r.Header.Get(RefHeader)}
+	})
+}
+
+// caller is who a request is from, as journalled with its operation.
+type caller struct {
+	origin journal.Origin
+	ref    string
+}
+
+func (s *Server) handler(trusted bool, who func(*http.Request) caller) http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range s.routes {
 		rt := rt
@@ -134,7 +160,7 @@ func (s *Server) Handler(trusted bool) http.Handler {
 					return
 				}
 			}
-			r = r.WithContext(withOrigin(r.Context(), originOf(r, trusted)))
+			r = r.WithContext(withCaller(r.Context(), who(r)))
 			if err := rt.handle(w, r); err != nil {
 				s.writeError(w, err)
 			}
@@ -171,13 +197,13 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.ops.shutdown(ctx
 // Run starts an operation on behalf of the daemon itself (origin "auto"),
 // e.g. a reload on SIGHUP, and waits for it when it is short.
 func (s *Server) Run(spec Spec, fn OpFunc) (journal.Operation, error) {
-	return s.ops.start(journal.OriginAuto, spec, fn)
+	return s.ops.start(caller{origin: journal.OriginAuto}, spec, fn)
 }
 
-type originKey struct{}
+type callerKey struct{}
 
-func withOrigin(ctx context.Context, o journal.Origin) context.Context {
-	return context.WithValue(ctx, originKey{}, o)
+func withCaller(ctx context.Context, c caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
 }
 
 func originOf(r *http.Request, trusted bool) journal.Origin {
@@ -194,8 +220,8 @@ func originOf(r *http.Request, trusted bool) journal.Origin {
 // Operate runs a mutating call as a journalled operation and answers with
 // it: 200 and the final record when short, 202 and the id when long.
 func (s *Server) Operate(w http.ResponseWriter, r *http.Request, spec Spec, fn OpFunc) error {
-	origin, _ := r.Context().Value(originKey{}).(journal.Origin)
-	op, err := s.ops.start(origin, spec, fn)
+	who, _ := r.Context().Value(callerKey{}).(caller)
+	op, err := s.ops.start(who, spec, fn)
 	if err != nil {
 		return err
 	}

@@ -148,8 +148,8 @@ function ago(iso) {
 // (or that is down) reads "not available" with the API's reason.
 async function showOverview() {
   const get = (path) => api(path).then((v) => ({ v }), (e) => ({ e }));
-  const [net, wifi, bt, audio, fw] = await Promise.all(
-    ["/api/v1/net", "/api/v1/wifi", "/api/v1/bt/devices", "/api/v1/audio", "/api/v1/fw"].map(get));
+  const [net, wifi, bt, audio, fw, fleet] = await Promise.all(
+    ["/api/v1/net", "/api/v1/wifi", "/api/v1/bt/devices", "/api/v1/audio", "/api/v1/fw", "/api/v1/fleet"].map(get));
   const tbl = el("table");
   const line = (key, r, draw) => {
     const td = el("td");
@@ -187,6 +187,15 @@ async function showOverview() {
     const last = (s.staged || []).slice(-1)[0];
     td.append(el("span", s.sha256.slice(0, 12) + " (" + fwBytes(s.size) + ")", "mono"));
     if (last) td.append(el("span", " " + ago(last.time) + ([last.label, last.serial].filter(Boolean).length ? " → " + [last.label, last.serial].filter(Boolean).join(" / ") : "")));
+  });
+  // The fleet link: its broker, the last record the broker acknowledged,
+  // the certificate's expiry (the doctor warns 30 days before).
+  line("overview.fleet", fleet, (td, v) => {
+    if (!v.configured) { td.textContent = t("overview.fleetoff"); return; }
+    if (v.error) { td.append(el("span", v.error, "state-failed")); return; }
+    td.append(el("span", v.connected ? t("overview.fleeton").replace("{broker}", v.broker).replace("{id}", v.id) : t("overview.fleetconnecting"), v.connected ? "state-ok" : "state-degraded"));
+    td.append(el("small", " — " + t("overview.fleetacked").replace("{n}", v.acked_record)));
+    if (v.cert_not_after) td.append(el("small", " — " + t("overview.fleetcert").replace("{v}", v.cert_not_after.slice(0, 10))));
   });
   document.getElementById("overview-live").replaceChildren(tbl);
 }

@@ -1,0 +1,114 @@
+package fleet
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/boxagent/boxagent/cmd/boxagent/config"
+)
+
+func TestSignOpen(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	otherPub, otherPriv, _ := ed25519.GenerateKey(rand.Reader)
+	c := Command{ID: "c1", Target: "box", Method: "POST", Path: "/api/v1/fw/add", Body: []byte(`{"url":"http://x/p.zip"}`), Expires: time.Now().Add(time.Minute).UTC()}
+	good, err := Sign(c, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		msg  []byte
+		keys []ed25519.PublicKey
+		want error
+	}{
+		{"signed by an operator key", good, []ed25519.PublicKey{otherPub, pub}, nil},
+		{"signed by a key the box lacks", good, []ed25519.PublicKey{otherPub}, ErrBadSignature},
+		{"signed by another operator", must(Sign(c, otherPriv)), []ed25519.PublicKey{pub}, ErrBadSignature},
+		{"command changed after signing", bytes.Replace(good, []byte(`"box"`), []byte(`"bob"`), 1), []ed25519.PublicKey{pub}, ErrBadSignature},
+		{"not JSON", []byte("hello"), []ed25519.PublicKey{pub}, ErrMalformed},
+		{"no signature", []byte(`{"command":{"id":"c1"},"key":"","sig":""}`), []ed25519.PublicKey{pub}, ErrBadSignature},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Open(tt.msg, tt.keys)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Open: %v, want %v", err, tt.want)
+			}
+			if err == nil && (got.ID != c.ID || got.Path != c.Path || string(got.Body) != string(c.Body)) {
+				t.Errorf("opened %+v", got)
+			}
+		})
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func TestAllowedRoutes(t *testing.T) {
+	const pub = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" // 32 zero bytes: length is all New checks
+	l, err := New(Options{Config: config.Fleet{Routes: []string{"GET /api/v1/status", "GET /api/v1/operations", "GET /api/v1/operations/{id}", "POST /api/v1/fw/add"}, OperatorKeys: []string{pub}}, Identity: Identity{ID: "box"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		method, path string
+		want         bool
+	}{
+		{"GET", "/api/v1/status", true},
+		{"GET", "/api/v1/operations?limit=5&before=9", true},
+		{"GET", "/api/v1/operations/17", true},
+		{"HEAD", "/api/v1/status", true}, // net/http's GET pattern; the handler answers as for GET
+		{"POST", "/api/v1/fw/add", true},
+		{"POST", "/api/v1/fw/stage", false},
+		{"POST", "/api/v1/status", false},
+		{"POST", "/api/v1/operations/17/cancel", false},
+		{"POST", "/api/v1/fw/../operations/1/cancel", false},
+		{"GET", "/api/v1//status", false},
+		{"GET", "/etc/passwd", false},
+		{"GET", "http://evil/api/v1/status", false},
+	}
+	for _, tt := range tests {
+		if got := l.allowed(tt.method, tt.path); got != tt.want {
+			t.Errorf("allowed(%s %s) = %v, want %v", tt.method, tt.path, got, tt.want)
+		}
+	}
+}
+
+func TestCursor(t *testing.T) {
+	c := Cursor{Path: filepath.Join(t.TempDir(), "state", CursorFile)}
+	if n, err := c.Load(); n != 0 || err != nil {
+		t.Fatalf("a missing cursor: %d %v", n, err)
+	}
+	if err := c.Store(42); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Load(); n != 42 || err != nil {
+		t.Errorf("Load = %d %v", n, err)
+	}
+}
+
+func TestRefusalBucket(t *testing.T) {
+	var b bucket
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	n := 0
+	for range 100 {
+		if b.take(now) {
+			n++
+		}
+	}
+	if n != refusalBurst {
+		t.Errorf("a burst journalled %d refusals, want %d", n, refusalBurst)
+	}
+	if b.take(now.Add(refusalEvery/2)) || !b.take(now.Add(refusalEvery)) {
+		t.Errorf("the bucket does not refill at one per %s", refusalEvery)
+	}
+}
