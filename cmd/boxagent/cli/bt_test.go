@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +116,14 @@ func TestBtAgainstBluezMock(t *testing.T) {
 	out, stderr, code := p.run("bt", "pair", "00:1b:66:aa:bb:cc")
 	if code != 0 || !strings.Contains(out, "paired, trusted and connected 00:1B:66:AA:BB:CC (Office Headset)") || !strings.Contains(stderr, "pairing with Office Headset") {
 		t.Errorf("bt pair: %d\n%s\n%s", code, out, stderr)
+	}
+	// Music by default: the new headset is saved with its mode.
+	if !strings.Contains(stderr, "saved as a headset in "+filepath.Join(p.root, "etc/boxagent/config.toml")+", mode music") {
+		t.Errorf("bt pair does not say the headset was saved:\n%s", stderr)
+	}
+	cfg, _ := os.ReadFile(filepath.Join(p.root, "etc/boxagent/config.toml"))
+	if !strings.Contains(string(cfg), "[[bluetooth.headset]]\naddress = \"00:1B:66:AA:BB:CC\"\nmode = \"music\"\n") {
+		t.Errorf("the config after bt pair:\n%s", cfg)
 	}
 	out, _, code = p.run("bt", "devices", "--json")
 	var ds []map[string]any

@@ -100,6 +100,7 @@ func (d *audioDomain) run(ctx context.Context, c *audio.Client) {
 		d.log.Info("PulseAudio reached", "dbus", s.DBus, "how", s.How, "native", s.Native)
 		d.a.events.Publish("audio", audio.Event{Kind: "connected", Value: s.DBus})
 		ev, cancel := c.Subscribe()
+		modes := d.headsetModes()
 		d.mu.Lock()
 		d.client = c
 		d.mu.Unlock()
@@ -112,6 +113,7 @@ func (d *audioDomain) run(ctx context.Context, c *audio.Client) {
 				return
 			case e := <-ev:
 				d.a.events.Publish("audio", e)
+				modes.card(ctx, c, e)
 			case <-c.Done():
 				break follow
 			}
@@ -142,11 +144,10 @@ func (d *audioDomain) connect(ctx context.Context) (*audio.Client, error) {
 // headset connected A2DP only. PulseAudio then signals
 // ProfileAvailableChanged and `mode call` goes on.
 func connectHeadsetProfile(ctx context.Context, card string, uuids []string) error {
-	addr, ok := strings.CutPrefix(card, "bluez_card.")
+	addr, ok := audio.HeadsetAddress(card)
 	if !ok {
 		return fmt.Errorf("%s is not a Bluetooth card", card)
 	}
-	addr = strings.ReplaceAll(addr, "_", ":")
 	conn, err := dbus.ConnectSystemBus(dbus.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("cannot reach BlueZ: %w", err)
