@@ -28,6 +28,8 @@ type audioDomain struct {
 
 	mu     sync.Mutex
 	client *audio.Client
+	modes  *headsetModes // the client's; nil without one
+	ctx    context.Context
 	health localapi.Subsystem
 	wake   chan struct{}
 	done   chan struct{}
@@ -66,6 +68,7 @@ func (d *audioDomain) locator() audio.Locator {
 // then follows it until ctx ends.
 func (d *audioDomain) Start(ctx context.Context) error {
 	d.done = make(chan struct{})
+	d.ctx = ctx
 	c, err := d.connect(ctx)
 	if err != nil {
 		d.setHealth(d.absence(err))
@@ -102,7 +105,7 @@ func (d *audioDomain) run(ctx context.Context, c *audio.Client) {
 		ev, cancel := c.Subscribe()
 		modes := d.headsetModes()
 		d.mu.Lock()
-		d.client = c
+		d.client, d.modes = c, modes
 		d.mu.Unlock()
 	follow:
 		for {
@@ -120,7 +123,7 @@ func (d *audioDomain) run(ctx context.Context, c *audio.Client) {
 		}
 		cancel()
 		d.mu.Lock()
-		d.client = nil
+		d.client, d.modes = nil, nil
 		d.mu.Unlock()
 		d.log.Warn("PulseAudio went away; reconnecting")
 		d.a.events.Publish("audio", audio.Event{Kind: "disconnected"})
@@ -212,14 +215,23 @@ func (d *audioDomain) Stop() {
 	}
 }
 
-// Reconfigure reconnects when [audio] changed.
+// Reconfigure reconnects when [audio] changed, and puts headsets the
+// config gained in their mode.
 func (d *audioDomain) Reconfigure(ctx context.Context, old, cfg *config.Config) ([]string, error) {
+	d.mu.Lock()
+	c, modes, runCtx := d.client, d.modes, d.ctx
+	d.mu.Unlock()
+	if c != nil && modes != nil {
+		var cards []string
+		for _, card := range c.State().Cards {
+			cards = append(cards, card.Name)
+		}
+		// The run's context, not the reload's: the switch outlives it.
+		modes.configured(runCtx, c, cards, old.Bluetooth, cfg.Bluetooth)
+	}
 	if old.Audio == cfg.Audio {
 		return nil, nil
 	}
-	d.mu.Lock()
-	c := d.client
-	d.mu.Unlock()
 	if c != nil {
 		c.Close() // run reconnects with the new settings
 	}

@@ -46,16 +46,35 @@ func (m *headsetModes) card(ctx context.Context, c modeSetter, e audio.Event) {
 	switch e.Kind {
 	case "card.removed":
 		delete(m.seen, e.Name)
-		return
 	case "card.added":
-	default:
+		m.apply(ctx, c, e.Name, m.config())
+	}
+}
+
+// configured takes the cards present when the config changed from old to
+// cfg: a headset bt pair saves is saved after its card appeared (the
+// pairing's connect makes it), so its mode is applied here. Only headsets
+// new to the config: the others' cards keep what they have.
+func (m *headsetModes) configured(ctx context.Context, c modeSetter, cards []string, old, cfg bluetooth.Config) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, card := range cards {
+		if addr, ok := audio.HeadsetAddress(card); ok {
+			if _, had := old.Headset(addr); !had {
+				m.apply(ctx, c, card, cfg)
+			}
+		}
+	}
+}
+
+// apply switches card to its configured mode unless it was since it
+// appeared. m.mu is held.
+func (m *headsetModes) apply(ctx context.Context, c modeSetter, card string, cfg bluetooth.Config) {
+	addr, ok := audio.HeadsetAddress(card)
+	if !ok || m.seen[card] {
 		return
 	}
-	addr, ok := audio.HeadsetAddress(e.Name)
-	if !ok || m.seen[e.Name] {
-		return
-	}
-	h, ok := m.config().Headset(addr)
+	h, ok := cfg.Headset(addr)
 	if !ok {
 		return
 	}
@@ -63,14 +82,14 @@ func (m *headsetModes) card(ctx context.Context, c modeSetter, e audio.Event) {
 	if mode == "" {
 		mode = bluetooth.ModeMusic
 	}
-	m.seen[e.Name] = true
+	m.seen[card] = true
 	go func() {
-		res, err := c.SetMode(ctx, e.Name, mode)
+		res, err := c.SetMode(ctx, card, mode)
 		if err != nil {
-			m.log.Warn("cannot put the headset in its configured mode", "card", e.Name, "mode", mode, "err", err)
+			m.log.Warn("cannot put the headset in its configured mode", "card", card, "mode", mode, "err", err)
 			return
 		}
-		m.log.Info("headset in its configured mode", "card", e.Name, "mode", mode, "profile", res.Profile)
-		m.publish(audio.Event{Kind: "card.mode", Name: e.Name, Profile: res.Profile, Value: mode})
+		m.log.Info("headset in its configured mode", "card", card, "mode", mode, "profile", res.Profile)
+		m.publish(audio.Event{Kind: "card.mode", Name: card, Profile: res.Profile, Value: mode})
 	}()
 }

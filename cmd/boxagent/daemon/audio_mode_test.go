@@ -73,3 +73,38 @@ func TestHeadsetModes(t *testing.T) {
 		t.Errorf("after a reconnect: %s", c)
 	}
 }
+
+// bt pair saves the headset after the pairing's connect made its card:
+// the reload puts it in its mode; headsets the config had keep theirs.
+func TestHeadsetModesSavedAfterTheCard(t *testing.T) {
+	old := bluetooth.Config{Headsets: []bluetooth.Headset{{Address: "00:1B:66:11:22:33", Mode: "call"}}}
+	cfg := old
+	cfg.Headsets = append(cfg.Headsets, bluetooth.Headset{Address: "00:1B:66:AA:BB:CC", Mode: "music"})
+	cur := old
+	m := &headsetModes{log: slog.New(slog.NewTextHandler(io.Discard, nil)), seen: map[string]bool{},
+		config: func() bluetooth.Config { return cur }, publish: func(audio.Event) {}}
+	calls := make(setModes, 10)
+	ctx := context.Background()
+	for _, card := range []string{"bluez_card.00_1B_66_11_22_33", "bluez_card.00_1B_66_AA_BB_CC"} {
+		m.card(ctx, calls, audio.Event{Kind: "card.added", Name: card})
+	}
+	if c := <-calls; c != "bluez_card.00_1B_66_11_22_33 call" {
+		t.Errorf("the configured headset: %s", c)
+	}
+	cur = cfg
+	m.card(ctx, calls, audio.Event{Kind: "card.removed", Name: "bluez_card.00_1B_66_11_22_33"})
+	m.configured(ctx, calls, []string{"bluez_card.00_1B_66_11_22_33", "bluez_card.00_1B_66_AA_BB_CC", "alsa_card.dummy"}, old, cfg)
+	select {
+	case c := <-calls:
+		if c != "bluez_card.00_1B_66_AA_BB_CC music" {
+			t.Errorf("after the save: %s, want only the new headset in music", c)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the new headset was not put in its mode")
+	}
+	select {
+	case c := <-calls:
+		t.Errorf("a headset the config had was switched: %s", c)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
