@@ -444,7 +444,7 @@ func (a *agent) checkAudio(ctx context.Context) []localapi.Check {
 	if c == nil {
 		if !running {
 			return []localapi.Check{{Name: "pulseaudio", Result: localapi.CheckWarn, Detail: "PulseAudio is not running",
-				Fix: "apt-get install pulseaudio pulseaudio-module-bluetooth; install deploy/pulseaudio/pulseaudio.service and system.pa; systemctl enable --now pulseaudio"}}
+				Fix: "apt-get install pulseaudio pulseaudio-module-bluetooth; systemctl enable --now boxagent-pulseaudio (deploy/pulseaudio)"}}
 		}
 		return []localapi.Check{
 			{Name: "pulseaudio", Result: localapi.CheckOK, Detail: "running"},
