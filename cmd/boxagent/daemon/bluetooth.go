@@ -475,7 +475,8 @@ type btPairResult struct {
 	Saved *bluetooth.Headset `json:"saved,omitempty"`
 }
 
-// saveNewHeadset gives a headset just paired its [[bluetooth.headset]]
+// saveNewHeadset gives a headset just paired (a device that offers A2DP,
+// HFP or HSP) its [[bluetooth.headset]]
 // (the default mode, music unless [bluetooth] default_mode says call)
 // through the config's one editor, and reloads, so the audio domain puts
 // it in that mode when its card appears, now and after a restart. The
@@ -483,6 +484,11 @@ type btPairResult struct {
 // operation's progress and the log.
 func (d *btDomain) saveNewHeadset(ctx context.Context, dev bluetooth.Device, progress func(string)) btPairResult {
 	res := btPairResult{Device: dev}
+	if !dev.Headset() {
+		// A keyboard or a phone is no [[bluetooth.headset]]: being one
+		// would also let it pair again outside a window.
+		return res
+	}
 	cfg, added, err := config.SaveNewHeadset(d.a.cfgPath, dev.Address)
 	if err != nil {
 		d.log.Warn("cannot save the new headset", "device", dev.Address, "err", err)
