@@ -177,7 +177,7 @@ func Connect(ctx context.Context, cands []Server, opts Options) (*Client, Server
 		return c, s, nil
 	}
 	e := &Error{Op: "reach PulseAudio's D-Bus protocol", Kind: ErrUnreachable,
-		Hint: "start PulseAudio (deploy/pulseaudio/pulseaudio.service) with load-module module-dbus-protocol"}
+		Hint: "start PulseAudio (boxagent-pulseaudio.service, deploy/pulseaudio) with load-module module-dbus-protocol"}
 	if len(tried) > 0 {
 		e.Msg = fmt.Sprintf("tried %s", strings.Join(tried, ", "))
 		if last != nil {

@@ -79,3 +79,21 @@ func TestCandidates(t *testing.T) {
 		t.Errorf("system: %+v", c)
 	}
 }
+
+func TestHeadsetAddress(t *testing.T) {
+	for card, want := range map[string]string{
+		"bluez_card.00_1B_66_AA_BB_CC": "00:1B:66:AA:BB:CC",
+		"bluez_card.00_1b_66_aa_bb_cc": "00:1B:66:AA:BB:CC",
+		"alsa_card.dummy":              "",
+		"bluez_card.dummy":             "",
+		"00_1B_66_AA_BB_CC":            "",
+	} {
+		got, ok := HeadsetAddress(card)
+		if got != want || ok != (want != "") {
+			t.Errorf("HeadsetAddress(%q) = %q, %v; want %q", card, got, ok, want)
+		}
+		if ok && CardName(got) != "bluez_card."+strings.ToUpper(card[len("bluez_card."):]) {
+			t.Errorf("CardName(%q) = %q", got, CardName(got))
+		}
+	}
+}

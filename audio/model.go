@@ -206,6 +206,17 @@ func CardName(s string) string {
 	return s
 }
 
+// HeadsetAddress is CardName's inverse for a headset's card:
+// bluez_card.00_1B_66_AA_BB_CC is 00:1B:66:AA:BB:CC (PulseAudio and
+// pipewire-pulse name them alike). Other cards have none.
+func HeadsetAddress(card string) (string, bool) {
+	s, ok := strings.CutPrefix(card, "bluez_card.")
+	if s = strings.ToUpper(strings.ReplaceAll(s, "_", ":")); !ok || !isBTAddress(s) {
+		return "", false
+	}
+	return s, true
+}
+
 func isBTAddress(s string) bool {
 	if len(s) != 17 {
 		return false

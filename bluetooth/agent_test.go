@@ -275,3 +275,48 @@ func waitEvent(e *events, d time.Duration) {
 	case <-time.After(d):
 	}
 }
+
+// One bluetoothd owning two controllers (the virtual board: the box's and
+// the one playing the headset) asks the one default agent, this one, to
+// authorise the box's own controller on the headset side. It is let in
+// once bonded there, as a headset lets in its paired host; unbonded, or
+// any other device, stays refused.
+func TestAgentOwnController(t *testing.T) {
+	t.Parallel()
+	h := newAgentHarness(t, Options{Config: Config{Adapter: "hci0"}})
+	f := h.f
+	hci0, err := f.c.AdapterByName("hci0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.m.addAdapter("hci1")
+	box := f.m.addDevice("hci1", hci0.Address, "box")
+	stranger := f.m.addDevice("hci1", "00:1B:66:00:00:09", "stranger")
+	f.ev.wait(t, "the box on hci1", isDevice(hci0.Address, func(d Device) bool { return d.Adapter == "hci1" }))
+	ask := func(dev dbus.ObjectPath) error {
+		return f.m.call("/", "org.bluez.Mock.CallAgent", f.conn.Names()[0], string(f.c.o.AgentPath), "AuthorizeService", string(dev), UUIDA2DPSink).Err
+	}
+	if err := ask(box); !rejected(err) {
+		t.Errorf("the box's controller on hci1, not bonded: %v, want rejected", err)
+	}
+	f.m.update(box, ifaceDevice, map[string]dbus.Variant{"Paired": dbus.MakeVariant(true)})
+	f.m.update(stranger, ifaceDevice, map[string]dbus.Variant{"Paired": dbus.MakeVariant(true)})
+	f.ev.wait(t, "both bonded", isDevice("00:1B:66:00:00:09", func(d Device) bool { return d.Paired }))
+	if err := ask(box); err != nil {
+		t.Errorf("the box's controller on hci1, bonded: %v, want accepted", err)
+	}
+	ev := f.ev.wait(t, "the acceptance", func(ev Event) bool { return ev.Type == EventAgent && ev.Decision.Accept })
+	if d := ev.Decision; d.Address != hci0.Address || d.Adapter != "hci1" || !contains(d.Reason, "own controller") {
+		t.Errorf("decision %+v", d)
+	}
+	if err := ask(stranger); !rejected(err) {
+		t.Errorf("another bonded, untrusted device on hci1: %v, want rejected", err)
+	}
+	// The box's own address on its own adapter is no loopback.
+	self := f.m.addDevice("hci0", hci0.Address, "spoof")
+	f.m.update(self, ifaceDevice, map[string]dbus.Variant{"Paired": dbus.MakeVariant(true)})
+	f.ev.wait(t, "the spoof bonded", isDevice(hci0.Address, func(d Device) bool { return d.Adapter == "hci0" && d.Paired }))
+	if err := ask(self); !rejected(err) {
+		t.Errorf("a device with hci0's address on hci0: %v, want rejected", err)
+	}
+}

@@ -168,7 +168,9 @@ func (c *Client) Start(ctx context.Context) error {
 	err := c.conn.BusObject().CallWithContext(cctx, "org.freedesktop.DBus.GetNameOwner", 0, busName).Store(&owner)
 	cancel()
 	if err == nil {
-		c.appeared(ctx, owner)
+		// An auto-connect now is the agent's start (boot, or a restart
+		// of the agent), not bluetoothd's: history says so.
+		c.appeared(ctx, owner, "boxagent started with bluetoothd running")
 	} else {
 		c.log.Warn("bluetoothd is not on the system bus; waiting for it", "err", err)
 	}
@@ -222,7 +224,7 @@ func (c *Client) handle(ctx context.Context, s *dbus.Signal) {
 			c.vanished()
 		}
 		if nw != "" {
-			c.appeared(ctx, nw)
+			c.appeared(ctx, nw, "bluetoothd appeared")
 		}
 	case ifaceObjMgr + ".InterfacesAdded":
 		var path dbus.ObjectPath
@@ -283,8 +285,9 @@ func (c *Client) subscribe(f func(Event)) (cancel func()) {
 	}
 }
 
-// appeared loads the model from a (new) bluetoothd and registers the agent.
-func (c *Client) appeared(ctx context.Context, owner string) {
+// appeared loads the model from a (new) bluetoothd and registers the
+// agent; why is the auto-connect's reason.
+func (c *Client) appeared(ctx context.Context, owner, why string) {
 	c.mu.Lock()
 	c.owner = owner
 	c.agentOK, c.agentErr = false, nil
@@ -311,7 +314,7 @@ func (c *Client) appeared(ctx context.Context, owner string) {
 	}
 	c.registerAgent(ctx)
 	c.enforceWindow(ctx)
-	c.rc.trigger("bluetoothd appeared")
+	c.rc.trigger(why)
 }
 
 // vanished forgets everything of a bluetoothd that left the bus.

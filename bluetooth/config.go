@@ -22,6 +22,9 @@ type Config struct {
 	// PairingWindow is how long `bt pairable on` accepts pairing, in
 	// seconds; default 180.
 	PairingWindow int `toml:"pairing_window" json:"pairing_window,omitempty"`
+	// DefaultMode is the mode a newly paired headset is saved with
+	// ([[bluetooth.headset]] mode): "music" or "call"; default music.
+	DefaultMode string `toml:"default_mode" json:"default_mode,omitempty"`
 	// Headsets are the known headsets, in order of preference.
 	Headsets []Headset `toml:"headset" json:"headset,omitempty"`
 }
@@ -67,6 +70,15 @@ func (c Config) AgentCapability() string {
 		return DefaultCapability
 	}
 	return c.Capability
+}
+
+// NewHeadsetMode is the mode a newly paired headset gets: DefaultMode or
+// music.
+func (c Config) NewHeadsetMode() string {
+	if c.DefaultMode == "" {
+		return ModeMusic
+	}
+	return c.DefaultMode
 }
 
 // Window is how long a pairing window opened by the user stays open.
@@ -117,6 +129,9 @@ func (c Config) Validate() error {
 	if c.PairingWindow < 0 || c.PairingWindow > 3600 {
 		bad("pairing_window", "%d is out of range 0..3600 seconds", c.PairingWindow)
 	}
+	if c.DefaultMode != "" && c.DefaultMode != ModeMusic && c.DefaultMode != ModeCall {
+		bad("default_mode", "%q is neither %q (A2DP) nor %q (HFP/HSP)", c.DefaultMode, ModeMusic, ModeCall)
+	}
 	seen := map[string]int{}
 	for i, h := range c.Headsets {
 		key := fmt.Sprintf("headset[%d]", i)
@@ -139,8 +154,8 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// headset finds a configured headset by address.
-func (c Config) headset(address string) (Headset, bool) {
+// Headset finds a configured headset by its normalised address.
+func (c Config) Headset(address string) (Headset, bool) {
 	for _, h := range c.Headsets {
 		if a, err := ParseAddress(h.Address); err == nil && a == address {
 			return h, true

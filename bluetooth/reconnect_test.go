@@ -172,3 +172,36 @@ func TestParseAddress(t *testing.T) {
 		}
 	}
 }
+
+// Each auto-connect says why it ran: at the agent's start (a boot, or the
+// agent restarted) it is the start, not bluetoothd appearing; after a link
+// loss, the disconnect.
+func TestAutoConnectReasons(t *testing.T) {
+	t.Parallel()
+	addr := startBus(t)
+	m := startMock(t, addr, connect(t, addr))
+	m.addAdapter("hci0")
+	dev := m.addDevice("hci0", headsetAddr, "headset")
+	m.must("/", "org.bluez.Mock.PairDevice", "hci0", headsetAddr, int32(0x240404))
+	m.must("/", "org.bluez.Mock.DisconnectDevice", "hci0", headsetAddr)
+	m.addMethod(dev, ifaceDevice, "Connect", "", "", connectOK)
+	ev := newEvents()
+	c := New(connect(t, addr), Options{OnEvent: ev.add,
+		Config: Config{Headsets: []Headset{{Address: headsetAddr, AutoConnect: true}}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	e := ev.wait(t, "connected at start", func(e Event) bool { return e.Type == EventReconnect && e.Error == "" })
+	if e.Message != "connected (boxagent started with bluetoothd running)" {
+		t.Errorf("at start: %q", e.Message)
+	}
+	mark := ev.mark()
+	m.must("/", "org.bluez.Mock.DisconnectDevice", "hci0", headsetAddr)
+	e = ev.waitFrom(t, mark, "reconnected", func(e Event) bool { return e.Type == EventReconnect && e.Error == "" })
+	if e.Message != "connected (headset "+headsetAddr+" disconnected)" {
+		t.Errorf("after the link loss: %q", e.Message)
+	}
+}

@@ -25,6 +25,11 @@ mkdir -p "$stage/DEBIAN" "$stage/usr/bin" "$stage/lib/systemd/system" "$doc/exam
 install -m 0755 "$bin" "$stage/usr/bin/boxagent"
 install -m 0644 deploy/systemd/boxagent.service deploy/systemd/boxagent-firstboot.service \
 	deploy/systemd/boxagent-mount@.service deploy/systemd/boxagent-pppoe@.service "$stage/lib/systemd/system/"
+# The system-mode PulseAudio for boards without PipeWire: shipped, not
+# enabled (deploy/pulseaudio/README.md).
+install -m 0644 deploy/pulseaudio/boxagent-pulseaudio.service "$stage/lib/systemd/system/"
+install -D -m 0644 deploy/pulseaudio/system.pa "$stage/usr/share/boxagent/pulseaudio/system.pa"
+install -m 0644 deploy/pulseaudio/boxagent-pulse.conf "$stage/usr/share/boxagent/pulseaudio/boxagent-pulse.conf"
 # The rule that lets user boxagent mount sticks through PID 1 (SECURITY.md).
 install -m 0644 deploy/systemd/50-boxagent.rules "$stage/usr/share/polkit-1/rules.d/50-boxagent.rules"
 install -m 0644 deploy/deb/copyright "$doc/copyright"

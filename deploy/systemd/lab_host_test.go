@@ -73,6 +73,9 @@ func TestLabSystemd(t *testing.T) {
 	for _, f := range []string{"boxagent.service", "boxagent-firstboot.service", "boxagent-mount@.service", "boxagent-pppoe@.service", "50-boxagent.rules"} {
 		copyFile(t, filepath.Join(root, "deploy/systemd", f), filepath.Join(dir, f))
 	}
+	for _, f := range []string{"boxagent-pulseaudio.service", "system.pa"} {
+		copyFile(t, filepath.Join(root, "deploy/pulseaudio", f), filepath.Join(dir, f))
+	}
 	// The store checks every package's zip structure, whatever the
 	// board's method: a zip of 2 MiB of random bytes.
 	var zb bytes.Buffer
@@ -116,10 +119,11 @@ func TestLabSystemd(t *testing.T) {
 		return
 	}
 	// The second boot also runs a PPPoE uplink's pppd as PID 1's
-	// transient unit (lab_pppoe_guest_test.go).
+	// transient unit (lab_pppoe_guest_test.go) and the packaged
+	// boxagent-pulseaudio.service (lab_pulse_guest_test.go).
 	second := opts("2")
 	second.Timeout = 10 * time.Minute
-	res = vm.RunGoTests(t, "./deploy/systemd", second, "-test.run=^(TestGuestSecondBoot|TestGuestPPPoEUnit)$")
+	res = vm.RunGoTests(t, "./deploy/systemd", second, "-test.run=^(TestGuestSecondBoot|TestGuestPPPoEUnit|TestGuestPulseUnit)$")
 	t.Logf("second boot: systemd started the run's unit at %s (init at %s)", res.Booted.Round(10*time.Millisecond), res.Boot.Round(10*time.Millisecond))
 
 	// The boot image from outside: provision.toml renamed once, not there.

@@ -35,14 +35,7 @@ func RunGoTests(t *testing.T, pkg string, opts Options, testArgs ...string) *Res
 		t.Fatal(err)
 	}
 	if opts.Dir == "" {
-		opts.Dir = t.TempDir()
-		if os.Getenv("LAB_KEEP") != "" {
-			d, err := os.MkdirTemp("", "lab-results-")
-			if err != nil {
-				t.Fatal(err)
-			}
-			opts.Dir = d
-		}
+		opts.Dir = NewResultsDir(t)
 	}
 	if opts.Timeout == 0 {
 		opts.Timeout = 5 * time.Minute
@@ -100,6 +93,22 @@ func RunGoTests(t *testing.T, pkg string, opts Options, testArgs ...string) *Res
 		t.Logf("package %s has no lab tests", pkg)
 	}
 	return res
+}
+
+// NewResultsDir is a new results folder for a run: the test's temporary
+// folder, or with LAB_KEEP set one that outlives the test (its path is in
+// the test's log).
+func NewResultsDir(t testing.TB) string {
+	t.Helper()
+	if os.Getenv("LAB_KEEP") == "" {
+		return t.TempDir()
+	}
+	d, err := os.MkdirTemp("", "lab-results-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("results kept in %s (LAB_KEEP)", d)
+	return d
 }
 
 // guestRunPattern passes the host's -run on to the guest: with

@@ -204,7 +204,7 @@ func TestSocketChecksThePeer(t *testing.T) {
 	if code == 0 || !strings.Contains(out, "may not use the agent") {
 		t.Errorf("nobody on a 0666 socket: exit %d\n%s", code, out)
 	}
-	if !strings.Contains(p.stderr.String(), "refused a client of the API socket") {
+	if !p.stderr.waitFor("refused a client of the API socket", 10*time.Second) {
 		t.Errorf("the refusal is not logged")
 	}
 	if _, _, code := p.run("status"); code != 0 {
@@ -273,9 +273,8 @@ func TestReloadCannotOpenTheLAN(t *testing.T) {
 	}
 	// SIGHUP goes the same way.
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(p.stderr.String(), "config reload refused") && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
+	if !p.stderr.waitFor("config reload refused", 10*time.Second) {
+		t.Errorf("SIGHUP's reload was not refused")
 	}
 	if code, body, _ := anon.do("POST", "/api/v1/config/reload", "", localapi.CSRFHeader, "1"); code != http.StatusUnauthorized {
 		t.Errorf("a change without login after SIGHUP: %d %s", code, body)

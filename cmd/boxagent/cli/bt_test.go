@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +99,20 @@ func startBluezMockProc(t *testing.T) (string, *exec.Cmd) {
 func TestBtAgainstBluezMock(t *testing.T) {
 	requireProcesses(t)
 	addr := startBluezMock(t)
+	// The template's pairing makes any device a phone (its UUIDs and
+	// class): this one stays the headset it is, so bt pair saves it.
+	conn, err := dbus.Connect(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Object("org.bluez", "/org/bluez/hci0/dev_00_1B_66_AA_BB_CC").Call("org.freedesktop.DBus.Mock.AddMethod", 0,
+		"org.bluez.Device1", "Pair", "", "", `
+self.PairDevice('hci0', '00:1B:66:AA:BB:CC', 0x240404)
+self.UpdateProperties('org.bluez.Device1', {'UUIDs': dbus.Array(['0000110b-0000-1000-8000-00805f9b34fb'], signature='s'), 'Icon': dbus.String('audio-headset')})
+`).Err; err != nil {
+		t.Fatal(err)
+	}
 	p := startAgentEnv(t, t.TempDir(), []string{"DBUS_SYSTEM_BUS_ADDRESS=" + addr})
 
 	out, _, code := p.run("status")
@@ -116,10 +131,28 @@ func TestBtAgainstBluezMock(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "paired, trusted and connected 00:1B:66:AA:BB:CC (Office Headset)") || !strings.Contains(stderr, "pairing with Office Headset") {
 		t.Errorf("bt pair: %d\n%s\n%s", code, out, stderr)
 	}
+	// Music by default: the new headset is saved with its mode.
+	if !strings.Contains(stderr, "saved as a headset in "+filepath.Join(p.root, "etc/boxagent/config.toml")+", mode music") {
+		t.Errorf("bt pair does not say the headset was saved:\n%s", stderr)
+	}
+	cfg, _ := os.ReadFile(filepath.Join(p.root, "etc/boxagent/config.toml"))
+	if !strings.Contains(string(cfg), "[[bluetooth.headset]]\naddress = \"00:1B:66:AA:BB:CC\"\nmode = \"music\"\n") {
+		t.Errorf("the config after bt pair:\n%s", cfg)
+	}
 	out, _, code = p.run("bt", "devices", "--json")
 	var ds []map[string]any
 	if code != 0 || json.Unmarshal([]byte(out), &ds) != nil || len(ds) != 1 || ds[0]["connected"] != true || ds[0]["paired"] != true {
 		t.Errorf("bt devices --json: %d\n%s", code, out)
+	}
+	// A phone paired is no headset: not saved.
+	if err := conn.Object("org.bluez", "/").Call("org.bluez.Mock.AddDevice", 0, "hci0", "00:1B:66:00:00:07", "Phone").Err; err != nil {
+		t.Fatal(err)
+	}
+	if out, stderr, code = p.run("bt", "pair", "00:1B:66:00:00:07"); code != 0 || strings.Contains(stderr, "saved as a headset") {
+		t.Errorf("bt pair of a phone: %d\n%s\n%s", code, out, stderr)
+	}
+	if cfg, _ := os.ReadFile(filepath.Join(p.root, "etc/boxagent/config.toml")); strings.Contains(string(cfg), "00:1B:66:00:00:07") {
+		t.Errorf("a phone saved as a headset:\n%s", cfg)
 	}
 	if out, _, code = p.run("bt", "disconnect", "00:1B:66:AA:BB:CC"); code != 0 || !strings.HasPrefix(out, "disconnected 00:1B:66:AA:BB:CC") {
 		t.Errorf("bt disconnect: %d %s", code, out)

@@ -36,14 +36,42 @@ type agentProc struct {
 }
 
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu    sync.Mutex
+	b     bytes.Buffer
+	wrote chan struct{} // a nudge after each write, for waitFor
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.wrote == nil {
+		s.wrote = make(chan struct{}, 1)
+	}
+	select {
+	case s.wrote <- struct{}{}:
+	default:
+	}
 	return s.b.Write(p)
+}
+
+// waitFor says whether the buffer holds want within d: the daemon logs
+// some things after it answered the request that caused them.
+func (s *syncBuffer) waitFor(want string, d time.Duration) bool {
+	s.mu.Lock()
+	if s.wrote == nil {
+		s.wrote = make(chan struct{}, 1)
+	}
+	wrote := s.wrote
+	s.mu.Unlock()
+	deadline := time.After(d)
+	for !strings.Contains(s.String(), want) {
+		select {
+		case <-wrote:
+		case <-deadline:
+			return false
+		}
+	}
+	return true
 }
 
 func (s *syncBuffer) String() string {

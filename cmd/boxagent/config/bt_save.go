@@ -101,16 +101,48 @@ func editHeadsetAutoConnect(data []byte, address string, on bool) ([]byte, error
 	case found != nil:
 		out = append(append(append(out, data[:found.body]...), "auto_connect = "+value+"\n"...), data[found.body:]...)
 	default:
-		out = append(out, data...)
-		if len(out) > 0 && out[len(out)-1] != '\n' {
-			out = append(out, '\n')
-		}
-		if len(out) > 0 {
-			out = append(out, '\n')
-		}
-		out = append(out, fmt.Sprintf("[[bluetooth.headset]]\naddress = %q\nauto_connect = %s\n", address, value)...)
+		out = appendHeadset(data, address, "auto_connect = "+value)
 	}
 	return out, nil
+}
+
+// appendHeadset appends a [[bluetooth.headset]] table for address, with
+// the key line kv, after a blank line; every other byte stays.
+func appendHeadset(data []byte, address, kv string) []byte {
+	out := append([]byte(nil), data...)
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\n')
+	}
+	if len(out) > 0 {
+		out = append(out, '\n')
+	}
+	return append(out, fmt.Sprintf("[[bluetooth.headset]]\naddress = %q\n%s\n", address, kv)...)
+}
+
+// SaveNewHeadset adds a [[bluetooth.headset]] for a headset just paired:
+// its address (normalised) and the mode the audio domain gives it when
+// it connects, mode = [bluetooth] default_mode (music unless set). A
+// headset the file already has is left as the user wrote it. It reports
+// whether it added the table and returns the config now in the file; the
+// text is appended (comments and layout stay) and checked as
+// SaveHeadsetAutoConnect's is.
+func SaveNewHeadset(path, address string) (*Config, bool, error) {
+	added := false
+	cfg, err := Edit(path, func(data []byte, old *Config) ([]byte, error) {
+		if _, ok := old.Bluetooth.Headset(address); ok {
+			return data, nil
+		}
+		mode := old.Bluetooth.NewHeadsetMode()
+		want := *old
+		want.Bluetooth.Headsets = append(slices.Clone(old.Bluetooth.Headsets), bluetooth.Headset{Address: address, Mode: mode})
+		text := appendHeadset(data, address, fmt.Sprintf("mode = %q", mode))
+		if err := sameConfig(path, text, &want); err != nil {
+			return nil, fmt.Errorf("cannot save headset %s in %s: %w; add it by hand ([[bluetooth.headset]] address, mode)", address, path, err)
+		}
+		added = true
+		return text, nil
+	})
+	return cfg, added, err
 }
 
 // indexFrom is the index of the first c at or after from, or -1.

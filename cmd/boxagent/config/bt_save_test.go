@@ -97,3 +97,60 @@ func TestSaveHeadsetAutoConnectRefuses(t *testing.T) {
 		})
 	}
 }
+
+// A headset just paired is saved with the default mode; one the file has
+// already stays as the user wrote it.
+func TestSaveNewHeadset(t *testing.T) {
+	for _, c := range []struct {
+		name, file, address string
+		added               bool
+		want                string
+	}{
+		{"music unless set", headsetFile, "00:1B:66:00:00:01", true,
+			headsetFile + "\n[[bluetooth.headset]]\naddress = \"00:1B:66:00:00:01\"\nmode = \"music\"\n"},
+		{"the configured default mode", "[bluetooth]\ndefault_mode = \"call\"\n", "00:1B:66:00:00:01", true,
+			"[bluetooth]\ndefault_mode = \"call\"\n\n[[bluetooth.headset]]\naddress = \"00:1B:66:00:00:01\"\nmode = \"call\"\n"},
+		{"no file yet", "", "00:1B:66:00:00:01", true,
+			"[[bluetooth.headset]]\naddress = \"00:1B:66:00:00:01\"\nmode = \"music\"\n"},
+		{"a known headset is left alone", headsetFile, "00:1B:66:AA:BB:CC", false, headsetFile},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "config.toml")
+			if c.file != "" {
+				if err := os.WriteFile(path, []byte(c.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cfg, added, err := SaveNewHeadset(path, c.address)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if added != c.added {
+				t.Errorf("added %v, want %v", added, c.added)
+			}
+			got, _ := os.ReadFile(path)
+			if string(got) != c.want {
+				t.Errorf("file:\n%s\nwant:\n%s", got, c.want)
+			}
+			h, ok := cfg.Bluetooth.Headset(c.address)
+			if !ok {
+				t.Fatalf("%s is not among %+v", c.address, cfg.Bluetooth.Headsets)
+			}
+			if c.added && h.Mode != cfg.Bluetooth.NewHeadsetMode() {
+				t.Errorf("mode %q, want %q", h.Mode, cfg.Bluetooth.NewHeadsetMode())
+			}
+		})
+	}
+	// An invalid file is refused and left as it was.
+	path := filepath.Join(t.TempDir(), "config.toml")
+	bad := "[bluetooth]\ndefault_mode = \"loud\"\n"
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := SaveNewHeadset(path, "00:1B:66:00:00:01"); err == nil || !strings.Contains(err.Error(), "default_mode") {
+		t.Errorf("invalid default_mode: %v", err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != bad {
+		t.Errorf("the invalid file was changed:\n%s", got)
+	}
+}

@@ -28,6 +28,8 @@ type audioDomain struct {
 
 	mu     sync.Mutex
 	client *audio.Client
+	modes  *headsetModes // the client's; nil without one
+	ctx    context.Context
 	health localapi.Subsystem
 	wake   chan struct{}
 	done   chan struct{}
@@ -66,6 +68,7 @@ func (d *audioDomain) locator() audio.Locator {
 // then follows it until ctx ends.
 func (d *audioDomain) Start(ctx context.Context) error {
 	d.done = make(chan struct{})
+	d.ctx = ctx
 	c, err := d.connect(ctx)
 	if err != nil {
 		d.setHealth(d.absence(err))
@@ -100,8 +103,9 @@ func (d *audioDomain) run(ctx context.Context, c *audio.Client) {
 		d.log.Info("PulseAudio reached", "dbus", s.DBus, "how", s.How, "native", s.Native)
 		d.a.events.Publish("audio", audio.Event{Kind: "connected", Value: s.DBus})
 		ev, cancel := c.Subscribe()
+		modes := d.headsetModes()
 		d.mu.Lock()
-		d.client = c
+		d.client, d.modes = c, modes
 		d.mu.Unlock()
 	follow:
 		for {
@@ -112,13 +116,14 @@ func (d *audioDomain) run(ctx context.Context, c *audio.Client) {
 				return
 			case e := <-ev:
 				d.a.events.Publish("audio", e)
+				modes.card(ctx, c, e)
 			case <-c.Done():
 				break follow
 			}
 		}
 		cancel()
 		d.mu.Lock()
-		d.client = nil
+		d.client, d.modes = nil, nil
 		d.mu.Unlock()
 		d.log.Warn("PulseAudio went away; reconnecting")
 		d.a.events.Publish("audio", audio.Event{Kind: "disconnected"})
@@ -142,11 +147,10 @@ func (d *audioDomain) connect(ctx context.Context) (*audio.Client, error) {
 // headset connected A2DP only. PulseAudio then signals
 // ProfileAvailableChanged and `mode call` goes on.
 func connectHeadsetProfile(ctx context.Context, card string, uuids []string) error {
-	addr, ok := strings.CutPrefix(card, "bluez_card.")
+	addr, ok := audio.HeadsetAddress(card)
 	if !ok {
 		return fmt.Errorf("%s is not a Bluetooth card", card)
 	}
-	addr = strings.ReplaceAll(addr, "_", ":")
 	conn, err := dbus.ConnectSystemBus(dbus.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("cannot reach BlueZ: %w", err)
@@ -211,14 +215,23 @@ func (d *audioDomain) Stop() {
 	}
 }
 
-// Reconfigure reconnects when [audio] changed.
+// Reconfigure reconnects when [audio] changed, and puts headsets the
+// config gained in their mode.
 func (d *audioDomain) Reconfigure(ctx context.Context, old, cfg *config.Config) ([]string, error) {
+	d.mu.Lock()
+	c, modes, runCtx := d.client, d.modes, d.ctx
+	d.mu.Unlock()
+	if c != nil && modes != nil {
+		var cards []string
+		for _, card := range c.State().Cards {
+			cards = append(cards, card.Name)
+		}
+		// The run's context, not the reload's: the switch outlives it.
+		modes.configured(runCtx, c, cards, old.Bluetooth, cfg.Bluetooth)
+	}
 	if old.Audio == cfg.Audio {
 		return nil, nil
 	}
-	d.mu.Lock()
-	c := d.client
-	d.mu.Unlock()
 	if c != nil {
 		c.Close() // run reconnects with the new settings
 	}
@@ -431,7 +444,7 @@ func (a *agent) checkAudio(ctx context.Context) []localapi.Check {
 	if c == nil {
 		if !running {
 			return []localapi.Check{{Name: "pulseaudio", Result: localapi.CheckWarn, Detail: "PulseAudio is not running",
-				Fix: "apt-get install pulseaudio pulseaudio-module-bluetooth; install deploy/pulseaudio/pulseaudio.service and system.pa; systemctl enable --now pulseaudio"}}
+				Fix: "apt-get install pulseaudio pulseaudio-module-bluetooth; systemctl enable --now boxagent-pulseaudio (deploy/pulseaudio)"}}
 		}
 		return []localapi.Check{
 			{Name: "pulseaudio", Result: localapi.CheckOK, Detail: "running"},

@@ -308,7 +308,11 @@ func (d *btDomain) Register(api *localapi.Server) {
 		}
 		return api.Operate(w, r, localapi.Spec{Kind: "bt.pair", Summary: "pair, trust and connect " + addr, Request: btAddressRequest{addr}, Long: true},
 			func(ctx context.Context, progress localapi.ProgressFunc) (any, error) {
-				return c.Pair(ctx, addr, func(m string) { progress(m, 0, 0) })
+				dev, err := c.Pair(ctx, addr, func(m string) { progress(m, 0, 0) })
+				if err != nil {
+					return dev, err
+				}
+				return d.saveNewHeadset(ctx, dev, func(m string) { progress(m, 0, 0) }), nil
 			})
 	})
 	short := func(path, kind, verb string, fn func(ctx context.Context, c *bluetooth.Client, addr string) (any, error)) {
@@ -467,4 +471,44 @@ func mapBluetoothError(err error) *localapi.Error {
 		}
 	}
 	return nil
+}
+
+// btPairResult answers POST /api/v1/bt/pair: the device, and the
+// [[bluetooth.headset]] saved for it when it was new to the config.
+type btPairResult struct {
+	bluetooth.Device
+	Saved *bluetooth.Headset `json:"saved,omitempty"`
+}
+
+// saveNewHeadset gives a headset just paired (a device that offers A2DP,
+// HFP or HSP) its [[bluetooth.headset]]
+// (the default mode, music unless [bluetooth] default_mode says call)
+// through the config's one editor, and reloads, so the audio domain puts
+// it in that mode when its card appears, now and after a restart. The
+// pairing stands if the file cannot be written: that is said in the
+// operation's progress and the log.
+func (d *btDomain) saveNewHeadset(ctx context.Context, dev bluetooth.Device, progress func(string)) btPairResult {
+	res := btPairResult{Device: dev}
+	if !dev.Headset() {
+		// A keyboard or a phone is no [[bluetooth.headset]]: being one
+		// would also let it pair again outside a window.
+		return res
+	}
+	cfg, added, err := config.SaveNewHeadset(d.a.cfgPath, dev.Address)
+	if err != nil {
+		d.log.Warn("cannot save the new headset", "device", dev.Address, "err", err)
+		progress(err.Error())
+		return res
+	}
+	if !added {
+		return res
+	}
+	h, _ := cfg.Bluetooth.Headset(dev.Address)
+	res.Saved = &h
+	progress(fmt.Sprintf("saved as a headset in %s, mode %s", d.a.cfgPath, h.Mode))
+	if _, err := d.a.ReloadConfig(ctx); err != nil {
+		d.log.Warn("cannot reload the config after saving the new headset", "err", err)
+		progress("cannot reload the config: " + err.Error())
+	}
+	return res
 }
