@@ -28,7 +28,7 @@ build:
 # The Debian packages the tests need, one list for the host and the board
 # (lab-deps.sh reads it too); `testreport tools` checks it covers every
 # program the code runs.
-HOST_PKGS := $(shell awk '!/^\#/ && NF && $$1 !~ /^tool:/ { print $$1 }' deploy/test-packages)
+HOST_PKGS := $(shell awk '!/^\#/ && NF && $$1 !~ /^(tool|armhf):/ { print $$1 }' deploy/test-packages)
 deps:
 	@missing=""; for p in $(HOST_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -23,7 +23,7 @@ die() { log "$*"; exit 1; }
 # --- 1. packages ------------------------------------------------------------
 # One list for the host tests and the board: deploy/test-packages (its
 # tool: lines are not Debian packages).
-pkgs=$(awk '!/^#/ && NF && $1 !~ /^tool:/ { print $1 }' "$repo/deploy/test-packages")
+pkgs=$(awk '!/^#/ && NF && $1 !~ /^(tool|armhf):/ { print $1 }' "$repo/deploy/test-packages")
 missing=
 for p in $pkgs; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
