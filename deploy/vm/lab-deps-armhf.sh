@@ -108,7 +108,7 @@ fi
 
 # --- 3. initramfs (armhf busybox; the amd64 board's init) --------------------
 bbver=$(apt-cache show busybox-static:armhf | awk '$1 == "Version:" { print $2; exit }')
-istamp="$kstamp busybox-static $bbver $(sum "$here/initramfs/init" "$0")"
+istamp="$kstamp busybox-static $bbver $(sum "$here/initramfs/init" "$here/initramfs/build.sh" "$0")"
 initrd=$cache/initramfs-$kver.cpio.gz
 if [ "$(cat "$initrd.stamp" 2>/dev/null)" != "$istamp" ]; then
 	log "building the initramfs for $kver"
@@ -116,23 +116,8 @@ if [ "$(cat "$initrd.stamp" 2>/dev/null)" != "$istamp" ]; then
 	trap 'rm -rf "$w"' EXIT
 	dl "$w" "busybox-static:armhf=$bbver"
 	dpkg -x "$w"/busybox-static_*_armhf.deb "$w/bb"
-	mkdir -p "$w/i/bin" "$w/i/dev" "$w/i/proc" "$w/i/sys" "$w/i/lower" "$w/i/rw" "$w/i/newroot" "$w/i/host" "$w/i/mods"
-	cp "$w/bb/bin/busybox" "$w/i/bin/busybox"
-	for a in sh mount mkdir insmod switch_root cat echo poweroff chmod sed; do
-		ln -s busybox "$w/i/bin/$a"
-	done
-	# virtio_mmio: the virt machine's virtio-*-device transports.
-	for m in virtio_mmio virtio_pci 9pnet_virtio 9p overlay; do
-		modprobe -d "$kdir" -S "$kver" --show-depends "$m"
-	done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }' | while read -r ko; do
-		cp "$ko" "$w/i/mods/"
-		basename "$ko" >>"$w/i/mods/order"
-	done
-	[ -s "$w/i/mods/order" ] || die "cannot find the virtio/9p/overlay modules in $kdir"
-	cp "$here/initramfs/init" "$w/i/init"
-	chmod 755 "$w/i/init"
-	(cd "$w/i" && find . | cpio -o -H newc --quiet | gzip -1) >"$initrd.tmp"
-	mv "$initrd.tmp" "$initrd"
+	# virtio_mmio too: the virt machine's virtio-*-device transports.
+	"$here/initramfs/build.sh" "$initrd" "$w/bb/bin/busybox" "$kdir" "$kver" virtio_mmio virtio_pci 9pnet_virtio 9p overlay
 	echo "$istamp" >"$initrd.stamp"
 	rm -rf "$w"
 	trap - EXIT
