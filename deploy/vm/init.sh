@@ -26,6 +26,9 @@ mount -t tmpfs tmpfs /dev/shm
 chmod 700 /run/user/0
 hostname vlab
 ip link set lo up
+# The armhf root is an image's: mmdebstrap leaves /etc/machine-id empty for
+# the first boot to fill, which dbus-uuidgen --ensure refuses.
+[ -s /etc/machine-id ] || dbus-uuidgen >/etc/machine-id
 
 [ -f "$RESULTS/env" ] && . "$RESULTS/env"
 [ -n "${LAB_PATH:-}" ] && export PATH="$LAB_PATH:$PATH"
