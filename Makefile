@@ -55,10 +55,12 @@ test-size:
 # package's passed/failed/skipped/retried, every skip with its reason, every
 # retry with its first failure, and "N passed, N failed, N skipped". With
 # CI=true (.ci/run) a skip docs/SKIPS.md does not list fails the run.
-TEST_STAGES ?= lint test-tools test-size test-unit test-cross test-artifacts test-lab
+# test-day-armhf: the field engineer's day on the armhf board (the box's own
+# architecture); the rest of the lab suite there is make test-lab-armhf.
+TEST_STAGES ?= lint test-tools test-size test-unit test-cross test-artifacts test-lab test-day-armhf
 REPORT      ?= $(CURDIR)/.cache/test-report
 TESTREPORT  := $(BIN)/testreport
-test: deps lab-deps
+test: deps lab-deps lab-deps-armhf
 	@rm -rf $(REPORT); start=$$(date +%s); failed=""; \
 	for t in $(TEST_STAGES); do \
 	  echo "== make $$t"; $(MAKE) --no-print-directory $$t || failed="$$failed $$t"; \
