@@ -69,7 +69,7 @@ abi=${kver%-armmp}         # 6.1.0-N
 series=${kver%%.0-*}       # 6.1
 pver=$(apt-cache show "$pkg:armhf" | awk '$1 == "Version:" { print $2; exit }')
 xmod=$here/armhf/Kbuild
-kstamp="$pkg $pver $(sum "$xmod" "$0")"
+kstamp="$pkg $pver $(sum "$xmod")"
 kdir=$cache/kernel-$kver
 dl() { (cd "$1" && shift && apt-get download -qq -o APT::Sandbox::User=root "$@"); }
 if [ "$(cat "$kdir/.stamp" 2>/dev/null)" != "$kstamp" ]; then
@@ -108,7 +108,7 @@ fi
 
 # --- 3. initramfs (armhf busybox; the amd64 board's init) --------------------
 bbver=$(apt-cache show busybox-static:armhf | awk '$1 == "Version:" { print $2; exit }')
-istamp="$kstamp busybox-static $bbver $(sum "$here/initramfs/init" "$here/initramfs/build.sh" "$0")"
+istamp="$kstamp busybox-static $bbver $(sum "$here/initramfs/init" "$here/initramfs/build.sh")"
 initrd=$cache/initramfs-$kver.cpio.gz
 if [ "$(cat "$initrd.stamp" 2>/dev/null)" != "$istamp" ]; then
 	log "building the initramfs for $kver"
@@ -163,9 +163,10 @@ if [ ! -f "$root.done" ]; then
 	fi
 	mv "$root.tmp" "$root"
 	du -sm "$root" | cut -f1 >"$root.done"
-	# older roots of other package lists
+	# Older roots stay: a board booted from one may still be running (they
+	# are 300 MB each; rm -rf them once no board runs).
 	for old in "$cache"/root-*.done; do
-		[ "$old" = "$root.done" ] || rm -rf "${old%.done}" "$old"
+		[ "$old" = "$root.done" ] || log "an older root is left: ${old%.done}"
 	done
 fi
 
