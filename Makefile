@@ -28,7 +28,7 @@ build:
 # The Debian packages the tests need, one list for the host and the board
 # (lab-deps.sh reads it too); `testreport tools` checks it covers every
 # program the code runs.
-HOST_PKGS := $(shell awk '!/^\#/ && NF && $$1 !~ /^tool:/ { print $$1 }' deploy/test-packages)
+HOST_PKGS := $(shell awk '!/^\#/ && NF && $$1 !~ /^(tool|armhf):/ { print $$1 }' deploy/test-packages)
 deps:
 	@missing=""; for p in $(HOST_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -59,10 +59,12 @@ test-size:
 # package's passed/failed/skipped/retried, every skip with its reason, every
 # retry with its first failure, and "N passed, N failed, N skipped". With
 # CI=true (.ci/run) a skip docs/SKIPS.md does not list fails the run.
-TEST_STAGES ?= lint test-tools test-size test-unit test-cross test-artifacts test-lab
+# test-day-armhf: the field engineer's day on the armhf board (the box's own
+# architecture); the rest of the lab suite there is make test-lab-armhf.
+TEST_STAGES ?= lint test-tools test-size test-unit test-cross test-artifacts test-lab test-day-armhf
 REPORT      ?= $(CURDIR)/.cache/test-report
 TESTREPORT  := $(BIN)/testreport
-test: deps lab-deps
+test: deps lab-deps lab-deps-armhf
 	@rm -rf $(REPORT); start=$$(date +%s); failed=""; \
 	for t in $(TEST_STAGES); do \
 	  echo "== make $$t"; $(MAKE) --no-print-directory $$t || failed="$$failed $$t"; \

@@ -18,7 +18,7 @@ func TestBuiltin(t *testing.T) {
 		t.Fatalf("Builtin: %v", err)
 	}
 	want := []string{"amlogic-tvbox", "generic-arm64", "generic-armv7", "generic-mipsle", "generic-riscv64", "generic-x86_64",
-		"huawei-ec6108v9c", "raspberrypi-4", "raspberrypi-5", "rockchip-tvbox", "virtual-board"}
+		"huawei-ec6108v9c", "raspberrypi-4", "raspberrypi-5", "rockchip-tvbox", "virtual-board", "virtual-board-armhf"}
 	if got := IDs(ps); !slices.Equal(got, want) {
 		t.Errorf("builtin ids = %q, want %q", got, want)
 	}
@@ -259,7 +259,7 @@ func TestDetectFacts(t *testing.T) {
 
 func TestUnknownBoardError(t *testing.T) {
 	_, err := Detect(fstest.MapFS{}, testProfiles(t), "nope", "arm64")
-	want := `unknown board "nope"; known boards: acme-box, acme-mb2, amlogic-tvbox, generic-arm64, generic-armv7, generic-mipsle, generic-riscv64, generic-x86_64, huawei-ec6108v9c, raspberrypi, raspberrypi-4, raspberrypi-5, rockchip-tvbox, virtual-board`
+	want := `unknown board "nope"; known boards: acme-box, acme-mb2, amlogic-tvbox, generic-arm64, generic-armv7, generic-mipsle, generic-riscv64, generic-x86_64, huawei-ec6108v9c, raspberrypi, raspberrypi-4, raspberrypi-5, rockchip-tvbox, virtual-board, virtual-board-armhf`
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v, want %s", err, want)
 	}
@@ -318,7 +318,7 @@ func TestLoadAll(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := []string{"amlogic-tvbox", "generic-arm64", "generic-armv7", "generic-mipsle", "generic-riscv64", "generic-x86_64",
-			"huawei-ec6108v9c", "raspberrypi-4", "raspberrypi-5", "rockchip-tvbox", "virtual-board"}
+			"huawei-ec6108v9c", "raspberrypi-4", "raspberrypi-5", "rockchip-tvbox", "virtual-board", "virtual-board-armhf"}
 		if !slices.Equal(IDs(ps), want) {
 			t.Errorf("ids = %q, want %q", IDs(ps), want)
 		}

@@ -10,7 +10,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/binary"
 	"encoding/pem"
 	"math/big"
 	"os"
@@ -19,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/boxagent/boxagent/firmware/fwtest"
 )
 
 // testKey is a signing key with its self-signed certificate, written as PEM
@@ -164,43 +165,17 @@ func buildZip(t testing.TB, entries []entry, comment string) []byte {
 func cmsSign(t testing.TB, k *testKey, md string, data []byte, noattr bool) []byte {
 	t.Helper()
 	needTool(t, "openssl")
-	dir := t.TempDir()
-	in := filepath.Join(dir, "signed.bin")
-	out := filepath.Join(dir, "sig.p7")
-	if err := os.WriteFile(in, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"cms", "-sign", "-binary", "-outform", "DER", "-md", md,
-		"-signer", k.certPath, "-inkey", k.keyPath, "-in", in, "-out", out}
-	if noattr {
-		args = append(args, "-noattr")
-	}
-	if b, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
-		t.Fatalf("openssl %v: %v\n%s", args, err, b)
-	}
-	sig, err := os.ReadFile(out)
+	sig, err := fwtest.CMSSign(data, k.certPath, k.keyPath, md, noattr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return sig
 }
 
-const signApkMessage = "signed by SignApk\x00"
+const signApkMessage = fwtest.SignApkMessage
 
-// assembleWholeFile is what signapk -w does once it has the signature:
-// prefix is the zip without its 2-byte comment length; the comment is
-// message + PKCS#7 + footer.
-func assembleWholeFile(prefix []byte, message string, sig []byte) []byte {
-	comment := append([]byte(message), sig...)
-	sigStart := len(sig) + footerLen
-	total := len(comment) + footerLen
-	comment = binary.LittleEndian.AppendUint16(comment, uint16(sigStart))
-	comment = append(comment, 0xff, 0xff)
-	comment = binary.LittleEndian.AppendUint16(comment, uint16(total))
-	out := bytes.Clone(prefix)
-	out = binary.LittleEndian.AppendUint16(out, uint16(total))
-	return append(out, comment...)
-}
+// assembleWholeFile: see fwtest.AssembleWholeFile.
+var assembleWholeFile = fwtest.AssembleWholeFile
 
 // signWholeFile signs an uncommented zip the way signapk -w does.
 func signWholeFile(t testing.TB, zipData []byte, k *testKey, md string, noattr bool) []byte {

@@ -105,14 +105,8 @@ func TestLab(t *testing.T) {
 	t.Logf("fixtures in %s", time.Since(start).Round(time.Millisecond))
 
 	// The agent itself, for TestGuestAgent: boxagent serve and its CLI.
-	root, err := vm.RepoRoot()
-	if err != nil {
+	if err := vm.BuildBoxagent(c, filepath.Join(dir, "boxagent")); err != nil {
 		t.Fatal(err)
-	}
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "boxagent"), "./cmd/boxagent")
-	build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("cannot build boxagent: %v\n%s", err, out)
 	}
 	env := map[string]string{envLabDir: dir, "FW_BOXAGENT": filepath.Join(dir, "boxagent")}
 	for name, sum := range sums {

@@ -53,29 +53,7 @@ func TestLabSystemd(t *testing.T) {
 	if _, err := exec.LookPath("mcopy"); err != nil {
 		t.Skip("mtools is not installed: make lab-deps")
 	}
-	dir := t.TempDir()
-	if os.Getenv("LAB_KEEP") != "" {
-		d, err := os.MkdirTemp("", "systemd-lab-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir = d
-	}
-	root, err := vm.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "boxagent"), "./cmd/boxagent")
-	build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("cannot build boxagent: %v\n%s", err, out)
-	}
-	for _, f := range []string{"boxagent.service", "boxagent-firstboot.service", "boxagent-mount@.service", "boxagent-pppoe@.service", "50-boxagent.rules"} {
-		copyFile(t, filepath.Join(root, "deploy/systemd", f), filepath.Join(dir, f))
-	}
-	for _, f := range []string{"boxagent-pulseaudio.service", "system.pa"} {
-		copyFile(t, filepath.Join(root, "deploy/pulseaudio", f), filepath.Join(dir, f))
-	}
+	dir := agentFiles(t, c)
 	// The store checks every package's zip structure, whatever the
 	// board's method: a zip of 2 MiB of random bytes.
 	var zb bytes.Buffer
@@ -134,6 +112,29 @@ func TestLabSystemd(t *testing.T) {
 	if out, err := vm.CheckFAT(stick); err != nil {
 		t.Errorf("stick: %v\n%s", err, out)
 	}
+}
+
+// agentFiles makes the results folder of a systemd board's run (kept with
+// LAB_KEEP) and puts there what installAgent installs: boxagent built for
+// the board's architecture, its units and polkit rule.
+func agentFiles(t *testing.T, c *vm.Cache) string {
+	t.Helper()
+	dir := vm.NewResultsDir(t)
+	root, err := vm.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.BuildBoxagent(c, filepath.Join(dir, "boxagent")); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"boxagent.service", "boxagent-firstboot.service", "boxagent-mount@.service", "boxagent-pppoe@.service", "50-boxagent.rules"} {
+		copyFile(t, filepath.Join(root, "deploy/systemd", f), filepath.Join(dir, f))
+	}
+	// The packaged system PulseAudio (TestGuestPulseUnit).
+	for _, f := range []string{"boxagent-pulseaudio.service", "system.pa"} {
+		copyFile(t, filepath.Join(root, "deploy/pulseaudio", f), filepath.Join(dir, f))
+	}
+	return dir
 }
 
 func mtools(t *testing.T, name string, args ...string) string {

@@ -13,16 +13,22 @@ import (
 	"testing"
 )
 
-// Cache is what deploy/vm/lab-deps.sh prepared: the unpacked Debian kernel,
-// the initramfs and the btvirt shim.
+// Cache is what deploy/vm/lab-deps.sh (or lab-deps-armhf.sh) prepared: the
+// unpacked Debian kernel, the initramfs and the btvirt shim, and for the
+// armhf board its root.
 type Cache struct {
-	Dir           string // .cache/lab
+	Arch          Arch   // the board's architecture
+	Dir           string // .cache/lab: the board lock (both boards take it)
 	KernelVersion string // e.g. 6.1.0-56-amd64
 	KernelRoot    string // the unpacked kernel package (boot/, lib/modules/)
 	Kernel        string // Dir/vmlinux-VERSION (boots faster), else KernelRoot/boot/vmlinuz-VERSION
 	Initrd        string // Dir/initramfs.cpio.gz
 	BtvirtShim    string // Dir/btvirt-sco-shim.so
 	Init          string // deploy/vm/init.sh, stage 2 of the guest's PID 1
+	// Root is the board's own root (armhf); "" means the host /.
+	Root string
+	// Binds are host paths bound into Root at the same path.
+	Binds []string
 }
 
 // ErrNoCache means lab-deps.sh has not been run.
@@ -66,10 +72,16 @@ func isRepo(dir string) bool {
 	return false
 }
 
-// FindCache locates the lab cache: $LAB_CACHE, else .cache/lab in the repo.
-// It returns an error wrapping ErrNoCache when something is missing.
+// FindCache locates the lab cache of the board LAB_ARCH names: $LAB_CACHE,
+// else .cache/lab in the repo; the armhf board's in $LAB_ARMHF_CACHE, else
+// /var/cache/boxagent-lab/armhf (its lock still in the former). It returns
+// an error wrapping ErrNoCache when something is missing.
 func FindCache() (*Cache, error) {
 	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	arch, err := BoardArch()
 	if err != nil {
 		return nil, err
 	}
@@ -77,12 +89,16 @@ func FindCache() (*Cache, error) {
 	if dir == "" {
 		dir = filepath.Join(root, ".cache", "lab")
 	}
+	if arch == ArchArmhf {
+		return findArmhfCache(root, dir)
+	}
 	v, err := os.ReadFile(filepath.Join(dir, "kernel.version"))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the kernel version in %s: %w", dir, ErrNoCache)
 	}
 	kver := string(bytes.TrimSpace(v))
 	c := &Cache{
+		Arch:          ArchAmd64,
 		Dir:           dir,
 		KernelVersion: kver,
 		KernelRoot:    filepath.Join(dir, "kernel"),
@@ -112,12 +128,12 @@ func RequireLab(t testing.TB) *Cache {
 	if os.Geteuid() != 0 {
 		t.Skip("boots the virtual board: needs root (9p passthrough of the host root)")
 	}
-	if _, err := exec.LookPath(qemuBinary); err != nil {
-		t.Skipf("boots the virtual board: %s not installed (run make lab-deps)", qemuBinary)
-	}
 	c, err := FindCache()
 	if err != nil {
 		t.Skipf("boots the virtual board: %v", err)
+	}
+	if _, err := exec.LookPath(c.Arch.QEMU()); err != nil {
+		t.Skipf("boots the virtual board: %s not installed (run make lab-deps)", c.Arch.QEMU())
 	}
 	return c
 }

@@ -47,7 +47,8 @@ func RunGoTests(t *testing.T, pkg string, opts Options, testArgs ...string) *Res
 	}
 	bin := filepath.Join(opts.Dir, filepath.Base(pkgDir)+".test")
 	start := time.Now()
-	if _, err := output(root, goBin, "test", "-c", "-tags", "lab", "-o", bin, pkg); err != nil {
+	// For the board's architecture: GOARCH=arm GOARM=7 on armhf.
+	if _, err := outputEnv(root, opts.Cache.archOrDefault().GoEnv(), goBin, "test", "-c", "-tags", "lab", "-o", bin, pkg); err != nil {
 		t.Fatalf("cannot build the tests of %s: %v", pkg, err)
 	}
 	t.Logf("built %s in %s", filepath.Base(bin), time.Since(start).Round(10*time.Millisecond))
@@ -111,6 +112,19 @@ func NewResultsDir(t testing.TB) string {
 	return d
 }
 
+// BuildBoxagent builds ./cmd/boxagent for the board c boots (GOARCH=arm
+// GOARM=7 on armhf) into out, as make cross does.
+func BuildBoxagent(c *Cache, out string) error {
+	root, err := RepoRoot()
+	if err != nil {
+		return err
+	}
+	if _, err := outputEnv(root, c.archOrDefault().GoEnv(), goTool(), "build", "-trimpath", "-o", out, "./cmd/boxagent"); err != nil {
+		return fmt.Errorf("cannot build boxagent for %s: %w", c.archOrDefault(), err)
+	}
+	return nil
+}
+
 // guestRunPattern passes the host's -run on to the guest: with
 // -run 'TestLab/TestStick$' on the host, the guest runs -test.run=TestStick$.
 // testArgs with their own -test.run win.
@@ -141,8 +155,16 @@ func goTool() string {
 }
 
 func output(dir, name string, args ...string) (string, error) {
+	return outputEnv(dir, nil, name, args...)
+}
+
+// outputEnv runs name with env appended to this process's environment.
+func outputEnv(dir string, env []string, name string, args ...string) (string, error) {
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

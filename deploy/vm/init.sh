@@ -10,7 +10,8 @@
 # RESULTS_DIR/exit) or, with LAB_INTERACTIVE=1, a shell on the serial
 # console, then powers off. Knobs it reads itself: LAB_PATH (prepended to
 # PATH), LAB_NET=user (eth0 on QEMU user networking), LAB_WORKDIR,
-# LAB_INTERACTIVE, LAB_TERM/LAB_ROWS/LAB_COLS (the console shell's terminal).
+# LAB_INTERACTIVE, LAB_TERM/LAB_ROWS/LAB_COLS (the console shell's terminal),
+# LAB_TTY (the serial console's device).
 RESULTS=$1
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root LANG=C.UTF-8 LAB_GUEST=1 LAB_RESULTS="$RESULTS"
@@ -25,9 +26,14 @@ mount -t tmpfs tmpfs /dev/shm
 chmod 700 /run/user/0
 hostname vlab
 ip link set lo up
+# The armhf root is an image's: mmdebstrap leaves /etc/machine-id empty for
+# the first boot to fill, which dbus-uuidgen --ensure refuses.
+[ -s /etc/machine-id ] || dbus-uuidgen >/etc/machine-id
 
 [ -f "$RESULTS/env" ] && . "$RESULTS/env"
 [ -n "${LAB_PATH:-}" ] && export PATH="$LAB_PATH:$PATH"
+# the serial console: ttyS0 on the amd64 board, ttyAMA0 on armhf's virt
+TTY=/dev/${LAB_TTY:-ttyS0}
 
 # LAB_INIT=systemd (vm.Options.Systemd): systemd becomes PID 1 and runs the
 # command from a unit (systemd-board.sh).
@@ -61,14 +67,14 @@ done
 rc=0
 if [ "${LAB_INTERACTIVE:-}" = 1 ]; then
 	if [ -f "$RESULTS/cmd.sh" ]; then
-		setsid -c sh "$RESULTS/cmd.sh" </dev/ttyS0 >/dev/ttyS0 2>&1
+		setsid -c sh "$RESULTS/cmd.sh" <"$TTY" >"$TTY" 2>&1
 	else
 		export TERM="${LAB_TERM:-vt220}"
-		[ -n "${LAB_ROWS:-}" ] && stty -F /dev/ttyS0 rows "$LAB_ROWS" cols "$LAB_COLS"
-		echo "lab: virtual board ready; 'poweroff' or Ctrl-C ends it" >/dev/ttyS0
+		[ -n "${LAB_ROWS:-}" ] && stty -F "$TTY" rows "$LAB_ROWS" cols "$LAB_COLS"
+		echo "lab: virtual board ready; 'poweroff' or Ctrl-C ends it" >"$TTY"
 		sh=/bin/sh
 		[ -x /bin/bash ] && sh=/bin/bash norc=--norc # bash-completion takes seconds under TCG
-		PS1="vlab# " setsid -c $sh $norc -i </dev/ttyS0 >/dev/ttyS0 2>&1
+		PS1="vlab# " setsid -c $sh $norc -i <"$TTY" >"$TTY" 2>&1
 	fi
 	rc=$?
 elif [ -f "$RESULTS/cmd.sh" ]; then

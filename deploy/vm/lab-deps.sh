@@ -23,7 +23,7 @@ die() { log "$*"; exit 1; }
 # --- 1. packages ------------------------------------------------------------
 # One list for the host tests and the board: deploy/test-packages (its
 # tool: lines are not Debian packages).
-pkgs=$(awk '!/^#/ && NF && $1 !~ /^tool:/ { print $1 }' "$repo/deploy/test-packages")
+pkgs=$(awk '!/^#/ && NF && $1 !~ /^(tool|armhf):/ { print $1 }' "$repo/deploy/test-packages")
 missing=
 for p in $pkgs; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -106,30 +106,11 @@ echo "$kver" >"$cache/kernel.version.tmp" && mv "$cache/kernel.version.tmp" "$ca
 # virtio, 9p and overlay are modules in the Debian kernel, so a tiny init
 # has to insmod them (in dependency order) before it can mount the host root.
 sum() { cat "$@" | sha256sum | cut -c1-16; }
-istamp="$kstamp $(sum "$here/initramfs/init" /bin/busybox "$0")"
+istamp="$kstamp $(sum "$here/initramfs/init" "$here/initramfs/build.sh" /bin/busybox "$0")"
 if [ "$(cat "$cache/initramfs.stamp" 2>/dev/null)" != "$istamp" ]; then
 	log "building initramfs for $kver"
-	w=$(mktemp -d "$cache/tmp.XXXXXX")
-	trap 'rm -rf "$w"' EXIT
-	mkdir -p "$w/bin" "$w/dev" "$w/proc" "$w/sys" "$w/lower" "$w/rw" "$w/newroot" "$w/mods"
-	cp /bin/busybox "$w/bin/busybox"
-	for a in sh mount mkdir insmod switch_root cat echo poweroff chmod sed; do
-		ln -s busybox "$w/bin/$a"
-	done
-	for m in virtio_pci 9pnet_virtio 9p overlay; do
-		modprobe -d "$kdir" -S "$kver" --show-depends "$m"
-	done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }' | while read -r ko; do
-		cp "$ko" "$w/mods/"
-		basename "$ko" >>"$w/mods/order"
-	done
-	[ -s "$w/mods/order" ] || die "cannot find the virtio/9p/overlay modules in $kdir"
-	cp "$here/initramfs/init" "$w/init"
-	chmod 755 "$w/init"
-	(cd "$w" && find . | cpio -o -H newc --quiet | gzip -1) >"$cache/initramfs.cpio.gz.tmp"
-	mv "$cache/initramfs.cpio.gz.tmp" "$cache/initramfs.cpio.gz"
+	"$here/initramfs/build.sh" "$cache/initramfs.cpio.gz" /bin/busybox "$kdir" "$kver" virtio_pci 9pnet_virtio 9p overlay
 	echo "$istamp" >"$cache/initramfs.stamp"
-	rm -rf "$w"
-	trap - EXIT
 fi
 
 # --- 4. btvirt SCO shim -----------------------------------------------------

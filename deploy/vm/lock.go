@@ -12,6 +12,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// EnvLockDir, when set, holds the board queue and lock instead of the
+// cache folder: a checkout with a cache of its own still takes turns with
+// the machine's other boards (LAB_LOCK_DIR=/work/main/.cache/lab).
+const EnvLockDir = "LAB_LOCK_DIR"
+
 // lockBoard waits for the board: two boards at once on 2 cores only slow
 // each other down, so a second waits for the first, across processes.
 //
@@ -23,7 +28,11 @@ import (
 // takes Cache.Dir/board.lock, which older builds of the harness use alone.
 // The returned func releases both.
 func lockBoard(ctx context.Context, c *Cache, log *slog.Logger) (func(), error) {
-	qdir := filepath.Join(c.Dir, "board.queue")
+	dir := c.Dir
+	if d := os.Getenv(EnvLockDir); d != "" {
+		dir = d
+	}
+	qdir := filepath.Join(dir, "board.queue")
 	if err := os.MkdirAll(qdir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create the board queue: %w", err)
 	}
@@ -74,7 +83,7 @@ func lockBoard(ctx context.Context, c *Cache, log *slog.Logger) (func(), error) 
 		// died (and left it behind).
 		os.Remove(ahead)
 	}
-	lockPath := filepath.Join(c.Dir, "board.lock")
+	lockPath := filepath.Join(dir, "board.lock")
 	f, err := flockCtx(ctx, lockPath, true, true, waiting(lockPath))
 	if err != nil {
 		drop()

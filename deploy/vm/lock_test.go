@@ -85,3 +85,20 @@ func TestLockBoardFIFO(t *testing.T) {
 	(<-rels)()
 	waitTickets(t, w, qdir, 0)
 }
+
+// LAB_LOCK_DIR: a board whose cache is elsewhere still waits for the
+// machine's other boards.
+func TestLockBoardSharedDir(t *testing.T) {
+	t.Setenv(EnvLockDir, t.TempDir())
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	rel, err := lockBoard(context.Background(), &Cache{Dir: t.TempDir()}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rel()
+	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := lockBoard(short, &Cache{Dir: t.TempDir()}, log); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a second board with another cache took the board: err = %v, want DeadlineExceeded", err)
+	}
+}

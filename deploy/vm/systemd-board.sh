@@ -90,6 +90,7 @@ run() {
 	export HOME=/root LANG=C.UTF-8 LAB_GUEST=1 LAB_RESULTS="$RESULTS"
 	[ -f "$RESULTS/env" ] && . "$RESULTS/env"
 	[ -n "${LAB_PATH:-}" ] && export PATH="$LAB_PATH:$PATH"
+	TTY=/dev/${LAB_TTY:-ttyS0}
 	echo "lab: systemd booted uptime=$(up)" >/dev/console
 	up >"$RESULTS/systemd-boot"
 	cd "${LAB_WORKDIR:-/}" || cd /
@@ -99,8 +100,8 @@ run() {
 	done
 	rc=0
 	if [ "${LAB_INTERACTIVE:-}" = 1 ]; then
-		echo "lab: systemd board ready; 'poweroff' or Ctrl-C ends it" >/dev/ttyS0
-		setsid -c /bin/sh -i </dev/ttyS0 >/dev/ttyS0 2>&1
+		echo "lab: systemd board ready; 'poweroff' or Ctrl-C ends it" >"$TTY"
+		setsid -c /bin/sh -i <"$TTY" >"$TTY" 2>&1
 		rc=$?
 	elif [ -f "$RESULTS/cmd.sh" ]; then
 		sh "$RESULTS/cmd.sh" >"$RESULTS/output.log" 2>&1 </dev/null

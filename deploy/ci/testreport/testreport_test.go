@@ -254,3 +254,15 @@ func TestFirstSkipReason(t *testing.T) {
 		}
 	}
 }
+
+// The armhf board's root packages (armhf:NAME) are not the host's: make
+// deps must not install them, nor may they cover a host program.
+func TestReadPackageListArmhf(t *testing.T) {
+	l, err := readPackageList(strings.NewReader("# c\nbluez   the host's\narmhf:bluez   the armhf root's\ntool:go   the toolchain\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := l.Packages["armhf:bluez"]; ok || l.Armhf["bluez"] != "the armhf root's" || l.Packages["bluez"] != "the host's" || len(l.Packages) != 1 {
+		t.Errorf("packages %v, armhf %v", l.Packages, l.Armhf)
+	}
+}

@@ -242,14 +242,16 @@ func stringConsts(files []*ast.File) map[string]string {
 }
 
 // packageList is deploy/test-packages: the Debian packages make test
-// installs, and the few programs that come from elsewhere ("tool:NAME").
+// installs, the few programs that come from elsewhere ("tool:NAME"), and
+// the armhf board's root ("armhf:NAME", installed there, not on the host).
 type packageList struct {
 	Packages map[string]string // package → why
 	Tools    map[string]string // a program not from a Debian package → why
+	Armhf    map[string]string // a package of the armhf board's root → why
 }
 
 func readPackageList(r io.Reader) (packageList, error) {
-	l := packageList{Packages: map[string]string{}, Tools: map[string]string{}}
+	l := packageList{Packages: map[string]string{}, Tools: map[string]string{}, Armhf: map[string]string{}}
 	sc := bufio.NewScanner(r)
 	n := 0
 	for sc.Scan() {
@@ -265,6 +267,8 @@ func readPackageList(r io.Reader) (packageList, error) {
 		}
 		if t, ok := strings.CutPrefix(name, "tool:"); ok {
 			l.Tools[t] = why
+		} else if p, ok := strings.CutPrefix(name, "armhf:"); ok {
+			l.Armhf[p] = why
 		} else {
 			l.Packages[name] = why
 		}

@@ -83,9 +83,15 @@ func run() int {
 		return 1
 	}
 	opts.WorkDir = root
-	opts.Env["LAB_PATH"] = filepath.Join(root, "bin")
+	// bin/boxagent is the host's; make demo ARCH=armhf builds the armhf
+	// board's into bin/armhf.
+	binDir := filepath.Join(root, "bin")
+	if arch, err := vm.BoardArch(); err == nil && arch != vm.ArchAmd64 {
+		binDir = filepath.Join(binDir, string(arch))
+	}
+	opts.Env["LAB_PATH"] = binDir
 	if demo {
-		bin := filepath.Join(root, "bin", "boxagent")
+		bin := filepath.Join(binDir, "boxagent")
 		if _, err := os.Stat(bin); err != nil {
 			fmt.Fprintf(os.Stderr, "labvm: cannot find %s: build it first (make demo does)\n", bin)
 			return 1
