@@ -24,7 +24,12 @@ const natsBoxes = 24
 func TestNATSClusterNodeKilled(t *testing.T) {
 	nodes := fleettest.StartNATSCluster(t)
 	opKey, opPub := operatorKey(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	// A guard, not a timed assertion: under a loaded CI machine the
+	// cluster's raft needs many seconds to settle after the kill (CI saw
+	// boxes lose their new node twice more and answer after the 60 s
+	// this guard had); what is asserted is that each box answers and
+	// runs the command once.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	var boxes []*testBox
 	var ids []string
