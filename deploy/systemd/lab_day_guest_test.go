@@ -58,9 +58,12 @@ chmod 0600 /etc/boxagent/config.toml`, "D="+dir, "C="+os.Getenv(envDayCert))
 	radios := guest.Hwsim(t, 2)
 	guest.StartWpaSupplicant(t, &guest.Bus{Address: "unix:path=/run/dbus/system_bus_socket"})
 	guest.StartHostapd(t, guest.HostapdConfig{Interface: radios[0], SSID: "lab-day", Security: guest.APWPA2, Passphrase: "daypassword"})
-	// No sd_mod loaded here: the unit's ExecStartPre loads it, so that
-	// its DeviceAllow=block-sd knows the class when it starts and the
-	// first stick plugged later opens (found by this day on both boards).
+	// sd_mod before the agent starts. Found by this day, open: the unit's
+	// DeviceAllow=block-sd is resolved from /proc/devices when it starts,
+	// and with no SCSI disk yet (no stick since boot, sd_mod a module) the
+	// agent's open of the first stick plugged later fails "operation not
+	// permitted" (both boards). deploy/vm/README.md says more.
+	guest.Modprobe(t, "sd_mod")
 	day := &dayRun{t: t}
 
 	day.step("service", func(t *testing.T) {

@@ -36,8 +36,6 @@ func TestAgentUnit(t *testing.T) {
 		"ProtectKernelModules": "yes", "ProtectKernelTunables": "yes", "ProtectControlGroups": "yes",
 		"RestrictSUIDSGID": "yes", "SystemCallArchitectures": "native", "UMask": "0077",
 		"ExecStart": "/usr/bin/boxagent serve",
-		// DeviceAllow=block-sd needs sd_mod loaded when the unit starts.
-		"ExecStartPre": "-+/sbin/modprobe -q sd_mod",
 		// Issue 17: a runaway agent (parallel logins took 1 GB) is stopped
 		// by the cgroup, not the kernel's OOM killer picking the player.
 		"MemoryMax": "256M", "TasksMax": "128",
