@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/boxagent/boxagent/internal/nofollow"
 )
 
 // DirectMounter mounts with mount(2): the agent needs CAP_SYS_ADMIN.
@@ -57,17 +59,8 @@ func mountAt(source, target, at, fstype string, ro bool, data string) error {
 }
 
 // openNoFollow opens directory path as an O_PATH descriptor, no component
-// of it a symbolic link (openat2 RESOLVE_NO_SYMLINKS).
-func openNoFollow(path string) (*os.File, error) {
-	fd, err := unix.Openat2(unix.AT_FDCWD, path, &unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cannot open %s without following links: %w", path, err)
-	}
-	return os.NewFile(uintptr(fd), path), nil
-}
+// of it a symbolic link.
+func openNoFollow(path string) (*os.File, error) { return nofollow.Open(path, unix.O_DIRECTORY) }
 
 // fileOwner is the uid of a file.
 func fileOwner(fi os.FileInfo) int {

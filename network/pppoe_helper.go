@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/boxagent/boxagent/internal/nofollow"
+	"github.com/boxagent/boxagent/internal/peercred"
 )
 
 // The PPPoE helper is the root side of unitRunner: PID 1 runs `boxagent
@@ -98,7 +101,7 @@ func serveHelper(ln *net.UnixListener, sess PPPoESession, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if uid, err := peerUID(conn); err != nil || uid != 0 {
+		if cred, _, err := peercred.Of(conn); err != nil || cred.Uid != 0 {
 			conn.Close()
 			continue
 		}
@@ -111,26 +114,6 @@ func serveHelper(ln *net.UnixListener, sess PPPoESession, out io.Writer) error {
 		conn.Close()
 		return err
 	}
-}
-
-// peerUID is the uid of the process at the other end of conn
-// (SO_PEERCRED).
-func peerUID(conn *net.UnixConn) (int, error) {
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return -1, err
-	}
-	if cerr != nil {
-		return -1, cerr
-	}
-	return int(cred.Uid), nil
 }
 
 // RunPPPoEHelper is the helper: it connects to the agent's socket for
@@ -152,14 +135,12 @@ func readSession(instance, dir string, agentUID int) (*net.UnixConn, PPPoESessio
 		return nil, sess, fmt.Errorf("%q is not a session instance", instance)
 	}
 	path := filepath.Join(dir, instance+".sock")
-	fd, err := unix.Openat2(unix.AT_FDCWD, path, &unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
-	})
+	f, err := nofollow.Open(path, 0)
 	if err != nil {
-		return nil, sess, fmt.Errorf("cannot open the agent's session socket %s: %w", path, err)
+		return nil, sess, fmt.Errorf("the agent's session socket: %w", err)
 	}
-	defer unix.Close(fd)
+	defer f.Close()
+	fd := int(f.Fd())
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, sess, fmt.Errorf("cannot check %s: %w", path, err)

@@ -13,11 +13,11 @@ import (
 	"slices"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
+	"github.com/boxagent/boxagent/internal/peercred"
 )
 
 // peerListener is the unix socket's second check after its mode (0660):
@@ -46,7 +46,7 @@ func (l *peerListener) Accept() (net.Conn, error) {
 		if !ok {
 			return c, nil
 		}
-		cred, groups, err := peerCred(uc)
+		cred, groups, err := peercred.Of(uc)
 		if err == nil && l.allowed(cred, groups) {
 			return c, nil
 		}
@@ -89,35 +89,6 @@ func refuse(c net.Conn, who string) {
 	body, _ := json.Marshal(map[string]any{"error": localapi.Errorf(http.StatusForbidden, "auth.peer",
 		"this user may not use the agent ("+who+")", "run the command as root or as a member of the agent's group")})
 	fmt.Fprintf(c, "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-}
-
-// peerCred reads the peer's credentials and supplementary groups.
-func peerCred(c *net.UnixConn) (*unix.Ucred, []uint32, error) {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return nil, nil, err
-	}
-	var cred *unix.Ucred
-	var groups []uint32
-	var serr error
-	err = rc.Control(func(fd uintptr) {
-		cred, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-		if serr != nil {
-			return
-		}
-		// SO_PEERGROUPS (Linux 4.13): without it, the primary group only.
-		buf := make([]uint32, 64)
-		n := uint32(len(buf) * 4)
-		_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.SOL_SOCKET, unix.SO_PEERGROUPS,
-			uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
-		if e == 0 {
-			groups = buf[:n/4]
-		}
-	})
-	if err == nil {
-		err = serr
-	}
-	return cred, groups, err
 }
 
 func guardSocket(l net.Listener, log *slog.Logger) net.Listener {
