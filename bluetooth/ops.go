@@ -310,15 +310,16 @@ type ScanOptions struct {
 	Until string
 }
 
-// matches says whether d is the device Until names.
-func (o ScanOptions) matches(d Device) bool {
+// sought says which device Until names: a match function, nil when
+// Until is empty. The address is parsed once, not at every event.
+func (o ScanOptions) sought() func(Device) bool {
 	if o.Until == "" {
-		return false
+		return nil
 	}
 	if a, err := ParseAddress(o.Until); err == nil {
-		return d.Address == a
+		return func(d Device) bool { return d.Address == a }
 	}
-	return strings.EqualFold(d.Name, o.Until) || strings.EqualFold(d.Alias, o.Until)
+	return func(d Device) bool { return strings.EqualFold(d.Name, o.Until) || strings.EqualFold(d.Alias, o.Until) }
 }
 
 // Scan discovers BR/EDR devices on the configured adapter for the
@@ -379,6 +380,7 @@ func (c *Client) Scan(ctx context.Context, o ScanOptions, found func(Device)) ([
 	defer timer.Stop()
 	got := map[string]*scanSeen{}
 	var order []string
+	wanted := o.sought()
 	sought := false // Until's device was seen
 	drain := func() {
 		qmu.Lock()
@@ -393,7 +395,7 @@ func (c *Client) Scan(ctx context.Context, o ScanOptions, found func(Device)) ([
 			if !ok && !slices.Contains(ev.Changed, "RSSI") && !slices.Contains(ev.Changed, "Address") {
 				continue
 			}
-			sought = sought || o.matches(d)
+			sought = sought || wanted != nil && wanted(d)
 			key := d.Name + "|" + d.Alias + "|" + d.Icon
 			if d.A2DPSink || d.HFPHF || d.HSPHS {
 				key += "|h"

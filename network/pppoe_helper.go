@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -134,7 +133,7 @@ func readSession(instance, dir string, agentUID int) (*net.UnixConn, PPPoESessio
 	if instance == "" || strings.ContainsAny(instance, "/\x00") || instance == "." || instance == ".." {
 		return nil, sess, fmt.Errorf("%q is not a session instance", instance)
 	}
-	path := filepath.Join(dir, instance+".sock")
+	path := sessionSocket(dir, instance)
 	f, err := nofollow.Open(path, 0)
 	if err != nil {
 		return nil, sess, fmt.Errorf("the agent's session socket: %w", err)

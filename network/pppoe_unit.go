@@ -145,8 +145,12 @@ func (r *unitRunner) socketPath() string {
 	if dir == "" {
 		dir = DefaultPPPoESocketDir
 	}
-	return filepath.Join(dir, PPPoEInstance(r.uplink)+".sock")
+	return sessionSocket(dir, PPPoEInstance(r.uplink))
 }
+
+// sessionSocket is the socket of a session's instance in dir, where the
+// agent listens and its helper connects.
+func sessionSocket(dir, instance string) string { return filepath.Join(dir, instance+".sock") }
 
 func (r *unitRunner) run(ctx context.Context, _ []string, password, out *os.File, started func(int)) error {
 	defer out.Close()

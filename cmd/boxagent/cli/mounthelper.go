@@ -6,6 +6,7 @@ import (
 	"os/user"
 	"strconv"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/daemon"
 	"github.com/boxagent/boxagent/cmd/boxagent/paths"
 	"github.com/boxagent/boxagent/firmware"
 )
@@ -29,18 +30,15 @@ is not meant to be run by hand.`,
 			if len(args) != 2 || args[0] != "mount" && args[0] != "unmount" {
 				return usagef("want mount or unmount and an instance like rw-sda1")
 			}
-			p := paths.Default
-			hp := firmware.HostPaths{Sys: p.Sys(), Dev: p.Host("/dev"), Proc: p.Proc(), MountBase: p.RuntimeDir() + "/usb"}
+			hp := daemon.FirmwareHostPaths(paths.Default)
 			if args[0] == "unmount" {
 				return firmware.HelperUnmount(ctx, hp, args[1])
 			}
-			u, err := user.Lookup(agentUser)
+			owner, err := agentOwner()
 			if err != nil {
-				return fmt.Errorf("cannot find the agent's user %q: %w", agentUser, err)
+				return err
 			}
-			uid, _ := strconv.Atoi(u.Uid)
-			gid, _ := strconv.Atoi(u.Gid)
-			dir, err := firmware.HelperMount(ctx, hp, args[1], firmware.Owner{UID: uid, GID: gid})
+			dir, err := firmware.HelperMount(ctx, hp, args[1], owner)
 			if err != nil {
 				return err
 			}
@@ -48,4 +46,16 @@ is not meant to be run by hand.`,
 			return nil
 		},
 	}
+}
+
+// agentOwner is the user and group boxagent.service runs as, whom the
+// root helpers serve.
+func agentOwner() (firmware.Owner, error) {
+	u, err := user.Lookup(agentUser)
+	if err != nil {
+		return firmware.Owner{}, fmt.Errorf("cannot find the agent's user %q: %w", agentUser, err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return firmware.Owner{UID: uid, GID: gid}, nil
 }

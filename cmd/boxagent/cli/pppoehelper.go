@@ -2,10 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
-	"os/user"
-	"path/filepath"
-	"strconv"
 
 	"github.com/boxagent/boxagent/cmd/boxagent/paths"
 	"github.com/boxagent/boxagent/network"
@@ -24,12 +20,11 @@ agent's. It is not meant to be run by hand.`,
 			if len(args) != 1 {
 				return usagef("want the session's instance (boxagent-pppoe@INSTANCE.service)")
 			}
-			u, err := user.Lookup(agentUser)
+			owner, err := agentOwner()
 			if err != nil {
-				return fmt.Errorf("cannot find the agent's user %q: %w", agentUser, err)
+				return err
 			}
-			uid, _ := strconv.Atoi(u.Uid)
-			return network.RunPPPoEHelper(args[0], filepath.Join(paths.Default.RuntimeDir(), "pppoe"), uid)
+			return network.RunPPPoEHelper(args[0], paths.Default.PPPoESockets(), owner.UID)
 		},
 	}
 }

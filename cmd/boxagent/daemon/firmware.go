@@ -19,6 +19,7 @@ import (
 	"github.com/boxagent/boxagent/board"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
+	"github.com/boxagent/boxagent/cmd/boxagent/paths"
 	"github.com/boxagent/boxagent/firmware"
 	"github.com/boxagent/boxagent/internal/kernelhash"
 )
@@ -47,9 +48,13 @@ func newFirmwareDomain(a *agent) *firmwareDomain {
 
 func (d *firmwareDomain) Name() string { return "firmware" }
 
-func (d *firmwareDomain) hostPaths() firmware.HostPaths {
-	p := d.a.paths
-	return firmware.HostPaths{Sys: p.Sys(), Dev: p.Host("/dev"), Proc: p.Proc(), MountBase: filepath.Join(p.RuntimeDir(), "usb")}
+func (d *firmwareDomain) hostPaths() firmware.HostPaths { return FirmwareHostPaths(d.a.paths) }
+
+// FirmwareHostPaths is where the firmware domain finds the host's sticks
+// and mounts them; the mount helper (root) takes the same, so that it
+// mounts where the agent stages.
+func FirmwareHostPaths(p paths.Paths) firmware.HostPaths {
+	return firmware.HostPaths{Sys: p.Sys(), Dev: p.Host("/dev"), Proc: p.Proc(), MountBase: p.StickMounts()}
 }
 
 // Start opens the store and follows USB sticks. Without uevents (no

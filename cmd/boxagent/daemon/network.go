@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -77,7 +76,7 @@ func (d *networkDomain) Start(ctx context.Context) error {
 		Reapply: d.reapply,
 		// pppd in an instance of boxagent-pppoe@.service under systemd ([network] pppd);
 		// read at start: a change takes effect at the next one.
-		PPPoE: network.PPPoEConfig{Runner: d.a.config().Network.PPPD, SocketDir: filepath.Join(d.a.paths.RuntimeDir(), "pppoe")},
+		PPPoE: network.PPPoEConfig{Runner: d.a.config().Network.PPPD, SocketDir: d.a.paths.PPPoESockets()},
 	})
 	watched := make(chan struct{})
 	go func() {

@@ -38,6 +38,14 @@ func (p Paths) BoardsDir() string { return p.Own("/etc/boxagent/boards") }
 // RuntimeDir holds the sockets and other per-boot files.
 func (p Paths) RuntimeDir() string { return p.Own("/run/boxagent") }
 
+// StickMounts is where sticks are mounted, one folder per stick: the agent
+// stages there and the mount helper (root) mounts there.
+func (p Paths) StickMounts() string { return p.Own("/run/boxagent/usb") }
+
+// PPPoESockets holds a socket per PPPoE session, where the session's root
+// helper fetches its settings from the agent.
+func (p Paths) PPPoESockets() string { return p.Own("/run/boxagent/pppoe") }
+
 // Socket is the local API's unix socket, used by the CLI.
 func (p Paths) Socket() string { return p.Own("/run/boxagent/api.sock") }
 
