@@ -41,13 +41,14 @@ func newServer(h http.Handler, t Timeouts, log *slog.Logger) *http.Server {
 // a new connection takes the place of the longest-idle keep-alive one of
 // the server it serves (a client holding idle connections must not lock
 // others out until the idle timeout: 60 s); with none idle it waits until
-// one closes (timeouts bound how long).
+// one closes or goes idle between two requests (timeouts bound how long).
 type limitListener struct {
 	net.Listener
 	sem chan struct{}
 
 	closed    chan struct{}
 	closeOnce sync.Once
+	wentIdle  chan struct{} // a connection went idle: one may take its slot
 
 	mu   sync.Mutex
 	idle map[net.Conn]time.Time // the server's connections between requests
@@ -56,7 +57,7 @@ type limitListener struct {
 // limitConns caps l at n connections for srv, which reports to it which
 // of them are idle (srv.ConnState; an existing hook is kept).
 func limitConns(srv *http.Server, l net.Listener, n int) net.Listener {
-	ll := &limitListener{Listener: l, sem: make(chan struct{}, n), closed: make(chan struct{}), idle: map[net.Conn]time.Time{}}
+	ll := &limitListener{Listener: l, sem: make(chan struct{}, n), closed: make(chan struct{}), wentIdle: make(chan struct{}, 1), idle: map[net.Conn]time.Time{}}
 	if srv != nil {
 		prev := srv.ConnState
 		srv.ConnState = func(c net.Conn, st http.ConnState) {
@@ -74,21 +75,27 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	select {
-	case l.sem <- struct{}{}:
-	default:
-		l.closeIdlest()
-		// Wait for a slot, but not past Close: http.Server.Close waits
-		// for Serve to leave Accept before it closes the connections
-		// that would free one.
+	for {
 		select {
 		case l.sem <- struct{}{}:
+			return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+		default:
+		}
+		l.closeIdlest()
+		// Wait for a slot, or for a connection to go idle between two
+		// requests (busy clients reuse theirs at once and never close
+		// them); but not past Close: http.Server.Close waits for Serve
+		// to leave Accept before it closes the connections that would
+		// free one.
+		select {
+		case l.sem <- struct{}{}:
+			return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+		case <-l.wentIdle:
 		case <-l.closed:
 			c.Close()
 			return nil, net.ErrClosed
 		}
 	}
-	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
 }
 
 func (l *limitListener) Close() error {
@@ -101,6 +108,10 @@ func (l *limitListener) track(c net.Conn, st http.ConnState) {
 	defer l.mu.Unlock()
 	if st == http.StateIdle {
 		l.idle[c] = time.Now()
+		select {
+		case l.wentIdle <- struct{}{}:
+		default:
+		}
 	} else {
 		delete(l.idle, c)
 	}
