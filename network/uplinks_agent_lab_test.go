@@ -19,6 +19,7 @@ import (
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/deploy/vm"
 	"github.com/boxagent/boxagent/deploy/vm/guest"
+	"github.com/boxagent/boxagent/network"
 )
 
 // TestGuestAgentNet runs the agent (boxagent serve, in-process) on the
@@ -36,10 +37,7 @@ func TestGuestAgentNet(t *testing.T) {
 	guest.StartDnsmasq(t, guest.DnsmasqConfig{NS: isp, Interface: ispVLAN, Range: "10.45.4.100,10.45.4.200,255.255.255.0,1h", VendorClass: "IPTV_TEST", NoPing: true,
 		Extra: []string{"--dhcp-option=option:router,10.45.4.1", "--dhcp-option=option:dns-server,10.45.4.1"}})
 
-	root := t.TempDir()
-	cfg := filepath.Join(root, "etc/boxagent/config.toml")
-	os.MkdirAll(filepath.Dir(cfg), 0o755)
-	os.WriteFile(cfg, []byte(`board = "auto"
+	root := writeConfig(t, `board = "auto"
 [[network.uplink]]
 parent = "eth4"
 vlan = 45
@@ -50,79 +48,14 @@ vendor_class = "IPTV_TEST"
 client_id = "mac"
 options = { 125 = "hex:00000de9" }
 route_metric = 100
-`), 0o600)
+`)
 
-	notifyPath := filepath.Join(t.TempDir(), "notify.sock")
-	nc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	t.Setenv("NOTIFY_SOCKET", notifyPath)
-	logPath := filepath.Join(guest.LogDir(t), "boxagent.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan int, 1)
 	start := time.Now()
-	go func() {
-		e := &cli.Env{Stdin: strings.NewReader(""), Stdout: logf, Stderr: logf, Getenv: os.Getenv}
-		served <- cli.Run(ctx, e, []string{"serve", "--root", root, "--listen", "127.0.0.1:0", "--log-level", "debug"})
-	}()
-	defer func() {
-		cancel()
-		<-served
-	}()
-	nc.SetReadDeadline(time.Now().Add(30 * time.Second))
-	buf := make([]byte, 4096)
-	for {
-		n, err := nc.Read(buf)
-		if err != nil {
-			t.Fatalf("no READY=1 from the agent: %v", err)
-		}
-		if strings.Contains(string(buf[:n]), "READY=1") {
-			break
-		}
-	}
-	socket := filepath.Join(root, "run/boxagent/api.sock")
-	c := client.New(socket, "cli")
-
-	waitBound := func(what string) {
-		t.Helper()
-		evCtx, evCancel := context.WithTimeout(ctx, 30*time.Second)
-		defer evCancel()
-		err := c.EventsSince(evCtx, 0, func(ev localapi.Event) error {
-			if ev.Type != "net" {
-				return nil
-			}
-			var d struct {
-				Kind string `json:"kind"`
-				DHCP *struct {
-					State string `json:"state"`
-				} `json:"dhcp"`
-			}
-			if json.Unmarshal(ev.Data, &d) == nil && d.Kind == "dhcp" && d.DHCP != nil && d.DHCP.State == "bound" {
-				return client.ErrStop
-			}
-			return nil
-		})
-		if err != nil {
-			b, _ := os.ReadFile(logPath)
-			t.Fatalf("%s: no bound lease: %v\nagent log:\n%s", what, err, b)
-		}
-	}
-	waitBound("at start")
+	a := serveInGuest(t, root, "boxagent.log")
+	a.waitNet("at start", 30*time.Second, dhcpBound(""))
 	t.Logf("agent start to a lease on eth4.45: %s", time.Since(start).Round(time.Millisecond))
+	run := a.run
 
-	run := func(args ...string) (string, string, int) {
-		var out, errb bytes.Buffer
-		e := &cli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
-		code := cli.Run(ctx, e, append(args, "--socket", socket))
-		return out.String(), errb.String(), code
-	}
 	out, errs, code := run("net", "show")
 	t.Logf("boxagent net show:\n%s%s", out, errs)
 	if !regexp.MustCompile(`(?m)^eth4\.45 +eth4 +45 +dhcp +up +10\.45\.4\.\d+/24 `).MatchString(out) {
@@ -154,5 +87,118 @@ route_metric = 100
 		if !strings.Contains(out, want) {
 			t.Errorf("history lacks %q", want)
 		}
+	}
+}
+
+// guestAgent is `boxagent serve` run in-process on the board with its
+// own root, as the agent's unit would run it: the API socket, its log,
+// and its network events in order.
+type guestAgent struct {
+	t      *testing.T
+	ctx    context.Context
+	socket string
+	log    string
+	net    chan network.UplinkEvent
+}
+
+// writeConfig makes an agent root with config as its config file.
+func writeConfig(t *testing.T, config string) string {
+	t.Helper()
+	root := t.TempDir()
+	guest.WriteAgentConfig(t, root, config)
+	return root
+}
+
+// serveInGuest starts the agent on root (its config file already
+// written), its log as logName in the test's log folder, and returns
+// once it notified READY=1; it stops at the test's end.
+func serveInGuest(t *testing.T, root, logName string) *guestAgent {
+	t.Helper()
+	notifyPath := filepath.Join(t.TempDir(), "notify.sock")
+	nc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	t.Setenv("NOTIFY_SOCKET", notifyPath)
+	a := &guestAgent{t: t, socket: filepath.Join(root, "run/boxagent/api.sock"), log: filepath.Join(guest.LogDir(t), logName), net: make(chan network.UplinkEvent, 1000)}
+	logf, err := os.Create(a.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.ctx = ctx
+	served := make(chan int, 1)
+	go func() {
+		e := &cli.Env{Stdin: strings.NewReader(""), Stdout: logf, Stderr: logf, Getenv: os.Getenv}
+		served <- cli.Run(ctx, e, []string{"serve", "--root", root, "--listen", "127.0.0.1:0", "--log-level", "debug"})
+	}()
+	followed := make(chan struct{})
+	t.Cleanup(func() {
+		cancel()
+		<-served
+		<-followed
+		logf.Close()
+	})
+	nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+	buf := make([]byte, 4096)
+	for {
+		n, err := nc.Read(buf)
+		if err != nil {
+			close(followed)
+			t.Fatalf("no READY=1 from the agent: %v", err)
+		}
+		if strings.Contains(string(buf[:n]), "READY=1") {
+			break
+		}
+	}
+	// Every net event from the agent's first (the broker still holds
+	// them all this early), in order.
+	go func() {
+		defer close(followed)
+		client.New(a.socket, "cli").EventsSince(ctx, 0, func(ev localapi.Event) error {
+			var e network.UplinkEvent
+			if ev.Type == "net" && json.Unmarshal(ev.Data, &e) == nil {
+				select {
+				case a.net <- e:
+				default:
+				}
+			}
+			return nil
+		})
+	}()
+	return a
+}
+
+// run runs the CLI against the agent: stdout, stderr, exit code.
+func (a *guestAgent) run(args ...string) (string, string, int) {
+	var out, errb bytes.Buffer
+	e := &cli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	code := cli.Run(a.ctx, e, append(args, "--socket", a.socket))
+	return out.String(), errb.String(), code
+}
+
+// waitNet waits for the agent's next net event that ok accepts; it
+// fails the test with the agent's log after timeout.
+func (a *guestAgent) waitNet(what string, timeout time.Duration, ok func(network.UplinkEvent) bool) network.UplinkEvent {
+	a.t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case e := <-a.net:
+			if ok(e) {
+				return e
+			}
+		case <-deadline:
+			b, _ := os.ReadFile(a.log)
+			a.t.Fatalf("%s: no such net event in %s\nagent log:\n%s", what, timeout, b)
+		}
+	}
+}
+
+// dhcpBound accepts a bound lease of link ("": any link).
+func dhcpBound(link string) func(network.UplinkEvent) bool {
+	return func(e network.UplinkEvent) bool {
+		return e.Kind == "dhcp" && e.DHCP != nil && e.DHCP.State == network.StateBound && (link == "" || e.Uplink == link)
 	}
 }
