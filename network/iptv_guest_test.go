@@ -64,7 +64,7 @@ func TestGuestIPTVBesideInternet(t *testing.T) {
 
 	defaults := watchDefaultRoutes(t)
 	start := time.Now()
-	a := serveInGuest(t, writeConfig(t, config), "boxagent-iptv.log")
+	a := serveInGuest(t, "iptv", config)
 	ppp := a.waitNet("internet up", 60*time.Second, func(e network.UplinkEvent) bool {
 		return e.Kind == "pppoe" && e.Uplink == "internet" && e.PPPoE != nil && e.PPPoE.Up
 	}).PPPoE

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,7 +38,7 @@ func TestGuestAgentNet(t *testing.T) {
 	guest.StartDnsmasq(t, guest.DnsmasqConfig{NS: isp, Interface: ispVLAN, Range: "10.45.4.100,10.45.4.200,255.255.255.0,1h", VendorClass: "IPTV_TEST", NoPing: true,
 		Extra: []string{"--dhcp-option=option:router,10.45.4.1", "--dhcp-option=option:dns-server,10.45.4.1"}})
 
-	root := writeConfig(t, `board = "auto"
+	config := `board = "auto"
 [[network.uplink]]
 parent = "eth4"
 vlan = 45
@@ -48,10 +49,10 @@ vendor_class = "IPTV_TEST"
 client_id = "mac"
 options = { 125 = "hex:00000de9" }
 route_metric = 100
-`)
+`
 
 	start := time.Now()
-	a := serveInGuest(t, root, "boxagent.log")
+	a := serveInGuest(t, "net", config)
 	a.waitNet("at start", 30*time.Second, dhcpBound(""))
 	t.Logf("agent start to a lease on eth4.45: %s", time.Since(start).Round(time.Millisecond))
 	run := a.run
@@ -90,70 +91,30 @@ route_metric = 100
 	}
 }
 
-// guestAgent is `boxagent serve` run in-process on the board with its
-// own root, as the agent's unit would run it: the API socket, its log,
+// guestAgent is `boxagent serve` run in-process on the board (startAgent)
 // and its network events in order.
 type guestAgent struct {
 	t      *testing.T
-	ctx    context.Context
 	socket string
 	log    string
 	net    chan network.UplinkEvent
 }
 
-// writeConfig makes an agent root with config as its config file.
-func writeConfig(t *testing.T, config string) string {
+// serveInGuest starts the agent as startAgent does and follows its net
+// events from its first; it stops at the test's end.
+func serveInGuest(t *testing.T, name, config string) *guestAgent {
 	t.Helper()
-	root := t.TempDir()
-	guest.WriteAgentConfig(t, root, config)
-	return root
-}
-
-// serveInGuest starts the agent on root (its config file already
-// written), its log as logName in the test's log folder, and returns
-// once it notified READY=1; it stops at the test's end.
-func serveInGuest(t *testing.T, root, logName string) *guestAgent {
-	t.Helper()
-	notifyPath := filepath.Join(t.TempDir(), "notify.sock")
-	nc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	t.Setenv("NOTIFY_SOCKET", notifyPath)
-	a := &guestAgent{t: t, socket: filepath.Join(root, "run/boxagent/api.sock"), log: filepath.Join(guest.LogDir(t), logName), net: make(chan network.UplinkEvent, 1000)}
-	logf, err := os.Create(a.log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := &guestAgent{t: t, net: make(chan network.UplinkEvent, 1000)}
+	var stop func()
+	a.socket, a.log, stop = startAgent(t, name, config)
 	ctx, cancel := context.WithCancel(context.Background())
-	a.ctx = ctx
-	served := make(chan int, 1)
-	go func() {
-		e := &cli.Env{Stdin: strings.NewReader(""), Stdout: logf, Stderr: logf, Getenv: os.Getenv}
-		served <- cli.Run(ctx, e, []string{"serve", "--root", root, "--listen", "127.0.0.1:0", "--log-level", "debug"})
-	}()
 	followed := make(chan struct{})
 	t.Cleanup(func() {
 		cancel()
-		<-served
 		<-followed
-		logf.Close()
+		stop()
 	})
-	nc.SetReadDeadline(time.Now().Add(30 * time.Second))
-	buf := make([]byte, 4096)
-	for {
-		n, err := nc.Read(buf)
-		if err != nil {
-			close(followed)
-			t.Fatalf("no READY=1 from the agent: %v", err)
-		}
-		if strings.Contains(string(buf[:n]), "READY=1") {
-			break
-		}
-	}
-	// Every net event from the agent's first (the broker still holds
-	// them all this early), in order.
+	// The broker still holds every event this early.
 	go func() {
 		defer close(followed)
 		client.New(a.socket, "cli").EventsSince(ctx, 0, func(ev localapi.Event) error {
@@ -174,7 +135,7 @@ func serveInGuest(t *testing.T, root, logName string) *guestAgent {
 func (a *guestAgent) run(args ...string) (string, string, int) {
 	var out, errb bytes.Buffer
 	e := &cli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
-	code := cli.Run(a.ctx, e, append(args, "--socket", a.socket))
+	code := cli.Run(context.Background(), e, append(args, "--socket", a.socket))
 	return out.String(), errb.String(), code
 }
 
@@ -201,4 +162,53 @@ func dhcpBound(link string) func(network.UplinkEvent) bool {
 	return func(e network.UplinkEvent) bool {
 		return e.Kind == "dhcp" && e.DHCP != nil && e.DHCP.State == network.StateBound && (link == "" || e.Uplink == link)
 	}
+}
+
+// startAgent runs boxagent serve in-process with config under a new
+// root, its log boxagent-NAME.log in the test's log folder, and returns
+// once it notified READY=1; stop ends it.
+func startAgent(t *testing.T, name, config string) (socket, logPath string, stop func()) {
+	t.Helper()
+	root := t.TempDir()
+	guest.WriteAgentConfig(t, root, config)
+	// Readiness from sd_notify, as systemd would see it.
+	notifyPath := filepath.Join(t.TempDir(), "notify.sock")
+	nc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	t.Setenv("NOTIFY_SOCKET", notifyPath)
+	logPath = filepath.Join(guest.LogDir(t), "boxagent-"+name+".log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan int, 1)
+	go func() {
+		e := &cli.Env{Stdin: strings.NewReader(""), Stdout: logf, Stderr: logf, Getenv: os.Getenv}
+		served <- cli.Run(ctx, e, []string{"serve", "--root", root, "--listen", "127.0.0.1:0", "--log-level", "debug"})
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			<-served
+			logf.Close()
+		})
+	}
+	nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+	buf := make([]byte, 4096)
+	for {
+		n, err := nc.Read(buf)
+		if err != nil {
+			stop()
+			t.Fatalf("no READY=1 from the agent: %v", err)
+		}
+		if strings.Contains(string(buf[:n]), "READY=1") {
+			break
+		}
+	}
+	return filepath.Join(root, "run/boxagent/api.sock"), logPath, stop
 }
