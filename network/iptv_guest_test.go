@@ -39,7 +39,8 @@ import (
 // with no interface given (the kernel picks by route) sends its IGMP
 // report out of VLAN 45, seen by the ISP there and not inside the PPPoE
 // session, while a group outside 239.0.0.0/8 (the control) goes by the
-// default route, inside the session.
+// default route, inside the session. The IPTV link speaks IGMPv2
+// (igmp_version = 2), the PPP link the kernel's v3.
 func TestGuestIPTVBesideInternet(t *testing.T) {
 	vm.RequireGuest(t)
 	guest.Modprobe(t, guest.PPPoEModules...)
@@ -104,6 +105,10 @@ func TestGuestIPTVBesideInternet(t *testing.T) {
 	onVLAN45 := func(r network.IGMPReport) bool { return r.Link == "isp0.45" && r.Carrier == "ip" }
 	if r, ok := igmp.Wait(30*time.Second, func(r network.IGMPReport) bool { return onVLAN45(r) && names(r, "239.1.2.3") }); ok {
 		t.Logf("the join of 239.1.2.3 at the ISP: %s", r)
+		// igmp_version = 2 on the IPTV uplink; the kernel's own is v3.
+		if r.Version != 2 {
+			t.Errorf("IGMPv%d on VLAN 45, want v2 (igmp_version = 2)", r.Version)
+		}
 	} else {
 		t.Errorf("no IGMP report for 239.1.2.3 on the ISP's VLAN 45 in 30 s; seen: %v", igmp.Reports())
 	}
@@ -111,6 +116,9 @@ func TestGuestIPTVBesideInternet(t *testing.T) {
 	// into the PPPoE session, where the capture sees it.
 	if r, ok := igmp.Wait(30*time.Second, func(r network.IGMPReport) bool { return r.Carrier == "pppoe" && names(r, "225.1.2.3") }); ok {
 		t.Logf("the control's join of 225.1.2.3 at the ISP: %s", r)
+		if r.Version != 3 {
+			t.Errorf("IGMPv%d in the PPPoE session, want the kernel's v3 (igmp_version is the IPTV uplink's only)", r.Version)
+		}
 	} else {
 		t.Errorf("no IGMP report for 225.1.2.3 inside the PPPoE session in 30 s: the capture does not see that side; seen: %v", igmp.Reports())
 	}
