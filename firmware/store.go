@@ -54,6 +54,10 @@ type Store struct {
 	// free is the store filesystem's free space (statfs); tests replace it.
 	free func() (int64, error)
 	mu   sync.Mutex
+	// counted is how many artifacts the last listing found, -1 once the
+	// store changed since: Count answers from it (the agent is the
+	// store's one writer, so nothing else changes it meanwhile).
+	counted int
 }
 
 // Artifact is the metadata of one stored package.
@@ -94,7 +98,7 @@ func OpenStore(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create artifact store: %w", err)
 	}
-	s := &Store{dir: dir, now: time.Now}
+	s := &Store{dir: dir, now: time.Now, counted: -1}
 	s.free = func() (int64, error) {
 		sp, err := statSpace(dir)
 		return sp.Free, err
@@ -282,6 +286,7 @@ func copyCtx(ctx context.Context, w io.Writer, r io.Reader, total int64, progres
 }
 
 func (s *Store) writeMeta(a Artifact) error {
+	s.counted = -1
 	b, err := json.MarshalIndent(a, "", "  ")
 	if err != nil {
 		return fmt.Errorf("cannot encode artifact metadata: %w", err)
@@ -338,6 +343,18 @@ func (s *Store) List() ([]Artifact, error) {
 	return s.list()
 }
 
+// Count is how many artifacts the store holds. It reads the store only
+// when it changed since it was last listed: status asks on every call.
+func (s *Store) Count() (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.counted >= 0 {
+		return s.counted, nil
+	}
+	arts, err := s.list()
+	return len(arts), err
+}
+
 func (s *Store) list() ([]Artifact, error) {
 	ents, err := os.ReadDir(s.dir)
 	if err != nil {
@@ -358,6 +375,7 @@ func (s *Store) list() ([]Artifact, error) {
 	slices.SortStableFunc(out, func(a, b Artifact) int {
 		return cmp.Or(b.lastUsed().Compare(a.lastUsed()), strings.Compare(a.SHA256, b.SHA256))
 	})
+	s.counted = len(out)
 	return out, nil
 }
 
@@ -370,6 +388,7 @@ func (s *Store) Remove(sha string) error {
 }
 
 func (s *Store) remove(sha string) error {
+	s.counted = -1
 	p, err := s.path(sha)
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -304,4 +305,46 @@ func TestOpenStoreSyncsOnlyChanges(t *testing.T) {
 			t.Errorf("%s: %d syncs, want %d", tt.name, syncs, tt.want)
 		}
 	}
+}
+
+// TestStoreCount: the count status shows follows imports and removals,
+// and is answered without reading the store while it has not changed
+// (status asked List on every call: 275 µs a call with 5 artifacts).
+func TestStoreCount(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(want int) {
+		t.Helper()
+		if n, err := s.Count(); err != nil || n != want {
+			t.Fatalf("Count = %d, %v; want %d", n, err, want)
+		}
+	}
+	count(0)
+	a, err := s.Import(context.Background(), bytes.NewReader(pkg(t, "A")), Policy{Method: MethodNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count(1)
+	// An entry the agent did not write (it is the store's one writer) is
+	// not seen until the store changes: Count did not read the folder.
+	meta, err := os.ReadFile(filepath.Join(dir, a.SHA256+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := strings.Repeat("b", 64)
+	if err := os.WriteFile(filepath.Join(dir, other+".json"), bytes.Replace(meta, []byte(a.SHA256), []byte(other), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	count(1)
+	if err := s.Remove(a.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	count(1) // read again after the removal: the other entry
+	if err := s.Remove(other); err != nil {
+		t.Fatal(err)
+	}
+	count(0)
 }

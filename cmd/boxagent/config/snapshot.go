@@ -34,8 +34,11 @@ func snapshot(v any) json.RawMessage {
 // layout in the file do not change it. It is taken over the snapshot
 // rather than the raw values so that it reveals nothing of the secrets
 // the snapshot hides, yet still changes when a secret does.
-func (c *Config) Revision() string {
-	sum := sha256.Sum256(c.Snapshot())
+func (c *Config) Revision() string { return RevisionOf(c.Snapshot()) }
+
+// RevisionOf is the revision of a config whose Snapshot is snap.
+func RevisionOf(snap json.RawMessage) string {
+	sum := sha256.Sum256(snap)
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 

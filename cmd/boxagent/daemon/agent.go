@@ -49,6 +49,16 @@ type agent struct {
 	isDefault bool
 	detection board.Detection
 	profiles  []board.Profile
+	// snap is cfg and detection as journalled, made when they are set:
+	// every status call and operation reads it, and its reflection and
+	// hashing cost more than the rest of a status answer.
+	snap journal.Snapshot
+}
+
+// settled remakes snap from cfg and detection; a.mu is held for writing.
+func (a *agent) settled() {
+	b := a.cfg.Snapshot()
+	a.snap = journal.Snapshot{Revision: config.RevisionOf(b), Board: a.detection.Profile.ID, Config: b}
 }
 
 func newAgent(o Options) (*agent, error) {
@@ -78,6 +88,7 @@ func newAgent(o Options) (*agent, error) {
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
 	a.cfg, a.isDefault, a.loaded, a.detection, a.profiles = cfg, isDefault, time.Now(), det, profiles
+	a.settled()
 	a.log.Info("board", "id", det.Profile.ID, "reason", det.Reason)
 	return a, nil
 }
@@ -123,7 +134,7 @@ func (a *agent) board() board.Detection {
 func (a *agent) configInfo() localapi.ConfigInfo {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return localapi.ConfigInfo{Path: a.cfgPath, Revision: a.cfg.Revision(), Loaded: a.loaded.UTC(), Default: a.isDefault}
+	return localapi.ConfigInfo{Path: a.cfgPath, Revision: a.snap.Revision, Loaded: a.loaded.UTC(), Default: a.isDefault}
 }
 
 // Status implements localapi.Backend.
@@ -175,7 +186,7 @@ func (a *agent) Boards(ctx context.Context) (any, error) {
 func (a *agent) Snapshot() journal.Snapshot {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return journal.Snapshot{Revision: a.cfg.Revision(), Board: a.detection.Profile.ID, Config: a.cfg.Snapshot()}
+	return a.snap
 }
 
 // ReloadConfig implements localapi.Backend: validate the whole new file
@@ -206,6 +217,7 @@ func (a *agent) ReloadConfig(ctx context.Context) (localapi.ReloadResult, error)
 		res.Notes = append(res.Notes, "board is now "+det.Profile.ID)
 	}
 	a.cfg, a.isDefault, a.loaded, a.detection, a.profiles = cfg, isDefault, time.Now(), det, profiles
+	a.settled()
 	a.mu.Unlock()
 	if old.HTTP.PasswordHash != cfg.HTTP.PasswordHash && a.sessions != nil {
 		// Whoever knew the old password is logged out with it.

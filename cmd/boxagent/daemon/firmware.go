@@ -122,7 +122,7 @@ func (d *firmwareDomain) Health() localapi.Subsystem {
 	if store == nil || h.State != localapi.StateOK {
 		return h
 	}
-	arts, err := store.List()
+	arts, err := store.Count()
 	if err != nil {
 		return localapi.Subsystem{Name: "firmware", State: localapi.StateDegraded, Detail: err.Error()}
 	}
@@ -130,7 +130,7 @@ func (d *firmwareDomain) Health() localapi.Subsystem {
 	if w != nil {
 		n = len(w.List())
 	}
-	h.Detail = fmt.Sprintf("%d artifacts, %d USB sticks", len(arts), n)
+	h.Detail = fmt.Sprintf("%d artifacts, %d USB sticks", arts, n)
 	return h
 }
 

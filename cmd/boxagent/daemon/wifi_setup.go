@@ -479,6 +479,7 @@ func (a *agent) saveWiFiNetworks(update func([]network.WiFiNetwork) []network.Wi
 	}
 	a.mu.Lock()
 	a.cfg, a.isDefault, a.loaded = cfg, false, time.Now()
+	a.settled()
 	a.mu.Unlock()
 	a.log.Info("Wi-Fi networks saved in the config file", "path", a.cfgPath, "networks", len(cfg.WiFi.Networks), "revision", cfg.Revision())
 	a.events.Publish("config", a.configInfo())
