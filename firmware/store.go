@@ -58,6 +58,7 @@ type Store struct {
 	// store changed since: Count answers from it (the agent is the
 	// store's one writer, so nothing else changes it meanwhile).
 	counted int
+	damaged []Damaged // entries moved aside (store_damage.go)
 }
 
 // Artifact is the metadata of one stored package.
@@ -122,6 +123,12 @@ func OpenStore(dir string) (*Store, error) {
 			}
 			removed = true
 		}
+	}
+	// Damaged metadata is moved aside now, so the first listing already
+	// shows a whole store (a few small files: cheap before READY).
+	s.damaged = readDamaged(dir)
+	if _, err := s.list(); err != nil {
+		return nil, err
 	}
 	// The agent opens the store before it says READY: sync only what a
 	// clean-up changed (or a store just made).
@@ -315,9 +322,9 @@ func (s *Store) get(sha string) (Artifact, error) {
 	}
 	var a Artifact
 	if err := json.Unmarshal(b, &a); err != nil {
-		return Artifact{}, fmt.Errorf("cannot decode artifact metadata of %s: %w", sha, err)
+		return Artifact{}, fmt.Errorf("%w: %s.json: %v", ErrDamaged, sha, err)
 	}
-	return a, nil
+	return a, checkMeta(sha, a)
 }
 
 // Open opens the package bytes of an artifact for reading.
@@ -367,6 +374,12 @@ func (s *Store) list() ([]Artifact, error) {
 			continue
 		}
 		a, err := s.get(sha)
+		if errors.Is(err, ErrDamaged) {
+			if qerr := s.quarantine(sha, err); qerr != nil {
+				return nil, qerr
+			}
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -347,4 +348,83 @@ func TestStoreCount(t *testing.T) {
 		t.Fatal(err)
 	}
 	count(0)
+}
+
+// TestStoreDamagedEntry: one damaged metadata file (bit-flipped, or
+// describing another package) took the whole store down: List failed, so
+// fw list, status and staging of every other package did. It is moved
+// aside, said by Damaged (also after a restart), and the rest works.
+func TestStoreDamagedEntry(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(meta []byte) []byte
+	}{
+		{"bit flip", func(m []byte) []byte { m = bytes.Clone(m); m[0] ^= 0x40; return m }},
+		{"truncated", func(m []byte) []byte { return m[:len(m)/2] }},
+		{"another package's", func(m []byte) []byte {
+			var a Artifact
+			json.Unmarshal(m, &a)
+			a.SHA256 = strings.Repeat("c", 64)
+			b, _ := json.Marshal(a)
+			return b
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := OpenStore(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var shas []string
+			for _, tag := range []string{"A", "B"} {
+				a, err := s.Import(context.Background(), bytes.NewReader(pkg(t, tag)), Policy{Method: MethodNone})
+				if err != nil {
+					t.Fatal(err)
+				}
+				shas = append(shas, a.SHA256)
+			}
+			meta := filepath.Join(dir, shas[0]+".json")
+			b, err := os.ReadFile(meta)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(meta, tc.damage(b), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			// Found at the next start, while the store opens.
+			s, err = OpenStore(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			arts, err := s.List()
+			if err != nil || len(arts) != 1 || arts[0].SHA256 != shas[1] {
+				t.Fatalf("List with one damaged entry = %v, %v; want the other one", arts, err)
+			}
+			d := s.Damaged()
+			if len(d) != 1 || d[0].SHA256 != shas[0] || !strings.Contains(d[0].Reason, "damaged artifact metadata") {
+				t.Fatalf("Damaged = %+v", d)
+			}
+			for _, p := range []string{meta, filepath.Join(dir, shas[0])} {
+				if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("%s is still in the store: %v", p, err)
+				}
+			}
+			if f, _, err := s.Open(shas[1]); err != nil {
+				t.Errorf("the other package: %v", err)
+			} else {
+				f.Close()
+			}
+			// Another restart: still said (from the damaged folder).
+			s2, err := OpenStore(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := s2.Damaged(); len(d) != 1 || d[0].SHA256 != shas[0] {
+				t.Errorf("Damaged after a restart = %+v", d)
+			}
+			if n, err := s2.Count(); err != nil || n != 1 {
+				t.Errorf("Count after a restart = %d, %v", n, err)
+			}
+		})
+	}
 }

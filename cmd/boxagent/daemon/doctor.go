@@ -25,7 +25,7 @@ import (
 func (a *agent) Doctor(ctx context.Context) localapi.Doctor {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	checks := []localapi.Check{a.checkLimits(), a.journalCheck()}
+	checks := []localapi.Check{a.checkLimits(), a.journalCheck(), a.storeCheck()}
 	checks = append(checks, a.checkBus(ctx)...)
 	checks = append(checks, a.checkAudio(ctx)...)
 	checks = append(checks, a.wifiDoctor(ctx))

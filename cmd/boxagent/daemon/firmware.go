@@ -131,6 +131,9 @@ func (d *firmwareDomain) Health() localapi.Subsystem {
 		n = len(w.List())
 	}
 	h.Detail = fmt.Sprintf("%d artifacts, %d USB sticks", arts, n)
+	if c := storeCheck(store.Damaged()); c.Result != localapi.CheckOK {
+		h.State, h.Detail = localapi.StateDegraded, h.Detail+"; "+c.Detail
+	}
 	return h
 }
 
