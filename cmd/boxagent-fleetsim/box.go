@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/fleet"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
@@ -61,7 +62,7 @@ func (b *simBox) runs(n string) int {
 func (b *simBox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == "GET" && r.URL.Path == "/api/v1/status":
-		localapi.WriteJSON(w, 200, localapi.Status{Version: "sim"})
+		localapi.WriteJSON(w, 200, apitype.Status{Version: "sim"})
 	case r.Method == "GET" && r.URL.Path == "/api/v1/operations":
 		before, _ := strconv.ParseUint(r.URL.Query().Get("before"), 10, 64)
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
@@ -87,7 +88,7 @@ func (b *simBox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (b *simBox) op(kind, ref string) journal.Operation {
 	op, _ := b.journal.Begin(journal.Operation{Kind: kind, Origin: journal.OriginFleet, Ref: ref})
 	op, _ = b.journal.Finish(op.ID, nil, nil, journal.StateDone)
-	b.events.Publish("operation", localapi.OperationEvent{ID: op.ID, Kind: op.Kind, State: op.State})
+	b.events.Publish("operation", apitype.OperationEvent{ID: op.ID, Kind: op.Kind, State: op.State})
 	return op
 }
 

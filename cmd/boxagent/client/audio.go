@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"github.com/boxagent/boxagent/audio"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 )
 
@@ -49,18 +50,9 @@ func (c *Client) AudioVolume(ctx context.Context, device string, percent *float6
 	return d, op, err
 }
 
-// AudioTestRequest is what POST /api/v1/audio/test takes.
-type AudioTestRequest struct {
-	Sink      string  `json:"sink,omitempty"`
-	Source    string  `json:"source,omitempty"`
-	Seconds   float64 `json:"seconds,omitempty"`
-	Play      *bool   `json:"play,omitempty"`
-	Frequency float64 `json:"frequency,omitempty"`
-}
-
 // AudioTest runs the play-and-record test, a long operation: progress is
 // called with each progress event until it ends.
-func (c *Client) AudioTest(ctx context.Context, req AudioTestRequest, progress func(journal.Progress)) (audio.TestResult, journal.Operation, error) {
+func (c *Client) AudioTest(ctx context.Context, req apitype.AudioTestRequest, progress func(journal.Progress)) (audio.TestResult, journal.Operation, error) {
 	var res audio.TestResult
 	op, err := c.runOperation(ctx, "/api/v1/audio/test", req, progress)
 	if err == nil {

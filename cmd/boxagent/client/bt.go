@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/boxagent/boxagent/bluetooth"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
 
 // BtAdapters lists the Bluetooth adapters.
@@ -73,20 +73,14 @@ func (c *Client) BtRemove(ctx context.Context, address string) (journal.Operatio
 	return c.postOperation(ctx, "/api/v1/bt/remove", map[string]string{"address": address})
 }
 
-// BtPairableResult is the answer of BtPairable.
-type BtPairableResult struct {
-	Adapter bluetooth.Adapter `json:"adapter"`
-	Until   *time.Time        `json:"until,omitempty"`
-}
-
 // BtPairable opens (for timeout; 0: the configured window) or closes the
 // pairing window.
-func (c *Client) BtPairable(ctx context.Context, on bool, timeout time.Duration) (BtPairableResult, journal.Operation, error) {
+func (c *Client) BtPairable(ctx context.Context, on bool, timeout time.Duration) (apitype.BtPairableResult, journal.Operation, error) {
 	body := map[string]any{"on": on}
 	if timeout > 0 {
 		body["timeout"] = timeout.Seconds()
 	}
-	var res BtPairableResult
+	var res apitype.BtPairableResult
 	op, err := c.postOperation(ctx, "/api/v1/bt/pairable", body)
 	if err == nil && len(op.Result) > 0 {
 		err = json.Unmarshal(op.Result, &res)
@@ -108,19 +102,11 @@ func (c *Client) BtPower(ctx context.Context, adapter string, on bool) (bluetoot
 	return out, op, err
 }
 
-// BtAutoConnectResult is the answer of BtAutoConnect.
-type BtAutoConnectResult struct {
-	Address     string                `json:"address"`
-	AutoConnect bool                  `json:"auto_connect"`
-	Config      string                `json:"config"` // the file it is saved in
-	Reload      localapi.ReloadResult `json:"reload"`
-}
-
 // BtAutoConnect turns auto-connect of a headset on or off: the agent
 // saves it in the config file ([[bluetooth.headset]] auto_connect) and
 // reloads.
-func (c *Client) BtAutoConnect(ctx context.Context, address string, on bool) (BtAutoConnectResult, journal.Operation, error) {
-	var res BtAutoConnectResult
+func (c *Client) BtAutoConnect(ctx context.Context, address string, on bool) (apitype.BtAutoConnectResult, journal.Operation, error) {
+	var res apitype.BtAutoConnectResult
 	op, err := c.postOperation(ctx, "/api/v1/bt/autoconnect", map[string]any{"address": address, "on": on})
 	if err == nil && len(op.Result) > 0 {
 		err = json.Unmarshal(op.Result, &res)

@@ -7,38 +7,20 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/boxagent/boxagent/board"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 	"github.com/boxagent/boxagent/firmware"
 )
 
-// FWStatus answers GET /api/v1/fw: the board's recovery, the USB sticks
-// present, the stored artifacts and the one staged last.
-type FWStatus struct {
-	Board     string              `json:"board"`
-	Recovery  board.Firmware      `json:"recovery"`
-	Sticks    []firmware.Stick    `json:"sticks"`
-	Artifacts []firmware.Artifact `json:"artifacts"`
-	Staged    *firmware.Artifact  `json:"staged,omitempty"`
-}
-
-// FWAddRequest imports a package: a file on the box or an http(s) URL on
-// the LAN, and the SHA-256 the board's verification method may need.
-type FWAddRequest struct {
-	Path   string `json:"path,omitempty"`
-	URL    string `json:"url,omitempty"`
-	SHA256 string `json:"sha256,omitempty"`
-}
-
 // FW returns the firmware overview.
-func (c *Client) FW(ctx context.Context) (FWStatus, error) {
-	var s FWStatus
+func (c *Client) FW(ctx context.Context) (apitype.FWStatus, error) {
+	var s apitype.FWStatus
 	return s, c.call(ctx, "GET", "/api/v1/fw", &s)
 }
 
 // FWAdd imports a package into the store and returns its artifact once
 // it is verified. progress, if not nil, follows the operation.
-func (c *Client) FWAdd(ctx context.Context, req FWAddRequest, progress func(journal.Progress)) (firmware.Artifact, journal.Operation, error) {
+func (c *Client) FWAdd(ctx context.Context, req apitype.FWAddRequest, progress func(journal.Progress)) (firmware.Artifact, journal.Operation, error) {
 	var a firmware.Artifact
 	op, err := c.runOperation(ctx, "/api/v1/fw/add", req, progress)
 	if err == nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/boxagent/boxagent/bluetooth"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
@@ -34,12 +35,12 @@ type btDomain struct {
 	mu     sync.Mutex
 	conn   *dbus.Conn
 	c      *bluetooth.Client
-	health localapi.Subsystem
+	health apitype.Subsystem
 }
 
 func newBluetoothDomain(a *agent) *btDomain {
 	return &btDomain{a: a, log: a.log.With("component", "bluetooth"),
-		health: localapi.Subsystem{Name: "bluetooth", State: localapi.StateAbsent, Detail: "not started"}}
+		health: apitype.Subsystem{Name: "bluetooth", State: apitype.StateAbsent, Detail: "not started"}}
 }
 
 func (d *btDomain) Name() string { return "bluetooth" }
@@ -59,13 +60,13 @@ func (d *btDomain) Start(ctx context.Context) error {
 	conn, err := dbus.ConnectSystemBus(dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()), dbus.WithContext(ctx))
 	if err != nil {
 		// No system bus means no bluetoothd either: absent, not broken.
-		d.setHealth(localapi.StateAbsent, "the system bus is not reachable")
+		d.setHealth(apitype.StateAbsent, "the system bus is not reachable")
 		return fmt.Errorf("cannot connect to the system bus: %w", err)
 	}
 	c := bluetooth.New(conn, bluetooth.Options{Config: d.a.config().Bluetooth, Logger: d.a.log, OnEvent: d.onEvent})
 	if err := c.Start(ctx); err != nil {
 		conn.Close()
-		d.setHealth(localapi.StateFailed, err.Error())
+		d.setHealth(apitype.StateFailed, err.Error())
 		return err
 	}
 	d.mu.Lock()
@@ -76,13 +77,13 @@ func (d *btDomain) Start(ctx context.Context) error {
 
 func (d *btDomain) setHealth(state, detail string) {
 	d.mu.Lock()
-	d.health = localapi.Subsystem{Name: "bluetooth", State: state, Detail: detail}
+	d.health = apitype.Subsystem{Name: "bluetooth", State: state, Detail: detail}
 	d.mu.Unlock()
 }
 
 // Health is ok (bluetoothd, the adapter powered, the agent registered),
 // absent (no bluetoothd on the bus) or degraded.
-func (d *btDomain) Health() localapi.Subsystem {
+func (d *btDomain) Health() apitype.Subsystem {
 	d.mu.Lock()
 	c, h := d.c, d.health
 	d.mu.Unlock()
@@ -90,14 +91,14 @@ func (d *btDomain) Health() localapi.Subsystem {
 		return h
 	}
 	bh := c.Health()
-	state := localapi.StateOK
+	state := apitype.StateOK
 	switch bh.State {
 	case bluetooth.HealthAbsent:
-		state = localapi.StateAbsent
+		state = apitype.StateAbsent
 	case bluetooth.HealthDegraded:
-		state = localapi.StateDegraded
+		state = apitype.StateDegraded
 	}
-	return localapi.Subsystem{Name: "bluetooth", State: state, Detail: bh.Detail}
+	return apitype.Subsystem{Name: "bluetooth", State: state, Detail: bh.Detail}
 }
 
 // Stop releases the agent and the connection.
@@ -163,53 +164,6 @@ func (d *btDomain) journal(api *localapi.Server, spec localapi.Spec, result any,
 	}
 }
 
-// btAddressRequest is the body of pair, connect, disconnect and remove.
-type btAddressRequest struct {
-	Address string `json:"address"`
-}
-
-// btScanRequest is the body of POST /api/v1/bt/scan.
-type btScanRequest struct {
-	// Timeout in seconds; default 10.
-	Timeout float64 `json:"timeout,omitempty"`
-	// Until ends the scan once this address or name is seen.
-	Until string `json:"until,omitempty"`
-}
-
-// btPairableRequest is the body of POST /api/v1/bt/pairable.
-type btPairableRequest struct {
-	On bool `json:"on"`
-	// Timeout in seconds; default the config's pairing_window.
-	Timeout float64 `json:"timeout,omitempty"`
-}
-
-// btPowerRequest is the body of POST /api/v1/bt/power.
-type btPowerRequest struct {
-	// Adapter is "hci0"…; empty means the configured one.
-	Adapter string `json:"adapter,omitempty"`
-	On      bool   `json:"on"`
-}
-
-// btAutoConnectRequest is the body of POST /api/v1/bt/autoconnect.
-type btAutoConnectRequest struct {
-	Address string `json:"address"`
-	On      bool   `json:"on"`
-}
-
-// btAutoConnectResult answers POST /api/v1/bt/autoconnect.
-type btAutoConnectResult struct {
-	Address     string                `json:"address"`
-	AutoConnect bool                  `json:"auto_connect"`
-	Config      string                `json:"config"`
-	Reload      localapi.ReloadResult `json:"reload"`
-}
-
-// btPairableResult answers POST /api/v1/bt/pairable.
-type btPairableResult struct {
-	Adapter bluetooth.Adapter `json:"adapter"`
-	Until   *time.Time        `json:"until,omitempty"`
-}
-
 // Register adds /api/v1/bt/….
 func (d *btDomain) Register(api *localapi.Server) {
 	d.mu.Lock()
@@ -257,7 +211,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 		return nil
 	})
 	api.Handle("POST", "/api/v1/bt/scan", true, func(w http.ResponseWriter, r *http.Request) error {
-		var req btScanRequest
+		var req apitype.BtScanRequest
 		if r.ContentLength != 0 {
 			if err := localapi.DecodeJSON(r, &req); err != nil {
 				return err
@@ -288,7 +242,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 			})
 	})
 	address := func(r *http.Request) (string, error) {
-		var req btAddressRequest
+		var req apitype.BtAddressRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return "", err
 		}
@@ -306,7 +260,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 		if err != nil {
 			return err
 		}
-		return api.Operate(w, r, localapi.Spec{Kind: "bt.pair", Summary: "pair, trust and connect " + addr, Request: btAddressRequest{addr}, Long: true},
+		return api.Operate(w, r, localapi.Spec{Kind: "bt.pair", Summary: "pair, trust and connect " + addr, Request: apitype.BtAddressRequest{Address: addr}, Long: true},
 			func(ctx context.Context, progress localapi.ProgressFunc) (any, error) {
 				dev, err := c.Pair(ctx, addr, func(m string) { progress(m, 0, 0) })
 				if err != nil {
@@ -325,7 +279,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 			if err != nil {
 				return err
 			}
-			return api.Operate(w, r, localapi.Spec{Kind: kind, Summary: verb + " " + addr, Request: btAddressRequest{addr}},
+			return api.Operate(w, r, localapi.Spec{Kind: kind, Summary: verb + " " + addr, Request: apitype.BtAddressRequest{Address: addr}},
 				func(ctx context.Context, _ localapi.ProgressFunc) (any, error) { return fn(ctx, c, addr) })
 		})
 	}
@@ -336,10 +290,10 @@ func (d *btDomain) Register(api *localapi.Server) {
 		return c.Disconnect(ctx, addr)
 	})
 	short("/api/v1/bt/remove", "bt.remove", "forget", func(ctx context.Context, c *bluetooth.Client, addr string) (any, error) {
-		return map[string]string{"address": addr, "removed": "true"}, c.Remove(ctx, addr)
+		return apitype.BtRemoveResult{Address: addr, Removed: "true"}, c.Remove(ctx, addr)
 	})
 	api.Handle("POST", "/api/v1/bt/power", true, func(w http.ResponseWriter, r *http.Request) error {
-		var req btPowerRequest
+		var req apitype.BtPowerRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
 		}
@@ -374,7 +328,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 		return nil
 	})
 	api.Handle("POST", "/api/v1/bt/autoconnect", true, func(w http.ResponseWriter, r *http.Request) error {
-		var req btAutoConnectRequest
+		var req apitype.BtAutoConnectRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
 		}
@@ -386,9 +340,9 @@ func (d *btDomain) Register(api *localapi.Server) {
 			return err
 		}
 		verb := map[bool]string{true: "on", false: "off"}[req.On]
-		return api.Operate(w, r, localapi.Spec{Kind: "bt.autoconnect", Summary: "auto-connect " + verb + " for " + addr, Request: btAutoConnectRequest{addr, req.On}},
+		return api.Operate(w, r, localapi.Spec{Kind: "bt.autoconnect", Summary: "auto-connect " + verb + " for " + addr, Request: apitype.BtAutoConnectRequest{Address: addr, On: req.On}},
 			func(ctx context.Context, _ localapi.ProgressFunc) (any, error) {
-				res := btAutoConnectResult{Address: addr, AutoConnect: req.On, Config: d.a.cfgPath}
+				res := apitype.BtAutoConnectResult{Address: addr, AutoConnect: req.On, Config: d.a.cfgPath}
 				if _, err := config.SaveHeadsetAutoConnect(d.a.cfgPath, addr, req.On); err != nil {
 					return nil, err
 				}
@@ -398,7 +352,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 			})
 	})
 	api.Handle("POST", "/api/v1/bt/pairable", true, func(w http.ResponseWriter, r *http.Request) error {
-		var req btPairableRequest
+		var req apitype.BtPairableRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
 		}
@@ -415,7 +369,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 		}
 		return api.Operate(w, r, localapi.Spec{Kind: "bt.pairable", Summary: summary, Request: req},
 			func(ctx context.Context, _ localapi.ProgressFunc) (any, error) {
-				var res btPairableResult
+				var res apitype.BtPairableResult
 				var err error
 				if req.On {
 					res.Adapter, err = c.OpenPairingWindow(ctx, time.Duration(req.Timeout*float64(time.Second)))
@@ -441,7 +395,7 @@ func scanLine(d bluetooth.Device) string {
 
 // mapBluetoothError gives the domain's errors their API codes; the
 // message keeps BlueZ's words, the hint says what to do.
-func mapBluetoothError(err error) *localapi.Error {
+func mapBluetoothError(err error) *apitype.Error {
 	var be *bluetooth.Error
 	kinds := []struct {
 		kind   error
@@ -473,13 +427,6 @@ func mapBluetoothError(err error) *localapi.Error {
 	return nil
 }
 
-// btPairResult answers POST /api/v1/bt/pair: the device, and the
-// [[bluetooth.headset]] saved for it when it was new to the config.
-type btPairResult struct {
-	bluetooth.Device
-	Saved *bluetooth.Headset `json:"saved,omitempty"`
-}
-
 // saveNewHeadset gives a headset just paired (a device that offers A2DP,
 // HFP or HSP) its [[bluetooth.headset]]
 // (the default mode, music unless [bluetooth] default_mode says call)
@@ -487,8 +434,8 @@ type btPairResult struct {
 // it in that mode when its card appears, now and after a restart. The
 // pairing stands if the file cannot be written: that is said in the
 // operation's progress and the log.
-func (d *btDomain) saveNewHeadset(ctx context.Context, dev bluetooth.Device, progress func(string)) btPairResult {
-	res := btPairResult{Device: dev}
+func (d *btDomain) saveNewHeadset(ctx context.Context, dev bluetooth.Device, progress func(string)) apitype.BtPairResult {
+	res := apitype.BtPairResult{Device: dev}
 	if !dev.Headset() {
 		// A keyboard or a phone is no [[bluetooth.headset]]: being one
 		// would also let it pair again outside a window.

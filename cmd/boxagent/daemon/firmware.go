@@ -17,6 +17,7 @@ import (
 	"sync"
 
 	"github.com/boxagent/boxagent/board"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/cmd/boxagent/paths"
@@ -34,7 +35,7 @@ type firmwareDomain struct {
 	store   *firmware.Store
 	watcher *firmware.Watcher
 	stager  *firmware.Stager
-	health  localapi.Subsystem
+	health  apitype.Subsystem
 
 	// busy holds one stage, rollback, eject or import at a time: two
 	// writers on one stick, or a prune during a staging, must not happen.
@@ -43,7 +44,7 @@ type firmwareDomain struct {
 
 func newFirmwareDomain(a *agent) *firmwareDomain {
 	return &firmwareDomain{a: a, log: a.log.With("component", "firmware"),
-		health: localapi.Subsystem{Name: "firmware", State: localapi.StateAbsent, Detail: "not started"}}
+		health: apitype.Subsystem{Name: "firmware", State: apitype.StateAbsent, Detail: "not started"}}
 }
 
 func (d *firmwareDomain) Name() string { return "firmware" }
@@ -62,7 +63,7 @@ func FirmwareHostPaths(p paths.Paths) firmware.HostPaths {
 func (d *firmwareDomain) Start(ctx context.Context) error {
 	store, err := firmware.OpenStore(d.a.paths.ArtifactsDir())
 	if err != nil {
-		d.setHealth(localapi.StateFailed, err.Error())
+		d.setHealth(apitype.StateFailed, err.Error())
 		return err
 	}
 	hp := d.hostPaths()
@@ -70,7 +71,7 @@ func (d *firmwareDomain) Start(ctx context.Context) error {
 	// under systemd (no CAP_SYS_ADMIN), mount(2) as root elsewhere.
 	mounter, how, err := firmware.ChooseMounter(fwConfig(d.a.config()).Mounter, hp, d.log)
 	if err != nil {
-		d.setHealth(localapi.StateFailed, err.Error())
+		d.setHealth(apitype.StateFailed, err.Error())
 		return err
 	}
 	d.log.Info("sticks are mounted", "by", how)
@@ -97,34 +98,34 @@ func (d *firmwareDomain) Start(ctx context.Context) error {
 		d.a.events.Publish("fw", e)
 	}})
 	if err != nil {
-		d.setHealth(localapi.StateDegraded, "USB sticks are not followed: "+err.Error())
+		d.setHealth(apitype.StateDegraded, "USB sticks are not followed: "+err.Error())
 		d.log.Warn("cannot follow USB sticks", "err", err)
 		return nil
 	}
 	d.mu.Lock()
 	d.watcher = w
-	d.health = localapi.Subsystem{Name: "firmware", State: localapi.StateOK}
+	d.health = apitype.Subsystem{Name: "firmware", State: apitype.StateOK}
 	d.mu.Unlock()
 	return nil
 }
 
 func (d *firmwareDomain) setHealth(state, detail string) {
 	d.mu.Lock()
-	d.health = localapi.Subsystem{Name: "firmware", State: state, Detail: detail}
+	d.health = apitype.Subsystem{Name: "firmware", State: state, Detail: detail}
 	d.mu.Unlock()
 }
 
 // Health counts artifacts and sticks.
-func (d *firmwareDomain) Health() localapi.Subsystem {
+func (d *firmwareDomain) Health() apitype.Subsystem {
 	d.mu.Lock()
 	h, store, w := d.health, d.store, d.watcher
 	d.mu.Unlock()
-	if store == nil || h.State != localapi.StateOK {
+	if store == nil || h.State != apitype.StateOK {
 		return h
 	}
 	arts, err := store.List()
 	if err != nil {
-		return localapi.Subsystem{Name: "firmware", State: localapi.StateDegraded, Detail: err.Error()}
+		return apitype.Subsystem{Name: "firmware", State: apitype.StateDegraded, Detail: err.Error()}
 	}
 	n := 0
 	if w != nil {
@@ -148,32 +149,6 @@ func (d *firmwareDomain) Stop() {
 			m.Close() // its system bus connection
 		}
 	}
-}
-
-// FWStatus answers GET /api/v1/fw.
-type FWStatus struct {
-	Board     string              `json:"board"`
-	Recovery  board.Firmware      `json:"recovery"`
-	Sticks    []firmware.Stick    `json:"sticks"`
-	Artifacts []firmware.Artifact `json:"artifacts"`
-	// Staged is the artifact staged last, if any.
-	Staged *firmware.Artifact   `json:"staged,omitempty"`
-	Mounts map[string][]FWMount `json:"mounts,omitempty"` // by stick name: see fw_mounts.go
-}
-
-// FWAddRequest is the body of POST /api/v1/fw/add: a file on the box or
-// an http(s) URL on the LAN, and the SHA-256 the board's method may need.
-type FWAddRequest struct {
-	Path   string `json:"path,omitempty"`
-	URL    string `json:"url,omitempty"`
-	SHA256 string `json:"sha256,omitempty"`
-}
-
-// FWStageRequest is the body of POST /api/v1/fw/stage (and, without the
-// artifact, of rollback and eject).
-type FWStageRequest struct {
-	Artifact string `json:"artifact,omitempty"`
-	Device   string `json:"device,omitempty"` // sda1, or sda
 }
 
 // FWRecord is what the journal keeps of a stage, rollback or eject
@@ -310,7 +285,7 @@ func (d *firmwareDomain) Register(api *localapi.Server) {
 			return err
 		}
 		det := d.a.board()
-		st := FWStatus{Board: det.Profile.ID, Recovery: det.Profile.Firmware, Sticks: []firmware.Stick{}}
+		st := apitype.FWStatus{Board: det.Profile.ID, Recovery: det.Profile.Firmware, Sticks: []firmware.Stick{}}
 		if s, err := d.sticks(); err == nil && s != nil {
 			st.Sticks = s
 		}
@@ -328,7 +303,7 @@ func (d *firmwareDomain) Register(api *localapi.Server) {
 		return nil
 	})
 	api.Handle("POST", "/api/v1/fw/add", true, func(w http.ResponseWriter, r *http.Request) error {
-		var req FWAddRequest
+		var req apitype.FWAddRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
 		}
@@ -357,7 +332,7 @@ func (d *firmwareDomain) Register(api *localapi.Server) {
 			})
 	})
 	api.Handle("POST", "/api/v1/fw/stage", true, func(w http.ResponseWriter, r *http.Request) error {
-		var req FWStageRequest
+		var req apitype.FWStageRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
 		}
@@ -367,7 +342,7 @@ func (d *firmwareDomain) Register(api *localapi.Server) {
 		return d.stageOp(api, w, r, "fw.stage", req)
 	})
 	api.Handle("POST", "/api/v1/fw/rollback", true, func(w http.ResponseWriter, r *http.Request) error {
-		var req FWStageRequest
+		var req apitype.FWStageRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
 		}
@@ -383,7 +358,7 @@ func (d *firmwareDomain) Register(api *localapi.Server) {
 		return d.stageOp(api, w, r, "fw.rollback", req)
 	})
 	api.Handle("POST", "/api/v1/fw/eject", true, func(w http.ResponseWriter, r *http.Request) error {
-		var req FWStageRequest
+		var req apitype.FWStageRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
 		}
@@ -421,7 +396,7 @@ var errBusy = localapi.Errorf(http.StatusConflict, "fw.busy", "another firmware 
 
 // stageOp checks a stage or rollback request whole, journals what it will
 // write where, and runs it as a long operation.
-func (d *firmwareDomain) stageOp(api *localapi.Server, w http.ResponseWriter, r *http.Request, kind string, req FWStageRequest) error {
+func (d *firmwareDomain) stageOp(api *localapi.Server, w http.ResponseWriter, r *http.Request, kind string, req apitype.FWStageRequest) error {
 	store, stager, err := d.ready()
 	if err != nil {
 		return err
@@ -484,7 +459,7 @@ func stickRecord(st firmware.Stick, p firmware.Partition) fwStickRecord {
 // checkSource refuses a bad add request before anything is journalled: a
 // path must be an absolute regular file; a URL must be http(s) to a host
 // on the LAN (private, link-local or loopback addresses only).
-func checkSource(req FWAddRequest) (string, error) {
+func checkSource(req apitype.FWAddRequest) (string, error) {
 	bad := func(msg string) error {
 		return localapi.Errorf(http.StatusBadRequest, "fw.invalid", msg, "boxagent fw add /path/on/the/box/update.zip, or http://host.on.lan/update.zip")
 	}
@@ -520,7 +495,7 @@ func checkSource(req FWAddRequest) (string, error) {
 }
 
 // add imports a package into the store and prunes old ones.
-func (d *firmwareDomain) add(ctx context.Context, store *firmware.Store, t firmware.Target, req FWAddRequest, progress localapi.ProgressFunc) (firmware.Artifact, error) {
+func (d *firmwareDomain) add(ctx context.Context, store *firmware.Store, t firmware.Target, req apitype.FWAddRequest, progress localapi.ProgressFunc) (firmware.Artifact, error) {
 	var r io.Reader
 	size := int64(-1)
 	if req.Path != "" {
@@ -610,7 +585,7 @@ func humanBytes(n int64) string {
 }
 
 // mapFirmwareError gives the firmware errors their API codes and hints.
-func mapFirmwareError(err error) *localapi.Error {
+func mapFirmwareError(err error) *apitype.Error {
 	var se *firmware.StickError
 	if errors.As(err, &se) {
 		code := "fw.stick_unsupported"

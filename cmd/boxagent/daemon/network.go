@@ -14,6 +14,7 @@ import (
 	toml "github.com/pelletier/go-toml/v2"
 	"github.com/vishvananda/netlink"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/network"
@@ -45,11 +46,6 @@ func newNetworkDomain(a *agent) *networkDomain {
 }
 
 func (d *networkDomain) Name() string { return "network" }
-
-// NetRenewRequest is the body of POST /api/v1/net/renew.
-type NetRenewRequest struct {
-	Link string `json:"link"`
-}
 
 func (d *networkDomain) Register(api *localapi.Server) {
 	api.Handle("GET", "/api/v1/net", false, d.getNet)
@@ -183,20 +179,20 @@ func (d *networkDomain) Reconfigure(ctx context.Context, old, cfg *config.Config
 
 // Health is failed without netlink, degraded while an uplink is down
 // (naming it and why), ok otherwise.
-func (d *networkDomain) Health() localapi.Subsystem {
-	h := localapi.Subsystem{Name: "network", State: localapi.StateOK}
+func (d *networkDomain) Health() apitype.Subsystem {
+	h := apitype.Subsystem{Name: "network", State: apitype.StateOK}
 	d.mu.Lock()
 	m, startErr, refused := d.m, d.startErr, d.refused
 	d.mu.Unlock()
 	if m == nil {
-		h.State, h.Detail = localapi.StateFailed, "not started"
+		h.State, h.Detail = apitype.StateFailed, "not started"
 		if startErr != nil {
 			h.Detail = startErr.Error()
 		}
 		return h
 	}
 	if refused != nil {
-		h.State, h.Detail = localapi.StateDegraded, refused.Error()
+		h.State, h.Detail = apitype.StateDegraded, refused.Error()
 		return h
 	}
 	st := m.Status()
@@ -213,7 +209,7 @@ func (d *networkDomain) Health() localapi.Subsystem {
 		}
 	}
 	if len(down) > 0 {
-		h.State = localapi.StateDegraded
+		h.State = apitype.StateDegraded
 		h.Detail = strings.Join(append(down, up...), "; ")
 		return h
 	}
@@ -259,7 +255,7 @@ func (d *networkDomain) postApply(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (d *networkDomain) postRenew(w http.ResponseWriter, r *http.Request) error {
-	var req NetRenewRequest
+	var req apitype.NetRenewRequest
 	if err := localapi.DecodeJSON(r, &req); err != nil {
 		return err
 	}
@@ -275,12 +271,12 @@ func (d *networkDomain) postRenew(w http.ResponseWriter, r *http.Request) error 
 			if err := m.Renew(req.Link); err != nil {
 				return nil, err
 			}
-			return map[string]string{"link": req.Link, "state": "renewing"}, nil
+			return apitype.NetRenewResult{Link: req.Link, State: "renewing"}, nil
 		})
 }
 
 // mapNetworkError gives network errors their API codes and hints.
-func mapNetworkError(err error) *localapi.Error {
+func mapNetworkError(err error) *apitype.Error {
 	var le *network.LinkError
 	switch {
 	case errors.Is(err, network.ErrInvalid):
@@ -356,8 +352,8 @@ var errNoConfiguredUplink = errors.New("no uplink with link name")
 
 // NetEditResult is the result of an uplink add or del.
 type NetEditResult struct {
-	Config string                `json:"config"`
-	Reload localapi.ReloadResult `json:"reload"`
+	Config string               `json:"config"`
+	Reload apitype.ReloadResult `json:"reload"`
 }
 
 // editConfig changes the config file through config.Edit, the file's one

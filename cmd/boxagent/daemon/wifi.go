@@ -18,6 +18,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/cmd/boxagent/paths"
@@ -43,7 +44,7 @@ type wifiDomain struct {
 	wifi       *network.WiFi
 	iface      string
 	associated bool // the station's last known state was completed
-	health     localapi.Subsystem
+	health     apitype.Subsystem
 	sig        chan *dbus.Signal
 	done       chan struct{} // closed when follow ends; nil if it never ran
 
@@ -63,7 +64,7 @@ type wifiDomain struct {
 
 func newWiFiDomain(a *agent) *wifiDomain {
 	d := &wifiDomain{a: a, log: a.log.With("component", "wifi"),
-		health: localapi.Subsystem{Name: "wifi", State: localapi.StateAbsent, Detail: "not started"}}
+		health: apitype.Subsystem{Name: "wifi", State: apitype.StateAbsent, Detail: "not started"}}
 	d.setup = newWiFiSetup(d)
 	return d
 }
@@ -72,13 +73,13 @@ func (d *wifiDomain) Name() string { return "wifi" }
 
 func (d *wifiDomain) setHealth(state, detail string) {
 	d.mu.Lock()
-	d.health = localapi.Subsystem{Name: "wifi", State: state, Detail: detail}
+	d.health = apitype.Subsystem{Name: "wifi", State: state, Detail: detail}
 	d.mu.Unlock()
 }
 
 // Health is absent without a wireless interface or wpa_supplicant, else
 // ok with the link's state.
-func (d *wifiDomain) Health() localapi.Subsystem {
+func (d *wifiDomain) Health() apitype.Subsystem {
 	d.mu.Lock()
 	w, h := d.wifi, d.health
 	d.mu.Unlock()
@@ -94,9 +95,9 @@ func (d *wifiDomain) Health() localapi.Subsystem {
 		detail += ", " + a
 	}
 	if st.State == network.WiFiStateAbsent {
-		return localapi.Subsystem{Name: "wifi", State: localapi.StateAbsent, Detail: "wpa_supplicant dropped " + st.Interface}
+		return apitype.Subsystem{Name: "wifi", State: apitype.StateAbsent, Detail: "wpa_supplicant dropped " + st.Interface}
 	}
-	return localapi.Subsystem{Name: "wifi", State: localapi.StateOK, Detail: detail}
+	return apitype.Subsystem{Name: "wifi", State: apitype.StateOK, Detail: detail}
 }
 
 // wifiInterface picks the wireless interface: the configured one, else
@@ -126,12 +127,12 @@ func (d *wifiDomain) Start(ctx context.Context) error {
 	cfg := wifiConfig(d.a.config())
 	iface, err := wifiInterface(d.a.paths, cfg.Interface)
 	if err != nil {
-		d.setHealth(localapi.StateAbsent, err.Error())
+		d.setHealth(apitype.StateAbsent, err.Error())
 		return nil
 	}
 	conn, err := dbus.ConnectSystemBus(dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()), dbus.WithContext(ctx))
 	if err != nil {
-		d.setHealth(localapi.StateFailed, "cannot connect to the system bus: "+err.Error())
+		d.setHealth(apitype.StateFailed, "cannot connect to the system bus: "+err.Error())
 		return fmt.Errorf("cannot connect to the system bus: %w", err)
 	}
 	d.mu.Lock()
@@ -141,7 +142,7 @@ func (d *wifiDomain) Start(ctx context.Context) error {
 	conn.Signal(d.sig)
 	if err := conn.AddMatchSignalContext(ctx, dbus.WithMatchSender("org.freedesktop.DBus"),
 		dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, network.WiFiService)); err != nil {
-		d.setHealth(localapi.StateFailed, "cannot follow wpa_supplicant on the bus: "+err.Error())
+		d.setHealth(apitype.StateFailed, "cannot follow wpa_supplicant on the bus: "+err.Error())
 		return err
 	}
 	d.open(ctx)
@@ -173,7 +174,7 @@ func (d *wifiDomain) follow(ctx context.Context) {
 			} else {
 				d.log.Warn("wpa_supplicant left the bus")
 				d.closeClient()
-				d.setHealth(localapi.StateAbsent, "wpa_supplicant left the system bus")
+				d.setHealth(apitype.StateAbsent, "wpa_supplicant left the system bus")
 			}
 		}
 	}
@@ -194,10 +195,10 @@ func (d *wifiDomain) open(ctx context.Context) {
 	})
 	switch {
 	case errors.Is(err, network.ErrWiFiNoSupplicant):
-		d.setHealth(localapi.StateAbsent, "wpa_supplicant is not on the system bus (it needs -u)")
+		d.setHealth(apitype.StateAbsent, "wpa_supplicant is not on the system bus (it needs -u)")
 		return
 	case err != nil:
-		d.setHealth(localapi.StateFailed, err.Error())
+		d.setHealth(apitype.StateFailed, err.Error())
 		d.log.Warn("cannot open the Wi-Fi interface", "err", err)
 		return
 	}
@@ -427,11 +428,6 @@ type WiFiConnectRecord struct {
 	Hidden   bool   `json:"hidden,omitempty"`
 }
 
-// WiFiForgetRequest is the body of POST /api/v1/wifi/forget.
-type WiFiForgetRequest struct {
-	SSID string `json:"ssid"`
-}
-
 func (d *wifiDomain) Register(api *localapi.Server) {
 	api.AddMapper(mapWiFiError)
 	d.setup.register(api)
@@ -447,10 +443,7 @@ func (d *wifiDomain) Register(api *localapi.Server) {
 				st.Link = &sig
 			}
 		}
-		localapi.WriteJSON(w, http.StatusOK, struct {
-			network.WiFiStatus
-			Setup network.WiFiSetupStatus `json:"setup"`
-		}{st, d.setup.status(false)})
+		localapi.WriteJSON(w, http.StatusOK, apitype.WiFiStatus{WiFiStatus: st, Setup: d.setup.status(false)})
 		return nil
 	})
 	api.Handle("POST", "/api/v1/wifi/scan", true, func(w http.ResponseWriter, r *http.Request) error {
@@ -489,7 +482,7 @@ func (d *wifiDomain) Register(api *localapi.Server) {
 			})
 	})
 	api.Handle("POST", "/api/v1/wifi/forget", true, func(w http.ResponseWriter, r *http.Request) error {
-		var req WiFiForgetRequest
+		var req apitype.WiFiForgetRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
 		}
@@ -554,7 +547,7 @@ func (d *wifiDomain) forgotten(ssid string) {
 }
 
 // mapWiFiError gives the Wi-Fi errors their API codes and hints.
-func mapWiFiError(err error) *localapi.Error {
+func mapWiFiError(err error) *apitype.Error {
 	var fe *network.WiFiFieldError
 	if errors.As(err, &fe) {
 		return localapi.Errorf(http.StatusBadRequest, "wifi.invalid", fe.Key+": "+fe.Msg, "")
@@ -585,23 +578,23 @@ func mapWiFiError(err error) *localapi.Error {
 // with -u (on the system bus), and the interface not managed by another
 // daemon (NetworkManager, iwd). doctor.go calls it with
 // checks = append(checks, a.wifiDoctor(ctx)).
-func (a *agent) wifiDoctor(ctx context.Context) localapi.Check {
+func (a *agent) wifiDoctor(ctx context.Context) apitype.Check {
 	conn, err := dbus.ConnectSystemBus(dbus.WithContext(ctx))
 	if err != nil {
-		return localapi.Check{Name: "wifi", Result: localapi.CheckSkip, Detail: "no system bus: " + err.Error()}
+		return apitype.Check{Name: "wifi", Result: apitype.CheckSkip, Detail: "no system bus: " + err.Error()}
 	}
 	defer conn.Close()
 	return checkWiFi(ctx, conn, a.paths, wifiConfig(a.config()).Interface)
 }
 
 // checkWiFi is wifiDoctor on a given bus and root.
-func checkWiFi(ctx context.Context, conn *dbus.Conn, p paths.Paths, configured string) localapi.Check {
-	c := localapi.Check{Name: "wifi"}
+func checkWiFi(ctx context.Context, conn *dbus.Conn, p paths.Paths, configured string) apitype.Check {
+	c := apitype.Check{Name: "wifi"}
 	iface, err := wifiInterface(p, configured)
 	if err != nil {
-		c.Result, c.Detail = localapi.CheckSkip, err.Error()
+		c.Result, c.Detail = apitype.CheckSkip, err.Error()
 		if configured != "" {
-			c.Result, c.Fix = localapi.CheckWarn, "set [wifi] interface to a link listed by: ls /sys/class/net/*/wireless"
+			c.Result, c.Fix = apitype.CheckWarn, "set [wifi] interface to a link listed by: ls /sys/class/net/*/wireless"
 		}
 		return c
 	}
@@ -614,22 +607,22 @@ func checkWiFi(ctx context.Context, conn *dbus.Conn, p paths.Paths, configured s
 	onBus := nameHasOwner(ctx, conn, network.WiFiService)
 	switch cmdline, running := findProcess(p, "wpa_supplicant"); {
 	case !installed && !running:
-		c.Result, c.Detail, c.Fix = localapi.CheckFail, "wpa_supplicant is not installed", "apt-get install wpasupplicant"
+		c.Result, c.Detail, c.Fix = apitype.CheckFail, "wpa_supplicant is not installed", "apt-get install wpasupplicant"
 		return c
 	case running && !onBus && !slices.Contains(cmdline, "-u"):
-		c.Result, c.Detail = localapi.CheckFail, "wpa_supplicant runs without -u, so boxagent cannot drive it over D-Bus: "+strings.Join(cmdline, " ")
+		c.Result, c.Detail = apitype.CheckFail, "wpa_supplicant runs without -u, so boxagent cannot drive it over D-Bus: "+strings.Join(cmdline, " ")
 		c.Fix = "run it as Debian's wpa_supplicant.service does (wpa_supplicant -u -s -O /run/wpa_supplicant): systemctl enable --now wpa_supplicant"
 		return c
 	case !onBus:
-		c.Result, c.Detail, c.Fix = localapi.CheckFail, "wpa_supplicant is not on the system bus", "systemctl enable --now wpa_supplicant"
+		c.Result, c.Detail, c.Fix = apitype.CheckFail, "wpa_supplicant is not on the system bus", "systemctl enable --now wpa_supplicant"
 		return c
 	}
 	if other := otherManager(ctx, conn, iface); other != "" {
-		c.Result, c.Detail = localapi.CheckWarn, other
+		c.Result, c.Detail = apitype.CheckWarn, other
 		c.Fix = "nmcli device set " + iface + " managed no (or unmanaged-devices=interface-name:" + iface + " in NetworkManager.conf); stop iwd"
 		return c
 	}
-	c.Result, c.Detail = localapi.CheckOK, "wpa_supplicant answers on the bus; "+iface+" is boxagent's"
+	c.Result, c.Detail = apitype.CheckOK, "wpa_supplicant answers on the bus; "+iface+" is boxagent's"
 	return c
 }
 

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
 
 // MaxWindow bounds a group command's window.
@@ -143,7 +143,7 @@ func (l *Link) answered(c Command) (Reply, bool) {
 	switch {
 	case op.State == journal.StateRunning:
 		status = http.StatusAccepted
-		body, _ = json.Marshal(localapi.Accepted{ID: op.ID, Location: fmt.Sprintf("/api/v1/operations/%d", op.ID)})
+		body, _ = json.Marshal(apitype.Accepted{ID: op.ID, Location: fmt.Sprintf("/api/v1/operations/%d", op.ID)})
 	case op.Error != nil:
 		status = statusOf(op.Error.Code)
 		body, _ = json.Marshal(op)

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boxagent/boxagent/board"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/fleet/fleettest"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
@@ -28,16 +30,16 @@ type testBackend struct {
 	reloads  atomic.Int64
 }
 
-func (b *testBackend) Status(context.Context) localapi.Status {
+func (b *testBackend) Status(context.Context) apitype.Status {
 	rev, _ := b.revision.Load().(string)
-	return localapi.Status{Version: "test", Config: localapi.ConfigInfo{Revision: rev}, UptimeSeconds: float64(time.Now().UnixNano())}
+	return apitype.Status{Version: "test", Config: apitype.ConfigInfo{Revision: rev}, UptimeSeconds: float64(time.Now().UnixNano())}
 }
-func (b *testBackend) Doctor(context.Context) localapi.Doctor { return localapi.Doctor{} }
-func (b *testBackend) Board(context.Context) any              { return nil }
-func (b *testBackend) Boards(context.Context) (any, error)    { return []string{}, nil }
-func (b *testBackend) ReloadConfig(context.Context) (localapi.ReloadResult, error) {
+func (b *testBackend) Doctor(context.Context) apitype.Doctor           { return apitype.Doctor{} }
+func (b *testBackend) Board(context.Context) board.Detection           { return board.Detection{} }
+func (b *testBackend) Boards(context.Context) ([]board.Profile, error) { return []board.Profile{}, nil }
+func (b *testBackend) ReloadConfig(context.Context) (apitype.ReloadResult, error) {
 	b.reloads.Add(1)
-	return localapi.ReloadResult{}, nil
+	return apitype.ReloadResult{}, nil
 }
 func (b *testBackend) Snapshot() journal.Snapshot {
 	return journal.Snapshot{Revision: "sha256:test", Board: "test", Config: json.RawMessage(`{}`)}

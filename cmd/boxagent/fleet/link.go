@@ -17,6 +17,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
@@ -34,7 +35,7 @@ type Journal interface {
 // Events is the agent's event broker (*localapi.Broker): every change
 // the link publishes follows one of its events, so the link never polls.
 type Events interface {
-	Subscribe(after uint64, replay bool) (<-chan localapi.Event, <-chan struct{}, func())
+	Subscribe(after uint64, replay bool) (<-chan apitype.Event, <-chan struct{}, func())
 }
 
 var (
@@ -100,15 +101,6 @@ type Link struct {
 	inflight  map[string]bool
 }
 
-// Info is the link's state for status and the page.
-type Info struct {
-	Connected    bool       `json:"connected"`
-	Broker       string     `json:"broker,omitempty"`
-	ID           string     `json:"id"`
-	Acked        uint64     `json:"acked_record"`
-	CertNotAfter *time.Time `json:"cert_not_after,omitempty"`
-}
-
 // New checks the options and makes a link; Run connects it.
 func New(o Options) (*Link, error) {
 	if o.Logger == nil {
@@ -151,10 +143,10 @@ func New(o Options) (*Link, error) {
 }
 
 // Info says how the link stands.
-func (l *Link) Info() Info {
+func (l *Link) Info() apitype.FleetLink {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	in := Info{Connected: l.connected, Broker: l.broker, ID: l.o.Identity.ID, Acked: l.acked}
+	in := apitype.FleetLink{Connected: l.connected, Broker: l.broker, ID: l.o.Identity.ID, Acked: l.acked}
 	if t := l.o.Identity.CertNotAfter; !t.IsZero() {
 		in.CertNotAfter = &t
 	}
@@ -248,7 +240,7 @@ func (l *Link) Run(ctx context.Context) error {
 }
 
 func operationEnded(data json.RawMessage) bool {
-	var oe localapi.OperationEvent
+	var oe apitype.OperationEvent
 	return json.Unmarshal(data, &oe) == nil && oe.State.Final()
 }
 
@@ -350,7 +342,7 @@ func (l *Link) followStatus(ctx context.Context) {
 			last = nil // published again on the next connect
 			continue
 		}
-		var st localapi.Status
+		var st apitype.Status
 		if code, body := l.call(ctx, "GET", "/api/v1/status", nil, ""); code != http.StatusOK || json.Unmarshal(body, &st) != nil {
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 )
 
@@ -34,7 +35,7 @@ func TestCancelOperation(t *testing.T) {
 	}
 	var ids []uint64
 	for i := 0; i < 2; i++ {
-		var acc Accepted
+		var acc apitype.Accepted
 		rec := post("/api/v1/test/wait")
 		if err := json.Unmarshal(rec.Body.Bytes(), &acc); err != nil || rec.Code != http.StatusAccepted {
 			t.Fatalf("start: %d %s", rec.Code, rec.Body)

@@ -12,17 +12,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boxagent/boxagent/board"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 )
 
 // stubBackend answers the read calls; these tests are about operations.
 type stubBackend struct{}
 
-func (stubBackend) Status(context.Context) Status                      { return Status{Version: "test"} }
-func (stubBackend) Doctor(context.Context) Doctor                      { return Doctor{} }
-func (stubBackend) Board(context.Context) any                          { return nil }
-func (stubBackend) Boards(context.Context) (any, error)                { return []string{}, nil }
-func (stubBackend) ReloadConfig(context.Context) (ReloadResult, error) { return ReloadResult{}, nil }
+func (stubBackend) Status(context.Context) apitype.Status           { return apitype.Status{Version: "test"} }
+func (stubBackend) Doctor(context.Context) apitype.Doctor           { return apitype.Doctor{} }
+func (stubBackend) Board(context.Context) board.Detection           { return board.Detection{} }
+func (stubBackend) Boards(context.Context) ([]board.Profile, error) { return []board.Profile{}, nil }
+func (stubBackend) ReloadConfig(context.Context) (apitype.ReloadResult, error) {
+	return apitype.ReloadResult{}, nil
+}
 func (stubBackend) Snapshot() journal.Snapshot {
 	return journal.Snapshot{Revision: "sha256:test", Board: "test", Config: json.RawMessage(`{"k":1}`)}
 }
@@ -57,7 +61,7 @@ func TestLongOperationAnswers202AndStreamsProgress(t *testing.T) {
 	if rec.Code != http.StatusAccepted {
 		t.Fatalf("long operation: %d %s", rec.Code, rec.Body)
 	}
-	var acc Accepted
+	var acc apitype.Accepted
 	json.Unmarshal(rec.Body.Bytes(), &acc)
 	if acc.ID == 0 || rec.Header().Get("Location") != acc.Location {
 		t.Fatalf("accepted: %+v, Location %q", acc, rec.Header().Get("Location"))
@@ -70,7 +74,7 @@ func TestLongOperationAnswers202AndStreamsProgress(t *testing.T) {
 	for len(states) == 0 || states[len(states)-1] == journal.StateRunning {
 		select {
 		case ev := <-events:
-			var oe OperationEvent
+			var oe apitype.OperationEvent
 			json.Unmarshal(ev.Data, &oe)
 			states = append(states, oe.State)
 			if oe.Progress != nil {
@@ -91,7 +95,7 @@ func TestLongOperationAnswers202AndStreamsProgress(t *testing.T) {
 
 func TestShortOperationFailureKeepsStatus(t *testing.T) {
 	s, _ := newTestServer(t)
-	s.mappers = []ErrorMapper{func(err error) *Error {
+	s.mappers = []ErrorMapper{func(err error) *apitype.Error {
 		if err.Error() == "bad input" {
 			return Errorf(http.StatusBadRequest, "test.invalid", "bad input", "fix it")
 		}
@@ -151,7 +155,7 @@ func TestUnknownCallAndBadID(t *testing.T) {
 	} {
 		rec := httptest.NewRecorder()
 		s.Handler(true).ServeHTTP(rec, httptest.NewRequest("GET", c.path, nil))
-		var body struct{ Error Error }
+		var body struct{ Error apitype.Error }
 		json.Unmarshal(rec.Body.Bytes(), &body)
 		if rec.Code != c.code || body.Error.Code != c.want {
 			t.Errorf("%s: %d %s, want %d %s", c.path, rec.Code, rec.Body, c.code, c.want)

@@ -15,18 +15,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/boxagent/boxagent/board"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 )
 
 // Backend is what the API serves; the daemon implements it. Values are
 // returned ready to be encoded as JSON.
 type Backend interface {
-	Status(ctx context.Context) Status
-	Doctor(ctx context.Context) Doctor
-	Board(ctx context.Context) any
-	Boards(ctx context.Context) (any, error)
+	Status(ctx context.Context) apitype.Status
+	Doctor(ctx context.Context) apitype.Doctor
+	Board(ctx context.Context) board.Detection
+	Boards(ctx context.Context) ([]board.Profile, error)
 	// ReloadConfig re-reads and applies the config file: the demo mutation.
-	ReloadConfig(ctx context.Context) (ReloadResult, error)
+	ReloadConfig(ctx context.Context) (apitype.ReloadResult, error)
 	// Snapshot is the settings in effect, recorded with every operation.
 	Snapshot() journal.Snapshot
 }
@@ -228,7 +230,7 @@ func (s *Server) Operate(w http.ResponseWriter, r *http.Request, spec Spec, fn O
 	loc := "/api/v1/operations/" + strconv.FormatUint(op.ID, 10)
 	w.Header().Set("Location", loc)
 	if spec.Long {
-		writeJSON(w, http.StatusAccepted, Accepted{ID: op.ID, Location: loc})
+		writeJSON(w, http.StatusAccepted, apitype.Accepted{ID: op.ID, Location: loc})
 		return nil
 	}
 	status := http.StatusOK

@@ -16,6 +16,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 )
 
 // SessionCookie names the page's session cookie.
@@ -205,7 +207,7 @@ func (s *Sessions) Count() int {
 
 // authorize checks a TCP request to the API: right host, same site, a
 // session, and for changes the session's CSRF token.
-func (s *Sessions) authorize(r *http.Request, mutating bool) *Error {
+func (s *Sessions) authorize(r *http.Request, mutating bool) *apitype.Error {
 	if err := s.CheckHost(r); err != nil {
 		return err
 	}
@@ -228,7 +230,7 @@ func (s *Sessions) authorize(r *http.Request, mutating bool) *Error {
 // CheckHost refuses a request whose Host header names another site: a
 // DNS-rebinding page (a name of the attacker's that now resolves to the
 // box) sends its own name, never one this box answers to.
-func (s *Sessions) CheckHost(r *http.Request) *Error {
+func (s *Sessions) CheckHost(r *http.Request) *apitype.Error {
 	if s.HostAllowed == nil || s.HostAllowed(r.Host) {
 		return nil
 	}
@@ -238,7 +240,7 @@ func (s *Sessions) CheckHost(r *http.Request) *Error {
 
 // checkOrigin refuses a browser request sent from another site: when the
 // Origin header is present it must name the host the request was sent to.
-func checkOrigin(r *http.Request) *Error {
+func checkOrigin(r *http.Request) *apitype.Error {
 	o := r.Header.Get("Origin")
 	if o == "" {
 		return nil
@@ -270,7 +272,7 @@ func (s *Sessions) info(r *http.Request) SessionInfo {
 	return SessionInfo{Required: true, Authenticated: true, CSRF: sess.csrf}
 }
 
-func tooMany(w http.ResponseWriter, wait time.Duration, msg string) *Error {
+func tooMany(w http.ResponseWriter, wait time.Duration, msg string) *apitype.Error {
 	secs := int(math.Max(1, math.Ceil(wait.Seconds())))
 	w.Header().Set("Retry-After", fmt.Sprint(secs))
 	return Errorf(http.StatusTooManyRequests, "auth.rate_limited", fmt.Sprintf(msg, secs), "")

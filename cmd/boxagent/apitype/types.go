@@ -1,9 +1,19 @@
-package localapi
+// Package apitype holds the wire types of the local API: the requests,
+// results, events and errors it speaks. The server (localapi and the
+// daemon's handlers), the typed client, the page's tests and the fleet
+// link all use these, so none can drift from another (tailscale's
+// client/tailscale/apitype). The JSON is locked by TestWireGolden.
+//
+// Nested domain values (a bluetooth.Device, a firmware.Artifact, an
+// audio.State, a network.View) are still the domain packages' own types.
+package apitype
 
-import "time"
+import (
+	"encoding/json"
+	"time"
 
-// The wire types of the API, shared with the typed client so the two
-// cannot drift.
+	"github.com/boxagent/boxagent/cmd/boxagent/journal"
+)
 
 // Status answers GET /api/v1/status.
 type Status struct {
@@ -93,4 +103,40 @@ type ReloadResult struct {
 	Revision string   `json:"revision"`
 	Changed  bool     `json:"changed"`
 	Notes    []string `json:"notes,omitempty"`
+}
+
+// Error is what every failing API call answers, as
+// {"error":{"code":…,"message":…,"hint":…}}. Code is stable and meant for
+// programs; Message and Hint are for people.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Event is one state change or progress report, delivered to every
+// subscriber of GET /api/v1/events as a server-sent event.
+type Event struct {
+	ID   uint64          `json:"id"`
+	Time time.Time       `json:"time"`
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// OperationEvent is the data of "operation" events.
+type OperationEvent struct {
+	ID       uint64            `json:"id"`
+	Kind     string            `json:"kind"`
+	State    journal.State     `json:"state"`
+	Progress *journal.Progress `json:"progress,omitempty"`
+	Error    *journal.Failure  `json:"error,omitempty"`
+}
+
+// CancelAnswer answers POST /api/v1/operations/{id}/cancel.
+type CancelAnswer struct {
+	ID    uint64 `json:"id"`
+	State string `json:"state"` // "cancelling": the operation ends soon, as cancelled
 }

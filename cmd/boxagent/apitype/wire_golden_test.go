@@ -1,4 +1,4 @@
-package daemon
+package apitype
 
 import (
 	"bytes"
@@ -13,9 +13,7 @@ import (
 
 	"github.com/boxagent/boxagent/bluetooth"
 	"github.com/boxagent/boxagent/board"
-	"github.com/boxagent/boxagent/cmd/boxagent/fleet"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/firmware"
 	"github.com/boxagent/boxagent/network"
 )
@@ -80,44 +78,41 @@ func wireSamples() []wireSample {
 	adapter := bluetooth.Adapter{Name: "hci0", Address: "00:1B:66:AA:BB:01", Powered: true}
 	dev := bluetooth.Device{Address: "00:1B:66:AA:BB:CC", Name: "office headset", Paired: true}
 	hs := bluetooth.Headset{Address: "00:1B:66:AA:BB:CC", Name: "office headset", AutoConnect: true, Mode: "music"}
-	reload := localapi.ReloadResult{Previous: "r1", Revision: "r2", Changed: true, Notes: []string{"n"}}
+	reload := ReloadResult{Previous: "r1", Revision: "r2", Changed: true, Notes: []string{"n"}}
 	return []wireSample{
-		{name: "Status", filled: localapi.Status{Version: "1.0", Started: when, UptimeSeconds: 1.5,
-			Board:      localapi.BoardInfo{ID: "virtual-board", Name: "Virtual", Reason: "dt"},
-			Config:     localapi.ConfigInfo{Path: "/etc/boxagent/config.toml", Revision: "r", Loaded: when, Default: true},
-			Listeners:  localapi.Listeners{Socket: "/run/boxagent/api.sock", HTTP: "127.0.0.1:8080", HTTPS: true, CertSHA256: "cc"},
-			Subsystems: []localapi.Subsystem{{Name: "audio", State: localapi.StateOK, Detail: "d"}}}},
-		{name: "Doctor", filled: localapi.Doctor{Checks: []localapi.Check{{Name: "n", Result: localapi.CheckWarn, Detail: "d", Fix: "f"}}}},
-		{name: "Accepted", filled: localapi.Accepted{ID: 7, Location: "/api/v1/operations/7"}},
+		{name: "Status", filled: Status{Version: "1.0", Started: when, UptimeSeconds: 1.5,
+			Board:      BoardInfo{ID: "virtual-board", Name: "Virtual", Reason: "dt"},
+			Config:     ConfigInfo{Path: "/etc/boxagent/config.toml", Revision: "r", Loaded: when, Default: true},
+			Listeners:  Listeners{Socket: "/run/boxagent/api.sock", HTTP: "127.0.0.1:8080", HTTPS: true, CertSHA256: "cc"},
+			Subsystems: []Subsystem{{Name: "audio", State: StateOK, Detail: "d"}}}},
+		{name: "Doctor", filled: Doctor{Checks: []Check{{Name: "n", Result: CheckWarn, Detail: "d", Fix: "f"}}}},
+		{name: "Accepted", filled: Accepted{ID: 7, Location: "/api/v1/operations/7"}},
 		{name: "ReloadResult", filled: reload},
-		{name: "ErrorBody", filled: map[string]*localapi.Error{"error": localapi.Errorf(409, "fw.busy", "m", "h")}},
-		{name: "CancelAnswer", filled: localapi.CancelAnswer{ID: 7, State: "cancelling"}},
-		{name: "Event", filled: localapi.Event{ID: 3, Time: when, Type: "operation", Data: json.RawMessage(`{"id":7}`)}},
-		{name: "OperationEvent", filled: localapi.OperationEvent{ID: 7, Kind: "fw.add", State: journal.StateRunning,
+		{name: "ErrorBody", filled: map[string]*Error{"error": {Status: 409, Code: "fw.busy", Message: "m", Hint: "h"}}},
+		{name: "CancelAnswer", filled: CancelAnswer{ID: 7, State: "cancelling"}},
+		{name: "Event", filled: Event{ID: 3, Time: when, Type: "operation", Data: json.RawMessage(`{"id":7}`)}},
+		{name: "OperationEvent", filled: OperationEvent{ID: 7, Kind: "fw.add", State: journal.StateRunning,
 			Progress: &journal.Progress{Message: "m", Done: 1, Total: 2}, Error: &journal.Failure{Code: "c", Message: "m", Hint: "h"}}},
 		{name: "Board", filled: board.Detection{Profile: board.Profile{ID: "virtual-board", Name: "Virtual"}, Reason: "dt"}},
-		{name: "FleetInfo", filled: FleetInfo{Configured: true, Error: "e", Info: fleet.Info{Connected: true, Broker: "b", ID: "box", Acked: 3, CertNotAfter: &when}}},
-		{name: "BtScanRequest", request: true, filled: btScanRequest{Timeout: 5, Until: "x"}},
-		{name: "BtAddressRequest", request: true, filled: btAddressRequest{Address: dev.Address}},
-		{name: "BtPairableRequest", request: true, filled: btPairableRequest{On: true, Timeout: 60}},
-		{name: "BtPowerRequest", request: true, filled: btPowerRequest{Adapter: "hci0", On: true}},
-		{name: "BtAutoConnectRequest", request: true, filled: btAutoConnectRequest{Address: dev.Address, On: true}},
-		{name: "BtAutoConnectResult", filled: btAutoConnectResult{Address: dev.Address, AutoConnect: true, Config: "/etc/boxagent/config.toml", Reload: reload}},
-		{name: "BtPairableResult", filled: btPairableResult{Adapter: adapter, Until: &when}},
-		{name: "BtPairResult", filled: btPairResult{Device: dev, Saved: &hs}},
-		{name: "BtRemoveResult", filled: map[string]string{"address": dev.Address, "removed": "true"}},
-		{name: "AudioModeRequest", request: true, filled: audioModeRequest{Mode: "call"}},
-		{name: "AudioDefaultRequest", request: true, filled: audioDefaultRequest{Kind: "sink", Name: "s"}},
-		{name: "AudioDefaultResult", filled: map[string]string{"fallback_sink": "s", "fallback_source": "m"}},
-		{name: "AudioVolumeRequest", request: true, filled: audioVolumeRequest{Device: "s", Percent: &pct, Mute: &yes}},
-		{name: "AudioTestRequest", request: true, filled: audioTestRequest{Sink: "s", Source: "m", Seconds: 2, Play: &yes, Frequency: 440}},
+		{name: "FleetInfo", filled: FleetInfo{Configured: true, Error: "e", FleetLink: FleetLink{Connected: true, Broker: "b", ID: "box", Acked: 3, CertNotAfter: &when}}},
+		{name: "BtScanRequest", request: true, filled: BtScanRequest{Timeout: 5, Until: "x"}},
+		{name: "BtAddressRequest", request: true, filled: BtAddressRequest{Address: dev.Address}},
+		{name: "BtPairableRequest", request: true, filled: BtPairableRequest{On: true, Timeout: 60}},
+		{name: "BtPowerRequest", request: true, filled: BtPowerRequest{Adapter: "hci0", On: true}},
+		{name: "BtAutoConnectRequest", request: true, filled: BtAutoConnectRequest{Address: dev.Address, On: true}},
+		{name: "BtAutoConnectResult", filled: BtAutoConnectResult{Address: dev.Address, AutoConnect: true, Config: "/etc/boxagent/config.toml", Reload: reload}},
+		{name: "BtPairableResult", filled: BtPairableResult{Adapter: adapter, Until: &when}},
+		{name: "BtPairResult", filled: BtPairResult{Device: dev, Saved: &hs}},
+		{name: "BtRemoveResult", filled: BtRemoveResult{Address: dev.Address, Removed: "true"}},
+		{name: "AudioModeRequest", request: true, filled: AudioModeRequest{Mode: "call"}},
+		{name: "AudioDefaultRequest", request: true, filled: AudioDefaultRequest{Kind: "sink", Name: "s"}},
+		{name: "AudioDefaultResult", filled: AudioDefaultResult{FallbackSink: "s", FallbackSource: "m"}},
+		{name: "AudioVolumeRequest", request: true, filled: AudioVolumeRequest{Device: "s", Percent: &pct, Mute: &yes}},
+		{name: "AudioTestRequest", request: true, filled: AudioTestRequest{Sink: "s", Source: "m", Seconds: 2, Play: &yes, Frequency: 440}},
 		{name: "NetRenewRequest", request: true, filled: NetRenewRequest{Link: "eth0.45"}},
-		{name: "NetRenewResult", filled: map[string]string{"link": "eth0.45", "state": "renewing"}},
+		{name: "NetRenewResult", filled: NetRenewResult{Link: "eth0.45", State: "renewing"}},
 		{name: "WiFiForgetRequest", request: true, filled: WiFiForgetRequest{SSID: "home"}},
-		{name: "WiFiStatus", filled: struct {
-			network.WiFiStatus
-			Setup network.WiFiSetupStatus `json:"setup"`
-		}{network.WiFiStatus{Interface: "wlan0", State: "completed"}, network.WiFiSetupStatus{State: "off", SSID: "boxagent-setup"}}},
+		{name: "WiFiStatus", filled: WiFiStatus{WiFiStatus: network.WiFiStatus{Interface: "wlan0", State: "completed"}, Setup: network.WiFiSetupStatus{State: "off", SSID: "boxagent-setup"}}},
 		{name: "FWStatus", filled: FWStatus{Board: "virtual-board", Recovery: board.Firmware{Method: board.FirmwareUSBStick, Package: "update.zip"},
 			Sticks: []firmware.Stick{{Name: "sda"}}, Artifacts: []firmware.Artifact{art}, Staged: &art,
 			Mounts: map[string][]FWMount{"sda": {{Device: "sda1", Dir: "/media/sda1", ReadOnly: true, Free: &free}}}}},
