@@ -113,16 +113,20 @@ func decodeError(status int, data []byte) error {
 	return &apitype.Error{Status: status, Code: "http." + strconv.Itoa(status), Message: strings.TrimSpace(string(data))}
 }
 
+// get answers a GET: every typed read is this one call.
+func get[T any](ctx context.Context, c *Client, path string) (T, error) {
+	var v T
+	return v, c.call(ctx, "GET", path, &v)
+}
+
 // Status returns the daemon's status.
 func (c *Client) Status(ctx context.Context) (apitype.Status, error) {
-	var s apitype.Status
-	return s, c.call(ctx, "GET", "/api/v1/status", &s)
+	return get[apitype.Status](ctx, c, "/api/v1/status")
 }
 
 // Doctor runs the daemon's checks.
 func (c *Client) Doctor(ctx context.Context) (apitype.Doctor, error) {
-	var d apitype.Doctor
-	return d, c.call(ctx, "GET", "/api/v1/doctor", &d)
+	return get[apitype.Doctor](ctx, c, "/api/v1/doctor")
 }
 
 // Operations lists journalled operations, newest first.
@@ -143,14 +147,12 @@ func (c *Client) Operations(ctx context.Context, q journal.Query) ([]journal.Ope
 	if q.State != "" {
 		v.Set("state", string(q.State))
 	}
-	var ops []journal.Operation
-	return ops, c.call(ctx, "GET", "/api/v1/operations?"+v.Encode(), &ops)
+	return get[[]journal.Operation](ctx, c, "/api/v1/operations?"+v.Encode())
 }
 
 // Operation returns one operation with its progress.
 func (c *Client) Operation(ctx context.Context, id uint64) (journal.Operation, error) {
-	var op journal.Operation
-	return op, c.call(ctx, "GET", "/api/v1/operations/"+strconv.FormatUint(id, 10), &op)
+	return get[journal.Operation](ctx, c, "/api/v1/operations/"+strconv.FormatUint(id, 10))
 }
 
 // CancelOperation asks the daemon to cancel a running operation; it ends
@@ -169,14 +171,12 @@ func (c *Client) ReloadConfig(ctx context.Context) (journal.Operation, error) {
 
 // Board returns the board detection in effect.
 func (c *Client) Board(ctx context.Context) (board.Detection, error) {
-	var d board.Detection
-	return d, c.call(ctx, "GET", "/api/v1/board", &d)
+	return get[board.Detection](ctx, c, "/api/v1/board")
 }
 
 // Boards returns the known board profiles.
 func (c *Client) Boards(ctx context.Context) ([]board.Profile, error) {
-	var ps []board.Profile
-	return ps, c.call(ctx, "GET", "/api/v1/boards", &ps)
+	return get[[]board.Profile](ctx, c, "/api/v1/boards")
 }
 
 // Events streams new server-sent events to fn until ctx ends, the daemon

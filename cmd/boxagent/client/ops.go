@@ -152,3 +152,16 @@ func (c *Client) callOperation(ctx context.Context, method, path string, body an
 	}
 	return op, nil
 }
+
+// result decodes the result of a finished operation: every typed call
+// that starts one ends with it. An operation that failed, or that ended
+// without a result, leaves the zero value.
+func result[T any](op journal.Operation, err error) (T, journal.Operation, error) {
+	var v T
+	if err == nil && len(op.Result) > 0 {
+		if jerr := json.Unmarshal(op.Result, &v); jerr != nil {
+			err = fmt.Errorf("cannot decode the result of operation %d: %w", op.ID, jerr)
+		}
+	}
+	return v, op, err
+}
