@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -243,17 +242,4 @@ func (a *agent) reloadFromSignal() {
 	if op.Error != nil {
 		a.log.Error("config reload refused; keeping the old config", "err", op.Error.Message)
 	}
-}
-
-// mapConfigError turns config validation errors into API errors.
-func mapConfigError(err error) *apitype.Error {
-	var ce *config.Error
-	var ces config.Errors
-	if errors.As(err, &ce) || errors.As(err, &ces) {
-		return localapi.Errorf(http.StatusBadRequest, "config.invalid", err.Error(), "fix the file, then run boxagent config check FILE")
-	}
-	if errors.Is(err, board.ErrUnknownBoard) {
-		return localapi.Errorf(http.StatusBadRequest, "config.invalid", err.Error(), "boxagent board list shows the known boards")
-	}
-	return nil
 }

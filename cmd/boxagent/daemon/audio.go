@@ -255,7 +255,6 @@ func (d *audioDomain) current() (*audio.Client, error) {
 }
 
 func (d *audioDomain) Register(api *localapi.Server) {
-	api.AddMapper(mapAudioError)
 	api.Handle("GET", "/api/v1/audio", false, func(w http.ResponseWriter, r *http.Request) error {
 		c, err := d.current()
 		if err != nil {
@@ -372,31 +371,6 @@ func (d *audioDomain) Register(api *localapi.Server) {
 				})
 			})
 	})
-}
-
-// mapAudioError gives the audio package's errors their API codes, keeping
-// PulseAudio's words in the message.
-func mapAudioError(err error) *apitype.Error {
-	var ae *audio.Error
-	if !errors.As(err, &ae) {
-		return nil
-	}
-	e := &apitype.Error{Message: err.Error(), Hint: ae.Hint}
-	switch {
-	case errors.Is(err, audio.ErrNotFound):
-		e.Status, e.Code = http.StatusNotFound, "audio.not_found"
-	case errors.Is(err, audio.ErrInvalid):
-		e.Status, e.Code = http.StatusBadRequest, "audio.invalid"
-	case errors.Is(err, audio.ErrUnavailable):
-		e.Status, e.Code = http.StatusConflict, "audio.unavailable"
-	case errors.Is(err, audio.ErrPipeWire):
-		e.Status, e.Code = http.StatusServiceUnavailable, "audio.pipewire"
-	case errors.Is(err, audio.ErrUnreachable), errors.Is(err, audio.ErrClosed):
-		e.Status, e.Code = http.StatusServiceUnavailable, "audio.unreachable"
-	default:
-		e.Status, e.Code = http.StatusBadGateway, "audio.failed"
-	}
-	return e
 }
 
 // checkAudio is doctor's view of PulseAudio: running, PipeWire instead,

@@ -169,7 +169,6 @@ func (d *btDomain) Register(api *localapi.Server) {
 	d.mu.Lock()
 	d.api = api
 	d.mu.Unlock()
-	api.AddMapper(mapBluetoothError)
 	api.Handle("GET", "/api/v1/bt/adapters", false, func(w http.ResponseWriter, r *http.Request) error {
 		c, err := d.client()
 		if err != nil {
@@ -391,40 +390,6 @@ func scanLine(d bluetooth.Device) string {
 		s += " (headset)"
 	}
 	return s
-}
-
-// mapBluetoothError gives the domain's errors their API codes; the
-// message keeps BlueZ's words, the hint says what to do.
-func mapBluetoothError(err error) *apitype.Error {
-	var be *bluetooth.Error
-	kinds := []struct {
-		kind   error
-		status int
-		code   string
-	}{
-		{bluetooth.ErrInvalidAddress, http.StatusBadRequest, "bluetooth.invalid"},
-		{bluetooth.ErrNotFound, http.StatusNotFound, "bluetooth.not_found"},
-		{bluetooth.ErrAbsent, http.StatusServiceUnavailable, "bluetooth.absent"},
-		{bluetooth.ErrNoAdapter, http.StatusServiceUnavailable, "bluetooth.no_adapter"},
-		{bluetooth.ErrAdapterOff, http.StatusConflict, "bluetooth.adapter_off"},
-		{bluetooth.ErrAuthFailed, http.StatusBadGateway, "bluetooth.auth_failed"},
-		{bluetooth.ErrUnreachable, http.StatusGatewayTimeout, "bluetooth.unreachable"},
-		{bluetooth.ErrNoAudioService, http.StatusServiceUnavailable, "bluetooth.no_audio_service"},
-		{bluetooth.ErrTimeout, http.StatusGatewayTimeout, "bluetooth.timeout"},
-		{bluetooth.ErrInProgress, http.StatusConflict, "bluetooth.in_progress"},
-		{bluetooth.ErrNotSupported, http.StatusNotImplemented, "bluetooth.not_supported"},
-		{bluetooth.ErrFailed, http.StatusBadGateway, "bluetooth.failed"},
-	}
-	for _, k := range kinds {
-		if errors.Is(err, k.kind) {
-			msg := err.Error()
-			if errors.As(err, &be) {
-				msg = be.Error()
-			}
-			return localapi.Errorf(k.status, k.code, msg, bluetooth.Hint(k.kind))
-		}
-	}
-	return nil
 }
 
 // saveNewHeadset gives a headset just paired (a device that offers A2DP,

@@ -135,7 +135,7 @@ func Run(ctx context.Context, o Options) error {
 	a.restoreSessions()
 	api := localapi.New(localapi.Options{
 		Backend: a, Journal: store, Events: a.events, Logger: log,
-		Mappers: []localapi.ErrorMapper{mapConfigError}, Sessions: a.sessions,
+		Mappers: []localapi.ErrorMapper{mapError}, Sessions: a.sessions,
 	})
 	a.api, a.journal = api, store
 	a.domains = a.buildDomains()

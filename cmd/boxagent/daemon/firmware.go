@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"crypto"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -278,7 +277,6 @@ func partDevice(st firmware.Stick, dev string, t firmware.Target) (string, firmw
 }
 
 func (d *firmwareDomain) Register(api *localapi.Server) {
-	api.AddMapper(mapFirmwareError)
 	api.Handle("GET", "/api/v1/fw", false, func(w http.ResponseWriter, r *http.Request) error {
 		store, _, err := d.ready()
 		if err != nil {
@@ -582,49 +580,4 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
-}
-
-// mapFirmwareError gives the firmware errors their API codes and hints.
-func mapFirmwareError(err error) *apitype.Error {
-	var se *firmware.StickError
-	if errors.As(err, &se) {
-		code := "fw.stick_unsupported"
-		if errors.Is(err, firmware.ErrReadOnly) {
-			code = "fw.read_only"
-		}
-		return localapi.Errorf(http.StatusConflict, code, se.Msg, "")
-	}
-	for _, m := range []struct {
-		err        error
-		status     int
-		code, hint string
-	}{
-		{firmware.ErrNoStick, http.StatusNotFound, "fw.no_stick", "plug a FAT32 USB stick into the box; boxagent fw sticks lists what the agent sees"},
-		{firmware.ErrMissingExtra, http.StatusUnprocessableEntity, "fw.missing_extra", "put the file at the package's root, or give its text in the board profile's [firmware.extra_text]"},
-		{firmware.ErrNotFound, http.StatusNotFound, "fw.not_found", "boxagent fw list shows the artifacts; boxagent fw add FILE imports one"},
-		{firmware.ErrBadHash, http.StatusBadRequest, "fw.invalid", "an artifact is named by its full SHA-256 (boxagent fw list)"},
-		{firmware.ErrNoPrevious, http.StatusNotFound, "fw.no_previous", "a rollback needs two different packages staged before"},
-		{firmware.ErrNoSpace, http.StatusConflict, "fw.no_space", "delete files from the stick or use a larger one"},
-		{firmware.ErrReadOnly, http.StatusConflict, "fw.read_only", "slide the stick's lock switch, or use another stick"},
-		{firmware.ErrTooLarge, http.StatusConflict, "fw.too_large", ""},
-		{firmware.ErrStoreSpace, http.StatusConflict, "fw.too_large", "free space in the artifact store (boxagent fw list; older artifacts are pruned) or use a smaller package"},
-		{errNotLAN, http.StatusBadRequest, "fw.not_lan", "serve the package from a host on the LAN, without redirects to the Internet"},
-		{errStalled, http.StatusGatewayTimeout, "fw.stalled", "check the server and the network, then add the package again"},
-		{firmware.ErrGone, http.StatusConflict, "fw.stick_gone", "plug the stick back in and stage again: the unfinished copy is cleaned up"},
-		{firmware.ErrPolicy, http.StatusBadRequest, "fw.policy", "check the board's [firmware] verify method and the config's [firmware] keys"},
-		{firmware.ErrSize, http.StatusBadRequest, "fw.invalid", "the download was cut short: try again"},
-		{firmware.ErrReadBack, http.StatusInternalServerError, "fw.store_corrupt", "remove the artifact and add the package again"},
-		{firmware.ErrUnknownSigner, http.StatusUnprocessableEntity, "fw.verify_failed", "the package is signed with a key this box does not trust: check [firmware] keys"},
-		{firmware.ErrSignature, http.StatusUnprocessableEntity, "fw.verify_failed", "the package was changed after it was signed, or is damaged"},
-		{firmware.ErrUnsigned, http.StatusUnprocessableEntity, "fw.verify_failed", "sign the package with signapk -w (recovery refuses unsigned packages)"},
-		{firmware.ErrFooter, http.StatusUnprocessableEntity, "fw.verify_failed", "the package has no whole-file signature footer: sign it with signapk -w"},
-		{firmware.ErrDigest, http.StatusUnprocessableEntity, "fw.verify_failed", "the package differs from the one the SHA-256 names"},
-		{firmware.ErrMissingEntry, http.StatusUnprocessableEntity, "fw.verify_failed", "this is not a recovery package for this board"},
-		{firmware.ErrStructure, http.StatusUnprocessableEntity, "fw.verify_failed", "the file is not a valid zip package (truncated or damaged?)"},
-	} {
-		if errors.Is(err, m.err) {
-			return localapi.Errorf(m.status, m.code, err.Error(), m.hint)
-		}
-	}
-	return nil
 }

@@ -53,7 +53,6 @@ func (d *networkDomain) Register(api *localapi.Server) {
 	api.Handle("POST", "/api/v1/net/renew", true, d.postRenew)
 	api.Handle("POST", "/api/v1/net/uplinks", true, d.postUplink)
 	api.Handle("DELETE", "/api/v1/net/uplinks/{name}", true, d.deleteUplink)
-	api.AddMapper(mapNetworkError)
 }
 
 // Start opens a netlink handle, starts the link watch and applies the
@@ -273,22 +272,6 @@ func (d *networkDomain) postRenew(w http.ResponseWriter, r *http.Request) error 
 			}
 			return apitype.NetRenewResult{Link: req.Link, State: "renewing"}, nil
 		})
-}
-
-// mapNetworkError gives network errors their API codes and hints.
-func mapNetworkError(err error) *apitype.Error {
-	var le *network.LinkError
-	switch {
-	case errors.Is(err, network.ErrInvalid):
-		return localapi.Errorf(http.StatusBadRequest, "network.invalid", err.Error(), "fix [network] in the config file, then boxagent config check FILE; nothing was changed")
-	case errors.Is(err, network.ErrNoUplink), errors.Is(err, errNoConfiguredUplink):
-		return localapi.Errorf(http.StatusNotFound, "network.not_found", err.Error(), "boxagent net show lists the uplinks")
-	case errors.Is(err, network.ErrNoVLANSupport):
-		return localapi.Errorf(http.StatusInternalServerError, "network.no_vlan", err.Error(), "modprobe 8021q (and add 8021q to /etc/modules)")
-	case errors.As(err, &le):
-		return localapi.Errorf(http.StatusInternalServerError, "network.link_failed", err.Error(), le.Hint())
-	}
-	return nil
 }
 
 // postUplink adds an uplink to the config file and applies it: the

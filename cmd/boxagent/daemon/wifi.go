@@ -429,7 +429,6 @@ type WiFiConnectRecord struct {
 }
 
 func (d *wifiDomain) Register(api *localapi.Server) {
-	api.AddMapper(mapWiFiError)
 	d.setup.register(api)
 	api.Handle("GET", "/api/v1/wifi", false, func(w http.ResponseWriter, r *http.Request) error {
 		c, err := d.need()
@@ -544,34 +543,6 @@ func (d *wifiDomain) forgotten(ssid string) {
 		d.log.Info("Wi-Fi network forgotten: its lease goes", "ssid", ssid)
 		d.dropLeaseLocked()
 	}
-}
-
-// mapWiFiError gives the Wi-Fi errors their API codes and hints.
-func mapWiFiError(err error) *apitype.Error {
-	var fe *network.WiFiFieldError
-	if errors.As(err, &fe) {
-		return localapi.Errorf(http.StatusBadRequest, "wifi.invalid", fe.Key+": "+fe.Msg, "")
-	}
-	for _, m := range []struct {
-		err        error
-		status     int
-		code, hint string
-	}{
-		{network.ErrWiFiWrongPassword, http.StatusUnauthorized, "wifi.wrong_password", "check the password and try again: boxagent wifi connect SSID --psk-stdin"},
-		{network.ErrWiFiNotFound, http.StatusNotFound, "wifi.not_found", "boxagent wifi scan lists the networks in range; a hidden network needs --hidden"},
-		{network.ErrWiFiRejected, http.StatusBadGateway, "wifi.rejected", "the access point refused the box: check its MAC filter and station limit"},
-		{network.ErrWiFiTimeout, http.StatusGatewayTimeout, "wifi.timeout", "move the box closer to the access point, then try again"},
-		{network.ErrWiFiUnknown, http.StatusNotFound, "wifi.unknown.not_found", "boxagent wifi status lists the known networks"},
-		{network.ErrWiFiNotConnected, http.StatusConflict, "wifi.not_connected", ""},
-		{network.ErrWiFiScanFailed, http.StatusBadGateway, "wifi.scan_failed", "try again in a few seconds"},
-		{network.ErrWiFiNoSupplicant, http.StatusServiceUnavailable, "wifi.absent", "systemctl enable --now wpa_supplicant (it must run with -u)"},
-		{network.ErrWiFiNoInterface, http.StatusServiceUnavailable, "wifi.absent", "boxagent doctor says which interface is used"},
-	} {
-		if errors.Is(err, m.err) {
-			return localapi.Errorf(m.status, m.code, err.Error(), m.hint)
-		}
-	}
-	return nil
 }
 
 // wifiDoctor checks what Wi-Fi needs: wpa_supplicant installed, running

@@ -80,9 +80,6 @@ func (s *Server) Handle(method, path string, mutating bool, h HandlerFunc) {
 	s.routes = append(s.routes, route{method, path, mutating, h})
 }
 
-// AddMapper registers how a domain's errors become API errors.
-func (s *Server) AddMapper(m ErrorMapper) { s.mappers = append(s.mappers, m) }
-
 // Publish sends an event to every subscriber of /api/v1/events.
 func (s *Server) Publish(typ string, data any) { s.events.Publish(typ, data) }
 
