@@ -7,6 +7,13 @@ type NetRenewRequest struct {
 	Link string `json:"link"`
 }
 
+// NetEditResult answers POST /api/v1/net/uplinks and DELETE
+// /api/v1/net/uplinks/{name}: the file edited and its reload.
+type NetEditResult struct {
+	Config string       `json:"config"`
+	Reload ReloadResult `json:"reload"`
+}
+
 // NetRenewResult answers POST /api/v1/net/renew.
 type NetRenewResult struct {
 	Link  string `json:"link"`

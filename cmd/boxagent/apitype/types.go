@@ -140,3 +140,16 @@ type CancelAnswer struct {
 	ID    uint64 `json:"id"`
 	State string `json:"state"` // "cancelling": the operation ends soon, as cancelled
 }
+
+// SessionInfo answers GET /api/v1/session, a login and a logout (TCP
+// only: the page's session).
+type SessionInfo struct {
+	Required      bool   `json:"required"`
+	Authenticated bool   `json:"authenticated"`
+	CSRF          string `json:"csrf,omitempty"`
+}
+
+// LoginRequest is the body of POST /api/v1/login.
+type LoginRequest struct {
+	Password string `json:"password"`
+}

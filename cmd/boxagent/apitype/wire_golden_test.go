@@ -118,5 +118,8 @@ func wireSamples() []wireSample {
 			Mounts: map[string][]FWMount{"sda": {{Device: "sda1", Dir: "/media/sda1", ReadOnly: true, Free: &free}}}}},
 		{name: "FWAddRequest", request: true, filled: FWAddRequest{Path: "/tmp/update.zip", URL: "http://h/u.zip", SHA256: "ab12"}},
 		{name: "FWStageRequest", request: true, filled: FWStageRequest{Artifact: "ab12", Device: "sda1"}},
+		{name: "SessionInfo", filled: SessionInfo{Required: true, Authenticated: true, CSRF: "t"}},
+		{name: "LoginRequest", request: true, filled: LoginRequest{Password: "p"}},
+		{name: "NetEditResult", filled: NetEditResult{Config: "/etc/boxagent/config.toml", Reload: reload}},
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/cdproto/security"
 	"github.com/chromedp/chromedp"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/daemon"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
@@ -44,7 +45,7 @@ func (p *agentProc) login(pass string) (*webClient, string) {
 	p.t.Helper()
 	c := newWebClient(p.t, p.http)
 	code, body, _ := c.do("POST", "/api/v1/login", `{"password":`+strconv.Quote(pass)+`}`)
-	var info localapi.SessionInfo
+	var info apitype.SessionInfo
 	json.Unmarshal([]byte(body), &info)
 	if code != http.StatusOK || info.CSRF == "" {
 		p.t.Fatalf("login: %d %s", code, body)
@@ -255,7 +256,7 @@ func TestReloadCannotOpenTheLAN(t *testing.T) {
 	}
 	wc := pinned(newWebClient(t, p.http))
 	code, body, h := wc.do("POST", "/api/v1/login", `{"password":"boxagent"}`)
-	var info localapi.SessionInfo
+	var info apitype.SessionInfo
 	json.Unmarshal([]byte(body), &info)
 	csrf := info.CSRF
 	if code != http.StatusOK || csrf == "" || !strings.Contains(h.Get("Set-Cookie"), "Secure") {

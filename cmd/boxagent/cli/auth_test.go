@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
 
@@ -67,7 +68,7 @@ func TestPageAuthentication(t *testing.T) {
 
 	// Log in: a cookie and a CSRF token.
 	code, body, h := c.do("POST", "/api/v1/login", `{"password":"boxagent"}`)
-	var info localapi.SessionInfo
+	var info apitype.SessionInfo
 	json.Unmarshal([]byte(body), &info)
 	if code != http.StatusOK || info.CSRF == "" {
 		t.Fatalf("login: %d %s", code, body)

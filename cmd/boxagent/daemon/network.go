@@ -333,21 +333,15 @@ func (d *networkDomain) deleteUplink(w http.ResponseWriter, r *http.Request) err
 
 var errNoConfiguredUplink = errors.New("no uplink with link name")
 
-// NetEditResult is the result of an uplink add or del.
-type NetEditResult struct {
-	Config string               `json:"config"`
-	Reload apitype.ReloadResult `json:"reload"`
-}
-
 // editConfig changes the config file through config.Edit, the file's one
 // writer: edit gets its text and [network] table and returns the new text
 // and the table it must parse to. The new file is validated whole (and the
 // parents checked) before it replaces the old one atomically (temporary
 // file, fsync, rename, fsync of the folder, mode 0600); then the agent
 // reloads it, which applies it.
-func (d *networkDomain) editConfig(ctx context.Context, edit func([]byte, network.Config) ([]byte, network.Config, error)) (NetEditResult, error) {
+func (d *networkDomain) editConfig(ctx context.Context, edit func([]byte, network.Config) ([]byte, network.Config, error)) (apitype.NetEditResult, error) {
 	path := d.a.cfgPath
-	res := NetEditResult{Config: path}
+	res := apitype.NetEditResult{Config: path}
 	_, err := config.Edit(path, func(text []byte, cur *config.Config) ([]byte, error) {
 		out, want, err := edit(text, cur.Network)
 		if err != nil {

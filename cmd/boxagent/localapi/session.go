@@ -252,24 +252,12 @@ func checkOrigin(r *http.Request) *apitype.Error {
 	return nil
 }
 
-// SessionInfo answers GET /api/v1/session and a successful login.
-type SessionInfo struct {
-	Required      bool   `json:"required"`
-	Authenticated bool   `json:"authenticated"`
-	CSRF          string `json:"csrf,omitempty"`
-}
-
-// LoginRequest is the body of POST /api/v1/login.
-type LoginRequest struct {
-	Password string `json:"password"`
-}
-
-func (s *Sessions) info(r *http.Request) SessionInfo {
+func (s *Sessions) info(r *http.Request) apitype.SessionInfo {
 	sess, ok := s.lookup(r)
 	if !ok {
-		return SessionInfo{Required: true}
+		return apitype.SessionInfo{Required: true}
 	}
-	return SessionInfo{Required: true, Authenticated: true, CSRF: sess.csrf}
+	return apitype.SessionInfo{Required: true, Authenticated: true, CSRF: sess.csrf}
 }
 
 func tooMany(w http.ResponseWriter, wait time.Duration, msg string) *apitype.Error {
@@ -288,7 +276,7 @@ func (s *Sessions) login(w http.ResponseWriter, r *http.Request) error {
 	if err := checkOrigin(r); err != nil {
 		return err
 	}
-	var req LoginRequest
+	var req apitype.LoginRequest
 	if err := DecodeJSON(r, &req); err != nil {
 		return err
 	}
@@ -349,7 +337,7 @@ func (s *Sessions) login(w http.ResponseWriter, r *http.Request) error {
 		Name: SessionCookie, Value: token, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(ttl.Seconds()), Secure: r.TLS != nil,
 	})
-	writeJSON(w, http.StatusOK, SessionInfo{Required: true, Authenticated: true, CSRF: sess.csrf})
+	writeJSON(w, http.StatusOK, apitype.SessionInfo{Required: true, Authenticated: true, CSRF: sess.csrf})
 	return nil
 }
 
@@ -427,7 +415,7 @@ func (s *Sessions) logout(w http.ResponseWriter, r *http.Request) error {
 		s.mu.Unlock()
 	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
-	writeJSON(w, http.StatusOK, SessionInfo{Required: true})
+	writeJSON(w, http.StatusOK, apitype.SessionInfo{Required: true})
 	return nil
 }
 
