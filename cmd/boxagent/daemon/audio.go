@@ -255,7 +255,7 @@ func (d *audioDomain) current() (*audio.Client, error) {
 }
 
 func (d *audioDomain) Register(api *localapi.Server) {
-	api.Handle("GET", "/api/v1/audio", false, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("GET /api/v1/audio", func(w http.ResponseWriter, r *http.Request) error {
 		c, err := d.current()
 		if err != nil {
 			return err
@@ -263,7 +263,7 @@ func (d *audioDomain) Register(api *localapi.Server) {
 		localapi.WriteJSON(w, http.StatusOK, c.State())
 		return nil
 	})
-	api.Handle("POST", "/api/v1/audio/cards/{name}/mode", true, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("POST /api/v1/audio/cards/{name}/mode", func(w http.ResponseWriter, r *http.Request) error {
 		var req apitype.AudioModeRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
@@ -282,7 +282,7 @@ func (d *audioDomain) Register(api *localapi.Server) {
 				return c.SetMode(ctx, card, req.Mode)
 			})
 	})
-	api.Handle("POST", "/api/v1/audio/default", true, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("POST /api/v1/audio/default", func(w http.ResponseWriter, r *http.Request) error {
 		var req apitype.AudioDefaultRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
@@ -303,7 +303,7 @@ func (d *audioDomain) Register(api *localapi.Server) {
 				return apitype.AudioDefaultResult{FallbackSink: s.FallbackSink, FallbackSource: s.FallbackSource}, nil
 			})
 	})
-	api.Handle("POST", "/api/v1/audio/volume", true, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("POST /api/v1/audio/volume", func(w http.ResponseWriter, r *http.Request) error {
 		var req apitype.AudioVolumeRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
@@ -345,7 +345,7 @@ func (d *audioDomain) Register(api *localapi.Server) {
 				return dev, nil
 			})
 	})
-	api.Handle("POST", "/api/v1/audio/test", true, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("POST /api/v1/audio/test", func(w http.ResponseWriter, r *http.Request) error {
 		var req apitype.AudioTestRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
@@ -362,7 +362,7 @@ func (d *audioDomain) Register(api *localapi.Server) {
 			return err
 		}
 		native := c.Server().Native
-		return api.Operate(w, r, localapi.Spec{Kind: "audio.test", Long: true,
+		return api.Operate(w, r, localapi.Spec{Kind: "audio.test",
 			Summary: fmt.Sprintf("play a tone and record for %gs", req.Seconds), Request: req},
 			func(ctx context.Context, progress localapi.ProgressFunc) (any, error) {
 				return audio.PlayRecord(ctx, audio.TestOptions{

@@ -169,7 +169,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 	d.mu.Lock()
 	d.api = api
 	d.mu.Unlock()
-	api.Handle("GET", "/api/v1/bt/adapters", false, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("GET /api/v1/bt/adapters", func(w http.ResponseWriter, r *http.Request) error {
 		c, err := d.client()
 		if err != nil {
 			return err
@@ -181,7 +181,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 		localapi.WriteJSON(w, http.StatusOK, ads)
 		return nil
 	})
-	api.Handle("GET", "/api/v1/bt/devices", false, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("GET /api/v1/bt/devices", func(w http.ResponseWriter, r *http.Request) error {
 		c, err := d.client()
 		if err != nil {
 			return err
@@ -193,7 +193,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 		localapi.WriteJSON(w, http.StatusOK, ds)
 		return nil
 	})
-	api.Handle("GET", "/api/v1/bt/devices/{address}", false, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("GET /api/v1/bt/devices/{address}", func(w http.ResponseWriter, r *http.Request) error {
 		c, err := d.client()
 		if err != nil {
 			return err
@@ -209,7 +209,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 		localapi.WriteJSON(w, http.StatusOK, dev)
 		return nil
 	})
-	api.Handle("POST", "/api/v1/bt/scan", true, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("POST /api/v1/bt/scan", func(w http.ResponseWriter, r *http.Request) error {
 		var req apitype.BtScanRequest
 		if r.ContentLength != 0 {
 			if err := localapi.DecodeJSON(r, &req); err != nil {
@@ -230,7 +230,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 		if err != nil {
 			return err
 		}
-		return api.Operate(w, r, localapi.Spec{Kind: "bt.scan", Summary: "scan for Bluetooth devices for " + dur.String(), Request: req, Long: true},
+		return api.Operate(w, r, localapi.Spec{Kind: "bt.scan", Summary: "scan for Bluetooth devices for " + dur.String(), Request: req},
 			func(ctx context.Context, progress localapi.ProgressFunc) (any, error) {
 				n := int64(0)
 				return c.Scan(ctx, bluetooth.ScanOptions{Duration: dur, Until: req.Until}, func(dev bluetooth.Device) {
@@ -250,7 +250,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 		}
 		return bluetooth.ParseAddress(req.Address)
 	}
-	api.Handle("POST", "/api/v1/bt/pair", true, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("POST /api/v1/bt/pair", func(w http.ResponseWriter, r *http.Request) error {
 		addr, err := address(r)
 		if err != nil {
 			return err
@@ -259,7 +259,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 		if err != nil {
 			return err
 		}
-		return api.Operate(w, r, localapi.Spec{Kind: "bt.pair", Summary: "pair, trust and connect " + addr, Request: apitype.BtAddressRequest{Address: addr}, Long: true},
+		return api.Operate(w, r, localapi.Spec{Kind: "bt.pair", Summary: "pair, trust and connect " + addr, Request: apitype.BtAddressRequest{Address: addr}},
 			func(ctx context.Context, progress localapi.ProgressFunc) (any, error) {
 				dev, err := c.Pair(ctx, addr, func(m string) { progress(m, 0, 0) })
 				if err != nil {
@@ -269,7 +269,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 			})
 	})
 	short := func(path, kind, verb string, fn func(ctx context.Context, c *bluetooth.Client, addr string) (any, error)) {
-		api.Handle("POST", path, true, func(w http.ResponseWriter, r *http.Request) error {
+		api.Handle("POST "+path, func(w http.ResponseWriter, r *http.Request) error {
 			addr, err := address(r)
 			if err != nil {
 				return err
@@ -291,7 +291,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 	short("/api/v1/bt/remove", "bt.remove", "forget", func(ctx context.Context, c *bluetooth.Client, addr string) (any, error) {
 		return apitype.BtRemoveResult{Address: addr, Removed: "true"}, c.Remove(ctx, addr)
 	})
-	api.Handle("POST", "/api/v1/bt/power", true, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("POST /api/v1/bt/power", func(w http.ResponseWriter, r *http.Request) error {
 		var req apitype.BtPowerRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
@@ -318,7 +318,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 	// file, as it is for the CLI's users: GET lists the configured
 	// headsets, POST sets one's flag in the file (the one value edited in
 	// place, atomically) and reloads, so it holds after a restart too.
-	api.Handle("GET", "/api/v1/bt/autoconnect", false, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("GET /api/v1/bt/autoconnect", func(w http.ResponseWriter, r *http.Request) error {
 		hs := d.a.config().Bluetooth.Headsets
 		if hs == nil {
 			hs = []bluetooth.Headset{}
@@ -326,7 +326,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 		localapi.WriteJSON(w, http.StatusOK, hs)
 		return nil
 	})
-	api.Handle("POST", "/api/v1/bt/autoconnect", true, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("POST /api/v1/bt/autoconnect", func(w http.ResponseWriter, r *http.Request) error {
 		var req apitype.BtAutoConnectRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
@@ -350,7 +350,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 				return res, err
 			})
 	})
-	api.Handle("POST", "/api/v1/bt/pairable", true, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("POST /api/v1/bt/pairable", func(w http.ResponseWriter, r *http.Request) error {
 		var req apitype.BtPairableRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err

@@ -277,7 +277,7 @@ func partDevice(st firmware.Stick, dev string, t firmware.Target) (string, firmw
 }
 
 func (d *firmwareDomain) Register(api *localapi.Server) {
-	api.Handle("GET", "/api/v1/fw", false, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("GET /api/v1/fw", func(w http.ResponseWriter, r *http.Request) error {
 		store, _, err := d.ready()
 		if err != nil {
 			return err
@@ -300,7 +300,7 @@ func (d *firmwareDomain) Register(api *localapi.Server) {
 		localapi.WriteJSON(w, http.StatusOK, st)
 		return nil
 	})
-	api.Handle("POST", "/api/v1/fw/add", true, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("POST /api/v1/fw/add", func(w http.ResponseWriter, r *http.Request) error {
 		var req apitype.FWAddRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
@@ -320,7 +320,7 @@ func (d *firmwareDomain) Register(api *localapi.Server) {
 		// The journal and history keep the URL without its password.
 		rec := req
 		rec.URL = redactURL(req.URL)
-		return api.Operate(w, r, localapi.Spec{Kind: "fw.add", Summary: "import firmware package " + src, Request: rec, Long: true},
+		return api.Operate(w, r, localapi.Spec{Kind: "fw.add", Summary: "import firmware package " + src, Request: rec},
 			func(ctx context.Context, progress localapi.ProgressFunc) (any, error) {
 				if !d.busy.TryLock() {
 					return nil, errBusy
@@ -329,7 +329,7 @@ func (d *firmwareDomain) Register(api *localapi.Server) {
 				return d.add(ctx, store, t, req, progress)
 			})
 	})
-	api.Handle("POST", "/api/v1/fw/stage", true, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("POST /api/v1/fw/stage", func(w http.ResponseWriter, r *http.Request) error {
 		var req apitype.FWStageRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
@@ -339,7 +339,7 @@ func (d *firmwareDomain) Register(api *localapi.Server) {
 		}
 		return d.stageOp(api, w, r, "fw.stage", req)
 	})
-	api.Handle("POST", "/api/v1/fw/rollback", true, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("POST /api/v1/fw/rollback", func(w http.ResponseWriter, r *http.Request) error {
 		var req apitype.FWStageRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
@@ -355,7 +355,7 @@ func (d *firmwareDomain) Register(api *localapi.Server) {
 		req.Artifact = prev.SHA256
 		return d.stageOp(api, w, r, "fw.rollback", req)
 	})
-	api.Handle("POST", "/api/v1/fw/eject", true, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("POST /api/v1/fw/eject", func(w http.ResponseWriter, r *http.Request) error {
 		var req apitype.FWStageRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
@@ -427,7 +427,7 @@ func (d *firmwareDomain) stageOp(api *localapi.Server, w http.ResponseWriter, r 
 	if kind == "fw.rollback" {
 		summary = "roll back: " + summary
 	}
-	return api.Operate(w, r, localapi.Spec{Kind: kind, Summary: summary, Request: rec, Long: true},
+	return api.Operate(w, r, localapi.Spec{Kind: kind, Summary: summary, Request: rec},
 		func(ctx context.Context, progress localapi.ProgressFunc) (any, error) {
 			if !d.busy.TryLock() {
 				return nil, errBusy

@@ -38,7 +38,7 @@ func newFleetDomain(a *agent) *fleetDomain {
 func (d *fleetDomain) Name() string { return "fleet" }
 
 func (d *fleetDomain) Register(api *localapi.Server) {
-	api.Handle("GET", "/api/v1/fleet", false, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("GET /api/v1/fleet", func(w http.ResponseWriter, r *http.Request) error {
 		localapi.WriteJSON(w, http.StatusOK, d.info())
 		return nil
 	})

@@ -48,11 +48,11 @@ func newNetworkDomain(a *agent) *networkDomain {
 func (d *networkDomain) Name() string { return "network" }
 
 func (d *networkDomain) Register(api *localapi.Server) {
-	api.Handle("GET", "/api/v1/net", false, d.getNet)
-	api.Handle("POST", "/api/v1/net/apply", true, d.postApply)
-	api.Handle("POST", "/api/v1/net/renew", true, d.postRenew)
-	api.Handle("POST", "/api/v1/net/uplinks", true, d.postUplink)
-	api.Handle("DELETE", "/api/v1/net/uplinks/{name}", true, d.deleteUplink)
+	api.Handle("GET /api/v1/net", d.getNet)
+	api.Handle("POST /api/v1/net/apply", d.postApply)
+	api.Handle("POST /api/v1/net/renew", d.postRenew)
+	api.Handle("POST /api/v1/net/uplinks", d.postUplink)
+	api.Handle("DELETE /api/v1/net/uplinks/{name}", d.deleteUplink)
 }
 
 // Start opens a netlink handle, starts the link watch and applies the

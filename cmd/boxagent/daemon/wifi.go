@@ -430,7 +430,7 @@ type WiFiConnectRecord struct {
 
 func (d *wifiDomain) Register(api *localapi.Server) {
 	d.setup.register(api)
-	api.Handle("GET", "/api/v1/wifi", false, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("GET /api/v1/wifi", func(w http.ResponseWriter, r *http.Request) error {
 		c, err := d.need()
 		if err != nil {
 			return err
@@ -445,12 +445,12 @@ func (d *wifiDomain) Register(api *localapi.Server) {
 		localapi.WriteJSON(w, http.StatusOK, apitype.WiFiStatus{WiFiStatus: st, Setup: d.setup.status(false)})
 		return nil
 	})
-	api.Handle("POST", "/api/v1/wifi/scan", true, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("POST /api/v1/wifi/scan", func(w http.ResponseWriter, r *http.Request) error {
 		c, err := d.need()
 		if err != nil {
 			return err
 		}
-		return api.Operate(w, r, localapi.Spec{Kind: "wifi.scan", Summary: "scan for Wi-Fi networks on " + c.Interface(), Long: true},
+		return api.Operate(w, r, localapi.Spec{Kind: "wifi.scan", Summary: "scan for Wi-Fi networks on " + c.Interface()},
 			func(ctx context.Context, progress localapi.ProgressFunc) (any, error) {
 				progress("scanning on "+c.Interface(), 0, 0)
 				bss, err := c.Scan(ctx, wifiScanTimeout)
@@ -461,7 +461,7 @@ func (d *wifiDomain) Register(api *localapi.Server) {
 				return bss, nil
 			})
 	})
-	api.Handle("POST", "/api/v1/wifi/connect", true, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("POST /api/v1/wifi/connect", func(w http.ResponseWriter, r *http.Request) error {
 		var n network.WiFiNetwork
 		if err := localapi.DecodeJSON(r, &n); err != nil {
 			return err
@@ -480,7 +480,7 @@ func (d *wifiDomain) Register(api *localapi.Server) {
 				return d.setup.connect(ctx, c, n) // stops the hotspot first; saves a joined network
 			})
 	})
-	api.Handle("POST", "/api/v1/wifi/forget", true, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("POST /api/v1/wifi/forget", func(w http.ResponseWriter, r *http.Request) error {
 		var req apitype.WiFiForgetRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err

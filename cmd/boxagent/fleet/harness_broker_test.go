@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -68,6 +69,11 @@ type testBox struct {
 	done   chan struct{}
 }
 
+// testRoutes is the API's table with the tests' own calls.
+var testRoutes = append(slices.Clip(localapi.Routes),
+	localapi.Route{Method: "POST", Path: "/api/v1/test/work", Mutating: true},
+	localapi.Route{Method: "POST", Path: "/api/v1/test/long", Mutating: true, Long: true})
+
 // fleetRoutes are what the test boxes allow; the cancel route is not.
 var fleetRoutes = []string{
 	"GET /api/v1/status", "GET /api/v1/operations", "GET /api/v1/operations/{id}",
@@ -87,8 +93,8 @@ func newTestBox(t testing.TB, cfg config.Fleet, id Identity) *testBox {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b.log = &syncBuffer{}
 	linkLog := slog.New(slog.NewTextHandler(b.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	b.srv = localapi.New(localapi.Options{Backend: b.backend, Journal: b.store, Events: b.events, Logger: log})
-	b.srv.Handle("POST", "/api/v1/test/work", true, func(w http.ResponseWriter, r *http.Request) error {
+	b.srv = localapi.New(localapi.Options{Backend: b.backend, Journal: b.store, Events: b.events, Logger: log, Routes: testRoutes})
+	b.srv.Handle("POST /api/v1/test/work", func(w http.ResponseWriter, r *http.Request) error {
 		var req struct {
 			N string `json:"n"`
 		}
@@ -103,8 +109,8 @@ func newTestBox(t testing.TB, cfg config.Fleet, id Identity) *testBox {
 		})
 	})
 	b.release = make(chan struct{})
-	b.srv.Handle("POST", "/api/v1/test/long", true, func(w http.ResponseWriter, r *http.Request) error {
-		return b.srv.Operate(w, r, localapi.Spec{Kind: "test.long", Long: true}, func(ctx context.Context, _ localapi.ProgressFunc) (any, error) {
+	b.srv.Handle("POST /api/v1/test/long", func(w http.ResponseWriter, r *http.Request) error {
+		return b.srv.Operate(w, r, localapi.Spec{Kind: "test.long"}, func(ctx context.Context, _ localapi.ProgressFunc) (any, error) {
 			select {
 			case <-b.release:
 			case <-ctx.Done():

@@ -20,13 +20,13 @@ import (
 func TestCancelOperation(t *testing.T) {
 	s, store := newTestServer(t)
 	started := make(chan struct{}, 2)
-	s.routes = append(s.routes, route{"POST", "/api/v1/test/wait", true, func(w http.ResponseWriter, r *http.Request) error {
+	addRoute(s, "POST", "/api/v1/test/wait", true, func(w http.ResponseWriter, r *http.Request) error {
 		return s.Operate(w, r, Spec{Kind: "test.wait", Long: true}, func(ctx context.Context, progress ProgressFunc) (any, error) {
 			started <- struct{}{}
 			<-ctx.Done()
 			return nil, ctx.Err()
 		})
-	}})
+	})
 	h := s.Handler(true)
 	post := func(path string) *httptest.ResponseRecorder {
 		rec := httptest.NewRecorder()

@@ -15,8 +15,8 @@ func Errorf(status int, code, message, hint string) *apitype.Error {
 }
 
 // ErrorMapper turns a domain error into an API error, or returns nil when it
-// does not know the error. The daemon registers one per domain so that this
-// package imports no domain code.
+// does not know the error. The daemon gives the server its one table
+// (Options.Mappers), so that this package calls no domain code.
 type ErrorMapper func(error) *apitype.Error
 
 func (s *Server) apiError(err error) *apitype.Error {

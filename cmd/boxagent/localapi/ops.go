@@ -20,7 +20,8 @@ type Spec struct {
 	Summary string
 	Request any
 	// Long operations answer 202 at once and report progress as events;
-	// short ones answer when done.
+	// short ones answer when done. A call's is its route's (Route.Long):
+	// this is for the agent's own operations (Server.Run).
 	Long bool
 }
 

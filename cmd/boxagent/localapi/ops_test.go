@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -48,14 +49,14 @@ func TestLongOperationAnswers202AndStreamsProgress(t *testing.T) {
 	events, _, cancel := s.events.Subscribe(0, false)
 	defer cancel()
 	release := make(chan struct{})
-	s.routes = append(s.routes, route{"POST", "/api/v1/test/long", true, func(w http.ResponseWriter, r *http.Request) error {
+	addRoute(s, "POST", "/api/v1/test/long", true, func(w http.ResponseWriter, r *http.Request) error {
 		return s.Operate(w, r, Spec{Kind: "test.long", Long: true}, func(ctx context.Context, progress ProgressFunc) (any, error) {
 			progress("copying", 50, 100)
 			<-release
 			progress("copying", 100, 100)
 			return map[string]int{"bytes": 100}, nil
 		})
-	}})
+	})
 	rec := httptest.NewRecorder()
 	s.Handler(true).ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/test/long", nil))
 	if rec.Code != http.StatusAccepted {
@@ -101,11 +102,11 @@ func TestShortOperationFailureKeepsStatus(t *testing.T) {
 		}
 		return nil
 	}}
-	s.routes = append(s.routes, route{"POST", "/api/v1/test/fail", true, func(w http.ResponseWriter, r *http.Request) error {
+	addRoute(s, "POST", "/api/v1/test/fail", false, func(w http.ResponseWriter, r *http.Request) error {
 		return s.Operate(w, r, Spec{Kind: "test.fail"}, func(context.Context, ProgressFunc) (any, error) {
 			return nil, errors.New("bad input")
 		})
-	}})
+	})
 	rec := httptest.NewRecorder()
 	s.Handler(true).ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/test/fail", nil))
 	var op journal.Operation
@@ -161,4 +162,10 @@ func TestUnknownCallAndBadID(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d %s", c.path, rec.Code, rec.Body, c.code, c.want)
 		}
 	}
+}
+
+// addRoute adds a test call to s's route table and gives it h.
+func addRoute(s *Server, method, path string, long bool, h HandlerFunc) {
+	s.routes = append(slices.Clip(s.routes), Route{Method: method, Path: path, Mutating: true, Long: long})
+	s.Handle(method+" "+path, h)
 }
