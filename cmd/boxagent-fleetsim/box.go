@@ -10,6 +10,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,9 +36,13 @@ type simBox struct {
 	counted map[string]int
 }
 
+// simRoutes is the API's table with the simulated box's one call of its
+// own.
+var simRoutes = append(slices.Clip(localapi.Routes), localapi.Route{Method: "POST", Path: "/api/v1/test/work", Mutating: true})
+
 func newSimBox(c config.Fleet, id fleet.Identity) (*simBox, error) {
 	b := &simBox{id: id.ID, journal: &memJournal{}, events: localapi.NewBroker(16), counted: map[string]int{}}
-	l, err := fleet.New(fleet.Options{Config: c, Identity: id, Version: "sim", API: b, Journal: b.journal, Events: b.events})
+	l, err := fleet.New(fleet.Options{Config: c, Identity: id, Version: "sim", API: b, Routes: simRoutes, Journal: b.journal, Events: b.events})
 	b.link = l
 	return b, err
 }

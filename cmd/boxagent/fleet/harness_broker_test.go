@@ -124,7 +124,7 @@ func newTestBox(t testing.TB, cfg config.Fleet, id Identity) *testBox {
 	})
 	b.opts = Options{
 		Config: cfg, Identity: id, Version: "test",
-		API: b.srv.InProcess(journal.OriginFleet), Journal: b.store, Events: b.events,
+		API: b.srv.InProcess(journal.OriginFleet), Routes: testRoutes, Journal: b.store, Events: b.events,
 		Snapshot: b.backend.Snapshot, Cursor: Cursor{Path: filepath.Join(b.dir, CursorFile)},
 		Logger: linkLog,
 	}

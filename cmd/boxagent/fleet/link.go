@@ -52,7 +52,11 @@ type Options struct {
 	// API is the local API's in-process handler with origin fleet
 	// (localapi.Server.InProcess): commands run through the one route
 	// table.
-	API      http.Handler
+	API http.Handler
+	// Routes is the API's route table (localapi.Routes when nil): the
+	// configured routes must name its rows, and a command is matched
+	// against it.
+	Routes   []localapi.Route
 	Journal  Journal
 	Events   Events
 	Snapshot func() journal.Snapshot
@@ -82,7 +86,8 @@ type Link struct {
 	o      Options
 	topics Topics
 	keys   []ed25519.PublicKey
-	routes *http.ServeMux
+	routes *http.ServeMux  // the API's table (see allowed)
+	allow  map[string]bool // its rows the config allows, by pattern
 	client mqtt.Client
 	log    *slog.Logger
 
@@ -122,7 +127,6 @@ func New(o Options) (*Link, error) {
 		log:         o.Logger.With("component", "fleet"),
 		wakeRecords: make(chan struct{}, 1), wakeStatus: make(chan struct{}, 1), stop: make(chan struct{}),
 		inflight: map[string]bool{}, lost: make(chan struct{}),
-		routes: http.NewServeMux(),
 	}
 	for _, k := range o.Config.OperatorKeys {
 		pub, err := config.ParseOperatorKey(k)
@@ -131,8 +135,9 @@ func New(o Options) (*Link, error) {
 		}
 		l.keys = append(l.keys, pub)
 	}
-	for _, r := range o.Config.Routes {
-		l.routes.HandleFunc(r, func(http.ResponseWriter, *http.Request) {})
+	var err error
+	if l.routes, l.allow, err = allowedRoutes(o.Routes, o.Config.Routes); err != nil {
+		return nil, err
 	}
 	acked, err := o.Cursor.Load()
 	if err != nil {
