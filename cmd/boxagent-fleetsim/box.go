@@ -81,7 +81,7 @@ func (b *simBox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.mu.Lock()
 		b.counted[req.N]++
 		b.mu.Unlock()
-		op := b.op("test.work", r.Header.Get(localapi.RefHeader))
+		op := b.op("test.work", r.Header.Get(apitype.RefHeader))
 		localapi.WriteJSON(w, 200, op)
 	default:
 		localapi.WriteJSON(w, 404, map[string]any{"error": map[string]string{"code": "api.not_found", "message": r.URL.Path}})

@@ -153,3 +153,25 @@ type SessionInfo struct {
 type LoginRequest struct {
 	Password string `json:"password"`
 }
+
+// The headers and the cookie of the API.
+
+// CSRFHeader is what the page sends with every change. It is no longer
+// what authorises one: every call over TCP needs a session, and every
+// change its CSRF token (CSRFTokenHeader).
+const CSRFHeader = "X-Boxagent-Request"
+
+// OriginHeader lets a client over the unix socket say who it is (cli or
+// provision); requests over TCP are always "web".
+const OriginHeader = "X-Boxagent-Origin"
+
+// RefHeader carries, in a request to InProcess's handler, the front end's
+// own id of the request, journalled as the operation's Ref.
+const RefHeader = "X-Boxagent-Ref"
+
+// SessionCookie names the page's session cookie.
+const SessionCookie = "boxagent_session"
+
+// CSRFTokenHeader carries the session's CSRF token on every mutating call
+// over TCP.
+const CSRFTokenHeader = "X-Boxagent-CSRF"

@@ -19,7 +19,6 @@ import (
 	"github.com/boxagent/boxagent/board"
 	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
 
 // ErrUnreachable means no daemon answered on the socket.
@@ -59,7 +58,7 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 	ctx, method, path := req.Context(), req.Method, req.URL.Path
 	req.Header.Set("Accept", "application/json")
 	if c.origin != "" {
-		req.Header.Set(localapi.OriginHeader, c.origin)
+		req.Header.Set(apitype.OriginHeader, c.origin)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

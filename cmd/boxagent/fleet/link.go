@@ -391,7 +391,7 @@ func (l *Link) call(ctx context.Context, method, path string, body []byte, ref s
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if ref != "" {
-		req.Header.Set(localapi.RefHeader, ref)
+		req.Header.Set(apitype.RefHeader, ref)
 	}
 	rec := &callRecorder{h: http.Header{}}
 	l.o.API.ServeHTTP(rec, req)

@@ -97,15 +97,6 @@ func (s *Server) Unbound() []Route {
 // Publish sends an event to every subscriber of /api/v1/events.
 func (s *Server) Publish(typ string, data any) { s.events.Publish(typ, data) }
 
-// CSRFHeader is what the page sends with every change. It is no longer
-// what authorises one: every call over TCP needs a session, and every
-// change its CSRF token (CSRFTokenHeader).
-const CSRFHeader = "X-Boxagent-Request"
-
-// OriginHeader lets a client over the unix socket say who it is (cli or
-// provision); requests over TCP are always "web".
-const OriginHeader = "X-Boxagent-Origin"
-
 // New builds a Server.
 func New(o Options) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -151,17 +142,13 @@ func (s *Server) Handler(trusted bool) http.Handler {
 	})
 }
 
-// RefHeader carries, in a request to InProcess's handler, the front end's
-// own id of the request, journalled as the operation's Ref.
-const RefHeader = "X-Boxagent-Ref"
-
 // InProcess returns the handler for a front end inside the agent (the
 // fleet link): the same route table as the socket's, authorised by the
 // front end itself before it calls, every operation journalled with
 // origin and the request's RefHeader. No listener serves it.
 func (s *Server) InProcess(origin journal.Origin) http.Handler {
 	return s.handler(true, func(r *http.Request) caller {
-		return caller{origin: origin, ref: r.Header.Get(RefHeader)}
+		return caller{origin: origin, ref: r.Header.Get(apitype.RefHeader)}
 	})
 }
 
@@ -220,7 +207,7 @@ func originOf(r *http.Request, trusted bool) journal.Origin {
 	if !trusted {
 		return journal.OriginWeb
 	}
-	switch o := journal.Origin(r.Header.Get(OriginHeader)); o {
+	switch o := journal.Origin(r.Header.Get(apitype.OriginHeader)); o {
 	case journal.OriginProvision, journal.OriginAuto:
 		return o
 	}

@@ -20,13 +20,6 @@ import (
 	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 )
 
-// SessionCookie names the page's session cookie.
-const SessionCookie = "boxagent_session"
-
-// CSRFTokenHeader carries the session's CSRF token on every mutating call
-// over TCP.
-const CSRFTokenHeader = "X-Boxagent-CSRF"
-
 // Sessions authorises every request that comes over TCP, loopback
 // included (other processes on a box are not trusted): a login with the
 // password gives an HttpOnly, SameSite=Strict session cookie and a CSRF
@@ -166,7 +159,7 @@ func clientOf(r *http.Request) string {
 
 // lookup returns the request's live session, if any.
 func (s *Sessions) lookup(r *http.Request) (*session, bool) {
-	c, err := r.Cookie(SessionCookie)
+	c, err := r.Cookie(apitype.SessionCookie)
 	if err != nil {
 		return nil, false
 	}
@@ -219,7 +212,7 @@ func (s *Sessions) authorize(r *http.Request, mutating bool) *apitype.Error {
 		return Errorf(http.StatusUnauthorized, "auth.required", "log in first", "open the control page and enter the password (boxagent config password shows it on the box)")
 	}
 	if mutating {
-		got := r.Header.Get(CSRFTokenHeader)
+		got := r.Header.Get(apitype.CSRFTokenHeader)
 		if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(sess.csrf)) != 1 {
 			return Errorf(http.StatusForbidden, "auth.csrf", "missing or wrong CSRF token", "reload the page")
 		}
@@ -334,7 +327,7 @@ func (s *Sessions) login(w http.ResponseWriter, r *http.Request) error {
 	s.sessions[sessionID(token)] = sess
 	s.changed()
 	http.SetCookie(w, &http.Cookie{
-		Name: SessionCookie, Value: token, Path: "/", HttpOnly: true,
+		Name: apitype.SessionCookie, Value: token, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(ttl.Seconds()), Secure: r.TLS != nil,
 	})
 	writeJSON(w, http.StatusOK, apitype.SessionInfo{Required: true, Authenticated: true, CSRF: sess.csrf})
@@ -408,13 +401,13 @@ func prune[V any](m map[string]V, max int, gone, pinned func(V) bool, ends func(
 }
 
 func (s *Sessions) logout(w http.ResponseWriter, r *http.Request) error {
-	if c, err := r.Cookie(SessionCookie); err == nil {
+	if c, err := r.Cookie(apitype.SessionCookie); err == nil {
 		s.mu.Lock()
 		delete(s.sessions, sessionID(c.Value))
 		s.changed()
 		s.mu.Unlock()
 	}
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: apitype.SessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	writeJSON(w, http.StatusOK, apitype.SessionInfo{Required: true})
 	return nil
 }

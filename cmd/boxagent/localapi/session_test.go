@@ -76,8 +76,8 @@ func TestAuthorizeNeedsSession(t *testing.T) {
 		want     string
 	}{
 		{"read", false, "", nil, "auth.required"},
-		{"change with the old header", true, "", map[string]string{CSRFHeader: "1"}, "auth.required"},
-		{"cross-site", true, "", map[string]string{CSRFHeader: "1", "Origin": "http://evil.example"}, "auth.origin"},
+		{"change with the old header", true, "", map[string]string{apitype.CSRFHeader: "1"}, "auth.required"},
+		{"cross-site", true, "", map[string]string{apitype.CSRFHeader: "1", "Origin": "http://evil.example"}, "auth.origin"},
 		{"rebinding name", false, "evil.example:8080", nil, "auth.host"},
 	}
 	for _, c := range cases {
