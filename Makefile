@@ -47,8 +47,10 @@ deps:
 # with what it compiles in unasked, gorilla/websocket (50 kB, ws://
 # brokers) and golang.org/x/net/proxy (120 kB, all_proxy), and our link,
 # operator and CLI (40 kB); paho has no build tag to leave them out.
+# Reading an image's ELF header by hand instead of with debug/elf (and its
+# DWARF, zlib and zstd readers) took 0.13 MB off (to 12 386 466 B).
 SIZE_GOAL   := 10000000
-SIZE_BUDGET := 12600000
+SIZE_BUDGET := 12400000
 test-size:
 	@out=$$(mktemp); GOOS=linux GOARCH=arm GOARM=7 $(GO) build -ldflags '$(LDFLAGS)' -o $$out ./cmd/boxagent; \
 	n=$$(stat -c %s $$out); rm -f $$out; \

@@ -51,7 +51,12 @@ install -m 0644 "$D/boxagent.service" "$D/boxagent-firstboot.service" "$D/boxage
 mkdir -p /etc/polkit-1/rules.d /etc/systemd/system/boxagent.service.d
 install -m 0644 "$D/50-boxagent.rules" /etc/polkit-1/rules.d/
 printf '[Service]\nWatchdogSec=4s\nTimeoutAbortSec=2s\n' >/etc/systemd/system/boxagent.service.d/lab.conf
-systemctl daemon-reload`, "D="+dir)
+install -D -m 0644 "$D/boxagent-modules.conf" /usr/lib/modules-load.d/boxagent.conf
+systemctl daemon-reload
+# As the package's postinst does (a box's boot does it before any unit
+# starts; the lab board masks the service for a quick boot).
+systemctl unmask --quiet systemd-modules-load.service
+systemctl restart systemd-modules-load.service`, "D="+dir)
 }
 
 // TestGuestFirstBoot is the first boot: provisioning from the boot

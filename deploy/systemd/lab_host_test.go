@@ -116,7 +116,7 @@ func TestLabSystemd(t *testing.T) {
 
 // agentFiles makes the results folder of a systemd board's run (kept with
 // LAB_KEEP) and puts there what installAgent installs: boxagent built for
-// the board's architecture, its units and polkit rule.
+// the board's architecture, its units, polkit rule and modules-load.d file.
 func agentFiles(t *testing.T, c *vm.Cache) string {
 	t.Helper()
 	dir := vm.NewResultsDir(t)
@@ -127,7 +127,7 @@ func agentFiles(t *testing.T, c *vm.Cache) string {
 	if err := vm.BuildBoxagent(c, filepath.Join(dir, "boxagent")); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"boxagent.service", "boxagent-firstboot.service", "boxagent-mount@.service", "boxagent-pppoe@.service", "50-boxagent.rules"} {
+	for _, f := range []string{"boxagent.service", "boxagent-firstboot.service", "boxagent-mount@.service", "boxagent-pppoe@.service", "50-boxagent.rules", "boxagent-modules.conf"} {
 		copyFile(t, filepath.Join(root, "deploy/systemd", f), filepath.Join(dir, f))
 	}
 	// The packaged system PulseAudio (TestGuestPulseUnit).

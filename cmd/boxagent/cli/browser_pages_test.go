@@ -202,6 +202,17 @@ func TestBrowserBluetoothPage(t *testing.T) {
 	checkLayout(t, ctx, "bluetooth", "#bt-scan", "#bt-scan-seconds", "#bt-pairable", "#bt-power-hci0", "#bt-pair-001B66112233")
 	shootBoth(t, ctx, "bluetooth")
 
+	// Cancel the scan from the page, beside its progress: it ends as
+	// cancelled and BlueZ stops discovering.
+	do(t, ctx, "bluetooth", "cancel the scan from the page",
+		click("#bluetooth button.op-cancel"),
+		chromedp.WaitVisible(`//p[@role="status"][contains(text(),"cancelled on request")]`),
+		chromedp.WaitVisible(`//div[@id="bt-adapters"]//dd[contains(@class,"bt-discovering")][text()="no"]`),
+		chromedp.WaitNotPresent(chromedp.CSS("#bluetooth button.op-cancel")))
+	if ops, err := p.client().Operations(context.Background(), journal.Query{Limit: 1, Kind: "bt.scan"}); err != nil || len(ops) != 1 || ops[0].State != journal.StateCancelled {
+		t.Errorf("the scan cancelled from the page, in the journal: %+v %v", ops, err)
+	}
+
 	// Pair from the page: paired, trusted and connected, as text.
 	connected := func(addr, v string) string {
 		return `//li[@data-address="` + addr + `"]//dd[contains(@class,"bt-connected")][text()="` + v + `"]`

@@ -156,13 +156,13 @@ func Run(ctx context.Context, o Options) error {
 	unixSrv := newServer(api.Handler(true), timeouts, log)
 	tcpSrv := newServer(a.pageHandler(api.Handler(false)), timeouts, log)
 	serveErr := make(chan error, 2)
-	go func() { serveErr <- unixSrv.Serve(limitConns(guardSocket(unixL, log), maxUnixConns)) }()
+	go func() { serveErr <- unixSrv.Serve(limitConns(unixSrv, guardSocket(unixL, log), maxUnixConns)) }()
 	if tlsConf != nil {
 		tcpSrv.TLSConfig = tlsConf
 		tcpSrv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){} // no HTTP/2
-		go func() { serveErr <- tcpSrv.ServeTLS(limitConns(tcpL, maxTCPConns), "", "") }()
+		go func() { serveErr <- tcpSrv.ServeTLS(limitConns(tcpSrv, tcpL, maxTCPConns), "", "") }()
 	} else {
-		go func() { serveErr <- tcpSrv.Serve(limitConns(tcpL, maxTCPConns)) }()
+		go func() { serveErr <- tcpSrv.Serve(limitConns(tcpSrv, tcpL, maxTCPConns)) }()
 	}
 
 	log.Info("serving", "socket", o.SocketPath, "http", tcpL.Addr().String(),

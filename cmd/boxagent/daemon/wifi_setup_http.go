@@ -53,7 +53,7 @@ func (s *wifiSetup) serve(addr string) (*http.Server, error) {
 	}
 	// The API's timeouts, and fewer connections: a phone or two.
 	srv := newServer(s.captiveHandler(), DefaultTimeouts, s.log)
-	go srv.Serve(limitConns(ln, maxSetupConns))
+	go srv.Serve(limitConns(srv, ln, maxSetupConns))
 	return srv, nil
 }
 

@@ -86,3 +86,39 @@ func waitEnded(t *testing.T, store *journal.Store, id uint64) journal.Operation 
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestCancelQuietOperation: work that ends early without an error when
+// its context ends (a scan answers with what it saw) still ends as
+// cancelled when a user asked, with its partial result kept. The page's
+// Cancel of a scan showed "done" before.
+func TestCancelQuietOperation(t *testing.T) {
+	s, store := newTestServer(t)
+	started := make(chan struct{}, 1)
+	addRoute(s, "POST", "/api/v1/test/scan", true, func(w http.ResponseWriter, r *http.Request) error {
+		return s.Operate(w, r, Spec{Kind: "test.scan", Long: true}, func(ctx context.Context, progress ProgressFunc) (any, error) {
+			started <- struct{}{}
+			<-ctx.Done()
+			return []string{"seen so far"}, nil
+		})
+	})
+	h := s.Handler(true)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/test/scan", nil))
+	var acc apitype.Accepted
+	if err := json.Unmarshal(rec.Body.Bytes(), &acc); err != nil || rec.Code != http.StatusAccepted {
+		t.Fatalf("start: %d %s", rec.Code, rec.Body)
+	}
+	<-started
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/operations/"+itoa(acc.ID)+"/cancel", nil))
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("cancel: %d %s", rec.Code, rec.Body)
+	}
+	op := waitEnded(t, store, acc.ID)
+	if op.State != journal.StateCancelled || op.Error == nil || op.Error.Message != "cancelled on request" {
+		t.Errorf("state %s error %+v, want cancelled on request", op.State, op.Error)
+	}
+	if string(op.Result) != `["seen so far"]` {
+		t.Errorf("result %s, want the partial one kept", op.Result)
+	}
+}

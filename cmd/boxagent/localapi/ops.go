@@ -115,6 +115,12 @@ func (o *operations) run(ctx context.Context, op journal.Operation, fn OpFunc) j
 			state = journal.StateCancelled
 			failure = cancelledFailure(ctx, failure)
 		}
+	} else if errors.Is(context.Cause(ctx), errCancelRequested) {
+		// Work that ends early and quietly when cancelled (a scan answers
+		// with what it saw so far) was still cancelled on request: the
+		// journal says so, and keeps the partial result.
+		state = journal.StateCancelled
+		failure = cancelledFailure(ctx, nil)
 	}
 	final, ferr := o.store.Finish(op.ID, raw, failure, state)
 	if ferr != nil {

@@ -89,6 +89,17 @@ async function operate(path, body, out, bar) {
   // A long operation answers 202 with only its id and location.
   if (!op.state || op.state === "running") {
     const id = op.id;
+    // Cancel, beside the progress while it runs (POST …/cancel, as `fw
+    // cancel` in the CLI): the operation ends as cancelled, said in out.
+    const stop = el("button", t("op.cancel"), "op-cancel");
+    stop.type = "button";
+    stop.addEventListener("click", () => {
+      stop.disabled = true;
+      api("/api/v1/operations/" + id + "/cancel", { method: "POST" }).catch((e) => {
+        out.className = "error"; out.textContent = e.message; stop.disabled = false;
+      });
+    });
+    out.after(stop);
     op = await new Promise((resolve) => {
       const end = (ev) => { delete opWaiters[id]; api("/api/v1/operations/" + id).then(resolve, () => resolve(ev)); };
       opWaiters[id] = (ev) => {
@@ -103,6 +114,7 @@ async function operate(path, body, out, bar) {
       // It may have ended before the waiter was in place.
       api("/api/v1/operations/" + id).then((cur) => { if (cur.state !== "running" && opWaiters[id]) end(cur); }, () => {});
     });
+    stop.remove();
   }
   if (op.error) {
     out.className = "error";

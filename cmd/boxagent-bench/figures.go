@@ -1,0 +1,326 @@
+package main
+
+import (
+	"cmp"
+	"debug/elf"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+func sizes(r *report, o options) error {
+	r.add("## Binary size (stripped, static, CGO_ENABLED=0)")
+	r.add("")
+	r.add("Goal: the linux/arm binary ≤ %d B. `make test-size` checks it against the budget in the Makefile (a check: size is deterministic).", o.sizeGoal)
+	r.add("")
+	r.add("| target | bytes | MiB | of the goal |")
+	r.add("| --- | --- | --- | --- |")
+	matches, _ := filepath.Glob(filepath.Join(o.crossDir, "boxagent-linux-*"))
+	slices.Sort(matches)
+	if len(matches) == 0 {
+		return fmt.Errorf("no boxagent-linux-* in %s (make cross)", o.crossDir)
+	}
+	for _, m := range matches {
+		fi, err := os.Stat(m)
+		if err != nil {
+			return err
+		}
+		target := strings.TrimPrefix(filepath.Base(m), "boxagent-")
+		r.add("| %s | %d | %.2f | %.0f %% |", target, fi.Size(), float64(fi.Size())/(1<<20), 100*float64(fi.Size())/float64(o.sizeGoal))
+		if target == "linux-arm" {
+			r.check("linux/arm binary", fmt.Sprintf("≤ %d B", o.sizeGoal), fmt.Sprintf("%d B", fi.Size()), fi.Size() <= o.sizeGoal)
+		}
+	}
+	r.add("")
+	top, err := topPackages(15)
+	if err != nil {
+		return err
+	}
+	r.add("The largest packages of the linux/arm binary (symbol sizes of an unstripped build, code and data in the file; the rest is the runtime's tables):")
+	r.add("")
+	r.add("| package | bytes |")
+	r.add("| --- | --- |")
+	for _, p := range top {
+		r.add("| %s | %d |", p.name, p.size)
+	}
+	r.add("")
+	return nil
+}
+
+type pkgSize struct {
+	name string
+	size int64
+}
+
+// topPackages builds boxagent for linux/arm unstripped and sums its
+// symbols' sizes by package (a module's packages as one, boxagent's own by
+// package). BSS is left out: it takes no room in the file.
+func topPackages(n int) ([]pkgSize, error) {
+	tmp, err := os.MkdirTemp("", "boxagent-bench-nm")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	exe := filepath.Join(tmp, "boxagent")
+	build := exec.Command("go", "build", "-trimpath", "-tags", "nethttpomithttp2", "-o", exe, "./cmd/boxagent")
+	build.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm", "GOARM=7", "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build for the size table: %v\n%s", err, out)
+	}
+	f, err := elf.Open(exe)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	syms, err := f.Symbols()
+	if err != nil {
+		return nil, err
+	}
+	sums := map[string]int64{}
+	for _, sym := range syms {
+		// Only what takes room in the file: BSS (drbg's 32 MiB buffer
+		// among it) is made at run time.
+		if sym.Section >= elf.SectionIndex(len(f.Sections)) || sym.Section == elf.SHN_UNDEF ||
+			f.Sections[sym.Section].Type == elf.SHT_NOBITS || sym.Size == 0 {
+			continue
+		}
+		sums[packageOf(sym.Name)] += int64(sym.Size)
+	}
+	var ps []pkgSize
+	for k, v := range sums {
+		ps = append(ps, pkgSize{k, v})
+	}
+	slices.SortFunc(ps, func(a, b pkgSize) int { return cmp.Compare(b.size, a.size) })
+	return ps[:min(n, len(ps))], nil
+}
+
+// packageOf is the package a symbol belongs to, as the table groups it.
+func packageOf(sym string) string {
+	sym = strings.TrimLeft(sym, "(*")
+	if i := strings.Index(sym, ":"); i > 0 && !strings.Contains(sym[:i], "/") && !strings.Contains(sym[:i], ".") {
+		return sym[:i+1] // go:, type:, runtime's tables
+	}
+	slash := strings.LastIndex(sym, "/")
+	dot := strings.Index(sym[slash+1:], ".")
+	pkg := sym
+	if dot >= 0 {
+		pkg = sym[:slash+1+dot]
+	}
+	parts := strings.Split(pkg, "/")
+	switch {
+	case strings.HasPrefix(pkg, "github.com/boxagent/boxagent/"):
+		return strings.Join(parts[:min(len(parts), 5)], "/")
+	case strings.Contains(parts[0], "."): // a module: its path
+		return strings.Join(parts[:min(len(parts), 3)], "/")
+	}
+	return pkg
+}
+
+// startup times exec → READY=1 of the agent (a warm start: its state is
+// there) beside the floor's.
+func startup(r *report, o options, agent, floor *server) error {
+	times := map[*server][]time.Duration{}
+	one := func(s *server) func() error {
+		return func() error {
+			d, err := s.start()
+			if err != nil {
+				return err
+			}
+			times[s] = append(times[s], d)
+			s.stop()
+			return nil
+		}
+	}
+	if err := interleave(o.rounds, one(agent), one(floor)); err != nil {
+		return err
+	}
+	a, f := spreadOf(durations(times[agent])), spreadOf(durations(times[floor]))
+	r.add("## Start-up, exec → READY=1 (a warm start: the agent's state is there)")
+	r.add("")
+	r.add("| boxagent | floor | ratio |")
+	r.add("| --- | --- | --- |")
+	r.add("| %s | %s | %s |", a.dur(), f.dur(), ratio(a.med, f.med))
+	r.add("")
+	got := roundDur(time.Duration(a.med)).String()
+	r.check("exec → READY=1 (goal on the armhf board; here on this machine)", "≤ 100ms", got, a.med <= float64(100*time.Millisecond))
+	return nil
+}
+
+// idle watches both processes for o.idle with nothing asked of them:
+// memory every few seconds, and their context switches (every timer,
+// retry or poll is one).
+func idle(r *report, o options, agent, floor *server) error {
+	time.Sleep(3 * time.Second) // start-up's own work settles
+	const samples = 12
+	type watch struct {
+		rss       []float64
+		sw0, sw1  int64
+		err       error
+		s         *server
+		perMinute float64
+	}
+	ws := []*watch{{s: agent}, {s: floor}}
+	for _, w := range ws {
+		if w.sw0, w.err = switches(w.s.pid()); w.err != nil {
+			return w.err
+		}
+	}
+	t0 := time.Now()
+	for i := 0; i < samples; i++ {
+		time.Sleep(o.idle / samples)
+		for _, w := range ws {
+			kb, err := statusField(fmt.Sprintf("/proc/%d/status", w.s.pid()), "VmRSS")
+			if err != nil {
+				return err
+			}
+			w.rss = append(w.rss, float64(kb))
+		}
+	}
+	elapsed := time.Since(t0)
+	for _, w := range ws {
+		sw, err := switches(w.s.pid())
+		if err != nil {
+			return err
+		}
+		w.sw1 = sw
+		w.perMinute = float64(w.sw1-w.sw0) / elapsed.Minutes()
+	}
+	a, f := spreadOf(ws[0].rss), spreadOf(ws[1].rss)
+	r.add("## Idle, %s watched (no Bluetooth, PulseAudio or uplinks: the domains find their daemons absent)", o.idle)
+	r.add("")
+	r.add("| figure | boxagent | floor | ratio |")
+	r.add("| --- | --- | --- | --- |")
+	r.add("| RSS, %d samples | %s | %s | %s |", samples, a.mib(), f.mib(), ratio(a.med, f.med))
+	r.add("| wakeups (context switches of all threads) per minute | %.1f | %.1f | %s |", ws[0].perMinute, ws[1].perMinute, ratio(ws[0].perMinute, ws[1].perMinute))
+	r.add("")
+	r.check("idle RSS (amd64)", "≤ 12.0 MiB", fmt.Sprintf("%.1f MiB", a.med/1024), a.med <= 12*1024)
+	r.check("idle wakeups: none from polling", "≤ 1.5× the floor's",
+		fmt.Sprintf("%.1f/min, floor %.1f/min", ws[0].perMinute, ws[1].perMinute), ws[0].perMinute <= 1.5*ws[1].perMinute+1)
+	return nil
+}
+
+// latency loads both with GET /api/v1/status, one client and fifty,
+// interleaved in rounds; then their memory after the load.
+func latency(r *report, o options, agent, floor *server) error {
+	r.add("## GET /api/v1/status over the unix socket")
+	r.add("")
+	r.add("%d calls per client count and server, in %d interleaved rounds. CPU per call is the server's time on a CPU (all threads, schedstat) over a round divided by its calls.", o.calls, o.rounds)
+	r.add("")
+	r.add("| clients | figure | boxagent | floor | ratio |")
+	r.add("| --- | --- | --- | --- | --- |")
+	for _, n := range []int{1, 50} {
+		lat := map[*server][]time.Duration{}
+		cpu := map[*server][]time.Duration{}
+		one := func(s *server) func() error {
+			return func() error {
+				l, c, err := s.load(n, o.calls/o.rounds)
+				lat[s] = append(lat[s], l...)
+				cpu[s] = append(cpu[s], c)
+				return err
+			}
+		}
+		if err := interleave(o.rounds, one(agent), one(floor)); err != nil {
+			return err
+		}
+		pct := func(s *server, q float64) float64 {
+			xs := durations(lat[s])
+			slices.Sort(xs)
+			return xs[int(q*float64(len(xs)-1))]
+		}
+		for _, q := range []float64{0.5, 0.99} {
+			a, f := pct(agent, q), pct(floor, q)
+			r.add("| %d | p%.0f latency | %s | %s | %s |", n, q*100, roundDur(time.Duration(a)), roundDur(time.Duration(f)), ratio(a, f))
+			if n == 50 && q == 0.99 {
+				r.check("status p99, 50 clients", "≤ 1.5× the floor", ratio(a, f), a <= 1.5*f)
+			}
+		}
+		a, f := spreadOf(durations(cpu[agent])), spreadOf(durations(cpu[floor]))
+		r.add("| %d | CPU per call | %s | %s | %s |", n, a.dur(), f.dur(), ratio(a.med, f.med))
+		if n == 1 {
+			r.check("status CPU per call", "≤ 1.3× the floor", ratio(a.med, f.med), a.med <= 1.3*f.med)
+		}
+	}
+	r.add("")
+	var plateau spread
+	r.add("| after the load | boxagent | floor | ratio |")
+	r.add("| --- | --- | --- | --- |")
+	var rows [2]spread
+	for i, s := range []*server{agent, floor} {
+		xs, err := rssSamples(s.pid(), 5, time.Second)
+		if err != nil {
+			return err
+		}
+		rows[i] = spreadOf(xs)
+	}
+	plateau = rows[0]
+	r.add("| RSS, 5 samples | %s | %s | %s |", rows[0].mib(), rows[1].mib(), ratio(rows[0].med, rows[1].med))
+	r.add("")
+	r.check("RSS after the load", "≤ 16.0 MiB", fmt.Sprintf("%.1f MiB", plateau.med/1024), plateau.med <= 16*1024)
+	return nil
+}
+
+// cli times commands from fork to exit, interleaved: the agent's CLI
+// beside systemd's (peers a box has) and a bare spawn.
+func cli(r *report, bin, socket string) error {
+	type cmdline struct {
+		label string
+		argv  []string
+	}
+	cmds := []cmdline{
+		{"`boxagent status --socket …`", []string{bin, "status", "--socket", socket}},
+		{"`boxagent version` (no agent asked)", []string{bin, "version"}},
+		{"`/bin/true` (a bare spawn)", []string{"/bin/true"}},
+	}
+	for _, p := range []string{"systemctl", "busctl"} {
+		if path, err := exec.LookPath(p); err == nil {
+			cmds = append(cmds, cmdline{"`" + p + " --version` (peer)", []string{path, "--version"}})
+		}
+	}
+	times := map[int][]time.Duration{}
+	var fns []func() error
+	for i, c := range cmds {
+		fns = append(fns, func() error {
+			t := time.Now()
+			if out, err := exec.Command(c.argv[0], c.argv[1:]...).CombinedOutput(); err != nil {
+				return fmt.Errorf("%s: %v\n%s", c.label, err, out)
+			}
+			times[i] = append(times[i], time.Since(t))
+			return nil
+		})
+	}
+	const rounds = 30
+	if err := interleave(rounds, fns...); err != nil {
+		return err
+	}
+	r.add("## CLI round trip, fork to exit (%d interleaved rounds)", rounds)
+	r.add("")
+	r.add("| command | min / median / max | ÷ `/bin/true` |")
+	r.add("| --- | --- | --- |")
+	base := spreadOf(durations(times[2]))
+	for _, i := range slices.Sorted(maps.Keys(times)) {
+		s := spreadOf(durations(times[i]))
+		r.add("| %s | %s | %s |", cmds[i].label, s.dur(), ratio(s.med, base.med))
+	}
+	r.add("")
+	return nil
+}
+
+func goals(r *report) {
+	r.add("## Goals (issue \"Lean and event-driven\")")
+	r.add("")
+	r.add("| goal | want | measured | |")
+	r.add("| --- | --- | --- | --- |")
+	for _, g := range r.goals {
+		mark := "met"
+		if !g.met {
+			mark = "**missed**"
+		}
+		r.add("| %s | %s | %s | %s |", g.what, g.want, g.got, mark)
+	}
+	r.add("")
+}
