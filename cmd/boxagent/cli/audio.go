@@ -81,7 +81,7 @@ reports the recorded level: a silent microphone shows as 0 % non-zero.`,
 				if len(args) != 2 || args[0] != "sink" && args[0] != "source" {
 					return usagef("audio default takes sink or source, and a NAME")
 				}
-				op, err := c.AudioDefault(ctx, args[0], args[1])
+				_, op, err := c.AudioDefault(ctx, args[0], args[1])
 				if err != nil {
 					return err
 				}

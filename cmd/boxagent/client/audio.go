@@ -21,8 +21,8 @@ func (c *Client) AudioMode(ctx context.Context, card, mode string) (audio.ModeRe
 }
 
 // AudioDefault makes a sink or source (kind) the default device.
-func (c *Client) AudioDefault(ctx context.Context, kind, name string) (journal.Operation, error) {
-	return c.postOperation(ctx, "/api/v1/audio/default", apitype.AudioDefaultRequest{Kind: kind, Name: name})
+func (c *Client) AudioDefault(ctx context.Context, kind, name string) (apitype.AudioDefaultResult, journal.Operation, error) {
+	return result[apitype.AudioDefaultResult](c.postOperation(ctx, "/api/v1/audio/default", apitype.AudioDefaultRequest{Kind: kind, Name: name}))
 }
 
 // AudioVolume sets a device's volume (percent, when not nil) and mute

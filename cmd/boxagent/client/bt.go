@@ -49,8 +49,8 @@ func (c *Client) BtDisconnect(ctx context.Context, address string) (bluetooth.De
 }
 
 // BtRemove forgets a device and its pairing.
-func (c *Client) BtRemove(ctx context.Context, address string) (journal.Operation, error) {
-	return c.postOperation(ctx, "/api/v1/bt/remove", apitype.BtAddressRequest{Address: address})
+func (c *Client) BtRemove(ctx context.Context, address string) (apitype.BtRemoveResult, journal.Operation, error) {
+	return result[apitype.BtRemoveResult](c.postOperation(ctx, "/api/v1/bt/remove", apitype.BtAddressRequest{Address: address}))
 }
 
 // BtPairable opens (for timeout; 0: the configured window) or closes the

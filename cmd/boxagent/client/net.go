@@ -23,18 +23,18 @@ func (c *Client) NetApply(ctx context.Context) (network.ApplyResult, journal.Ope
 }
 
 // NetRenew asks the DHCP client of link to renew its lease now.
-func (c *Client) NetRenew(ctx context.Context, link string) (journal.Operation, error) {
-	return c.postOperation(ctx, "/api/v1/net/renew", apitype.NetRenewRequest{Link: link})
+func (c *Client) NetRenew(ctx context.Context, link string) (apitype.NetRenewResult, journal.Operation, error) {
+	return result[apitype.NetRenewResult](c.postOperation(ctx, "/api/v1/net/renew", apitype.NetRenewRequest{Link: link}))
 }
 
 // NetUplinkAdd adds an uplink to the daemon's config file and applies
 // it; the operation's result holds the reload's result.
-func (c *Client) NetUplinkAdd(ctx context.Context, u network.Uplink) (journal.Operation, error) {
-	return c.postOperation(ctx, "/api/v1/net/uplinks", u)
+func (c *Client) NetUplinkAdd(ctx context.Context, u network.Uplink) (apitype.NetEditResult, journal.Operation, error) {
+	return result[apitype.NetEditResult](c.postOperation(ctx, "/api/v1/net/uplinks", u))
 }
 
 // NetUplinkDel removes the uplink of link name from the daemon's config
 // file and applies the rest.
-func (c *Client) NetUplinkDel(ctx context.Context, name string) (journal.Operation, error) {
-	return c.callOperation(ctx, "DELETE", "/api/v1/net/uplinks/"+url.PathEscape(name), nil)
+func (c *Client) NetUplinkDel(ctx context.Context, name string) (apitype.NetEditResult, journal.Operation, error) {
+	return result[apitype.NetEditResult](c.callOperation(ctx, "DELETE", "/api/v1/net/uplinks/"+url.PathEscape(name), nil))
 }
