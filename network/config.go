@@ -74,6 +74,11 @@ type IPv4 struct {
 	DefaultRoute *bool `toml:"default_route,omitempty" json:"default_route,omitempty"`
 	// Routes are static routes on the uplink's link, with its metric.
 	Routes []RouteConfig `toml:"routes,omitempty" json:"routes,omitempty"`
+	// IGMPVersion, 1 to 3, is the IGMP version the link speaks whatever
+	// queries it hears (the kernel's force_igmp_version): for an ISP whose
+	// switches snoop only IGMPv2. 0 (absent): the kernel's choice, v3
+	// until a querier of an older version is heard.
+	IGMPVersion int `toml:"igmp_version,omitempty" json:"igmp_version,omitempty"`
 
 	// Static. Address is "a.b.c.d/len".
 	Address string   `toml:"address,omitempty" json:"address,omitempty"`
@@ -304,6 +309,12 @@ func (v IPv4) check(add addFunc) {
 	}
 	if v.Method == MethodOff && len(v.Routes) > 0 {
 		add("routes", "only for methods \"dhcp\", \"static\" and \"pppoe\"")
+	}
+	switch {
+	case v.IGMPVersion < 0 || v.IGMPVersion > 3:
+		add("igmp_version", "%d is not 1, 2 or 3", v.IGMPVersion)
+	case v.IGMPVersion != 0 && v.Method == MethodPPPoE:
+		add("igmp_version", "not for method \"pppoe\": its IGMP leaves by the PPP link pppd makes; set it on the uplink that carries multicast")
 	}
 	for i, r := range v.Routes {
 		if _, err := r.parse(); err != nil {

@@ -36,8 +36,18 @@ func TestValidate(t *testing.T) {
 		{"iptv beside internet", Config{Uplinks: []Uplink{
 			{Name: "internet", Parent: "eth0", VLAN: ptr(35), IPv4: IPv4{Method: MethodPPPoE, User: "u", Password: "p"}},
 			{Name: "iptv", Parent: "eth0", VLAN: ptr(45), IPv4: IPv4{Method: MethodDHCP, DefaultRoute: ptr(false),
-				Routes: []RouteConfig{{To: "10.200.0.0/16", Via: "10.45.0.1"}, {To: "239.0.0.0/8"}}}},
+				Routes: []RouteConfig{{To: "10.200.0.0/16", Via: "10.45.0.1"}, {To: "239.0.0.0/8"}}, IGMPVersion: 2}},
 		}}, nil},
+		{"igmp_version", Config{Uplinks: []Uplink{
+			{Name: "iptv", Parent: "eth0", VLAN: ptr(45), IPv4: IPv4{Method: MethodDHCP, DefaultRoute: ptr(false), IGMPVersion: 4}},
+			{Name: "internet", Parent: "eth0", VLAN: ptr(35), IPv4: IPv4{Method: MethodPPPoE, User: "u", IGMPVersion: 2}},
+			{Name: "lan", Parent: "eth1", IPv4: IPv4{Method: MethodStatic, Address: "192.0.2.10/24", IGMPVersion: -1}},
+			{Name: "tv", Parent: "eth2", IPv4: IPv4{Method: MethodOff, IGMPVersion: 1}},
+		}}, []FieldError{
+			{"uplink[0].ipv4.igmp_version", "4 is not 1, 2 or 3"},
+			{"uplink[1].ipv4.igmp_version", `not for method "pppoe": its IGMP leaves by the PPP link pppd makes; set it on the uplink that carries multicast`},
+			{"uplink[2].ipv4.igmp_version", "-1 is not 1, 2 or 3"},
+		}},
 		{"two default routes", Config{Uplinks: []Uplink{
 			{Name: "internet", Parent: "eth0", VLAN: ptr(35), IPv4: IPv4{Method: MethodPPPoE, User: "u", Password: "p"}},
 			{Name: "iptv", Parent: "eth0", VLAN: ptr(45), IPv4: IPv4{Method: MethodDHCP}},

@@ -57,7 +57,7 @@ func TestHotspotGuest(t *testing.T) {
 	guest.InitNS.Addr(t, ap, "10.79.0.1/24")
 	guest.StartDnsmasq(t, guest.DnsmasqConfig{Interface: ap, Range: "10.79.0.100,10.79.0.150,255.255.255.0,1h", NoPing: true})
 
-	socket, logPath, stopAgent := startWiFiAgent(t, "setup", `board = "auto"
+	socket, logPath, stopAgent := startAgent(t, "setup", `board = "auto"
 # the box's first boot: no network known yet
 [wifi]
 interface = "`+sta+`"

@@ -1,9 +1,12 @@
 package network
 
 import (
+	"context"
 	"errors"
 	"net"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,4 +101,33 @@ func routeStrings(rs []Route) string {
 		s = append(s, r.String())
 	}
 	return strings.Join(s, "|")
+}
+
+// TestHostIGMPVersion: igmp_version reaches the uplink's link (by
+// netlink: the agent's unit cannot write /proc/sys), at every apply.
+func TestHostIGMPVersion(t *testing.T) {
+	l := newLab(t)
+	m, _ := newTestManager(t, l)
+	forced := func() string {
+		t.Helper()
+		var b []byte
+		must(t, inNamespace(l.box, func() (err error) {
+			b, err = os.ReadFile("/proc/sys/net/ipv4/conf/" + boxIf + "/force_igmp_version")
+			return err
+		}))
+		return strings.TrimSpace(string(b))
+	}
+	if got := forced(); got != "0" {
+		t.Fatalf("force_igmp_version %s before the uplink, want the kernel's 0", got)
+	}
+	u := Uplink{Parent: boxIf, IPv4: IPv4{Method: MethodStatic, Address: "10.45.0.2/24", IGMPVersion: 2}}
+	for _, v := range []int{2, 3, 1} {
+		u.IPv4.IGMPVersion = v
+		if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{u}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := forced(); got != strconv.Itoa(v) {
+			t.Errorf("igmp_version = %d: force_igmp_version %s", v, got)
+		}
+	}
 }

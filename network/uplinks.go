@@ -349,6 +349,12 @@ func (m *Manager) applyUplink(u Uplink) (bool, error) {
 		return false, err
 	}
 	idx := link.Attrs().Index
+	// Every apply: a link made anew starts at the kernel's choice.
+	if v := u.IPv4.IGMPVersion; v != 0 {
+		if err := setIGMPVersion(m.ns, idx, v); err != nil {
+			return false, &LinkError{Link: name, Op: fmt.Sprintf("set IGMP version %d on", v), Err: err}
+		}
+	}
 	m.mu.Lock()
 	r := m.runners[name]
 	if r != nil && r.ifindex == idx && !r.exited() {

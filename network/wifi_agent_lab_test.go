@@ -6,13 +6,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,7 +43,7 @@ func TestWiFiGuestAgent(t *testing.T) {
 		Extra: []string{"--dhcp-option=option:dns-server,10.78.0.53", "--dhcp-option=option:domain-search,wifi-lab.example,corp.example"}})
 
 	start := time.Now()
-	socket, logPath, stopAgent := startWiFiAgent(t, "a", `board = "auto"
+	socket, logPath, stopAgent := startAgent(t, "a", `board = "auto"
 [wifi]
 interface = "`+sta+`"
 [[wifi.network]]
@@ -160,7 +158,7 @@ priority = 5
 	// wpa_cli + udhcpc, in the same boot, on the same radios.
 	stopAgent()
 	exec.Command("ip", "addr", "flush", "dev", sta).Run()
-	socket, _, stopAgent = startWiFiAgent(t, "b", "board = \"auto\"\n[wifi]\ninterface = \""+sta+"\"\n")
+	socket, _, stopAgent = startAgent(t, "b", "board = \"auto\"\n[wifi]\ninterface = \""+sta+"\"\n")
 	defer stopAgent()
 	c = client.New(socket, "cli")
 	run = func(stdin string, args ...string) (string, string, int) {
@@ -224,56 +222,6 @@ priority = 5
 		t.Fatalf("udhcpc: %v: %s", err, out)
 	}
 	t.Logf("BENCHMARK wpa_cli + udhcpc: completed %s, address %s", joined.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
-}
-
-// startWiFiAgent runs boxagent serve in-process with config under a new
-// root and returns once it notified READY=1; stop ends it.
-func startWiFiAgent(t *testing.T, name, config string) (socket, logPath string, stop func()) {
-	t.Helper()
-	root := t.TempDir()
-	cfg := filepath.Join(root, "etc/boxagent/config.toml")
-	os.MkdirAll(filepath.Dir(cfg), 0o755)
-	os.WriteFile(cfg, []byte(config), 0o600)
-	// Readiness from sd_notify, as systemd would see it.
-	notifyPath := filepath.Join(t.TempDir(), "notify.sock")
-	nc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	t.Setenv("NOTIFY_SOCKET", notifyPath)
-	logPath = filepath.Join(guest.LogDir(t), "boxagent-"+name+".log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan int, 1)
-	go func() {
-		e := &cli.Env{Stdin: strings.NewReader(""), Stdout: logf, Stderr: logf, Getenv: os.Getenv}
-		served <- cli.Run(ctx, e, []string{"serve", "--root", root, "--listen", "127.0.0.1:0", "--log-level", "debug"})
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			<-served
-			logf.Close()
-		})
-	}
-	nc.SetReadDeadline(time.Now().Add(30 * time.Second))
-	buf := make([]byte, 4096)
-	for {
-		n, err := nc.Read(buf)
-		if err != nil {
-			stop()
-			t.Fatalf("no READY=1 from the agent: %v", err)
-		}
-		if strings.Contains(string(buf[:n]), "READY=1") {
-			break
-		}
-	}
-	return filepath.Join(root, "run/boxagent/api.sock"), logPath, stop
 }
 
 func wifiTail(s string, n int) string {

@@ -35,7 +35,7 @@ func TestWiFiGuestBrowser(t *testing.T) {
 	guest.InitNS.Addr(t, ap, "10.79.0.1/24")
 	guest.StartDnsmasq(t, guest.DnsmasqConfig{Interface: ap, Range: "10.79.0.100,10.79.0.150,255.255.255.0,1h", NoPing: true})
 	// The argon2id hash of "boxagent" (deploy/vm/demo.toml's).
-	socket, logPath, stopAgent := startWiFiAgent(t, "web", "board = \"auto\"\n[wifi]\ninterface = \""+sta+"\"\n[http]\npassword_hash = \"$argon2id$v=19$m=65536,t=2,p=2$Ym94YWdlbnQtZGVtby0xNg$xIFMKrFDubzEY9hLaUNH/cofF+vzuhZjZ0AQe/Qj2Fs\"\n")
+	socket, logPath, stopAgent := startAgent(t, "web", "board = \"auto\"\n[wifi]\ninterface = \""+sta+"\"\n[http]\npassword_hash = \"$argon2id$v=19$m=65536,t=2,p=2$Ym94YWdlbnQtZGVtby0xNg$xIFMKrFDubzEY9hLaUNH/cofF+vzuhZjZ0AQe/Qj2Fs\"\n")
 	defer stopAgent()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

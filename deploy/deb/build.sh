@@ -21,12 +21,14 @@ trap 'rm -rf "$stage"' EXIT
 umask 022
 doc="$stage/usr/share/doc/boxagent"
 mkdir -p "$stage/DEBIAN" "$stage/usr/bin" "$stage/lib/systemd/system" "$doc/examples" "$stage/usr/share/lintian/overrides" \
-	"$stage/usr/share/polkit-1/rules.d" "$stage/usr/lib/modules-load.d"
+	"$stage/usr/share/polkit-1/rules.d" "$stage/usr/lib/modules-load.d" "$stage/usr/lib/udev/rules.d"
 install -m 0755 "$bin" "$stage/usr/bin/boxagent"
 install -m 0644 deploy/systemd/boxagent.service deploy/systemd/boxagent-firstboot.service \
 	deploy/systemd/boxagent-mount@.service deploy/systemd/boxagent-pppoe@.service "$stage/lib/systemd/system/"
 # Modules the unit's device rules need loaded before it starts (the file says why).
 install -m 0644 deploy/systemd/boxagent-modules.conf "$stage/usr/lib/modules-load.d/boxagent.conf"
+# USB sticks readable by group boxagent, so the agent is not in group disk.
+install -m 0644 deploy/systemd/70-boxagent-sticks.rules "$stage/usr/lib/udev/rules.d/70-boxagent-sticks.rules"
 # The system-mode PulseAudio for boards without PipeWire: shipped, not
 # enabled (deploy/pulseaudio/README.md).
 install -m 0644 deploy/pulseaudio/boxagent-pulseaudio.service "$stage/lib/systemd/system/"

@@ -30,7 +30,7 @@ for f in "$a"/*.deb; do
 	for p in ./usr/bin/boxagent ./lib/systemd/system/boxagent.service ./lib/systemd/system/boxagent-firstboot.service \
 		./lib/systemd/system/boxagent-mount@.service ./lib/systemd/system/boxagent-pppoe@.service \
 		./lib/systemd/system/boxagent-pulseaudio.service ./usr/share/boxagent/pulseaudio/system.pa \
-		./usr/share/polkit-1/rules.d/50-boxagent.rules ./usr/lib/modules-load.d/boxagent.conf ./usr/share/doc/boxagent/copyright ./usr/share/doc/boxagent/changelog.gz ./usr/share/doc/boxagent/examples/config.toml; do
+		./usr/share/polkit-1/rules.d/50-boxagent.rules ./usr/lib/modules-load.d/boxagent.conf ./usr/lib/udev/rules.d/70-boxagent-sticks.rules ./usr/share/doc/boxagent/copyright ./usr/share/doc/boxagent/changelog.gz ./usr/share/doc/boxagent/examples/config.toml; do
 		echo "$list" | awk '{print $6}' | grep -qx "$p" || { echo "deb-check: $name lacks $p" >&2; exit 1; }
 	done
 	if echo "$list" | awk '$2 != "root/root"' | grep -q .; then

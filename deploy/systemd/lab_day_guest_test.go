@@ -129,7 +129,7 @@ chmod 0600 /etc/boxagent/config.toml`, "D="+dir, "C="+os.Getenv(envDayCert))
 		t.Logf("day fw add (verify the signature): %s", time.Since(start).Round(time.Millisecond))
 		ev := followEvents(t)
 		stick := guest.PlugStick(t, "stick")
-		// The agent reads a stick once udev has given it group disk: wait
+		// The agent reads a stick once udev has given it group boxagent: wait
 		// for the agent to say it is usable, as boxagent fw sticks would.
 		name := filepath.Base(stick.Disk)
 		ev.wait(t, 90*time.Second, "the agent's stick "+name+" usable", func(e dayEvent) bool {

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -52,6 +53,8 @@ mkdir -p /etc/polkit-1/rules.d /etc/systemd/system/boxagent.service.d
 install -m 0644 "$D/50-boxagent.rules" /etc/polkit-1/rules.d/
 printf '[Service]\nWatchdogSec=4s\nTimeoutAbortSec=2s\n' >/etc/systemd/system/boxagent.service.d/lab.conf
 install -D -m 0644 "$D/boxagent-modules.conf" /usr/lib/modules-load.d/boxagent.conf
+install -D -m 0644 "$D/70-boxagent-sticks.rules" /usr/lib/udev/rules.d/70-boxagent-sticks.rules
+udevadm control --reload-rules
 systemctl daemon-reload
 # As the package's postinst does (a box's boot does it before any unit
 # starts; the lab board masks the service for a quick boot).
@@ -85,7 +88,8 @@ func TestGuestFirstBoot(t *testing.T) {
 	}
 
 	// The stick is there before the agent starts, and udev has given it
-	// group disk: the agent reads its partition table at start.
+	// group boxagent (the package's rule): the agent reads its partition
+	// table at start.
 	stick := guest.PlugStick(t, "stick")
 	sh(t, "udevadm settle --timeout=60")
 	dev := filepath.Base(stick.Partitions[0])
@@ -104,6 +108,17 @@ func TestGuestFirstBoot(t *testing.T) {
 		}
 		if !strings.HasPrefix(st["Uid"], uidOf(t, "boxagent")+"\t") {
 			t.Errorf("the agent does not run as boxagent: Uid %s", st["Uid"])
+		}
+		// Not in group disk (every disk of the box): the stick alone is
+		// readable, by the package's udev rule.
+		disk := strings.Split(sh(t, "getent group disk"), ":")[2]
+		if slices.Contains(strings.Fields(st["Groups"]), disk) {
+			t.Errorf("the agent is in group disk (gid %s): Groups %s", disk, st["Groups"])
+		}
+		for _, node := range append([]string{stick.Disk}, stick.Partitions...) {
+			if got := strings.TrimSpace(sh(t, "stat -c '%G %a' "+node)); got != "boxagent 640" {
+				t.Errorf("%s is %s, want group boxagent mode 640 (70-boxagent-sticks.rules)", node, got)
+			}
 		}
 	})
 	if t.Failed() {
@@ -201,7 +216,7 @@ func TestGuestFirstBoot(t *testing.T) {
 	})
 	t.Run("StickPluggedWhileRunning", func(t *testing.T) {
 		// The agent follows kernel uevents, whose "add" comes before udev
-		// has given the new disk group disk: the agent's open is refused,
+		// has given the new disk group boxagent: the agent's open is refused,
 		// and the watcher reads the disk again on udev's own event (group
 		// 2 of the uevent socket). The stick must end up readable.
 		udev := openUdevMonitor(t)

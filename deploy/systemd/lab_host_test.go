@@ -127,7 +127,7 @@ func agentFiles(t *testing.T, c *vm.Cache) string {
 	if err := vm.BuildBoxagent(c, filepath.Join(dir, "boxagent")); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"boxagent.service", "boxagent-firstboot.service", "boxagent-mount@.service", "boxagent-pppoe@.service", "50-boxagent.rules", "boxagent-modules.conf"} {
+	for _, f := range []string{"boxagent.service", "boxagent-firstboot.service", "boxagent-mount@.service", "boxagent-pppoe@.service", "50-boxagent.rules", "boxagent-modules.conf", "70-boxagent-sticks.rules"} {
 		copyFile(t, filepath.Join(root, "deploy/systemd", f), filepath.Join(dir, f))
 	}
 	// The packaged system PulseAudio (TestGuestPulseUnit).

@@ -16,6 +16,31 @@ import (
 //go:embed *.service
 var units embed.FS
 
+//go:embed 50-boxagent.rules boxagent-modules.conf 70-boxagent-sticks.rules
+var systemFiles embed.FS
+
+// SystemFiles are the files beside the units that the agent's user needs
+// to work as the units promise, by their path in an image (no leading /):
+// the polkit rule for the template units, the modules-load.d file for
+// sd_mod and the udev rule that makes USB sticks readable by the agent.
+// The .deb installs the same files at the same paths.
+func SystemFiles() map[string][]byte {
+	at := map[string]string{
+		"50-boxagent.rules":        "usr/share/polkit-1/rules.d/50-boxagent.rules",
+		"boxagent-modules.conf":    "usr/lib/modules-load.d/boxagent.conf",
+		"70-boxagent-sticks.rules": "usr/lib/udev/rules.d/70-boxagent-sticks.rules",
+	}
+	m := map[string][]byte{}
+	for name, path := range at {
+		data, err := systemFiles.ReadFile(name)
+		if err != nil {
+			panic(err) // embedded: cannot fail
+		}
+		m[path] = data
+	}
+	return m
+}
+
 // Units are the unit files by name: boxagent.service,
 // boxagent-firstboot.service.
 func Units() map[string][]byte {

@@ -48,8 +48,8 @@ func TestAgentUnit(t *testing.T) {
 		t.Errorf("LimitNOFILE=%q: want one number (soft = hard), the doctor compares it", n)
 	}
 	sets := map[string][]string{
-		// disk with DeviceAllow=block-sd r: a stick's partition table, read only.
-		"SupplementaryGroups":     {"bluetooth", "netdev", "pulse-access", "disk"},
+		// Not disk: USB disks alone are group boxagent (70-boxagent-sticks.rules).
+		"SupplementaryGroups":     {"bluetooth", "netdev", "pulse-access"},
 		"DeviceAllow":             {"/dev/rfkill", "rw", "block-sd", "r"},
 		"AmbientCapabilities":     {"CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_NET_BIND_SERVICE"},
 		"CapabilityBoundingSet":   {"CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_NET_BIND_SERVICE"},

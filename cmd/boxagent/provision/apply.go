@@ -622,6 +622,18 @@ func planUnits(r *os.Root, haveBinary bool, es *[]entry) (links []entry, notes [
 	if len(links) > 0 {
 		*es = append(*es, entry{path: wantsDir, kind: 'd', mode: 0o755})
 	}
+	// What the units need beside them (polkit, modules-load.d, udev), as
+	// the .deb installs it: without it the agent cannot mount a stick.
+	files := systemd.SystemFiles()
+	for _, path := range slices.Sorted(maps.Keys(files)) {
+		switch {
+		case exists(r, path):
+		case haveBinary:
+			*es = append(*es, entry{path: path, kind: 'f', mode: 0o644, data: files[path], note: "boxagent's own, embedded in the binary"})
+		default:
+			notes = append(notes, path+" is not in the image: sticks cannot be mounted by the agent")
+		}
+	}
 	return links, notes
 }
 

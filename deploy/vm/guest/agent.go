@@ -44,13 +44,7 @@ func StartAgent(t testing.TB, bin, root, config string) *Agent {
 func (a *Agent) Start(t testing.TB, config string) {
 	t.Helper()
 	if config != "" {
-		cfg := filepath.Join(a.Root, "etc/boxagent/config.toml")
-		if err := os.MkdirAll(filepath.Dir(cfg), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		WriteAgentConfig(t, a.Root, config)
 	}
 	notify := filepath.Join(t.TempDir(), "notify.sock")
 	nc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
@@ -93,6 +87,19 @@ func (a *Agent) Start(t testing.TB, config string) {
 		}
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WriteAgentConfig writes config as the config file of the agent whose
+// root is root.
+func WriteAgentConfig(t testing.TB, root, config string) {
+	t.Helper()
+	cfg := filepath.Join(root, "etc/boxagent/config.toml")
+	if err := os.MkdirAll(filepath.Dir(cfg), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }

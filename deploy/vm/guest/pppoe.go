@@ -56,13 +56,20 @@ func StartPPPoEISP(t testing.TB, ns, boxLink string) (*PPPoEServer, string) {
 	isp := NewNetns(t, ns)
 	Veth(t, boxLink, InitNS, "isp0", isp)
 	vlan := isp.AddVLAN(t, "isp0", 45)
+	password := PPPoEPassword(t)
+	srv := StartPPPoEServer(t, PPPoEServerConfig{NS: isp, Interface: vlan, Local: "10.45.0.1", Remote: "10.45.0.10", User: PPPoEUser, Password: password})
+	return srv, password
+}
+
+// PPPoEPassword is a fresh random password for PPPoEUser, easy to look
+// for where it must not be.
+func PPPoEPassword(t testing.TB) string {
+	t.Helper()
 	pw := make([]byte, 12)
 	if _, err := rand.Read(pw); err != nil {
 		t.Fatal(err)
 	}
-	password := "pw-" + hex.EncodeToString(pw)
-	srv := StartPPPoEServer(t, PPPoEServerConfig{NS: isp, Interface: vlan, Local: "10.45.0.1", Remote: "10.45.0.10", User: PPPoEUser, Password: password})
-	return srv, password
+	return "pw-" + hex.EncodeToString(pw)
 }
 
 // StartPPPoEServer writes the secret and the session options, starts
