@@ -10,11 +10,13 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/fleet"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
@@ -34,9 +36,13 @@ type simBox struct {
 	counted map[string]int
 }
 
+// simRoutes is the API's table with the simulated box's one call of its
+// own.
+var simRoutes = append(slices.Clip(localapi.Routes), localapi.Route{Method: "POST", Path: "/api/v1/test/work", Mutating: true})
+
 func newSimBox(c config.Fleet, id fleet.Identity) (*simBox, error) {
 	b := &simBox{id: id.ID, journal: &memJournal{}, events: localapi.NewBroker(16), counted: map[string]int{}}
-	l, err := fleet.New(fleet.Options{Config: c, Identity: id, Version: "sim", API: b, Journal: b.journal, Events: b.events})
+	l, err := fleet.New(fleet.Options{Config: c, Identity: id, Version: "sim", API: b, Routes: simRoutes, Journal: b.journal, Events: b.events})
 	b.link = l
 	return b, err
 }
@@ -61,7 +67,7 @@ func (b *simBox) runs(n string) int {
 func (b *simBox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == "GET" && r.URL.Path == "/api/v1/status":
-		localapi.WriteJSON(w, 200, localapi.Status{Version: "sim"})
+		localapi.WriteJSON(w, 200, apitype.Status{Version: "sim"})
 	case r.Method == "GET" && r.URL.Path == "/api/v1/operations":
 		before, _ := strconv.ParseUint(r.URL.Query().Get("before"), 10, 64)
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
@@ -75,7 +81,7 @@ func (b *simBox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.mu.Lock()
 		b.counted[req.N]++
 		b.mu.Unlock()
-		op := b.op("test.work", r.Header.Get(localapi.RefHeader))
+		op := b.op("test.work", r.Header.Get(apitype.RefHeader))
 		localapi.WriteJSON(w, 200, op)
 	default:
 		localapi.WriteJSON(w, 404, map[string]any{"error": map[string]string{"code": "api.not_found", "message": r.URL.Path}})
@@ -87,7 +93,7 @@ func (b *simBox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (b *simBox) op(kind, ref string) journal.Operation {
 	op, _ := b.journal.Begin(journal.Operation{Kind: kind, Origin: journal.OriginFleet, Ref: ref})
 	op, _ = b.journal.Finish(op.ID, nil, nil, journal.StateDone)
-	b.events.Publish("operation", localapi.OperationEvent{ID: op.ID, Kind: op.Kind, State: op.State})
+	b.events.Publish("operation", apitype.OperationEvent{ID: op.ID, Kind: op.Kind, State: op.State})
 	return op
 }
 

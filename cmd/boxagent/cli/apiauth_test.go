@@ -22,8 +22,8 @@ import (
 	"github.com/chromedp/cdproto/security"
 	"github.com/chromedp/chromedp"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/daemon"
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
 
 // Issue 17, findings 1-3: who may use the API over TCP and the socket,
@@ -44,7 +44,7 @@ func (p *agentProc) login(pass string) (*webClient, string) {
 	p.t.Helper()
 	c := newWebClient(p.t, p.http)
 	code, body, _ := c.do("POST", "/api/v1/login", `{"password":`+strconv.Quote(pass)+`}`)
-	var info localapi.SessionInfo
+	var info apitype.SessionInfo
 	json.Unmarshal([]byte(body), &info)
 	if code != http.StatusOK || info.CSRF == "" {
 		p.t.Fatalf("login: %d %s", code, body)
@@ -127,7 +127,7 @@ func TestTCPNeedsASessionFromAnyLocalUser(t *testing.T) {
 	url := "http://" + p.http
 	probe := []string{"BOXAGENT_TEST_HTTP=1"}
 
-	out, _ := asNobody(t, probe, "POST", url+"/api/v1/config/reload", localapi.CSRFHeader+": 1")
+	out, _ := asNobody(t, probe, "POST", url+"/api/v1/config/reload", apitype.CSRFHeader+": 1")
 	if !strings.HasPrefix(out, "401 ") || !strings.Contains(out, "auth.required") {
 		t.Errorf("nobody posted a reload over loopback: %s", out)
 	}
@@ -173,10 +173,10 @@ func TestTCPNeedsASessionFromAnyLocalUser(t *testing.T) {
 	if code, body, _ := wc.do("GET", "/api/v1/status", ""); code != http.StatusOK {
 		t.Errorf("status after login: %d %s", code, body)
 	}
-	if code, _, _ := wc.do("POST", "/api/v1/config/reload", "", localapi.CSRFHeader, "1"); code != http.StatusForbidden {
+	if code, _, _ := wc.do("POST", "/api/v1/config/reload", "", apitype.CSRFHeader, "1"); code != http.StatusForbidden {
 		t.Errorf("reload without the CSRF token: %d", code)
 	}
-	code, body, _ := wc.do("POST", "/api/v1/config/reload", "", localapi.CSRFTokenHeader, csrf)
+	code, body, _ := wc.do("POST", "/api/v1/config/reload", "", apitype.CSRFTokenHeader, csrf)
 	if code != http.StatusOK || !strings.Contains(body, `"origin": "web"`) {
 		t.Errorf("reload with the session: %d %s", code, body)
 	}
@@ -255,7 +255,7 @@ func TestReloadCannotOpenTheLAN(t *testing.T) {
 	}
 	wc := pinned(newWebClient(t, p.http))
 	code, body, h := wc.do("POST", "/api/v1/login", `{"password":"boxagent"}`)
-	var info localapi.SessionInfo
+	var info apitype.SessionInfo
 	json.Unmarshal([]byte(body), &info)
 	csrf := info.CSRF
 	if code != http.StatusOK || csrf == "" || !strings.Contains(h.Get("Set-Cookie"), "Secure") {
@@ -268,7 +268,7 @@ func TestReloadCannotOpenTheLAN(t *testing.T) {
 		t.Errorf("reload without a password on a LAN listener: exit %d %s", code, stderr)
 	}
 	anon := pinned(newWebClient(t, p.http))
-	if code, body, _ := anon.do("POST", "/api/v1/config/reload", "", localapi.CSRFHeader, "1"); code != http.StatusUnauthorized {
+	if code, body, _ := anon.do("POST", "/api/v1/config/reload", "", apitype.CSRFHeader, "1"); code != http.StatusUnauthorized {
 		t.Errorf("a change without login after the reload: %d %s", code, body)
 	}
 	// SIGHUP goes the same way.
@@ -276,7 +276,7 @@ func TestReloadCannotOpenTheLAN(t *testing.T) {
 	if !p.stderr.waitFor("config reload refused", 10*time.Second) {
 		t.Errorf("SIGHUP's reload was not refused")
 	}
-	if code, body, _ := anon.do("POST", "/api/v1/config/reload", "", localapi.CSRFHeader, "1"); code != http.StatusUnauthorized {
+	if code, body, _ := anon.do("POST", "/api/v1/config/reload", "", apitype.CSRFHeader, "1"); code != http.StatusUnauthorized {
 		t.Errorf("a change without login after SIGHUP: %d %s", code, body)
 	}
 	if code, _, _ := wc.do("GET", "/api/v1/status", ""); code != http.StatusOK {
@@ -289,7 +289,7 @@ func TestReloadCannotOpenTheLAN(t *testing.T) {
 	if out, stderr, code := p.run("config", "reload"); code != 0 || !strings.Contains(out, "every page session ended") {
 		t.Errorf("reload with a new password: exit %d %s %s", code, out, stderr)
 	}
-	if code, _, _ := wc.do("POST", "/api/v1/config/reload", "", localapi.CSRFTokenHeader, csrf); code != http.StatusUnauthorized {
+	if code, _, _ := wc.do("POST", "/api/v1/config/reload", "", apitype.CSRFTokenHeader, csrf); code != http.StatusUnauthorized {
 		t.Errorf("a session of the old password after the change: %d", code)
 	}
 	if code, body, _ := pinned(newWebClient(t, p.http)).do("POST", "/api/v1/login", `{"password":"another password"}`); code != http.StatusOK {

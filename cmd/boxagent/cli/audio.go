@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/boxagent/boxagent/audio"
-	"github.com/boxagent/boxagent/cmd/boxagent/client"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 )
 
@@ -81,7 +81,7 @@ reports the recorded level: a silent microphone shows as 0 % non-zero.`,
 				if len(args) != 2 || args[0] != "sink" && args[0] != "source" {
 					return usagef("audio default takes sink or source, and a NAME")
 				}
-				op, err := c.AudioDefault(ctx, args[0], args[1])
+				_, op, err := c.AudioDefault(ctx, args[0], args[1])
 				if err != nil {
 					return err
 				}
@@ -125,7 +125,7 @@ reports the recorded level: a silent microphone shows as 0 % non-zero.`,
 					return usagef("audio test takes flags only")
 				}
 				play := !*o.values["no-play"].(*bool)
-				req := client.AudioTestRequest{Seconds: *o.values["seconds"].(*float64), Sink: *o.values["sink"].(*string),
+				req := apitype.AudioTestRequest{Seconds: *o.values["seconds"].(*float64), Sink: *o.values["sink"].(*string),
 					Source: *o.values["source"].(*string), Play: &play}
 				if req.Seconds <= 0 || req.Seconds > audio.MaxTestSeconds {
 					return usagef("--seconds must be more than 0 and at most %d", audio.MaxTestSeconds)

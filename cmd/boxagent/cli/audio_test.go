@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/boxagent/boxagent/audio"
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 )
 
 // startTestPulse starts a real pulseaudio with null sinks "one" and "two",
@@ -118,7 +118,7 @@ func TestAudioReconnect(t *testing.T) {
 	events := make(chan string, 16)
 	// Replay from the start: nothing published before the stream opens
 	// is missed.
-	go p.client().EventsSince(ctx, 0, func(ev localapi.Event) error {
+	go p.client().EventsSince(ctx, 0, func(ev apitype.Event) error {
 		if ev.Type == "audio" {
 			var e audio.Event
 			json.Unmarshal(ev.Data, &e)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 )
 
 // demoHash is the argon2id hash of "boxagent" (deploy/vm/demo.toml's).
@@ -67,7 +67,7 @@ func TestPageAuthentication(t *testing.T) {
 
 	// Log in: a cookie and a CSRF token.
 	code, body, h := c.do("POST", "/api/v1/login", `{"password":"boxagent"}`)
-	var info localapi.SessionInfo
+	var info apitype.SessionInfo
 	json.Unmarshal([]byte(body), &info)
 	if code != http.StatusOK || info.CSRF == "" {
 		t.Fatalf("login: %d %s", code, body)
@@ -88,10 +88,10 @@ func TestPageAuthentication(t *testing.T) {
 	if code, body, _ := c.do("POST", "/api/v1/config/reload", "", "X-Boxagent-Request", "1"); code != http.StatusForbidden || !strings.Contains(body, "auth.csrf") {
 		t.Errorf("reload without the token: %d %s", code, body)
 	}
-	if code, _, _ := c.do("POST", "/api/v1/config/reload", "", localapi.CSRFTokenHeader, "forged"); code != http.StatusForbidden {
+	if code, _, _ := c.do("POST", "/api/v1/config/reload", "", apitype.CSRFTokenHeader, "forged"); code != http.StatusForbidden {
 		t.Errorf("reload with a wrong token: %d", code)
 	}
-	if code, body, _ := c.do("POST", "/api/v1/config/reload", "", localapi.CSRFTokenHeader, info.CSRF); code != http.StatusOK {
+	if code, body, _ := c.do("POST", "/api/v1/config/reload", "", apitype.CSRFTokenHeader, info.CSRF); code != http.StatusOK {
 		t.Errorf("reload with the token: %d %s", code, body)
 	}
 

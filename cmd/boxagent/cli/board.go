@@ -53,8 +53,7 @@ this machine, with a note on stderr.`,
 				t.row("dmi:", orDash(strings.TrimSpace(d.DMIProduct+" "+d.DMIBoard)))
 				return t.flush()
 			case "list", "show":
-				var ps []board.Profile
-				err := c.Boards(ctx, &ps)
+				ps, err := c.Boards(ctx)
 				if errors.Is(err, client.ErrUnreachable) {
 					offlineNote(e)
 					ps, err = board.LoadAll(paths.Paths{Root: o.Root}.BoardsDir())
@@ -84,8 +83,7 @@ this machine, with a note on stderr.`,
 // board ("auto" when the file is missing or invalid: serve would say why),
 // this machine's device tree and DMI.
 func detection(ctx context.Context, e *Env, o *Opts) (board.Detection, error) {
-	var d board.Detection
-	err := o.client().Board(ctx, &d)
+	d, err := o.client().Board(ctx)
 	if !errors.Is(err, client.ErrUnreachable) {
 		return d, err
 	}

@@ -165,7 +165,7 @@ ADDR is a Bluetooth address like 00:1B:66:AA:BB:CC.`,
 				fmt.Fprintf(e.Stdout, "%sed %s (%s)\n", verb, d.Address, d.DisplayName())
 				return nil
 			case "forget":
-				op, err := c.BtRemove(ctx, rest[0])
+				_, op, err := c.BtRemove(ctx, rest[0])
 				if err != nil {
 					return err
 				}

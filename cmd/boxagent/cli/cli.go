@@ -19,6 +19,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/client"
 	"github.com/boxagent/boxagent/cmd/boxagent/paths"
 )
@@ -227,7 +228,7 @@ func report(e *Env, cmd *Command, err error) int {
 		return ExitOK
 	}
 	var ue usageError
-	var ae *client.APIError
+	var ae *apitype.Error
 	var ec exitCode
 	switch {
 	case errors.As(err, &ec):

@@ -18,9 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/client"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
 
 // agentProc is a boxagent daemon running as a child process.
@@ -207,7 +207,7 @@ func TestDaemonServesBothListeners(t *testing.T) {
 	// Over TCP, with a session (the password the agent made).
 	wc, _ := p.login(p.password())
 	code, body, _ := wc.do("GET", "/api/v1/status", "")
-	var s2 localapi.Status
+	var s2 apitype.Status
 	if err := json.Unmarshal([]byte(body), &s2); err != nil || code != 200 {
 		t.Fatalf("status over TCP: %d %v", code, err)
 	}
@@ -249,11 +249,11 @@ func TestEventsAndOperations(t *testing.T) {
 	// reload must arrive live on the same stream.
 	var second journal.Operation
 	var seen []uint64
-	err = p.client().EventsSince(ctx, 0, func(ev localapi.Event) error {
+	err = p.client().EventsSince(ctx, 0, func(ev apitype.Event) error {
 		if ev.Type != "operation" {
 			return nil
 		}
-		var oe localapi.OperationEvent
+		var oe apitype.OperationEvent
 		json.Unmarshal(ev.Data, &oe)
 		if oe.State != journal.StateDone {
 			return nil
@@ -291,7 +291,7 @@ func TestReloadKeepsOldConfigOnError(t *testing.T) {
 
 	os.WriteFile(cfgPath, []byte("[journal]\nkeep = 5\n"), 0o600)
 	_, err := p.client().ReloadConfig(ctx)
-	var ae *client.APIError
+	var ae *apitype.Error
 	if !errors.As(err, &ae) || ae.Code != "config.invalid" || !strings.Contains(ae.Message, "journal.keep") {
 		t.Fatalf("reload of an invalid file: %v", err)
 	}
@@ -302,8 +302,8 @@ func TestReloadKeepsOldConfigOnError(t *testing.T) {
 	// SIGHUP with the file fixed applies it, as an operation of origin auto.
 	os.WriteFile(cfgPath, []byte("[journal]\nkeep = 200\n"), 0o600)
 	p.cmd.Process.Signal(syscall.SIGHUP)
-	var reloaded localapi.ConfigInfo
-	err = p.client().EventsSince(ctx, 0, func(ev localapi.Event) error {
+	var reloaded apitype.ConfigInfo
+	err = p.client().EventsSince(ctx, 0, func(ev apitype.Event) error {
 		if ev.Type == "config" {
 			json.Unmarshal(ev.Data, &reloaded)
 			return client.ErrStop

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 )
 
 func doctorCmd() *Command {
@@ -28,7 +28,7 @@ func doctorCmd() *Command {
 				if c.Fix != "" {
 					fmt.Fprintf(e.Stdout, "      %-22s fix: %s\n", "", c.Fix)
 				}
-				failed = failed || c.Result == localapi.CheckFail
+				failed = failed || c.Result == apitype.CheckFail
 			}
 			if failed {
 				return errSilent

@@ -6,11 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/internal/testbus"
 
 	"github.com/godbus/dbus/v5"
-
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
 
 // startBus runs a private dbus-daemon and returns its address. The
@@ -29,7 +28,7 @@ func TestDoctorAgainstARealBus(t *testing.T) {
 	requireProcesses(t)
 	addr, mock := startBluezMockProc(t)
 	p := startAgentEnv(t, t.TempDir(), []string{"DBUS_SYSTEM_BUS_ADDRESS=" + addr})
-	doctor := func() map[string]localapi.Check {
+	doctor := func() map[string]apitype.Check {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -37,7 +36,7 @@ func TestDoctorAgainstARealBus(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := map[string]localapi.Check{}
+		got := map[string]apitype.Check{}
 		for _, c := range d.Checks {
 			got[c.Name] = c
 		}
@@ -45,11 +44,11 @@ func TestDoctorAgainstARealBus(t *testing.T) {
 	}
 	got := doctor()
 	want := map[string]string{
-		"system bus":            localapi.CheckOK,
-		"org.bluez":             localapi.CheckOK,
-		"fi.w1.wpa_supplicant1": localapi.CheckWarn,
-		"limits":                localapi.CheckOK,
-		"package hashing":       localapi.CheckOK, // Go's SHA-256 here: the host kernel has no AF_ALG
+		"system bus":            apitype.CheckOK,
+		"org.bluez":             apitype.CheckOK,
+		"fi.w1.wpa_supplicant1": apitype.CheckWarn,
+		"limits":                apitype.CheckOK,
+		"package hashing":       apitype.CheckOK, // Go's SHA-256 here: the host kernel has no AF_ALG
 	}
 	for name, result := range want {
 		if got[name].Result != result {
@@ -86,7 +85,7 @@ func TestDoctorAgainstARealBus(t *testing.T) {
 	if err := conn.Object("org.bluez", "/").CallWithContext(ctx, "org.bluez.Mock.RemoveAdapterWithDevices", 0, "hci0").Err; err != nil {
 		t.Fatal(err)
 	}
-	bluez("without an adapter", localapi.CheckWarn, "answers but has no adapter")
+	bluez("without an adapter", apitype.CheckWarn, "answers but has no adapter")
 
 	// No BlueZ.
 	mock.Process.Kill()
@@ -97,13 +96,13 @@ func TestDoctorAgainstARealBus(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	bluez("with BlueZ gone", localapi.CheckWarn, "is not on the bus")
+	bluez("with BlueZ gone", apitype.CheckWarn, "is not on the bus")
 
 	// Something else holds the name: it answers, but not as BlueZ.
 	if reply, err := conn.RequestName("org.bluez", dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
 		t.Fatalf("cannot own org.bluez: %v %v", reply, err)
 	}
-	bluez("held by another program", localapi.CheckFail, "does not answer as BlueZ")
+	bluez("held by another program", apitype.CheckFail, "does not answer as BlueZ")
 	if out, _, code := p.run("doctor"); code != 1 || !strings.Contains(out, "FAIL  org.bluez") {
 		t.Errorf("doctor with org.bluez held by another program: exit %d\n%s", code, out)
 	}

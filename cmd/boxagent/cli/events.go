@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 )
 
 func eventsCmd() *Command {
@@ -20,7 +20,7 @@ script reading line by line.`,
 			if len(args) > 0 {
 				return usagef("unexpected argument %q", args[0])
 			}
-			return o.client().Events(ctx, func(ev localapi.Event) error {
+			return o.client().Events(ctx, func(ev apitype.Event) error {
 				if o.JSON {
 					// One object per line: a stream is read line by line.
 					line, err := json.Marshal(ev)

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/fleet/fleettest"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
 
 // TestFleetCLI runs the real agent with [fleet] against Debian's mosquitto
@@ -57,7 +57,7 @@ operator_keys = [%q]
 	t.Run("a read command, same JSON as on the box", func(t *testing.T) {
 		remote, stderr, code := fleetCLI("--device", "box-1", "status", "--json")
 		local, _, _ := p.run("status", "--json")
-		var r, l localapi.Status
+		var r, l apitype.Status
 		if code != 0 || json.Unmarshal([]byte(remote), &r) != nil || json.Unmarshal([]byte(local), &l) != nil {
 			t.Fatalf("status: exit %d %s\n%s", code, stderr, remote)
 		}

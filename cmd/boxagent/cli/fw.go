@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/client"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 	"github.com/boxagent/boxagent/firmware"
@@ -65,7 +66,7 @@ ends at once.
 				if len(args) != 1 {
 					return usagef("fw add takes one FILE or URL")
 				}
-				req := client.FWAddRequest{SHA256: *o.values["sha256"].(*string)}
+				req := apitype.FWAddRequest{SHA256: *o.values["sha256"].(*string)}
 				if strings.HasPrefix(args[0], "http://") || strings.HasPrefix(args[0], "https://") {
 					req.URL = args[0]
 				} else {
@@ -203,7 +204,7 @@ func resolveArtifact(ctx context.Context, c *client.Client, arg string) (string,
 	return "", usagef("%s names %d artifacts: give more digits", arg, len(found))
 }
 
-func fwList(e *Env, o *Opts, st client.FWStatus) error {
+func fwList(e *Env, o *Opts, st apitype.FWStatus) error {
 	if o.JSON {
 		return printJSON(e.Stdout, st.Artifacts)
 	}
@@ -230,7 +231,7 @@ func fwList(e *Env, o *Opts, st client.FWStatus) error {
 	return t.flush()
 }
 
-func fwSticks(e *Env, o *Opts, st client.FWStatus) error {
+func fwSticks(e *Env, o *Opts, st apitype.FWStatus) error {
 	if o.JSON {
 		return printJSON(e.Stdout, st.Sticks)
 	}

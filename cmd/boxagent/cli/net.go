@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/network"
 )
 
@@ -97,7 +97,7 @@ stdin (--password-stdin), never from the command line.`,
 				if len(args[0]) > 15 {
 					return usagef("link name %q is %d bytes long; Linux allows at most 15", args[0], len(args[0]))
 				}
-				op, err := o.client().NetRenew(ctx, args[0])
+				_, op, err := o.client().NetRenew(ctx, args[0])
 				if err != nil {
 					return err
 				}
@@ -147,7 +147,7 @@ stdin (--password-stdin), never from the command line.`,
 						}
 						return usagef("%v", err)
 					}
-					op, err := o.client().NetUplinkAdd(ctx, u)
+					res, op, err := o.client().NetUplinkAdd(ctx, u)
 					if err != nil {
 						return err
 					}
@@ -155,13 +155,13 @@ stdin (--password-stdin), never from the command line.`,
 						return printJSON(e.Stdout, op)
 					}
 					fmt.Fprintf(e.Stdout, "added uplink %s (operation %d)\n", u.LinkName(), op.ID)
-					printReloadNotes(e, op.Result)
+					printReloadNotes(e, res.Reload)
 					return nil
 				case "del":
 					if len(args) != 2 {
 						return usagef("uplink del takes one link name")
 					}
-					op, err := o.client().NetUplinkDel(ctx, args[1])
+					res, op, err := o.client().NetUplinkDel(ctx, args[1])
 					if err != nil {
 						return err
 					}
@@ -169,7 +169,7 @@ stdin (--password-stdin), never from the command line.`,
 						return printJSON(e.Stdout, op)
 					}
 					fmt.Fprintf(e.Stdout, "removed uplink %s (operation %d)\n", args[1], op.ID)
-					printReloadNotes(e, op.Result)
+					printReloadNotes(e, res.Reload)
 					return nil
 				}
 				return usagef("unknown verb uplink %q: add or del", args[0])
@@ -194,16 +194,8 @@ func netFlagOf(key string) string {
 }
 
 // printReloadNotes prints what the reload after an edit said.
-func printReloadNotes(e *Env, raw []byte) {
-	var res struct {
-		Reload struct {
-			Notes []string `json:"notes"`
-		} `json:"reload"`
-	}
-	if json.Unmarshal(raw, &res) != nil {
-		return
-	}
-	for _, n := range res.Reload.Notes {
+func printReloadNotes(e *Env, reload apitype.ReloadResult) {
+	for _, n := range reload.Notes {
 		fmt.Fprintln(e.Stderr, n)
 	}
 }

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/network"
 )
 
@@ -123,13 +123,13 @@ func (l *ispLab) dnsmasq(t *testing.T, i int, net, dns, domain string, extra ...
 }
 
 // eventStream follows the daemon's events from the first it holds.
-func eventStream(t *testing.T, p *agentProc) chan localapi.Event {
+func eventStream(t *testing.T, p *agentProc) chan apitype.Event {
 	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan localapi.Event, 1000)
+	ch := make(chan apitype.Event, 1000)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		p.client().EventsSince(ctx, 0, func(e localapi.Event) error {
+		p.client().EventsSince(ctx, 0, func(e apitype.Event) error {
 			ch <- e
 			return nil
 		})
@@ -139,7 +139,7 @@ func eventStream(t *testing.T, p *agentProc) chan localapi.Event {
 }
 
 // waitNet waits for a "net" event of link that match says is the one.
-func waitNet(t *testing.T, ch chan localapi.Event, what string, match func(network.UplinkEvent) bool) {
+func waitNet(t *testing.T, ch chan apitype.Event, what string, match func(network.UplinkEvent) bool) {
 	t.Helper()
 	deadline := time.After(60 * time.Second)
 	for {
@@ -237,7 +237,7 @@ route_metric = 50
 	for opID == 0 || !rebound {
 		select {
 		case e := <-events:
-			var oe localapi.OperationEvent
+			var oe apitype.OperationEvent
 			var u network.UplinkEvent
 			switch {
 			case e.Type == "operation" && json.Unmarshal(e.Data, &oe) == nil && oe.Kind == "net.reapply" && oe.State.Final():

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/cli"
-	"github.com/boxagent/boxagent/cmd/boxagent/client"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 	"github.com/boxagent/boxagent/network"
 )
@@ -66,7 +66,7 @@ func TestWiFiWithoutRadio(t *testing.T) {
 	}
 	ctx := context.Background()
 	_, _, err := p.client().WiFiConnect(ctx, network.WiFiNetwork{SSID: "home", PSK: "secret!"})
-	var ae *client.APIError
+	var ae *apitype.Error
 	if !errors.As(err, &ae) || ae.Status != 400 || ae.Code != "wifi.invalid" || !strings.HasPrefix(ae.Message, "psk: ") {
 		t.Errorf("connect with a 7-character PSK = %#v", err)
 	}

@@ -2,60 +2,40 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"net/url"
 	"time"
 
 	"github.com/boxagent/boxagent/bluetooth"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
 
 // BtAdapters lists the Bluetooth adapters.
 func (c *Client) BtAdapters(ctx context.Context) ([]bluetooth.Adapter, error) {
-	var out []bluetooth.Adapter
-	return out, c.call(ctx, "GET", "/api/v1/bt/adapters", &out)
+	return get[[]bluetooth.Adapter](ctx, c, "/api/v1/bt/adapters")
 }
 
 // BtDevices lists the devices the adapter knows, headsets first.
 func (c *Client) BtDevices(ctx context.Context) ([]bluetooth.Device, error) {
-	var out []bluetooth.Device
-	return out, c.call(ctx, "GET", "/api/v1/bt/devices", &out)
+	return get[[]bluetooth.Device](ctx, c, "/api/v1/bt/devices")
 }
 
 // BtDevice returns one device.
 func (c *Client) BtDevice(ctx context.Context, address string) (bluetooth.Device, error) {
-	var out bluetooth.Device
-	return out, c.call(ctx, "GET", "/api/v1/bt/devices/"+url.PathEscape(address), &out)
+	return get[bluetooth.Device](ctx, c, "/api/v1/bt/devices/"+url.PathEscape(address))
 }
 
 // BtScan scans for timeout (0: the daemon's default), or until the device
 // until names (an address or a name; "" for none) is seen, and returns
 // the devices seen, headsets first; progress gets each find as it comes.
 func (c *Client) BtScan(ctx context.Context, timeout time.Duration, until string, progress func(journal.Progress)) ([]bluetooth.Device, journal.Operation, error) {
-	body := map[string]any{}
-	if timeout > 0 {
-		body["timeout"] = timeout.Seconds()
-	}
-	if until != "" {
-		body["until"] = until
-	}
-	var out []bluetooth.Device
-	op, err := c.runOperation(ctx, "/api/v1/bt/scan", body, progress)
-	if err == nil && len(op.Result) > 0 {
-		err = json.Unmarshal(op.Result, &out)
-	}
-	return out, op, err
+	body := apitype.BtScanRequest{Timeout: max(timeout, 0).Seconds(), Until: until}
+	return result[[]bluetooth.Device](c.runOperation(ctx, "/api/v1/bt/scan", body, progress))
 }
 
 // BtPair pairs, trusts and connects a device, reporting each step.
 func (c *Client) BtPair(ctx context.Context, address string, progress func(journal.Progress)) (bluetooth.Device, journal.Operation, error) {
-	var out bluetooth.Device
-	op, err := c.runOperation(ctx, "/api/v1/bt/pair", map[string]string{"address": address}, progress)
-	if err == nil && len(op.Result) > 0 {
-		err = json.Unmarshal(op.Result, &out)
-	}
-	return out, op, err
+	return result[bluetooth.Device](c.runOperation(ctx, "/api/v1/bt/pair", apitype.BtAddressRequest{Address: address}, progress))
 }
 
 // BtConnect connects a paired device.
@@ -69,76 +49,35 @@ func (c *Client) BtDisconnect(ctx context.Context, address string) (bluetooth.De
 }
 
 // BtRemove forgets a device and its pairing.
-func (c *Client) BtRemove(ctx context.Context, address string) (journal.Operation, error) {
-	return c.postOperation(ctx, "/api/v1/bt/remove", map[string]string{"address": address})
-}
-
-// BtPairableResult is the answer of BtPairable.
-type BtPairableResult struct {
-	Adapter bluetooth.Adapter `json:"adapter"`
-	Until   *time.Time        `json:"until,omitempty"`
+func (c *Client) BtRemove(ctx context.Context, address string) (apitype.BtRemoveResult, journal.Operation, error) {
+	return result[apitype.BtRemoveResult](c.postOperation(ctx, "/api/v1/bt/remove", apitype.BtAddressRequest{Address: address}))
 }
 
 // BtPairable opens (for timeout; 0: the configured window) or closes the
 // pairing window.
-func (c *Client) BtPairable(ctx context.Context, on bool, timeout time.Duration) (BtPairableResult, journal.Operation, error) {
-	body := map[string]any{"on": on}
-	if timeout > 0 {
-		body["timeout"] = timeout.Seconds()
-	}
-	var res BtPairableResult
-	op, err := c.postOperation(ctx, "/api/v1/bt/pairable", body)
-	if err == nil && len(op.Result) > 0 {
-		err = json.Unmarshal(op.Result, &res)
-	}
-	return res, op, err
+func (c *Client) BtPairable(ctx context.Context, on bool, timeout time.Duration) (apitype.BtPairableResult, journal.Operation, error) {
+	body := apitype.BtPairableRequest{On: on, Timeout: max(timeout, 0).Seconds()}
+	return result[apitype.BtPairableResult](c.postOperation(ctx, "/api/v1/bt/pairable", body))
 }
 
 // BtPower powers an adapter ("" for the configured one) on or off.
 func (c *Client) BtPower(ctx context.Context, adapter string, on bool) (bluetooth.Adapter, journal.Operation, error) {
-	var out bluetooth.Adapter
-	body := map[string]any{"on": on}
-	if adapter != "" {
-		body["adapter"] = adapter
-	}
-	op, err := c.postOperation(ctx, "/api/v1/bt/power", body)
-	if err == nil && len(op.Result) > 0 {
-		err = json.Unmarshal(op.Result, &out)
-	}
-	return out, op, err
-}
-
-// BtAutoConnectResult is the answer of BtAutoConnect.
-type BtAutoConnectResult struct {
-	Address     string                `json:"address"`
-	AutoConnect bool                  `json:"auto_connect"`
-	Config      string                `json:"config"` // the file it is saved in
-	Reload      localapi.ReloadResult `json:"reload"`
+	body := apitype.BtPowerRequest{Adapter: adapter, On: on}
+	return result[bluetooth.Adapter](c.postOperation(ctx, "/api/v1/bt/power", body))
 }
 
 // BtAutoConnect turns auto-connect of a headset on or off: the agent
 // saves it in the config file ([[bluetooth.headset]] auto_connect) and
 // reloads.
-func (c *Client) BtAutoConnect(ctx context.Context, address string, on bool) (BtAutoConnectResult, journal.Operation, error) {
-	var res BtAutoConnectResult
-	op, err := c.postOperation(ctx, "/api/v1/bt/autoconnect", map[string]any{"address": address, "on": on})
-	if err == nil && len(op.Result) > 0 {
-		err = json.Unmarshal(op.Result, &res)
-	}
-	return res, op, err
+func (c *Client) BtAutoConnect(ctx context.Context, address string, on bool) (apitype.BtAutoConnectResult, journal.Operation, error) {
+	return result[apitype.BtAutoConnectResult](c.postOperation(ctx, "/api/v1/bt/autoconnect", apitype.BtAutoConnectRequest{Address: address, On: on}))
 }
 
 // BtHeadsets lists the configured headsets with their auto-connect flag.
 func (c *Client) BtHeadsets(ctx context.Context) ([]bluetooth.Headset, error) {
-	var out []bluetooth.Headset
-	return out, c.call(ctx, "GET", "/api/v1/bt/autoconnect", &out)
+	return get[[]bluetooth.Headset](ctx, c, "/api/v1/bt/autoconnect")
 }
 
 func (c *Client) btDevicePost(ctx context.Context, path, address string) (bluetooth.Device, journal.Operation, error) {
-	var out bluetooth.Device
-	op, err := c.postOperation(ctx, path, map[string]string{"address": address})
-	if err == nil && len(op.Result) > 0 {
-		err = json.Unmarshal(op.Result, &out)
-	}
-	return out, op, err
+	return result[bluetooth.Device](c.postOperation(ctx, path, apitype.BtAddressRequest{Address: address}))
 }

@@ -16,22 +16,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/boxagent/boxagent/board"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
 
 // ErrUnreachable means no daemon answered on the socket.
 var ErrUnreachable = errors.New("the boxagent daemon is not reachable")
-
-// APIError is an error answered by the daemon.
-type APIError struct {
-	Status  int    `json:"-"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Hint    string `json:"hint,omitempty"`
-}
-
-func (e *APIError) Error() string { return e.Message }
 
 // Client talks to one daemon.
 type Client struct {
@@ -67,7 +58,7 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 	ctx, method, path := req.Context(), req.Method, req.URL.Path
 	req.Header.Set("Accept", "application/json")
 	if c.origin != "" {
-		req.Header.Set(localapi.OriginHeader, c.origin)
+		req.Header.Set(apitype.OriginHeader, c.origin)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -108,7 +99,7 @@ func (c *Client) call(ctx context.Context, method, path string, out any) error {
 
 func decodeError(status int, data []byte) error {
 	var body struct {
-		Error *APIError `json:"error"`
+		Error *apitype.Error `json:"error"`
 	}
 	if err := json.Unmarshal(data, &body); err == nil && body.Error != nil && body.Error.Message != "" {
 		body.Error.Status = status
@@ -116,21 +107,25 @@ func decodeError(status int, data []byte) error {
 	}
 	var op journal.Operation
 	if err := json.Unmarshal(data, &op); err == nil && op.Error != nil {
-		return &APIError{Status: status, Code: op.Error.Code, Message: op.Error.Message, Hint: op.Error.Hint}
+		return &apitype.Error{Status: status, Code: op.Error.Code, Message: op.Error.Message, Hint: op.Error.Hint}
 	}
-	return &APIError{Status: status, Code: "http." + strconv.Itoa(status), Message: strings.TrimSpace(string(data))}
+	return &apitype.Error{Status: status, Code: "http." + strconv.Itoa(status), Message: strings.TrimSpace(string(data))}
+}
+
+// get answers a GET: every typed read is this one call.
+func get[T any](ctx context.Context, c *Client, path string) (T, error) {
+	var v T
+	return v, c.call(ctx, "GET", path, &v)
 }
 
 // Status returns the daemon's status.
-func (c *Client) Status(ctx context.Context) (localapi.Status, error) {
-	var s localapi.Status
-	return s, c.call(ctx, "GET", "/api/v1/status", &s)
+func (c *Client) Status(ctx context.Context) (apitype.Status, error) {
+	return get[apitype.Status](ctx, c, "/api/v1/status")
 }
 
 // Doctor runs the daemon's checks.
-func (c *Client) Doctor(ctx context.Context) (localapi.Doctor, error) {
-	var d localapi.Doctor
-	return d, c.call(ctx, "GET", "/api/v1/doctor", &d)
+func (c *Client) Doctor(ctx context.Context) (apitype.Doctor, error) {
+	return get[apitype.Doctor](ctx, c, "/api/v1/doctor")
 }
 
 // Operations lists journalled operations, newest first.
@@ -151,21 +146,19 @@ func (c *Client) Operations(ctx context.Context, q journal.Query) ([]journal.Ope
 	if q.State != "" {
 		v.Set("state", string(q.State))
 	}
-	var ops []journal.Operation
-	return ops, c.call(ctx, "GET", "/api/v1/operations?"+v.Encode(), &ops)
+	return get[[]journal.Operation](ctx, c, "/api/v1/operations?"+v.Encode())
 }
 
 // Operation returns one operation with its progress.
 func (c *Client) Operation(ctx context.Context, id uint64) (journal.Operation, error) {
-	var op journal.Operation
-	return op, c.call(ctx, "GET", "/api/v1/operations/"+strconv.FormatUint(id, 10), &op)
+	return get[journal.Operation](ctx, c, "/api/v1/operations/"+strconv.FormatUint(id, 10))
 }
 
 // CancelOperation asks the daemon to cancel a running operation; it ends
-// as cancelled soon after. Cancelling an ended one is an *APIError
+// as cancelled soon after. Cancelling an ended one is an *apitype.Error
 // (operation.finished).
 func (c *Client) CancelOperation(ctx context.Context, id uint64) error {
-	var ans localapi.CancelAnswer
+	var ans apitype.CancelAnswer
 	return c.call(ctx, "POST", "/api/v1/operations/"+strconv.FormatUint(id, 10)+"/cancel", &ans)
 }
 
@@ -175,32 +168,32 @@ func (c *Client) ReloadConfig(ctx context.Context) (journal.Operation, error) {
 	return op, c.call(ctx, "POST", "/api/v1/config/reload", &op)
 }
 
-// Board returns the board detection in effect, decoded into out.
-func (c *Client) Board(ctx context.Context, out any) error {
-	return c.call(ctx, "GET", "/api/v1/board", out)
+// Board returns the board detection in effect.
+func (c *Client) Board(ctx context.Context) (board.Detection, error) {
+	return get[board.Detection](ctx, c, "/api/v1/board")
 }
 
-// Boards returns the known board profiles, decoded into out.
-func (c *Client) Boards(ctx context.Context, out any) error {
-	return c.call(ctx, "GET", "/api/v1/boards", out)
+// Boards returns the known board profiles.
+func (c *Client) Boards(ctx context.Context) ([]board.Profile, error) {
+	return get[[]board.Profile](ctx, c, "/api/v1/boards")
 }
 
 // Events streams new server-sent events to fn until ctx ends, the daemon
 // goes away, or fn returns an error (ErrStop ends it without error).
-func (c *Client) Events(ctx context.Context, fn func(localapi.Event) error) error {
+func (c *Client) Events(ctx context.Context, fn func(apitype.Event) error) error {
 	return c.events(ctx, "", fn)
 }
 
 // EventsSince is Events that first replays the events after id that the
 // daemon still holds (0: all it holds), as a reconnecting client does.
-func (c *Client) EventsSince(ctx context.Context, id uint64, fn func(localapi.Event) error) error {
+func (c *Client) EventsSince(ctx context.Context, id uint64, fn func(apitype.Event) error) error {
 	return c.events(ctx, strconv.FormatUint(id, 10), fn)
 }
 
 // ErrStop, returned by an Events callback, ends the stream cleanly.
 var ErrStop = errors.New("stop")
 
-func (c *Client) events(ctx context.Context, lastID string, fn func(localapi.Event) error) error {
+func (c *Client) events(ctx context.Context, lastID string, fn func(apitype.Event) error) error {
 	req, err := http.NewRequestWithContext(ctx, "GET", "http://boxagent/api/v1/events", nil)
 	if err != nil {
 		return err
@@ -224,7 +217,7 @@ func (c *Client) events(ctx context.Context, lastID string, fn func(localapi.Eve
 		if !ok {
 			continue
 		}
-		var ev localapi.Event
+		var ev apitype.Event
 		if err := json.Unmarshal([]byte(data), &ev); err != nil {
 			return fmt.Errorf("cannot decode an event: %w", err)
 		}

@@ -7,9 +7,9 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/fleet"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
 
 // NewTransport returns a client whose calls go through rt instead of the
@@ -72,8 +72,8 @@ func (t *FleetTransport) events(req *http.Request) (*http.Response, error) {
 				return
 			}
 			n++
-			data, _ := json.Marshal(localapi.OperationEvent{ID: op.ID, Kind: op.Kind, State: op.State, Error: op.Error})
-			ev, _ := json.Marshal(localapi.Event{ID: n, Time: op.Started, Type: "operation", Data: data})
+			data, _ := json.Marshal(apitype.OperationEvent{ID: op.ID, Kind: op.Kind, State: op.State, Error: op.Error})
+			ev, _ := json.Marshal(apitype.Event{ID: n, Time: op.Started, Type: "operation", Data: data})
 			fmt.Fprintf(pw, "id: %d\nevent: operation\ndata: %s\n\n", n, ev)
 		})
 		pw.CloseWithError(err)

@@ -11,8 +11,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
 
 // Mutating calls: every domain's client uses these two, so a short call
@@ -57,7 +57,7 @@ func (c *Client) runOperation(ctx context.Context, path string, body any, progre
 	if resp.StatusCode >= 400 {
 		return journal.Operation{}, decodeError(resp.StatusCode, raw)
 	}
-	var acc localapi.Accepted
+	var acc apitype.Accepted
 	if err := json.Unmarshal(raw, &acc); err != nil || acc.ID == 0 {
 		return journal.Operation{}, fmt.Errorf("cannot decode the answer to %s: %s", path, strings.TrimSpace(string(raw)))
 	}
@@ -68,11 +68,11 @@ func (c *Client) runOperation(ctx context.Context, path string, body any, progre
 		if !ok {
 			continue
 		}
-		var ev localapi.Event
+		var ev apitype.Event
 		if json.Unmarshal([]byte(line), &ev) != nil || ev.Type != "operation" {
 			continue
 		}
-		var oe localapi.OperationEvent
+		var oe apitype.OperationEvent
 		if json.Unmarshal(ev.Data, &oe) != nil || oe.ID != acc.ID {
 			continue
 		}
@@ -99,7 +99,7 @@ func (c *Client) runOperation(ctx context.Context, path string, body any, progre
 		return op, &InterruptedError{ID: acc.ID, Err: errors.New("the event stream closed before the operation ended")}
 	}
 	if op.Error != nil {
-		return op, &APIError{Code: op.Error.Code, Message: op.Error.Message, Hint: op.Error.Hint}
+		return op, &apitype.Error{Code: op.Error.Code, Message: op.Error.Message, Hint: op.Error.Hint}
 	}
 	return op, nil
 }
@@ -123,7 +123,7 @@ func (c *Client) postOperation(ctx context.Context, path string, body any) (jour
 }
 
 // callOperation sends a short mutating call (with a JSON body unless body
-// is nil) and returns its final record; a failed operation is an *APIError.
+// is nil) and returns its final record; a failed operation is an *apitype.Error.
 func (c *Client) callOperation(ctx context.Context, method, path string, body any) (journal.Operation, error) {
 	var op journal.Operation
 	var rd io.Reader
@@ -151,4 +151,17 @@ func (c *Client) callOperation(ctx context.Context, method, path string, body an
 		return op, fmt.Errorf("cannot decode the answer to %s: %w", path, err)
 	}
 	return op, nil
+}
+
+// result decodes the result of a finished operation: every typed call
+// that starts one ends with it. An operation that failed, or that ended
+// without a result, leaves the zero value.
+func result[T any](op journal.Operation, err error) (T, journal.Operation, error) {
+	var v T
+	if err == nil && len(op.Result) > 0 {
+		if jerr := json.Unmarshal(op.Result, &v); jerr != nil {
+			err = fmt.Errorf("cannot decode the result of operation %d: %w", op.ID, jerr)
+		}
+	}
+	return v, op, err
 }

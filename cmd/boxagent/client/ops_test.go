@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -9,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
+	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 )
 
 // TestRunOperationInterrupted: the agent goes away during a long
@@ -66,5 +70,23 @@ func TestRunOperationInterrupted(t *testing.T) {
 				t.Errorf("message %q", msg)
 			}
 		})
+	}
+}
+
+func TestResult(t *testing.T) {
+	op := journal.Operation{ID: 3, Result: json.RawMessage(`{"address":"00:1B:66:AA:BB:CC","removed":"true"}`)}
+	r, got, err := result[apitype.BtRemoveResult](op, nil)
+	if err != nil || r.Address != "00:1B:66:AA:BB:CC" || got.ID != 3 {
+		t.Errorf("result: %+v %+v %v", r, got, err)
+	}
+	failed := errors.New("failed")
+	if r, _, err := result[apitype.BtRemoveResult](op, failed); err != failed || r.Address != "" {
+		t.Errorf("a failed call: %+v %v", r, err)
+	}
+	if _, _, err := result[apitype.BtRemoveResult](journal.Operation{ID: 4}, nil); err != nil {
+		t.Errorf("no result: %v", err)
+	}
+	if _, _, err := result[apitype.BtRemoveResult](journal.Operation{ID: 5, Result: json.RawMessage(`[1]`)}, nil); err == nil || !strings.Contains(err.Error(), "operation 5") {
+		t.Errorf("a result of another shape: %v", err)
 	}
 }

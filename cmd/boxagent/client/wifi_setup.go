@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 	"github.com/boxagent/boxagent/network"
@@ -11,8 +10,7 @@ import (
 // WiFiSetup returns the setup hotspot's state; over the unix socket it
 // holds the hotspot's password while the hotspot is open.
 func (c *Client) WiFiSetup(ctx context.Context) (network.WiFiSetupStatus, error) {
-	var s network.WiFiSetupStatus
-	return s, c.call(ctx, "GET", "/api/v1/wifi/setup", &s)
+	return get[network.WiFiSetupStatus](ctx, c, "/api/v1/wifi/setup")
 }
 
 // WiFiSetupStart opens the setup hotspot (a no-op when it is open) and
@@ -29,10 +27,5 @@ func (c *Client) WiFiSetupStop(ctx context.Context) (network.WiFiSetupStatus, jo
 }
 
 func (c *Client) wifiSetupOp(ctx context.Context, path string) (network.WiFiSetupStatus, journal.Operation, error) {
-	var st network.WiFiSetupStatus
-	op, err := c.postOperation(ctx, path, nil)
-	if err == nil && op.Result != nil {
-		err = json.Unmarshal(op.Result, &st)
-	}
-	return st, op, err
+	return result[network.WiFiSetupStatus](c.postOperation(ctx, path, nil))
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/boxagent/boxagent/board"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
@@ -32,7 +32,7 @@ type agent struct {
 	api     *localapi.Server
 	journal *journal.Store
 
-	listeners localapi.Listeners
+	listeners apitype.Listeners
 	// listenIP is the TCP listener's address as bound (unspecified for
 	// every address): reloads are checked against it, not the file.
 	listenIP  netip.Addr
@@ -131,20 +131,20 @@ func (a *agent) board() board.Detection {
 	return a.detection
 }
 
-func (a *agent) configInfo() localapi.ConfigInfo {
+func (a *agent) configInfo() apitype.ConfigInfo {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	return localapi.ConfigInfo{Path: a.cfgPath, Revision: a.snap.Revision, Loaded: a.loaded.UTC(), Default: a.isDefault}
+	return apitype.ConfigInfo{Path: a.cfgPath, Revision: a.snap.Revision, Loaded: a.loaded.UTC(), Default: a.isDefault}
 }
 
 // Status implements localapi.Backend.
-func (a *agent) Status(ctx context.Context) localapi.Status {
+func (a *agent) Status(ctx context.Context) apitype.Status {
 	det := a.board()
-	return localapi.Status{
+	return apitype.Status{
 		Version:       a.version,
 		Started:       a.started.UTC(),
 		UptimeSeconds: time.Since(a.started).Seconds(),
-		Board:         localapi.BoardInfo{ID: det.Profile.ID, Name: det.Profile.Name, Reason: det.Reason},
+		Board:         apitype.BoardInfo{ID: det.Profile.ID, Name: det.Profile.Name, Reason: det.Reason},
 		Config:        a.configInfo(),
 		Listeners:     a.listeners,
 		Subsystems:    a.subsystems(),
@@ -153,9 +153,9 @@ func (a *agent) Status(ctx context.Context) localapi.Status {
 
 // subsystems reports each part's health. Parts not built yet say so
 // rather than pretend to be fine.
-func (a *agent) subsystems() []localapi.Subsystem {
-	subs := []localapi.Subsystem{
-		{Name: "api", State: localapi.StateOK},
+func (a *agent) subsystems() []apitype.Subsystem {
+	subs := []apitype.Subsystem{
+		{Name: "api", State: apitype.StateOK},
 		a.journalHealth(),
 	}
 	built := map[string]bool{}
@@ -165,17 +165,17 @@ func (a *agent) subsystems() []localapi.Subsystem {
 	}
 	for _, name := range plannedDomains {
 		if !built[name] {
-			subs = append(subs, localapi.Subsystem{Name: name, State: localapi.StateNotBuilt, Detail: "not built yet"})
+			subs = append(subs, apitype.Subsystem{Name: name, State: apitype.StateNotBuilt, Detail: "not built yet"})
 		}
 	}
 	return subs
 }
 
 // Board implements localapi.Backend.
-func (a *agent) Board(ctx context.Context) any { return a.board() }
+func (a *agent) Board(ctx context.Context) board.Detection { return a.board() }
 
 // Boards implements localapi.Backend.
-func (a *agent) Boards(ctx context.Context) (any, error) {
+func (a *agent) Boards(ctx context.Context) ([]board.Profile, error) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return a.profiles, nil
@@ -191,21 +191,21 @@ func (a *agent) Snapshot() journal.Snapshot {
 
 // ReloadConfig implements localapi.Backend: validate the whole new file
 // first, keep the old config on any error.
-func (a *agent) ReloadConfig(ctx context.Context) (localapi.ReloadResult, error) {
+func (a *agent) ReloadConfig(ctx context.Context) (apitype.ReloadResult, error) {
 	cfg, isDefault, err := loadConfig(a.cfgPath)
 	if err != nil {
-		return localapi.ReloadResult{}, err
+		return apitype.ReloadResult{}, err
 	}
 	if err := a.checkReloadAuth(cfg); err != nil {
-		return localapi.ReloadResult{}, err
+		return apitype.ReloadResult{}, err
 	}
 	det, profiles, err := a.detectBoard(cfg)
 	if err != nil {
-		return localapi.ReloadResult{}, err
+		return apitype.ReloadResult{}, err
 	}
 	a.mu.Lock()
 	old := a.cfg
-	res := localapi.ReloadResult{Previous: old.Revision(), Revision: cfg.Revision()}
+	res := apitype.ReloadResult{Previous: old.Revision(), Revision: cfg.Revision()}
 	res.Changed = res.Previous != res.Revision
 	if old.HTTP.Listen != cfg.HTTP.Listen {
 		res.Notes = append(res.Notes, "http.listen changed: takes effect when the agent restarts")
@@ -254,17 +254,4 @@ func (a *agent) reloadFromSignal() {
 	if op.Error != nil {
 		a.log.Error("config reload refused; keeping the old config", "err", op.Error.Message)
 	}
-}
-
-// mapConfigError turns config validation errors into API errors.
-func mapConfigError(err error) *localapi.Error {
-	var ce *config.Error
-	var ces config.Errors
-	if errors.As(err, &ce) || errors.As(err, &ces) {
-		return localapi.Errorf(http.StatusBadRequest, "config.invalid", err.Error(), "fix the file, then run boxagent config check FILE")
-	}
-	if errors.Is(err, board.ErrUnknownBoard) {
-		return localapi.Errorf(http.StatusBadRequest, "config.invalid", err.Error(), "boxagent board list shows the known boards")
-	}
-	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/boxagent/boxagent/audio"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
@@ -30,7 +31,7 @@ type audioDomain struct {
 	client *audio.Client
 	modes  *headsetModes // the client's; nil without one
 	ctx    context.Context
-	health localapi.Subsystem
+	health apitype.Subsystem
 	wake   chan struct{}
 	done   chan struct{}
 }
@@ -42,7 +43,7 @@ var audioRetry = []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 
 
 func newAudioDomain(a *agent) *audioDomain {
 	return &audioDomain{a: a, log: a.log.With("component", "audio"), wake: make(chan struct{}, 1),
-		health: localapi.Subsystem{Name: "audio", State: localapi.StateAbsent, Detail: "not started"}}
+		health: apitype.Subsystem{Name: "audio", State: apitype.StateAbsent, Detail: "not started"}}
 }
 
 func (d *audioDomain) Name() string { return "audio" }
@@ -127,7 +128,7 @@ func (d *audioDomain) run(ctx context.Context, c *audio.Client) {
 		d.mu.Unlock()
 		d.log.Warn("PulseAudio went away; reconnecting")
 		d.a.events.Publish("audio", audio.Event{Kind: "disconnected"})
-		d.setHealth(localapi.StateAbsent, "PulseAudio went away; reconnecting")
+		d.setHealth(apitype.StateAbsent, "PulseAudio went away; reconnecting")
 		c = nil
 	}
 }
@@ -182,19 +183,19 @@ func connectHeadsetProfile(ctx context.Context, card string, uuids []string) err
 // PulseAudio that is not running from one without module-dbus-protocol.
 func (d *audioDomain) absence(error) (string, string) {
 	if audio.PipeWire(d.a.paths.Proc()) {
-		return localapi.StateAbsent, "PipeWire (pipewire-pulse) runs instead of PulseAudio: no D-Bus control"
+		return apitype.StateAbsent, "PipeWire (pipewire-pulse) runs instead of PulseAudio: no D-Bus control"
 	}
-	return localapi.StateAbsent, "PulseAudio's D-Bus protocol is not reachable (PulseAudio not running, or no module-dbus-protocol)"
+	return apitype.StateAbsent, "PulseAudio's D-Bus protocol is not reachable (PulseAudio not running, or no module-dbus-protocol)"
 }
 
 func (d *audioDomain) setHealth(state, detail string) {
 	d.mu.Lock()
-	d.health = localapi.Subsystem{Name: "audio", State: state, Detail: detail}
+	d.health = apitype.Subsystem{Name: "audio", State: state, Detail: detail}
 	d.mu.Unlock()
 }
 
 // Health is ok with what PulseAudio has, or absent with why.
-func (d *audioDomain) Health() localapi.Subsystem {
+func (d *audioDomain) Health() apitype.Subsystem {
 	d.mu.Lock()
 	c, h := d.client, d.health
 	d.mu.Unlock()
@@ -206,7 +207,7 @@ func (d *audioDomain) Health() localapi.Subsystem {
 	if s.FallbackSink != "" {
 		detail += ", default sink " + s.FallbackSink
 	}
-	return localapi.Subsystem{Name: "audio", State: localapi.StateOK, Detail: detail}
+	return apitype.Subsystem{Name: "audio", State: apitype.StateOK, Detail: detail}
 }
 
 func (d *audioDomain) Stop() {
@@ -253,32 +254,8 @@ func (d *audioDomain) current() (*audio.Client, error) {
 	return d.client, nil
 }
 
-// Wire types of the audio API.
-type (
-	audioModeRequest struct {
-		Mode string `json:"mode"`
-	}
-	audioDefaultRequest struct {
-		Kind string `json:"kind"` // sink or source
-		Name string `json:"name"`
-	}
-	audioVolumeRequest struct {
-		Device  string   `json:"device"`
-		Percent *float64 `json:"percent,omitempty"`
-		Mute    *bool    `json:"mute,omitempty"`
-	}
-	audioTestRequest struct {
-		Sink      string  `json:"sink,omitempty"`
-		Source    string  `json:"source,omitempty"`
-		Seconds   float64 `json:"seconds,omitempty"`
-		Play      *bool   `json:"play,omitempty"`
-		Frequency float64 `json:"frequency,omitempty"`
-	}
-)
-
 func (d *audioDomain) Register(api *localapi.Server) {
-	api.AddMapper(mapAudioError)
-	api.Handle("GET", "/api/v1/audio", false, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("GET /api/v1/audio", func(w http.ResponseWriter, r *http.Request) error {
 		c, err := d.current()
 		if err != nil {
 			return err
@@ -286,8 +263,8 @@ func (d *audioDomain) Register(api *localapi.Server) {
 		localapi.WriteJSON(w, http.StatusOK, c.State())
 		return nil
 	})
-	api.Handle("POST", "/api/v1/audio/cards/{name}/mode", true, func(w http.ResponseWriter, r *http.Request) error {
-		var req audioModeRequest
+	api.Handle("POST /api/v1/audio/cards/{name}/mode", func(w http.ResponseWriter, r *http.Request) error {
+		var req apitype.AudioModeRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
 		}
@@ -305,8 +282,8 @@ func (d *audioDomain) Register(api *localapi.Server) {
 				return c.SetMode(ctx, card, req.Mode)
 			})
 	})
-	api.Handle("POST", "/api/v1/audio/default", true, func(w http.ResponseWriter, r *http.Request) error {
-		var req audioDefaultRequest
+	api.Handle("POST /api/v1/audio/default", func(w http.ResponseWriter, r *http.Request) error {
+		var req apitype.AudioDefaultRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
 		}
@@ -323,11 +300,11 @@ func (d *audioDomain) Register(api *localapi.Server) {
 					return nil, err
 				}
 				s := c.State()
-				return map[string]string{"fallback_sink": s.FallbackSink, "fallback_source": s.FallbackSource}, nil
+				return apitype.AudioDefaultResult{FallbackSink: s.FallbackSink, FallbackSource: s.FallbackSource}, nil
 			})
 	})
-	api.Handle("POST", "/api/v1/audio/volume", true, func(w http.ResponseWriter, r *http.Request) error {
-		var req audioVolumeRequest
+	api.Handle("POST /api/v1/audio/volume", func(w http.ResponseWriter, r *http.Request) error {
+		var req apitype.AudioVolumeRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
 		}
@@ -368,8 +345,8 @@ func (d *audioDomain) Register(api *localapi.Server) {
 				return dev, nil
 			})
 	})
-	api.Handle("POST", "/api/v1/audio/test", true, func(w http.ResponseWriter, r *http.Request) error {
-		var req audioTestRequest
+	api.Handle("POST /api/v1/audio/test", func(w http.ResponseWriter, r *http.Request) error {
+		var req apitype.AudioTestRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
 		}
@@ -385,7 +362,7 @@ func (d *audioDomain) Register(api *localapi.Server) {
 			return err
 		}
 		native := c.Server().Native
-		return api.Operate(w, r, localapi.Spec{Kind: "audio.test", Long: true,
+		return api.Operate(w, r, localapi.Spec{Kind: "audio.test",
 			Summary: fmt.Sprintf("play a tone and record for %gs", req.Seconds), Request: req},
 			func(ctx context.Context, progress localapi.ProgressFunc) (any, error) {
 				return audio.PlayRecord(ctx, audio.TestOptions{
@@ -396,37 +373,12 @@ func (d *audioDomain) Register(api *localapi.Server) {
 	})
 }
 
-// mapAudioError gives the audio package's errors their API codes, keeping
-// PulseAudio's words in the message.
-func mapAudioError(err error) *localapi.Error {
-	var ae *audio.Error
-	if !errors.As(err, &ae) {
-		return nil
-	}
-	e := &localapi.Error{Message: err.Error(), Hint: ae.Hint}
-	switch {
-	case errors.Is(err, audio.ErrNotFound):
-		e.Status, e.Code = http.StatusNotFound, "audio.not_found"
-	case errors.Is(err, audio.ErrInvalid):
-		e.Status, e.Code = http.StatusBadRequest, "audio.invalid"
-	case errors.Is(err, audio.ErrUnavailable):
-		e.Status, e.Code = http.StatusConflict, "audio.unavailable"
-	case errors.Is(err, audio.ErrPipeWire):
-		e.Status, e.Code = http.StatusServiceUnavailable, "audio.pipewire"
-	case errors.Is(err, audio.ErrUnreachable), errors.Is(err, audio.ErrClosed):
-		e.Status, e.Code = http.StatusServiceUnavailable, "audio.unreachable"
-	default:
-		e.Status, e.Code = http.StatusBadGateway, "audio.failed"
-	}
-	return e
-}
-
 // checkAudio is doctor's view of PulseAudio: running, PipeWire instead,
 // the D-Bus protocol and the Bluetooth modules loaded. doctor.go calls it.
-func (a *agent) checkAudio(ctx context.Context) []localapi.Check {
+func (a *agent) checkAudio(ctx context.Context) []apitype.Check {
 	proc := a.paths.Proc()
 	if audio.PipeWire(proc) {
-		return []localapi.Check{{Name: "pulseaudio", Result: localapi.CheckWarn,
+		return []apitype.Check{{Name: "pulseaudio", Result: apitype.CheckWarn,
 			Detail: "PipeWire (pipewire-pulse) runs instead of PulseAudio: boxagent cannot switch headset profiles over D-Bus",
 			Fix:    "systemctl --global disable --now pipewire-pulse.socket pipewire-pulse; install deploy/pulseaudio"}}
 	}
@@ -443,29 +395,29 @@ func (a *agent) checkAudio(ctx context.Context) []localapi.Check {
 	}
 	if c == nil {
 		if !running {
-			return []localapi.Check{{Name: "pulseaudio", Result: localapi.CheckWarn, Detail: "PulseAudio is not running",
+			return []apitype.Check{{Name: "pulseaudio", Result: apitype.CheckWarn, Detail: "PulseAudio is not running",
 				Fix: "apt-get install pulseaudio pulseaudio-module-bluetooth; systemctl enable --now boxagent-pulseaudio (deploy/pulseaudio)"}}
 		}
-		return []localapi.Check{
-			{Name: "pulseaudio", Result: localapi.CheckOK, Detail: "running"},
-			{Name: "module-dbus-protocol", Result: localapi.CheckFail, Detail: "PulseAudio's D-Bus protocol does not answer",
+		return []apitype.Check{
+			{Name: "pulseaudio", Result: apitype.CheckOK, Detail: "running"},
+			{Name: "module-dbus-protocol", Result: apitype.CheckFail, Detail: "PulseAudio's D-Bus protocol does not answer",
 				Fix: "add load-module module-dbus-protocol to system.pa (deploy/pulseaudio/system.pa) and restart PulseAudio"},
 		}
 	}
 	s := c.State()
-	checks := []localapi.Check{
-		{Name: "pulseaudio", Result: localapi.CheckOK, Detail: fmt.Sprintf("PulseAudio %s", s.Server.Version)},
-		{Name: "module-dbus-protocol", Result: localapi.CheckOK, Detail: "answers at " + c.Server().DBus},
+	checks := []apitype.Check{
+		{Name: "pulseaudio", Result: apitype.CheckOK, Detail: fmt.Sprintf("PulseAudio %s", s.Server.Version)},
+		{Name: "module-dbus-protocol", Result: apitype.CheckOK, Detail: "answers at " + c.Server().DBus},
 	}
 	mods, err := c.Modules(ctx)
-	bt := localapi.Check{Name: "module-bluetooth-discover"}
+	bt := apitype.Check{Name: "module-bluetooth-discover"}
 	switch {
 	case err != nil:
-		bt.Result, bt.Detail = localapi.CheckFail, err.Error()
+		bt.Result, bt.Detail = apitype.CheckFail, err.Error()
 	case slices.Contains(mods, "module-bluetooth-discover"):
-		bt.Result, bt.Detail = localapi.CheckOK, "loaded: headsets get cards"
+		bt.Result, bt.Detail = apitype.CheckOK, "loaded: headsets get cards"
 	default:
-		bt.Result, bt.Detail = localapi.CheckWarn, "not loaded: Bluetooth headsets get no PulseAudio card"
+		bt.Result, bt.Detail = apitype.CheckWarn, "not loaded: Bluetooth headsets get no PulseAudio card"
 		bt.Fix = "load-module module-bluetooth-discover headset=native (deploy/pulseaudio/system.pa); apt-get install pulseaudio-module-bluetooth"
 	}
 	return append(checks, bt)

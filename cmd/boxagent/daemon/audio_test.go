@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/boxagent/boxagent/audio"
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/paths"
 )
 
@@ -56,12 +56,12 @@ func TestCheckAudioWithoutPulseAudio(t *testing.T) {
 		os.WriteFile(filepath.Join(proc, pid, "comm"), []byte(name+"\n"), 0o644)
 	}
 	comm("1", "systemd")
-	if cs := a.checkAudio(t.Context()); len(cs) != 1 || cs[0].Result != localapi.CheckWarn || !strings.Contains(cs[0].Detail, "not running") {
+	if cs := a.checkAudio(t.Context()); len(cs) != 1 || cs[0].Result != apitype.CheckWarn || !strings.Contains(cs[0].Detail, "not running") {
 		t.Errorf("nothing running: %+v", cs)
 	}
 	comm("40", "pulseaudio")
 	cs := a.checkAudio(t.Context())
-	if len(cs) != 2 || cs[1].Name != "module-dbus-protocol" || cs[1].Result != localapi.CheckFail || !strings.Contains(cs[1].Fix, "load-module module-dbus-protocol") {
+	if len(cs) != 2 || cs[1].Name != "module-dbus-protocol" || cs[1].Result != apitype.CheckFail || !strings.Contains(cs[1].Fix, "load-module module-dbus-protocol") {
 		t.Errorf("PulseAudio without its D-Bus protocol: %+v", cs)
 	}
 	comm("41", "pipewire-pulse")

@@ -12,6 +12,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/boxagent/boxagent/bluetooth"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
@@ -34,12 +35,12 @@ type btDomain struct {
 	mu     sync.Mutex
 	conn   *dbus.Conn
 	c      *bluetooth.Client
-	health localapi.Subsystem
+	health apitype.Subsystem
 }
 
 func newBluetoothDomain(a *agent) *btDomain {
 	return &btDomain{a: a, log: a.log.With("component", "bluetooth"),
-		health: localapi.Subsystem{Name: "bluetooth", State: localapi.StateAbsent, Detail: "not started"}}
+		health: apitype.Subsystem{Name: "bluetooth", State: apitype.StateAbsent, Detail: "not started"}}
 }
 
 func (d *btDomain) Name() string { return "bluetooth" }
@@ -59,13 +60,13 @@ func (d *btDomain) Start(ctx context.Context) error {
 	conn, err := dbus.ConnectSystemBus(dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()), dbus.WithContext(ctx))
 	if err != nil {
 		// No system bus means no bluetoothd either: absent, not broken.
-		d.setHealth(localapi.StateAbsent, "the system bus is not reachable")
+		d.setHealth(apitype.StateAbsent, "the system bus is not reachable")
 		return fmt.Errorf("cannot connect to the system bus: %w", err)
 	}
 	c := bluetooth.New(conn, bluetooth.Options{Config: d.a.config().Bluetooth, Logger: d.a.log, OnEvent: d.onEvent})
 	if err := c.Start(ctx); err != nil {
 		conn.Close()
-		d.setHealth(localapi.StateFailed, err.Error())
+		d.setHealth(apitype.StateFailed, err.Error())
 		return err
 	}
 	d.mu.Lock()
@@ -76,13 +77,13 @@ func (d *btDomain) Start(ctx context.Context) error {
 
 func (d *btDomain) setHealth(state, detail string) {
 	d.mu.Lock()
-	d.health = localapi.Subsystem{Name: "bluetooth", State: state, Detail: detail}
+	d.health = apitype.Subsystem{Name: "bluetooth", State: state, Detail: detail}
 	d.mu.Unlock()
 }
 
 // Health is ok (bluetoothd, the adapter powered, the agent registered),
 // absent (no bluetoothd on the bus) or degraded.
-func (d *btDomain) Health() localapi.Subsystem {
+func (d *btDomain) Health() apitype.Subsystem {
 	d.mu.Lock()
 	c, h := d.c, d.health
 	d.mu.Unlock()
@@ -90,14 +91,14 @@ func (d *btDomain) Health() localapi.Subsystem {
 		return h
 	}
 	bh := c.Health()
-	state := localapi.StateOK
+	state := apitype.StateOK
 	switch bh.State {
 	case bluetooth.HealthAbsent:
-		state = localapi.StateAbsent
+		state = apitype.StateAbsent
 	case bluetooth.HealthDegraded:
-		state = localapi.StateDegraded
+		state = apitype.StateDegraded
 	}
-	return localapi.Subsystem{Name: "bluetooth", State: state, Detail: bh.Detail}
+	return apitype.Subsystem{Name: "bluetooth", State: state, Detail: bh.Detail}
 }
 
 // Stop releases the agent and the connection.
@@ -163,60 +164,12 @@ func (d *btDomain) journal(api *localapi.Server, spec localapi.Spec, result any,
 	}
 }
 
-// btAddressRequest is the body of pair, connect, disconnect and remove.
-type btAddressRequest struct {
-	Address string `json:"address"`
-}
-
-// btScanRequest is the body of POST /api/v1/bt/scan.
-type btScanRequest struct {
-	// Timeout in seconds; default 10.
-	Timeout float64 `json:"timeout,omitempty"`
-	// Until ends the scan once this address or name is seen.
-	Until string `json:"until,omitempty"`
-}
-
-// btPairableRequest is the body of POST /api/v1/bt/pairable.
-type btPairableRequest struct {
-	On bool `json:"on"`
-	// Timeout in seconds; default the config's pairing_window.
-	Timeout float64 `json:"timeout,omitempty"`
-}
-
-// btPowerRequest is the body of POST /api/v1/bt/power.
-type btPowerRequest struct {
-	// Adapter is "hci0"…; empty means the configured one.
-	Adapter string `json:"adapter,omitempty"`
-	On      bool   `json:"on"`
-}
-
-// btAutoConnectRequest is the body of POST /api/v1/bt/autoconnect.
-type btAutoConnectRequest struct {
-	Address string `json:"address"`
-	On      bool   `json:"on"`
-}
-
-// btAutoConnectResult answers POST /api/v1/bt/autoconnect.
-type btAutoConnectResult struct {
-	Address     string                `json:"address"`
-	AutoConnect bool                  `json:"auto_connect"`
-	Config      string                `json:"config"`
-	Reload      localapi.ReloadResult `json:"reload"`
-}
-
-// btPairableResult answers POST /api/v1/bt/pairable.
-type btPairableResult struct {
-	Adapter bluetooth.Adapter `json:"adapter"`
-	Until   *time.Time        `json:"until,omitempty"`
-}
-
 // Register adds /api/v1/bt/….
 func (d *btDomain) Register(api *localapi.Server) {
 	d.mu.Lock()
 	d.api = api
 	d.mu.Unlock()
-	api.AddMapper(mapBluetoothError)
-	api.Handle("GET", "/api/v1/bt/adapters", false, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("GET /api/v1/bt/adapters", func(w http.ResponseWriter, r *http.Request) error {
 		c, err := d.client()
 		if err != nil {
 			return err
@@ -228,7 +181,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 		localapi.WriteJSON(w, http.StatusOK, ads)
 		return nil
 	})
-	api.Handle("GET", "/api/v1/bt/devices", false, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("GET /api/v1/bt/devices", func(w http.ResponseWriter, r *http.Request) error {
 		c, err := d.client()
 		if err != nil {
 			return err
@@ -240,7 +193,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 		localapi.WriteJSON(w, http.StatusOK, ds)
 		return nil
 	})
-	api.Handle("GET", "/api/v1/bt/devices/{address}", false, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("GET /api/v1/bt/devices/{address}", func(w http.ResponseWriter, r *http.Request) error {
 		c, err := d.client()
 		if err != nil {
 			return err
@@ -256,8 +209,8 @@ func (d *btDomain) Register(api *localapi.Server) {
 		localapi.WriteJSON(w, http.StatusOK, dev)
 		return nil
 	})
-	api.Handle("POST", "/api/v1/bt/scan", true, func(w http.ResponseWriter, r *http.Request) error {
-		var req btScanRequest
+	api.Handle("POST /api/v1/bt/scan", func(w http.ResponseWriter, r *http.Request) error {
+		var req apitype.BtScanRequest
 		if r.ContentLength != 0 {
 			if err := localapi.DecodeJSON(r, &req); err != nil {
 				return err
@@ -277,7 +230,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 		if err != nil {
 			return err
 		}
-		return api.Operate(w, r, localapi.Spec{Kind: "bt.scan", Summary: "scan for Bluetooth devices for " + dur.String(), Request: req, Long: true},
+		return api.Operate(w, r, localapi.Spec{Kind: "bt.scan", Summary: "scan for Bluetooth devices for " + dur.String(), Request: req},
 			func(ctx context.Context, progress localapi.ProgressFunc) (any, error) {
 				n := int64(0)
 				return c.Scan(ctx, bluetooth.ScanOptions{Duration: dur, Until: req.Until}, func(dev bluetooth.Device) {
@@ -288,7 +241,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 			})
 	})
 	address := func(r *http.Request) (string, error) {
-		var req btAddressRequest
+		var req apitype.BtAddressRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return "", err
 		}
@@ -297,7 +250,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 		}
 		return bluetooth.ParseAddress(req.Address)
 	}
-	api.Handle("POST", "/api/v1/bt/pair", true, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("POST /api/v1/bt/pair", func(w http.ResponseWriter, r *http.Request) error {
 		addr, err := address(r)
 		if err != nil {
 			return err
@@ -306,7 +259,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 		if err != nil {
 			return err
 		}
-		return api.Operate(w, r, localapi.Spec{Kind: "bt.pair", Summary: "pair, trust and connect " + addr, Request: btAddressRequest{addr}, Long: true},
+		return api.Operate(w, r, localapi.Spec{Kind: "bt.pair", Summary: "pair, trust and connect " + addr, Request: apitype.BtAddressRequest{Address: addr}},
 			func(ctx context.Context, progress localapi.ProgressFunc) (any, error) {
 				dev, err := c.Pair(ctx, addr, func(m string) { progress(m, 0, 0) })
 				if err != nil {
@@ -316,7 +269,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 			})
 	})
 	short := func(path, kind, verb string, fn func(ctx context.Context, c *bluetooth.Client, addr string) (any, error)) {
-		api.Handle("POST", path, true, func(w http.ResponseWriter, r *http.Request) error {
+		api.Handle("POST "+path, func(w http.ResponseWriter, r *http.Request) error {
 			addr, err := address(r)
 			if err != nil {
 				return err
@@ -325,7 +278,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 			if err != nil {
 				return err
 			}
-			return api.Operate(w, r, localapi.Spec{Kind: kind, Summary: verb + " " + addr, Request: btAddressRequest{addr}},
+			return api.Operate(w, r, localapi.Spec{Kind: kind, Summary: verb + " " + addr, Request: apitype.BtAddressRequest{Address: addr}},
 				func(ctx context.Context, _ localapi.ProgressFunc) (any, error) { return fn(ctx, c, addr) })
 		})
 	}
@@ -336,10 +289,10 @@ func (d *btDomain) Register(api *localapi.Server) {
 		return c.Disconnect(ctx, addr)
 	})
 	short("/api/v1/bt/remove", "bt.remove", "forget", func(ctx context.Context, c *bluetooth.Client, addr string) (any, error) {
-		return map[string]string{"address": addr, "removed": "true"}, c.Remove(ctx, addr)
+		return apitype.BtRemoveResult{Address: addr, Removed: "true"}, c.Remove(ctx, addr)
 	})
-	api.Handle("POST", "/api/v1/bt/power", true, func(w http.ResponseWriter, r *http.Request) error {
-		var req btPowerRequest
+	api.Handle("POST /api/v1/bt/power", func(w http.ResponseWriter, r *http.Request) error {
+		var req apitype.BtPowerRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
 		}
@@ -365,7 +318,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 	// file, as it is for the CLI's users: GET lists the configured
 	// headsets, POST sets one's flag in the file (the one value edited in
 	// place, atomically) and reloads, so it holds after a restart too.
-	api.Handle("GET", "/api/v1/bt/autoconnect", false, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("GET /api/v1/bt/autoconnect", func(w http.ResponseWriter, r *http.Request) error {
 		hs := d.a.config().Bluetooth.Headsets
 		if hs == nil {
 			hs = []bluetooth.Headset{}
@@ -373,8 +326,8 @@ func (d *btDomain) Register(api *localapi.Server) {
 		localapi.WriteJSON(w, http.StatusOK, hs)
 		return nil
 	})
-	api.Handle("POST", "/api/v1/bt/autoconnect", true, func(w http.ResponseWriter, r *http.Request) error {
-		var req btAutoConnectRequest
+	api.Handle("POST /api/v1/bt/autoconnect", func(w http.ResponseWriter, r *http.Request) error {
+		var req apitype.BtAutoConnectRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
 		}
@@ -386,9 +339,9 @@ func (d *btDomain) Register(api *localapi.Server) {
 			return err
 		}
 		verb := map[bool]string{true: "on", false: "off"}[req.On]
-		return api.Operate(w, r, localapi.Spec{Kind: "bt.autoconnect", Summary: "auto-connect " + verb + " for " + addr, Request: btAutoConnectRequest{addr, req.On}},
+		return api.Operate(w, r, localapi.Spec{Kind: "bt.autoconnect", Summary: "auto-connect " + verb + " for " + addr, Request: apitype.BtAutoConnectRequest{Address: addr, On: req.On}},
 			func(ctx context.Context, _ localapi.ProgressFunc) (any, error) {
-				res := btAutoConnectResult{Address: addr, AutoConnect: req.On, Config: d.a.cfgPath}
+				res := apitype.BtAutoConnectResult{Address: addr, AutoConnect: req.On, Config: d.a.cfgPath}
 				if _, err := config.SaveHeadsetAutoConnect(d.a.cfgPath, addr, req.On); err != nil {
 					return nil, err
 				}
@@ -397,8 +350,8 @@ func (d *btDomain) Register(api *localapi.Server) {
 				return res, err
 			})
 	})
-	api.Handle("POST", "/api/v1/bt/pairable", true, func(w http.ResponseWriter, r *http.Request) error {
-		var req btPairableRequest
+	api.Handle("POST /api/v1/bt/pairable", func(w http.ResponseWriter, r *http.Request) error {
+		var req apitype.BtPairableRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
 		}
@@ -415,7 +368,7 @@ func (d *btDomain) Register(api *localapi.Server) {
 		}
 		return api.Operate(w, r, localapi.Spec{Kind: "bt.pairable", Summary: summary, Request: req},
 			func(ctx context.Context, _ localapi.ProgressFunc) (any, error) {
-				var res btPairableResult
+				var res apitype.BtPairableResult
 				var err error
 				if req.On {
 					res.Adapter, err = c.OpenPairingWindow(ctx, time.Duration(req.Timeout*float64(time.Second)))
@@ -439,47 +392,6 @@ func scanLine(d bluetooth.Device) string {
 	return s
 }
 
-// mapBluetoothError gives the domain's errors their API codes; the
-// message keeps BlueZ's words, the hint says what to do.
-func mapBluetoothError(err error) *localapi.Error {
-	var be *bluetooth.Error
-	kinds := []struct {
-		kind   error
-		status int
-		code   string
-	}{
-		{bluetooth.ErrInvalidAddress, http.StatusBadRequest, "bluetooth.invalid"},
-		{bluetooth.ErrNotFound, http.StatusNotFound, "bluetooth.not_found"},
-		{bluetooth.ErrAbsent, http.StatusServiceUnavailable, "bluetooth.absent"},
-		{bluetooth.ErrNoAdapter, http.StatusServiceUnavailable, "bluetooth.no_adapter"},
-		{bluetooth.ErrAdapterOff, http.StatusConflict, "bluetooth.adapter_off"},
-		{bluetooth.ErrAuthFailed, http.StatusBadGateway, "bluetooth.auth_failed"},
-		{bluetooth.ErrUnreachable, http.StatusGatewayTimeout, "bluetooth.unreachable"},
-		{bluetooth.ErrNoAudioService, http.StatusServiceUnavailable, "bluetooth.no_audio_service"},
-		{bluetooth.ErrTimeout, http.StatusGatewayTimeout, "bluetooth.timeout"},
-		{bluetooth.ErrInProgress, http.StatusConflict, "bluetooth.in_progress"},
-		{bluetooth.ErrNotSupported, http.StatusNotImplemented, "bluetooth.not_supported"},
-		{bluetooth.ErrFailed, http.StatusBadGateway, "bluetooth.failed"},
-	}
-	for _, k := range kinds {
-		if errors.Is(err, k.kind) {
-			msg := err.Error()
-			if errors.As(err, &be) {
-				msg = be.Error()
-			}
-			return localapi.Errorf(k.status, k.code, msg, bluetooth.Hint(k.kind))
-		}
-	}
-	return nil
-}
-
-// btPairResult answers POST /api/v1/bt/pair: the device, and the
-// [[bluetooth.headset]] saved for it when it was new to the config.
-type btPairResult struct {
-	bluetooth.Device
-	Saved *bluetooth.Headset `json:"saved,omitempty"`
-}
-
 // saveNewHeadset gives a headset just paired (a device that offers A2DP,
 // HFP or HSP) its [[bluetooth.headset]]
 // (the default mode, music unless [bluetooth] default_mode says call)
@@ -487,8 +399,8 @@ type btPairResult struct {
 // it in that mode when its card appears, now and after a restart. The
 // pairing stands if the file cannot be written: that is said in the
 // operation's progress and the log.
-func (d *btDomain) saveNewHeadset(ctx context.Context, dev bluetooth.Device, progress func(string)) btPairResult {
-	res := btPairResult{Device: dev}
+func (d *btDomain) saveNewHeadset(ctx context.Context, dev bluetooth.Device, progress func(string)) apitype.BtPairResult {
+	res := apitype.BtPairResult{Device: dev}
 	if !dev.Headset() {
 		// A keyboard or a phone is no [[bluetooth.headset]]: being one
 		// would also let it pair again outside a window.

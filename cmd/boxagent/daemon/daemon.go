@@ -23,6 +23,7 @@ import (
 	sd "github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sys/unix"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
@@ -108,7 +109,7 @@ func Run(ctx context.Context, o Options) error {
 		unixL.Close()
 		return fmt.Errorf("cannot listen on %s: %w", listen, err)
 	}
-	a.listeners = localapi.Listeners{Socket: o.SocketPath, HTTP: tcpL.Addr().String()}
+	a.listeners = apitype.Listeners{Socket: o.SocketPath, HTTP: tcpL.Addr().String()}
 	if ap, err := netip.ParseAddrPort(tcpL.Addr().String()); err == nil {
 		a.listenIP = ap.Addr().Unmap()
 	}
@@ -134,7 +135,7 @@ func Run(ctx context.Context, o Options) error {
 	a.restoreSessions()
 	api := localapi.New(localapi.Options{
 		Backend: a, Journal: store, Events: a.events, Logger: log,
-		Mappers: []localapi.ErrorMapper{mapConfigError}, Sessions: a.sessions,
+		Mappers: []localapi.ErrorMapper{mapError}, Sessions: a.sessions,
 	})
 	a.api, a.journal = api, store
 	a.domains = a.buildDomains()

@@ -16,33 +16,33 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/internal/kernelhash"
 )
 
 // Doctor implements localapi.Backend: checks of the running agent and the
 // daemons it depends on, each with a one-line fix.
-func (a *agent) Doctor(ctx context.Context) localapi.Doctor {
+func (a *agent) Doctor(ctx context.Context) apitype.Doctor {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	checks := []localapi.Check{a.checkLimits(), a.journalCheck(), a.storeCheck()}
+	checks := []apitype.Check{a.checkLimits(), a.journalCheck(), a.storeCheck()}
 	checks = append(checks, a.checkBus(ctx)...)
 	checks = append(checks, a.checkAudio(ctx)...)
 	checks = append(checks, a.wifiDoctor(ctx))
 	checks = append(checks, a.checkOrphans())
 	checks = append(checks, hashCheck(kernelhash.Backend(crypto.SHA256)))
 	checks = append(checks, fleetCheck(a.fleetInfo(), time.Now()))
-	return localapi.Doctor{Checks: checks}
+	return apitype.Doctor{Checks: checks}
 }
 
 // hashCheck tells what hashes packages: the kernel (a crypto engine or
 // the CPU's code), Go's SHA-256 where the kernel offers none, or Go's
 // because the kernel's sums were wrong, which is worth a fix.
-func hashCheck(name string, why error) localapi.Check {
-	c := localapi.Check{Name: "package hashing", Result: localapi.CheckOK, Detail: name}
+func hashCheck(name string, why error) apitype.Check {
+	c := apitype.Check{Name: "package hashing", Result: apitype.CheckOK, Detail: name}
 	switch {
 	case errors.Is(why, kernelhash.ErrWrongSum):
-		c.Result = localapi.CheckWarn
+		c.Result = apitype.CheckWarn
 		c.Detail = "Go's SHA-256, slower: " + why.Error()
 		c.Fix = "blacklist the crypto engine's kernel module (modprobe.blacklist=…; /proc/crypto names the sha256 drivers)"
 	case why != nil:
@@ -53,25 +53,25 @@ func hashCheck(name string, why error) localapi.Check {
 
 // checkLimits compares the daemon's own open-file limit with the unit's
 // LimitNOFILE=: limits set in a shell profile never reach a service.
-func (a *agent) checkLimits() localapi.Check {
-	c := localapi.Check{Name: "limits"}
+func (a *agent) checkLimits() apitype.Check {
+	c := apitype.Check{Name: "limits"}
 	soft, hard, err := readNoFile(filepath.Join(a.paths.Proc(), strconv.Itoa(os.Getpid()), "limits"))
 	if err != nil {
-		c.Result, c.Detail = localapi.CheckFail, err.Error()
+		c.Result, c.Detail = apitype.CheckFail, err.Error()
 		return c
 	}
 	want, unit := a.unitNoFile()
 	c.Detail = fmt.Sprintf("open files soft %s hard %s", soft, hard)
 	switch {
 	case unit != "" && want != "" && want != soft:
-		c.Result = localapi.CheckWarn
+		c.Result = apitype.CheckWarn
 		c.Detail += fmt.Sprintf("; %s sets LimitNOFILE=%s", unit, want)
 		c.Fix = "systemctl daemon-reload && systemctl restart boxagent"
 	case soft != "unlimited" && atoiOr(soft, 0) < minNoFile:
-		c.Result = localapi.CheckWarn
+		c.Result = apitype.CheckWarn
 		c.Fix = fmt.Sprintf("set LimitNOFILE=%d or more in the boxagent unit", minNoFile*4)
 	default:
-		c.Result = localapi.CheckOK
+		c.Result = apitype.CheckOK
 	}
 	return c
 }
@@ -131,36 +131,36 @@ func atoiOr(s string, def int) int {
 // program, can hold the name).
 var busNames = []struct {
 	name, what, fix string
-	probe           func(ctx context.Context, conn *dbus.Conn) localapi.Check
+	probe           func(ctx context.Context, conn *dbus.Conn) apitype.Check
 }{
 	{"org.bluez", "BlueZ (bluetoothd)", "apt-get install bluez && systemctl enable --now bluetooth", probeBluez},
 	{"fi.w1.wpa_supplicant1", "wpa_supplicant with -u", "systemctl enable --now wpa_supplicant", nil},
 }
 
 // checkBus checks the system bus and the services on it.
-func (a *agent) checkBus(ctx context.Context) []localapi.Check {
+func (a *agent) checkBus(ctx context.Context) []apitype.Check {
 	conn, err := dbus.ConnectSystemBus(dbus.WithContext(ctx))
 	if err != nil {
-		return []localapi.Check{{Name: "system bus", Result: localapi.CheckFail,
+		return []apitype.Check{{Name: "system bus", Result: apitype.CheckFail,
 			Detail: "cannot connect: " + err.Error(), Fix: "systemctl start dbus"}}
 	}
 	defer conn.Close()
-	checks := []localapi.Check{{Name: "system bus", Result: localapi.CheckOK, Detail: "reachable"}}
+	checks := []apitype.Check{{Name: "system bus", Result: apitype.CheckOK, Detail: "reachable"}}
 	for _, n := range busNames {
 		var has bool
 		err := conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.NameHasOwner", 0, n.name).Store(&has)
-		c := localapi.Check{Name: n.name}
+		c := apitype.Check{Name: n.name}
 		switch {
 		case err != nil:
-			c.Result, c.Detail = localapi.CheckFail, "cannot ask the bus: "+err.Error()
+			c.Result, c.Detail = apitype.CheckFail, "cannot ask the bus: "+err.Error()
 		case has && n.probe != nil:
 			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			c = n.probe(pctx, conn)
 			cancel()
 		case has:
-			c.Result, c.Detail = localapi.CheckOK, n.what+" answers"
+			c.Result, c.Detail = apitype.CheckOK, n.what+" answers"
 		default:
-			c.Result, c.Detail, c.Fix = localapi.CheckWarn, n.what+" is not on the bus", n.fix
+			c.Result, c.Detail, c.Fix = apitype.CheckWarn, n.what+" is not on the bus", n.fix
 		}
 		checks = append(checks, c)
 	}
@@ -169,12 +169,12 @@ func (a *agent) checkBus(ctx context.Context) []localapi.Check {
 
 // probeBluez asks org.bluez for its objects, as the Bluetooth domain does
 // when it starts: the owner must answer as BlueZ and have an adapter.
-func probeBluez(ctx context.Context, conn *dbus.Conn) localapi.Check {
-	c := localapi.Check{Name: "org.bluez"}
+func probeBluez(ctx context.Context, conn *dbus.Conn) apitype.Check {
+	c := apitype.Check{Name: "org.bluez"}
 	var objs map[dbus.ObjectPath]map[string]map[string]dbus.Variant
 	err := conn.Object("org.bluez", "/").CallWithContext(ctx, "org.freedesktop.DBus.ObjectManager.GetManagedObjects", 0).Store(&objs)
 	if err != nil {
-		c.Result, c.Detail, c.Fix = localapi.CheckFail, "org.bluez has an owner that does not answer as BlueZ: "+err.Error(),
+		c.Result, c.Detail, c.Fix = apitype.CheckFail, "org.bluez has an owner that does not answer as BlueZ: "+err.Error(),
 			"systemctl restart bluetooth; busctl status org.bluez names the owner"
 		return c
 	}
@@ -186,11 +186,11 @@ func probeBluez(ctx context.Context, conn *dbus.Conn) localapi.Check {
 	}
 	sort.Strings(adapters)
 	if len(adapters) == 0 {
-		c.Result, c.Detail, c.Fix = localapi.CheckWarn, "BlueZ (bluetoothd) answers but has no adapter",
+		c.Result, c.Detail, c.Fix = apitype.CheckWarn, "BlueZ (bluetoothd) answers but has no adapter",
 			"rfkill unblock bluetooth; btmgmt info lists the controllers the kernel has"
 		return c
 	}
-	c.Result, c.Detail = localapi.CheckOK, "BlueZ (bluetoothd) answers, adapters: "+strings.Join(adapters, ", ")
+	c.Result, c.Detail = apitype.CheckOK, "BlueZ (bluetoothd) answers, adapters: "+strings.Join(adapters, ", ")
 	return c
 }
 
@@ -203,11 +203,11 @@ var helpers = map[string]bool{
 
 // checkOrphans finds helpers whose parent is PID 1 but which do not sit in
 // a service of their own: the grandchildren a SIGKILLed supervisor leaks.
-func (a *agent) checkOrphans() localapi.Check {
-	c := localapi.Check{Name: "orphaned helpers"}
+func (a *agent) checkOrphans() apitype.Check {
+	c := apitype.Check{Name: "orphaned helpers"}
 	entries, err := os.ReadDir(a.paths.Proc())
 	if err != nil {
-		c.Result, c.Detail = localapi.CheckFail, "cannot read /proc: "+err.Error()
+		c.Result, c.Detail = apitype.CheckFail, "cannot read /proc: "+err.Error()
 		return c
 	}
 	var found []string
@@ -226,10 +226,10 @@ func (a *agent) checkOrphans() localapi.Check {
 		}
 	}
 	if len(found) == 0 {
-		c.Result, c.Detail = localapi.CheckOK, "none"
+		c.Result, c.Detail = apitype.CheckOK, "none"
 		return c
 	}
-	c.Result = localapi.CheckWarn
+	c.Result = apitype.CheckWarn
 	c.Detail = "running outside a unit of their own: " + strings.Join(found, " ")
 	c.Fix = "kill them, then start the helper through its systemd unit"
 	return c

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/paths"
 	"github.com/boxagent/boxagent/internal/kernelhash"
 )
@@ -85,9 +85,9 @@ func TestHashCheck(t *testing.T) {
 		detail string
 		fix    bool
 	}{
-		{"kernel sha256-ce", nil, localapi.CheckOK, "kernel sha256-ce", false},
-		{"go", errors.New("AF_ALG socket: address family not supported by protocol"), localapi.CheckOK, "Go's SHA-256 (the kernel's: AF_ALG socket", false},
-		{"go", fmt.Errorf("%w: SHA-256 of 3 bytes", kernelhash.ErrWrongSum), localapi.CheckWarn, "differ from Go's", true},
+		{"kernel sha256-ce", nil, apitype.CheckOK, "kernel sha256-ce", false},
+		{"go", errors.New("AF_ALG socket: address family not supported by protocol"), apitype.CheckOK, "Go's SHA-256 (the kernel's: AF_ALG socket", false},
+		{"go", fmt.Errorf("%w: SHA-256 of 3 bytes", kernelhash.ErrWrongSum), apitype.CheckWarn, "differ from Go's", true},
 	}
 	for _, c := range cases {
 		got := hashCheck(c.name, c.why)

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/network"
@@ -21,7 +22,7 @@ type domain interface {
 	// reported as failed or absent.
 	Start(ctx context.Context) error
 	// Health is the domain's line in status.
-	Health() localapi.Subsystem
+	Health() apitype.Subsystem
 	// Stop releases what Start took; it is called once, at shutdown.
 	Stop()
 }

@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"crypto"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/boxagent/boxagent/board"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/cmd/boxagent/paths"
@@ -34,7 +34,7 @@ type firmwareDomain struct {
 	store   *firmware.Store
 	watcher *firmware.Watcher
 	stager  *firmware.Stager
-	health  localapi.Subsystem
+	health  apitype.Subsystem
 
 	// busy holds one stage, rollback, eject or import at a time: two
 	// writers on one stick, or a prune during a staging, must not happen.
@@ -43,7 +43,7 @@ type firmwareDomain struct {
 
 func newFirmwareDomain(a *agent) *firmwareDomain {
 	return &firmwareDomain{a: a, log: a.log.With("component", "firmware"),
-		health: localapi.Subsystem{Name: "firmware", State: localapi.StateAbsent, Detail: "not started"}}
+		health: apitype.Subsystem{Name: "firmware", State: apitype.StateAbsent, Detail: "not started"}}
 }
 
 func (d *firmwareDomain) Name() string { return "firmware" }
@@ -62,7 +62,7 @@ func FirmwareHostPaths(p paths.Paths) firmware.HostPaths {
 func (d *firmwareDomain) Start(ctx context.Context) error {
 	store, err := firmware.OpenStore(d.a.paths.ArtifactsDir())
 	if err != nil {
-		d.setHealth(localapi.StateFailed, err.Error())
+		d.setHealth(apitype.StateFailed, err.Error())
 		return err
 	}
 	hp := d.hostPaths()
@@ -70,7 +70,7 @@ func (d *firmwareDomain) Start(ctx context.Context) error {
 	// under systemd (no CAP_SYS_ADMIN), mount(2) as root elsewhere.
 	mounter, how, err := firmware.ChooseMounter(fwConfig(d.a.config()).Mounter, hp, d.log)
 	if err != nil {
-		d.setHealth(localapi.StateFailed, err.Error())
+		d.setHealth(apitype.StateFailed, err.Error())
 		return err
 	}
 	d.log.Info("sticks are mounted", "by", how)
@@ -97,42 +97,42 @@ func (d *firmwareDomain) Start(ctx context.Context) error {
 		d.a.events.Publish("fw", e)
 	}})
 	if err != nil {
-		d.setHealth(localapi.StateDegraded, "USB sticks are not followed: "+err.Error())
+		d.setHealth(apitype.StateDegraded, "USB sticks are not followed: "+err.Error())
 		d.log.Warn("cannot follow USB sticks", "err", err)
 		return nil
 	}
 	d.mu.Lock()
 	d.watcher = w
-	d.health = localapi.Subsystem{Name: "firmware", State: localapi.StateOK}
+	d.health = apitype.Subsystem{Name: "firmware", State: apitype.StateOK}
 	d.mu.Unlock()
 	return nil
 }
 
 func (d *firmwareDomain) setHealth(state, detail string) {
 	d.mu.Lock()
-	d.health = localapi.Subsystem{Name: "firmware", State: state, Detail: detail}
+	d.health = apitype.Subsystem{Name: "firmware", State: state, Detail: detail}
 	d.mu.Unlock()
 }
 
 // Health counts artifacts and sticks.
-func (d *firmwareDomain) Health() localapi.Subsystem {
+func (d *firmwareDomain) Health() apitype.Subsystem {
 	d.mu.Lock()
 	h, store, w := d.health, d.store, d.watcher
 	d.mu.Unlock()
-	if store == nil || h.State != localapi.StateOK {
+	if store == nil || h.State != apitype.StateOK {
 		return h
 	}
 	arts, err := store.Count()
 	if err != nil {
-		return localapi.Subsystem{Name: "firmware", State: localapi.StateDegraded, Detail: err.Error()}
+		return apitype.Subsystem{Name: "firmware", State: apitype.StateDegraded, Detail: err.Error()}
 	}
 	n := 0
 	if w != nil {
 		n = len(w.List())
 	}
 	h.Detail = fmt.Sprintf("%d artifacts, %d USB sticks", arts, n)
-	if c := storeCheck(store.Damaged()); c.Result != localapi.CheckOK {
-		h.State, h.Detail = localapi.StateDegraded, h.Detail+"; "+c.Detail
+	if c := storeCheck(store.Damaged()); c.Result != apitype.CheckOK {
+		h.State, h.Detail = apitype.StateDegraded, h.Detail+"; "+c.Detail
 	}
 	return h
 }
@@ -151,32 +151,6 @@ func (d *firmwareDomain) Stop() {
 			m.Close() // its system bus connection
 		}
 	}
-}
-
-// FWStatus answers GET /api/v1/fw.
-type FWStatus struct {
-	Board     string              `json:"board"`
-	Recovery  board.Firmware      `json:"recovery"`
-	Sticks    []firmware.Stick    `json:"sticks"`
-	Artifacts []firmware.Artifact `json:"artifacts"`
-	// Staged is the artifact staged last, if any.
-	Staged *firmware.Artifact   `json:"staged,omitempty"`
-	Mounts map[string][]FWMount `json:"mounts,omitempty"` // by stick name: see fw_mounts.go
-}
-
-// FWAddRequest is the body of POST /api/v1/fw/add: a file on the box or
-// an http(s) URL on the LAN, and the SHA-256 the board's method may need.
-type FWAddRequest struct {
-	Path   string `json:"path,omitempty"`
-	URL    string `json:"url,omitempty"`
-	SHA256 string `json:"sha256,omitempty"`
-}
-
-// FWStageRequest is the body of POST /api/v1/fw/stage (and, without the
-// artifact, of rollback and eject).
-type FWStageRequest struct {
-	Artifact string `json:"artifact,omitempty"`
-	Device   string `json:"device,omitempty"` // sda1, or sda
 }
 
 // FWRecord is what the journal keeps of a stage, rollback or eject
@@ -306,14 +280,13 @@ func partDevice(st firmware.Stick, dev string, t firmware.Target) (string, firmw
 }
 
 func (d *firmwareDomain) Register(api *localapi.Server) {
-	api.AddMapper(mapFirmwareError)
-	api.Handle("GET", "/api/v1/fw", false, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("GET /api/v1/fw", func(w http.ResponseWriter, r *http.Request) error {
 		store, _, err := d.ready()
 		if err != nil {
 			return err
 		}
 		det := d.a.board()
-		st := FWStatus{Board: det.Profile.ID, Recovery: det.Profile.Firmware, Sticks: []firmware.Stick{}}
+		st := apitype.FWStatus{Board: det.Profile.ID, Recovery: det.Profile.Firmware, Sticks: []firmware.Stick{}}
 		if s, err := d.sticks(); err == nil && s != nil {
 			st.Sticks = s
 		}
@@ -330,8 +303,8 @@ func (d *firmwareDomain) Register(api *localapi.Server) {
 		localapi.WriteJSON(w, http.StatusOK, st)
 		return nil
 	})
-	api.Handle("POST", "/api/v1/fw/add", true, func(w http.ResponseWriter, r *http.Request) error {
-		var req FWAddRequest
+	api.Handle("POST /api/v1/fw/add", func(w http.ResponseWriter, r *http.Request) error {
+		var req apitype.FWAddRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
 		}
@@ -350,7 +323,7 @@ func (d *firmwareDomain) Register(api *localapi.Server) {
 		// The journal and history keep the URL without its password.
 		rec := req
 		rec.URL = redactURL(req.URL)
-		return api.Operate(w, r, localapi.Spec{Kind: "fw.add", Summary: "import firmware package " + src, Request: rec, Long: true},
+		return api.Operate(w, r, localapi.Spec{Kind: "fw.add", Summary: "import firmware package " + src, Request: rec},
 			func(ctx context.Context, progress localapi.ProgressFunc) (any, error) {
 				if !d.busy.TryLock() {
 					return nil, errBusy
@@ -359,8 +332,8 @@ func (d *firmwareDomain) Register(api *localapi.Server) {
 				return d.add(ctx, store, t, req, progress)
 			})
 	})
-	api.Handle("POST", "/api/v1/fw/stage", true, func(w http.ResponseWriter, r *http.Request) error {
-		var req FWStageRequest
+	api.Handle("POST /api/v1/fw/stage", func(w http.ResponseWriter, r *http.Request) error {
+		var req apitype.FWStageRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
 		}
@@ -369,8 +342,8 @@ func (d *firmwareDomain) Register(api *localapi.Server) {
 		}
 		return d.stageOp(api, w, r, "fw.stage", req)
 	})
-	api.Handle("POST", "/api/v1/fw/rollback", true, func(w http.ResponseWriter, r *http.Request) error {
-		var req FWStageRequest
+	api.Handle("POST /api/v1/fw/rollback", func(w http.ResponseWriter, r *http.Request) error {
+		var req apitype.FWStageRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
 		}
@@ -385,8 +358,8 @@ func (d *firmwareDomain) Register(api *localapi.Server) {
 		req.Artifact = prev.SHA256
 		return d.stageOp(api, w, r, "fw.rollback", req)
 	})
-	api.Handle("POST", "/api/v1/fw/eject", true, func(w http.ResponseWriter, r *http.Request) error {
-		var req FWStageRequest
+	api.Handle("POST /api/v1/fw/eject", func(w http.ResponseWriter, r *http.Request) error {
+		var req apitype.FWStageRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
 		}
@@ -424,7 +397,7 @@ var errBusy = localapi.Errorf(http.StatusConflict, "fw.busy", "another firmware 
 
 // stageOp checks a stage or rollback request whole, journals what it will
 // write where, and runs it as a long operation.
-func (d *firmwareDomain) stageOp(api *localapi.Server, w http.ResponseWriter, r *http.Request, kind string, req FWStageRequest) error {
+func (d *firmwareDomain) stageOp(api *localapi.Server, w http.ResponseWriter, r *http.Request, kind string, req apitype.FWStageRequest) error {
 	store, stager, err := d.ready()
 	if err != nil {
 		return err
@@ -457,7 +430,7 @@ func (d *firmwareDomain) stageOp(api *localapi.Server, w http.ResponseWriter, r 
 	if kind == "fw.rollback" {
 		summary = "roll back: " + summary
 	}
-	return api.Operate(w, r, localapi.Spec{Kind: kind, Summary: summary, Request: rec, Long: true},
+	return api.Operate(w, r, localapi.Spec{Kind: kind, Summary: summary, Request: rec},
 		func(ctx context.Context, progress localapi.ProgressFunc) (any, error) {
 			if !d.busy.TryLock() {
 				return nil, errBusy
@@ -487,7 +460,7 @@ func stickRecord(st firmware.Stick, p firmware.Partition) fwStickRecord {
 // checkSource refuses a bad add request before anything is journalled: a
 // path must be an absolute regular file; a URL must be http(s) to a host
 // on the LAN (private, link-local or loopback addresses only).
-func checkSource(req FWAddRequest) (string, error) {
+func checkSource(req apitype.FWAddRequest) (string, error) {
 	bad := func(msg string) error {
 		return localapi.Errorf(http.StatusBadRequest, "fw.invalid", msg, "boxagent fw add /path/on/the/box/update.zip, or http://host.on.lan/update.zip")
 	}
@@ -523,7 +496,7 @@ func checkSource(req FWAddRequest) (string, error) {
 }
 
 // add imports a package into the store and prunes old ones.
-func (d *firmwareDomain) add(ctx context.Context, store *firmware.Store, t firmware.Target, req FWAddRequest, progress localapi.ProgressFunc) (firmware.Artifact, error) {
+func (d *firmwareDomain) add(ctx context.Context, store *firmware.Store, t firmware.Target, req apitype.FWAddRequest, progress localapi.ProgressFunc) (firmware.Artifact, error) {
 	var r io.Reader
 	size := int64(-1)
 	if req.Path != "" {
@@ -610,49 +583,4 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
-}
-
-// mapFirmwareError gives the firmware errors their API codes and hints.
-func mapFirmwareError(err error) *localapi.Error {
-	var se *firmware.StickError
-	if errors.As(err, &se) {
-		code := "fw.stick_unsupported"
-		if errors.Is(err, firmware.ErrReadOnly) {
-			code = "fw.read_only"
-		}
-		return localapi.Errorf(http.StatusConflict, code, se.Msg, "")
-	}
-	for _, m := range []struct {
-		err        error
-		status     int
-		code, hint string
-	}{
-		{firmware.ErrNoStick, http.StatusNotFound, "fw.no_stick", "plug a FAT32 USB stick into the box; boxagent fw sticks lists what the agent sees"},
-		{firmware.ErrMissingExtra, http.StatusUnprocessableEntity, "fw.missing_extra", "put the file at the package's root, or give its text in the board profile's [firmware.extra_text]"},
-		{firmware.ErrNotFound, http.StatusNotFound, "fw.not_found", "boxagent fw list shows the artifacts; boxagent fw add FILE imports one"},
-		{firmware.ErrBadHash, http.StatusBadRequest, "fw.invalid", "an artifact is named by its full SHA-256 (boxagent fw list)"},
-		{firmware.ErrNoPrevious, http.StatusNotFound, "fw.no_previous", "a rollback needs two different packages staged before"},
-		{firmware.ErrNoSpace, http.StatusConflict, "fw.no_space", "delete files from the stick or use a larger one"},
-		{firmware.ErrReadOnly, http.StatusConflict, "fw.read_only", "slide the stick's lock switch, or use another stick"},
-		{firmware.ErrTooLarge, http.StatusConflict, "fw.too_large", ""},
-		{firmware.ErrStoreSpace, http.StatusConflict, "fw.too_large", "free space in the artifact store (boxagent fw list; older artifacts are pruned) or use a smaller package"},
-		{errNotLAN, http.StatusBadRequest, "fw.not_lan", "serve the package from a host on the LAN, without redirects to the Internet"},
-		{errStalled, http.StatusGatewayTimeout, "fw.stalled", "check the server and the network, then add the package again"},
-		{firmware.ErrGone, http.StatusConflict, "fw.stick_gone", "plug the stick back in and stage again: the unfinished copy is cleaned up"},
-		{firmware.ErrPolicy, http.StatusBadRequest, "fw.policy", "check the board's [firmware] verify method and the config's [firmware] keys"},
-		{firmware.ErrSize, http.StatusBadRequest, "fw.invalid", "the download was cut short: try again"},
-		{firmware.ErrReadBack, http.StatusInternalServerError, "fw.store_corrupt", "remove the artifact and add the package again"},
-		{firmware.ErrUnknownSigner, http.StatusUnprocessableEntity, "fw.verify_failed", "the package is signed with a key this box does not trust: check [firmware] keys"},
-		{firmware.ErrSignature, http.StatusUnprocessableEntity, "fw.verify_failed", "the package was changed after it was signed, or is damaged"},
-		{firmware.ErrUnsigned, http.StatusUnprocessableEntity, "fw.verify_failed", "sign the package with signapk -w (recovery refuses unsigned packages)"},
-		{firmware.ErrFooter, http.StatusUnprocessableEntity, "fw.verify_failed", "the package has no whole-file signature footer: sign it with signapk -w"},
-		{firmware.ErrDigest, http.StatusUnprocessableEntity, "fw.verify_failed", "the package differs from the one the SHA-256 names"},
-		{firmware.ErrMissingEntry, http.StatusUnprocessableEntity, "fw.verify_failed", "this is not a recovery package for this board"},
-		{firmware.ErrStructure, http.StatusUnprocessableEntity, "fw.verify_failed", "the file is not a valid zip package (truncated or damaged?)"},
-	} {
-		if errors.Is(err, m.err) {
-			return localapi.Errorf(m.status, m.code, err.Error(), m.hint)
-		}
-	}
-	return nil
 }

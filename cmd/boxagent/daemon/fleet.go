@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/fleet"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
@@ -36,29 +37,22 @@ func newFleetDomain(a *agent) *fleetDomain {
 
 func (d *fleetDomain) Name() string { return "fleet" }
 
-// FleetInfo answers GET /api/v1/fleet: the page's Overview line.
-type FleetInfo struct {
-	Configured bool   `json:"configured"`
-	Error      string `json:"error,omitempty"`
-	fleet.Info
-}
-
 func (d *fleetDomain) Register(api *localapi.Server) {
-	api.Handle("GET", "/api/v1/fleet", false, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("GET /api/v1/fleet", func(w http.ResponseWriter, r *http.Request) error {
 		localapi.WriteJSON(w, http.StatusOK, d.info())
 		return nil
 	})
 }
 
-func (d *fleetDomain) info() FleetInfo {
+func (d *fleetDomain) info() apitype.FleetInfo {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	in := FleetInfo{Configured: d.cfg != nil}
+	in := apitype.FleetInfo{Configured: d.cfg != nil}
 	if d.err != nil {
 		in.Error = d.err.Error()
 	}
 	if d.link != nil {
-		in.Info = d.link.Info()
+		in.FleetLink = d.link.Info()
 	}
 	return in
 }
@@ -94,20 +88,20 @@ func (d *fleetDomain) start(cfg *config.Fleet) error {
 	return nil
 }
 
-func (d *fleetDomain) Health() localapi.Subsystem {
+func (d *fleetDomain) Health() apitype.Subsystem {
 	in := d.info()
-	h := localapi.Subsystem{Name: "fleet"}
+	h := apitype.Subsystem{Name: "fleet"}
 	switch {
 	case !in.Configured:
-		h.State, h.Detail = localapi.StateAbsent, "off (no [fleet] in the config)"
+		h.State, h.Detail = apitype.StateAbsent, "off (no [fleet] in the config)"
 	case in.Error != "":
-		h.State, h.Detail = localapi.StateFailed, in.Error
+		h.State, h.Detail = apitype.StateFailed, in.Error
 	case !in.Connected:
-		h.State, h.Detail = localapi.StateDegraded, "connecting as "+in.ID
+		h.State, h.Detail = apitype.StateDegraded, "connecting as "+in.ID
 	default:
 		// The acknowledged record is not here: status is published on
 		// change, and would change with every record (GET /api/v1/fleet).
-		h.State, h.Detail = localapi.StateOK, "connected to "+in.Broker+" as "+in.ID
+		h.State, h.Detail = apitype.StateOK, "connected to "+in.Broker+" as "+in.ID
 	}
 	if in.CertNotAfter != nil {
 		h.Detail += fmt.Sprintf("; certificate until %s", in.CertNotAfter.UTC().Format(time.DateOnly))
@@ -142,38 +136,38 @@ func (d *fleetDomain) Reconfigure(ctx context.Context, old, cfg *config.Config) 
 const fleetCertWarning = 30 * 24 * time.Hour
 
 // fleetInfo is the fleet domain's info.
-func (a *agent) fleetInfo() FleetInfo {
+func (a *agent) fleetInfo() apitype.FleetInfo {
 	for _, d := range a.domains {
 		if f, ok := d.(*fleetDomain); ok {
 			return f.info()
 		}
 	}
-	return FleetInfo{}
+	return apitype.FleetInfo{}
 }
 
 // fleetCheck is the doctor's look at the fleet link and its certificate.
-func fleetCheck(in FleetInfo, now time.Time) localapi.Check {
-	c := localapi.Check{Name: "fleet", Result: localapi.CheckOK}
+func fleetCheck(in apitype.FleetInfo, now time.Time) apitype.Check {
+	c := apitype.Check{Name: "fleet", Result: apitype.CheckOK}
 	switch {
 	case !in.Configured:
-		c.Result, c.Detail = localapi.CheckSkip, "no [fleet] in the config"
+		c.Result, c.Detail = apitype.CheckSkip, "no [fleet] in the config"
 		return c
 	case in.Error != "":
-		c.Result, c.Detail, c.Fix = localapi.CheckFail, in.Error, "check [fleet] cert, key and ca, then boxagent config reload"
+		c.Result, c.Detail, c.Fix = apitype.CheckFail, in.Error, "check [fleet] cert, key and ca, then boxagent config reload"
 		return c
 	case in.Connected:
 		c.Detail = "connected to " + in.Broker + " as " + in.ID
 	default:
-		c.Result, c.Detail, c.Fix = localapi.CheckWarn, "not connected to any broker of [fleet] brokers", "check the broker's address and that it trusts this box's certificate"
+		c.Result, c.Detail, c.Fix = apitype.CheckWarn, "not connected to any broker of [fleet] brokers", "check the broker's address and that it trusts this box's certificate"
 	}
 	if in.CertNotAfter != nil {
 		left := in.CertNotAfter.Sub(now)
 		c.Detail += fmt.Sprintf("; certificate until %s", in.CertNotAfter.UTC().Format(time.DateOnly))
 		switch {
 		case left <= 0:
-			c.Result, c.Fix = localapi.CheckFail, "the certificate has expired: install a new one ([fleet] cert and key)"
+			c.Result, c.Fix = apitype.CheckFail, "the certificate has expired: install a new one ([fleet] cert and key)"
 		case left < fleetCertWarning:
-			c.Result, c.Fix = localapi.CheckWarn, fmt.Sprintf("the certificate expires in %d days: install a new one ([fleet] cert and key) before then", int(left.Hours()/24))
+			c.Result, c.Fix = apitype.CheckWarn, fmt.Sprintf("the certificate expires in %d days: install a new one ([fleet] cert and key) before then", int(left.Hours()/24))
 		}
 	}
 	return c

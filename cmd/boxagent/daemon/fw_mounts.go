@@ -7,32 +7,23 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/firmware"
 )
-
-// FWMount is where a stick's partition is mounted now (by the agent
-// during a staging, or by someone else) and the space free there, for the
-// Firmware page and `GET /api/v1/fw`.
-type FWMount struct {
-	Device   string `json:"device"` // sda1
-	Dir      string `json:"dir"`
-	ReadOnly bool   `json:"read_only"`
-	Free     *int64 `json:"free,omitempty"` // bytes; absent when statfs fails
-}
 
 // stickMounts maps each stick's kernel name to its partitions' mounts; a
 // stick without any has an empty list (not mounted), one whose mounts
 // cannot be read is left out (not known).
-func (d *firmwareDomain) stickMounts(sticks []firmware.Stick) map[string][]FWMount {
+func (d *firmwareDomain) stickMounts(sticks []firmware.Stick) map[string][]apitype.FWMount {
 	hp := d.hostPaths()
 	all, err := firmware.Mounts(hp)
 	if err != nil {
 		d.log.Debug("cannot read the mounts", "err", err)
 		return nil
 	}
-	out := map[string][]FWMount{}
+	out := map[string][]apitype.FWMount{}
 	for _, s := range sticks {
-		list := []FWMount{}
+		list := []apitype.FWMount{}
 		devs := []string{s.Name}
 		for _, p := range s.Disk.Partitions {
 			devs = append(devs, s.PartitionDevice(p))
@@ -51,7 +42,7 @@ func (d *firmwareDomain) stickMounts(sticks []firmware.Stick) map[string][]FWMou
 				if m.MajMin != majmin {
 					continue
 				}
-				fm := FWMount{Device: dev, Dir: m.Dir, ReadOnly: m.ReadOnly()}
+				fm := apitype.FWMount{Device: dev, Dir: m.Dir, ReadOnly: m.ReadOnly()}
 				var st unix.Statfs_t
 				if unix.Statfs(m.Dir, &st) == nil {
 					free := int64(st.Bavail) * int64(st.Bsize)

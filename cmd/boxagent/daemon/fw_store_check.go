@@ -4,14 +4,14 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/firmware"
 )
 
 // storeCheck is the doctor's look at the artifact store: entries moved
 // aside as damaged (firmware.Store.Damaged).
-func storeCheck(damaged []firmware.Damaged) localapi.Check {
-	c := localapi.Check{Name: "artifact store", Result: localapi.CheckOK, Detail: "no damaged entry"}
+func storeCheck(damaged []firmware.Damaged) apitype.Check {
+	c := apitype.Check{Name: "artifact store", Result: apitype.CheckOK, Detail: "no damaged entry"}
 	if len(damaged) == 0 {
 		return c
 	}
@@ -23,14 +23,14 @@ func storeCheck(damaged []firmware.Damaged) localapi.Check {
 		}
 		parts = append(parts, p)
 	}
-	c.Result = localapi.CheckWarn
+	c.Result = apitype.CheckWarn
 	c.Detail = fmt.Sprintf("%d damaged entries moved aside: %s", len(damaged), strings.Join(parts, "; "))
 	c.Fix = "add the package again (boxagent fw add); keep the moved files for a bug report if wanted, then remove them"
 	return c
 }
 
 // storeCheck of the running agent's store; none without one.
-func (a *agent) storeCheck() localapi.Check {
+func (a *agent) storeCheck() apitype.Check {
 	for _, d := range a.domains {
 		if f, ok := d.(*firmwareDomain); ok {
 			f.mu.Lock()
@@ -41,5 +41,5 @@ func (a *agent) storeCheck() localapi.Check {
 			}
 		}
 	}
-	return localapi.Check{Name: "artifact store", Result: localapi.CheckWarn, Detail: "the firmware domain has no store"}
+	return apitype.Check{Name: "artifact store", Result: apitype.CheckWarn, Detail: "the firmware domain has no store"}
 }

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/firmware"
 )
 
@@ -16,11 +16,11 @@ func TestStoreCheck(t *testing.T) {
 		want    string
 		detail  []string
 	}{
-		{"none", nil, localapi.CheckOK, []string{"no damaged entry"}},
+		{"none", nil, apitype.CheckOK, []string{"no damaged entry"}},
 		{"this run", []firmware.Damaged{{SHA256: sha, Reason: "damaged artifact metadata: x", MovedTo: "/s/damaged/x"}},
-			localapi.CheckWarn, []string{"1 damaged entries", "aaaaaaaaaaaa moved to /s/damaged/x", "(damaged artifact metadata: x)"}},
+			apitype.CheckWarn, []string{"1 damaged entries", "aaaaaaaaaaaa moved to /s/damaged/x", "(damaged artifact metadata: x)"}},
 		{"an earlier run", []firmware.Damaged{{SHA256: sha, MovedTo: "/s/damaged/y"}},
-			localapi.CheckWarn, []string{"aaaaaaaaaaaa moved to /s/damaged/y"}},
+			apitype.CheckWarn, []string{"aaaaaaaaaaaa moved to /s/damaged/y"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := storeCheck(tc.damaged)
@@ -32,7 +32,7 @@ func TestStoreCheck(t *testing.T) {
 					t.Errorf("detail %q lacks %q", c.Detail, d)
 				}
 			}
-			if c.Result != localapi.CheckOK && c.Fix == "" {
+			if c.Result != apitype.CheckOK && c.Fix == "" {
 				t.Error("a warning without a fix")
 			}
 		})

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/paths"
 )
 
@@ -43,7 +43,7 @@ func TestSlowClientsAreCut(t *testing.T) {
 	uc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 	}}}
-	var st localapi.Status
+	var st apitype.Status
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		resp, err := uc.Get("http://boxagent/api/v1/status")
 		if err == nil {

@@ -4,25 +4,25 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
 
 // journalHealth is the journal's line in status: degraded while a damaged
 // journal moved aside at this start, or at an earlier one, is kept.
-func (a *agent) journalHealth() localapi.Subsystem {
-	sub := localapi.Subsystem{Name: "journal", State: localapi.StateOK}
+func (a *agent) journalHealth() apitype.Subsystem {
+	sub := apitype.Subsystem{Name: "journal", State: apitype.StateOK}
 	if detail := a.journalDamage(); detail != "" {
-		sub.State, sub.Detail = localapi.StateDegraded, detail
+		sub.State, sub.Detail = apitype.StateDegraded, detail
 	}
 	return sub
 }
 
 // journalCheck is the doctor's check of the journal.
-func (a *agent) journalCheck() localapi.Check {
-	c := localapi.Check{Name: "journal", Result: localapi.CheckOK, Detail: a.paths.JournalDB()}
+func (a *agent) journalCheck() apitype.Check {
+	c := apitype.Check{Name: "journal", Result: apitype.CheckOK, Detail: a.paths.JournalDB()}
 	if detail := a.journalDamage(); detail != "" {
-		c.Result, c.Detail = localapi.CheckWarn, detail
+		c.Result, c.Detail = apitype.CheckWarn, detail
 		c.Fix = "keep the moved file for a bug report if wanted, then remove it; the history before it is in that file only"
 	}
 	return c

@@ -14,6 +14,7 @@ import (
 	toml "github.com/pelletier/go-toml/v2"
 	"github.com/vishvananda/netlink"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/network"
@@ -46,18 +47,12 @@ func newNetworkDomain(a *agent) *networkDomain {
 
 func (d *networkDomain) Name() string { return "network" }
 
-// NetRenewRequest is the body of POST /api/v1/net/renew.
-type NetRenewRequest struct {
-	Link string `json:"link"`
-}
-
 func (d *networkDomain) Register(api *localapi.Server) {
-	api.Handle("GET", "/api/v1/net", false, d.getNet)
-	api.Handle("POST", "/api/v1/net/apply", true, d.postApply)
-	api.Handle("POST", "/api/v1/net/renew", true, d.postRenew)
-	api.Handle("POST", "/api/v1/net/uplinks", true, d.postUplink)
-	api.Handle("DELETE", "/api/v1/net/uplinks/{name}", true, d.deleteUplink)
-	api.AddMapper(mapNetworkError)
+	api.Handle("GET /api/v1/net", d.getNet)
+	api.Handle("POST /api/v1/net/apply", d.postApply)
+	api.Handle("POST /api/v1/net/renew", d.postRenew)
+	api.Handle("POST /api/v1/net/uplinks", d.postUplink)
+	api.Handle("DELETE /api/v1/net/uplinks/{name}", d.deleteUplink)
 }
 
 // Start opens a netlink handle, starts the link watch and applies the
@@ -183,20 +178,20 @@ func (d *networkDomain) Reconfigure(ctx context.Context, old, cfg *config.Config
 
 // Health is failed without netlink, degraded while an uplink is down
 // (naming it and why), ok otherwise.
-func (d *networkDomain) Health() localapi.Subsystem {
-	h := localapi.Subsystem{Name: "network", State: localapi.StateOK}
+func (d *networkDomain) Health() apitype.Subsystem {
+	h := apitype.Subsystem{Name: "network", State: apitype.StateOK}
 	d.mu.Lock()
 	m, startErr, refused := d.m, d.startErr, d.refused
 	d.mu.Unlock()
 	if m == nil {
-		h.State, h.Detail = localapi.StateFailed, "not started"
+		h.State, h.Detail = apitype.StateFailed, "not started"
 		if startErr != nil {
 			h.Detail = startErr.Error()
 		}
 		return h
 	}
 	if refused != nil {
-		h.State, h.Detail = localapi.StateDegraded, refused.Error()
+		h.State, h.Detail = apitype.StateDegraded, refused.Error()
 		return h
 	}
 	st := m.Status()
@@ -213,7 +208,7 @@ func (d *networkDomain) Health() localapi.Subsystem {
 		}
 	}
 	if len(down) > 0 {
-		h.State = localapi.StateDegraded
+		h.State = apitype.StateDegraded
 		h.Detail = strings.Join(append(down, up...), "; ")
 		return h
 	}
@@ -259,7 +254,7 @@ func (d *networkDomain) postApply(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (d *networkDomain) postRenew(w http.ResponseWriter, r *http.Request) error {
-	var req NetRenewRequest
+	var req apitype.NetRenewRequest
 	if err := localapi.DecodeJSON(r, &req); err != nil {
 		return err
 	}
@@ -275,24 +270,8 @@ func (d *networkDomain) postRenew(w http.ResponseWriter, r *http.Request) error 
 			if err := m.Renew(req.Link); err != nil {
 				return nil, err
 			}
-			return map[string]string{"link": req.Link, "state": "renewing"}, nil
+			return apitype.NetRenewResult{Link: req.Link, State: "renewing"}, nil
 		})
-}
-
-// mapNetworkError gives network errors their API codes and hints.
-func mapNetworkError(err error) *localapi.Error {
-	var le *network.LinkError
-	switch {
-	case errors.Is(err, network.ErrInvalid):
-		return localapi.Errorf(http.StatusBadRequest, "network.invalid", err.Error(), "fix [network] in the config file, then boxagent config check FILE; nothing was changed")
-	case errors.Is(err, network.ErrNoUplink), errors.Is(err, errNoConfiguredUplink):
-		return localapi.Errorf(http.StatusNotFound, "network.not_found", err.Error(), "boxagent net show lists the uplinks")
-	case errors.Is(err, network.ErrNoVLANSupport):
-		return localapi.Errorf(http.StatusInternalServerError, "network.no_vlan", err.Error(), "modprobe 8021q (and add 8021q to /etc/modules)")
-	case errors.As(err, &le):
-		return localapi.Errorf(http.StatusInternalServerError, "network.link_failed", err.Error(), le.Hint())
-	}
-	return nil
 }
 
 // postUplink adds an uplink to the config file and applies it: the
@@ -354,21 +333,15 @@ func (d *networkDomain) deleteUplink(w http.ResponseWriter, r *http.Request) err
 
 var errNoConfiguredUplink = errors.New("no uplink with link name")
 
-// NetEditResult is the result of an uplink add or del.
-type NetEditResult struct {
-	Config string                `json:"config"`
-	Reload localapi.ReloadResult `json:"reload"`
-}
-
 // editConfig changes the config file through config.Edit, the file's one
 // writer: edit gets its text and [network] table and returns the new text
 // and the table it must parse to. The new file is validated whole (and the
 // parents checked) before it replaces the old one atomically (temporary
 // file, fsync, rename, fsync of the folder, mode 0600); then the agent
 // reloads it, which applies it.
-func (d *networkDomain) editConfig(ctx context.Context, edit func([]byte, network.Config) ([]byte, network.Config, error)) (NetEditResult, error) {
+func (d *networkDomain) editConfig(ctx context.Context, edit func([]byte, network.Config) ([]byte, network.Config, error)) (apitype.NetEditResult, error) {
 	path := d.a.cfgPath
-	res := NetEditResult{Config: path}
+	res := apitype.NetEditResult{Config: path}
 	_, err := config.Edit(path, func(text []byte, cur *config.Config) ([]byte, error) {
 		out, want, err := edit(text, cur.Network)
 		if err != nil {

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/cmd/boxagent/paths"
@@ -43,7 +43,7 @@ type wifiDomain struct {
 	wifi       *network.WiFi
 	iface      string
 	associated bool // the station's last known state was completed
-	health     localapi.Subsystem
+	health     apitype.Subsystem
 	sig        chan *dbus.Signal
 	done       chan struct{} // closed when follow ends; nil if it never ran
 
@@ -63,7 +63,7 @@ type wifiDomain struct {
 
 func newWiFiDomain(a *agent) *wifiDomain {
 	d := &wifiDomain{a: a, log: a.log.With("component", "wifi"),
-		health: localapi.Subsystem{Name: "wifi", State: localapi.StateAbsent, Detail: "not started"}}
+		health: apitype.Subsystem{Name: "wifi", State: apitype.StateAbsent, Detail: "not started"}}
 	d.setup = newWiFiSetup(d)
 	return d
 }
@@ -72,13 +72,13 @@ func (d *wifiDomain) Name() string { return "wifi" }
 
 func (d *wifiDomain) setHealth(state, detail string) {
 	d.mu.Lock()
-	d.health = localapi.Subsystem{Name: "wifi", State: state, Detail: detail}
+	d.health = apitype.Subsystem{Name: "wifi", State: state, Detail: detail}
 	d.mu.Unlock()
 }
 
 // Health is absent without a wireless interface or wpa_supplicant, else
 // ok with the link's state.
-func (d *wifiDomain) Health() localapi.Subsystem {
+func (d *wifiDomain) Health() apitype.Subsystem {
 	d.mu.Lock()
 	w, h := d.wifi, d.health
 	d.mu.Unlock()
@@ -94,9 +94,9 @@ func (d *wifiDomain) Health() localapi.Subsystem {
 		detail += ", " + a
 	}
 	if st.State == network.WiFiStateAbsent {
-		return localapi.Subsystem{Name: "wifi", State: localapi.StateAbsent, Detail: "wpa_supplicant dropped " + st.Interface}
+		return apitype.Subsystem{Name: "wifi", State: apitype.StateAbsent, Detail: "wpa_supplicant dropped " + st.Interface}
 	}
-	return localapi.Subsystem{Name: "wifi", State: localapi.StateOK, Detail: detail}
+	return apitype.Subsystem{Name: "wifi", State: apitype.StateOK, Detail: detail}
 }
 
 // wifiInterface picks the wireless interface: the configured one, else
@@ -126,12 +126,12 @@ func (d *wifiDomain) Start(ctx context.Context) error {
 	cfg := wifiConfig(d.a.config())
 	iface, err := wifiInterface(d.a.paths, cfg.Interface)
 	if err != nil {
-		d.setHealth(localapi.StateAbsent, err.Error())
+		d.setHealth(apitype.StateAbsent, err.Error())
 		return nil
 	}
 	conn, err := dbus.ConnectSystemBus(dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()), dbus.WithContext(ctx))
 	if err != nil {
-		d.setHealth(localapi.StateFailed, "cannot connect to the system bus: "+err.Error())
+		d.setHealth(apitype.StateFailed, "cannot connect to the system bus: "+err.Error())
 		return fmt.Errorf("cannot connect to the system bus: %w", err)
 	}
 	d.mu.Lock()
@@ -141,7 +141,7 @@ func (d *wifiDomain) Start(ctx context.Context) error {
 	conn.Signal(d.sig)
 	if err := conn.AddMatchSignalContext(ctx, dbus.WithMatchSender("org.freedesktop.DBus"),
 		dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, network.WiFiService)); err != nil {
-		d.setHealth(localapi.StateFailed, "cannot follow wpa_supplicant on the bus: "+err.Error())
+		d.setHealth(apitype.StateFailed, "cannot follow wpa_supplicant on the bus: "+err.Error())
 		return err
 	}
 	d.open(ctx)
@@ -173,7 +173,7 @@ func (d *wifiDomain) follow(ctx context.Context) {
 			} else {
 				d.log.Warn("wpa_supplicant left the bus")
 				d.closeClient()
-				d.setHealth(localapi.StateAbsent, "wpa_supplicant left the system bus")
+				d.setHealth(apitype.StateAbsent, "wpa_supplicant left the system bus")
 			}
 		}
 	}
@@ -194,10 +194,10 @@ func (d *wifiDomain) open(ctx context.Context) {
 	})
 	switch {
 	case errors.Is(err, network.ErrWiFiNoSupplicant):
-		d.setHealth(localapi.StateAbsent, "wpa_supplicant is not on the system bus (it needs -u)")
+		d.setHealth(apitype.StateAbsent, "wpa_supplicant is not on the system bus (it needs -u)")
 		return
 	case err != nil:
-		d.setHealth(localapi.StateFailed, err.Error())
+		d.setHealth(apitype.StateFailed, err.Error())
 		d.log.Warn("cannot open the Wi-Fi interface", "err", err)
 		return
 	}
@@ -427,15 +427,9 @@ type WiFiConnectRecord struct {
 	Hidden   bool   `json:"hidden,omitempty"`
 }
 
-// WiFiForgetRequest is the body of POST /api/v1/wifi/forget.
-type WiFiForgetRequest struct {
-	SSID string `json:"ssid"`
-}
-
 func (d *wifiDomain) Register(api *localapi.Server) {
-	api.AddMapper(mapWiFiError)
 	d.setup.register(api)
-	api.Handle("GET", "/api/v1/wifi", false, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("GET /api/v1/wifi", func(w http.ResponseWriter, r *http.Request) error {
 		c, err := d.need()
 		if err != nil {
 			return err
@@ -447,18 +441,15 @@ func (d *wifiDomain) Register(api *localapi.Server) {
 				st.Link = &sig
 			}
 		}
-		localapi.WriteJSON(w, http.StatusOK, struct {
-			network.WiFiStatus
-			Setup network.WiFiSetupStatus `json:"setup"`
-		}{st, d.setup.status(false)})
+		localapi.WriteJSON(w, http.StatusOK, apitype.WiFiStatus{WiFiStatus: st, Setup: d.setup.status(false)})
 		return nil
 	})
-	api.Handle("POST", "/api/v1/wifi/scan", true, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("POST /api/v1/wifi/scan", func(w http.ResponseWriter, r *http.Request) error {
 		c, err := d.need()
 		if err != nil {
 			return err
 		}
-		return api.Operate(w, r, localapi.Spec{Kind: "wifi.scan", Summary: "scan for Wi-Fi networks on " + c.Interface(), Long: true},
+		return api.Operate(w, r, localapi.Spec{Kind: "wifi.scan", Summary: "scan for Wi-Fi networks on " + c.Interface()},
 			func(ctx context.Context, progress localapi.ProgressFunc) (any, error) {
 				progress("scanning on "+c.Interface(), 0, 0)
 				bss, err := c.Scan(ctx, wifiScanTimeout)
@@ -469,7 +460,7 @@ func (d *wifiDomain) Register(api *localapi.Server) {
 				return bss, nil
 			})
 	})
-	api.Handle("POST", "/api/v1/wifi/connect", true, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("POST /api/v1/wifi/connect", func(w http.ResponseWriter, r *http.Request) error {
 		var n network.WiFiNetwork
 		if err := localapi.DecodeJSON(r, &n); err != nil {
 			return err
@@ -488,8 +479,8 @@ func (d *wifiDomain) Register(api *localapi.Server) {
 				return d.setup.connect(ctx, c, n) // stops the hotspot first; saves a joined network
 			})
 	})
-	api.Handle("POST", "/api/v1/wifi/forget", true, func(w http.ResponseWriter, r *http.Request) error {
-		var req WiFiForgetRequest
+	api.Handle("POST /api/v1/wifi/forget", func(w http.ResponseWriter, r *http.Request) error {
+		var req apitype.WiFiForgetRequest
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
 		}
@@ -551,128 +542,4 @@ func (d *wifiDomain) forgotten(ssid string) {
 		d.log.Info("Wi-Fi network forgotten: its lease goes", "ssid", ssid)
 		d.dropLeaseLocked()
 	}
-}
-
-// mapWiFiError gives the Wi-Fi errors their API codes and hints.
-func mapWiFiError(err error) *localapi.Error {
-	var fe *network.WiFiFieldError
-	if errors.As(err, &fe) {
-		return localapi.Errorf(http.StatusBadRequest, "wifi.invalid", fe.Key+": "+fe.Msg, "")
-	}
-	for _, m := range []struct {
-		err        error
-		status     int
-		code, hint string
-	}{
-		{network.ErrWiFiWrongPassword, http.StatusUnauthorized, "wifi.wrong_password", "check the password and try again: boxagent wifi connect SSID --psk-stdin"},
-		{network.ErrWiFiNotFound, http.StatusNotFound, "wifi.not_found", "boxagent wifi scan lists the networks in range; a hidden network needs --hidden"},
-		{network.ErrWiFiRejected, http.StatusBadGateway, "wifi.rejected", "the access point refused the box: check its MAC filter and station limit"},
-		{network.ErrWiFiTimeout, http.StatusGatewayTimeout, "wifi.timeout", "move the box closer to the access point, then try again"},
-		{network.ErrWiFiUnknown, http.StatusNotFound, "wifi.unknown.not_found", "boxagent wifi status lists the known networks"},
-		{network.ErrWiFiNotConnected, http.StatusConflict, "wifi.not_connected", ""},
-		{network.ErrWiFiScanFailed, http.StatusBadGateway, "wifi.scan_failed", "try again in a few seconds"},
-		{network.ErrWiFiNoSupplicant, http.StatusServiceUnavailable, "wifi.absent", "systemctl enable --now wpa_supplicant (it must run with -u)"},
-		{network.ErrWiFiNoInterface, http.StatusServiceUnavailable, "wifi.absent", "boxagent doctor says which interface is used"},
-	} {
-		if errors.Is(err, m.err) {
-			return localapi.Errorf(m.status, m.code, err.Error(), m.hint)
-		}
-	}
-	return nil
-}
-
-// wifiDoctor checks what Wi-Fi needs: wpa_supplicant installed, running
-// with -u (on the system bus), and the interface not managed by another
-// daemon (NetworkManager, iwd). doctor.go calls it with
-// checks = append(checks, a.wifiDoctor(ctx)).
-func (a *agent) wifiDoctor(ctx context.Context) localapi.Check {
-	conn, err := dbus.ConnectSystemBus(dbus.WithContext(ctx))
-	if err != nil {
-		return localapi.Check{Name: "wifi", Result: localapi.CheckSkip, Detail: "no system bus: " + err.Error()}
-	}
-	defer conn.Close()
-	return checkWiFi(ctx, conn, a.paths, wifiConfig(a.config()).Interface)
-}
-
-// checkWiFi is wifiDoctor on a given bus and root.
-func checkWiFi(ctx context.Context, conn *dbus.Conn, p paths.Paths, configured string) localapi.Check {
-	c := localapi.Check{Name: "wifi"}
-	iface, err := wifiInterface(p, configured)
-	if err != nil {
-		c.Result, c.Detail = localapi.CheckSkip, err.Error()
-		if configured != "" {
-			c.Result, c.Fix = localapi.CheckWarn, "set [wifi] interface to a link listed by: ls /sys/class/net/*/wireless"
-		}
-		return c
-	}
-	installed := false
-	for _, dir := range []string{"/sbin", "/usr/sbin", "/usr/bin", "/bin"} {
-		if _, err := os.Stat(p.Host(filepath.Join(dir, "wpa_supplicant"))); err == nil {
-			installed = true
-		}
-	}
-	onBus := nameHasOwner(ctx, conn, network.WiFiService)
-	switch cmdline, running := findProcess(p, "wpa_supplicant"); {
-	case !installed && !running:
-		c.Result, c.Detail, c.Fix = localapi.CheckFail, "wpa_supplicant is not installed", "apt-get install wpasupplicant"
-		return c
-	case running && !onBus && !slices.Contains(cmdline, "-u"):
-		c.Result, c.Detail = localapi.CheckFail, "wpa_supplicant runs without -u, so boxagent cannot drive it over D-Bus: "+strings.Join(cmdline, " ")
-		c.Fix = "run it as Debian's wpa_supplicant.service does (wpa_supplicant -u -s -O /run/wpa_supplicant): systemctl enable --now wpa_supplicant"
-		return c
-	case !onBus:
-		c.Result, c.Detail, c.Fix = localapi.CheckFail, "wpa_supplicant is not on the system bus", "systemctl enable --now wpa_supplicant"
-		return c
-	}
-	if other := otherManager(ctx, conn, iface); other != "" {
-		c.Result, c.Detail = localapi.CheckWarn, other
-		c.Fix = "nmcli device set " + iface + " managed no (or unmanaged-devices=interface-name:" + iface + " in NetworkManager.conf); stop iwd"
-		return c
-	}
-	c.Result, c.Detail = localapi.CheckOK, "wpa_supplicant answers on the bus; "+iface+" is boxagent's"
-	return c
-}
-
-func nameHasOwner(ctx context.Context, conn *dbus.Conn, name string) bool {
-	var has bool
-	err := conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.NameHasOwner", 0, name).Store(&has)
-	return err == nil && has
-}
-
-// findProcess returns the command line of a process named comm.
-func findProcess(p paths.Paths, comm string) ([]string, bool) {
-	entries, err := os.ReadDir(p.Proc())
-	if err != nil {
-		return nil, false
-	}
-	for _, e := range entries {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
-			continue
-		}
-		c, err := os.ReadFile(filepath.Join(p.Proc(), e.Name(), "comm"))
-		if err != nil || strings.TrimSpace(string(c)) != comm {
-			continue
-		}
-		raw, _ := os.ReadFile(filepath.Join(p.Proc(), e.Name(), "cmdline"))
-		return strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00"), true
-	}
-	return nil, false
-}
-
-// otherManager says who else manages iface, or "".
-func otherManager(ctx context.Context, conn *dbus.Conn, iface string) string {
-	if nameHasOwner(ctx, conn, "org.freedesktop.NetworkManager") {
-		nm := conn.Object("org.freedesktop.NetworkManager", "/org/freedesktop/NetworkManager")
-		var dev dbus.ObjectPath
-		if err := nm.CallWithContext(ctx, "org.freedesktop.NetworkManager.GetDeviceByIpIface", 0, iface).Store(&dev); err == nil {
-			v, err := conn.Object("org.freedesktop.NetworkManager", dev).GetProperty("org.freedesktop.NetworkManager.Device.Managed")
-			if managed, _ := v.Value().(bool); err == nil && managed {
-				return "NetworkManager manages " + iface + ": it and boxagent would fight over wpa_supplicant"
-			}
-		}
-	}
-	if nameHasOwner(ctx, conn, "net.connman.iwd") {
-		return "iwd is running: it and wpa_supplicant cannot share " + iface
-	}
-	return ""
 }

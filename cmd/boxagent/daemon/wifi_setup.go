@@ -521,18 +521,18 @@ func (d *wifiDomain) dropLeaseLocked() {
 // registerSetup adds the hotspot's API calls.
 func (s *wifiSetup) register(api *localapi.Server) {
 	s.api = api
-	api.Handle("GET", "/api/v1/wifi/setup", false, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("GET /api/v1/wifi/setup", func(w http.ResponseWriter, r *http.Request) error {
 		localapi.WriteJSON(w, http.StatusOK, s.status(overUnixSocket(r)))
 		return nil
 	})
-	api.Handle("POST", "/api/v1/wifi/setup/start", true, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("POST /api/v1/wifi/setup/start", func(w http.ResponseWriter, r *http.Request) error {
 		if _, err := s.d.need(); err != nil {
 			return err
 		}
 		return api.Operate(w, r, localapi.Spec{Kind: "wifi.setup.start", Summary: "open the Wi-Fi setup hotspot"},
 			func(ctx context.Context, _ localapi.ProgressFunc) (any, error) { return s.start(ctx, false) })
 	})
-	api.Handle("POST", "/api/v1/wifi/setup/stop", true, func(w http.ResponseWriter, r *http.Request) error {
+	api.Handle("POST /api/v1/wifi/setup/stop", func(w http.ResponseWriter, r *http.Request) error {
 		return api.Operate(w, r, localapi.Spec{Kind: "wifi.setup.stop", Summary: "close the Wi-Fi setup hotspot"},
 			func(ctx context.Context, _ localapi.ProgressFunc) (any, error) { return s.stop(ctx) })
 	})

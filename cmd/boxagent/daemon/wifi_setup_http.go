@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/cmd/boxagent/web"
@@ -108,7 +109,7 @@ func writeSetupJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func setupError(w http.ResponseWriter, status int, code, msg string) {
-	writeSetupJSON(w, status, map[string]*localapi.Error{"error": {Code: code, Message: msg}})
+	writeSetupJSON(w, status, map[string]*apitype.Error{"error": {Code: code, Message: msg}})
 }
 
 // httpConnect takes one network from the page and joins it as a
@@ -153,9 +154,9 @@ func (s *wifiSetup) httpConnect(w http.ResponseWriter, r *http.Request) {
 			return s.connect(ctx, c, n)
 		})
 	if err != nil {
-		var ae *localapi.Error
+		var ae *apitype.Error
 		if !errors.As(err, &ae) {
-			ae = &localapi.Error{Code: "internal", Message: err.Error()}
+			ae = &apitype.Error{Code: "internal", Message: err.Error()}
 		}
 		setupError(w, http.StatusServiceUnavailable, ae.Code, ae.Message)
 		s.mu.Lock()

@@ -19,8 +19,8 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/vishvananda/netlink"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/cmd/boxagent/paths"
 	"github.com/boxagent/boxagent/network"
 )
@@ -116,27 +116,27 @@ func TestCheckWiFi(t *testing.T) {
 		if c.Result != result || !strings.Contains(c.Detail, detail) {
 			t.Errorf("%s: check = %+v, want %s …%s…", name, c, result, detail)
 		}
-		if result != localapi.CheckOK && result != localapi.CheckSkip && c.Fix == "" {
+		if result != apitype.CheckOK && result != apitype.CheckSkip && c.Fix == "" {
 			t.Errorf("%s: no fix: %+v", name, c)
 		}
 	}
-	want("no radio", localapi.CheckSkip, "no wireless interface")
+	want("no radio", apitype.CheckSkip, "no wireless interface")
 	os.MkdirAll(filepath.Join(host, "sys/class/net/wlan0/wireless"), 0o755)
-	want("not installed", localapi.CheckFail, "not installed")
+	want("not installed", apitype.CheckFail, "not installed")
 	write("usr/sbin/wpa_supplicant", "")
-	want("not running", localapi.CheckFail, "not on the system bus")
+	want("not running", apitype.CheckFail, "not on the system bus")
 	write("proc/4242/comm", "wpa_supplicant\n")
 	write("proc/4242/cmdline", "/sbin/wpa_supplicant\x00-i\x00wlan0\x00-c\x00/etc/wpa.conf\x00")
-	want("without -u", localapi.CheckFail, "without -u")
+	want("without -u", apitype.CheckFail, "without -u")
 	if reply, err := conn.RequestName(network.WiFiService, dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
 		t.Fatalf("cannot own %s: %v %v", network.WiFiService, reply, err)
 	}
-	want("on the bus", localapi.CheckOK, "wpa_supplicant answers")
+	want("on the bus", apitype.CheckOK, "wpa_supplicant answers")
 	if reply, err := conn.RequestName("net.connman.iwd", dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
 		t.Fatalf("cannot own net.connman.iwd: %v %v", reply, err)
 	}
-	want("iwd", localapi.CheckWarn, "iwd is running")
-	if c := checkWiFi(ctx, conn, p, "wlan7"); c.Result != localapi.CheckWarn || c.Fix == "" {
+	want("iwd", apitype.CheckWarn, "iwd is running")
+	if c := checkWiFi(ctx, conn, p, "wlan7"); c.Result != apitype.CheckWarn || c.Fix == "" {
 		t.Errorf("configured interface missing: %+v", c)
 	}
 }

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
@@ -112,16 +114,47 @@ func (l *Link) targets(t string) bool {
 	return false
 }
 
-// allowed matches a call against the configured routes with net/http's
-// own pattern rules, the ones the route table uses.
+// allowed matches a call against the API's route table with net/http's
+// own pattern rules, as the API will, and says whether the row it finds
+// is one the config allows.
 func (l *Link) allowed(method, path string) bool {
 	req, err := http.NewRequest(method, "http://boxagent"+path, nil)
 	if err != nil || !strings.HasPrefix(req.URL.Path, "/api/v1/") || req.URL.Path != cleanPath(req.URL.Path) {
 		return false
 	}
 	_, pattern := l.routes.Handler(req)
-	return pattern != ""
+	return l.allow[pattern]
 }
+
+// allowedRoutes is the API's table (localapi.Routes when table is nil)
+// as a mux, and the rows that the config's routes name, by pattern. A
+// configured route must name a row served in process (wildcards may be
+// named otherwise: "{addr}" for "{address}"): one that names none would
+// allow nothing, and is refused.
+func allowedRoutes(table []localapi.Route, configured []string) (*http.ServeMux, map[string]bool, error) {
+	if table == nil {
+		table = localapi.Routes
+	}
+	mux, rows := http.NewServeMux(), map[string]string{}
+	for _, r := range table {
+		if r.Session {
+			continue // the page's login: not served in process
+		}
+		mux.HandleFunc(r.Pattern(), func(http.ResponseWriter, *http.Request) {})
+		rows[wildcards.ReplaceAllString(r.Pattern(), "{}")] = r.Pattern()
+	}
+	allow := map[string]bool{}
+	for i, c := range configured {
+		p, ok := rows[wildcards.ReplaceAllString(c, "{}")]
+		if !ok {
+			return nil, nil, fmt.Errorf("[fleet] routes[%d]: %q is no call of the local API", i, c)
+		}
+		allow[p] = true
+	}
+	return mux, allow, nil
+}
+
+var wildcards = regexp.MustCompile(`\{[^}]*\}`)
 
 // cleanPath refuses dot segments, which the mux would redirect.
 func cleanPath(p string) string {
@@ -143,7 +176,7 @@ func (l *Link) answered(c Command) (Reply, bool) {
 	switch {
 	case op.State == journal.StateRunning:
 		status = http.StatusAccepted
-		body, _ = json.Marshal(localapi.Accepted{ID: op.ID, Location: fmt.Sprintf("/api/v1/operations/%d", op.ID)})
+		body, _ = json.Marshal(apitype.Accepted{ID: op.ID, Location: fmt.Sprintf("/api/v1/operations/%d", op.ID)})
 	case op.Error != nil:
 		status = statusOf(op.Error.Code)
 		body, _ = json.Marshal(op)

@@ -10,11 +10,14 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/boxagent/boxagent/board"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/fleet/fleettest"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
@@ -28,16 +31,16 @@ type testBackend struct {
 	reloads  atomic.Int64
 }
 
-func (b *testBackend) Status(context.Context) localapi.Status {
+func (b *testBackend) Status(context.Context) apitype.Status {
 	rev, _ := b.revision.Load().(string)
-	return localapi.Status{Version: "test", Config: localapi.ConfigInfo{Revision: rev}, UptimeSeconds: float64(time.Now().UnixNano())}
+	return apitype.Status{Version: "test", Config: apitype.ConfigInfo{Revision: rev}, UptimeSeconds: float64(time.Now().UnixNano())}
 }
-func (b *testBackend) Doctor(context.Context) localapi.Doctor { return localapi.Doctor{} }
-func (b *testBackend) Board(context.Context) any              { return nil }
-func (b *testBackend) Boards(context.Context) (any, error)    { return []string{}, nil }
-func (b *testBackend) ReloadConfig(context.Context) (localapi.ReloadResult, error) {
+func (b *testBackend) Doctor(context.Context) apitype.Doctor           { return apitype.Doctor{} }
+func (b *testBackend) Board(context.Context) board.Detection           { return board.Detection{} }
+func (b *testBackend) Boards(context.Context) ([]board.Profile, error) { return []board.Profile{}, nil }
+func (b *testBackend) ReloadConfig(context.Context) (apitype.ReloadResult, error) {
 	b.reloads.Add(1)
-	return localapi.ReloadResult{}, nil
+	return apitype.ReloadResult{}, nil
 }
 func (b *testBackend) Snapshot() journal.Snapshot {
 	return journal.Snapshot{Revision: "sha256:test", Board: "test", Config: json.RawMessage(`{}`)}
@@ -66,6 +69,11 @@ type testBox struct {
 	done   chan struct{}
 }
 
+// testRoutes is the API's table with the tests' own calls.
+var testRoutes = append(slices.Clip(localapi.Routes),
+	localapi.Route{Method: "POST", Path: "/api/v1/test/work", Mutating: true},
+	localapi.Route{Method: "POST", Path: "/api/v1/test/long", Mutating: true, Long: true})
+
 // fleetRoutes are what the test boxes allow; the cancel route is not.
 var fleetRoutes = []string{
 	"GET /api/v1/status", "GET /api/v1/operations", "GET /api/v1/operations/{id}",
@@ -85,8 +93,8 @@ func newTestBox(t testing.TB, cfg config.Fleet, id Identity) *testBox {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b.log = &syncBuffer{}
 	linkLog := slog.New(slog.NewTextHandler(b.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	b.srv = localapi.New(localapi.Options{Backend: b.backend, Journal: b.store, Events: b.events, Logger: log})
-	b.srv.Handle("POST", "/api/v1/test/work", true, func(w http.ResponseWriter, r *http.Request) error {
+	b.srv = localapi.New(localapi.Options{Backend: b.backend, Journal: b.store, Events: b.events, Logger: log, Routes: testRoutes})
+	b.srv.Handle("POST /api/v1/test/work", func(w http.ResponseWriter, r *http.Request) error {
 		var req struct {
 			N string `json:"n"`
 		}
@@ -101,8 +109,8 @@ func newTestBox(t testing.TB, cfg config.Fleet, id Identity) *testBox {
 		})
 	})
 	b.release = make(chan struct{})
-	b.srv.Handle("POST", "/api/v1/test/long", true, func(w http.ResponseWriter, r *http.Request) error {
-		return b.srv.Operate(w, r, localapi.Spec{Kind: "test.long", Long: true}, func(ctx context.Context, _ localapi.ProgressFunc) (any, error) {
+	b.srv.Handle("POST /api/v1/test/long", func(w http.ResponseWriter, r *http.Request) error {
+		return b.srv.Operate(w, r, localapi.Spec{Kind: "test.long"}, func(ctx context.Context, _ localapi.ProgressFunc) (any, error) {
 			select {
 			case <-b.release:
 			case <-ctx.Done():
@@ -116,7 +124,7 @@ func newTestBox(t testing.TB, cfg config.Fleet, id Identity) *testBox {
 	})
 	b.opts = Options{
 		Config: cfg, Identity: id, Version: "test",
-		API: b.srv.InProcess(journal.OriginFleet), Journal: b.store, Events: b.events,
+		API: b.srv.InProcess(journal.OriginFleet), Routes: testRoutes, Journal: b.store, Events: b.events,
 		Snapshot: b.backend.Snapshot, Cursor: Cursor{Path: filepath.Join(b.dir, CursorFile)},
 		Logger: linkLog,
 	}

@@ -17,6 +17,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
@@ -34,7 +35,7 @@ type Journal interface {
 // Events is the agent's event broker (*localapi.Broker): every change
 // the link publishes follows one of its events, so the link never polls.
 type Events interface {
-	Subscribe(after uint64, replay bool) (<-chan localapi.Event, <-chan struct{}, func())
+	Subscribe(after uint64, replay bool) (<-chan apitype.Event, <-chan struct{}, func())
 }
 
 var (
@@ -51,7 +52,11 @@ type Options struct {
 	// API is the local API's in-process handler with origin fleet
 	// (localapi.Server.InProcess): commands run through the one route
 	// table.
-	API      http.Handler
+	API http.Handler
+	// Routes is the API's route table (localapi.Routes when nil): the
+	// configured routes must name its rows, and a command is matched
+	// against it.
+	Routes   []localapi.Route
 	Journal  Journal
 	Events   Events
 	Snapshot func() journal.Snapshot
@@ -81,7 +86,8 @@ type Link struct {
 	o      Options
 	topics Topics
 	keys   []ed25519.PublicKey
-	routes *http.ServeMux
+	routes *http.ServeMux  // the API's table (see allowed)
+	allow  map[string]bool // its rows the config allows, by pattern
 	client mqtt.Client
 	log    *slog.Logger
 
@@ -98,15 +104,6 @@ type Link struct {
 	trying    string // the broker of the newest connection attempt
 	acked     uint64 // the cursor
 	inflight  map[string]bool
-}
-
-// Info is the link's state for status and the page.
-type Info struct {
-	Connected    bool       `json:"connected"`
-	Broker       string     `json:"broker,omitempty"`
-	ID           string     `json:"id"`
-	Acked        uint64     `json:"acked_record"`
-	CertNotAfter *time.Time `json:"cert_not_after,omitempty"`
 }
 
 // New checks the options and makes a link; Run connects it.
@@ -130,7 +127,6 @@ func New(o Options) (*Link, error) {
 		log:         o.Logger.With("component", "fleet"),
 		wakeRecords: make(chan struct{}, 1), wakeStatus: make(chan struct{}, 1), stop: make(chan struct{}),
 		inflight: map[string]bool{}, lost: make(chan struct{}),
-		routes: http.NewServeMux(),
 	}
 	for _, k := range o.Config.OperatorKeys {
 		pub, err := config.ParseOperatorKey(k)
@@ -139,8 +135,9 @@ func New(o Options) (*Link, error) {
 		}
 		l.keys = append(l.keys, pub)
 	}
-	for _, r := range o.Config.Routes {
-		l.routes.HandleFunc(r, func(http.ResponseWriter, *http.Request) {})
+	var err error
+	if l.routes, l.allow, err = allowedRoutes(o.Routes, o.Config.Routes); err != nil {
+		return nil, err
 	}
 	acked, err := o.Cursor.Load()
 	if err != nil {
@@ -151,10 +148,10 @@ func New(o Options) (*Link, error) {
 }
 
 // Info says how the link stands.
-func (l *Link) Info() Info {
+func (l *Link) Info() apitype.FleetLink {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	in := Info{Connected: l.connected, Broker: l.broker, ID: l.o.Identity.ID, Acked: l.acked}
+	in := apitype.FleetLink{Connected: l.connected, Broker: l.broker, ID: l.o.Identity.ID, Acked: l.acked}
 	if t := l.o.Identity.CertNotAfter; !t.IsZero() {
 		in.CertNotAfter = &t
 	}
@@ -248,7 +245,7 @@ func (l *Link) Run(ctx context.Context) error {
 }
 
 func operationEnded(data json.RawMessage) bool {
-	var oe localapi.OperationEvent
+	var oe apitype.OperationEvent
 	return json.Unmarshal(data, &oe) == nil && oe.State.Final()
 }
 
@@ -350,7 +347,7 @@ func (l *Link) followStatus(ctx context.Context) {
 			last = nil // published again on the next connect
 			continue
 		}
-		var st localapi.Status
+		var st apitype.Status
 		if code, body := l.call(ctx, "GET", "/api/v1/status", nil, ""); code != http.StatusOK || json.Unmarshal(body, &st) != nil {
 			continue
 		}
@@ -394,7 +391,7 @@ func (l *Link) call(ctx context.Context, method, path string, body []byte, ref s
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if ref != "" {
-		req.Header.Set(localapi.RefHeader, ref)
+		req.Header.Set(apitype.RefHeader, ref)
 	}
 	rec := &callRecorder{h: http.Header{}}
 	l.o.API.ServeHTTP(rec, req)

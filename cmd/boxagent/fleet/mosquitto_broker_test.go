@@ -12,10 +12,10 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/fleet/fleettest"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
-	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
 
 // collector keeps what a watch saw.
@@ -127,7 +127,7 @@ func TestMosquitto(t *testing.T) {
 			t.Fatalf("online: %v", online)
 		}
 		waitFor(t, 10*time.Second, "box-a's status", func() bool { return seen.last("box-a", "status") != nil })
-		var st localapi.Status
+		var st apitype.Status
 		if err := json.Unmarshal(seen.last("box-a", "status"), &st); err != nil || st.Version != "test" {
 			t.Errorf("status %s: %v", seen.last("box-a", "status"), err)
 		}
@@ -140,7 +140,7 @@ func TestMosquitto(t *testing.T) {
 		a.backend.revision.Store("sha256:new")
 		a.events.Publish("test", "the revision changed")
 		waitFor(t, 10*time.Second, "the new status", func() bool {
-			var st localapi.Status
+			var st apitype.Status
 			json.Unmarshal(seen.last("box-a", "status"), &st)
 			return st.Config.Revision == "sha256:new"
 		})
@@ -179,7 +179,7 @@ func TestMosquitto(t *testing.T) {
 	t.Run("a long command: 202, its record when it ends, answered again", func(t *testing.T) {
 		c := Command{ID: "cmd-long-1", Method: "POST", Path: "/api/v1/test/long"}
 		r, err := op.Send(ctx, "box-a", c)
-		var acc localapi.Accepted
+		var acc apitype.Accepted
 		if err != nil || r.Status != http.StatusAccepted || json.Unmarshal(r.Body, &acc) != nil || acc.ID == 0 {
 			t.Fatalf("long: %+v %v", r, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,7 +56,7 @@ func must(b []byte, err error) []byte {
 
 func TestAllowedRoutes(t *testing.T) {
 	const pub = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" // 32 zero bytes: length is all New checks
-	l, err := New(Options{Config: config.Fleet{Routes: []string{"GET /api/v1/status", "GET /api/v1/operations", "GET /api/v1/operations/{id}", "POST /api/v1/fw/add"}, OperatorKeys: []string{pub}}, Identity: Identity{ID: "box"}})
+	l, err := New(Options{Config: config.Fleet{Routes: []string{"GET /api/v1/status", "GET /api/v1/operations", "GET /api/v1/operations/{id}", "POST /api/v1/fw/add", "GET /api/v1/bt/devices/{addr}"}, OperatorKeys: []string{pub}}, Identity: Identity{ID: "box"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,10 +76,25 @@ func TestAllowedRoutes(t *testing.T) {
 		{"GET", "/api/v1//status", false},
 		{"GET", "/etc/passwd", false},
 		{"GET", "http://evil/api/v1/status", false},
+		{"GET", "/api/v1/bt/devices/00:1B:66:AA:BB:CC", true}, // the table's {address}, configured as {addr}
+		{"GET", "/api/v1/bt/devices", false},
 	}
 	for _, tt := range tests {
 		if got := l.allowed(tt.method, tt.path); got != tt.want {
 			t.Errorf("allowed(%s %s) = %v, want %v", tt.method, tt.path, got, tt.want)
+		}
+	}
+}
+
+// TestAllowedRoutesRefused: a configured route must name a call of the
+// API's table served in process; one that names none would allow nothing
+// (or, as a prefix, a whole subtree), and the link does not start.
+func TestAllowedRoutesRefused(t *testing.T) {
+	const pub = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+	for _, r := range []string{"POST /api/v1/nothing", "GET /api/v1/bt/", "POST /api/v1/login", "DELETE /api/v1/status"} {
+		_, err := New(Options{Config: config.Fleet{Routes: []string{"GET /api/v1/status", r}, OperatorKeys: []string{pub}}, Identity: Identity{ID: "box"}})
+		if err == nil || !strings.Contains(err.Error(), "routes[1]") {
+			t.Errorf("%s: %v", r, err)
 		}
 	}
 }

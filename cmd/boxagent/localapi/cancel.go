@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 )
 
@@ -59,12 +60,6 @@ func cancelledFailure(ctx context.Context, f *journal.Failure) *journal.Failure 
 	return f
 }
 
-// CancelAnswer answers POST /api/v1/operations/{id}/cancel.
-type CancelAnswer struct {
-	ID    uint64 `json:"id"`
-	State string `json:"state"` // "cancelling": the operation ends soon, as cancelled
-}
-
 // cancelOperation cancels a running operation: its context ends, and it
 // ends as cancelled once its work has noticed (at once for a download).
 func (s *Server) cancelOperation(w http.ResponseWriter, r *http.Request) error {
@@ -79,7 +74,7 @@ func (s *Server) cancelOperation(w http.ResponseWriter, r *http.Request) error {
 	// The journal first: an operation it has ended may still be tracked
 	// for a moment, and is not cancelled any more.
 	if op.State == journal.StateRunning && s.ops.cancelOne(id) {
-		writeJSON(w, http.StatusAccepted, CancelAnswer{ID: id, State: "cancelling"})
+		writeJSON(w, http.StatusAccepted, apitype.CancelAnswer{ID: id, State: "cancelling"})
 		return nil
 	}
 	return Errorf(http.StatusConflict, "operation.finished", fmt.Sprintf("operation %d is not running", id), "")

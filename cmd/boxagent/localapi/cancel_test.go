@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 )
 
@@ -19,13 +20,13 @@ import (
 func TestCancelOperation(t *testing.T) {
 	s, store := newTestServer(t)
 	started := make(chan struct{}, 2)
-	s.routes = append(s.routes, route{"POST", "/api/v1/test/wait", true, func(w http.ResponseWriter, r *http.Request) error {
+	addRoute(s, "POST", "/api/v1/test/wait", true, func(w http.ResponseWriter, r *http.Request) error {
 		return s.Operate(w, r, Spec{Kind: "test.wait", Long: true}, func(ctx context.Context, progress ProgressFunc) (any, error) {
 			started <- struct{}{}
 			<-ctx.Done()
 			return nil, ctx.Err()
 		})
-	}})
+	})
 	h := s.Handler(true)
 	post := func(path string) *httptest.ResponseRecorder {
 		rec := httptest.NewRecorder()
@@ -34,7 +35,7 @@ func TestCancelOperation(t *testing.T) {
 	}
 	var ids []uint64
 	for i := 0; i < 2; i++ {
-		var acc Accepted
+		var acc apitype.Accepted
 		rec := post("/api/v1/test/wait")
 		if err := json.Unmarshal(rec.Body.Bytes(), &acc); err != nil || rec.Code != http.StatusAccepted {
 			t.Fatalf("start: %d %s", rec.Code, rec.Body)
@@ -93,17 +94,17 @@ func waitEnded(t *testing.T, store *journal.Store, id uint64) journal.Operation 
 func TestCancelQuietOperation(t *testing.T) {
 	s, store := newTestServer(t)
 	started := make(chan struct{}, 1)
-	s.routes = append(s.routes, route{"POST", "/api/v1/test/scan", true, func(w http.ResponseWriter, r *http.Request) error {
+	addRoute(s, "POST", "/api/v1/test/scan", true, func(w http.ResponseWriter, r *http.Request) error {
 		return s.Operate(w, r, Spec{Kind: "test.scan", Long: true}, func(ctx context.Context, progress ProgressFunc) (any, error) {
 			started <- struct{}{}
 			<-ctx.Done()
 			return []string{"seen so far"}, nil
 		})
-	}})
+	})
 	h := s.Handler(true)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/test/scan", nil))
-	var acc Accepted
+	var acc apitype.Accepted
 	if err := json.Unmarshal(rec.Body.Bytes(), &acc); err != nil || rec.Code != http.StatusAccepted {
 		t.Fatalf("start: %d %s", rec.Code, rec.Body)
 	}

@@ -4,33 +4,23 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 )
-
-// Error is what every failing API call answers, as
-// {"error":{"code":…,"message":…,"hint":…}}. Code is stable and meant for
-// programs; Message and Hint are for people.
-type Error struct {
-	Status  int    `json:"-"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Hint    string `json:"hint,omitempty"`
-}
-
-func (e *Error) Error() string { return e.Message }
 
 // Errorf builds an API error; handlers return it when they decide the
 // status themselves.
-func Errorf(status int, code, message, hint string) *Error {
-	return &Error{Status: status, Code: code, Message: message, Hint: hint}
+func Errorf(status int, code, message, hint string) *apitype.Error {
+	return &apitype.Error{Status: status, Code: code, Message: message, Hint: hint}
 }
 
 // ErrorMapper turns a domain error into an API error, or returns nil when it
-// does not know the error. The daemon registers one per domain so that this
-// package imports no domain code.
-type ErrorMapper func(error) *Error
+// does not know the error. The daemon gives the server its one table
+// (Options.Mappers), so that this package calls no domain code.
+type ErrorMapper func(error) *apitype.Error
 
-func (s *Server) apiError(err error) *Error {
-	var e *Error
+func (s *Server) apiError(err error) *apitype.Error {
+	var e *apitype.Error
 	if errors.As(err, &e) {
 		return e
 	}
@@ -39,7 +29,7 @@ func (s *Server) apiError(err error) *Error {
 			return e
 		}
 	}
-	return &Error{Status: http.StatusInternalServerError, Code: "internal", Message: err.Error()}
+	return &apitype.Error{Status: http.StatusInternalServerError, Code: "internal", Message: err.Error()}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -52,5 +42,5 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (s *Server) writeError(w http.ResponseWriter, err error) {
 	e := s.apiError(err)
-	writeJSON(w, e.Status, map[string]*Error{"error": e})
+	writeJSON(w, e.Status, map[string]*apitype.Error{"error": e})
 }

@@ -4,16 +4,9 @@ import (
 	"encoding/json"
 	"sync"
 	"time"
-)
 
-// Event is one state change or progress report, delivered to every
-// subscriber of GET /api/v1/events as a server-sent event.
-type Event struct {
-	ID   uint64          `json:"id"`
-	Time time.Time       `json:"time"`
-	Type string          `json:"type"`
-	Data json.RawMessage `json:"data,omitempty"`
-}
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
+)
 
 // Broker fans events out to subscribers. It keeps the newest events so a
 // client that reconnects with Last-Event-ID misses nothing that is still
@@ -22,14 +15,14 @@ type Event struct {
 type Broker struct {
 	mu     sync.Mutex
 	next   uint64
-	recent []Event
+	recent []apitype.Event
 	keep   int
 	subs   map[*subscription]struct{}
 	now    func() time.Time
 }
 
 type subscription struct {
-	ch      chan Event
+	ch      chan apitype.Event
 	dropped chan struct{}
 	once    sync.Once
 }
@@ -42,7 +35,7 @@ func NewBroker(keep int) *Broker {
 }
 
 // Publish sends an event of the given type; data is marshalled to JSON.
-func (b *Broker) Publish(typ string, data any) Event {
+func (b *Broker) Publish(typ string, data any) apitype.Event {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		raw, _ = json.Marshal(map[string]string{"marshal_error": err.Error()})
@@ -50,7 +43,7 @@ func (b *Broker) Publish(typ string, data any) Event {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.next++
-	ev := Event{ID: b.next, Time: b.now().UTC(), Type: typ, Data: raw}
+	ev := apitype.Event{ID: b.next, Time: b.now().UTC(), Type: typ, Data: raw}
 	b.recent = append(b.recent, ev)
 	if len(b.recent) > b.keep {
 		b.recent = b.recent[len(b.recent)-b.keep:]
@@ -69,8 +62,8 @@ func (b *Broker) Publish(typ string, data any) Event {
 // Subscribe returns a channel of new events, a channel closed when the
 // subscriber was dropped for falling behind, and a cancel func. With
 // replay, the held events with an id above after come first.
-func (b *Broker) Subscribe(after uint64, replay bool) (<-chan Event, <-chan struct{}, func()) {
-	s := &subscription{ch: make(chan Event, 256), dropped: make(chan struct{})}
+func (b *Broker) Subscribe(after uint64, replay bool) (<-chan apitype.Event, <-chan struct{}, func()) {
+	s := &subscription{ch: make(chan apitype.Event, 256), dropped: make(chan struct{})}
 	b.mu.Lock()
 	if replay {
 		for _, ev := range b.recent {
@@ -90,7 +83,12 @@ func (b *Broker) Subscribe(after uint64, replay bool) (<-chan Event, <-chan stru
 }
 
 // compactEvent renders an event as one line of JSON for the SSE data field.
-func compactEvent(ev Event) []byte {
+func compactEvent(ev apitype.Event) []byte {
 	b, _ := json.Marshal(ev)
 	return b
 }
+
+// Event is apitype.Event, named here too for the board tests of the
+// network and deploy packages that read the stream (their owners move
+// them to apitype when next they touch them).
+type Event = apitype.Event

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 )
 
@@ -26,9 +27,9 @@ func TestInProcessOrigin(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := httptest.NewRequest("POST", "/api/v1/config/reload", nil)
-			req.Header.Set(RefHeader, "cmd-1")
+			req.Header.Set(apitype.RefHeader, "cmd-1")
 			if tt.origin != "" {
-				req.Header.Set(OriginHeader, tt.origin)
+				req.Header.Set(apitype.OriginHeader, tt.origin)
 			}
 			rec := httptest.NewRecorder()
 			tt.h.ServeHTTP(rec, req)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 )
 
@@ -19,7 +20,8 @@ type Spec struct {
 	Summary string
 	Request any
 	// Long operations answer 202 at once and report progress as events;
-	// short ones answer when done.
+	// short ones answer when done. A call's is its route's (Route.Long):
+	// this is for the agent's own operations (Server.Run).
 	Long bool
 }
 
@@ -37,7 +39,7 @@ type operations struct {
 	events   *Broker
 	snapshot func() journal.Snapshot
 	log      *slog.Logger
-	failure  func(error) *Error
+	failure  func(error) *apitype.Error
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -50,15 +52,6 @@ type operations struct {
 // progressEvery bounds how often progress is written to the journal; every
 // report still goes out as an event.
 const progressEvery = time.Second
-
-// OperationEvent is the data of "operation" events.
-type OperationEvent struct {
-	ID       uint64            `json:"id"`
-	Kind     string            `json:"kind"`
-	State    journal.State     `json:"state"`
-	Progress *journal.Progress `json:"progress,omitempty"`
-	Error    *journal.Failure  `json:"error,omitempty"`
-}
 
 // start begins an operation and runs fn: in the background for a long one,
 // before returning for a short one. It returns the operation's record as it
@@ -79,7 +72,7 @@ func (o *operations) start(who caller, spec Spec, fn OpFunc) (journal.Operation,
 		return journal.Operation{}, fmt.Errorf("cannot journal the operation: %w", err)
 	}
 	o.log.Info("operation started", "id", op.ID, "kind", op.Kind, "origin", op.Origin)
-	o.events.Publish("operation", OperationEvent{ID: op.ID, Kind: op.Kind, State: op.State})
+	o.events.Publish("operation", apitype.OperationEvent{ID: op.ID, Kind: op.Kind, State: op.State})
 
 	ctx, cancel := o.track(op.ID)
 	o.wg.Add(1)
@@ -99,7 +92,7 @@ func (o *operations) run(ctx context.Context, op journal.Operation, fn OpFunc) j
 	var last time.Time
 	progress := func(msg string, done, total int64) {
 		p := journal.Progress{Time: time.Now().UTC(), Message: msg, Done: done, Total: total}
-		o.events.Publish("operation", OperationEvent{ID: op.ID, Kind: op.Kind, State: journal.StateRunning, Progress: &p})
+		o.events.Publish("operation", apitype.OperationEvent{ID: op.ID, Kind: op.Kind, State: journal.StateRunning, Progress: &p})
 		if time.Since(last) < progressEvery && done != total {
 			return
 		}
@@ -135,7 +128,7 @@ func (o *operations) run(ctx context.Context, op journal.Operation, fn OpFunc) j
 		final = op
 	}
 	o.log.Info("operation ended", "id", op.ID, "kind", op.Kind, "state", final.State)
-	o.events.Publish("operation", OperationEvent{ID: op.ID, Kind: op.Kind, State: final.State, Error: failure})
+	o.events.Publish("operation", apitype.OperationEvent{ID: op.ID, Kind: op.Kind, State: final.State, Error: failure})
 	return final
 }
 

@@ -9,20 +9,25 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/boxagent/boxagent/board"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 )
 
 // stubBackend answers the read calls; these tests are about operations.
 type stubBackend struct{}
 
-func (stubBackend) Status(context.Context) Status                      { return Status{Version: "test"} }
-func (stubBackend) Doctor(context.Context) Doctor                      { return Doctor{} }
-func (stubBackend) Board(context.Context) any                          { return nil }
-func (stubBackend) Boards(context.Context) (any, error)                { return []string{}, nil }
-func (stubBackend) ReloadConfig(context.Context) (ReloadResult, error) { return ReloadResult{}, nil }
+func (stubBackend) Status(context.Context) apitype.Status           { return apitype.Status{Version: "test"} }
+func (stubBackend) Doctor(context.Context) apitype.Doctor           { return apitype.Doctor{} }
+func (stubBackend) Board(context.Context) board.Detection           { return board.Detection{} }
+func (stubBackend) Boards(context.Context) ([]board.Profile, error) { return []board.Profile{}, nil }
+func (stubBackend) ReloadConfig(context.Context) (apitype.ReloadResult, error) {
+	return apitype.ReloadResult{}, nil
+}
 func (stubBackend) Snapshot() journal.Snapshot {
 	return journal.Snapshot{Revision: "sha256:test", Board: "test", Config: json.RawMessage(`{"k":1}`)}
 }
@@ -44,20 +49,20 @@ func TestLongOperationAnswers202AndStreamsProgress(t *testing.T) {
 	events, _, cancel := s.events.Subscribe(0, false)
 	defer cancel()
 	release := make(chan struct{})
-	s.routes = append(s.routes, route{"POST", "/api/v1/test/long", true, func(w http.ResponseWriter, r *http.Request) error {
+	addRoute(s, "POST", "/api/v1/test/long", true, func(w http.ResponseWriter, r *http.Request) error {
 		return s.Operate(w, r, Spec{Kind: "test.long", Long: true}, func(ctx context.Context, progress ProgressFunc) (any, error) {
 			progress("copying", 50, 100)
 			<-release
 			progress("copying", 100, 100)
 			return map[string]int{"bytes": 100}, nil
 		})
-	}})
+	})
 	rec := httptest.NewRecorder()
 	s.Handler(true).ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/test/long", nil))
 	if rec.Code != http.StatusAccepted {
 		t.Fatalf("long operation: %d %s", rec.Code, rec.Body)
 	}
-	var acc Accepted
+	var acc apitype.Accepted
 	json.Unmarshal(rec.Body.Bytes(), &acc)
 	if acc.ID == 0 || rec.Header().Get("Location") != acc.Location {
 		t.Fatalf("accepted: %+v, Location %q", acc, rec.Header().Get("Location"))
@@ -70,7 +75,7 @@ func TestLongOperationAnswers202AndStreamsProgress(t *testing.T) {
 	for len(states) == 0 || states[len(states)-1] == journal.StateRunning {
 		select {
 		case ev := <-events:
-			var oe OperationEvent
+			var oe apitype.OperationEvent
 			json.Unmarshal(ev.Data, &oe)
 			states = append(states, oe.State)
 			if oe.Progress != nil {
@@ -91,17 +96,17 @@ func TestLongOperationAnswers202AndStreamsProgress(t *testing.T) {
 
 func TestShortOperationFailureKeepsStatus(t *testing.T) {
 	s, _ := newTestServer(t)
-	s.mappers = []ErrorMapper{func(err error) *Error {
+	s.mappers = []ErrorMapper{func(err error) *apitype.Error {
 		if err.Error() == "bad input" {
 			return Errorf(http.StatusBadRequest, "test.invalid", "bad input", "fix it")
 		}
 		return nil
 	}}
-	s.routes = append(s.routes, route{"POST", "/api/v1/test/fail", true, func(w http.ResponseWriter, r *http.Request) error {
+	addRoute(s, "POST", "/api/v1/test/fail", false, func(w http.ResponseWriter, r *http.Request) error {
 		return s.Operate(w, r, Spec{Kind: "test.fail"}, func(context.Context, ProgressFunc) (any, error) {
 			return nil, errors.New("bad input")
 		})
-	}})
+	})
 	rec := httptest.NewRecorder()
 	s.Handler(true).ServeHTTP(rec, httptest.NewRequest("POST", "/api/v1/test/fail", nil))
 	var op journal.Operation
@@ -151,10 +156,16 @@ func TestUnknownCallAndBadID(t *testing.T) {
 	} {
 		rec := httptest.NewRecorder()
 		s.Handler(true).ServeHTTP(rec, httptest.NewRequest("GET", c.path, nil))
-		var body struct{ Error Error }
+		var body struct{ Error apitype.Error }
 		json.Unmarshal(rec.Body.Bytes(), &body)
 		if rec.Code != c.code || body.Error.Code != c.want {
 			t.Errorf("%s: %d %s, want %d %s", c.path, rec.Code, rec.Body, c.code, c.want)
 		}
 	}
+}
+
+// addRoute adds a test call to s's route table and gives it h.
+func addRoute(s *Server, method, path string, long bool, h HandlerFunc) {
+	s.routes = append(slices.Clip(s.routes), Route{Method: method, Path: path, Mutating: true, Long: long})
+	s.Handle(method+" "+path, h)
 }

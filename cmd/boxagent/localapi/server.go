@@ -11,22 +11,25 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/boxagent/boxagent/board"
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 )
 
 // Backend is what the API serves; the daemon implements it. Values are
 // returned ready to be encoded as JSON.
 type Backend interface {
-	Status(ctx context.Context) Status
-	Doctor(ctx context.Context) Doctor
-	Board(ctx context.Context) any
-	Boards(ctx context.Context) (any, error)
+	Status(ctx context.Context) apitype.Status
+	Doctor(ctx context.Context) apitype.Doctor
+	Board(ctx context.Context) board.Detection
+	Boards(ctx context.Context) ([]board.Profile, error)
 	// ReloadConfig re-reads and applies the config file: the demo mutation.
-	ReloadConfig(ctx context.Context) (ReloadResult, error)
+	ReloadConfig(ctx context.Context) (apitype.ReloadResult, error)
 	// Snapshot is the settings in effect, recorded with every operation.
 	Snapshot() journal.Snapshot
 }
@@ -43,6 +46,9 @@ type Options struct {
 	// Requests over the unix socket are authorised by the socket's file
 	// permissions and the peer's credentials (the daemon's listener).
 	Sessions *Sessions
+	// Routes is the table served; nil is Routes (tests add rows of their
+	// own).
+	Routes []Route
 }
 
 // Server serves the API. One Server handles both listeners; which one a
@@ -55,43 +61,41 @@ type Server struct {
 	mappers  []ErrorMapper
 	sessions *Sessions
 	ops      *operations
-	routes   []route
+	routes   []Route
+	handlers map[string]HandlerFunc // by Route.Pattern
 }
 
 // HandlerFunc handles one API call; a returned error is answered in the
 // API's error shape.
 type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 
-// route is one row of the handler table.
-type route struct {
-	method, path string
-	// mutating routes start operations; over TCP they need the session's
-	// CSRF token.
-	mutating bool
-	handle   HandlerFunc
+// Handle gives the row of the route table that pattern names
+// ("POST /api/v1/bt/scan") its handler; the daemon's domains give theirs
+// before Handler is called. A pattern that is not a row, or one given
+// twice, is a mistake of the program: it panics.
+func (s *Server) Handle(pattern string, h HandlerFunc) {
+	if !slices.ContainsFunc(s.routes, func(r Route) bool { return r.Pattern() == pattern }) {
+		panic("localapi: " + pattern + " is not in the route table (localapi.Routes)")
+	}
+	if s.handlers[pattern] != nil {
+		panic("localapi: " + pattern + " has a handler already")
+	}
+	s.handlers[pattern] = h
 }
 
-// Handle adds a row to the handler table; the daemon's domains add their
-// calls this way before Handler is called. path is a net/http pattern
-// such as "/api/v1/bt/devices/{address}".
-func (s *Server) Handle(method, path string, mutating bool, h HandlerFunc) {
-	s.routes = append(s.routes, route{method, path, mutating, h})
+// Unbound lists the rows that have no handler yet.
+func (s *Server) Unbound() []Route {
+	var out []Route
+	for _, r := range s.routes {
+		if s.handlers[r.Pattern()] == nil {
+			out = append(out, r)
+		}
+	}
+	return out
 }
-
-// AddMapper registers how a domain's errors become API errors.
-func (s *Server) AddMapper(m ErrorMapper) { s.mappers = append(s.mappers, m) }
 
 // Publish sends an event to every subscriber of /api/v1/events.
 func (s *Server) Publish(typ string, data any) { s.events.Publish(typ, data) }
-
-// CSRFHeader is what the page sends with every change. It is no longer
-// what authorises one: every call over TCP needs a session, and every
-// change its CSRF token (CSRFTokenHeader).
-const CSRFHeader = "X-Boxagent-Request"
-
-// OriginHeader lets a client over the unix socket say who it is (cli or
-// provision); requests over TCP are always "web".
-const OriginHeader = "X-Boxagent-Origin"
 
 // New builds a Server.
 func New(o Options) *Server {
@@ -107,16 +111,25 @@ func New(o Options) *Server {
 		store: o.Journal, events: o.Events, snapshot: o.Backend.Snapshot,
 		log: o.Logger, failure: s.apiError, ctx: ctx, cancel: cancel,
 	}
-	s.routes = []route{
-		{"GET", "/api/v1/status", false, s.getStatus},
-		{"GET", "/api/v1/events", false, s.getEvents},
-		{"GET", "/api/v1/operations", false, s.listOperations},
-		{"GET", "/api/v1/operations/{id}", false, s.getOperation},
-		{"POST", "/api/v1/operations/{id}/cancel", true, s.cancelOperation},
-		{"GET", "/api/v1/doctor", false, s.getDoctor},
-		{"GET", "/api/v1/board", false, s.getBoard},
-		{"GET", "/api/v1/boards", false, s.getBoards},
-		{"POST", "/api/v1/config/reload", true, s.reloadConfig},
+	s.routes, s.handlers = o.Routes, map[string]HandlerFunc{}
+	if s.routes == nil {
+		s.routes = Routes
+	}
+	for pattern, h := range map[string]HandlerFunc{
+		"GET /api/v1/status":                  s.getStatus,
+		"GET /api/v1/events":                  s.getEvents,
+		"GET /api/v1/operations":              s.listOperations,
+		"GET /api/v1/operations/{id}":         s.getOperation,
+		"POST /api/v1/operations/{id}/cancel": s.cancelOperation,
+		"GET /api/v1/doctor":                  s.getDoctor,
+		"GET /api/v1/board":                   s.getBoard,
+		"GET /api/v1/boards":                  s.getBoards,
+		"POST /api/v1/config/reload":          s.reloadConfig,
+		"POST /api/v1/login":                  s.sessions.login,
+		"POST /api/v1/logout":                 s.sessions.logout,
+		"GET /api/v1/session":                 s.getSession,
+	} {
+		s.Handle(pattern, h)
 	}
 	return s
 }
@@ -129,60 +142,44 @@ func (s *Server) Handler(trusted bool) http.Handler {
 	})
 }
 
-// RefHeader carries, in a request to InProcess's handler, the front end's
-// own id of the request, journalled as the operation's Ref.
-const RefHeader = "X-Boxagent-Ref"
-
 // InProcess returns the handler for a front end inside the agent (the
 // fleet link): the same route table as the socket's, authorised by the
 // front end itself before it calls, every operation journalled with
 // origin and the request's RefHeader. No listener serves it.
 func (s *Server) InProcess(origin journal.Origin) http.Handler {
 	return s.handler(true, func(r *http.Request) caller {
-		return caller{origin: origin, ref: r.Header.Get(RefHeader)}
+		return caller{origin: origin, ref: r.Header.Get(apitype.RefHeader)}
 	})
 }
 
-// caller is who a request is from, as journalled with its operation.
+// caller is who a request is from, as journalled with its operation,
+// and the route it called.
 type caller struct {
 	origin journal.Origin
 	ref    string
+	route  Route
 }
 
 func (s *Server) handler(trusted bool, who func(*http.Request) caller) http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range s.routes {
-		rt := rt
-		mux.HandleFunc(rt.method+" "+rt.path, func(w http.ResponseWriter, r *http.Request) {
-			if !trusted {
-				if err := s.sessions.authorize(r, rt.mutating); err != nil {
+		handle := s.handlers[rt.Pattern()]
+		if handle == nil || rt.Session && trusted {
+			continue // not served: a domain that gave none, or the page's sessions on the socket
+		}
+		mux.HandleFunc(rt.Pattern(), func(w http.ResponseWriter, r *http.Request) {
+			if !trusted && !rt.Session {
+				if err := s.sessions.authorize(r, rt.Mutating); err != nil {
 					s.writeError(w, err)
 					return
 				}
 			}
-			r = r.WithContext(withCaller(r.Context(), who(r)))
-			if err := rt.handle(w, r); err != nil {
+			c := who(r)
+			c.route = rt
+			r = r.WithContext(withCaller(r.Context(), c))
+			if err := handle(w, r); err != nil {
 				s.writeError(w, err)
 			}
-		})
-	}
-	if !trusted {
-		mux.HandleFunc("POST /api/v1/login", func(w http.ResponseWriter, r *http.Request) {
-			if err := s.sessions.login(w, r); err != nil {
-				s.writeError(w, err)
-			}
-		})
-		mux.HandleFunc("POST /api/v1/logout", func(w http.ResponseWriter, r *http.Request) {
-			if err := s.sessions.logout(w, r); err != nil {
-				s.writeError(w, err)
-			}
-		})
-		mux.HandleFunc("GET /api/v1/session", func(w http.ResponseWriter, r *http.Request) {
-			if err := s.sessions.CheckHost(r); err != nil {
-				s.writeError(w, err)
-				return
-			}
-			writeJSON(w, http.StatusOK, s.sessions.info(r))
 		})
 	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -210,7 +207,7 @@ func originOf(r *http.Request, trusted bool) journal.Origin {
 	if !trusted {
 		return journal.OriginWeb
 	}
-	switch o := journal.Origin(r.Header.Get(OriginHeader)); o {
+	switch o := journal.Origin(r.Header.Get(apitype.OriginHeader)); o {
 	case journal.OriginProvision, journal.OriginAuto:
 		return o
 	}
@@ -219,8 +216,15 @@ func originOf(r *http.Request, trusted bool) journal.Origin {
 
 // Operate runs a mutating call as a journalled operation and answers with
 // it: 200 and the final record when short, 202 and the id when long.
+// Whether it is long is the route's (Route.Long), not the spec's.
 func (s *Server) Operate(w http.ResponseWriter, r *http.Request, spec Spec, fn OpFunc) error {
 	who, _ := r.Context().Value(callerKey{}).(caller)
+	if who.route.Path != "" {
+		if !who.route.Mutating {
+			return fmt.Errorf("%s is not a mutating route: it cannot start an operation", who.route.Pattern())
+		}
+		spec.Long = who.route.Long
+	}
 	op, err := s.ops.start(who, spec, fn)
 	if err != nil {
 		return err
@@ -228,7 +232,7 @@ func (s *Server) Operate(w http.ResponseWriter, r *http.Request, spec Spec, fn O
 	loc := "/api/v1/operations/" + strconv.FormatUint(op.ID, 10)
 	w.Header().Set("Location", loc)
 	if spec.Long {
-		writeJSON(w, http.StatusAccepted, Accepted{ID: op.ID, Location: loc})
+		writeJSON(w, http.StatusAccepted, apitype.Accepted{ID: op.ID, Location: loc})
 		return nil
 	}
 	status := http.StatusOK
@@ -253,6 +257,14 @@ func (s *Server) statusForCode(code string) int {
 
 func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, s.backend.Status(r.Context()))
+	return nil
+}
+
+func (s *Server) getSession(w http.ResponseWriter, r *http.Request) error {
+	if err := s.sessions.CheckHost(r); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.sessions.info(r))
 	return nil
 }
 

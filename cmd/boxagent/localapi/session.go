@@ -16,14 +16,9 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 )
-
-// SessionCookie names the page's session cookie.
-const SessionCookie = "boxagent_session"
-
-// CSRFTokenHeader carries the session's CSRF token on every mutating call
-// over TCP.
-const CSRFTokenHeader = "X-Boxagent-CSRF"
 
 // Sessions authorises every request that comes over TCP, loopback
 // included (other processes on a box are not trusted): a login with the
@@ -164,7 +159,7 @@ func clientOf(r *http.Request) string {
 
 // lookup returns the request's live session, if any.
 func (s *Sessions) lookup(r *http.Request) (*session, bool) {
-	c, err := r.Cookie(SessionCookie)
+	c, err := r.Cookie(apitype.SessionCookie)
 	if err != nil {
 		return nil, false
 	}
@@ -205,7 +200,7 @@ func (s *Sessions) Count() int {
 
 // authorize checks a TCP request to the API: right host, same site, a
 // session, and for changes the session's CSRF token.
-func (s *Sessions) authorize(r *http.Request, mutating bool) *Error {
+func (s *Sessions) authorize(r *http.Request, mutating bool) *apitype.Error {
 	if err := s.CheckHost(r); err != nil {
 		return err
 	}
@@ -217,7 +212,7 @@ func (s *Sessions) authorize(r *http.Request, mutating bool) *Error {
 		return Errorf(http.StatusUnauthorized, "auth.required", "log in first", "open the control page and enter the password (boxagent config password shows it on the box)")
 	}
 	if mutating {
-		got := r.Header.Get(CSRFTokenHeader)
+		got := r.Header.Get(apitype.CSRFTokenHeader)
 		if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(sess.csrf)) != 1 {
 			return Errorf(http.StatusForbidden, "auth.csrf", "missing or wrong CSRF token", "reload the page")
 		}
@@ -228,7 +223,7 @@ func (s *Sessions) authorize(r *http.Request, mutating bool) *Error {
 // CheckHost refuses a request whose Host header names another site: a
 // DNS-rebinding page (a name of the attacker's that now resolves to the
 // box) sends its own name, never one this box answers to.
-func (s *Sessions) CheckHost(r *http.Request) *Error {
+func (s *Sessions) CheckHost(r *http.Request) *apitype.Error {
 	if s.HostAllowed == nil || s.HostAllowed(r.Host) {
 		return nil
 	}
@@ -238,7 +233,7 @@ func (s *Sessions) CheckHost(r *http.Request) *Error {
 
 // checkOrigin refuses a browser request sent from another site: when the
 // Origin header is present it must name the host the request was sent to.
-func checkOrigin(r *http.Request) *Error {
+func checkOrigin(r *http.Request) *apitype.Error {
 	o := r.Header.Get("Origin")
 	if o == "" {
 		return nil
@@ -250,27 +245,15 @@ func checkOrigin(r *http.Request) *Error {
 	return nil
 }
 
-// SessionInfo answers GET /api/v1/session and a successful login.
-type SessionInfo struct {
-	Required      bool   `json:"required"`
-	Authenticated bool   `json:"authenticated"`
-	CSRF          string `json:"csrf,omitempty"`
-}
-
-// LoginRequest is the body of POST /api/v1/login.
-type LoginRequest struct {
-	Password string `json:"password"`
-}
-
-func (s *Sessions) info(r *http.Request) SessionInfo {
+func (s *Sessions) info(r *http.Request) apitype.SessionInfo {
 	sess, ok := s.lookup(r)
 	if !ok {
-		return SessionInfo{Required: true}
+		return apitype.SessionInfo{Required: true}
 	}
-	return SessionInfo{Required: true, Authenticated: true, CSRF: sess.csrf}
+	return apitype.SessionInfo{Required: true, Authenticated: true, CSRF: sess.csrf}
 }
 
-func tooMany(w http.ResponseWriter, wait time.Duration, msg string) *Error {
+func tooMany(w http.ResponseWriter, wait time.Duration, msg string) *apitype.Error {
 	secs := int(math.Max(1, math.Ceil(wait.Seconds())))
 	w.Header().Set("Retry-After", fmt.Sprint(secs))
 	return Errorf(http.StatusTooManyRequests, "auth.rate_limited", fmt.Sprintf(msg, secs), "")
@@ -286,7 +269,7 @@ func (s *Sessions) login(w http.ResponseWriter, r *http.Request) error {
 	if err := checkOrigin(r); err != nil {
 		return err
 	}
-	var req LoginRequest
+	var req apitype.LoginRequest
 	if err := DecodeJSON(r, &req); err != nil {
 		return err
 	}
@@ -344,10 +327,10 @@ func (s *Sessions) login(w http.ResponseWriter, r *http.Request) error {
 	s.sessions[sessionID(token)] = sess
 	s.changed()
 	http.SetCookie(w, &http.Cookie{
-		Name: SessionCookie, Value: token, Path: "/", HttpOnly: true,
+		Name: apitype.SessionCookie, Value: token, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(ttl.Seconds()), Secure: r.TLS != nil,
 	})
-	writeJSON(w, http.StatusOK, SessionInfo{Required: true, Authenticated: true, CSRF: sess.csrf})
+	writeJSON(w, http.StatusOK, apitype.SessionInfo{Required: true, Authenticated: true, CSRF: sess.csrf})
 	return nil
 }
 
@@ -418,14 +401,14 @@ func prune[V any](m map[string]V, max int, gone, pinned func(V) bool, ends func(
 }
 
 func (s *Sessions) logout(w http.ResponseWriter, r *http.Request) error {
-	if c, err := r.Cookie(SessionCookie); err == nil {
+	if c, err := r.Cookie(apitype.SessionCookie); err == nil {
 		s.mu.Lock()
 		delete(s.sessions, sessionID(c.Value))
 		s.changed()
 		s.mu.Unlock()
 	}
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
-	writeJSON(w, http.StatusOK, SessionInfo{Required: true})
+	http.SetCookie(w, &http.Cookie{Name: apitype.SessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	writeJSON(w, http.StatusOK, apitype.SessionInfo{Required: true})
 	return nil
 }
 

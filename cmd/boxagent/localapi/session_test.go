@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 )
 
 func TestLoginDelayGrowsAndSessionsExpire(t *testing.T) {
@@ -22,7 +24,7 @@ func TestLoginDelayGrowsAndSessionsExpire(t *testing.T) {
 		req := httptest.NewRequest("POST", "/api/v1/login", strings.NewReader(`{"password":"`+pass+`"}`))
 		req.RemoteAddr = "192.0.2.7:5555"
 		if err := s.login(rec, req); err != nil {
-			e := err.(*Error)
+			e := err.(*apitype.Error)
 			rec.Code = e.Status
 		}
 		return rec
@@ -74,8 +76,8 @@ func TestAuthorizeNeedsSession(t *testing.T) {
 		want     string
 	}{
 		{"read", false, "", nil, "auth.required"},
-		{"change with the old header", true, "", map[string]string{CSRFHeader: "1"}, "auth.required"},
-		{"cross-site", true, "", map[string]string{CSRFHeader: "1", "Origin": "http://evil.example"}, "auth.origin"},
+		{"change with the old header", true, "", map[string]string{apitype.CSRFHeader: "1"}, "auth.required"},
+		{"cross-site", true, "", map[string]string{apitype.CSRFHeader: "1", "Origin": "http://evil.example"}, "auth.origin"},
 		{"rebinding name", false, "evil.example:8080", nil, "auth.host"},
 	}
 	for _, c := range cases {
@@ -124,7 +126,7 @@ func TestLoginSlotPerClient(t *testing.T) {
 		req := httptest.NewRequest("POST", "/api/v1/login", strings.NewReader(`{"password":"x"}`))
 		req.RemoteAddr = addr
 		if err := s.login(rec, req); err != nil {
-			return err.(*Error).Status
+			return err.(*apitype.Error).Status
 		}
 		return rec.Code
 	}

@@ -1,0 +1,110 @@
+package daemon
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
+	"github.com/boxagent/boxagent/cmd/boxagent/paths"
+	"github.com/boxagent/boxagent/network"
+	"github.com/godbus/dbus/v5"
+)
+
+// wifiDoctor checks what Wi-Fi needs: wpa_supplicant installed, running
+// with -u (on the system bus), and the interface not managed by another
+// daemon (NetworkManager, iwd). doctor.go calls it with
+// checks = append(checks, a.wifiDoctor(ctx)).
+func (a *agent) wifiDoctor(ctx context.Context) apitype.Check {
+	conn, err := dbus.ConnectSystemBus(dbus.WithContext(ctx))
+	if err != nil {
+		return apitype.Check{Name: "wifi", Result: apitype.CheckSkip, Detail: "no system bus: " + err.Error()}
+	}
+	defer conn.Close()
+	return checkWiFi(ctx, conn, a.paths, wifiConfig(a.config()).Interface)
+}
+
+// checkWiFi is wifiDoctor on a given bus and root.
+func checkWiFi(ctx context.Context, conn *dbus.Conn, p paths.Paths, configured string) apitype.Check {
+	c := apitype.Check{Name: "wifi"}
+	iface, err := wifiInterface(p, configured)
+	if err != nil {
+		c.Result, c.Detail = apitype.CheckSkip, err.Error()
+		if configured != "" {
+			c.Result, c.Fix = apitype.CheckWarn, "set [wifi] interface to a link listed by: ls /sys/class/net/*/wireless"
+		}
+		return c
+	}
+	installed := false
+	for _, dir := range []string{"/sbin", "/usr/sbin", "/usr/bin", "/bin"} {
+		if _, err := os.Stat(p.Host(filepath.Join(dir, "wpa_supplicant"))); err == nil {
+			installed = true
+		}
+	}
+	onBus := nameHasOwner(ctx, conn, network.WiFiService)
+	switch cmdline, running := findProcess(p, "wpa_supplicant"); {
+	case !installed && !running:
+		c.Result, c.Detail, c.Fix = apitype.CheckFail, "wpa_supplicant is not installed", "apt-get install wpasupplicant"
+		return c
+	case running && !onBus && !slices.Contains(cmdline, "-u"):
+		c.Result, c.Detail = apitype.CheckFail, "wpa_supplicant runs without -u, so boxagent cannot drive it over D-Bus: "+strings.Join(cmdline, " ")
+		c.Fix = "run it as Debian's wpa_supplicant.service does (wpa_supplicant -u -s -O /run/wpa_supplicant): systemctl enable --now wpa_supplicant"
+		return c
+	case !onBus:
+		c.Result, c.Detail, c.Fix = apitype.CheckFail, "wpa_supplicant is not on the system bus", "systemctl enable --now wpa_supplicant"
+		return c
+	}
+	if other := otherManager(ctx, conn, iface); other != "" {
+		c.Result, c.Detail = apitype.CheckWarn, other
+		c.Fix = "nmcli device set " + iface + " managed no (or unmanaged-devices=interface-name:" + iface + " in NetworkManager.conf); stop iwd"
+		return c
+	}
+	c.Result, c.Detail = apitype.CheckOK, "wpa_supplicant answers on the bus; "+iface+" is boxagent's"
+	return c
+}
+
+func nameHasOwner(ctx context.Context, conn *dbus.Conn, name string) bool {
+	var has bool
+	err := conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.NameHasOwner", 0, name).Store(&has)
+	return err == nil && has
+}
+
+// findProcess returns the command line of a process named comm.
+func findProcess(p paths.Paths, comm string) ([]string, bool) {
+	entries, err := os.ReadDir(p.Proc())
+	if err != nil {
+		return nil, false
+	}
+	for _, e := range entries {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		c, err := os.ReadFile(filepath.Join(p.Proc(), e.Name(), "comm"))
+		if err != nil || strings.TrimSpace(string(c)) != comm {
+			continue
+		}
+		raw, _ := os.ReadFile(filepath.Join(p.Proc(), e.Name(), "cmdline"))
+		return strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00"), true
+	}
+	return nil, false
+}
+
+// otherManager says who else manages iface, or "".
+func otherManager(ctx context.Context, conn *dbus.Conn, iface string) string {
+	if nameHasOwner(ctx, conn, "org.freedesktop.NetworkManager") {
+		nm := conn.Object("org.freedesktop.NetworkManager", "/org/freedesktop/NetworkManager")
+		var dev dbus.ObjectPath
+		if err := nm.CallWithContext(ctx, "org.freedesktop.NetworkManager.GetDeviceByIpIface", 0, iface).Store(&dev); err == nil {
+			v, err := conn.Object("org.freedesktop.NetworkManager", dev).GetProperty("org.freedesktop.NetworkManager.Device.Managed")
+			if managed, _ := v.Value().(bool); err == nil && managed {
+				return "NetworkManager manages " + iface + ": it and boxagent would fight over wpa_supplicant"
+			}
+		}
+	}
+	if nameHasOwner(ctx, conn, "net.connman.iwd") {
+		return "iwd is running: it and wpa_supplicant cannot share " + iface
+	}
+	return ""
+}
