@@ -86,6 +86,7 @@ func TestLab(t *testing.T) {
 		"bench":  {Kind: vm.StickFAT32, SizeMiB: 640},
 		"agent":  {Kind: vm.StickFAT32},
 		"web":    {Kind: vm.StickFAT32}, // TestGuestBrowserStage (lab_browser_test.go)
+		"fleet":  {Kind: vm.StickFAT32}, // TestGuestFleetStage (lab_fleet_test.go)
 	} {
 		if name == "bench" && !bench {
 			continue
@@ -129,7 +130,7 @@ func TestLab(t *testing.T) {
 	}, "-test.run=^(TestGuest|"+kernelHashedTests+")")
 
 	// The images, checked from outside, as a second machine would.
-	for _, name := range []string{"fat32", "unplug", "kill", "agent", "web"} {
+	for _, name := range []string{"fat32", "unplug", "kill", "agent", "web", "fleet"} {
 		img := sticks[name]
 		if out, err := vm.CheckFAT(img); err != nil {
 			// A stick pulled while mounted keeps Linux's dirty flag: the
