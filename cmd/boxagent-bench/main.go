@@ -139,7 +139,14 @@ func run(r *report, o options) error {
 	if _, err := floor.start(); err != nil {
 		return err
 	}
-	if err := idle(r, o, agent, floor); err != nil {
+	fleetOn, bt, err := fleetAgent(bin, dir)
+	defer bt.close()
+	if err != nil {
+		return err
+	}
+	err = idle(r, o, agent, fleetOn, floor)
+	fleetOn.stop()
+	if err != nil {
 		return err
 	}
 	if err := latency(r, o, agent, floor); err != nil {
