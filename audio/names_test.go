@@ -1,9 +1,12 @@
 package audio
 
 import (
+	"reflect"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/jfreymuth/pulse"
 	"github.com/jfreymuth/pulse/proto"
 )
 
@@ -57,7 +60,8 @@ func TestProfileIs(t *testing.T) {
 }
 
 // A headset card as pipewire-pulse lists it: the generic profiles and
-// the codecs' own; modes and the profile each mode picks.
+// the codecs' own, "available" a boolean (0: unavailable); modes and the
+// profile each mode picks.
 func TestPipeWireHeadsetCard(t *testing.T) {
 	r := &proto.GetCardInfoReply{CardIndex: 3, CardName: "bluez_card.00_AA_01_01_00_01", Driver: "module-bluez5-device.c",
 		ActiveProfileName: "a2dp-sink-sbc", Properties: proto.PropList{"device.bus": proto.PropListString("bluetooth")}}
@@ -65,7 +69,7 @@ func TestPipeWireHeadsetCard(t *testing.T) {
 		name          string
 		avail         uint32
 		sinks, source uint32
-	}{{"off", 2, 0, 0}, {"a2dp-sink", 2, 1, 0}, {"headset-head-unit", 1, 1, 1}, {"a2dp-sink-sbc", 2, 1, 0}, {"headset-head-unit-cvsd", 1, 1, 1}}
+	}{{"off", 1, 0, 0}, {"a2dp-sink", 1, 1, 0}, {"headset-head-unit", 0, 1, 1}, {"a2dp-sink-sbc", 1, 1, 0}, {"headset-head-unit-cvsd", 0, 1, 1}}
 	// The reply's element type is the library's anonymous struct: grown,
 	// not spelt.
 	r.Profiles = slices.Grow(r.Profiles, len(profiles))[:len(profiles)]
@@ -166,5 +170,18 @@ func TestPipeWireState(t *testing.T) {
 	}
 	if s.Sources[0].Monitor != "bluez_output.00_AA_01_01_00_01.1" || s.Sources[1].Monitor != "" || s.Sources[1].IsMonitor {
 		t.Errorf("sources %+v", s.Sources)
+	}
+}
+
+// PlayRecord lengthens the library's request timeout through its
+// unexported field; a library that renames it must fail here, not leave
+// the test with 1 s requests (the host tests call it on a live client).
+func TestSetRequestTimeout(t *testing.T) {
+	f, ok := reflect.TypeFor[pulse.Client]().FieldByName("c")
+	if !ok || f.Type != reflect.TypeFor[*proto.Client]() {
+		t.Fatalf("pulse.Client has no field c *proto.Client (%+v): setRequestTimeout cannot work", f)
+	}
+	if setRequestTimeout(&pulse.Client{}, time.Second) {
+		t.Error("a client without a connection was given a timeout")
 	}
 }

@@ -38,10 +38,6 @@ import (
 // nativeTimeout bounds one native-protocol request.
 const nativeTimeout = 10 * time.Second
 
-// profileUnavailable is PA_PROFILE_AVAILABLE_NO; unknown (0) and yes (2)
-// are available, as PulseAudio's D-Bus protocol has it.
-const profileUnavailable = 1
-
 // PipeWireClient is a live view of PipeWire through pipewire-pulse's
 // native Pulse protocol, kept current by the protocol's subscription
 // events (card, sink, source, server).
@@ -244,6 +240,7 @@ func (c *PipeWireClient) loop() {
 		case <-c.done:
 			return
 		case e := <-c.events:
+			c.log.Debug("event", "event", e.Event.String(), "index", e.Index)
 			if c.lost.Swap(false) {
 				c.log.Info("events were lost; reading PipeWire's state again")
 				if err := c.load(); err != nil {
@@ -252,7 +249,7 @@ func (c *PipeWireClient) loop() {
 				continue
 			}
 			if err := c.apply(e); err != nil {
-				c.log.Debug("cannot read what an event names", "event", e.Event.String(), "index", e.Index, "err", err)
+				c.log.Warn("cannot read what an event names", "event", e.Event.String(), "index", e.Index, "err", err)
 			}
 		}
 	}
@@ -266,11 +263,19 @@ func (c *PipeWireClient) apply(e *proto.SubscribeEvent) error {
 			c.putCard(e.Index, nil)
 			return nil
 		}
-		var r proto.GetCardInfoReply
-		if err := c.pc.Request(&proto.GetCardInfo{CardIndex: e.Index}, &r); err != nil {
+		// The list, not GET_CARD_INFO: the library's request for one card
+		// lacks the name field the protocol has after the index.
+		var cards proto.GetCardInfoListReply
+		if err := c.pc.Request(&proto.GetCardInfoList{}, &cards); err != nil {
 			return err
 		}
-		c.putCard(e.Index, nativeCard(&r))
+		var card *Card
+		for _, r := range cards {
+			if r.CardIndex == e.Index {
+				card = nativeCard(r)
+			}
+		}
+		c.putCard(e.Index, card)
 	case proto.EventSink:
 		if removed {
 			c.putDevice(devKey{"sink", e.Index}, nil)
@@ -463,13 +468,17 @@ func prop(p proto.PropList, key string) string {
 	return strings.TrimRight(string(e), "\x00")
 }
 
+// nativeCard is a card as the native protocol lists it. A profile's
+// "available" there is a boolean (libpulse: "if this is zero, meaning
+// unavailable"; the servers send available != NO), not PulseAudio's
+// unknown/no/yes.
 func nativeCard(r *proto.GetCardInfoReply) *Card {
 	card := &Card{Name: r.CardName, Index: r.CardIndex, Driver: r.Driver, Description: prop(r.Properties, "device.description"),
 		Profiles: []Profile{}, ActiveProfile: r.ActiveProfileName}
 	card.Headset = strings.HasPrefix(card.Name, "bluez_card.") || prop(r.Properties, "device.bus") == "bluetooth"
 	for _, p := range r.Profiles {
 		card.Profiles = append(card.Profiles, Profile{Name: p.Name, Description: p.Description, Priority: p.Priority,
-			Available: p.Available != profileUnavailable, Sinks: p.NumSinks, Sources: p.NumSources})
+			Available: p.Available != 0, Sinks: p.NumSinks, Sources: p.NumSources})
 	}
 	return card
 }
