@@ -120,6 +120,13 @@ func PlayRecord(ctx context.Context, opts TestOptions) (TestResult, error) {
 		copts = append(copts, pulse.ClientServerString(opts.Native))
 	}
 	pc, err := pulse.NewClient(copts...)
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The library's connect waits 1 s for each answer, a limit it
+		// does not let us change (setRequestTimeout comes after): a
+		// loaded pipewire-pulse, which opens a PipeWire connection for
+		// each new client, can miss it. One more try.
+		pc, err = pulse.NewClient(copts...)
+	}
 	if err != nil {
 		e := &Error{Op: "connect to PulseAudio's native protocol " + opts.Native, Kind: ErrUnreachable, Msg: err.Error(),
 			Hint: "PulseAudio must load module-native-protocol-unix (deploy/pulseaudio/system.pa)"}
