@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 
 	"github.com/jfreymuth/pulse/proto"
 )
@@ -82,12 +83,15 @@ func (c *PipeWireClient) await(ctx context.Context, ch <-chan Event, op, what st
 
 // SetFallback makes a sink or source the default device. The name is
 // looked up by the server first: pipewire-pulse stores a default by name
-// and would take one that does not exist.
+// and would take one that does not exist. It returns once the server
+// reports the new default (and its event has gone out).
 func (c *PipeWireClient) SetFallback(ctx context.Context, kind, name string) error {
 	op, err := checkFallback(kind, name)
 	if err != nil {
 		return err
 	}
+	ch, cancel := c.Subscribe()
+	defer cancel()
 	if kind == "sink" {
 		err = c.pc.Request(&proto.GetSinkInfo{SinkIndex: proto.Undefined, SinkName: name}, &proto.GetSinkInfoReply{})
 		if err == nil {
@@ -102,18 +106,23 @@ func (c *PipeWireClient) SetFallback(ctx context.Context, kind, name string) err
 	if err != nil {
 		return nativeError(op, err)
 	}
-	c.mu.Lock()
-	*map[string]*string{"sink": &c.defSink, "source": &c.defSource}[kind] = name
-	c.mu.Unlock()
-	return nil
+	return c.await(ctx, ch, op, "the server did not report the new default", func() bool {
+		s := c.State()
+		return map[string]string{"sink": s.FallbackSink, "source": s.FallbackSource}[kind] == name
+	})
 }
 
-// SetVolume sets every channel of a sink or source to pct percent.
+// SetVolume sets every channel of a sink or source to pct percent. Like
+// every change here it returns once the server reports it: the model
+// takes changes from the server's events only, so that each one goes out
+// as an event, the caller's own too.
 func (c *PipeWireClient) SetVolume(ctx context.Context, name string, pct float64) (Volume, error) {
 	op, d, raw, err := volumeFor(c.device, name, pct)
 	if err != nil {
 		return Volume{}, err
 	}
+	ch, cancel := c.Subscribe()
+	defer cancel()
 	if d.Kind == "sink" {
 		err = c.pc.Request(&proto.SetSinkVolume{SinkIndex: d.Index, ChannelVolumes: raw}, nil)
 	} else {
@@ -123,8 +132,9 @@ func (c *PipeWireClient) SetVolume(ctx context.Context, name string, pct float64
 		return Volume{}, nativeError(op, err)
 	}
 	v := newVolume(raw)
-	c.update(d, func(d *Device) { d.Volume = v })
-	return v, nil
+	return v, c.await(ctx, ch, op, "the server did not report the new volume", c.deviceIs(d, func(cur *Device) bool {
+		return slices.EqualFunc(cur.Volume.Channels, v.Channels, func(a, b Channel) bool { return a.Raw == b.Raw })
+	}))
 }
 
 // SetMute mutes or unmutes a sink or source.
@@ -133,25 +143,27 @@ func (c *PipeWireClient) SetMute(ctx context.Context, name string, mute bool) er
 	if err != nil {
 		return err
 	}
+	ch, cancel := c.Subscribe()
+	defer cancel()
 	if d.Kind == "sink" {
 		err = c.pc.Request(&proto.SetSinkMute{SinkIndex: d.Index, Mute: mute}, nil)
 	} else {
 		err = c.pc.Request(&proto.SetSourceMute{SourceIndex: d.Index, Mute: mute}, nil)
 	}
+	op := muteWord(mute) + " " + name
 	if err != nil {
-		return nativeError(muteWord(mute)+" "+name, err)
+		return nativeError(op, err)
 	}
-	c.update(d, func(d *Device) { d.Muted = mute })
-	return nil
+	return c.await(ctx, ch, op, "the server did not report the change", c.deviceIs(d, func(cur *Device) bool { return cur.Muted == mute }))
 }
 
-// update changes the model's device d; its change event will say so too,
-// the caller reads its own write now.
-func (c *PipeWireClient) update(d *Device, fn func(*Device)) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cur, ok := c.devices[devKey{d.Kind, d.Index}]; ok {
-		fn(cur)
+// deviceIs is a condition on the model's device d, for await.
+func (c *PipeWireClient) deviceIs(d *Device, cond func(*Device) bool) func() bool {
+	return func() bool {
+		c.mu.RLock()
+		defer c.mu.RUnlock()
+		cur, ok := c.devices[devKey{d.Kind, d.Index}]
+		return ok && cond(cur)
 	}
 }
 
