@@ -201,16 +201,35 @@ func musicStep(t *testing.T, c Backend, s headsetStack, native string) {
 	if r.Recorded.Silent() {
 		t.Errorf("the A2DP sink's monitor is silent: %s", levelString(r.Recorded))
 	}
-	far := s.headsetSource(t, c)
-	r, err = PlayRecord(ctx, TestOptions{Native: native, Play: true, Sink: res.FallbackSink, Source: far, Seconds: 2})
+	var r2 TestResult
+	var far string
+	if s.farWhileStreaming {
+		// The headset side's capture exists only while the board streams
+		// A2DP: the tone plays (recorded from the sink's monitor, 8 s)
+		// while the headset side records 2 s of it.
+		played := make(chan error, 1)
+		go func() {
+			_, err := PlayRecord(ctx, TestOptions{Native: native, Play: true, Sink: res.FallbackSink, Source: res.FallbackSink + ".monitor", Seconds: 8})
+			played <- err
+		}()
+		far = s.headsetSource(t, c)
+		r2, err = PlayRecord(ctx, TestOptions{Native: native, Source: far, Seconds: 2})
+		if perr := <-played; perr != nil {
+			t.Errorf("the tone into %s while the headset side recorded: %v", res.FallbackSink, perr)
+		}
+	} else {
+		far = s.headsetSource(t, c)
+		r2, err = PlayRecord(ctx, TestOptions{Native: native, Play: true, Sink: res.FallbackSink, Source: far, Seconds: 2})
+	}
 	if err != nil {
 		t.Fatalf("tone into %s, recorded from %s: %v", res.FallbackSink, far, err)
 	}
-	t.Logf("the tone on the headset side (%s): %s", far, levelString(r.Recorded))
-	// ±20 Hz: the tone crosses SBC and the emulated link, which under
-	// TCG drops or repeats frames now and then (452 Hz was seen once).
-	if f := r.Recorded.FrequencyHz; r.Recorded.Silent() || f < 420 || f > 460 {
-		t.Errorf("the headset side recorded %s, want the 440 Hz tone", levelString(r.Recorded))
+	t.Logf("the tone on the headset side (%s): %s", far, levelString(r2.Recorded))
+	// ±30 Hz: the tone crosses SBC and the emulated link, which under
+	// TCG drops or repeats frames now and then: 452 to 461 Hz were seen
+	// on a loaded machine.
+	if f := r2.Recorded.FrequencyHz; r2.Recorded.Silent() || f < 410 || f > 470 {
+		t.Errorf("the headset side recorded %s, want the 440 Hz tone", levelString(r2.Recorded))
 	}
 }
 
@@ -232,9 +251,9 @@ func callStep(t *testing.T, c Backend, s headsetStack, hf *hfFake, native string
 	if res.Profile != s.call || res.FallbackSource == "" || res.FallbackSink == "" {
 		t.Fatalf("call: %+v, want %s with a sink and a source", res, s.call)
 	}
-	if st := c.State(); st.FallbackSource != res.FallbackSource {
-		t.Errorf("the model's default source is %q, want %q", st.FallbackSource, res.FallbackSource)
-	}
+	// The model follows (PulseAudio's signal for the new source, or
+	// pipewire-pulse's server event, may come after SetMode's answer).
+	waitState(t, c, "the default source "+res.FallbackSource, func(st State) bool { return st.FallbackSource == res.FallbackSource })
 	rx0 := hf.rxNonZero.Load()
 	r, err := PlayRecord(ctx, TestOptions{Native: native, Play: true, Sink: res.FallbackSink, Source: res.FallbackSource, Seconds: 3})
 	if err != nil {
