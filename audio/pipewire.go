@@ -2,6 +2,7 @@ package audio
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"maps"
 	"net"
@@ -89,8 +90,14 @@ func NewPipeWire(ctx context.Context, conn net.Conn, opts Options) (*PipeWireCli
 	c.pc.SetTimeout(nativeTimeout)
 	c.pc.Open(watchedConn{Conn: conn, gone: c.closeDone})
 	fail := func(op string, err error) (*PipeWireClient, error) {
+		e := c.nativeError(op, err)
 		conn.Close()
-		return nil, nativeError(op, err)
+		// Not answered at the start: unreachable rather than closed.
+		var ae *Error
+		if errors.As(e, &ae) && ae.Kind == ErrClosed {
+			ae.Kind = ErrUnreachable
+		}
+		return nil, e
 	}
 	var auth proto.AuthReply
 	if err := c.pc.Request(&proto.Auth{Version: c.pc.Version(), Cookie: cookie()}, &auth); err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"syscall"
 
 	"github.com/jfreymuth/pulse/proto"
 )
@@ -29,7 +30,7 @@ func (c *PipeWireClient) switchProfile(ctx context.Context, card *Card, p Profil
 	defer cancel()
 	req := &proto.SetCardProfile{CardIndex: proto.Undefined, CardName: card.Name, ProfileName: p.Name}
 	if err := c.pc.Request(req, nil); err != nil {
-		return nativeError(op, err)
+		return c.nativeError(op, err)
 	}
 	return c.await(ctx, ch, op, "the card did not show the profile active", func() bool {
 		cur, err := c.cardByName(card.Name)
@@ -104,7 +105,7 @@ func (c *PipeWireClient) SetFallback(ctx context.Context, kind, name string) err
 		}
 	}
 	if err != nil {
-		return nativeError(op, err)
+		return c.nativeError(op, err)
 	}
 	return c.await(ctx, ch, op, "the server did not report the new default", func() bool {
 		s := c.State()
@@ -129,7 +130,7 @@ func (c *PipeWireClient) SetVolume(ctx context.Context, name string, pct float64
 		err = c.pc.Request(&proto.SetSourceVolume{SourceIndex: d.Index, ChannelVolumes: raw}, nil)
 	}
 	if err != nil {
-		return Volume{}, nativeError(op, err)
+		return Volume{}, c.nativeError(op, err)
 	}
 	v := newVolume(raw)
 	return v, c.await(ctx, ch, op, "the server did not report the new volume", c.deviceIs(d, func(cur *Device) bool {
@@ -152,7 +153,7 @@ func (c *PipeWireClient) SetMute(ctx context.Context, name string, mute bool) er
 	}
 	op := muteWord(mute) + " " + name
 	if err != nil {
-		return nativeError(op, err)
+		return c.nativeError(op, err)
 	}
 	return c.await(ctx, ch, op, "the server did not report the change", c.deviceIs(d, func(cur *Device) bool { return cur.Muted == mute }))
 }
@@ -168,9 +169,16 @@ func (c *PipeWireClient) deviceIs(d *Device, cond func(*Device) bool) func() boo
 }
 
 // nativeError keeps the native protocol's own words, as streamError does
-// for the test's streams; a closed connection is ErrClosed.
-func nativeError(op string, err error) error {
-	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+// for the test's streams; once the connection is gone (however it went:
+// EOF, a reset, closed) the error is ErrClosed.
+func (c *PipeWireClient) nativeError(op string, err error) error {
+	gone := errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+	select {
+	case <-c.done:
+		gone = true
+	default:
+	}
+	if gone {
 		return &Error{Op: op, Kind: ErrClosed, Msg: err.Error(), Hint: "is pipewire-pulse running?"}
 	}
 	return streamError(op, err)
