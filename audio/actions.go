@@ -18,8 +18,11 @@ const (
 	ModeOff   = "off"
 )
 
-// Profile names of PulseAudio's Bluetooth cards, best first. PipeWire
-// spells them with dashes (a2dp-sink); both are accepted.
+// Profile names of a headset card, best first: PulseAudio's
+// (a2dp_sink, handsfree_head_unit, headset_head_unit) and PipeWire's
+// (a2dp-sink; headset-head-unit for HFP and HSP alike). A card offers one
+// set or the other; PipeWire's active profile carries the codec
+// (a2dp-sink-sbc), see profileIs.
 var (
 	musicProfiles = []string{"a2dp_sink", "a2dp-sink"}
 	callProfiles  = []string{"handsfree_head_unit", "headset_head_unit", "headset-head-unit"}
@@ -29,13 +32,18 @@ var (
 // prefers them: HFP hands-free, HSP headset.
 var callUUIDs = []string{"0000111e-0000-1000-8000-00805f9b34fb", "00001108-0000-1000-8000-00805f9b34fb"}
 
+// modeOf is the mode of a headset's active profile, "" for a profile that
+// is none of them.
 func modeOf(profile string) string {
+	is := func(names []string) bool {
+		return slices.ContainsFunc(names, func(n string) bool { return profileIs(profile, n) })
+	}
 	switch {
 	case profile == "off":
 		return ModeOff
-	case slices.Contains(musicProfiles, profile):
+	case is(musicProfiles):
 		return ModeMusic
-	case slices.Contains(callProfiles, profile):
+	case is(callProfiles):
 		return ModeCall
 	}
 	return ""
@@ -60,6 +68,10 @@ func availableModes(c *Card) []string {
 // SetCardProfile makes profile the card's active profile. The profile
 // must exist; PulseAudio refuses one that is not available.
 func (c *Client) SetCardProfile(ctx context.Context, cardName, profile string) error {
+	return setCardProfile(ctx, c, cardName, profile)
+}
+
+func setCardProfile(ctx context.Context, c modeDriver, cardName, profile string) error {
 	card, err := c.cardByName(cardName)
 	if err != nil {
 		return err
@@ -73,6 +85,11 @@ func (c *Client) SetCardProfile(ctx context.Context, cardName, profile string) e
 		}
 		return &Error{Op: op, Kind: ErrNotFound, Msg: "the card has no such profile; it has " + strings.Join(names, ", ")}
 	}
+	return c.switchProfile(ctx, card, p, op)
+}
+
+// switchProfile sets the card's ActiveProfile over D-Bus.
+func (c *Client) switchProfile(ctx context.Context, card *Card, p Profile, op string) error {
 	return c.setProfilePath(ctx, card, p.path, op)
 }
 
@@ -117,6 +134,11 @@ type ModeResult struct {
 // profile name. It then makes the card's sink, and for call its source,
 // the fallback devices.
 func (c *Client) SetMode(ctx context.Context, cardName, mode string) (ModeResult, error) {
+	return setMode(ctx, c, cardName, mode)
+}
+
+// setMode is SetMode on either backend.
+func setMode(ctx context.Context, c modeDriver, cardName, mode string) (ModeResult, error) {
 	cardName = CardName(cardName)
 	card, err := c.cardByName(cardName)
 	if err != nil {
@@ -130,7 +152,7 @@ func (c *Client) SetMode(ctx context.Context, cardName, mode string) (ModeResult
 		var ok bool
 		profile, ok = pick(card, musicProfiles)
 		if !ok {
-			return res, &Error{Op: op, Kind: ErrUnavailable, Msg: "the card offers no A2DP playback profile (a2dp_sink)",
+			return res, &Error{Op: op, Kind: ErrUnavailable, Msg: "the card offers no A2DP playback profile (a2dp_sink, PipeWire's a2dp-sink)",
 				Hint: "is it a headset? boxagent audio show lists its profiles"}
 		}
 	case ModeCall:
@@ -138,7 +160,7 @@ func (c *Client) SetMode(ctx context.Context, cardName, mode string) (ModeResult
 		profile, ok = pick(card, callProfiles)
 		if !ok {
 			return res, &Error{Op: op, Kind: ErrUnavailable, Msg: "the headset offers no microphone profile (HFP/HSP)",
-				Hint: "PulseAudio needs module-bluetooth-discover headset=native (deploy/pulseaudio/system.pa); some headsets have no microphone"}
+				Hint: "PulseAudio needs module-bluetooth-discover headset=native (deploy/pulseaudio/system.pa), PipeWire libspa-0.2-bluetooth with WirePlumber; some headsets have no microphone"}
 		}
 	case ModeOff:
 		profile, _ = card.Profile("off")
@@ -157,22 +179,22 @@ func (c *Client) SetMode(ctx context.Context, cardName, mode string) (ModeResult
 	res.Profile = profile.Name
 	if !profile.Available {
 		start := time.Now()
-		if err := c.waitAvailable(ctx, card, profile, mode); err != nil {
+		if err := waitAvailable(ctx, c, card, profile, mode); err != nil {
 			return res, &Error{Op: op, Kind: ErrUnavailable, Msg: err.Error(),
 				Hint: "connect the headset (boxagent bt connect ADDR) and try again"}
 		}
 		res.WaitedSeconds = time.Since(start).Round(time.Millisecond).Seconds()
 	}
-	if err := c.setProfilePath(ctx, card, profile.path, op); err != nil {
+	if err := c.switchProfile(ctx, card, profile, op); err != nil {
 		return res, err
 	}
 	if profile.Name == "off" {
 		return res, nil
 	}
-	// The card's devices are read from PulseAudio rather than from the
-	// model: they were created while the switch ran, and their signals
-	// may not have been taken in yet.
-	sink, source, err := c.cardDevices(ctx, card.path)
+	// The card's devices were created while the switch ran: the backend
+	// reads them from the server, or waits for its events, rather than
+	// trusting the model to have taken them in.
+	sink, source, err := c.cardDevices(ctx, card, profile)
 	if err != nil {
 		return res, wrap(op, err)
 	}
@@ -209,16 +231,17 @@ func pick(card *Card, names []string) (Profile, bool) {
 	return first, found
 }
 
-// waitAvailable waits for PulseAudio to signal that profile became
+// waitAvailable waits for the sound server to signal that profile became
 // available, asking BlueZ to connect it first when it can.
-func (c *Client) waitAvailable(ctx context.Context, card *Card, profile Profile, mode string) error {
+func waitAvailable(ctx context.Context, c modeDriver, card *Card, profile Profile, mode string) error {
 	ch, cancel := c.Subscribe()
 	defer cancel()
-	ctx, stop := context.WithTimeout(ctx, c.opts.ModeTimeout)
+	opts := c.options()
+	ctx, stop := context.WithTimeout(ctx, opts.ModeTimeout)
 	defer stop()
-	if c.opts.ConnectProfile != nil && card.Headset && mode == ModeCall {
-		if err := c.opts.ConnectProfile(ctx, card.Name, callUUIDs); err != nil {
-			c.log.Info("cannot connect the voice profile; waiting for the headset", "card", card.Name, "err", err)
+	if opts.ConnectProfile != nil && card.Headset && mode == ModeCall {
+		if err := opts.ConnectProfile(ctx, card.Name, callUUIDs); err != nil {
+			c.logger().Info("cannot connect the voice profile; waiting for the headset", "card", card.Name, "err", err)
 		}
 	}
 	for {
@@ -230,8 +253,8 @@ func (c *Client) waitAvailable(ctx context.Context, card *Card, profile Profile,
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("profile %s did not become available within %s", profile.Name, c.opts.ModeTimeout)
-		case <-c.done:
+			return fmt.Errorf("profile %s did not become available within %s", profile.Name, opts.ModeTimeout)
+		case <-c.Done():
 			return ErrClosed
 		case <-ch:
 		}
@@ -239,8 +262,8 @@ func (c *Client) waitAvailable(ctx context.Context, card *Card, profile Profile,
 }
 
 // cardDevices reads a card's first sink and source from PulseAudio.
-func (c *Client) cardDevices(ctx context.Context, card dbus.ObjectPath) (sink, source string, err error) {
-	m, err := c.getAll(ctx, card, ifaceCard)
+func (c *Client) cardDevices(ctx context.Context, card *Card, _ Profile) (sink, source string, err error) {
+	m, err := c.getAll(ctx, card.path, ifaceCard)
 	if err != nil {
 		return "", "", err
 	}
@@ -269,10 +292,10 @@ func (c *Client) cardDevices(ctx context.Context, card dbus.ObjectPath) (sink, s
 // SetFallback makes a sink or source (kind "sink" or "source") the
 // fallback device: where new streams go.
 func (c *Client) SetFallback(ctx context.Context, kind, name string) error {
-	if kind != "sink" && kind != "source" {
-		return &Error{Op: "set the default device", Kind: ErrInvalid, Msg: fmt.Sprintf("%q is neither sink nor source", kind)}
+	op, err := checkFallback(kind, name)
+	if err != nil {
+		return err
 	}
-	op := fmt.Sprintf("make %s the default %s", name, kind)
 	p, err := c.pathOf(ctx, kind, name)
 	if err != nil {
 		return wrap(op, err)
@@ -294,6 +317,15 @@ func (c *Client) SetFallback(ctx context.Context, kind, name string) error {
 	return nil
 }
 
+// checkFallback refuses a kind that is neither sink nor source; op names
+// the change.
+func checkFallback(kind, name string) (string, error) {
+	if kind != "sink" && kind != "source" {
+		return "", &Error{Op: "set the default device", Kind: ErrInvalid, Msg: fmt.Sprintf("%q is neither sink nor source", kind)}
+	}
+	return fmt.Sprintf("make %s the default %s", name, kind), nil
+}
+
 // pathOf asks PulseAudio for a device's path by name, so that a device
 // created a moment ago is found even before its signal was taken in.
 func (c *Client) pathOf(ctx context.Context, kind, name string) (dbus.ObjectPath, error) {
@@ -309,24 +341,9 @@ func (c *Client) pathOf(ctx context.Context, kind, name string) (dbus.ObjectPath
 // SetVolume sets every channel of a sink or source to pct percent
 // (0..MaxVolumePercent).
 func (c *Client) SetVolume(ctx context.Context, name string, pct float64) (Volume, error) {
-	op := fmt.Sprintf("set the volume of %s to %g%%", name, pct)
-	if pct < 0 || pct > MaxVolumePercent || pct != pct {
-		return Volume{}, &Error{Op: op, Kind: ErrInvalid, Msg: fmt.Sprintf("the volume must be 0 to %d %%", MaxVolumePercent)}
-	}
-	d, err := c.device("", name)
+	op, d, raw, err := volumeFor(c.device, name, pct)
 	if err != nil {
 		return Volume{}, err
-	}
-	n := d.channels
-	if n == 0 {
-		n = len(d.Volume.Channels)
-	}
-	if n == 0 {
-		n = 1
-	}
-	raw := make([]uint32, n)
-	for i := range raw {
-		raw[i] = rawVolume(pct)
 	}
 	if err := c.set(ctx, d.path, ifaceDevice, "Volume", raw); err != nil {
 		return Volume{}, wrap(op, err)
@@ -336,18 +353,47 @@ func (c *Client) SetVolume(ctx context.Context, name string, pct float64) (Volum
 	return v, nil
 }
 
+// volumeFor finds the device a volume change is for and gives pct for
+// each of its channels; a volume out of range is refused. op names the
+// change.
+func volumeFor(device func(kind, name string) (*Device, error), name string, pct float64) (op string, d *Device, raw []uint32, err error) {
+	op = fmt.Sprintf("set the volume of %s to %g%%", name, pct)
+	if pct < 0 || pct > MaxVolumePercent || pct != pct {
+		return op, nil, nil, &Error{Op: op, Kind: ErrInvalid, Msg: fmt.Sprintf("the volume must be 0 to %d %%", MaxVolumePercent)}
+	}
+	if d, err = device("", name); err != nil {
+		return op, nil, nil, err
+	}
+	n := d.channels
+	if n == 0 {
+		n = len(d.Volume.Channels)
+	}
+	if n == 0 {
+		n = 1
+	}
+	raw = make([]uint32, n)
+	for i := range raw {
+		raw[i] = rawVolume(pct)
+	}
+	return op, d, raw, nil
+}
+
+// muteWord names a mute change.
+func muteWord(mute bool) string {
+	if mute {
+		return "mute"
+	}
+	return "unmute"
+}
+
 // SetMute mutes or unmutes a sink or source.
 func (c *Client) SetMute(ctx context.Context, name string, mute bool) error {
-	word := "unmute"
-	if mute {
-		word = "mute"
-	}
 	d, err := c.device("", name)
 	if err != nil {
 		return err
 	}
 	if err := c.set(ctx, d.path, ifaceDevice, "Mute", mute); err != nil {
-		return wrap(word+" "+name, err)
+		return wrap(muteWord(mute)+" "+name, err)
 	}
 	c.updateDevice(d.path, func(d *Device) { d.Muted = mute })
 	return nil

@@ -25,6 +25,9 @@ type Server struct {
 	// How says how the address was found: "PULSE_DBUS_SERVER", "config",
 	// "system", "org.PulseAudio1 lookup", "XDG_RUNTIME_DIR".
 	How string `json:"how"`
+	// Backend is BackendPulseAudio or BackendPipeWire, set by the Connect
+	// that reached it.
+	Backend string `json:"backend,omitempty"`
 }
 
 // Locator finds PulseAudio. Every outside thing it reads is a field, so
@@ -40,16 +43,21 @@ type Locator struct {
 	SessionBus func(ctx context.Context) (*dbus.Conn, error)
 }
 
-// Candidates lists where to try, in order.
-func (l Locator) Candidates(ctx context.Context) []Server {
-	getenv := l.Getenv
+// env is the locator's environment reader and run folder, defaulted.
+func (l Locator) env() (func(string) string, string) {
+	getenv, run := l.Getenv, l.RunDir
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	run := l.RunDir
 	if run == "" {
 		run = "/run"
 	}
+	return getenv, run
+}
+
+// Candidates lists where to try, in order.
+func (l Locator) Candidates(ctx context.Context) []Server {
+	getenv, run := l.env()
 	native := func(s Server) Server {
 		if l.Config.Native != "" {
 			s.Native = l.Config.Native
@@ -75,6 +83,31 @@ func (l Locator) Candidates(ctx context.Context) []Server {
 	default:
 		return []Server{native(Server{DBus: s, How: "config"})}
 	}
+}
+
+// NativeCandidates lists the native-protocol sockets where PipeWire's
+// pipewire-pulse may listen, in order: [audio] native, PULSE_SERVER, the
+// system socket (RunDir/pulse/native), $XDG_RUNTIME_DIR/pulse/native.
+func (l Locator) NativeCandidates() []Server {
+	getenv, run := l.env()
+	var out []Server
+	add := func(native, how string) {
+		for _, s := range out {
+			if native == "" || s.Native == native {
+				return
+			}
+		}
+		out = append(out, Server{Native: native, How: how})
+	}
+	if n := l.Config.Native; n != "" {
+		add(n, "config")
+	}
+	add(getenv("PULSE_SERVER"), "PULSE_SERVER")
+	add("unix:"+filepath.Join(run, "pulse", "native"), "system")
+	if d := getenv("XDG_RUNTIME_DIR"); d != "" {
+		add("unix:"+filepath.Join(d, "pulse", "native"), "XDG_RUNTIME_DIR")
+	}
+	return out
 }
 
 func (l Locator) user(ctx context.Context, getenv func(string) string, native func(Server) Server) []Server {
@@ -173,6 +206,7 @@ func Connect(ctx context.Context, cands []Server, opts Options) (*Client, Server
 			last = err
 			continue
 		}
+		s.Backend = BackendPulseAudio
 		c.server = s
 		return c, s, nil
 	}

@@ -2,8 +2,8 @@ package audio
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -88,7 +88,7 @@ type Client struct {
 	devices        map[dbus.ObjectPath]*Device
 	fallbackSink   dbus.ObjectPath
 	fallbackSource dbus.ObjectPath
-	subs           map[chan Event]struct{}
+	fanout
 }
 
 // New reads PulseAudio's state over conn (an authenticated peer-to-peer
@@ -105,7 +105,6 @@ func New(ctx context.Context, conn *dbus.Conn, opts Options) (*Client, error) {
 		conn: conn, opts: opts, log: opts.Logger.With("component", "audio"),
 		sigs: make(chan *dbus.Signal, 256), done: make(chan struct{}),
 		cards: map[dbus.ObjectPath]*Card{}, devices: map[dbus.ObjectPath]*Device{},
-		subs: map[chan Event]struct{}{},
 	}
 	// Subscribe before reading, so that nothing changes unseen between
 	// the read and the first signal.
@@ -133,6 +132,10 @@ func (c *Client) Done() <-chan struct{} { return c.done }
 
 // Server is where the client connected (set by Connect).
 func (c *Client) Server() Server { return c.server }
+
+func (c *Client) options() Options { return c.opts }
+
+func (c *Client) logger() *slog.Logger { return c.log }
 
 func (c *Client) core() dbus.BusObject { return c.conn.Object(destination, corePath) }
 
@@ -303,83 +306,18 @@ func (c *Client) readDevice(ctx context.Context, p dbus.ObjectPath) (*Device, er
 func (c *Client) State() State {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	s := State{Server: c.info, Cards: []Card{}, Sinks: []Device{}, Sources: []Device{}}
-	s.Server.DBus, s.Server.Native, s.Server.How = c.server.DBus, c.server.Native, c.server.How
-	for _, card := range c.cards {
-		cc := *card
-		cc.Profiles = slices.Clone(card.Profiles)
-		cc.Sinks, cc.Sources = []string{}, []string{}
-		for _, d := range c.devices {
-			if d.cardPath == card.path {
-				if d.Kind == "sink" {
-					cc.Sinks = append(cc.Sinks, d.Name)
-				} else {
-					cc.Sources = append(cc.Sources, d.Name)
-				}
+	info := c.info
+	info.DBus, info.Native, info.How, info.Backend = c.server.DBus, c.server.Native, c.server.How, BackendPulseAudio
+	s := assemble(info, slices.Collect(maps.Values(c.cards)), slices.Collect(maps.Values(c.devices)),
+		func(d *Device) string {
+			if card, ok := c.cards[d.cardPath]; ok {
+				return card.Name
 			}
-		}
-		sort.Strings(cc.Sinks)
-		sort.Strings(cc.Sources)
-		if cc.Headset {
-			cc.Mode = modeOf(cc.ActiveProfile)
-			cc.Modes = availableModes(&cc)
-		}
-		s.Cards = append(s.Cards, cc)
-	}
-	for _, d := range c.devices {
-		dd := *d
-		dd.Ports = slices.Clone(d.Ports)
-		if card, ok := c.cards[d.cardPath]; ok {
-			dd.Card = card.Name
-		}
-		if m, ok := c.devices[d.monPath]; ok {
-			dd.Monitor = m.Name
-		}
-		if d.Kind == "sink" {
-			s.Sinks = append(s.Sinks, dd)
-		} else {
-			s.Sources = append(s.Sources, dd)
-		}
-	}
-	sort.Slice(s.Cards, func(i, j int) bool { return s.Cards[i].Index < s.Cards[j].Index })
-	sort.Slice(s.Sinks, func(i, j int) bool { return s.Sinks[i].Index < s.Sinks[j].Index })
-	sort.Slice(s.Sources, func(i, j int) bool { return s.Sources[i].Index < s.Sources[j].Index })
-	if d, ok := c.devices[c.fallbackSink]; ok {
-		s.FallbackSink = d.Name
-	}
-	if d, ok := c.devices[c.fallbackSource]; ok {
-		s.FallbackSource = d.Name
-	}
+			return ""
+		},
+		func(d *Device) string { return c.nameOf(d.monPath) })
+	s.FallbackSink, s.FallbackSource = c.nameOf(c.fallbackSink), c.nameOf(c.fallbackSource)
 	return s
-}
-
-// Subscribe returns a channel of events and a function that ends the
-// subscription. A subscriber that does not keep up loses events rather
-// than stall the model.
-func (c *Client) Subscribe() (<-chan Event, func()) {
-	ch := make(chan Event, 64)
-	c.mu.Lock()
-	c.subs[ch] = struct{}{}
-	c.mu.Unlock()
-	var once sync.Once
-	return ch, func() {
-		once.Do(func() {
-			c.mu.Lock()
-			delete(c.subs, ch)
-			c.mu.Unlock()
-		})
-	}
-}
-
-func (c *Client) emit(ev Event) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	for ch := range c.subs {
-		select {
-		case ch <- ev:
-		default:
-		}
-	}
 }
 
 // loop applies signals to the model until the connection ends.
@@ -561,40 +499,14 @@ func (c *Client) nameOf(p dbus.ObjectPath) string {
 func (c *Client) cardByName(name string) (*Card, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	var names []string
-	for _, card := range c.cards {
-		if card.Name == name {
-			cc := *card
-			cc.Profiles = slices.Clone(card.Profiles)
-			return &cc, nil
-		}
-		names = append(names, card.Name)
-	}
-	sort.Strings(names)
-	have := "there are no cards"
-	if len(names) > 0 {
-		have = "cards: " + strings.Join(names, ", ")
-	}
-	return nil, &Error{Op: "find card " + name, Kind: ErrNotFound, Msg: "no such card; " + have,
-		Hint: "boxagent audio show lists the cards"}
+	return lookupCard(c.cards, name)
 }
 
 // device finds a sink or source by name; kind "" searches both.
 func (c *Client) device(kind, name string) (*Device, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	for _, d := range c.devices {
-		if d.Name == name && (kind == "" || d.Kind == kind) {
-			dd := *d
-			return &dd, nil
-		}
-	}
-	what := kind
-	if what == "" {
-		what = "sink or source"
-	}
-	return nil, &Error{Op: fmt.Sprintf("find %s %s", what, name), Kind: ErrNotFound, Msg: "no such " + what,
-		Hint: "boxagent audio show lists the sinks and sources"}
+	return lookupDevice(c.devices, kind, name)
 }
 
 // Modules lists the names of the modules PulseAudio has loaded

@@ -17,13 +17,11 @@ var (
 	// ErrUnavailable: the profile exists but is not available (the
 	// headset has not connected it), or the card offers no such mode.
 	ErrUnavailable = errors.New("unavailable")
-	// ErrUnreachable: PulseAudio, or its D-Bus module, does not answer.
-	ErrUnreachable = errors.New("PulseAudio is not reachable")
-	// ErrPipeWire: PipeWire (pipewire-pulse) is running instead of
-	// PulseAudio; it has no D-Bus control protocol.
-	ErrPipeWire = errors.New("PipeWire is running instead of PulseAudio")
-	// ErrClosed: the connection to PulseAudio is gone.
-	ErrClosed = errors.New("the connection to PulseAudio is closed")
+	// ErrUnreachable: the sound server (PulseAudio's D-Bus module,
+	// pipewire-pulse's native socket) does not answer.
+	ErrUnreachable = errors.New("the sound server is not reachable")
+	// ErrClosed: the connection to the sound server is gone.
+	ErrClosed = errors.New("the connection to the sound server is closed")
 )
 
 // Error is a failed audio operation. It keeps PulseAudio's own words: the

@@ -23,218 +23,292 @@ import (
 )
 
 // TestLabHeadset boots the virtual board for the headset tests below
-// (their own boot: TestLabAudio's ALSA tests have a tight timeout).
+// (their own boot: TestLabAudio's ALSA tests have a tight timeout). Both
+// stacks run in one boot; LAB_AUDIO_STACK=pulseaudio or pipewire runs the
+// headset flow on one of them only.
 func TestLabHeadset(t *testing.T) {
-	vm.RunGoTests(t, "./audio", vm.Options{Timeout: 4 * time.Minute}, "-test.run=^TestHeadsetGuest")
+	run := "-test.run=^TestHeadsetGuest"
+	if s := os.Getenv("LAB_AUDIO_STACK"); s != "" {
+		run = "-test.run=^TestHeadsetGuestModes$/^" + s + "$"
+	}
+	vm.RunGoTests(t, "./audio", vm.Options{Timeout: 9 * time.Minute}, run)
 }
 
-// TestHeadsetGuestModes: the headset on the virtual board (btvirt's hci1
-// with the HF fake, PulseAudio's Bluetooth modules, paired by the agent's
-// bluetooth package) is switched by `audio mode` to music (A2DP: a sink,
-// a tone played into it) and to call (HFP: a source, and a recording
-// through it that holds the fake headset's tone; the board's tone reaches
-// the fake).
+// TestHeadsetGuestModes is the headset's flow on each sound server, one
+// subtest per stack (headsetStacks: PulseAudio over D-Bus, PipeWire over
+// pipewire-pulse), with the same steps and assertions: the headset
+// (btvirt's hci1 with the HF fake) paired by the agent's bluetooth
+// package, then switched by `audio mode` to music (A2DP: a tone played
+// into its sink is heard on the headset side), to call (HFP: a recording
+// through its source holds the fake headset's tone, and the board's tone
+// reaches the fake) and back to music.
 func TestHeadsetGuestModes(t *testing.T) {
 	vm.RequireGuest(t)
-	start := time.Now()
-	z := guest.StartBlueZ(t)
-	// The fake before PulseAudio and pairing: its record goes into the
-	// headset side's SDP, which the board reads at pairing.
-	hf := startHFFake(t, z.Bus.Address, true)
-	pa := guest.StartBluetoothPulse(t)
-	pairHeadset(t, z.Bus.Address)
-	t.Logf("board ready and headset paired in %s", time.Since(start).Round(10*time.Millisecond))
+	for _, s := range headsetStacks {
+		t.Run(s.name, func(t *testing.T) { headsetFlow(t, s) })
+	}
+}
 
+func headsetFlow(t *testing.T, s headsetStack) {
+	start := time.Now()
+	// A former stack's pairing must not carry over: /var/lib/bluetooth is
+	// the boot's tmpfs.
+	forgetPairings()
+	z := guest.StartBlueZ(t)
+	// The fake before the sound server and pairing: its record goes into
+	// the headset side's SDP, which the board reads at pairing.
+	hf := startHFFake(t, z.Bus.Address, s.holdBCS)
+	native, connect := s.start(t, z)
 	ctx := context.Background()
-	c, _, err := Connect(ctx, []Server{{DBus: pa.DBus, Native: pa.Native, How: "lab"}}, Options{
-		ModeTimeout:    30 * time.Second,
-		ConnectProfile: connectProfileOn(z.Bus.Address),
-	})
+	logf, err := os.Create(filepath.Join(guest.LogDir(t), "boxagent-audio.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logf.Close() })
+	c, err := connect(ctx, Options{ModeTimeout: 30 * time.Second, ConnectProfile: connectProfileOn(z.Bus.Address),
+		Logger: slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	t.Logf("%s reached: %+v", s.name, c.Server())
+	if b := c.Server().Backend; b != s.name {
+		t.Errorf("backend %q, want %q", b, s.name)
+	}
+	t0 := time.Now()
+	bt, d, perr := pairHeadset(t, z.Bus.Address, s.a2dpRace)
+	t.Logf("bench pair-connected (%s): bt pair (pair, trust, connect) %s: connected %v, err %v; board ready and paired %s after the start",
+		s.name, time.Since(t0).Round(10*time.Millisecond), d.Connected, perr, time.Since(start).Round(10*time.Millisecond))
 	card := CardName(guest.BtvirtAddr1)
+	if s.a2dpRace {
+		a2dpRaceWorkaround(t, z, hf, bt, c, card, s.music)
+	}
 	waitCard(t, c, card)
+	if cur, ok := c.State().Card(card); ok {
+		t.Logf("card %s: active %s, profiles %+v", card, cur.ActiveProfile, cur.Profiles)
+	}
 
 	// The profile-not-yet-available path: `call` straight after the
-	// connect waits for PulseAudio's ProfileAvailableChanged (asking BlueZ
-	// for the voice profile) instead of failing with "Input/output error".
-	// The fake holds its answer to PulseAudio's codec selection, so the
-	// profile is surely unavailable when the call starts; the call must
-	// still be waiting when the fake answers a second later, and then
-	// succeed and say that it waited.
-	t.Run("call right after connect", func(t *testing.T) {
-		cur, ok := c.State().Card(card)
-		if !ok {
-			t.Fatalf("no card %s", card)
-		}
-		if p, ok := cur.Profile("handsfree_head_unit"); !ok || p.Available {
-			t.Fatalf("handsfree_head_unit before the headset answered +BCS: %+v (listed %v), want listed and unavailable", p, ok)
-		}
-		// Let go of the fake's answer however this step ends: the steps
-		// after it need the profile.
-		release := sync.OnceFunc(func() { close(hf.holdBCS) })
-		defer release()
-		type result struct {
-			res ModeResult
-			err error
-		}
-		done := make(chan result, 1)
-		t0 := time.Now()
+	// connect waits for the profile to become available (asking BlueZ
+	// for the voice profile) instead of failing. The fake holds its
+	// answer to the codec selection, so the profile is surely unavailable
+	// when the call starts; the call must still be waiting when the fake
+	// answers a second later, and then succeed and say that it waited.
+	if s.holdBCS {
+		t.Run("call right after connect", func(t *testing.T) { callRightAfterConnect(t, c, hf, card, s.call) })
+	}
+	t.Run("music", func(t *testing.T) { musicStep(t, c, s, native) })
+	t.Run("call", func(t *testing.T) { callStep(t, c, s, hf, native) })
+	t.Run("music again", func(t *testing.T) { musicStep(t, c, s, native) })
+
+	// The board's a2dp ⇄ call profile switch by the agent against pactl
+	// (a process per switch; pipewire-pulse answers pactl too) in the same
+	// run; each switch waits for the model to see it, so the next starts
+	// from a settled card. Logged, not asserted.
+	t.Run("profile switch vs pactl", func(t *testing.T) { switchBench(t, c, s, native, card) })
+}
+
+// forgetPairings empties bluetoothd's store (the boot's tmpfs).
+func forgetPairings() {
+	ents, _ := os.ReadDir("/var/lib/bluetooth")
+	for _, e := range ents {
+		os.RemoveAll(filepath.Join("/var/lib/bluetooth", e.Name()))
+	}
+}
+
+func callRightAfterConnect(t *testing.T, c Backend, hf *hfFake, card, call string) {
+	cur, ok := c.State().Card(card)
+	if !ok {
+		t.Fatalf("no card %s", card)
+	}
+	if p, ok := cur.Profile(call); !ok || p.Available {
+		t.Fatalf("%s before the headset answered +BCS: %+v (listed %v), want listed and unavailable", call, p, ok)
+	}
+	// Let go of the fake's answer however this step ends: the steps
+	// after it need the profile.
+	release := sync.OnceFunc(func() { close(hf.holdBCS) })
+	defer release()
+	type result struct {
+		res ModeResult
+		err error
+	}
+	done := make(chan result, 1)
+	t0 := time.Now()
+	go func() {
+		res, err := c.SetMode(context.Background(), guest.BtvirtAddr1, ModeCall)
+		done <- result{res, err}
+	}()
+	early := func(r result) {
+		t.Fatalf("mode call returned after %s while the profile was unavailable (the headset had not answered +BCS): %+v, %v",
+			time.Since(t0).Round(time.Millisecond), r.res, r.err)
+	}
+	select {
+	case <-hf.bcsAsked:
+	case r := <-done:
+		early(r)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the sound server sent the fake no +BCS in 30 s (see hf-fake.log)")
+	}
+	select {
+	case r := <-done:
+		early(r)
+	case <-time.After(time.Second):
+	}
+	held := time.Since(t0)
+	release()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(40 * time.Second):
+		t.Fatal("mode call did not return in 40 s after the headset answered +BCS")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	t.Logf("mode call right after connect in %s (%.3f s of it waiting for the profile; the headset held +BCS for %s): %+v",
+		time.Since(t0).Round(time.Millisecond), r.res.WaitedSeconds, held.Round(time.Millisecond), r.res)
+	if r.res.Profile != call {
+		t.Fatalf("call: %+v, want %s", r.res, call)
+	}
+	// The wait is reported (the CLI prints it): at least the time the
+	// headset held its answer, less the call's start.
+	if r.res.WaitedSeconds < held.Seconds()-0.5 {
+		t.Errorf("the result says it waited %.3f s for the profile; the headset held it unavailable %s", r.res.WaitedSeconds, held.Round(time.Millisecond))
+	}
+}
+
+// musicStep: A2DP, a tone into its sink heard on the sink's monitor and on
+// the headset side.
+func musicStep(t *testing.T, c Backend, s headsetStack, native string) {
+	ctx := context.Background()
+	t0 := time.Now()
+	res, err := c.SetMode(ctx, guest.BtvirtAddr1, ModeMusic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("bench mode-music (%s): %s: %+v", s.name, time.Since(t0).Round(time.Millisecond), res)
+	if res.Profile != s.music || res.FallbackSink == "" {
+		t.Fatalf("music: %+v, want %s with its sink", res, s.music)
+	}
+	if card, _ := c.State().Card(CardName(guest.BtvirtAddr1)); card.Mode != ModeMusic {
+		t.Errorf("the model says mode %q (profile %s) after music", card.Mode, card.ActiveProfile)
+	}
+	r, err := PlayRecord(ctx, TestOptions{Native: native, Play: true, Sink: res.FallbackSink, Source: res.FallbackSink + ".monitor", Seconds: 2})
+	if err != nil {
+		t.Fatalf("tone into %s: %v", res.FallbackSink, err)
+	}
+	t.Logf("tone into the A2DP sink, its monitor: %s", levelString(r.Recorded))
+	if r.Recorded.Silent() {
+		t.Errorf("the A2DP sink's monitor is silent: %s", levelString(r.Recorded))
+	}
+	var r2 TestResult
+	var far string
+	if s.farWhileStreaming {
+		// The headset side's capture exists only while the board streams
+		// A2DP: the tone plays (recorded from the sink's monitor, 8 s)
+		// while the headset side records 2 s of it.
+		played := make(chan error, 1)
 		go func() {
-			res, err := c.SetMode(ctx, guest.BtvirtAddr1, ModeCall)
-			done <- result{res, err}
+			_, err := PlayRecord(ctx, TestOptions{Native: native, Play: true, Sink: res.FallbackSink, Source: res.FallbackSink + ".monitor", Seconds: 8})
+			played <- err
 		}()
-		early := func(r result) {
-			t.Fatalf("mode call returned after %s while the profile was unavailable (the headset had not answered +BCS): %+v, %v",
-				time.Since(t0).Round(time.Millisecond), r.res, r.err)
+		far = s.headsetSource(t, c)
+		r2, err = PlayRecord(ctx, TestOptions{Native: native, Source: far, Seconds: 2})
+		if perr := <-played; perr != nil {
+			t.Errorf("the tone into %s while the headset side recorded: %v", res.FallbackSink, perr)
 		}
-		select {
-		case <-hf.bcsAsked:
-		case r := <-done:
-			early(r)
-		case <-time.After(30 * time.Second):
-			t.Fatal("PulseAudio sent the fake no +BCS in 30 s (see hf-fake.log)")
-		}
-		select {
-		case r := <-done:
-			early(r)
-		case <-time.After(time.Second):
-		}
-		held := time.Since(t0)
-		release()
-		var r result
-		select {
-		case r = <-done:
-		case <-time.After(40 * time.Second):
-			t.Fatal("mode call did not return in 40 s after the headset answered +BCS")
-		}
-		if r.err != nil {
-			t.Fatal(r.err)
-		}
-		t.Logf("mode call right after connect in %s (%.3f s of it waiting for the profile; the headset held +BCS for %s): %+v",
-			time.Since(t0).Round(time.Millisecond), r.res.WaitedSeconds, held.Round(time.Millisecond), r.res)
-		if r.res.Profile != "handsfree_head_unit" {
-			t.Fatalf("call: %+v, want handsfree_head_unit", r.res)
-		}
-		// The wait is reported (the CLI prints it): at least the time
-		// the headset held its answer, less the call's start.
-		if r.res.WaitedSeconds < held.Seconds()-0.5 {
-			t.Errorf("the result says it waited %.3f s for the profile; the headset held it unavailable %s", r.res.WaitedSeconds, held.Round(time.Millisecond))
-		}
-	})
+	} else {
+		far = s.headsetSource(t, c)
+		r2, err = PlayRecord(ctx, TestOptions{Native: native, Play: true, Sink: res.FallbackSink, Source: far, Seconds: 2})
+	}
+	if err != nil {
+		t.Fatalf("tone into %s, recorded from %s: %v", res.FallbackSink, far, err)
+	}
+	t.Logf("the tone on the headset side (%s): %s", far, levelString(r2.Recorded))
+	// ±30 Hz: the tone crosses SBC and the emulated link, which under
+	// TCG drops or repeats frames now and then: 452 to 461 Hz were seen
+	// on a loaded machine.
+	if f := r2.Recorded.FrequencyHz; r2.Recorded.Silent() || f < 410 || f > 470 {
+		t.Errorf("the headset side recorded %s, want the 440 Hz tone", levelString(r2.Recorded))
+	}
+}
 
-	t.Run("music", func(t *testing.T) {
+// callStep: HFP, the headset microphone recorded with the fake's tone,
+// the board's tone at the fake.
+func callStep(t *testing.T, c Backend, s headsetStack, hf *hfFake, native string) {
+	select {
+	case <-hf.slcDone:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the sound server did not bring up the HFP service level connection with the fake in 30 s (see hf-fake.log)")
+	}
+	ctx := context.Background()
+	t0 := time.Now()
+	res, err := c.SetMode(ctx, guest.BtvirtAddr1, ModeCall)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("bench music-to-call (%s): mode call in %s: %+v", s.name, time.Since(t0).Round(time.Millisecond), res)
+	if res.Profile != s.call || res.FallbackSource == "" || res.FallbackSink == "" {
+		t.Fatalf("call: %+v, want %s with a sink and a source", res, s.call)
+	}
+	// The model follows (PulseAudio's signal for the new source, or
+	// pipewire-pulse's server event, may come after SetMode's answer).
+	waitState(t, c, "the default source "+res.FallbackSource, func(st State) bool { return st.FallbackSource == res.FallbackSource })
+	rx0 := hf.rxNonZero.Load()
+	r, err := PlayRecord(ctx, TestOptions{Native: native, Play: true, Sink: res.FallbackSink, Source: res.FallbackSource, Seconds: 3})
+	if err != nil {
+		t.Fatalf("record through %s: %v", res.FallbackSource, err)
+	}
+	t.Logf("bench call-to-recording (%s): from mode call to the end of a %gs recording: %s; recorded %s; the fake got %d bytes (%d non-zero), sent %d",
+		s.name, r.Recorded.Seconds, time.Since(t0).Round(10*time.Millisecond), levelString(r.Recorded), hf.rx.Load(), hf.rxNonZero.Load(), hf.tx.Load())
+	if r.Recorded.Samples == 0 {
+		t.Fatalf("no frames from the headset source %s", res.FallbackSource)
+	}
+	if r.Recorded.Silent() {
+		t.Errorf("the headset microphone is silent: %s", levelString(r.Recorded))
+	} else if f := r.Recorded.FrequencyHz; f < hfToneHz*0.9 || f > hfToneHz*1.1 {
+		t.Errorf("recorded %.0f Hz, want the fake's %d Hz", f, hfToneHz)
+	}
+	if hf.rxNonZero.Load() == rx0 {
+		t.Errorf("the board's tone did not reach the fake headset (rx %d bytes, all zero)", hf.rx.Load())
+	}
+}
+
+func switchBench(t *testing.T, c Backend, s headsetStack, native, card string) {
+	ctx := context.Background()
+	ev, cancel := c.Subscribe()
+	defer cancel()
+	// Call first: the step before left the card in music.
+	profiles := []string{s.call, s.music}
+	median := func(ds []time.Duration) time.Duration {
+		slices.Sort(ds)
+		return ds[len(ds)/2].Round(time.Millisecond)
+	}
+	seen := func(p string) func(Event) bool {
+		return func(e Event) bool { return e.Kind == "card.profile" && e.Name == card && profileIs(e.Profile, p) }
+	}
+	var agentTimes, pactlTimes []time.Duration
+	for i := 0; i < 4; i++ {
+		p := profiles[i%2]
 		t0 := time.Now()
-		res, err := c.SetMode(ctx, guest.BtvirtAddr1, ModeMusic)
-		if err != nil {
-			t.Fatal(err)
+		if err := c.SetCardProfile(ctx, card, p); err != nil {
+			t.Fatalf("boxagent to %s: %v", p, err)
 		}
-		t.Logf("mode music in %s: %+v", time.Since(t0).Round(time.Millisecond), res)
-		if res.Profile != "a2dp_sink" || res.FallbackSink == "" {
-			t.Fatalf("music: %+v, want a2dp_sink with its sink", res)
-		}
-		r, err := PlayRecord(ctx, TestOptions{Native: pa.Native, Play: true, Sink: res.FallbackSink, Source: res.FallbackSink + ".monitor", Seconds: 2})
-		if err != nil {
-			t.Fatalf("tone into %s: %v", res.FallbackSink, err)
-		}
-		t.Logf("tone into the A2DP sink, its monitor: %s", levelString(r.Recorded))
-		if r.Recorded.Silent() {
-			t.Errorf("the A2DP sink's monitor is silent: %s", levelString(r.Recorded))
-		}
-		// The same PulseAudio serves the headset side (hci1): its card
-		// for the board, as an A2DP source, hears what crossed btvirt.
-		// Its card comes with the A2DP transport, which the switch to
-		// music has just brought up again: wait for it.
-		far := CardName(guest.BtvirtAddr0)
-		waitCard(t, c, far)
-		if _, err := c.SetMode(ctx, far, "a2dp_source"); err != nil {
-			t.Fatalf("headset side's card %s to a2dp_source: %v", far, err)
-		}
-		farSource := "bluez_source." + strings.TrimPrefix(far, "bluez_card.") + ".a2dp_source"
-		r, err = PlayRecord(ctx, TestOptions{Native: pa.Native, Play: true, Sink: res.FallbackSink, Source: farSource, Seconds: 2})
-		if err != nil {
-			t.Fatalf("tone into %s, recorded from %s: %v", res.FallbackSink, farSource, err)
-		}
-		t.Logf("the tone on the headset side (%s): %s", farSource, levelString(r.Recorded))
-		// ±20 Hz: the tone crosses SBC and the emulated link, which under
-		// TCG drops or repeats frames now and then (452 Hz was seen once).
-		if f := r.Recorded.FrequencyHz; r.Recorded.Silent() || f < 420 || f > 460 {
-			t.Errorf("the headset side recorded %s, want the 440 Hz tone", levelString(r.Recorded))
-		}
-	})
-
-	t.Run("call", func(t *testing.T) {
-		select {
-		case <-hf.slcDone:
-		case <-time.After(30 * time.Second):
-			t.Fatal("PulseAudio did not bring up the HFP service level connection with the fake in 30 s (see hf-fake.log)")
-		}
+		agentTimes = append(agentTimes, time.Since(t0))
+		waitEvent(t, ev, "card.profile "+p, seen(p))
+	}
+	for i := 0; i < 4; i++ {
+		p := profiles[i%2]
+		cmd := exec.Command("pactl", "--server="+native, "set-card-profile", card, p)
 		t0 := time.Now()
-		res, err := c.SetMode(ctx, guest.BtvirtAddr1, ModeCall)
-		if err != nil {
-			t.Fatal(err)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("pactl set-card-profile %s %s: %v: %s", card, p, err, out)
 		}
-		t.Logf("mode call in %s: %+v", time.Since(t0).Round(time.Millisecond), res)
-		if res.Profile != "handsfree_head_unit" || res.FallbackSource == "" || res.FallbackSink == "" {
-			t.Fatalf("call: %+v, want handsfree_head_unit with a sink and a source", res)
-		}
-		rx0 := hf.rxNonZero.Load()
-		r, err := PlayRecord(ctx, TestOptions{Native: pa.Native, Play: true, Sink: res.FallbackSink, Source: res.FallbackSource, Seconds: 3})
-		if err != nil {
-			t.Fatalf("record through %s: %v", res.FallbackSource, err)
-		}
-		t.Logf("bench call-to-recording: from mode call to the end of a %gs recording: %s; recorded %s; the fake got %d bytes (%d non-zero), sent %d",
-			r.Recorded.Seconds, time.Since(t0).Round(10*time.Millisecond), levelString(r.Recorded), hf.rx.Load(), hf.rxNonZero.Load(), hf.tx.Load())
-		if r.Recorded.Samples == 0 {
-			t.Fatalf("no frames from the headset source %s", res.FallbackSource)
-		}
-		if r.Recorded.Silent() {
-			t.Errorf("the headset microphone is silent: %s", levelString(r.Recorded))
-		} else if f := r.Recorded.FrequencyHz; f < hfToneHz*0.9 || f > hfToneHz*1.1 {
-			t.Errorf("recorded %.0f Hz, want the fake's %d Hz", f, hfToneHz)
-		}
-		if hf.rxNonZero.Load() == rx0 {
-			t.Errorf("the board's tone did not reach the fake headset (rx %d bytes, all zero)", hf.rx.Load())
-		}
-	})
-
-	// Issue #5's figure: the Bluetooth card's a2dp_sink ⇄
-	// handsfree_head_unit by the agent over D-Bus against pactl (a process
-	// per switch) in the same run; each switch waits for the model to see
-	// it, so the next starts from a settled card. Logged, not asserted.
-	t.Run("profile switch vs pactl", func(t *testing.T) {
-		ev, cancel := c.Subscribe()
-		defer cancel()
-		profiles := []string{"a2dp_sink", "handsfree_head_unit"}
-		median := func(ds []time.Duration) time.Duration {
-			slices.Sort(ds)
-			return ds[len(ds)/2].Round(time.Millisecond)
-		}
-		var dbusTimes, pactlTimes []time.Duration
-		for i := 0; i < 4; i++ {
-			p := profiles[i%2]
-			t0 := time.Now()
-			if err := c.SetCardProfile(ctx, card, p); err != nil {
-				t.Fatalf("boxagent to %s: %v", p, err)
-			}
-			dbusTimes = append(dbusTimes, time.Since(t0))
-			waitEvent(t, ev, "card.profile "+p, func(e Event) bool { return e.Kind == "card.profile" && e.Name == card && e.Profile == p })
-		}
-		for i := 0; i < 4; i++ {
-			p := profiles[i%2]
-			cmd := exec.Command("pactl", "--server="+pa.Native, "set-card-profile", card, p)
-			t0 := time.Now()
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("pactl set-card-profile %s %s: %v: %s", card, p, err, out)
-			}
-			pactlTimes = append(pactlTimes, time.Since(t0))
-			waitEvent(t, ev, "card.profile "+p+" from pactl", func(e Event) bool { return e.Kind == "card.profile" && e.Name == card && e.Profile == p })
-		}
-		t.Logf("bench bt-profile-switch: boxagent over D-Bus %v (median %s); pactl set-card-profile %v (median %s)",
-			roundAll(dbusTimes), median(dbusTimes), roundAll(pactlTimes), median(pactlTimes))
-	})
+		pactlTimes = append(pactlTimes, time.Since(t0))
+		waitEvent(t, ev, "card.profile "+p+" from pactl", seen(p))
+	}
+	t.Logf("bench bt-profile-switch (%s): boxagent %v (median %s); pactl set-card-profile %v (median %s)",
+		s.name, roundAll(agentTimes), median(agentTimes), roundAll(pactlTimes), median(pactlTimes))
 }
 
 func roundAll(ds []time.Duration) []time.Duration {
@@ -253,14 +327,13 @@ func roundAll(ds []time.Duration) []time.Duration {
 func TestHeadsetGuestHSP(t *testing.T) {
 	vm.RequireGuest(t)
 	// A former test's pairing (with the HF record in its cache) must not
-	// carry over: /var/lib/bluetooth is the boot's tmpfs.
-	ents, _ := os.ReadDir("/var/lib/bluetooth")
-	for _, e := range ents {
-		os.RemoveAll(filepath.Join("/var/lib/bluetooth", e.Name()))
-	}
+	// carry over.
+	forgetPairings()
 	z := guest.StartBlueZ(t)
 	pa := guest.StartBluetoothPulse(t)
-	pairHeadset(t, z.Bus.Address)
+	if _, _, err := pairHeadset(t, z.Bus.Address, false); err != nil {
+		t.Fatalf("pair: %v", err)
+	}
 	ctx := context.Background()
 	c, _, err := Connect(ctx, []Server{{DBus: pa.DBus, Native: pa.Native, How: "lab"}}, Options{
 		ModeTimeout:    30 * time.Second,
@@ -283,8 +356,11 @@ func TestHeadsetGuestHSP(t *testing.T) {
 }
 
 // pairHeadset has the agent's bluetooth package power both controllers,
-// find hci1 from hci0 and pair, trust and connect it.
-func pairHeadset(t *testing.T, busAddr string) {
+// find hci1 from hci0 and pair, trust and connect it. It returns Pair's
+// answer; with raceable (a stack that meets BlueZ 5.66's A2DP race, see
+// a2dpRaceWorkaround) the connect's wait is shorter, and an error or an
+// unconnected headset is the caller's to judge, else it fails the test.
+func pairHeadset(t *testing.T, busAddr string, raceable bool) (*bluetooth.Client, bluetooth.Device, error) {
 	t.Helper()
 	conn, err := dbus.Connect(busAddr, dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()))
 	if err != nil {
@@ -300,10 +376,16 @@ func pairHeadset(t *testing.T, busAddr string) {
 	// controllers: the board's address is allow-listed so that the
 	// "headset" side accepts the board's profile connections, as a real
 	// headset accepts its paired host.
-	bt := bluetooth.New(conn, bluetooth.Options{
+	opts := bluetooth.Options{
 		Config: bluetooth.Config{Adapter: "hci0", Headsets: []bluetooth.Headset{{Address: guest.BtvirtAddr0}}},
 		Logger: slog.New(slog.NewTextHandler(logf, nil)),
-	})
+	}
+	if raceable {
+		// The race's connect never answers: the workaround takes over
+		// sooner.
+		opts.ConnectTimeout = 15 * time.Second
+	}
+	bt := bluetooth.New(conn, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	if err := bt.Start(ctx); err != nil {
@@ -336,12 +418,16 @@ func pairHeadset(t *testing.T, busAddr string) {
 		t.Fatalf("hci0 did not find %s", guest.BtvirtAddr1)
 	}
 	d, err := bt.Pair(ctx, guest.BtvirtAddr1, nil)
+	if raceable {
+		return bt, d, err
+	}
 	if err != nil {
 		t.Fatalf("pair: %v", err)
 	}
 	if !d.Connected {
 		t.Fatalf("after pair: %+v", d)
 	}
+	return bt, d, nil
 }
 
 // connectProfileOn is the daemon's ConnectProfile hook, on the board's
@@ -365,22 +451,14 @@ func connectProfileOn(busAddr string) func(ctx context.Context, card string, uui
 	}
 }
 
-// waitCard waits for PulseAudio's card of the headset to be in the model.
-func waitCard(t *testing.T, c *Client, card string) {
+// waitCard waits for the sound server's card of the headset to be in the
+// model.
+func waitCard(t *testing.T, c Backend, card string) {
 	t.Helper()
-	ev, cancel := c.Subscribe()
-	defer cancel()
-	timeout := time.After(30 * time.Second)
-	for {
-		if _, ok := c.State().Card(card); ok {
-			return
-		}
-		select {
-		case <-ev:
-		case <-timeout:
-			t.Fatalf("no card %s in 30 s: %+v", card, c.State().Cards)
-		}
-	}
+	waitState(t, c, "card "+card, func(s State) bool {
+		_, ok := s.Card(card)
+		return ok
+	})
 }
 
 // levelString shows a Level with its dBFS values rather than pointers.

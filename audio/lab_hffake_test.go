@@ -54,6 +54,18 @@ type hfFake struct {
 	scoOnce  sync.Once
 
 	rx, rxNonZero, tx atomic.Int64
+
+	// conn and opts register the profile again after a bluetoothd
+	// restart (the registration goes with the daemon).
+	conn *dbus.Conn
+	opts map[string]dbus.Variant
+}
+
+// register registers the HF profile with bluetoothd.
+func (f *hfFake) register() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return f.conn.Object("org.bluez", "/org/bluez").CallWithContext(ctx, "org.bluez.ProfileManager1.RegisterProfile", 0, hfPath, hfUUID, f.opts).Err
 }
 
 const (
@@ -63,6 +75,8 @@ const (
 	// hfToneRate is CVSD's PCM: 8 kHz, s16le, mono.
 	hfToneRate = 8000
 	hfToneHz   = 1000
+	// btDeferSetup is BT_DEFER_SETUP (bluetooth.h), not in x/sys/unix.
+	btDeferSetup = 7
 )
 
 // startHFFake registers the fake on bus (bluetoothd must run) and listens
@@ -92,9 +106,8 @@ func startHFFake(t *testing.T, busAddr string, holdBCS bool) *hfFake {
 		"Version": dbus.MakeVariant(uint16(0x0107)), "Features": dbus.MakeVariant(uint16(hfFeatures)),
 		"RequireAuthentication": dbus.MakeVariant(false), "RequireAuthorization": dbus.MakeVariant(false),
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := conn.Object("org.bluez", "/org/bluez").CallWithContext(ctx, "org.bluez.ProfileManager1.RegisterProfile", 0, hfPath, hfUUID, opts).Err; err != nil {
+	f.conn, f.opts = conn, opts
+	if err := f.register(); err != nil {
 		t.Fatalf("RegisterProfile HF: %v", err)
 	}
 	f.logln("registered the HF profile")
@@ -232,6 +245,17 @@ func (f *hfFake) listenSCO(addr string) {
 		unix.Close(fd)
 		t.Fatalf("bind SCO %s: %v", addr, e)
 	}
+	// Deferred setup, as PipeWire's own SCO listener has it: PipeWire
+	// listens on BDADDR_ANY with BT_DEFER_SETUP, and the kernel takes the
+	// defer decision from that listener but hands the link to this one,
+	// bound to the exact address; without the flag here nobody accepts
+	// the HCI link (silence both ways). With it, the first read after
+	// accept accepts the link, whichever listener the kernel consults.
+	// Only after bind (EINVAL before) and before listen.
+	if err := unix.SetsockoptInt(fd, unix.SOL_BLUETOOTH, btDeferSetup, 1); err != nil {
+		unix.Close(fd)
+		t.Fatalf("BT_DEFER_SETUP on the SCO socket: %v", err)
+	}
 	if err := unix.Listen(fd, 1); err != nil {
 		unix.Close(fd)
 		t.Fatalf("listen SCO: %v", err)
@@ -265,7 +289,13 @@ func (f *hfFake) listenSCO(addr string) {
 				f.logln("SCO accept: %v", aerr)
 				return
 			}
-			f.logln("SCO link accepted")
+			// The deferred link is accepted by a first read (it returns
+			// 0); it is usable once the socket is writable.
+			var b [1]byte
+			n, rerr := unix.Read(nfd, b[:])
+			pfd := []unix.PollFd{{Fd: int32(nfd), Events: unix.POLLOUT}}
+			pn, perr := unix.Poll(pfd, 5000)
+			f.logln("SCO link accepted (deferred: read %d %v; writable %d %v, revents %#x)", n, rerr, pn, perr, pfd[0].Revents)
 			f.scoOnce.Do(func() { close(f.scoUp) })
 			go f.scoIO(os.NewFile(uintptr(nfd), "sco"))
 		}

@@ -1,7 +1,10 @@
 package audio
 
 import (
+	"fmt"
 	"math"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/godbus/dbus/v5"
@@ -141,10 +144,14 @@ type Device struct {
 	// IsMonitor is true for a sink's monitor source.
 	IsMonitor bool `json:"is_monitor,omitempty"`
 
-	path     dbus.ObjectPath
+	path     dbus.ObjectPath // PulseAudio's D-Bus objects
 	cardPath dbus.ObjectPath
 	monPath  dbus.ObjectPath
 	channels int
+	// PipeWire's native-protocol indices: the card's, and a sink's
+	// monitor source or a monitor's sink.
+	cardIndex uint32
+	monIndex  uint32
 }
 
 // deviceStates are PulseAudio's device states by number.
@@ -159,6 +166,9 @@ type ServerInfo struct {
 	DBus    string `json:"dbus"`
 	Native  string `json:"native,omitempty"`
 	How     string `json:"how,omitempty"`
+	// Backend is the sound server boxagent drives: pulseaudio (over its
+	// D-Bus protocol) or pipewire (over pipewire-pulse's native protocol).
+	Backend string `json:"backend"`
 }
 
 // State is everything the client knows, as one consistent copy.
@@ -169,6 +179,96 @@ type State struct {
 	Sources        []Device   `json:"sources"`
 	FallbackSink   string     `json:"fallback_sink"`
 	FallbackSource string     `json:"fallback_source"`
+}
+
+// lookupCard finds a card by name in a backend's model (its lock held): a
+// copy, or an error that names the cards there are.
+func lookupCard[K comparable](cards map[K]*Card, name string) (*Card, error) {
+	var names []string
+	for _, card := range cards {
+		if card.Name == name {
+			cc := *card
+			cc.Profiles = slices.Clone(card.Profiles)
+			return &cc, nil
+		}
+		names = append(names, card.Name)
+	}
+	sort.Strings(names)
+	have := "there are no cards"
+	if len(names) > 0 {
+		have = "cards: " + strings.Join(names, ", ")
+	}
+	return nil, &Error{Op: "find card " + name, Kind: ErrNotFound, Msg: "no such card; " + have,
+		Hint: "boxagent audio show lists the cards"}
+}
+
+// lookupDevice finds a sink or source (kind "": either) by name in a
+// backend's model (its lock held).
+func lookupDevice[K comparable](devices map[K]*Device, kind, name string) (*Device, error) {
+	for _, d := range devices {
+		if d.Name == name && (kind == "" || d.Kind == kind) {
+			dd := *d
+			return &dd, nil
+		}
+	}
+	what := kind
+	if what == "" {
+		what = "sink or source"
+	}
+	return nil, &Error{Op: fmt.Sprintf("find %s %s", what, name), Kind: ErrNotFound, Msg: "no such " + what,
+		Hint: "boxagent audio show lists the sinks and sources"}
+}
+
+// assemble makes a State of a backend's model: cardOf names a device's
+// card ("" for none), monitorOf a sink's monitor source or the sink a
+// monitor source monitors. Cards, devices and their lists are copies.
+func assemble(info ServerInfo, cards []*Card, devices []*Device, cardOf, monitorOf func(*Device) string) State {
+	s := State{Server: info, Cards: []Card{}, Sinks: []Device{}, Sources: []Device{}}
+	for _, d := range devices {
+		dd := *d
+		dd.Ports = slices.Clone(d.Ports)
+		dd.Card, dd.Monitor = cardOf(d), monitorOf(d)
+		if d.Kind == "sink" {
+			s.Sinks = append(s.Sinks, dd)
+		} else {
+			s.Sources = append(s.Sources, dd)
+		}
+	}
+	for _, card := range cards {
+		cc := *card
+		cc.Profiles = slices.Clone(card.Profiles)
+		cc.Sinks, cc.Sources = []string{}, []string{}
+		for _, d := range s.Sinks {
+			if d.Card == cc.Name {
+				cc.Sinks = append(cc.Sinks, d.Name)
+			}
+		}
+		for _, d := range s.Sources {
+			if d.Card == cc.Name {
+				cc.Sources = append(cc.Sources, d.Name)
+			}
+		}
+		s.Cards = append(s.Cards, cc)
+	}
+	s.finish()
+	return s
+}
+
+// finish sorts the model's lists by index and gives headsets their
+// modes; both backends end State with it.
+func (s *State) finish() {
+	for i := range s.Cards {
+		c := &s.Cards[i]
+		sort.Strings(c.Sinks)
+		sort.Strings(c.Sources)
+		if c.Headset {
+			c.Mode = modeOf(c.ActiveProfile)
+			c.Modes = availableModes(c)
+		}
+	}
+	sort.Slice(s.Cards, func(i, j int) bool { return s.Cards[i].Index < s.Cards[j].Index })
+	sort.Slice(s.Sinks, func(i, j int) bool { return s.Sinks[i].Index < s.Sinks[j].Index })
+	sort.Slice(s.Sources, func(i, j int) bool { return s.Sources[i].Index < s.Sources[j].Index })
 }
 
 // Card returns the card named name.

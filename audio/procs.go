@@ -37,7 +37,8 @@ func Running(procDir string, names ...string) []string {
 }
 
 // PipeWire says whether PipeWire's PulseAudio replacement runs: then
-// there is no D-Bus control protocol, and boxagent says so.
+// the agent drives PipeWire through it (PipeWireClient), as there is no
+// PulseAudio D-Bus protocol to use.
 func PipeWire(procDir string) bool {
 	return len(Running(procDir, "pipewire-pulse")) > 0
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/jfreymuth/pulse"
 	"github.com/jfreymuth/pulse/proto"
@@ -39,6 +41,23 @@ type TestOptions struct {
 	Frequency float64
 	// Progress, when set, is told each second how far the test is.
 	Progress func(message string, done, total int64)
+}
+
+// setRequestTimeout gives the library's requests d instead of the 1 s
+// proto.Connect sets, which pulse.NewClient offers no option to change:
+// pipewire-pulse answers CREATE_RECORD_STREAM only once WirePlumber has
+// linked the new stream, which took longer than 1 s on the virtual board
+// ("context deadline exceeded" before the stream existed). The field is
+// reached by reflection, checked by name and type, so a library that
+// renames it makes this say false (and TestSetRequestTimeout fail) rather
+// than go back to 1 s unseen.
+func setRequestTimeout(pc *pulse.Client, d time.Duration) bool {
+	f := reflect.ValueOf(pc).Elem().FieldByName("c")
+	if !f.IsValid() || f.Type() != reflect.TypeFor[*proto.Client]() || f.IsNil() {
+		return false
+	}
+	(*(**proto.Client)(unsafe.Pointer(f.UnsafeAddr()))).SetTimeout(d)
+	return true
 }
 
 // MaxTestSeconds bounds a test's recording.
@@ -101,6 +120,13 @@ func PlayRecord(ctx context.Context, opts TestOptions) (TestResult, error) {
 		copts = append(copts, pulse.ClientServerString(opts.Native))
 	}
 	pc, err := pulse.NewClient(copts...)
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The library's connect waits 1 s for each answer, a limit it
+		// does not let us change (setRequestTimeout comes after): a
+		// loaded pipewire-pulse, which opens a PipeWire connection for
+		// each new client, can miss it. One more try.
+		pc, err = pulse.NewClient(copts...)
+	}
 	if err != nil {
 		e := &Error{Op: "connect to PulseAudio's native protocol " + opts.Native, Kind: ErrUnreachable, Msg: err.Error(),
 			Hint: "PulseAudio must load module-native-protocol-unix (deploy/pulseaudio/system.pa)"}
@@ -110,6 +136,9 @@ func PlayRecord(ctx context.Context, opts TestOptions) (TestResult, error) {
 		return res, e
 	}
 	defer pc.Close()
+	if !setRequestTimeout(pc, startTimeout) {
+		return res, &Error{Op: "run the audio test", Msg: "cannot set the native protocol's request timeout (github.com/jfreymuth/pulse changed)"}
+	}
 
 	src, err := func() (*pulse.Source, error) {
 		if opts.Source == "" {

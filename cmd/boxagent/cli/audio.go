@@ -15,7 +15,7 @@ import (
 
 func audioCmd() *Command {
 	return &Command{
-		Name: "audio", Short: "PulseAudio: cards and headset modes, default devices, volume, a play-and-record test",
+		Name: "audio", Short: "sound (PulseAudio or PipeWire): cards and headset modes, default devices, volume, a play-and-record test",
 		Usage: "show | mode CARD music|call|off|PROFILE | default sink|source NAME | volume NAME PERCENT | mute NAME on|off | test [--seconds N] [--sink NAME] [--source NAME] [--no-play]",
 		Verbs: []string{"show", "mode", "default", "volume", "mute", "test"},
 		Long: `CARD is a card name (alsa_card.…, bluez_card.…) or a headset's Bluetooth
@@ -166,7 +166,11 @@ func volumeText(v audio.Volume) string {
 }
 
 func printAudio(e *Env, s audio.State) error {
-	fmt.Fprintf(e.Stdout, "server: %s %s at %s\n", s.Server.Name, s.Server.Version, s.Server.DBus)
+	how, at := "D-Bus", s.Server.DBus
+	if s.Server.Backend == audio.BackendPipeWire {
+		how, at = "native protocol", s.Server.Native
+	}
+	fmt.Fprintf(e.Stdout, "server: %s %s (%s, %s at %s)\n", s.Server.Name, s.Server.Version, orDash(s.Server.Backend), how, at)
 	fmt.Fprintf(e.Stdout, "default sink: %s\ndefault source: %s\n", orDash(s.FallbackSink), orDash(s.FallbackSource))
 	if len(s.Cards) > 0 {
 		fmt.Fprintln(e.Stdout)

@@ -139,7 +139,6 @@ var audioCodes = errorCodes{
 	{Err: audio.ErrNotFound, Status: http.StatusNotFound, Code: "audio.not_found"},
 	{Err: audio.ErrInvalid, Status: http.StatusBadRequest, Code: "audio.invalid"},
 	{Err: audio.ErrUnavailable, Status: http.StatusConflict, Code: "audio.unavailable"},
-	{Err: audio.ErrPipeWire, Status: http.StatusServiceUnavailable, Code: "audio.pipewire"},
 	{Err: audio.ErrUnreachable, Status: http.StatusServiceUnavailable, Code: "audio.unreachable"},
 	{Err: audio.ErrClosed, Status: http.StatusServiceUnavailable, Code: "audio.unreachable"},
 }

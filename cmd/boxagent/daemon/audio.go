@@ -20,15 +20,17 @@ import (
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 )
 
-// audioDomain is the agent's PulseAudio: one connection to its D-Bus
-// protocol, kept current by PulseAudio's signals, re-opened when
-// PulseAudio restarts. Its events go out as "audio" events.
+// audioDomain is the agent's sound server: one connection to PulseAudio's
+// D-Bus protocol, or to PipeWire's pipewire-pulse over the native Pulse
+// protocol when pipewire-pulse runs (audio.Backend), kept current by the
+// server's signals or events, re-opened (and the backend chosen again)
+// when the server restarts. Its events go out as "audio" events.
 type audioDomain struct {
 	a   *agent
 	log *slog.Logger
 
 	mu     sync.Mutex
-	client *audio.Client
+	client audio.Backend
 	modes  *headsetModes // the client's; nil without one
 	ctx    context.Context
 	health apitype.Subsystem
@@ -37,7 +39,7 @@ type audioDomain struct {
 }
 
 // audioRetry bounds how long the agent waits between attempts to reach
-// PulseAudio when it is not there (it is a systemd unit that may start
+// the sound server when it is not there (it is a systemd unit that may start
 // later or restart); this retries a connection, it polls no state.
 var audioRetry = []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second}
 
@@ -65,21 +67,21 @@ func (d *audioDomain) locator() audio.Locator {
 	}
 }
 
-// Start tries PulseAudio once, so status is settled when Start returns,
-// then follows it until ctx ends.
+// Start tries the sound server once, so status is settled when Start
+// returns, then follows it until ctx ends.
 func (d *audioDomain) Start(ctx context.Context) error {
 	d.done = make(chan struct{})
 	d.ctx = ctx
 	c, err := d.connect(ctx)
 	if err != nil {
 		d.setHealth(d.absence(err))
-		d.log.Info("PulseAudio not reachable; will retry", "err", err)
+		d.log.Info("sound server not reachable; will retry", "err", err)
 	}
 	go d.run(ctx, c)
 	return nil
 }
 
-func (d *audioDomain) run(ctx context.Context, c *audio.Client) {
+func (d *audioDomain) run(ctx context.Context, c audio.Backend) {
 	defer close(d.done)
 	attempt := 0
 	for ctx.Err() == nil {
@@ -101,8 +103,8 @@ func (d *audioDomain) run(ctx context.Context, c *audio.Client) {
 		}
 		attempt = 0
 		s := c.Server()
-		d.log.Info("PulseAudio reached", "dbus", s.DBus, "how", s.How, "native", s.Native)
-		d.a.events.Publish("audio", audio.Event{Kind: "connected", Value: s.DBus})
+		d.log.Info("sound server reached", "backend", s.Backend, "dbus", s.DBus, "how", s.How, "native", s.Native)
+		d.a.events.Publish("audio", audio.Event{Kind: "connected", Name: s.Backend, Value: cmpOr(s.DBus, s.Native)})
 		ev, cancel := c.Subscribe()
 		modes := d.headsetModes()
 		d.mu.Lock()
@@ -126,21 +128,52 @@ func (d *audioDomain) run(ctx context.Context, c *audio.Client) {
 		d.mu.Lock()
 		d.client, d.modes = nil, nil
 		d.mu.Unlock()
-		d.log.Warn("PulseAudio went away; reconnecting")
-		d.a.events.Publish("audio", audio.Event{Kind: "disconnected"})
-		d.setHealth(apitype.StateAbsent, "PulseAudio went away; reconnecting")
+		d.log.Warn("sound server went away; reconnecting", "backend", s.Backend)
+		d.a.events.Publish("audio", audio.Event{Kind: "disconnected", Name: s.Backend})
+		d.setHealth(apitype.StateAbsent, backendName(s.Backend)+" went away; reconnecting")
 		c = nil
 	}
 }
 
-func (d *audioDomain) connect(ctx context.Context) (*audio.Client, error) {
+// connect reaches the sound server that runs: PipeWire through
+// pipewire-pulse when that process runs (it has no PulseAudio D-Bus
+// protocol), else PulseAudio over D-Bus. Chosen at every connect, so a box
+// that moves from one to the other is followed at the next reconnect.
+func (d *audioDomain) connect(ctx context.Context) (audio.Backend, error) {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	cfg := audioConfig(d.a.config())
-	timeout := time.Duration(cfg.ModeTimeout) * time.Second
-	c, _, err := audio.Connect(cctx, d.locator().Candidates(cctx), audio.Options{Logger: d.a.log, ModeTimeout: timeout,
-		ConnectProfile: connectHeadsetProfile})
-	return c, err
+	opts := audio.Options{Logger: d.a.log, ModeTimeout: time.Duration(cfg.ModeTimeout) * time.Second,
+		ConnectProfile: connectHeadsetProfile}
+	l := d.locator()
+	if audio.PipeWire(d.a.paths.Proc()) {
+		c, _, err := audio.ConnectPipeWire(cctx, l.NativeCandidates(), opts)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	c, _, err := audio.Connect(cctx, l.Candidates(cctx), opts)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// backendName is how status and doctor name a backend.
+func backendName(b string) string {
+	if b == audio.BackendPipeWire {
+		return "PipeWire"
+	}
+	return "PulseAudio"
+}
+
+// cmpOr is the first non-empty string.
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // connectHeadsetProfile asks BlueZ to connect a headset's voice profile
@@ -179,11 +212,12 @@ func connectHeadsetProfile(ctx context.Context, card string, uuids []string) err
 	return fmt.Errorf("BlueZ knows no device %s", addr)
 }
 
-// absence says why PulseAudio cannot be reached; doctor tells apart a
-// PulseAudio that is not running from one without module-dbus-protocol.
+// absence says why the sound server cannot be reached; doctor tells
+// apart a PulseAudio that is not running from one without
+// module-dbus-protocol.
 func (d *audioDomain) absence(error) (string, string) {
 	if audio.PipeWire(d.a.paths.Proc()) {
-		return apitype.StateAbsent, "PipeWire (pipewire-pulse) runs instead of PulseAudio: no D-Bus control"
+		return apitype.StateAbsent, "PipeWire: pipewire-pulse runs but its native protocol is not reachable"
 	}
 	return apitype.StateAbsent, "PulseAudio's D-Bus protocol is not reachable (PulseAudio not running, or no module-dbus-protocol)"
 }
@@ -194,7 +228,8 @@ func (d *audioDomain) setHealth(state, detail string) {
 	d.mu.Unlock()
 }
 
-// Health is ok with what PulseAudio has, or absent with why.
+// Health is ok with what the sound server has, naming the backend, or
+// absent with why.
 func (d *audioDomain) Health() apitype.Subsystem {
 	d.mu.Lock()
 	c, h := d.client, d.health
@@ -203,7 +238,12 @@ func (d *audioDomain) Health() apitype.Subsystem {
 		return h
 	}
 	s := c.State()
-	detail := fmt.Sprintf("PulseAudio %s: %d cards, %d sinks, %d sources", s.Server.Version, len(s.Cards), len(s.Sinks), len(s.Sources))
+	how := "over D-Bus"
+	if s.Server.Backend == audio.BackendPipeWire {
+		how = "through pipewire-pulse"
+	}
+	detail := fmt.Sprintf("%s %s %s: %d cards, %d sinks, %d sources", backendName(s.Server.Backend), s.Server.Version, how,
+		len(s.Cards), len(s.Sinks), len(s.Sources))
 	if s.FallbackSink != "" {
 		detail += ", default sink " + s.FallbackSink
 	}
@@ -240,16 +280,16 @@ func (d *audioDomain) Reconfigure(ctx context.Context, old, cfg *config.Config) 
 	case d.wake <- struct{}{}:
 	default:
 	}
-	return []string{"audio: reconnecting to PulseAudio with the new [audio] settings"}, nil
+	return []string{"audio: reconnecting to the sound server with the new [audio] settings"}, nil
 }
 
 // current returns the live client or the reason there is none.
-func (d *audioDomain) current() (*audio.Client, error) {
+func (d *audioDomain) current() (audio.Backend, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.client == nil {
-		return nil, &audio.Error{Op: "reach PulseAudio", Kind: audio.ErrUnreachable, Msg: d.health.Detail,
-			Hint: "systemctl status pulseaudio; boxagent doctor says what is missing"}
+		return nil, &audio.Error{Op: "reach the sound server", Kind: audio.ErrUnreachable, Msg: d.health.Detail,
+			Hint: "systemctl status pulseaudio (or pipewire-pulse); boxagent doctor says what is missing"}
 	}
 	return d.client, nil
 }
@@ -373,29 +413,25 @@ func (d *audioDomain) Register(api *localapi.Server) {
 	})
 }
 
-// checkAudio is doctor's view of PulseAudio: running, PipeWire instead,
-// the D-Bus protocol and the Bluetooth modules loaded. doctor.go calls it.
+// checkAudio is doctor's view of the sound server: which backend, that it
+// answers, and that headsets get cards (PulseAudio's Bluetooth module,
+// PipeWire's WirePlumber). doctor.go calls it.
 func (a *agent) checkAudio(ctx context.Context) []apitype.Check {
 	proc := a.paths.Proc()
-	if audio.PipeWire(proc) {
-		return []apitype.Check{{Name: "pulseaudio", Result: apitype.CheckWarn,
-			Detail: "PipeWire (pipewire-pulse) runs instead of PulseAudio: boxagent cannot switch headset profiles over D-Bus",
-			Fix:    "systemctl --global disable --now pipewire-pulse.socket pipewire-pulse; install deploy/pulseaudio"}}
-	}
-	var d *audioDomain
+	var c audio.Backend
 	for _, dom := range a.domains {
 		if ad, ok := dom.(*audioDomain); ok {
-			d = ad
+			c, _ = ad.current()
 		}
 	}
-	running := len(audio.Running(proc, "pulseaudio")) > 0
-	var c *audio.Client
-	if d != nil {
-		c, _ = d.current()
+	if audio.PipeWire(proc) {
+		return checkPipeWire(proc, c)
 	}
-	if c == nil {
+	pc, _ := c.(*audio.Client)
+	running := len(audio.Running(proc, "pulseaudio")) > 0
+	if pc == nil {
 		if !running {
-			return []apitype.Check{{Name: "pulseaudio", Result: apitype.CheckWarn, Detail: "PulseAudio is not running",
+			return []apitype.Check{{Name: "pulseaudio", Result: apitype.CheckWarn, Detail: "PulseAudio is not running (nor PipeWire's pipewire-pulse)",
 				Fix: "apt-get install pulseaudio pulseaudio-module-bluetooth; systemctl enable --now boxagent-pulseaudio (deploy/pulseaudio)"}}
 		}
 		return []apitype.Check{
@@ -404,12 +440,12 @@ func (a *agent) checkAudio(ctx context.Context) []apitype.Check {
 				Fix: "add load-module module-dbus-protocol to system.pa (deploy/pulseaudio/system.pa) and restart PulseAudio"},
 		}
 	}
-	s := c.State()
+	s := pc.State()
 	checks := []apitype.Check{
-		{Name: "pulseaudio", Result: apitype.CheckOK, Detail: fmt.Sprintf("PulseAudio %s", s.Server.Version)},
-		{Name: "module-dbus-protocol", Result: apitype.CheckOK, Detail: "answers at " + c.Server().DBus},
+		{Name: "pulseaudio", Result: apitype.CheckOK, Detail: fmt.Sprintf("PulseAudio %s, driven over its D-Bus protocol", s.Server.Version)},
+		{Name: "module-dbus-protocol", Result: apitype.CheckOK, Detail: "answers at " + pc.Server().DBus},
 	}
-	mods, err := c.Modules(ctx)
+	mods, err := pc.Modules(ctx)
 	bt := apitype.Check{Name: "module-bluetooth-discover"}
 	switch {
 	case err != nil:
@@ -421,4 +457,26 @@ func (a *agent) checkAudio(ctx context.Context) []apitype.Check {
 		bt.Fix = "load-module module-bluetooth-discover headset=native (deploy/pulseaudio/system.pa); apt-get install pulseaudio-module-bluetooth"
 	}
 	return append(checks, bt)
+}
+
+// checkPipeWire is checkAudio on a PipeWire box: pipewire-pulse answers
+// (c is the agent's connection, nil without one), and WirePlumber runs:
+// PipeWire's Bluetooth plugin (the headsets' cards, their A2DP and HFP)
+// lives in WirePlumber. Its module list is not asked: pipewire-pulse's is
+// its own emulation, not PipeWire's.
+func checkPipeWire(proc string, c audio.Backend) []apitype.Check {
+	pw := apitype.Check{Name: "pipewire-pulse"}
+	if c == nil {
+		pw.Result, pw.Detail = apitype.CheckFail, "PipeWire: pipewire-pulse runs but its native protocol does not answer the agent"
+		pw.Fix = "set [audio] native to pipewire-pulse's socket (its user's $XDG_RUNTIME_DIR/pulse/native) and let the agent's user reach it"
+	} else {
+		s := c.State()
+		pw.Result, pw.Detail = apitype.CheckOK, fmt.Sprintf("PipeWire %s, driven through pipewire-pulse's native protocol at %s", s.Server.Version, s.Server.Native)
+	}
+	wp := apitype.Check{Name: "wireplumber", Result: apitype.CheckOK, Detail: "running: headsets get cards (PipeWire's bluez5 plugin)"}
+	if len(audio.Running(proc, "wireplumber")) == 0 {
+		wp.Result, wp.Detail = apitype.CheckWarn, "not running: PipeWire makes no cards for Bluetooth headsets"
+		wp.Fix = "apt-get install wireplumber libspa-0.2-bluetooth; systemctl --user enable --now wireplumber"
+	}
+	return []apitype.Check{pw, wp}
 }

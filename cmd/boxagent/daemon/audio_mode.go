@@ -14,7 +14,7 @@ type modeSetter interface {
 	SetMode(ctx context.Context, card, mode string) (audio.ModeResult, error)
 }
 
-var _ modeSetter = (*audio.Client)(nil)
+var _ modeSetter = audio.Backend(nil)
 
 // headsetModes puts a configured headset in its [[bluetooth.headset]] mode
 // (music unless it says call) when its card appears, that is when the

@@ -65,7 +65,15 @@ func TestCheckAudioWithoutPulseAudio(t *testing.T) {
 		t.Errorf("PulseAudio without its D-Bus protocol: %+v", cs)
 	}
 	comm("41", "pipewire-pulse")
-	if cs := a.checkAudio(t.Context()); len(cs) != 1 || !strings.Contains(cs[0].Detail, "PipeWire") || cs[0].Fix == "" {
-		t.Errorf("PipeWire: %+v", cs)
+	cs = a.checkAudio(t.Context())
+	if len(cs) != 2 || cs[0].Name != "pipewire-pulse" || cs[0].Result != apitype.CheckFail || !strings.Contains(cs[0].Detail, "PipeWire") || cs[0].Fix == "" {
+		t.Errorf("PipeWire unreachable: %+v", cs)
+	}
+	if cs[1].Name != "wireplumber" || cs[1].Result != apitype.CheckWarn || !strings.Contains(cs[1].Fix, "libspa-0.2-bluetooth") {
+		t.Errorf("PipeWire without WirePlumber: %+v", cs[1])
+	}
+	comm("42", "wireplumber")
+	if cs := a.checkAudio(t.Context()); len(cs) != 2 || cs[1].Result != apitype.CheckOK {
+		t.Errorf("PipeWire with WirePlumber: %+v", cs)
 	}
 }
