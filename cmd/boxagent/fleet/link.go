@@ -101,8 +101,9 @@ type Link struct {
 	connected bool          // and subscribed to its commands
 	lost      chan struct{} // closed when the current connection is lost
 	broker    string
-	trying    string // the broker of the newest connection attempt
-	acked     uint64 // the cursor
+	trying    string          // the broker of the newest connection attempt
+	acked     uint64          // the cursor
+	ahead     map[uint64]bool // acknowledged beyond the cursor, from its file: followRecords' own
 	inflight  map[string]bool
 }
 
@@ -139,11 +140,11 @@ func New(o Options) (*Link, error) {
 	if l.routes, l.allow, err = allowedRoutes(o.Routes, o.Config.Routes); err != nil {
 		return nil, err
 	}
-	acked, err := o.Cursor.Load()
+	acked, ahead, err := o.Cursor.LoadAhead()
 	if err != nil {
 		return nil, err
 	}
-	l.acked = acked
+	l.acked, l.ahead = acked, ahead
 	return l, nil
 }
 

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,40 +24,75 @@ import (
 const CursorFile = "fleet.cursor"
 
 // Cursor keeps, in one small file, the id of the last journal record the
-// broker acknowledged with every record before it: after an outage or a
-// reboot the link sends the records after it. A record acknowledged but
-// not yet under the cursor when the agent dies is sent again: at least
-// once, and receivers know records by id.
+// broker acknowledged with every record before it, and on a second line
+// ("ahead …") the records beyond it the broker acknowledged too (a record
+// of an operation still running holds the cursor back, not the ones
+// after it): after an outage, a restart or a reboot the link sends the
+// records after the cursor that are not ahead. A record acknowledged but
+// not yet in the file when the agent dies is sent again: at least once,
+// and receivers know records by id.
 type Cursor struct{ Path string }
+
+// maxAhead bounds the ids kept ahead of the cursor (the newest are kept:
+// one running operation for days must not grow the file without end).
+const maxAhead = 1024
 
 // Load reads the cursor; a missing file is 0 (send everything).
 func (c Cursor) Load() (uint64, error) {
+	id, _, err := c.LoadAhead()
+	return id, err
+}
+
+// LoadAhead reads the cursor and the records acknowledged beyond it.
+func (c Cursor) LoadAhead() (uint64, map[uint64]bool, error) {
+	ahead := map[uint64]bool{}
 	if c.Path == "" {
-		return 0, nil
+		return 0, ahead, nil
 	}
 	b, err := os.ReadFile(c.Path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
+		return 0, ahead, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("cannot read the fleet cursor: %w", err)
+		return 0, nil, fmt.Errorf("cannot read the fleet cursor: %w", err)
 	}
-	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	first, rest, _ := strings.Cut(string(b), "\n")
+	n, err := strconv.ParseUint(strings.TrimSpace(first), 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("cannot read the fleet cursor %s: %q is not a record id", c.Path, b)
+		return 0, nil, fmt.Errorf("cannot read the fleet cursor %s: %q is not a record id", c.Path, first)
 	}
-	return n, nil
+	if ids, ok := strings.CutPrefix(strings.TrimSpace(rest), "ahead "); ok {
+		for _, f := range strings.Split(ids, ",") {
+			if id, err := strconv.ParseUint(f, 10, 64); err == nil && id > n {
+				ahead[id] = true
+			}
+		}
+	}
+	return n, ahead, nil
 }
 
 // Store writes the cursor atomically.
-func (c Cursor) Store(id uint64) error {
+func (c Cursor) Store(id uint64) error { return c.StoreAhead(id, nil) }
+
+// StoreAhead writes the cursor and the records acknowledged beyond it.
+func (c Cursor) StoreAhead(id uint64, ahead map[uint64]bool) error {
 	if c.Path == "" {
 		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(c.Path), 0o700); err != nil {
 		return err
 	}
-	return atomicfile.Write(c.Path, []byte(strconv.FormatUint(id, 10)+"\n"), 0o600, atomicfile.Options{})
+	text := strconv.FormatUint(id, 10) + "\n"
+	if len(ahead) > 0 {
+		ids := slices.Sorted(maps.Keys(ahead))
+		ids = ids[max(0, len(ids)-maxAhead):]
+		var parts []string
+		for _, a := range ids {
+			parts = append(parts, strconv.FormatUint(a, 10))
+		}
+		text += "ahead " + strings.Join(parts, ",") + "\n"
+	}
+	return atomicfile.Write(c.Path, []byte(text), 0o600, atomicfile.Options{})
 }
 
 // recordRetry is how long a failed pass waits before the next.
@@ -70,7 +107,9 @@ const recordBatch = 100
 // sent and remembered, and the cursor jumps over them once the running
 // one has been sent.
 func (l *Link) followRecords(ctx context.Context) {
-	sent := map[uint64]bool{} // acknowledged, beyond the cursor
+	l.mu.Lock()
+	sent := l.ahead // acknowledged, beyond the cursor (kept in its file)
+	l.mu.Unlock()
 	// A pass that failed while connected (an acknowledgement that never
 	// came: a NATS stream changing leaders) is tried again after retry;
 	// one that failed for want of a connection waits for the connect.
@@ -97,7 +136,7 @@ func (l *Link) sendRecords(ctx context.Context, sent map[uint64]bool) error {
 	from, moved := cursor, false
 	defer func() {
 		if moved {
-			if err := l.o.Cursor.Store(cursor); err != nil {
+			if err := l.o.Cursor.StoreAhead(cursor, sent); err != nil {
 				l.log.Warn("cannot keep the fleet cursor", "err", err)
 			}
 		}
@@ -115,7 +154,10 @@ func (l *Link) sendRecords(ctx context.Context, sent map[uint64]bool) error {
 		}
 		for _, op := range ops {
 			from = op.ID
-			if !op.State.Final() || sent[op.ID] {
+			// At or under the cursor: sent, and dropped from sent when the
+			// cursor jumped over them (a running one ended earlier in
+			// this batch: they went out twice).
+			if !op.State.Final() || sent[op.ID] || op.ID <= cursor {
 				continue
 			}
 			b, err := json.Marshal(op)
@@ -126,6 +168,7 @@ func (l *Link) sendRecords(ctx context.Context, sent map[uint64]bool) error {
 				return fmt.Errorf("record %d: %w", op.ID, err)
 			}
 			sent[op.ID] = true
+			moved = true // the file keeps it, even if the cursor stays
 			// Advance over every acknowledged record; a running one (or
 			// a gap the journal pruned before it ended) stops it.
 			next := cursor

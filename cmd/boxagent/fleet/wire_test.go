@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -126,5 +127,48 @@ func TestRefusalBucket(t *testing.T) {
 	}
 	if b.take(now.Add(refusalEvery/2)) || !b.take(now.Add(refusalEvery)) {
 		t.Errorf("the bucket does not refill at one per %s", refusalEvery)
+	}
+}
+
+// TestCursorAhead: the records acknowledged beyond the cursor (an
+// operation still running holds it back) are kept with it, so a restart
+// does not send them again (TestMosquitto saw "record 10 arrived 2
+// times" when one was running at the stop); the old one-line file reads.
+func TestCursorAhead(t *testing.T) {
+	c := Cursor{Path: filepath.Join(t.TempDir(), "state", CursorFile)}
+	if id, ahead, err := c.LoadAhead(); err != nil || id != 0 || len(ahead) != 0 {
+		t.Fatalf("missing file: %d %v %v", id, ahead, err)
+	}
+	if err := c.StoreAhead(7, map[uint64]bool{9: true, 12: true}); err != nil {
+		t.Fatal(err)
+	}
+	id, ahead, err := c.LoadAhead()
+	if err != nil || id != 7 || !ahead[9] || !ahead[12] || len(ahead) != 2 {
+		t.Fatalf("round trip: %d %v %v", id, ahead, err)
+	}
+	if n, err := c.Load(); err != nil || n != 7 {
+		t.Fatalf("Load = %d, %v", n, err)
+	}
+	if err := os.WriteFile(c.Path, []byte("41\n"), 0o600); err != nil { // an older agent's
+		t.Fatal(err)
+	}
+	if id, ahead, err := c.LoadAhead(); err != nil || id != 41 || len(ahead) != 0 {
+		t.Fatalf("one-line file: %d %v %v", id, ahead, err)
+	}
+	many := map[uint64]bool{}
+	for i := uint64(1); i <= maxAhead+10; i++ {
+		many[100+i] = true
+	}
+	if err := c.StoreAhead(100, many); err != nil {
+		t.Fatal(err)
+	}
+	if _, ahead, _ := c.LoadAhead(); len(ahead) != maxAhead || ahead[101] || !ahead[100+maxAhead+10] {
+		t.Fatalf("bounded: %d kept, oldest %v, newest %v", len(ahead), ahead[101], ahead[100+maxAhead+10])
+	}
+	if err := os.WriteFile(c.Path, []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.LoadAhead(); err == nil {
+		t.Fatal("a damaged cursor read without an error")
 	}
 }
