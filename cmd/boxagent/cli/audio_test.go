@@ -153,6 +153,53 @@ func TestAudioReconnect(t *testing.T) {
 	}
 }
 
+// TestAudioAppearsLater: a sound server that starts long after the agent
+// is reached when it makes its socket, not at a retry: after its first
+// quick retries (1, 2, 5, 10 s) the agent waits for the socket alone
+// (audio.SocketWatch), with no timer. Before, it retried every 30 s
+// forever, scanning /proc each time: its next try after this test's start
+// of PulseAudio came 29 s later, well past the guard.
+func TestAudioAppearsLater(t *testing.T) {
+	requireProcesses(t)
+	if _, err := exec.LookPath("pulseaudio"); err != nil {
+		t.Skip("pulseaudio is not installed")
+	}
+	dir, err := os.MkdirTemp("", "pa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	root := t.TempDir()
+	// The folder of the socket does not exist yet: the agent watches the
+	// nearest one that does.
+	writeConfig(t, root, "[audio]\nserver = \"unix:path="+filepath.Join(dir, "run", "pulse", "dbus-socket")+"\"\n")
+	p := startAgent(t, root)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	connected := make(chan struct{})
+	go p.client().EventsSince(ctx, 0, func(ev apitype.Event) error {
+		var e audio.Event
+		if ev.Type == "audio" && json.Unmarshal(ev.Data, &e) == nil && e.Kind == "connected" {
+			close(connected)
+			return context.Canceled
+		}
+		return nil
+	})
+	// Past the quick retries (1+2+5+10 s after the first try).
+	time.Sleep(19 * time.Second)
+	start := time.Now()
+	startTestPulseIn(t, dir)
+	select {
+	case <-connected:
+		t.Logf("reached %s after PulseAudio was ready", time.Since(start).Round(time.Millisecond))
+	case <-time.After(10 * time.Second): // a guard: the socket's event comes at once (0.1 s here)
+		t.Fatal("the agent did not reach a PulseAudio that started after its retries")
+	}
+	if out, _, _ := p.run("status"); !strings.Contains(out, "audio:      ok") {
+		t.Errorf("status:\n%s", out)
+	}
+}
+
 // TestAudioCLI drives the real CLI against the real daemon and a real
 // PulseAudio: show, default, volume, mute, mode errors, the
 // play-and-record test, and what status says.

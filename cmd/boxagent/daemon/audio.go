@@ -38,10 +38,16 @@ type audioDomain struct {
 	done   chan struct{}
 }
 
-// audioRetry bounds how long the agent waits between attempts to reach
-// the sound server when it is not there (it is a systemd unit that may start
-// later or restart); this retries a connection, it polls no state.
-var audioRetry = []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second, 30 * time.Second}
+// audioRetry are the attempts to reach the sound server soon after one
+// failed (a server starting with the box makes its socket a moment before
+// it answers). After them the agent waits for the server to appear (its
+// socket made: audio.SocketWatch), for a reload, or for someone asking for
+// audio: no timer, no polling.
+var audioRetry = []time.Duration{time.Second, 2 * time.Second, 5 * time.Second, 10 * time.Second}
+
+// audioRetryUnwatched is the retry when the sockets' folders cannot be
+// watched (no inotify): rare, and then a slow retry is the only way.
+const audioRetryUnwatched = 30 * time.Second
 
 func newAudioDomain(a *agent) *audioDomain {
 	return &audioDomain{a: a, log: a.log.With("component", "audio"), wake: make(chan struct{}, 1),
@@ -86,20 +92,21 @@ func (d *audioDomain) run(ctx context.Context, c audio.Backend) {
 	attempt := 0
 	for ctx.Err() == nil {
 		var err error
+		var watch *audio.SocketWatch
 		if c == nil {
+			// Armed before the attempt: a server that starts after it
+			// fails is seen.
+			watch = d.watchSockets(ctx)
 			c, err = d.connect(ctx)
 		}
 		if err != nil {
 			d.setHealth(d.absence(err))
-			wait := audioRetry[min(attempt, len(audioRetry)-1)]
+			d.waitToRetry(ctx, watch, attempt)
 			attempt++
-			select {
-			case <-ctx.Done():
-				return
-			case <-d.wake:
-			case <-time.After(wait):
-			}
 			continue
+		}
+		if watch != nil {
+			watch.Close()
 		}
 		attempt = 0
 		s := c.Server()
@@ -132,6 +139,54 @@ func (d *audioDomain) run(ctx context.Context, c audio.Backend) {
 		d.a.events.Publish("audio", audio.Event{Kind: "disconnected", Name: s.Backend})
 		d.setHealth(apitype.StateAbsent, backendName(s.Backend)+" went away; reconnecting")
 		c = nil
+	}
+}
+
+// watchSockets arms a watch on where the sound server's sockets appear
+// (PulseAudio's D-Bus and native sockets, pipewire-pulse's native one);
+// nil when none can be watched.
+func (d *audioDomain) watchSockets(ctx context.Context) *audio.SocketWatch {
+	l := d.locator()
+	w, err := audio.WatchSockets(audio.SocketPaths(append(l.Candidates(ctx), l.NativeCandidates()...)))
+	if err != nil {
+		d.log.Warn("cannot watch for the sound server; retrying every 30 s instead", "err", err)
+		return nil
+	}
+	return w
+}
+
+// waitToRetry waits after a failed attempt: the first ones on a timer
+// (audioRetry), then only for the server's socket to appear, a reload or
+// a request (d.wake). It closes watch.
+func (d *audioDomain) waitToRetry(ctx context.Context, watch *audio.SocketWatch, attempt int) {
+	var timer <-chan time.Time
+	switch {
+	case watch == nil:
+		timer = time.After(audioRetryUnwatched)
+	case attempt < len(audioRetry):
+		timer = time.After(audioRetry[attempt])
+	}
+	appeared := make(chan error, 1)
+	wctx, cancel := context.WithCancel(ctx)
+	if watch != nil {
+		go func() { appeared <- watch.Wait(wctx) }()
+		defer watch.Close()
+	}
+	defer cancel()
+	select {
+	case <-ctx.Done():
+	case <-d.wake:
+	case <-timer:
+	case err := <-appeared:
+		if err != nil && ctx.Err() == nil {
+			// Not a tight loop on a broken watch: the slow retry.
+			d.log.Warn("the watch for the sound server ended; retrying in 30 s", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-d.wake:
+			case <-time.After(audioRetryUnwatched):
+			}
+		}
 	}
 }
 
@@ -288,6 +343,11 @@ func (d *audioDomain) current() (audio.Backend, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.client == nil {
+		// Someone asks for audio: try again now, not at the next socket.
+		select {
+		case d.wake <- struct{}{}:
+		default:
+		}
 		return nil, &audio.Error{Op: "reach the sound server", Kind: audio.ErrUnreachable, Msg: d.health.Detail,
 			Hint: "systemctl status pulseaudio (or pipewire-pulse); boxagent doctor says what is missing"}
 	}
