@@ -97,18 +97,26 @@ func startTestPulseIn(t *testing.T, dir string, extra ...pulseExtra) (stop func(
 	return stop
 }
 
-// TestAudioReconnect: PulseAudio restarts under a running agent; the
-// agent says audio is gone, then reconnects by itself.
-func TestAudioReconnect(t *testing.T) {
+// pulseDir is a short folder for a test PulseAudio the test starts itself
+// (startTestPulseIn), removed at the end.
+func pulseDir(t *testing.T) string {
+	t.Helper()
 	requireProcesses(t)
 	if _, err := exec.LookPath("pulseaudio"); err != nil {
 		t.Skip("pulseaudio is not installed")
 	}
-	dir, err := os.MkdirTemp("", "pa")
+	dir, err := os.MkdirTemp("", "pa") // socket paths stay short
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// TestAudioReconnect: PulseAudio restarts under a running agent; the
+// agent says audio is gone, then reconnects by itself.
+func TestAudioReconnect(t *testing.T) {
+	dir := pulseDir(t)
 	stop := startTestPulseIn(t, dir)
 	root := t.TempDir()
 	writeConfig(t, root, "[audio]\nserver = \"unix:path="+filepath.Join(dir, "run", "pulse", "dbus-socket")+"\"\n")
@@ -160,15 +168,7 @@ func TestAudioReconnect(t *testing.T) {
 // forever, scanning /proc each time: its next try after this test's start
 // of PulseAudio came 29 s later, well past the guard.
 func TestAudioAppearsLater(t *testing.T) {
-	requireProcesses(t)
-	if _, err := exec.LookPath("pulseaudio"); err != nil {
-		t.Skip("pulseaudio is not installed")
-	}
-	dir, err := os.MkdirTemp("", "pa")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir := pulseDir(t)
 	root := t.TempDir()
 	// The folder of the socket does not exist yet: the agent watches the
 	// nearest one that does.
