@@ -48,9 +48,13 @@ deps:
 # brokers) and golang.org/x/net/proxy (120 kB, all_proxy), and our link,
 # operator and CLI (40 kB); paho has no build tag to leave them out.
 # Reading an image's ELF header by hand instead of with debug/elf (and its
-# DWARF, zlib and zstd readers) took 0.13 MB off (to 12 386 466 B).
+# DWARF, zlib and zstd readers) took 0.13 MB off (to 12 386 466 B). The arm
+# file grows in steps of 64 KiB (segment alignment): the polkit, udev and
+# modules-load.d files provision installs crossed one (+65 536 B), audio on
+# PipeWire through pipewire-pulse's native protocol (issue 21) two
+# (+131 072 B, to 12 583 038 B).
 SIZE_GOAL   := 10000000
-SIZE_BUDGET := 12400000
+SIZE_BUDGET := 12600000
 test-size:
 	@out=$$(mktemp); GOOS=linux GOARCH=arm GOARM=7 $(GO) build -ldflags '$(LDFLAGS)' -o $$out ./cmd/boxagent; \
 	n=$$(stat -c %s $$out); rm -f $$out; \
