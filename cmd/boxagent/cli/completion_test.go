@@ -20,7 +20,7 @@ import (
 // those its --help lists: a command, verb or flag missing, extra or
 // misspelt in the script fails.
 func TestCompletionCoversEveryCommand(t *testing.T) {
-	bash := needShell(t, "bash")
+	bash := needTool(t, "bash")
 	script := writeCompletion(t, "bash", "boxagent.bash")
 	// complete is what bash offers for the command line words, the last
 	// being the word under the cursor.
@@ -59,7 +59,7 @@ func TestCompletionCoversEveryCommand(t *testing.T) {
 // interactive zsh (on a pseudo terminal, testdata/zsh-complete.zsh) with
 // compinit: it must offer what bash offers.
 func TestCompletionZsh(t *testing.T) {
-	zsh := needShell(t, "zsh")
+	zsh := needTool(t, "zsh")
 	script := writeCompletion(t, "zsh", "_boxagent")
 	if out, err := exec.Command(zsh, "-n", script).CombinedOutput(); err != nil {
 		t.Fatalf("zsh -n: %v\n%s", err, out)
@@ -75,7 +75,7 @@ func TestCompletionZsh(t *testing.T) {
 // TestCompletionFish sources `boxagent completion fish` into a real fish
 // and asks it to complete (complete -C): it must offer what bash offers.
 func TestCompletionFish(t *testing.T) {
-	fish := needShell(t, "fish")
+	fish := needTool(t, "fish")
 	script := writeCompletion(t, "fish", "boxagent.fish")
 	checkCompletion(t, func(words ...string) []string {
 		t.Helper()
@@ -116,9 +116,9 @@ func checkCompletion(t *testing.T, complete func(words ...string) []string) {
 	}
 }
 
-// needShell is the path of a shell the completion tests run; CI installs
+// needTool is the path of a program the tests run (a shell, man); CI installs
 // them all (deploy/test-packages), so there a missing one fails.
-func needShell(t *testing.T, name string) string {
+func needTool(t *testing.T, name string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
