@@ -7,14 +7,22 @@ deb_arch=$1 goarch=$2
 : "${VERSION:?}" "${BIN:?}" "${SOURCE_DATE_EPOCH:?}" "${LDFLAGS=}" "${GO:=go}"
 export SOURCE_DATE_EPOCH TZ=UTC LC_ALL=C
 
-bin="$BIN/boxagent-linux-$goarch"
-if [ ! -x "$bin" ]; then
-	# The same build as `make cross`.
-	goarm=""; [ "$goarch" = arm ] && goarm=7
-	mkdir -p "$BIN"
-	env CGO_ENABLED=0 GOFLAGS="-trimpath -buildvcs=false" GOOS=linux GOARCH="$goarch" GOARM="$goarm" \
-		"$GO" build -ldflags "$LDFLAGS" -o "$bin" ./cmd/boxagent
-fi
+# binary GOARCH: bin/boxagent-linux-GOARCH, built as `make cross` does
+# when it is missing.
+binary() {
+	b="$BIN/boxagent-linux-$1"
+	if [ ! -x "$b" ]; then
+		goarm=""; [ "$1" = arm ] && goarm=7
+		mkdir -p "$BIN"
+		env CGO_ENABLED=0 GOFLAGS="-trimpath -buildvcs=false" GOOS=linux GOARCH="$1" GOARM="$goarm" \
+			"$GO" build -ldflags "$LDFLAGS" -o "$b" ./cmd/boxagent
+	fi
+	echo "$b"
+}
+bin=$(binary "$goarch")
+# The completions and the manual page are made by the same tree's binary
+# for this machine, from its command table.
+host=$(binary "$("$GO" env GOHOSTARCH)")
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
@@ -39,6 +47,14 @@ install -m 0644 deploy/systemd/50-boxagent.rules "$stage/usr/share/polkit-1/rule
 install -m 0644 deploy/deb/copyright "$doc/copyright"
 install -m 0644 deploy/deb/examples/config.toml deploy/deb/examples/provision.toml "$doc/examples/"
 install -m 0644 deploy/deb/lintian-overrides "$stage/usr/share/lintian/overrides/boxagent"
+mkdir -p "$stage/usr/share/bash-completion/completions" "$stage/usr/share/zsh/vendor-completions" \
+	"$stage/usr/share/fish/vendor_completions.d" "$stage/usr/share/man/man1"
+"$host" completion bash >"$stage/usr/share/bash-completion/completions/boxagent"
+"$host" completion zsh >"$stage/usr/share/zsh/vendor-completions/_boxagent"
+"$host" completion fish >"$stage/usr/share/fish/vendor_completions.d/boxagent.fish"
+"$host" help --man | gzip -9n >"$stage/usr/share/man/man1/boxagent.1.gz"
+chmod 0644 "$stage/usr/share/bash-completion/completions/boxagent" "$stage/usr/share/zsh/vendor-completions/_boxagent" \
+	"$stage/usr/share/fish/vendor_completions.d/boxagent.fish" "$stage/usr/share/man/man1/boxagent.1.gz"
 commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 date=$(date -u -d "@$SOURCE_DATE_EPOCH" -R)
 printf 'boxagent (%s) unstable; urgency=medium\n\n  * Built from commit %s.\n\n -- boxagent developers <boxagent@example.org>  %s\n' \

@@ -30,7 +30,9 @@ for f in "$a"/*.deb; do
 	for p in ./usr/bin/boxagent ./lib/systemd/system/boxagent.service ./lib/systemd/system/boxagent-firstboot.service \
 		./lib/systemd/system/boxagent-mount@.service ./lib/systemd/system/boxagent-pppoe@.service \
 		./lib/systemd/system/boxagent-pulseaudio.service ./usr/share/boxagent/pulseaudio/system.pa \
-		./usr/share/polkit-1/rules.d/50-boxagent.rules ./usr/lib/modules-load.d/boxagent.conf ./usr/lib/udev/rules.d/70-boxagent-sticks.rules ./usr/share/doc/boxagent/copyright ./usr/share/doc/boxagent/changelog.gz ./usr/share/doc/boxagent/examples/config.toml; do
+		./usr/share/polkit-1/rules.d/50-boxagent.rules ./usr/lib/modules-load.d/boxagent.conf ./usr/lib/udev/rules.d/70-boxagent-sticks.rules ./usr/share/doc/boxagent/copyright ./usr/share/doc/boxagent/changelog.gz ./usr/share/doc/boxagent/examples/config.toml \
+		./usr/share/bash-completion/completions/boxagent ./usr/share/zsh/vendor-completions/_boxagent \
+		./usr/share/fish/vendor_completions.d/boxagent.fish ./usr/share/man/man1/boxagent.1.gz; do
 		echo "$list" | awk '{print $6}' | grep -qx "$p" || { echo "deb-check: $name lacks $p" >&2; exit 1; }
 	done
 	if echo "$list" | awk '$2 != "root/root"' | grep -q .; then
@@ -43,8 +45,8 @@ for f in "$a"/*.deb; do
 	n=$((n + 1))
 done
 [ "$n" -eq 4 ] || { echo "deb-check: $n packages, want 4" >&2; exit 1; }
-lintian --fail-on error,warning --suppress-tags no-manual-page "$a"/*.deb 2>&1 | grep -v 'running with root privileges' || true
-lintian --fail-on error,warning --suppress-tags no-manual-page "$a"/*.deb >/dev/null 2>&1 || { echo "deb-check: lintian failed" >&2; exit 1; }
+lintian --fail-on error,warning "$a"/*.deb 2>&1 | grep -v 'running with root privileges' || true
+lintian --fail-on error,warning "$a"/*.deb >/dev/null 2>&1 || { echo "deb-check: lintian failed" >&2; exit 1; }
 host=$(dpkg --print-architecture)
 if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
 	deploy/deb/install-test.sh "$a"/boxagent_*_"$host".deb

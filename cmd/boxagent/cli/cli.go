@@ -32,6 +32,20 @@ const (
 	ExitUnreachable = 3
 )
 
+// exitCodes name the exit codes for help (a word) and the manual page.
+var exitCodes = []struct {
+	code          int
+	word, meaning string
+}{
+	{ExitOK, "ok", "the command did what it was asked"},
+	{ExitFailed, "failed", "the command, or the operation it asked the agent for, failed; the reason is on standard error"},
+	{ExitUsage, "usage", "the command line is wrong: an unknown command, verb or flag, or a missing argument"},
+	{ExitUnreachable, "daemon unreachable", "the agent's socket did not answer (is boxagent.service running?)"},
+}
+
+// summary is what boxagent is, in help and the manual page's NAME.
+const summary = "Bluetooth headsets, uplinks and firmware staging for set-top boxes and dev boards"
+
 // version is stamped at build time with -ldflags -X.
 var version = "dev"
 
@@ -261,7 +275,7 @@ func report(e *Env, cmd *Command, err error) int {
 }
 
 func printHelp(w io.Writer) {
-	fmt.Fprintln(w, "boxagent: Bluetooth headsets, uplinks and firmware staging for set-top boxes and dev boards")
+	fmt.Fprintln(w, "boxagent: "+summary)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "usage: boxagent [--socket PATH] [--json] <command> [verb] [flags]")
 	fmt.Fprintln(w)
@@ -275,7 +289,11 @@ func printHelp(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'boxagent help <command>' or 'boxagent <command> --help' for details.")
-	fmt.Fprintln(w, "Exit codes: 0 ok, 1 failed, 2 usage, 3 daemon unreachable.")
+	var codes []string
+	for _, c := range exitCodes {
+		codes = append(codes, fmt.Sprintf("%d %s", c.code, c.word))
+	}
+	fmt.Fprintf(w, "Exit codes: %s.\n", strings.Join(codes, ", "))
 }
 
 func printCommandHelp(w io.Writer, c *Command, fs *pflag.FlagSet) {
@@ -289,9 +307,22 @@ func printCommandHelp(w io.Writer, c *Command, fs *pflag.FlagSet) {
 }
 
 func helpCmd() *Command {
+	var man bool
 	return &Command{
-		Name: "help", Usage: "[command]", Short: "show help for boxagent or one command",
+		Name: "help", Usage: "[command] | --man", Short: "show help for boxagent or one command",
+		Long: `--man prints the manual page, boxagent.1, made from the same commands:
+  boxagent help --man | man -l -`,
+		Flags: func(fs *pflag.FlagSet, o *Opts) {
+			fs.BoolVar(&man, "man", false, "print the manual page (roff) of every command")
+		},
 		Run: func(ctx context.Context, e *Env, o *Opts, args []string) error {
+			if man {
+				if len(args) > 0 {
+					return usagef("--man takes no command: the page has them all")
+				}
+				_, err := io.WriteString(e.Stdout, manPage(typedCommands()))
+				return err
+			}
 			if len(args) == 0 {
 				printHelp(e.Stdout)
 				return nil

@@ -20,40 +20,82 @@ import (
 // those its --help lists: a command, verb or flag missing, extra or
 // misspelt in the script fails.
 func TestCompletionCoversEveryCommand(t *testing.T) {
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, out, _ := testEnv()
-	if code := Run(context.Background(), e, []string{"completion", "bash"}); code != ExitOK {
-		t.Fatalf("completion bash: exit %d", code)
-	}
-	script := filepath.Join(t.TempDir(), "boxagent.bash")
-	if err := os.WriteFile(script, out.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	bash := needTool(t, "bash")
+	script := writeCompletion(t, "bash", "boxagent.bash")
 	// complete is what bash offers for the command line words, the last
 	// being the word under the cursor.
-	complete := func(words ...string) []string {
+	checkCompletion(t, func(words ...string) []string {
 		t.Helper()
 		cmd := exec.Command(bash, "--norc", "--noprofile", "-c",
 			`source "$1" || exit; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _boxagent; printf '%s\n' "${COMPREPLY[@]}"`,
 			"bash", script)
 		cmd.Args = append(cmd.Args, words...)
-		got, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("complete %q: %v\n%s", words, err, got)
+		return shellWords(t, cmd, words)
+	})
+	for _, c := range commands() {
+		for _, v := range c.Verbs {
+			if c.Helper {
+				continue
+			}
+			// The command knows the verb: whatever else it says (a missing
+			// argument, no daemon), it is not "unknown verb".
+			ve, _, stderr := testEnv()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			args := []string{c.Name, v}
+			if slices.Contains(helpFlags(t, c.Name), "--socket") {
+				args = append(args, "--socket", filepath.Join(t.TempDir(), "none.sock"))
+			}
+			Run(ctx, ve, args)
+			cancel()
+			if strings.Contains(stderr.String(), "unknown") {
+				t.Errorf("%s %s: the table's verb is refused: %s", c.Name, v, stderr)
+			}
 		}
-		return set(strings.Fields(string(got)))
 	}
+}
+
+// TestCompletionZsh installs `boxagent completion zsh` as _boxagent in a
+// folder of $fpath, as the .deb does, and presses Tab in a real
+// interactive zsh (on a pseudo terminal, testdata/zsh-complete.zsh) with
+// compinit: it must offer what bash offers.
+func TestCompletionZsh(t *testing.T) {
+	zsh := needTool(t, "zsh")
+	script := writeCompletion(t, "zsh", "_boxagent")
+	if out, err := exec.Command(zsh, "-n", script).CombinedOutput(); err != nil {
+		t.Fatalf("zsh -n: %v\n%s", err, out)
+	}
+	dump := filepath.Join(t.TempDir(), "zcompdump")
+	checkCompletion(t, func(words ...string) []string {
+		t.Helper()
+		cmd := exec.Command(zsh, "-f", "testdata/zsh-complete.zsh", filepath.Dir(script), dump, strings.Join(words, " "))
+		return shellWords(t, cmd, words)
+	})
+}
+
+// TestCompletionFish sources `boxagent completion fish` into a real fish
+// and asks it to complete (complete -C): it must offer what bash offers.
+func TestCompletionFish(t *testing.T) {
+	fish := needTool(t, "fish")
+	script := writeCompletion(t, "fish", "boxagent.fish")
+	checkCompletion(t, func(words ...string) []string {
+		t.Helper()
+		cmd := exec.Command(fish, "--no-config", "-c", `source $argv[1]; or exit 1; complete -C"$argv[2]"`,
+			script, strings.Join(words, " "))
+		return shellWords(t, cmd, words)
+	})
+}
+
+// checkCompletion asks complete for the commands, and for each command
+// its flags (after the command and after an argument) and its verbs; each
+// must be exactly the command table's. Helper commands are not offered.
+func checkCompletion(t *testing.T, complete func(words ...string) []string) {
+	t.Helper()
 	same := func(what string, got, want []string) {
 		t.Helper()
 		if want = set(want); !slices.Equal(got, want) {
 			t.Errorf("%s: completion offers %q, want %q", what, got, want)
 		}
 	}
-
-	// Helper commands (run by the package's units) are not offered.
 	var names []string
 	for _, c := range commands() {
 		if !c.Helper {
@@ -68,26 +110,64 @@ func TestCompletionCoversEveryCommand(t *testing.T) {
 		flags := helpFlags(t, c.Name)
 		same(c.Name+" flags", complete("boxagent", c.Name, "-"), flags)
 		same(c.Name+" flags after an argument", complete("boxagent", c.Name, "x", "--"), flags)
-		if len(c.Verbs) == 0 {
-			continue
-		}
-		same(c.Name+" verbs", complete("boxagent", c.Name, ""), c.Verbs)
-		for _, v := range c.Verbs {
-			// The command knows the verb: whatever else it says (a missing
-			// argument, no daemon), it is not "unknown verb".
-			ve, _, stderr := testEnv()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			args := []string{c.Name, v}
-			if slices.Contains(flags, "--socket") {
-				args = append(args, "--socket", filepath.Join(t.TempDir(), "none.sock"))
-			}
-			Run(ctx, ve, args)
-			cancel()
-			if strings.Contains(stderr.String(), "unknown") {
-				t.Errorf("%s %s: the table's verb is refused: %s", c.Name, v, stderr)
-			}
+		if len(c.Verbs) > 0 {
+			same(c.Name+" verbs", complete("boxagent", c.Name, ""), c.Verbs)
 		}
 	}
+}
+
+// needTool is the path of a program the tests run (a shell, man); CI installs
+// them all (deploy/test-packages), so there a missing one fails.
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not installed: %v", name, err)
+		}
+		t.Skipf("%s is not installed (%v); make deps installs it", name, err)
+	}
+	return path
+}
+
+// writeCompletion writes `boxagent completion SHELL` to a file named name
+// in a folder of its own, and checks it names no helper command.
+func writeCompletion(t *testing.T, shell, name string) string {
+	t.Helper()
+	e, out, stderr := testEnv()
+	if code := Run(context.Background(), e, []string{"completion", shell}); code != ExitOK {
+		t.Fatalf("completion %s: exit %d: %s", shell, code, stderr)
+	}
+	for _, c := range commands() {
+		if c.Helper && strings.Contains(out.String(), c.Name) {
+			t.Errorf("completion %s names the helper command %s", shell, c.Name)
+		}
+	}
+	script := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(script, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return script
+}
+
+// shellWords runs a shell's completion and returns the candidates it
+// printed (the first field of each line: fish adds a description).
+func shellWords(t *testing.T, cmd *exec.Cmd, words []string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd = exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
+	got, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("complete %q: %v\n%s", words, err, got)
+	}
+	var out []string
+	for _, l := range strings.Split(string(got), "\n") {
+		if f := strings.Fields(l); len(f) > 0 {
+			out = append(out, f[0])
+		}
+	}
+	return set(out)
 }
 
 // helpFlags are the long flags `boxagent <name> --help` lists.
