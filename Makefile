@@ -52,9 +52,11 @@ deps:
 # file grows in steps of 64 KiB (segment alignment): the polkit, udev and
 # modules-load.d files provision installs crossed one (+65 536 B), audio on
 # PipeWire through pipewire-pulse's native protocol (issue 21) two
-# (+131 072 B, to 12 583 038 B).
+# (+131 072 B, to 12 583 038 B), the zsh and fish completions and the man
+# page made from the command table (issue 19) one (+65 536 B, to
+# 12 648 574 B).
 SIZE_GOAL   := 10000000
-SIZE_BUDGET := 12600000
+SIZE_BUDGET := 12700000
 test-size:
 	@out=$$(mktemp); GOOS=linux GOARCH=arm GOARM=7 $(GO) build -ldflags '$(LDFLAGS)' -o $$out ./cmd/boxagent; \
 	n=$$(stat -c %s $$out); rm -f $$out; \
