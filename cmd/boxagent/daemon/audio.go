@@ -331,11 +331,17 @@ func (d *audioDomain) Reconfigure(ctx context.Context, old, cfg *config.Config) 
 	if c != nil {
 		c.Close() // run reconnects with the new settings
 	}
+	d.nudge()
+	return []string{"audio: reconnecting to the sound server with the new [audio] settings"}, nil
+}
+
+// nudge asks the connect loop to try again now (a reload, a request),
+// without waiting for it.
+func (d *audioDomain) nudge() {
 	select {
 	case d.wake <- struct{}{}:
 	default:
 	}
-	return []string{"audio: reconnecting to the sound server with the new [audio] settings"}, nil
 }
 
 // current returns the live client or the reason there is none.
@@ -343,11 +349,7 @@ func (d *audioDomain) current() (audio.Backend, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.client == nil {
-		// Someone asks for audio: try again now, not at the next socket.
-		select {
-		case d.wake <- struct{}{}:
-		default:
-		}
+		d.nudge() // someone asks for audio: try again now, not at the next socket
 		return nil, &audio.Error{Op: "reach the sound server", Kind: audio.ErrUnreachable, Msg: d.health.Detail,
 			Hint: "systemctl status pulseaudio (or pipewire-pulse); boxagent doctor says what is missing"}
 	}
