@@ -39,6 +39,24 @@ type ResolvConf struct {
 	sources map[string]DNSSource // by link
 	down    map[string]bool      // links without carrier
 	written []byte               // the file's content as last read or written; nil: unknown
+	pub     DNSPublisher         // told every change besides the file; nil: none
+}
+
+// DNSPublisher is told the sources whenever they change, besides the
+// file: systemd-resolved (Resolved) where it runs. Publish must not wait.
+type DNSPublisher interface {
+	Publish(sources []DNSSource)
+}
+
+// PublishTo makes p be told the sources now and at every change.
+func (r *ResolvConf) PublishTo(p DNSPublisher) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pub = p
+	p.Publish(r.active())
 }
 
 // NewResolvConf makes the resolv.conf at path; it writes nothing until a
@@ -155,6 +173,9 @@ func (r *ResolvConf) active() []DNSSource {
 // flush writes the merge when it differs from the file. Callers hold mu.
 func (r *ResolvConf) flush() error {
 	active := r.active()
+	if r.pub != nil {
+		r.pub.Publish(active)
+	}
 	b := RenderResolvConf(active)
 	if r.written == nil {
 		// First write of this run: the file may already say the same.

@@ -24,6 +24,10 @@ rm -rf "$m/etc/boxagent" "$m/var/lib/boxagent"
 mkdir -p "$m/etc/boxagent"
 printf "board = \"auto\"\n" >"$m/etc/boxagent/config.toml"
 chmod 0644 "$m/etc/boxagent/config.toml"
+# /etc/resolv.conf a link to nothing, as Buildroot makes it (to /tmp): no program
+# keeps it, so the package links it to the agent file.
+rm -f "$m/etc/resolv.conf"
+ln -s ../tmp/no-resolv.conf "$m/etc/resolv.conf"
 chroot "$m" sh -eu -c "
 fail() { echo \"install-test: \$*\" >&2; exit 1; }
 dpkg -i /tmp/boxagent-test.deb >/dev/null 2>&1 || fail \"dpkg -i failed\"
@@ -32,9 +36,11 @@ for g in boxagent bluetooth netdev pulse-access; do getent group \$g >/dev/null 
 [ \"\$(stat -c %U:%a /etc/boxagent /etc/boxagent/config.toml | tr \"\\n\" \" \")\" = \"boxagent:700 boxagent:600 \" ] || fail \"/etc/boxagent not the agent s: \$(stat -c %U:%a /etc/boxagent /etc/boxagent/config.toml)\"
 [ -L /etc/systemd/system/multi-user.target.wants/boxagent.service ] || fail \"boxagent.service not enabled\"
 [ -L /etc/systemd/system/multi-user.target.wants/boxagent-firstboot.service ] || fail \"boxagent-firstboot.service not enabled\"
+[ \"\$(readlink /etc/resolv.conf)\" = /run/boxagent/resolv.conf ] || fail \"/etc/resolv.conf not linked to the agent s: \$(readlink /etc/resolv.conf)\"
 dpkg --purge boxagent >/dev/null 2>&1 || fail \"dpkg --purge failed\"
 [ ! -e /etc/boxagent ] || fail \"purge left /etc/boxagent\"
 [ ! -e /etc/systemd/system/multi-user.target.wants/boxagent.service ] || fail \"purge left the unit enabled\"
+[ ! -L /etc/resolv.conf ] || fail \"purge left the /etc/resolv.conf link\"
 "
 ' sh "$ovl" "$deb"
-echo "install-test: $(basename "$deb"): installs (user, groups, /etc/boxagent 0700 boxagent, units enabled) and purges cleanly"
+echo "install-test: $(basename "$deb"): installs (user, groups, /etc/boxagent 0700 boxagent, units enabled, /etc/resolv.conf linked) and purges cleanly"

@@ -349,7 +349,12 @@ func sh(t *testing.T, script string, env ...string) string {
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("%s: %v\n%s", script, err, out)
+		var why []byte
+		if strings.Contains(script, "systemctl") {
+			// A unit that failed to start says why in the journal only.
+			why, _ = exec.Command("journalctl", "-b", "--no-pager", "-n", "40", "-o", "short-monotonic").CombinedOutput()
+		}
+		t.Fatalf("%s: %v\n%s%s", script, err, out, why)
 	}
 	return string(out)
 }

@@ -88,7 +88,8 @@ func TestLabSystemd(t *testing.T) {
 		return vm.Options{Cache: c, Dir: dir, Systemd: true, BootImage: boot,
 			Persist: []string{"/etc/boxagent", "/var/lib/boxagent"},
 			Sticks:  map[string]string{"stick": stick},
-			Env:     map[string]string{envLabDir: dir, envSHA: hex.EncodeToString(sum[:]), "SD_BOOT": n},
+			Env: map[string]string{envLabDir: dir, envSHA: hex.EncodeToString(sum[:]), "SD_BOOT": n,
+				envResolved: filepath.Join(c.Dir, "resolved")},
 			Timeout: 6 * time.Minute}
 	}
 	res := vm.RunGoTests(t, "./deploy/systemd", opts("1"), "-test.run=^TestGuestFirstBoot$")
@@ -97,11 +98,12 @@ func TestLabSystemd(t *testing.T) {
 		return
 	}
 	// The second boot also runs a PPPoE uplink's pppd as PID 1's
-	// transient unit (lab_pppoe_guest_test.go) and the packaged
-	// boxagent-pulseaudio.service (lab_pulse_guest_test.go).
+	// transient unit (lab_pppoe_guest_test.go), the packaged
+	// boxagent-pulseaudio.service (lab_pulse_guest_test.go) and
+	// systemd-resolved told the uplinks' DNS (lab_resolved_guest_test.go).
 	second := opts("2")
 	second.Timeout = 10 * time.Minute
-	res = vm.RunGoTests(t, "./deploy/systemd", second, "-test.run=^(TestGuestSecondBoot|TestGuestPPPoEUnit|TestGuestPulseUnit)$")
+	res = vm.RunGoTests(t, "./deploy/systemd", second, "-test.run=^(TestGuestSecondBoot|TestGuestPPPoEUnit|TestGuestPulseUnit|TestGuestResolvedUnit)$")
 	t.Logf("second boot: systemd started the run's unit at %s (init at %s)", res.Booted.Round(10*time.Millisecond), res.Boot.Round(10*time.Millisecond))
 
 	// The boot image from outside: provision.toml renamed once, not there.

@@ -5,7 +5,8 @@
 #   - the Debian kernel that linux-image-amd64 depends on, unpacked into
 #     $LAB_CACHE/kernel with a modules.dep,
 #   - the initramfs that mounts the host root (busybox-static + cpio),
-#   - the btvirt SCO LD_PRELOAD shim.
+#   - the btvirt SCO LD_PRELOAD shim,
+#   - systemd-resolved of the host's systemd, unpacked for the systemd board.
 #
 # Every step is keyed on its inputs by a stamp file, so a second run does
 # nothing and takes seconds. LAB_CACHE defaults to .cache/lab in the repo.
@@ -121,6 +122,31 @@ if [ "$(cat "$cache/btvirt-sco-shim.stamp" 2>/dev/null)" != "$sstamp" ]; then
 	gcc -shared -fPIC -O2 -Wall -Werror -o "$cache/btvirt-sco-shim.so.tmp" "$shim" -ldl
 	mv "$cache/btvirt-sco-shim.so.tmp" "$cache/btvirt-sco-shim.so"
 	echo "$sstamp" >"$cache/btvirt-sco-shim.stamp"
+fi
+
+# --- 5. systemd-resolved, unpacked ----------------------------------------
+# The systemd board (the host's own systemd as PID 1) runs resolved for the
+# resolver test (deploy/systemd/lab_resolved_guest_test.go), copied into the
+# board's RAM overlay. It is not installed on the host: its postinst would
+# point the host's /etc/resolv.conf at a stub no one serves here. Its
+# version is the host systemd's (it depends on libsystemd-shared of the
+# same version).
+sdver=$(dpkg-query -W -f '${Version}' systemd)
+rdir=$cache/resolved
+if [ "$(cat "$rdir/.stamp" 2>/dev/null)" != "$sdver" ]; then
+	log "fetching systemd-resolved $sdver"
+	tmp=$(mktemp -d "$cache/tmp.XXXXXX")
+	trap 'rm -rf "$tmp"' EXIT
+	fetchr() { (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "systemd-resolved=$sdver"); }
+	if ! fetchr; then
+		refresh && fetchr || die "cannot download systemd-resolved $sdver"
+	fi
+	dpkg -x "$tmp"/systemd-resolved_*.deb "$tmp/root"
+	echo "$sdver" >"$tmp/root/.stamp"
+	rm -rf "$rdir"
+	mv "$tmp/root" "$rdir"
+	rm -rf "$tmp"
+	trap - EXIT
 fi
 
 log "ready: kernel $kver in $cache"

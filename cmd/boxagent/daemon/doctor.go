@@ -29,7 +29,7 @@ func (a *agent) Doctor(ctx context.Context) apitype.Doctor {
 	checks = append(checks, a.checkBus(ctx)...)
 	checks = append(checks, a.checkAudio(ctx)...)
 	checks = append(checks, a.wifiDoctor(ctx))
-	checks = append(checks, a.checkOrphans())
+	checks = append(checks, a.resolverCheck(), a.checkOrphans())
 	checks = append(checks, hashCheck(kernelhash.Backend(crypto.SHA256)))
 	checks = append(checks, fleetCheck(a.fleetInfo(), time.Now()))
 	return apitype.Doctor{Checks: checks}

@@ -38,7 +38,8 @@ type networkDomain struct {
 	refused  error // of the last table refused whole (nil once one is taken)
 	watched  chan struct{}
 
-	dns *network.ResolvConf // the agent's one resolv.conf, shared with Wi-Fi (buildDomains)
+	dns      *network.ResolvConf // the agent's one resolv.conf, shared with Wi-Fi (buildDomains)
+	resolved *network.Resolved   // systemd-resolved told the same, per link; nil without a bus (resolver.go)
 }
 
 func newNetworkDomain(a *agent) *networkDomain {
@@ -65,6 +66,7 @@ func (d *networkDomain) Start(ctx context.Context) error {
 		d.mu.Unlock()
 		return d.startErr
 	}
+	d.startResolved(ctx)
 	m := network.NewManager(network.ManagerOptions{
 		Handle: h, ResolvConf: d.a.paths.Own("/run/boxagent/resolv.conf"), DNS: d.dns, Logger: d.a.log,
 		OnEvent: func(e network.UplinkEvent) { d.a.events.Publish("net", e) },

@@ -325,6 +325,16 @@ func plan(r *os.Root, rootPath string, f *File, o Options, res *Result) ([]entry
 	}
 	links, notes := planUnits(r, bin != nil || o.FirstBoot, &es)
 	res.Notes = append(res.Notes, notes...)
+	resolv, note, err := planResolvConf(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if resolv != nil {
+		es = append(es, *resolv)
+	}
+	if note != "" {
+		res.Notes = append(res.Notes, note)
+	}
 	es = append(es, links...)
 	return es, cfg, nil
 }
