@@ -32,7 +32,8 @@ mkdir -p "$stage/DEBIAN" "$stage/usr/bin" "$stage/lib/systemd/system" "$doc/exam
 	"$stage/usr/share/polkit-1/rules.d" "$stage/usr/lib/modules-load.d" "$stage/usr/lib/udev/rules.d"
 install -m 0755 "$bin" "$stage/usr/bin/boxagent"
 install -m 0644 deploy/systemd/boxagent.service deploy/systemd/boxagent-firstboot.service \
-	deploy/systemd/boxagent-mount@.service deploy/systemd/boxagent-pppoe@.service "$stage/lib/systemd/system/"
+	deploy/systemd/boxagent-mount@.service deploy/systemd/boxagent-pppoe@.service \
+	deploy/systemd/boxagent-resolvconf.path deploy/systemd/boxagent-resolvconf.service "$stage/lib/systemd/system/"
 # Modules the unit's device rules need loaded before it starts (the file says why).
 install -m 0644 deploy/systemd/boxagent-modules.conf "$stage/usr/lib/modules-load.d/boxagent.conf"
 # USB sticks readable by group boxagent, so the agent is not in group disk.

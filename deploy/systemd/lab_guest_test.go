@@ -48,7 +48,8 @@ mkdir -p /etc/boxagent
 chown boxagent:boxagent /etc/boxagent
 chmod 0700 /etc/boxagent
 install -m 0755 "$D/boxagent" /usr/bin/boxagent
-install -m 0644 "$D/boxagent.service" "$D/boxagent-firstboot.service" "$D/boxagent-mount@.service" "$D/boxagent-pppoe@.service" /lib/systemd/system/
+install -m 0644 "$D/boxagent.service" "$D/boxagent-firstboot.service" "$D/boxagent-mount@.service" "$D/boxagent-pppoe@.service" \
+	"$D/boxagent-resolvconf.path" "$D/boxagent-resolvconf.service" /lib/systemd/system/
 mkdir -p /etc/polkit-1/rules.d /etc/systemd/system/boxagent.service.d
 install -m 0644 "$D/50-boxagent.rules" /etc/polkit-1/rules.d/
 printf '[Service]\nWatchdogSec=4s\nTimeoutAbortSec=2s\n' >/etc/systemd/system/boxagent.service.d/lab.conf

@@ -89,7 +89,7 @@ func TestLabSystemd(t *testing.T) {
 			Persist: []string{"/etc/boxagent", "/var/lib/boxagent"},
 			Sticks:  map[string]string{"stick": stick},
 			Env: map[string]string{envLabDir: dir, envSHA: hex.EncodeToString(sum[:]), "SD_BOOT": n,
-				envResolved: filepath.Join(c.Dir, "resolved")},
+				envResolved: filepath.Join(c.Dir, "resolved"), envResolvconf: filepath.Join(c.Dir, "resolvconf")},
 			Timeout: 6 * time.Minute}
 	}
 	res := vm.RunGoTests(t, "./deploy/systemd", opts("1"), "-test.run=^TestGuestFirstBoot$")
@@ -100,10 +100,11 @@ func TestLabSystemd(t *testing.T) {
 	// The second boot also runs a PPPoE uplink's pppd as PID 1's
 	// transient unit (lab_pppoe_guest_test.go), the packaged
 	// boxagent-pulseaudio.service (lab_pulse_guest_test.go) and
-	// systemd-resolved told the uplinks' DNS (lab_resolved_guest_test.go).
+	// resolvconf and systemd-resolved given the uplinks' DNS
+	// (lab_resolver_guest_test.go).
 	second := opts("2")
 	second.Timeout = 10 * time.Minute
-	res = vm.RunGoTests(t, "./deploy/systemd", second, "-test.run=^(TestGuestSecondBoot|TestGuestPPPoEUnit|TestGuestPulseUnit|TestGuestResolvedUnit)$")
+	res = vm.RunGoTests(t, "./deploy/systemd", second, "-test.run=^(TestGuestSecondBoot|TestGuestPPPoEUnit|TestGuestPulseUnit|TestGuestResolvconfUnit|TestGuestResolvedUnit)$")
 	t.Logf("second boot: systemd started the run's unit at %s (init at %s)", res.Booted.Round(10*time.Millisecond), res.Boot.Round(10*time.Millisecond))
 
 	// The boot image from outside: provision.toml renamed once, not there.
@@ -129,7 +130,7 @@ func agentFiles(t *testing.T, c *vm.Cache) string {
 	if err := vm.BuildBoxagent(c, filepath.Join(dir, "boxagent")); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"boxagent.service", "boxagent-firstboot.service", "boxagent-mount@.service", "boxagent-pppoe@.service", "50-boxagent.rules", "boxagent-modules.conf", "70-boxagent-sticks.rules"} {
+	for _, f := range []string{"boxagent.service", "boxagent-firstboot.service", "boxagent-mount@.service", "boxagent-pppoe@.service", "boxagent-resolvconf.path", "boxagent-resolvconf.service", "50-boxagent.rules", "boxagent-modules.conf", "70-boxagent-sticks.rules"} {
 		copyFile(t, filepath.Join(root, "deploy/systemd", f), filepath.Join(dir, f))
 	}
 	// The packaged system PulseAudio (TestGuestPulseUnit).

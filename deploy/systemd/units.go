@@ -13,7 +13,7 @@ import (
 	"strings"
 )
 
-//go:embed *.service
+//go:embed *.service *.path
 var units embed.FS
 
 //go:embed 50-boxagent.rules boxagent-modules.conf 70-boxagent-sticks.rules
@@ -42,7 +42,8 @@ func SystemFiles() map[string][]byte {
 }
 
 // Units are the unit files by name: boxagent.service,
-// boxagent-firstboot.service.
+// boxagent-firstboot.service, the templates and boxagent-resolvconf.path
+// with its service.
 func Units() map[string][]byte {
 	m := map[string][]byte{}
 	entries, _ := fs.ReadDir(units, ".")

@@ -182,3 +182,24 @@ func TestPolkitRule(t *testing.T) {
 		t.Errorf("the agent's own unit must not get AF_PPPOX: pppd runs in a unit of its own")
 	}
 }
+
+// TestResolvconfUnits: the path unit follows the agent's own resolv.conf
+// and its service hands that file to resolvconf, only where resolvconf is.
+func TestResolvconfUnits(t *testing.T) {
+	p := unit(t, "boxagent-resolvconf.path")
+	if got := p.Get("Path", "PathChanged"); got != network.AgentResolvConf {
+		t.Errorf("boxagent-resolvconf.path: PathChanged=%s, want %s", got, network.AgentResolvConf)
+	}
+	s := unit(t, "boxagent-resolvconf.service")
+	if got, want := s.Get("Service", "ExecStart"), "exec /sbin/resolvconf -a boxagent <"+network.AgentResolvConf; !strings.Contains(got, want) {
+		t.Errorf("boxagent-resolvconf.service: ExecStart=%s, want one with %q", got, want)
+	}
+	for _, u := range []Unit{p, s} {
+		if u.Get("Unit", "ConditionFileIsExecutable") != "/sbin/resolvconf" {
+			t.Errorf("a resolvconf unit runs where resolvconf is not")
+		}
+	}
+	if s.Get("Service", "Type") != "oneshot" {
+		t.Errorf("boxagent-resolvconf.service: Type=%s, want oneshot", s.Get("Service", "Type"))
+	}
+}

@@ -124,29 +124,37 @@ if [ "$(cat "$cache/btvirt-sco-shim.stamp" 2>/dev/null)" != "$sstamp" ]; then
 	echo "$sstamp" >"$cache/btvirt-sco-shim.stamp"
 fi
 
-# --- 5. systemd-resolved, unpacked ----------------------------------------
-# The systemd board (the host's own systemd as PID 1) runs resolved for the
-# resolver test (deploy/systemd/lab_resolved_guest_test.go), copied into the
-# board's RAM overlay. It is not installed on the host: its postinst would
-# point the host's /etc/resolv.conf at a stub no one serves here. Its
-# version is the host systemd's (it depends on libsystemd-shared of the
-# same version).
-sdver=$(dpkg-query -W -f '${Version}' systemd)
-rdir=$cache/resolved
-if [ "$(cat "$rdir/.stamp" 2>/dev/null)" != "$sdver" ]; then
-	log "fetching systemd-resolved $sdver"
+# --- 5. systemd-resolved and resolvconf, unpacked --------------------------
+# The systemd board (the host's own systemd as PID 1) runs resolved and
+# resolvconf for the resolver tests (deploy/systemd/lab_resolv*_guest_test.go),
+# copied into the board's RAM overlay. Neither is installed on the host:
+# their postinst would point the host's /etc/resolv.conf at a file no one
+# keeps here. resolved's version is the host systemd's (it depends on
+# libsystemd-shared of the same version).
+unpack() { # PACKAGE VERSION DIR
+	if [ "$(cat "$3/.stamp" 2>/dev/null)" = "$2" ]; then
+		return
+	fi
+	log "fetching $1 $2"
 	tmp=$(mktemp -d "$cache/tmp.XXXXXX")
 	trap 'rm -rf "$tmp"' EXIT
-	fetchr() { (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "systemd-resolved=$sdver"); }
-	if ! fetchr; then
-		refresh && fetchr || die "cannot download systemd-resolved $sdver"
+	fetchp() { (cd "$tmp" && apt-get download -qq -o APT::Sandbox::User=root "$1=$2"); }
+	if ! fetchp "$1" "$2"; then
+		refresh && fetchp "$1" "$2" || die "cannot download $1 $2"
 	fi
-	dpkg -x "$tmp"/systemd-resolved_*.deb "$tmp/root"
-	echo "$sdver" >"$tmp/root/.stamp"
-	rm -rf "$rdir"
-	mv "$tmp/root" "$rdir"
+	dpkg -x "$tmp/$1"_*.deb "$tmp/root"
+	echo "$2" >"$tmp/root/.stamp"
+	rm -rf "$3"
+	mv "$tmp/root" "$3"
 	rm -rf "$tmp"
 	trap - EXIT
+}
+unpack systemd-resolved "$(dpkg-query -W -f '${Version}' systemd)" "$cache/resolved"
+rcver=$(apt-cache show resolvconf 2>/dev/null | awk '$1 == "Version:" { print $2; exit }')
+if [ -z "$rcver" ]; then
+	refresh
+	rcver=$(apt-cache show resolvconf | awk '$1 == "Version:" { print $2; exit }')
 fi
+unpack resolvconf "$rcver" "$cache/resolvconf"
 
 log "ready: kernel $kver in $cache"

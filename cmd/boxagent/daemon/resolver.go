@@ -58,12 +58,19 @@ func (a *agent) resolverCheck() apitype.Check {
 	if err != nil {
 		return apitype.Check{Name: "resolver", Result: apitype.CheckFail, Detail: err.Error()}
 	}
-	return resolverCheck(owner, st)
+	hook := false
+	for _, dir := range []string{"/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"} {
+		if _, err := os.Stat(a.paths.Own(dir + "/boxagent-resolvconf.path")); err == nil {
+			hook = true
+		}
+	}
+	return resolverCheck(owner, st, hook)
 }
 
-// resolverCheck decides the doctor's line from who keeps /etc/resolv.conf
-// and what resolved said (nil: the agent has no bus).
-func resolverCheck(owner network.Owner, st *network.ResolvedState) apitype.Check {
+// resolverCheck decides the doctor's line from who keeps /etc/resolv.conf,
+// what resolved said (nil: the agent has no bus) and whether the package's
+// boxagent-resolvconf.path is installed.
+func resolverCheck(owner network.Owner, st *network.ResolvedState, resolvconfHook bool) apitype.Check {
 	c := apitype.Check{Name: "resolver", Result: apitype.CheckOK}
 	link := "ln -sf " + network.AgentResolvConf + " /etc/resolv.conf"
 	switch {
@@ -75,6 +82,11 @@ func resolverCheck(owner network.Owner, st *network.ResolvedState) apitype.Check
 		c.Fix = "install boxagent's polkit rule (/usr/share/polkit-1/rules.d/50-boxagent.rules) and restart polkit"
 	case owner == network.OwnerResolved:
 		c.Detail = fmt.Sprintf("systemd-resolved, told each uplink's DNS servers over D-Bus, on %d link(s)", st.Links)
+	case owner == network.OwnerResolvconf && resolvconfHook:
+		c.Detail = "resolvconf, handed the agent's file by boxagent-resolvconf.path (record \"boxagent\")"
+	case owner == network.OwnerResolvconf:
+		c.Result, c.Detail = apitype.CheckWarn, "/etc/resolv.conf is resolvconf's, and boxagent-resolvconf.path is not installed"
+		c.Fix = "install boxagent's package (it ships the unit), then systemctl enable --now boxagent-resolvconf.path"
 	case owner == network.OwnerAgent:
 		c.Detail = "/etc/resolv.conf is the agent's " + network.AgentResolvConf
 	case owner == network.OwnerNobody:
