@@ -233,11 +233,14 @@ func (e *events) waitFrom(t *testing.T, from int, what string, ok func(Event) bo
 	}
 }
 
-func (e *events) count(ok func(Event) bool) int {
+func (e *events) count(ok func(Event) bool) int { return e.countFrom(0, ok) }
+
+// countFrom counts the events after a mark for which ok holds.
+func (e *events) countFrom(from int, ok func(Event) bool) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	n := 0
-	for _, ev := range e.all {
+	for _, ev := range e.all[from:] {
 		if ok(ev) {
 			n++
 		}

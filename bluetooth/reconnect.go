@@ -2,6 +2,7 @@ package bluetooth
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -39,6 +40,11 @@ type reconnector struct {
 	stopT    func() bool     // the pending retry, if any
 	stopped  bool
 	attempts int
+	// cause is what started the current run of failed attempts, and
+	// tries how many it made: a retry's success is reported as that
+	// cause's ("headset … disconnected, try 3"), not as "retry".
+	cause string
+	tries int
 }
 
 func newReconnector(c *Client) *reconnector {
@@ -172,6 +178,14 @@ func (r *reconnector) attempt(why string) {
 		if ok {
 			r.mu.Lock()
 			r.attempts++
+			if why != "retry" && r.delay == 0 {
+				r.cause, r.tries = why, 0 // a new run of attempts
+			}
+			r.tries++
+			why = r.cause
+			if r.tries > 1 {
+				why = fmt.Sprintf("%s, try %d", r.cause, r.tries)
+			}
 			r.mu.Unlock()
 			r.c.log.Info("auto-connecting a headset", "device", d.Address, "why", why)
 			ctx, cancel := context.WithTimeout(context.Background(), r.c.o.ConnectTimeout)

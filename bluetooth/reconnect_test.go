@@ -60,7 +60,11 @@ func TestAutoReconnectBacksOff(t *testing.T) {
 	m.addMethod(dev, ifaceDevice, "Connect", "", "", connectOK)
 	mark := ev.mark()
 	m.update(dev, ifaceDevice, map[string]dbus.Variant{"RSSI": dbus.MakeVariant(int16(-50))})
-	ev.waitFrom(t, mark, "reconnected", func(e Event) bool { return e.Type == EventReconnect && e.Error == "" })
+	e := ev.waitFrom(t, mark, "reconnected", func(e Event) bool { return e.Type == EventReconnect && e.Error == "" })
+	// Reported as the run of attempts' cause, not as a bare retry.
+	if want := "connected (boxagent started with bluetoothd running, try 7)"; e.Message != want {
+		t.Errorf("reconnect reported as %q, want %q", e.Message, want)
+	}
 	if s := c.ReconnectState(); s.Delay != 0 || s.Pending {
 		t.Errorf("after success: %+v", s)
 	}
