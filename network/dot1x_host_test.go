@@ -1,0 +1,336 @@
+package network
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/boxagent/boxagent/internal/testbus"
+)
+
+// The 802.1X tests: the lab's ISP namespace runs real hostapd with its
+// wired driver and internal EAP server as the authenticator (an MD5 user
+// and a PEAP/MSCHAPv2 user, a CA and server certificate made here), the
+// box namespace runs real wpa_supplicant (-u, on a private bus), driven
+// by the Manager as the agent drives it.
+
+const (
+	md5User, md5Pass   = "box-md5", "md5-secret"
+	peapUser, peapPass = "box-peap", "peap-secret"
+)
+
+// needTool skips without the program, or fails under CI=true, where
+// make deps installed everything.
+func needTool(t testing.TB, name, pkg string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("needs %s (Debian package %s, in deploy/test-packages): %v", name, pkg, err)
+		}
+		t.Skipf("needs %s (Debian package %s): %v", name, pkg, err)
+	}
+}
+
+// dot1xCerts writes a CA and a server certificate signed by it into dir;
+// it returns the CA's path.
+func dot1xCerts(t testing.TB, dir string) (ca string) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(t, err)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "boxagent test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	must(t, err)
+	caCert, err := x509.ParseCertificate(caDER)
+	must(t, err)
+	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(t, err)
+	srvDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "radius.isp.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}, caCert, &srvKey.PublicKey, caKey)
+	must(t, err)
+	keyDER, err := x509.MarshalECPrivateKey(srvKey)
+	must(t, err)
+	write := func(name, typ string, der []byte) {
+		must(t, os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600))
+	}
+	write("ca.pem", "CERTIFICATE", caDER)
+	write("server.pem", "CERTIFICATE", srvDER)
+	write("server.key", "EC PRIVATE KEY", keyDER)
+	return filepath.Join(dir, "ca.pem")
+}
+
+// authenticator is hostapd on the ISP end of the lab.
+type authenticator struct {
+	cmd    *exec.Cmd
+	ctrl   string // its control socket folder, for hostapd_cli
+	mu     sync.Mutex
+	log    []string
+	lines  chan string
+	exited chan struct{}
+}
+
+// startAuthenticator runs hostapd (driver wired, internal EAP server) on
+// the ISP end; extra lines go into its config.
+func (l *lab) startAuthenticator(t testing.TB, extra ...string) *authenticator {
+	t.Helper()
+	needTool(t, "hostapd", "hostapd")
+	dir := filepath.Join(l.dir, "hostapd")
+	must(t, os.MkdirAll(dir, 0o700))
+	dot1xCerts(t, dir)
+	users := fmt.Sprintf("%q MD5 %q\n* PEAP\n%q MSCHAPV2 %q [2]\n", md5User, md5Pass, peapUser, peapPass)
+	must(t, os.WriteFile(filepath.Join(dir, "eap_users"), []byte(users), 0o600))
+	a := &authenticator{ctrl: filepath.Join(dir, "ctrl"), lines: make(chan string, 1000), exited: make(chan struct{})}
+	conf := strings.Join(append([]string{
+		"interface=" + ispIf, "driver=wired", "ieee8021x=1", "eap_server=1", "eapol_version=2",
+		"eap_user_file=" + filepath.Join(dir, "eap_users"),
+		"ca_cert=" + filepath.Join(dir, "ca.pem"), "server_cert=" + filepath.Join(dir, "server.pem"),
+		"private_key=" + filepath.Join(dir, "server.key"),
+		"ctrl_interface=" + a.ctrl, "logger_stdout=-1", "logger_stdout_level=1",
+	}, extra...), "\n") + "\n"
+	confPath := filepath.Join(dir, "hostapd.conf")
+	must(t, os.WriteFile(confPath, []byte(conf), 0o600))
+	a.cmd = exec.Command("ip", "netns", "exec", l.ispName, "hostapd", confPath)
+	out, err := a.cmd.StdoutPipe()
+	must(t, err)
+	a.cmd.Stderr = a.cmd.Stdout
+	must(t, a.cmd.Start())
+	go func() {
+		s := bufio.NewScanner(out)
+		for s.Scan() {
+			a.mu.Lock()
+			a.log = append(a.log, s.Text())
+			a.mu.Unlock()
+			select {
+			case a.lines <- s.Text():
+			default:
+			}
+		}
+		_ = a.cmd.Wait()
+		close(a.exited)
+	}()
+	t.Cleanup(func() {
+		_ = a.cmd.Process.Kill()
+		<-a.exited
+		if t.Failed() {
+			a.mu.Lock()
+			t.Logf("hostapd log:\n%s", strings.Join(a.log, "\n"))
+			a.mu.Unlock()
+		}
+	})
+	if err := a.waitLine("ENABLED", 10*time.Second); err != nil {
+		t.Fatalf("hostapd did not start: %v", err)
+	}
+	return a
+}
+
+func (a *authenticator) waitLine(s string, timeout time.Duration) error {
+	deadline := time.After(timeout)
+	for {
+		select {
+		case line := <-a.lines:
+			if strings.Contains(line, s) {
+				return nil
+			}
+		case <-a.exited:
+			return errors.New("hostapd exited")
+		case <-deadline:
+			return fmt.Errorf("no hostapd line with %q in %s", s, timeout)
+		}
+	}
+}
+
+// startSupplicant runs wpa_supplicant (-u only: no interface until the
+// Manager asks) in the box namespace on a private bus, and returns the
+// bus's address once wpa_supplicant holds its name there.
+func (l *lab) startSupplicant(t testing.TB) string {
+	t.Helper()
+	needTool(t, "wpa_supplicant", "wpasupplicant")
+	needTool(t, "dbus-daemon", "dbus-daemon")
+	addr := testbus.Start(t)
+	conn, err := dbus.Connect(addr)
+	must(t, err)
+	defer conn.Close()
+	must(t, conn.AddMatchSignal(dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, wpaService)))
+	sig := make(chan *dbus.Signal, 8)
+	conn.Signal(sig)
+	logf, err := os.Create(filepath.Join(l.dir, "wpa_supplicant.log"))
+	must(t, err)
+	cmd := exec.Command("ip", "netns", "exec", l.boxName, "wpa_supplicant", "-u", "-t", "-d")
+	cmd.Env = append(os.Environ(), "DBUS_SYSTEM_BUS_ADDRESS="+addr)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	must(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("wpa_supplicant log (tail):\n%s", tailLines(string(b), 80))
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		var has bool
+		must(t, conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.NameHasOwner", 0, wpaService).Store(&has))
+		if has {
+			return addr
+		}
+		select {
+		case <-sig:
+		case <-ctx.Done():
+			t.Fatal("wpa_supplicant did not come on the bus")
+		}
+	}
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// dot1xLab is the lab with dnsmasq, hostapd and wpa_supplicant running
+// and a Manager that dials wpa_supplicant's bus.
+func dot1xLab(t *testing.T, hostapdExtra ...string) (*lab, *dnsmasq, *authenticator, *Manager, chan UplinkEvent) {
+	l := newLab(t)
+	d := l.startDnsmasq(t)
+	a := l.startAuthenticator(t, hostapdExtra...)
+	addr := l.startSupplicant(t)
+	m, events := newTestManager(t, l)
+	m.o.DialBus = func(ctx context.Context) (*dbus.Conn, error) {
+		return dbus.Connect(addr, dbus.WithContext(ctx), dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()))
+	}
+	return l, d, a, m, events
+}
+
+// waitDot1X waits for a dot1x event of the box's uplink in state s.
+func waitDot1X(t testing.TB, events chan UplinkEvent, s string, timeout time.Duration) Dot1XStatus {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case e := <-events:
+			if e.Kind == "dot1x" && e.Uplink == boxIf && e.Dot1X.State == s {
+				return *e.Dot1X
+			}
+			if e.Kind == "dhcp" && s != Dot1XAuthorized {
+				t.Fatalf("DHCP ran before 802.1X was %s: %+v", s, e.DHCP)
+			}
+		case <-deadline:
+			t.Fatalf("no 802.1X %s event in %s", s, timeout)
+		}
+	}
+}
+
+func dot1xUplink(d Dot1X) Uplink {
+	u := iptvUplink()
+	u.Dot1X = &d
+	return u
+}
+
+func TestHostDot1X(t *testing.T) {
+	l, dns, _, m, events := dot1xLab(t)
+	ca := filepath.Join(l.dir, "hostapd", "ca.pem")
+	otherDir := filepath.Join(l.dir, "other")
+	must(t, os.MkdirAll(otherDir, 0o700))
+	otherCA := dot1xCerts(t, otherDir) // a CA that did not sign the server's
+	pwFile := filepath.Join(l.dir, "peap.pw")
+	must(t, os.WriteFile(pwFile, []byte(peapPass+"\n"), 0o600))
+	cases := []struct {
+		name string
+		d    Dot1X
+		ok   bool
+		eap  string
+	}{
+		{"MD5", Dot1X{EAP: EAPMD5, Identity: md5User, Password: md5Pass}, true, "MD5"},
+		{"MD5WrongPassword", Dot1X{EAP: EAPMD5, Identity: md5User, Password: "nope"}, false, "MD5"},
+		{"PEAP", Dot1X{EAP: EAPPEAP, Identity: peapUser, PasswordFile: pwFile, CACert: ca, AnonymousIdentity: "anonymous"}, true, "PEAP"},
+		{"PEAPWrongPassword", Dot1X{EAP: EAPPEAP, Identity: peapUser, Password: "nope", CACert: ca}, false, "PEAP"},
+		{"PEAPWrongCA", Dot1X{EAP: EAPPEAP, Identity: peapUser, Password: peapPass, CACert: otherCA}, false, "PEAP"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			start := time.Now()
+			if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{dot1xUplink(c.d)}}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if _, err := m.Apply(context.Background(), Config{}); err != nil {
+					t.Errorf("apply of nothing: %v", err)
+				}
+				drain(events)
+			})
+			if !c.ok {
+				st := waitDot1X(t, events, Dot1XFailed, 20*time.Second)
+				t.Logf("apply to refused: %s: %s", time.Since(start).Round(time.Millisecond), st.Text())
+				want := "EAP-Failure"
+				if c.d.CACert == otherCA {
+					want = "certificate does not verify against ca_cert"
+				}
+				if st.Method != c.eap || !strings.Contains(st.Reason, want) {
+					t.Errorf("failed status %+v", st)
+				}
+				// DHCP does not run on a closed port.
+				select {
+				case r := <-dns.records:
+					t.Errorf("dnsmasq gave a lease: %s", r)
+				case <-time.After(3 * time.Second):
+				}
+				s := m.Status()[0]
+				if s.Up || s.Dot1X == nil || s.Dot1X.State != Dot1XFailed || !strings.Contains(s.Detail, "802.1X failed") ||
+					s.DHCP == nil || s.DHCP.State != StateInit || len(l.boxAddrs(t)) != 0 {
+					t.Errorf("status %+v, dhcp %+v, addresses %v", s, s.DHCP, l.boxAddrs(t))
+				}
+				return
+			}
+			st := waitDot1X(t, events, Dot1XAuthorized, 20*time.Second)
+			authorized := time.Since(start)
+			waitDHCP(t, events, boxIf, StateBound, 10*time.Second)
+			t.Logf("apply to authorized: %s (%s), to bound: %s", authorized.Round(time.Millisecond), st.Method, time.Since(start).Round(time.Millisecond))
+			if st.Method != c.eap {
+				t.Errorf("method %q, want %q", st.Method, c.eap)
+			}
+			dns.record(t, 5*time.Second)
+			s := m.Status()[0]
+			if !s.Up || s.Dot1X == nil || s.Dot1X.State != Dot1XAuthorized || s.Dot1X.AuthorizedAt.IsZero() {
+				t.Errorf("status %+v", s)
+			}
+		})
+	}
+}
+
+func drain(events chan UplinkEvent) {
+	for {
+		select {
+		case <-events:
+		default:
+			return
+		}
+	}
+}
