@@ -12,11 +12,13 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -146,6 +148,31 @@ func (l *lab) startAuthenticator(t testing.TB, extra ...string) *authenticator {
 	return a
 }
 
+// ctrlCmd sends one command to hostapd's control socket (a datagram
+// socket: hostapd_cli's way) and wants "OK" back.
+func (a *authenticator) ctrlCmd(t testing.TB, cmd string) {
+	t.Helper()
+	if got := a.ctrlReply(t, cmd); got != "OK" {
+		t.Fatalf("hostapd %q: %s", cmd, got)
+	}
+}
+
+func (a *authenticator) ctrlReply(t testing.TB, cmd string) string {
+	t.Helper()
+	local := filepath.Join(filepath.Dir(a.ctrl), fmt.Sprintf("cli-%d", time.Now().UnixNano()))
+	c, err := net.DialUnix("unixgram", &net.UnixAddr{Name: local, Net: "unixgram"}, &net.UnixAddr{Name: filepath.Join(a.ctrl, ispIf), Net: "unixgram"})
+	must(t, err)
+	defer os.Remove(local)
+	defer c.Close()
+	must(t, c.SetDeadline(time.Now().Add(5*time.Second)))
+	_, err = c.Write([]byte(cmd))
+	must(t, err)
+	buf := make([]byte, 4096)
+	n, err := c.Read(buf)
+	must(t, err)
+	return strings.TrimSpace(string(buf[:n]))
+}
+
 func (a *authenticator) waitLine(s string, timeout time.Duration) error {
 	deadline := time.After(timeout)
 	for {
@@ -219,18 +246,33 @@ func tailLines(s string, n int) string {
 // and a Manager that dials wpa_supplicant's bus.
 func dot1xLab(t *testing.T, hostapdExtra ...string) (*lab, *dnsmasq, *authenticator, *Manager, chan UplinkEvent) {
 	l := newLab(t)
-	d := l.startDnsmasq(t)
+	// hostapd's wired driver listens on the DHCP port too, to find
+	// stations: dnsmasq binds after it, so that unicast renewals reach
+	// dnsmasq.
 	a := l.startAuthenticator(t, hostapdExtra...)
-	addr := l.startSupplicant(t)
+	d := l.startDnsmasq(t)
 	m, events := newTestManager(t, l)
-	m.o.DialBus = func(ctx context.Context) (*dbus.Conn, error) {
-		return dbus.Connect(addr, dbus.WithContext(ctx), dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()))
-	}
+	l.dialSupplicant(t, m)
 	return l, d, a, m, events
 }
 
-// waitDot1X waits for a dot1x event of the box's uplink in state s.
+// dialSupplicant starts wpa_supplicant and has m dial its bus.
+func (l *lab) dialSupplicant(t *testing.T, m *Manager) {
+	addr := l.startSupplicant(t)
+	m.o.DialBus = func(ctx context.Context) (*dbus.Conn, error) {
+		return dbus.Connect(addr, dbus.WithContext(ctx), dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()))
+	}
+}
+
+// waitDot1X waits for a dot1x event of the box's uplink in state s; a
+// DHCP event before it fails the test unless s is authorized.
 func waitDot1X(t testing.TB, events chan UplinkEvent, s string, timeout time.Duration) Dot1XStatus {
+	t.Helper()
+	return waitDot1XAfter(t, events, s, timeout, s == Dot1XAuthorized)
+}
+
+// waitDot1XAfter is waitDot1X; dhcp says whether DHCP may run meanwhile.
+func waitDot1XAfter(t testing.TB, events chan UplinkEvent, s string, timeout time.Duration, dhcp bool) Dot1XStatus {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -239,7 +281,7 @@ func waitDot1X(t testing.TB, events chan UplinkEvent, s string, timeout time.Dur
 			if e.Kind == "dot1x" && e.Uplink == boxIf && e.Dot1X.State == s {
 				return *e.Dot1X
 			}
-			if e.Kind == "dhcp" && s != Dot1XAuthorized {
+			if e.Kind == "dhcp" && !dhcp {
 				t.Fatalf("DHCP ran before 802.1X was %s: %+v", s, e.DHCP)
 			}
 		case <-deadline:
@@ -255,7 +297,10 @@ func dot1xUplink(d Dot1X) Uplink {
 }
 
 func TestHostDot1X(t *testing.T) {
-	l, dns, _, m, events := dot1xLab(t)
+	l := newLab(t)
+	dns := l.startDnsmasq(t)
+	m, events := newTestManager(t, l)
+	l.dialSupplicant(t, m)
 	ca := filepath.Join(l.dir, "hostapd", "ca.pem")
 	otherDir := filepath.Join(l.dir, "other")
 	must(t, os.MkdirAll(otherDir, 0o700))
@@ -276,6 +321,9 @@ func TestHostDot1X(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			// A fresh authenticator each: hostapd holds a refused
+			// station quiet for 60 s.
+			l.startAuthenticator(t)
 			start := time.Now()
 			if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{dot1xUplink(c.d)}}); err != nil {
 				t.Fatal(err)
@@ -333,4 +381,86 @@ func drain(events chan UplinkEvent) {
 			return
 		}
 	}
+}
+
+// TestHostDot1XFollowsAuthenticator: the authenticator re-authenticates
+// every few seconds (the port stays open, the lease stays), then refuses
+// the box (the uplink says so at once; the lease is kept, DHCP goes
+// quiet), then takes it back (authorized, and the lease renewed at once).
+func TestHostDot1XFollowsAuthenticator(t *testing.T) {
+	l, _, a, m, events := dot1xLab(t, "eap_reauth_period=3")
+	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{dot1xUplink(Dot1X{EAP: EAPMD5, Identity: md5User, Password: md5Pass})}}); err != nil {
+		t.Fatal(err)
+	}
+	waitDot1X(t, events, Dot1XAuthorized, 20*time.Second)
+	lease := waitDHCP(t, events, boxIf, StateBound, 10*time.Second).DHCP.Lease
+
+	// Two re-authentications: never out of authorized, lease kept.
+	deadline := time.After(15 * time.Second)
+	for n := 0; n < 2; {
+		select {
+		case e := <-events:
+			switch {
+			case e.Kind == "dot1x" && e.Dot1X.State != Dot1XAuthorized:
+				t.Fatalf("a re-authentication closed the port: %+v", *e.Dot1X)
+			case e.Kind == "dot1x" && e.Dot1X.Successes > 1+n:
+				n++
+			case e.Kind == "dhcp" && e.DHCP.State != StateBound:
+				t.Fatalf("the lease moved at a re-authentication: %s", e.DHCP.State)
+			}
+		case <-deadline:
+			t.Fatal("no two re-authentications in 15 s")
+		}
+	}
+	if got := m.Status()[0]; !got.Up || got.DHCP.Lease == nil || got.DHCP.Lease.Address != lease.Address {
+		t.Errorf("after re-authentications: %+v", got)
+	}
+
+	// The authenticator refuses the box at its next authentication (the
+	// account's password changed: hostapd re-reads its users on SIGHUP,
+	// forgetting the stations; it finds the box again by its next
+	// EAPOL-Start, a Reassociate here, and authenticates it anew).
+	users := filepath.Join(l.dir, "hostapd", "eap_users")
+	old, err := os.ReadFile(users)
+	must(t, err)
+	reload := func(content []byte) {
+		t.Helper()
+		must(t, os.WriteFile(users, content, 0o600))
+		must(t, a.cmd.Process.Signal(syscall.SIGHUP))
+		// hostapd's loop handles a pending signal before the sockets:
+		// its answer to a PING comes after the reload.
+		if got := a.ctrlReply(t, "PING"); got != "PONG" {
+			t.Fatalf("hostapd PING: %s", got)
+		}
+	}
+	m.mu.Lock()
+	sess := m.runners[boxIf].dot1x
+	m.mu.Unlock()
+	eapolStart := func() {
+		t.Helper()
+		must(t, sess.conn.Object(wpaService, sess.path).Call(wpaIface+".Reassociate", 0).Err)
+	}
+	reload([]byte(fmt.Sprintf("%q MD5 %q\n", md5User, "changed")))
+	eapolStart()
+	st := waitDot1XAfter(t, events, Dot1XFailed, 10*time.Second, false)
+	if st.Failures != 1 || !strings.Contains(st.Reason, "EAP-Failure") {
+		t.Errorf("failed status %+v", st)
+	}
+	if got := m.Status()[0]; got.Up || !strings.Contains(got.Detail, "802.1X failed") {
+		t.Errorf("after the refusal: up %v, detail %q", got.Up, got.Detail)
+	}
+
+	// The account is back (the reload forgets the refused station and
+	// its 60 s quiet period). wpa_supplicant holds 60 s after a failure
+	// unless the authenticator asks first, which hostapd does for a
+	// station it knows: here a Reassociate (EAPOL-Start) stands for the
+	// end of the hold. The port open again has the DHCP client renew at
+	// once.
+	reload(old)
+	eapolStart()
+	start := time.Now()
+	waitDot1XAfter(t, events, Dot1XAuthorized, 30*time.Second, true)
+	waitDHCP(t, events, boxIf, StateRenewing, 5*time.Second)
+	waitDHCP(t, events, boxIf, StateBound, 10*time.Second)
+	t.Logf("account back to authorized and renewed: %s", time.Since(start).Round(time.Millisecond))
 }
