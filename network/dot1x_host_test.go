@@ -1,7 +1,6 @@
 package network
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,7 +8,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -17,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -86,12 +83,9 @@ func dot1xCerts(t testing.TB, dir string) (ca string) {
 
 // authenticator is hostapd on the ISP end of the lab.
 type authenticator struct {
-	cmd    *exec.Cmd
-	ctrl   string // its control socket folder, for hostapd_cli
-	mu     sync.Mutex
-	log    []string
-	lines  chan string
-	exited chan struct{}
+	cmd  *exec.Cmd
+	ctrl string // its control socket folder
+	*daemonLog
 }
 
 // startAuthenticator runs hostapd (driver wired, internal EAP server) on
@@ -104,7 +98,7 @@ func (l *lab) startAuthenticator(t testing.TB, extra ...string) *authenticator {
 	dot1xCerts(t, dir)
 	users := fmt.Sprintf("%q MD5 %q\n* PEAP\n%q MSCHAPV2 %q [2]\n", md5User, md5Pass, peapUser, peapPass)
 	must(t, os.WriteFile(filepath.Join(dir, "eap_users"), []byte(users), 0o600))
-	a := &authenticator{ctrl: filepath.Join(dir, "ctrl"), lines: make(chan string, 1000), exited: make(chan struct{})}
+	a := &authenticator{ctrl: filepath.Join(dir, "ctrl")}
 	conf := strings.Join(append([]string{
 		"interface=" + ispIf, "driver=wired", "ieee8021x=1", "eap_server=1", "eapol_version=2",
 		"eap_user_file=" + filepath.Join(dir, "eap_users"),
@@ -119,30 +113,15 @@ func (l *lab) startAuthenticator(t testing.TB, extra ...string) *authenticator {
 	must(t, err)
 	a.cmd.Stderr = a.cmd.Stdout
 	must(t, a.cmd.Start())
-	go func() {
-		s := bufio.NewScanner(out)
-		for s.Scan() {
-			a.mu.Lock()
-			a.log = append(a.log, s.Text())
-			a.mu.Unlock()
-			select {
-			case a.lines <- s.Text():
-			default:
-			}
-		}
-		_ = a.cmd.Wait()
-		close(a.exited)
-	}()
+	a.daemonLog = followLog("hostapd", a.cmd, out)
 	t.Cleanup(func() {
 		_ = a.cmd.Process.Kill()
 		<-a.exited
 		if t.Failed() {
-			a.mu.Lock()
-			t.Logf("hostapd log:\n%s", strings.Join(a.log, "\n"))
-			a.mu.Unlock()
+			t.Logf("hostapd log:\n%s", a.logText())
 		}
 	})
-	if err := a.waitLine("ENABLED", 10*time.Second); err != nil {
+	if _, err := a.waitLine("ENABLED", 10*time.Second); err != nil {
 		t.Fatalf("hostapd did not start: %v", err)
 	}
 	return a
@@ -171,22 +150,6 @@ func (a *authenticator) ctrlReply(t testing.TB, cmd string) string {
 	n, err := c.Read(buf)
 	must(t, err)
 	return strings.TrimSpace(string(buf[:n]))
-}
-
-func (a *authenticator) waitLine(s string, timeout time.Duration) error {
-	deadline := time.After(timeout)
-	for {
-		select {
-		case line := <-a.lines:
-			if strings.Contains(line, s) {
-				return nil
-			}
-		case <-a.exited:
-			return errors.New("hostapd exited")
-		case <-deadline:
-			return fmt.Errorf("no hostapd line with %q in %s", s, timeout)
-		}
-	}
 }
 
 // startSupplicant runs wpa_supplicant (-u only: no interface until the
