@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"testing"
 
 	toml "github.com/pelletier/go-toml/v2"
@@ -97,5 +98,22 @@ func TestDot1XPasswordFile(t *testing.T) {
 	}
 	if _, err := (Dot1X{PasswordFile: filepath.Join(dir, "none")}).password(); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// TestDot1XReadme: the README's 802.1X example is a valid [network] table.
+func TestDot1XReadme(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	must(t, err)
+	m := regexp.MustCompile("(?s)\\*\\*802\\.1X on the uplink\\.\\*\\*.*?```toml\n(.*?)```").FindSubmatch(b)
+	if m == nil {
+		t.Fatal("README.md has no toml block in its 802.1X section")
+	}
+	var doc struct{ Network Config }
+	if err := toml.Unmarshal(m[1], &doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Network.Validate(); err != nil || len(doc.Network.Uplinks) != 1 || doc.Network.Uplinks[0].Dot1X == nil {
+		t.Errorf("README's example: %v, %+v", err, doc.Network)
 	}
 }

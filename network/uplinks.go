@@ -49,7 +49,9 @@ type ManagerOptions struct {
 	Reapply ReapplyFunc
 	// DialBus connects to the bus wpa_supplicant is on, for the uplinks
 	// with 802.1X; the manager dials once, at the first such uplink, and
-	// again when that connection closed. nil: 802.1X uplinks fail.
+	// again when that connection closed; it closes it in Close. The
+	// connection must outlive the context given (no dbus.WithContext of
+	// it). nil: 802.1X uplinks fail.
 	DialBus func(context.Context) (*dbus.Conn, error)
 }
 
