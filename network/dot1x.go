@@ -24,7 +24,8 @@ const (
 	// why); wpa_supplicant starts again on its own after its held period,
 	// or when the authenticator asks.
 	Dot1XFailed = "failed"
-	// Dot1XAbsent: wpa_supplicant left the bus or dropped the link.
+	// Dot1XAbsent: wpa_supplicant left the bus (the session starts over
+	// when it is back) or dropped the link.
 	Dot1XAbsent = "absent"
 )
 
@@ -53,9 +54,11 @@ type Dot1XStatus struct {
 // (driver "wired", no config file): one network of key_mgmt IEEE8021X,
 // followed by the interface's State and EAP signals, never polled.
 type dot1xSession struct {
-	conn *dbus.Conn
-	path dbus.ObjectPath
-	link string
+	conn     *dbus.Conn
+	path     dbus.ObjectPath // set by attach, on the signal goroutine after start
+	link     string
+	cfg      Dot1X
+	password string
 	log  *slog.Logger
 	emit func(Dot1XStatus)
 
@@ -114,7 +117,7 @@ func startDot1X(ctx context.Context, conn *dbus.Conn, link string, cfg Dot1X, lo
 		return nil, fmt.Errorf("%w: it is not on the system bus (start it with -u)", ErrDot1XNoSupplicant)
 	}
 	s := &dot1xSession{
-		conn: conn, link: link, log: log.With("component", "dot1x", "link", link), emit: emit,
+		conn: conn, link: link, cfg: cfg, password: password, log: log.With("component", "dot1x", "link", link), emit: emit,
 		sig: make(chan *dbus.Signal, 64), done: make(chan struct{}), loopDone: make(chan struct{}),
 		changed: make(chan struct{}),
 		st:      Dot1XStatus{State: Dot1XStarting, EAP: cfg.EAP, Since: time.Now()},
@@ -123,7 +126,7 @@ func startDot1X(ctx context.Context, conn *dbus.Conn, link string, cfg Dot1X, lo
 	if err := followWpa(ctx, conn, s.sig); err != nil {
 		return nil, err
 	}
-	if err := s.attach(ctx, cfg, password); err != nil {
+	if err := s.attach(ctx); err != nil {
 		s.unsubscribe()
 		return nil, err
 	}
@@ -134,7 +137,8 @@ func startDot1X(ctx context.Context, conn *dbus.Conn, link string, cfg Dot1X, lo
 func (s *dot1xSession) unsubscribe() { unfollowWpa(s.conn, s.sig) }
 
 // attach makes the interface and its one network, and reads its state.
-func (s *dot1xSession) attach(ctx context.Context, cfg Dot1X, password string) error {
+func (s *dot1xSession) attach(ctx context.Context) error {
+	cfg := s.cfg
 	root := s.conn.Object(wpaService, wpaPath)
 	var old dbus.ObjectPath
 	if err := root.CallWithContext(ctx, wpaService+".GetInterface", 0, s.link).Store(&old); err == nil {
@@ -158,7 +162,7 @@ func (s *dot1xSession) attach(ctx context.Context, cfg Dot1X, password string) e
 		return fail("set ap_scan 0", err)
 	}
 	var netPath dbus.ObjectPath
-	if err := obj.CallWithContext(ctx, wpaIface+".AddNetwork", 0, dot1xNetworkArgs(cfg, password)).Store(&netPath); err != nil {
+	if err := obj.CallWithContext(ctx, wpaIface+".AddNetwork", 0, dot1xNetworkArgs(cfg, s.password)).Store(&netPath); err != nil {
 		return fail("add the 802.1X network", err)
 	}
 	if err := obj.CallWithContext(ctx, wpaIface+".SelectNetwork", 0, netPath).Err; err != nil {
@@ -200,19 +204,17 @@ func (s *dot1xSession) Status() Dot1XStatus {
 	return s.st
 }
 
-// WaitAuthorized returns when the port is authorized, at once if it is;
-// failed exchanges do not end the wait (wpa_supplicant tries again), a
-// wpa_supplicant gone does (ErrDot1XNoSupplicant).
+// WaitAuthorized returns when the port is authorized, at once if it is,
+// or when ctx ends: failed exchanges do not end the wait (wpa_supplicant
+// tries again), nor does wpa_supplicant gone (the session starts over
+// when it is back).
 func (s *dot1xSession) WaitAuthorized(ctx context.Context) error {
 	for {
 		s.mu.Lock()
 		st, ch := s.st, s.changed
 		s.mu.Unlock()
-		switch st.State {
-		case Dot1XAuthorized:
+		if st.State == Dot1XAuthorized {
 			return nil
-		case Dot1XAbsent:
-			return fmt.Errorf("%w: %s", ErrDot1XNoSupplicant, st.Reason)
 		}
 		select {
 		case <-ctx.Done():
@@ -291,8 +293,13 @@ func (s *dot1xSession) supplicantState(v any) {
 func (s *dot1xSession) handle(sig *dbus.Signal) {
 	switch sig.Name {
 	case "org.freedesktop.DBus.NameOwnerChanged":
-		if len(sig.Body) == 3 && sig.Body[0] == wpaService && sig.Body[2] == "" {
+		if len(sig.Body) != 3 || sig.Body[0] != wpaService {
+			return
+		}
+		if sig.Body[2] == "" {
 			s.update(func() { s.set(Dot1XAbsent, "wpa_supplicant left the bus") })
+		} else {
+			s.reattach()
 		}
 		return
 	case wpaService + ".InterfaceRemoved":
@@ -317,6 +324,26 @@ func (s *dot1xSession) handle(sig *dbus.Signal) {
 		param, _ := sig.Body[1].(string)
 		s.log.Debug("eap", "status", status, "parameter", param)
 		s.update(func() { s.eap(status, param) })
+	}
+}
+
+// reattach starts over with a wpa_supplicant back on the bus. It runs on
+// the signal goroutine: the signals of the new interface wait in the
+// channel until it knows the interface's path.
+func (s *dot1xSession) reattach() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	s.update(func() { s.set(Dot1XStarting, "wpa_supplicant is back on the bus") })
+	if err := s.attach(ctx); err != nil {
+		s.log.Warn("cannot start 802.1X again", "err", err)
+		s.update(func() { s.set(Dot1XAbsent, "wpa_supplicant is back but cannot drive the link: "+err.Error()) })
 	}
 }
 

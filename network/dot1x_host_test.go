@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -127,15 +128,8 @@ func (l *lab) startAuthenticator(t testing.TB, extra ...string) *authenticator {
 	return a
 }
 
-// ctrlCmd sends one command to hostapd's control socket (a datagram
-// socket: hostapd_cli's way) and wants "OK" back.
-func (a *authenticator) ctrlCmd(t testing.TB, cmd string) {
-	t.Helper()
-	if got := a.ctrlReply(t, cmd); got != "OK" {
-		t.Fatalf("hostapd %q: %s", cmd, got)
-	}
-}
-
+// ctrlReply sends one command to hostapd's control socket (a datagram
+// socket: hostapd_cli's way) and returns its answer.
 func (a *authenticator) ctrlReply(t testing.TB, cmd string) string {
 	t.Helper()
 	local := filepath.Join(filepath.Dir(a.ctrl), fmt.Sprintf("cli-%d", time.Now().UnixNano()))
@@ -160,22 +154,36 @@ func (l *lab) startSupplicant(t testing.TB) string {
 	needTool(t, "wpa_supplicant", "wpasupplicant")
 	needTool(t, "dbus-daemon", "dbus-daemon")
 	addr := testbus.Start(t)
+	l.runSupplicant(t, addr)
+	return addr
+}
+
+// runSupplicant runs wpa_supplicant on the bus at addr until the test
+// ends and returns once it holds its name there; stop ends it sooner.
+func (l *lab) runSupplicant(t testing.TB, addr string) (stop func()) {
+	t.Helper()
 	conn, err := dbus.Connect(addr)
 	must(t, err)
 	defer conn.Close()
 	must(t, conn.AddMatchSignal(dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, wpaService)))
 	sig := make(chan *dbus.Signal, 8)
 	conn.Signal(sig)
-	logf, err := os.Create(filepath.Join(l.dir, "wpa_supplicant.log"))
+	logf, err := os.OpenFile(filepath.Join(l.dir, "wpa_supplicant.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	must(t, err)
 	cmd := exec.Command("ip", "netns", "exec", l.boxName, "wpa_supplicant", "-u", "-t", "-d")
 	cmd.Env = append(os.Environ(), "DBUS_SYSTEM_BUS_ADDRESS="+addr)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	must(t, cmd.Start())
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			logf.Close()
+		})
+	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		logf.Close()
+		stop()
 		if t.Failed() {
 			b, _ := os.ReadFile(logf.Name())
 			t.Logf("wpa_supplicant log (tail):\n%s", tailLines(string(b), 80))
@@ -187,7 +195,7 @@ func (l *lab) startSupplicant(t testing.TB) string {
 		var has bool
 		must(t, conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.NameHasOwner", 0, wpaService).Store(&has))
 		if has {
-			return addr
+			return stop
 		}
 		select {
 		case <-sig:
@@ -219,13 +227,15 @@ func dot1xLab(t *testing.T, hostapdExtra ...string) (*lab, *dnsmasq, *authentica
 	return l, d, a, m, events
 }
 
-// dialSupplicant starts wpa_supplicant and has m dial its bus.
-func (l *lab) dialSupplicant(t *testing.T, m *Manager) {
+// dialSupplicant starts wpa_supplicant and has m dial its bus, whose
+// address it returns.
+func (l *lab) dialSupplicant(t *testing.T, m *Manager) string {
 	addr := l.startSupplicant(t)
 	m.o.DialBus = func(context.Context) (*dbus.Conn, error) {
 		// Not WithContext(ctx): godbus closes the connection when it ends.
 		return dbus.Connect(addr, dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()))
 	}
+	return addr
 }
 
 // waitDot1X waits for a dot1x event of the box's uplink in state s; a
@@ -454,4 +464,37 @@ func TestHostDot1XByHand(t *testing.T) {
 		t.Fatalf("%v\n%s", err, log.logText())
 	}
 	t.Logf("wpa_supplicant -Dwired by hand, start to EAP success: %s", time.Since(start).Round(time.Millisecond))
+}
+
+// TestHostDot1XSupplicantRestart: wpa_supplicant leaves the bus and comes
+// back (a restart, a package upgrade): the uplink says so, then starts
+// over by itself, authorized again and the lease renewed.
+func TestHostDot1XSupplicantRestart(t *testing.T) {
+	l := newLab(t)
+	l.startAuthenticator(t)
+	l.startDnsmasq(t)
+	m, events := newTestManager(t, l)
+	needTool(t, "wpa_supplicant", "wpasupplicant")
+	addr := testbus.Start(t)
+	stop := l.runSupplicant(t, addr)
+	m.o.DialBus = func(context.Context) (*dbus.Conn, error) {
+		return dbus.Connect(addr, dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()))
+	}
+	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{dot1xUplink(Dot1X{EAP: EAPMD5, Identity: md5User, Password: md5Pass})}}); err != nil {
+		t.Fatal(err)
+	}
+	waitDot1X(t, events, Dot1XAuthorized, 20*time.Second)
+	waitDHCP(t, events, boxIf, StateBound, 10*time.Second)
+
+	stop()
+	st := waitDot1XAfter(t, events, Dot1XAbsent, 10*time.Second, false)
+	if got := m.Status()[0]; got.Up || !strings.Contains(got.Detail, "wpa_supplicant left the bus") {
+		t.Errorf("without wpa_supplicant: up %v, detail %q (%+v)", got.Up, got.Detail, st)
+	}
+	start := time.Now()
+	l.runSupplicant(t, addr)
+	waitDot1XAfter(t, events, Dot1XAuthorized, 20*time.Second, true)
+	waitDHCP(t, events, boxIf, StateRenewing, 5*time.Second)
+	waitDHCP(t, events, boxIf, StateBound, 10*time.Second)
+	t.Logf("wpa_supplicant back to authorized: %s", time.Since(start).Round(time.Millisecond))
 }
