@@ -59,8 +59,8 @@ type dot1xSession struct {
 	link     string
 	cfg      Dot1X
 	password string
-	log  *slog.Logger
-	emit func(Dot1XStatus)
+	log      *slog.Logger
+	emit     func(Dot1XStatus)
 
 	sig       chan *dbus.Signal
 	done      chan struct{}
