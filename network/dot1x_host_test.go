@@ -84,8 +84,9 @@ func dot1xCerts(t testing.TB, dir string) (ca string) {
 
 // authenticator is hostapd on the ISP end of the lab.
 type authenticator struct {
-	cmd  *exec.Cmd
-	ctrl string // its control socket folder
+	cmd   *exec.Cmd
+	ctrl  string // its control socket folder
+	iface string
 	*daemonLog
 }
 
@@ -93,15 +94,23 @@ type authenticator struct {
 // the ISP end; extra lines go into its config.
 func (l *lab) startAuthenticator(t testing.TB, extra ...string) *authenticator {
 	t.Helper()
+	return runAuthenticator(t, filepath.Join(l.dir, "hostapd"), ispIf, func(args ...string) *exec.Cmd {
+		return exec.Command("ip", append([]string{"netns", "exec", l.ispName}, args...)...)
+	}, extra...)
+}
+
+// runAuthenticator runs hostapd on iface with its files in dir; command
+// makes the command line run where iface is.
+func runAuthenticator(t testing.TB, dir, iface string, command func(args ...string) *exec.Cmd, extra ...string) *authenticator {
+	t.Helper()
 	needTool(t, "hostapd", "hostapd")
-	dir := filepath.Join(l.dir, "hostapd")
 	must(t, os.MkdirAll(dir, 0o700))
 	dot1xCerts(t, dir)
 	users := fmt.Sprintf("%q MD5 %q\n* PEAP\n%q MSCHAPV2 %q [2]\n", md5User, md5Pass, peapUser, peapPass)
 	must(t, os.WriteFile(filepath.Join(dir, "eap_users"), []byte(users), 0o600))
-	a := &authenticator{ctrl: filepath.Join(dir, "ctrl")}
+	a := &authenticator{ctrl: filepath.Join(dir, "ctrl"), iface: iface}
 	conf := strings.Join(append([]string{
-		"interface=" + ispIf, "driver=wired", "ieee8021x=1", "eap_server=1", "eapol_version=2",
+		"interface=" + iface, "driver=wired", "ieee8021x=1", "eap_server=1", "eapol_version=2",
 		"eap_user_file=" + filepath.Join(dir, "eap_users"),
 		"ca_cert=" + filepath.Join(dir, "ca.pem"), "server_cert=" + filepath.Join(dir, "server.pem"),
 		"private_key=" + filepath.Join(dir, "server.key"),
@@ -109,7 +118,7 @@ func (l *lab) startAuthenticator(t testing.TB, extra ...string) *authenticator {
 	}, extra...), "\n") + "\n"
 	confPath := filepath.Join(dir, "hostapd.conf")
 	must(t, os.WriteFile(confPath, []byte(conf), 0o600))
-	a.cmd = exec.Command("ip", "netns", "exec", l.ispName, "hostapd", confPath)
+	a.cmd = command("hostapd", confPath)
 	out, err := a.cmd.StdoutPipe()
 	must(t, err)
 	a.cmd.Stderr = a.cmd.Stdout
@@ -133,7 +142,7 @@ func (l *lab) startAuthenticator(t testing.TB, extra ...string) *authenticator {
 func (a *authenticator) ctrlReply(t testing.TB, cmd string) string {
 	t.Helper()
 	local := filepath.Join(filepath.Dir(a.ctrl), fmt.Sprintf("cli-%d", time.Now().UnixNano()))
-	c, err := net.DialUnix("unixgram", &net.UnixAddr{Name: local, Net: "unixgram"}, &net.UnixAddr{Name: filepath.Join(a.ctrl, ispIf), Net: "unixgram"})
+	c, err := net.DialUnix("unixgram", &net.UnixAddr{Name: local, Net: "unixgram"}, &net.UnixAddr{Name: filepath.Join(a.ctrl, a.iface), Net: "unixgram"})
 	must(t, err)
 	defer os.Remove(local)
 	defer c.Close()
