@@ -109,13 +109,6 @@ func startDot1X(ctx context.Context, conn *dbus.Conn, link string, cfg Dot1X, lo
 	if err != nil {
 		return nil, err
 	}
-	has, err := wpaOnBus(ctx, conn)
-	if err != nil {
-		return nil, err
-	}
-	if !has {
-		return nil, fmt.Errorf("%w: it is not on the system bus (start it with -u)", ErrDot1XNoSupplicant)
-	}
 	s := &dot1xSession{
 		conn: conn, link: link, cfg: cfg, password: password, log: log.With("component", "dot1x", "link", link), emit: emit,
 		sig: make(chan *dbus.Signal, 64), done: make(chan struct{}), loopDone: make(chan struct{}),
@@ -141,11 +134,18 @@ func (s *dot1xSession) attach(ctx context.Context) error {
 	cfg := s.cfg
 	root := s.conn.Object(wpaService, wpaPath)
 	var old dbus.ObjectPath
-	if err := root.CallWithContext(ctx, wpaService+".GetInterface", 0, s.link).Store(&old); err == nil {
+	// The first call, not NameHasOwner: where wpa_supplicant is D-Bus
+	// activatable (Debian's package), it starts it.
+	err := root.CallWithContext(ctx, wpaService+".GetInterface", 0, s.link).Store(&old)
+	switch name := dbusErrorName(err); {
+	case err == nil:
 		if err := root.CallWithContext(ctx, wpaService+".RemoveInterface", 0, old).Err; err != nil {
 			return fmt.Errorf("%w: cannot drop its former interface %s: %s", ErrDot1XNoSupplicant, s.link, dbusMessage(err))
 		}
-	} else if dbusErrorName(err) != wpaService+".InterfaceUnknown" {
+	case name == wpaService+".InterfaceUnknown":
+	case name == "org.freedesktop.DBus.Error.ServiceUnknown" || name == "org.freedesktop.DBus.Error.NameHasNoOwner":
+		return fmt.Errorf("%w: it is not on the system bus (start it with -u)", ErrDot1XNoSupplicant)
+	default:
 		return fmt.Errorf("%w: %s", ErrDot1XNoSupplicant, dbusMessage(err))
 	}
 	args := map[string]dbus.Variant{"Ifname": dbus.MakeVariant(s.link), "Driver": dbus.MakeVariant("wired")}

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -506,4 +507,20 @@ func TestHostDot1XSupplicantRestart(t *testing.T) {
 	waitDHCP(t, events, boxIf, StateRenewing, 5*time.Second)
 	waitDHCP(t, events, boxIf, StateBound, 10*time.Second)
 	t.Logf("wpa_supplicant back to authorized: %s", time.Since(start).Round(time.Millisecond))
+}
+
+// TestHostDot1XNoSupplicant: without wpa_supplicant on the bus the apply
+// of an 802.1X uplink fails, saying so, and no DHCP client runs.
+func TestHostDot1XNoSupplicant(t *testing.T) {
+	l := newLab(t)
+	m, _ := newTestManager(t, l)
+	addr := testbus.Start(t)
+	m.o.DialBus = func(context.Context) (*dbus.Conn, error) { return dbus.Connect(addr) }
+	_, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{dot1xUplink(Dot1X{EAP: EAPMD5, Identity: md5User, Password: md5Pass})}})
+	if !errors.Is(err, ErrDot1XNoSupplicant) || !strings.Contains(err.Error(), "not on the system bus") {
+		t.Fatalf("apply: %v", err)
+	}
+	if s := m.Status()[0]; s.Up || s.DHCP != nil || !strings.Contains(s.Detail, "not on the system bus") {
+		t.Errorf("status %+v", s)
+	}
 }
