@@ -411,8 +411,47 @@ func (m *Manager) dot1xBus(ctx context.Context) (*dbus.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: cannot connect to the system bus: %w", ErrDot1XNoSupplicant, err)
 	}
+	sig := make(chan *dbus.Signal, 8)
+	conn.Signal(sig)
+	if err := conn.AddMatchSignalContext(ctx, dbus.WithMatchSender("org.freedesktop.DBus"),
+		dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, wpaService)); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("%w: cannot follow it on the bus: %w", ErrDot1XNoSupplicant, err)
+	}
+	go m.followSupplicant(sig)
 	m.bus = conn
 	return conn, nil
+}
+
+// followSupplicant has the link watch apply again the 802.1X uplinks that
+// failed for want of wpa_supplicant when it comes on the bus (one that
+// is not D-Bus activatable, started after the agent). It ends when the
+// connection closes.
+func (m *Manager) followSupplicant(sig chan *dbus.Signal) {
+	for s := range sig {
+		if s.Name != "org.freedesktop.DBus.NameOwnerChanged" || len(s.Body) != 3 || s.Body[0] != wpaService {
+			continue
+		}
+		if owner, _ := s.Body[2].(string); owner == "" {
+			continue
+		}
+		m.mu.Lock()
+		waiting := false
+		for _, u := range m.cfg.Uplinks {
+			if link := u.LinkName(); u.Dot1X != nil && m.applied && errors.Is(m.lastErr[link], ErrDot1XNoSupplicant) {
+				m.pending.add(link, "wpa_supplicant came on the bus", true)
+				waiting = true
+			}
+		}
+		kick := m.kick
+		m.mu.Unlock()
+		if waiting && kick != nil {
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
+		}
+	}
 }
 
 // startDot1X starts r's authentication. Its changes go out as "dot1x"

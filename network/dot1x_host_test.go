@@ -510,12 +510,19 @@ func TestHostDot1XSupplicantRestart(t *testing.T) {
 }
 
 // TestHostDot1XNoSupplicant: without wpa_supplicant on the bus the apply
-// of an 802.1X uplink fails, saying so, and no DHCP client runs.
+// of an 802.1X uplink fails, saying so, and no DHCP client runs; when
+// wpa_supplicant comes (one not D-Bus activatable, started after the
+// agent) the link watch applies the uplink again by itself.
 func TestHostDot1XNoSupplicant(t *testing.T) {
 	l := newLab(t)
-	m, _ := newTestManager(t, l)
+	l.startAuthenticator(t)
+	l.startDnsmasq(t)
+	m, events := newTestManager(t, l)
+	needTool(t, "wpa_supplicant", "wpasupplicant")
 	addr := testbus.Start(t)
-	m.o.DialBus = func(context.Context) (*dbus.Conn, error) { return dbus.Connect(addr) }
+	m.o.DialBus = func(context.Context) (*dbus.Conn, error) {
+		return dbus.Connect(addr, dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()))
+	}
 	_, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{dot1xUplink(Dot1X{EAP: EAPMD5, Identity: md5User, Password: md5Pass})}})
 	if !errors.Is(err, ErrDot1XNoSupplicant) || !strings.Contains(err.Error(), "not on the system bus") {
 		t.Fatalf("apply: %v", err)
@@ -523,4 +530,10 @@ func TestHostDot1XNoSupplicant(t *testing.T) {
 	if s := m.Status()[0]; s.Up || s.DHCP != nil || !strings.Contains(s.Detail, "not on the system bus") {
 		t.Errorf("status %+v", s)
 	}
+
+	start := time.Now()
+	l.runSupplicant(t, addr)
+	waitDot1XAfter(t, events, Dot1XAuthorized, 20*time.Second, false)
+	waitDHCP(t, events, boxIf, StateBound, 10*time.Second)
+	t.Logf("wpa_supplicant on the bus to authorized and bound: %s", time.Since(start).Round(time.Millisecond))
 }

@@ -91,6 +91,7 @@ type Manager struct {
 	carrier map[string]bool         // by link name, from the link watch
 	lastErr map[string]error        // by link name: why the last apply of it failed
 	pending reapplyWork             // what the link watch saw since its last re-apply
+	kick    chan struct{}           // Watch's: wakes its re-apply loop (nil without Watch)
 	leases  map[string]netip.Prefix // by link: the address of a DHCP uplink's lease at its last event (invalid: none)
 
 	busMu sync.Mutex
