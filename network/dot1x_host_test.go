@@ -223,29 +223,39 @@ func tailLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// dot1xLab is the lab with dnsmasq, hostapd and wpa_supplicant running
-// and a Manager that dials wpa_supplicant's bus.
-func dot1xLab(t *testing.T, hostapdExtra ...string) (*lab, *dnsmasq, *authenticator, *Manager, chan UplinkEvent) {
+// dot1xLab is the lab with hostapd and dnsmasq running and a Manager
+// that dials a private bus, whose address it returns; wpa_supplicant is
+// for the test to start there (runSupplicant).
+func dot1xLab(t *testing.T, hostapdExtra ...string) (*lab, *authenticator, *Manager, chan UplinkEvent, string) {
 	l := newLab(t)
 	// hostapd's wired driver listens on the DHCP port too, to find
 	// stations: dnsmasq binds after it, so that unicast renewals reach
 	// dnsmasq.
 	a := l.startAuthenticator(t, hostapdExtra...)
-	d := l.startDnsmasq(t)
+	l.startDnsmasq(t)
 	m, events := newTestManager(t, l)
-	l.dialSupplicant(t, m)
-	return l, d, a, m, events
+	needTool(t, "wpa_supplicant", "wpasupplicant")
+	addr := testbus.Start(t)
+	dialBus(m, addr)
+	return l, a, m, events, addr
 }
 
-// dialSupplicant starts wpa_supplicant and has m dial its bus, whose
-// address it returns.
-func (l *lab) dialSupplicant(t *testing.T, m *Manager) string {
-	addr := l.startSupplicant(t)
+// dialBus has m dial the bus at addr.
+func dialBus(m *Manager, addr string) {
 	m.o.DialBus = func(context.Context) (*dbus.Conn, error) {
 		// Not WithContext(ctx): godbus closes the connection when it ends.
 		return dbus.Connect(addr, dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()))
 	}
-	return addr
+}
+
+// waitRenewed waits until the uplink is authorized again and its lease
+// renewed, and says how long that took from start.
+func waitRenewed(t *testing.T, events chan UplinkEvent, start time.Time) time.Duration {
+	t.Helper()
+	waitDot1XAfter(t, events, Dot1XAuthorized, 30*time.Second, true)
+	waitDHCP(t, events, boxIf, StateRenewing, 5*time.Second)
+	waitDHCP(t, events, boxIf, StateBound, 10*time.Second)
+	return time.Since(start).Round(time.Millisecond)
 }
 
 // waitDot1X waits for a dot1x event of the box's uplink in state s; a
@@ -284,7 +294,7 @@ func TestHostDot1X(t *testing.T) {
 	l := newLab(t)
 	dns := l.startDnsmasq(t)
 	m, events := newTestManager(t, l)
-	l.dialSupplicant(t, m)
+	dialBus(m, l.startSupplicant(t))
 	ca := filepath.Join(l.dir, "hostapd", "ca.pem")
 	otherDir := filepath.Join(l.dir, "other")
 	must(t, os.MkdirAll(otherDir, 0o700))
@@ -372,7 +382,8 @@ func drain(events chan UplinkEvent) {
 // the box (the uplink says so at once; the lease is kept, DHCP goes
 // quiet), then takes it back (authorized, and the lease renewed at once).
 func TestHostDot1XFollowsAuthenticator(t *testing.T) {
-	l, _, a, m, events := dot1xLab(t, "eap_reauth_period=3")
+	l, a, m, events, addr := dot1xLab(t, "eap_reauth_period=3")
+	l.runSupplicant(t, addr)
 	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{dot1xUplink(Dot1X{EAP: EAPMD5, Identity: md5User, Password: md5Pass})}}); err != nil {
 		t.Fatal(err)
 	}
@@ -442,11 +453,7 @@ func TestHostDot1XFollowsAuthenticator(t *testing.T) {
 	// once.
 	reload(old)
 	eapolStart()
-	start := time.Now()
-	waitDot1XAfter(t, events, Dot1XAuthorized, 30*time.Second, true)
-	waitDHCP(t, events, boxIf, StateRenewing, 5*time.Second)
-	waitDHCP(t, events, boxIf, StateBound, 10*time.Second)
-	t.Logf("account back to authorized and renewed: %s", time.Since(start).Round(time.Millisecond))
+	t.Logf("account back to authorized and renewed: %s", waitRenewed(t, events, time.Now()))
 }
 
 // TestHostDot1XByHand is the figure beside the agent's: wpa_supplicant
@@ -480,16 +487,8 @@ func TestHostDot1XByHand(t *testing.T) {
 // back (a restart, a package upgrade): the uplink says so, then starts
 // over by itself, authorized again and the lease renewed.
 func TestHostDot1XSupplicantRestart(t *testing.T) {
-	l := newLab(t)
-	l.startAuthenticator(t)
-	l.startDnsmasq(t)
-	m, events := newTestManager(t, l)
-	needTool(t, "wpa_supplicant", "wpasupplicant")
-	addr := testbus.Start(t)
+	l, _, m, events, addr := dot1xLab(t)
 	stop := l.runSupplicant(t, addr)
-	m.o.DialBus = func(context.Context) (*dbus.Conn, error) {
-		return dbus.Connect(addr, dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()))
-	}
 	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{dot1xUplink(Dot1X{EAP: EAPMD5, Identity: md5User, Password: md5Pass})}}); err != nil {
 		t.Fatal(err)
 	}
@@ -503,10 +502,7 @@ func TestHostDot1XSupplicantRestart(t *testing.T) {
 	}
 	start := time.Now()
 	l.runSupplicant(t, addr)
-	waitDot1XAfter(t, events, Dot1XAuthorized, 20*time.Second, true)
-	waitDHCP(t, events, boxIf, StateRenewing, 5*time.Second)
-	waitDHCP(t, events, boxIf, StateBound, 10*time.Second)
-	t.Logf("wpa_supplicant back to authorized: %s", time.Since(start).Round(time.Millisecond))
+	t.Logf("wpa_supplicant back to authorized and renewed: %s", waitRenewed(t, events, start))
 }
 
 // TestHostDot1XNoSupplicant: without wpa_supplicant on the bus the apply
@@ -514,15 +510,7 @@ func TestHostDot1XSupplicantRestart(t *testing.T) {
 // wpa_supplicant comes (one not D-Bus activatable, started after the
 // agent) the link watch applies the uplink again by itself.
 func TestHostDot1XNoSupplicant(t *testing.T) {
-	l := newLab(t)
-	l.startAuthenticator(t)
-	l.startDnsmasq(t)
-	m, events := newTestManager(t, l)
-	needTool(t, "wpa_supplicant", "wpasupplicant")
-	addr := testbus.Start(t)
-	m.o.DialBus = func(context.Context) (*dbus.Conn, error) {
-		return dbus.Connect(addr, dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()))
-	}
+	l, _, m, events, addr := dot1xLab(t)
 	_, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{dot1xUplink(Dot1X{EAP: EAPMD5, Identity: md5User, Password: md5Pass})}})
 	if !errors.Is(err, ErrDot1XNoSupplicant) || !strings.Contains(err.Error(), "not on the system bus") {
 		t.Fatalf("apply: %v", err)
