@@ -482,6 +482,18 @@ func (m *Manager) startDot1X(ctx context.Context, r *runner) (*dot1xSession, err
 	})
 }
 
+// dot1xPasswordChanged says whether r's 802.1X password file holds
+// another password than the one its session started with: an apply
+// then starts the session over (a password rotated in its file is taken
+// by net apply). An unreadable file changes nothing.
+func (r *runner) dot1xPasswordChanged() bool {
+	if r.dot1x == nil || r.u.Dot1X.PasswordFile == "" {
+		return false
+	}
+	pw, err := r.u.Dot1X.password()
+	return err == nil && pw != r.dot1x.password
+}
+
 // closeDot1X lets the link go in wpa_supplicant, if r had it.
 func (r *runner) closeDot1X() {
 	if r.dot1x == nil {

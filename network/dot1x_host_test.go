@@ -525,3 +525,29 @@ func TestHostDot1XNoSupplicant(t *testing.T) {
 	waitDHCP(t, events, boxIf, StateBound, 10*time.Second)
 	t.Logf("wpa_supplicant on the bus to authorized and bound: %s", time.Since(start).Round(time.Millisecond))
 }
+
+// TestHostDot1XPasswordFile: the password file is read at each apply: a
+// password rotated in it is taken by the next apply (net apply) of the
+// same table, which starts the session over.
+func TestHostDot1XPasswordFile(t *testing.T) {
+	l, _, m, events, addr := dot1xLab(t)
+	l.runSupplicant(t, addr)
+	pw := filepath.Join(l.dir, "md5.pw")
+	must(t, os.WriteFile(pw, []byte(md5Pass+"\n"), 0o600))
+	cfg := Config{Uplinks: []Uplink{dot1xUplink(Dot1X{EAP: EAPMD5, Identity: md5User, PasswordFile: pw})}}
+	if _, err := m.Apply(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	waitDot1X(t, events, Dot1XAuthorized, 20*time.Second)
+	if res, err := m.Apply(context.Background(), cfg); err != nil || len(res.Started) != 0 {
+		t.Errorf("apply of the same table and password: %+v, %v", res, err)
+	}
+	must(t, os.WriteFile(pw, []byte("rotated\n"), 0o600))
+	res, err := m.Apply(context.Background(), cfg)
+	if err != nil || len(res.Started) != 1 {
+		t.Errorf("apply after the rotation: %+v, %v", res, err)
+	}
+	if st := waitDot1XAfter(t, events, Dot1XFailed, 20*time.Second, true); !strings.Contains(st.Reason, "EAP-Failure") {
+		t.Errorf("with the rotated password: %+v", st)
+	}
+}

@@ -374,7 +374,7 @@ func (m *Manager) applyUplink(ctx context.Context, u Uplink) (bool, error) {
 	}
 	m.mu.Lock()
 	r := m.runners[name]
-	if r != nil && r.ifindex == idx && !r.exited() {
+	if r != nil && r.ifindex == idx && !r.exited() && !r.dot1xPasswordChanged() {
 		// The carrier is the link watch's to follow from here: setting
 		// it now could swallow a change the watch is about to report.
 		m.mu.Unlock()
