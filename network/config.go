@@ -42,6 +42,9 @@ type Uplink struct {
 	// address of the box it replaced); "" leaves the address as it is.
 	MAC  string `toml:"mac,omitempty" json:"mac,omitempty"`
 	IPv4 IPv4   `toml:"ipv4" json:"ipv4"`
+	// Dot1X, when set, authenticates the link with 802.1X before its
+	// DHCP client starts.
+	Dot1X *Dot1X `toml:"dot1x,omitempty" json:"dot1x,omitempty"`
 }
 
 // Methods of IPv4.Method.
@@ -241,6 +244,12 @@ func (u Uplink) check(add addFunc) {
 		}
 	}
 	u.IPv4.check(func(key, format string, args ...any) { add("ipv4."+key, format, args...) })
+	if u.Dot1X != nil {
+		if u.IPv4.Method != MethodDHCP {
+			add("dot1x", `only for ipv4.method "dhcp": the DHCP client waits for the port to be authorized`)
+		}
+		u.Dot1X.check(func(key, format string, args ...any) { add("dot1x."+key, format, args...) })
+	}
 }
 
 // linkNameProblem says what the kernel would refuse in a link name

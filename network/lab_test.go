@@ -135,10 +135,38 @@ func must(t testing.TB, err error) {
 type dnsmasq struct {
 	cmd     *exec.Cmd
 	records chan string // what --dhcp-script saw: "add 10.45.0.50 vendor=… clientid=…"
-	lines   chan string // its log
-	mu      sync.Mutex
-	log     []string
-	exited  chan struct{}
+	*daemonLog
+}
+
+// daemonLog is a lab daemon's output, kept whole and followed line by
+// line.
+type daemonLog struct {
+	name   string
+	lines  chan string
+	mu     sync.Mutex
+	log    []string
+	exited chan struct{}
+}
+
+// followLog reads cmd's output r until it ends, then waits for cmd.
+func followLog(name string, cmd *exec.Cmd, r io.Reader) *daemonLog {
+	d := &daemonLog{name: name, lines: make(chan string, 1000), exited: make(chan struct{})}
+	go func() {
+		s := bufio.NewScanner(r)
+		for s.Scan() {
+			d.mu.Lock()
+			d.log = append(d.log, s.Text())
+			d.mu.Unlock()
+			select {
+			case d.lines <- s.Text():
+			default:
+			}
+		}
+		io.Copy(io.Discard, r)
+		_ = cmd.Wait()
+		close(d.exited)
+	}()
+	return d
 }
 
 func (l *lab) startDnsmasq(t testing.TB, extra ...string) *dnsmasq {
@@ -157,7 +185,7 @@ func (l *lab) startDnsmasq(t testing.TB, extra ...string) *dnsmasq {
 printf '%%s %%s vendor=%%s clientid=%%s\n' "$1" "$3" "$DNSMASQ_VENDOR_CLASS" "$DNSMASQ_CLIENT_ID" >%s
 `, fifo)), 0o755))
 
-	d := &dnsmasq{records: make(chan string, 100), lines: make(chan string, 1000), exited: make(chan struct{})}
+	d := &dnsmasq{records: make(chan string, 100)}
 	go func() {
 		s := bufio.NewScanner(rec)
 		for s.Scan() {
@@ -179,21 +207,7 @@ printf '%%s %%s vendor=%%s clientid=%%s\n' "$1" "$3" "$DNSMASQ_VENDOR_CLASS" "$D
 	stderr, err := d.cmd.StderrPipe()
 	must(t, err)
 	must(t, d.cmd.Start())
-	go func() {
-		s := bufio.NewScanner(stderr)
-		for s.Scan() {
-			d.mu.Lock()
-			d.log = append(d.log, s.Text())
-			d.mu.Unlock()
-			select {
-			case d.lines <- s.Text():
-			default:
-			}
-		}
-		io.Copy(io.Discard, stderr)
-		_ = d.cmd.Wait()
-		close(d.exited)
-	}()
+	d.daemonLog = followLog("dnsmasq", d.cmd, stderr)
 	t.Cleanup(func() {
 		d.kill()
 		if t.Failed() {
@@ -213,14 +227,14 @@ func (d *dnsmasq) kill() {
 	<-d.exited
 }
 
-func (d *dnsmasq) logText() string {
+func (d *daemonLog) logText() string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return strings.Join(d.log, "\n")
 }
 
 // waitLine waits for a log line holding s.
-func (d *dnsmasq) waitLine(s string, timeout time.Duration) (string, error) {
+func (d *daemonLog) waitLine(s string, timeout time.Duration) (string, error) {
 	deadline := time.After(timeout)
 	for {
 		select {
@@ -229,9 +243,9 @@ func (d *dnsmasq) waitLine(s string, timeout time.Duration) (string, error) {
 				return line, nil
 			}
 		case <-d.exited:
-			return "", errors.New("dnsmasq exited")
+			return "", errors.New(d.name + " exited")
 		case <-deadline:
-			return "", fmt.Errorf("no log line with %q in %s", s, timeout)
+			return "", fmt.Errorf("no %s log line with %q in %s", d.name, s, timeout)
 		}
 	}
 }

@@ -27,6 +27,9 @@ import (
 // it could not subscribe.
 func (m *Manager) Watch(ctx context.Context) error {
 	kick := make(chan struct{}, 1)
+	m.mu.Lock()
+	m.kick = kick // for wpa_supplicant's arrival (see followSupplicant)
+	m.mu.Unlock()
 	reconciled := make(chan struct{})
 	go func() {
 		defer close(reconciled)

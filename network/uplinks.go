@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/godbus/dbus/v5"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -46,16 +47,23 @@ type ManagerOptions struct {
 	// Reapply runs what the manager does on its own (see Reapply); the
 	// agent journals it. nil: the manager runs it directly.
 	Reapply ReapplyFunc
+	// DialBus connects to the bus wpa_supplicant is on, for the uplinks
+	// with 802.1X; the manager dials once, at the first such uplink, and
+	// again when that connection closed; it closes it in Close. The
+	// connection must outlive the context given (no dbus.WithContext of
+	// it). nil: 802.1X uplinks fail.
+	DialBus func(context.Context) (*dbus.Conn, error)
 }
 
 // UplinkEvent is a change of one uplink: its link, its lease, its PPPoE
 // session, or an apply.
 type UplinkEvent struct {
 	Uplink string       `json:"uplink"` // the uplink's link name
-	Kind   string       `json:"kind"`   // "link", "dhcp", "pppoe", "removed", "reapply"
+	Kind   string       `json:"kind"`   // "link", "dot1x", "dhcp", "pppoe", "removed", "reapply"
 	Detail string       `json:"detail,omitempty"`
 	DHCP   *Event       `json:"dhcp,omitempty"`
 	PPPoE  *PPPoEStatus `json:"pppoe,omitempty"`
+	Dot1X  *Dot1XStatus `json:"dot1x,omitempty"`
 	Time   time.Time    `json:"time"`
 }
 
@@ -83,7 +91,11 @@ type Manager struct {
 	carrier map[string]bool         // by link name, from the link watch
 	lastErr map[string]error        // by link name: why the last apply of it failed
 	pending reapplyWork             // what the link watch saw since its last re-apply
+	kick    chan struct{}           // Watch's: wakes its re-apply loop (nil without Watch)
 	leases  map[string]netip.Prefix // by link: the address of a DHCP uplink's lease at its last event (invalid: none)
+
+	busMu sync.Mutex
+	bus   *dbus.Conn // DialBus's, for 802.1X
 }
 
 // runner is what keeps one uplink's addressing going.
@@ -94,7 +106,8 @@ type runner struct {
 	done    chan struct{}
 	dhcp    *DHCPClient
 	ppp     *PPPoE
-	exitErr error // set before done closes
+	dot1x   *dot1xSession // 802.1X before the DHCP client runs; nil without
+	exitErr error         // set before done closes
 }
 
 func (r *runner) exited() bool {
@@ -252,6 +265,10 @@ func cloneConfig(c Config) Config {
 	for i, u := range out.Uplinks {
 		u.IPv4.Options = maps.Clone(u.IPv4.Options)
 		u.IPv4.DNS = slices.Clone(u.IPv4.DNS)
+		if u.Dot1X != nil {
+			d := *u.Dot1X
+			u.Dot1X = &d
+		}
 		out.Uplinks[i] = u
 	}
 	return out
@@ -317,7 +334,7 @@ func (m *Manager) reconcile(ctx context.Context, full bool) (ApplyResult, error)
 			return res, err
 		}
 		name := u.LinkName()
-		started, err := m.applyUplink(u)
+		started, err := m.applyUplink(ctx, u)
 		m.mu.Lock()
 		if err != nil {
 			m.lastErr[name] = err
@@ -342,7 +359,7 @@ func (m *Manager) reconcile(ctx context.Context, full bool) (ApplyResult, error)
 // applyUplink puts one uplink's link in place and starts its addressing
 // unless it already runs on that very link. It says whether it started
 // something.
-func (m *Manager) applyUplink(u Uplink) (bool, error) {
+func (m *Manager) applyUplink(ctx context.Context, u Uplink) (bool, error) {
 	name := u.LinkName()
 	link, err := EnsureLink(m.nl, u)
 	if err != nil {
@@ -357,7 +374,7 @@ func (m *Manager) applyUplink(u Uplink) (bool, error) {
 	}
 	m.mu.Lock()
 	r := m.runners[name]
-	if r != nil && r.ifindex == idx && !r.exited() {
+	if r != nil && r.ifindex == idx && !r.exited() && !r.dot1xPasswordChanged() {
 		// The carrier is the link watch's to follow from here: setting
 		// it now could swallow a change the watch is about to report.
 		m.mu.Unlock()
@@ -380,7 +397,7 @@ func (m *Manager) applyUplink(u Uplink) (bool, error) {
 		// The link was made anew (another index) or the client died.
 		m.stopRunner(r, false)
 	}
-	r, err = m.startRunner(u, link)
+	r, err = m.startRunner(ctx, u, link)
 	if err != nil {
 		return false, fmt.Errorf("cannot start %s on %s: %w", u.IPv4.Method, name, err)
 	}
@@ -390,7 +407,7 @@ func (m *Manager) applyUplink(u Uplink) (bool, error) {
 	return true, nil
 }
 
-func (m *Manager) startRunner(u Uplink, link netlink.Link) (*runner, error) {
+func (m *Manager) startRunner(ctx context.Context, u Uplink, link netlink.Link) (*runner, error) {
 	name := u.LinkName()
 	r := &runner{u: u, ifindex: link.Attrs().Index}
 	switch u.IPv4.Method {
@@ -405,8 +422,14 @@ func (m *Manager) startRunner(u Uplink, link netlink.Link) (*runner, error) {
 		}
 		cfg.DNS = m.dns
 		cfg.Retransmit = m.o.DHCPRetransmit
+		if u.Dot1X != nil {
+			if r.dot1x, err = m.startDot1X(ctx, r); err != nil {
+				return nil, err
+			}
+		}
 		conn, err := OpenRawConn(m.ns, r.ifindex)
 		if err != nil {
+			r.closeDot1X()
 			return nil, err
 		}
 		m.mu.Lock()
@@ -420,7 +443,17 @@ func (m *Manager) startRunner(u Uplink, link netlink.Link) (*runner, error) {
 		ctx, cancel := context.WithCancel(context.Background())
 		r.cancel, r.done = cancel, make(chan struct{})
 		go func() {
-			err := r.dhcp.Run(ctx)
+			var err error
+			if r.dot1x != nil {
+				// No DHCP on a closed port: the first DISCOVER waits
+				// for the authenticator.
+				err = r.dot1x.WaitAuthorized(ctx)
+			}
+			if err == nil {
+				err = r.dhcp.Run(ctx)
+			} else {
+				r.dhcp.conn.Close() // Run's to close, had it run
+			}
 			if ctx.Err() == nil {
 				m.log.Warn("dhcp client stopped", "link", name, "err", err)
 				r.exitErr = err
@@ -478,6 +511,7 @@ func (m *Manager) stopRunner(r *runner, unapply bool) {
 				_ = r.dhcp.unapply(st.Lease)
 			}
 		}
+		r.closeDot1X()
 	case r.ppp != nil:
 		r.ppp.Stop()
 	case r.u.IPv4.Method == MethodStatic && unapply:
@@ -504,6 +538,12 @@ func (m *Manager) Close() {
 	for _, r := range rs {
 		m.stopRunner(r, false)
 	}
+	m.busMu.Lock()
+	if m.bus != nil {
+		m.bus.Close()
+		m.bus = nil
+	}
+	m.busMu.Unlock()
 }
 
 // ErrNoUplink: Renew named a link that is not a DHCP uplink.

@@ -218,6 +218,7 @@ type UplinkStatus struct {
 	SSID    string       `json:"ssid,omitempty"`   // the Wi-Fi link's network
 	DHCP    *DHCPStatus  `json:"dhcp,omitempty"`
 	PPPoE   *PPPoEStatus `json:"pppoe,omitempty"`
+	Dot1X   *Dot1XStatus `json:"dot1x,omitempty"`
 }
 
 // DHCPStatus is a DHCP client's state, its lease with its times, and
@@ -258,6 +259,13 @@ func (m *Manager) Status() []UplinkStatus {
 			s.Detail = fmt.Sprintf("client stopped: %v", r.exitErr)
 		case !s.Carrier:
 			s.Detail = "no carrier"
+		}
+		if r != nil && r.dot1x != nil {
+			d := r.dot1x.Status()
+			s.Dot1X = &d
+			if s.Detail == "" && d.State != Dot1XAuthorized {
+				s.Detail = d.Text()
+			}
 		}
 		if r != nil && r.dhcp != nil {
 			s.DHCP = r.dhcp.View()

@@ -208,9 +208,9 @@ func OpenWiFi(ctx context.Context, conn *dbus.Conn, o WiFiOptions) (*WiFi, error
 	if msg := linkProblem(o.Interface); o.Interface == "" || msg != "" {
 		return nil, &WiFiError{Op: "open the Wi-Fi interface", Err: ErrWiFiNoInterface, Detail: cmp.Or(msg, "no interface named")}
 	}
-	var has bool
-	if err := conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.NameHasOwner", 0, wpaService).Store(&has); err != nil {
-		return nil, fmt.Errorf("cannot ask the system bus for wpa_supplicant: %w", err)
+	has, err := wpaOnBus(ctx, conn)
+	if err != nil {
+		return nil, err
 	}
 	if !has {
 		return nil, &WiFiError{Op: "open " + o.Interface, Err: ErrWiFiNoSupplicant, Detail: "start it with -u (D-Bus)"}
@@ -222,9 +222,7 @@ func OpenWiFi(ctx context.Context, conn *dbus.Conn, o WiFiOptions) (*WiFi, error
 		bss: map[dbus.ObjectPath]*WiFiBSS{}, nets: map[string]*wifiNet{}, changed: make(chan struct{}),
 	}
 	// Subscribe before reading anything, so no change falls between.
-	conn.Signal(w.sig)
-	if err := w.addMatches(ctx); err != nil {
-		conn.RemoveSignal(w.sig)
+	if err := followWpa(ctx, conn, w.sig); err != nil {
 		return nil, err
 	}
 	if err := w.attach(ctx, o.Driver); err != nil {
@@ -235,28 +233,7 @@ func OpenWiFi(ctx context.Context, conn *dbus.Conn, o WiFiOptions) (*WiFi, error
 	return w, nil
 }
 
-func (w *WiFi) matches() [][]dbus.MatchOption {
-	return [][]dbus.MatchOption{
-		{dbus.WithMatchSender(wpaService), dbus.WithMatchPathNamespace(wpaPath)},
-		{dbus.WithMatchSender("org.freedesktop.DBus"), dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, wpaService)},
-	}
-}
-
-func (w *WiFi) addMatches(ctx context.Context) error {
-	for _, m := range w.matches() {
-		if err := w.conn.AddMatchSignalContext(ctx, m...); err != nil {
-			return fmt.Errorf("cannot follow wpa_supplicant's signals: %w", err)
-		}
-	}
-	return nil
-}
-
-func (w *WiFi) unsubscribe() {
-	for _, m := range w.matches() {
-		_ = w.conn.RemoveMatchSignal(m...)
-	}
-	w.conn.RemoveSignal(w.sig)
-}
+func (w *WiFi) unsubscribe() { unfollowWpa(w.conn, w.sig) }
 
 // attach gets the interface object and reads its state and BSS list.
 func (w *WiFi) attach(ctx context.Context, driver string) error {

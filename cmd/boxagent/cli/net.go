@@ -22,6 +22,7 @@ func netCmd() *Command {
 	var vlan, priority int
 	var options []string
 	var passwordStdin bool
+	var dot1x network.Dot1X
 	return &Command{
 		Name: "net", Usage: "show|apply|renew IFACE|uplink add --parent LINK [flags]|uplink del LINK", Short: "show and apply the wired uplinks (VLAN, DHCP/IPoE, static, PPPoE)",
 		Long: `show        the uplinks with their state, leases (with renew, rebind and expiry
@@ -34,8 +35,10 @@ uplink add  add a [[network.uplink]] to the config file and apply it; the
 uplink del  remove the uplink whose link is LINK and what the agent made
             for it (journalled)
 
-The uplink flags are those of uplink add. A PPPoE password is read from
-stdin (--password-stdin), never from the command line.`,
+The uplink flags are those of uplink add. A PPPoE or 802.1X password is
+read from stdin (--password-stdin) or a file (--dot1x-password-file),
+never from the command line. --dot1x-eap authenticates a DHCP uplink
+with 802.1X (wpa_supplicant's wired driver) before DHCP starts.`,
 		Flags: func(f *pflag.FlagSet, o *Opts) {
 			fs = f
 			jsonFlag(f, o)
@@ -55,8 +58,15 @@ stdin (--password-stdin), never from the command line.`,
 			f.StringSliceVar(&u.IPv4.DNS, "dns", nil, "uplink add: static DNS servers")
 			f.StringSliceVar(&u.IPv4.Search, "search", nil, "uplink add: static DNS search domains")
 			f.StringVar(&u.IPv4.User, "user", "", "uplink add: PPPoE user")
-			f.BoolVar(&passwordStdin, "password-stdin", false, "uplink add: read the PPPoE password from stdin")
+			f.BoolVar(&passwordStdin, "password-stdin", false, "uplink add: read the PPPoE or 802.1X password from stdin")
 			f.StringVar(&u.IPv4.Service, "service", "", "uplink add: PPPoE service name")
+			f.StringVar(&dot1x.EAP, "dot1x-eap", "", "uplink add: 802.1X before DHCP: md5 or peap")
+			f.StringVar(&dot1x.Identity, "dot1x-identity", "", "uplink add: 802.1X identity")
+			f.StringVar(&dot1x.AnonymousIdentity, "dot1x-anonymous-identity", "", "uplink add: PEAP's outer identity")
+			f.StringVar(&dot1x.PasswordFile, "dot1x-password-file", "", "uplink add: file holding the 802.1X password (else --password-stdin)")
+			f.StringVar(&dot1x.CACert, "dot1x-ca-cert", "", "uplink add: PEAP server's CA (PEM file)")
+			f.StringVar(&dot1x.ClientCert, "dot1x-client-cert", "", "uplink add: the box's certificate for PEAP (PEM file)")
+			f.StringVar(&dot1x.ClientKey, "dot1x-client-key", "", "uplink add: its private key (PEM file)")
 		},
 		Verbs: []string{"show", "apply", "renew", "uplink"},
 		Run: func(ctx context.Context, e *Env, o *Opts, args []string) error {
@@ -131,12 +141,21 @@ stdin (--password-stdin), never from the command line.`,
 						}
 						u.IPv4.Options[k] = v
 					}
+					if dot1x != (network.Dot1X{}) {
+						u.Dot1X = &dot1x
+					}
 					if passwordStdin {
 						b, err := io.ReadAll(io.LimitReader(e.Stdin, 1024))
 						if err != nil {
 							return fmt.Errorf("cannot read the password: %w", err)
 						}
-						u.IPv4.Password = strings.TrimRight(string(b), "\r\n")
+						// An 802.1X uplink is a DHCP one: it has no
+						// PPPoE password.
+						if pw := strings.TrimRight(string(b), "\r\n"); u.Dot1X != nil {
+							u.Dot1X.Password = pw
+						} else {
+							u.IPv4.Password = pw
+						}
 					}
 					// The daemon validates the whole file; this says early,
 					// and by flag, what it would refuse.
@@ -183,6 +202,15 @@ stdin (--password-stdin), never from the command line.`,
 // "--user").
 func netFlagOf(key string) string {
 	_, field, _ := strings.Cut(key, ".")
+	if d, ok := strings.CutPrefix(field, "dot1x."); ok {
+		if d == "password" {
+			return "--password-stdin"
+		}
+		return "--dot1x-" + strings.ReplaceAll(d, "_", "-")
+	}
+	if field == "dot1x" {
+		return "--dot1x-eap"
+	}
 	field = strings.TrimPrefix(field, "ipv4.")
 	if f, _, ok := strings.Cut(field, "."); ok && f == "options" {
 		return "--option"
@@ -327,9 +355,22 @@ func printUplinks(w io.Writer, v network.View) error {
 	return err
 }
 
-// printUplinkDetail prints a lease's times and options, or a session's
-// state, under the uplinks table.
+// printUplinkDetail prints the 802.1X state, a lease's times and
+// options, or a session's state, under the uplinks table.
 func printUplinkDetail(w io.Writer, u network.UplinkStatus) {
+	if d := u.Dot1X; d != nil {
+		fmt.Fprintf(w, "\n%s: 802.1x %s", u.Name, d.State)
+		if d.Method != "" {
+			fmt.Fprintf(w, " (%s)", d.Method)
+		}
+		if !d.Since.IsZero() {
+			fmt.Fprintf(w, " since %s", stamp(d.Since))
+		}
+		fmt.Fprintf(w, "; %d authentications, %d refused\n", d.Successes, d.Failures)
+		if d.Reason != "" {
+			fmt.Fprintf(w, "  reason:   %s\n", printable(d.Reason))
+		}
+	}
 	if d := u.DHCP; d != nil {
 		fmt.Fprintf(w, "\n%s: dhcp %s", u.Name, d.State)
 		if d.Error != "" {

@@ -19,6 +19,10 @@ func TestPrintUplinks(t *testing.T) {
 	wired := network.UplinkStatus{Name: "eth0.45", Parent: "eth0", VLAN: &vlan, Method: "dhcp", Up: true, Carrier: true, DHCP: lease("192.0.2.10/24")}
 	wifiUp := &network.UplinkStatus{Name: "wlan0", Method: "dhcp", Up: true, Carrier: true, SSID: "home", DHCP: lease("10.78.0.23/24")}
 	wifiDown := &network.UplinkStatus{Name: "wlan0", Method: "dhcp", Detail: "not associated (boxagent wifi status)"}
+	refused := network.Dot1XStatus{State: network.Dot1XFailed, EAP: "peap", Method: "PEAP", Failures: 1,
+		Reason: "EAP-PEAP: the authenticator sent EAP-Failure: wrong identity or password, or the account is refused"}
+	dot1x := network.UplinkStatus{Name: "eth0.45", Parent: "eth0", VLAN: &vlan, Method: "dhcp", Carrier: true, Dot1X: &refused,
+		Detail: refused.Text(), DHCP: &network.DHCPStatus{State: network.StateInit}}
 	cases := []struct {
 		name string
 		v    network.View
@@ -31,6 +35,11 @@ func TestPrintUplinks(t *testing.T) {
 		}},
 		{"Wi-Fi only, down", network.View{WiFi: wifiDown}, []string{
 			`wlan0   -       -     wifi dhcp  down   -        not associated (boxagent wifi status)`,
+		}},
+		{"802.1X refused", network.View{Uplinks: []network.UplinkStatus{dot1x}}, []string{
+			`eth0.45  eth0    45    dhcp    down   -        802.1X failed (PEAP): EAP-PEAP: the authenticator sent EAP-Failure`,
+			"\neth0.45: 802.1x failed (PEAP); 0 authentications, 1 refused\n  reason:   EAP-PEAP: the authenticator sent EAP-Failure",
+			"\neth0.45: dhcp init",
 		}},
 		{"none", network.View{}, nil},
 	}

@@ -128,6 +128,10 @@ func TestNetUplinkEdit(t *testing.T) {
 		{[]string{"--parent", "lo", "--mac", "01:00:5e:00:00:01"}, 2, "--mac: 01:00:5e:00:00:01 is a multicast address"},
 		{[]string{"--parent", "lo", "--option", "125"}, 2, `--option "125" is not CODE=VALUE`},
 		{[]string{"--parent", "lo", "--method", "static", "--address", "192.0.2.10/24", "--search", "ok.example,bad domain"}, 2, `--search: "bad domain" is not a domain name`},
+		{[]string{"--parent", "lo", "--vlan", "45", "--dot1x-eap", "md5"}, 2, "--dot1x-identity: missing"},
+		{[]string{"--parent", "lo", "--vlan", "45", "--dot1x-eap", "md5", "--dot1x-identity", "box"}, 2, "--password-stdin: missing: set password or password_file"},
+		{[]string{"--parent", "lo", "--vlan", "45", "--dot1x-eap", "peap", "--dot1x-identity", "box", "--dot1x-password-file", "/pw", "--dot1x-ca-cert", "ca.pem"}, 2, `--dot1x-ca-cert: "ca.pem" is not an absolute path`},
+		{[]string{"--parent", "lo", "--vlan", "35", "--method", "pppoe", "--user", "u", "--dot1x-eap", "md5", "--dot1x-identity", "box", "--dot1x-password-file", "/pw"}, 2, `--dot1x-eap: only for ipv4.method "dhcp"`},
 	} {
 		_, stderr, code := p.run(append([]string{"net", "uplink", "add"}, c.args...)...)
 		if code != c.code || !strings.Contains(stderr, c.stderr) {

@@ -382,6 +382,24 @@ func TestSnapshot(t *testing.T) {
 	}
 }
 
+// TestSnapshotDot1X: an uplink's 802.1X password is fingerprinted, its
+// identity and files are not secrets.
+func TestSnapshotDot1X(t *testing.T) {
+	c, err := Parse("config.toml", []byte(`[[network.uplink]]
+parent = "eth0"
+vlan = 45
+ipv4 = { method = "dhcp" }
+dot1x = { eap = "md5", identity = "box-1", password = "dot1x-s3cret" }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := string(c.Snapshot())
+	if strings.Contains(snap, "dot1x-s3cret") || !strings.Contains(snap, `"password":"`+Fingerprint("dot1x-s3cret")+`"`) || !strings.Contains(snap, `"identity":"box-1"`) {
+		t.Errorf("snapshot %s", snap)
+	}
+}
+
 // TestSecretsAreStrings guards the rule that redact only hides strings: a
 // secret field of another kind would leak into snapshots.
 func TestSecretsAreStrings(t *testing.T) {

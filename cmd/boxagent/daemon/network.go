@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/godbus/dbus/v5"
 	toml "github.com/pelletier/go-toml/v2"
 	"github.com/vishvananda/netlink"
 
@@ -74,6 +75,12 @@ func (d *networkDomain) Start(ctx context.Context) error {
 		// pppd in an instance of boxagent-pppoe@.service under systemd ([network] pppd);
 		// read at start: a change takes effect at the next one.
 		PPPoE: network.PPPoEConfig{Runner: d.a.config().Network.PPPD, SocketDir: d.a.paths.PPPoESockets()},
+		// 802.1X uplinks: wpa_supplicant on the system bus, dialled at the
+		// first one. Not with the apply's context: godbus closes a
+		// connection when its context ends.
+		DialBus: func(context.Context) (*dbus.Conn, error) {
+			return dbus.ConnectSystemBus(dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()))
+		},
 	})
 	watched := make(chan struct{})
 	go func() {

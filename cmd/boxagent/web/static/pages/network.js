@@ -68,6 +68,17 @@
     pair("net.dns", (dns || []).join(", "));
     li.append(dl);
 
+    if (u.dot1x) {
+      // 802.1X comes first: DHCP waits for the port to be authorized.
+      const x = u.dot1x;
+      const xd = el("dl", "", "net-lease");
+      const xp = (k, val) => xd.append(el("dt", t(k)), dd(val));
+      xp("net.dot1x.state", x.state + (x.method ? " (" + x.method + ")" : ""));
+      xp("net.dot1x.since", when(x.since));
+      xp("net.dot1x.counts", x.successes + " / " + x.failures);
+      xp("net.dot1x.reason", x.reason);
+      li.append(el("h5", t("net.dot1x")), xd);
+    }
     if (u.dhcp) {
       const d = u.dhcp;
       const ld = el("dl", "", "net-lease");
