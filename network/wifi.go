@@ -579,48 +579,6 @@ func (w *WiFi) bssList() []WiFiBSS {
 	return list
 }
 
-// Scan asks for an active scan and waits for its end (ScanDone), then
-// returns the BSS list.
-func (w *WiFi) Scan(ctx context.Context, timeout time.Duration) ([]WiFiBSS, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	w.mu.Lock()
-	before := w.st.scans
-	w.mu.Unlock()
-	args := map[string]dbus.Variant{"Type": dbus.MakeVariant("active")}
-	if err := w.obj.CallWithContext(ctx, wpaIface+".Scan", 0, args).Err; err != nil {
-		// A scan already running (wpa_supplicant's own) ends with the
-		// ScanDone we wait for anyway.
-		w.mu.Lock()
-		busy := w.st.scanning
-		w.mu.Unlock()
-		if !busy {
-			return nil, &WiFiError{Op: "scan", Err: ErrWiFiScanFailed, Detail: "wpa_supplicant: " + dbusMessage(err)}
-		}
-	}
-	for {
-		w.mu.Lock()
-		st, ch := w.st, w.changed
-		w.mu.Unlock()
-		switch {
-		case st.gone:
-			return nil, &WiFiError{Op: "scan", Err: ErrWiFiNoSupplicant}
-		case st.scans > before && !st.scanOK:
-			return nil, &WiFiError{Op: "scan", Err: ErrWiFiScanFailed, Detail: "the driver reported a failed scan"}
-		case st.scans > before:
-			return w.BSSs(), nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return nil, &WiFiError{Op: "scan", Err: ErrWiFiTimeout, Detail: "no ScanDone within " + timeout.String()}
-			}
-			return nil, ctx.Err()
-		}
-	}
-}
-
 // SignalPoll reads the link's signal, speed and noise now.
 func (w *WiFi) SignalPoll(ctx context.Context) (WiFiSignal, error) {
 	var m map[string]dbus.Variant
