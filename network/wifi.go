@@ -74,6 +74,9 @@ type WiFiOptions struct {
 	// the goroutine that follows wpa_supplicant's signals: it must not
 	// block.
 	OnEvent func(WiFiEvent)
+	// OnBSS, when set, gets every BSS wpa_supplicant adds to its list
+	// (BSSAdded), from the same goroutine as OnEvent: it must not block.
+	OnBSS func(WiFiBSS)
 	// Rejoin, when true, re-enables every known network when the link
 	// drops, so wpa_supplicant joins the best one in range (highest
 	// priority, then signal) rather than waiting for the one selected last.
@@ -173,6 +176,7 @@ type WiFi struct {
 	ifname string
 	log    *slog.Logger
 	emit   func(WiFiEvent)
+	onBSS  func(WiFiBSS)
 	rejoin bool
 
 	sig       chan *dbus.Signal
@@ -217,7 +221,7 @@ func OpenWiFi(ctx context.Context, conn *dbus.Conn, o WiFiOptions) (*WiFi, error
 	}
 	w := &WiFi{
 		conn: conn, ifname: o.Interface, log: o.Logger.With("component", "wifi", "interface", o.Interface),
-		emit: o.OnEvent, rejoin: o.Rejoin,
+		emit: o.OnEvent, onBSS: o.OnBSS, rejoin: o.Rejoin,
 		sig: make(chan *dbus.Signal, 64), done: make(chan struct{}), loopDone: make(chan struct{}),
 		bss: map[dbus.ObjectPath]*WiFiBSS{}, nets: map[string]*wifiNet{}, changed: make(chan struct{}),
 	}
@@ -385,6 +389,7 @@ func (w *WiFi) handle(s *dbus.Signal) {
 		return
 	}
 	var events []WiFiEvent
+	var added *WiFiBSS
 	w.mu.Lock()
 	switch s.Name {
 	case dbusProps + ".PropertiesChanged":
@@ -407,6 +412,10 @@ func (w *WiFi) handle(s *dbus.Signal) {
 		b := &WiFiBSS{path: p}
 		parseBSS(b, props)
 		w.bss[p] = b
+		if w.onBSS != nil {
+			c := *b
+			added = &c
+		}
 	case wpaIface + ".BSSRemoved":
 		p, _ := s.Body[0].(dbus.ObjectPath)
 		delete(w.bss, p)
@@ -425,6 +434,9 @@ func (w *WiFi) handle(s *dbus.Signal) {
 		}
 	}
 	w.mu.Unlock()
+	if added != nil {
+		w.onBSS(*added)
+	}
 	if wifiHasKind(events, "state") {
 		// CurrentNetwork and CurrentBSS do not always come with the
 		// State they belong to: read them at each state change.

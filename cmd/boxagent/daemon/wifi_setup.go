@@ -74,8 +74,10 @@ type wifiSetup struct {
 	lastSSID string
 	lastErr  error
 	timer    *time.Timer
-	joined   bool // a network completed since the client opened
-	pending  bool // the page's network is being joined
+	joined   bool             // a network completed since the client opened
+	pending  bool             // the page's network is being joined
+	watch    *network.GiveWay // the saved networks watched for (wifi_giveway.go)
+	watchNL  *netlink.Handle
 }
 
 func newWiFiSetup(d *wifiDomain) *wifiSetup {
@@ -310,6 +312,7 @@ func (s *wifiSetup) up(ctx context.Context, w *network.WiFi) (err error) {
 	// log), and the CLI of whoever started it over the unix socket.
 	s.log.Warn(fmt.Sprintf("Wi-Fi setup hotspot is up: join %q with password %q, then open http://%s/",
 		creds.SSID, creds.Password, network.HotspotPrefix.Addr()), "ssid", creds.SSID, "after", time.Since(start).Round(time.Millisecond))
+	s.watchSaved(iface)
 	return nil
 }
 
@@ -319,6 +322,7 @@ func (s *wifiSetup) down(ctx context.Context) error {
 	run, dhcp, dns, srv := s.run, s.dhcp, s.dns, s.web
 	s.run, s.dhcp, s.dns, s.web = nil, nil, nil, nil
 	s.mu.Unlock()
+	s.stopWatch(ctx)
 	if srv != nil {
 		srv.Close()
 	}
