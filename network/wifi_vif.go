@@ -142,6 +142,12 @@ func wiphyFreqs(h *netlink.Handle, wiphy uint32) ([]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the channels of phy%d: %w", wiphy, err)
 	}
+	return parseWiphyFreqs(msgs), nil
+}
+
+// parseWiphyFreqs reads the enabled frequencies out of GET_WIPHY's
+// answers (their attributes), which a split dump spreads over several.
+func parseWiphyFreqs(msgs [][]byte) []int {
 	var freqs []int
 	for _, m := range msgs {
 		for _, bands := range nlNested(m, nl80211AttrBands) {
@@ -166,7 +172,7 @@ func wiphyFreqs(h *netlink.Handle, wiphy uint32) ([]int, error) {
 		}
 	}
 	slices.Sort(freqs)
-	return freqs, nil
+	return freqs
 }
 
 // nlNested are the values of the attributes of type typ in b.
