@@ -182,6 +182,14 @@ func (g *GiveWay) Close(ctx context.Context) error {
 	return err
 }
 
+// ClearGiveWay removes a watch that an agent killed meanwhile left
+// beside iface (its interface, in wpa_supplicant and on the radio): it
+// would go on scanning. Nothing there is not an error.
+func ClearGiveWay(ctx context.Context, conn *dbus.Conn, h *netlink.Handle, iface string, log *slog.Logger) error {
+	g := &GiveWay{conn: conn, h: h, ifname: GiveWayIfname(iface), log: cmp.Or(log, slog.Default())}
+	return g.remove(ctx)
+}
+
 // remove takes the watch's interface out of wpa_supplicant and off the
 // radio, whichever of them holds it.
 func (g *GiveWay) remove(ctx context.Context) error {

@@ -55,6 +55,28 @@ func (s *wifiSetup) watchSaved(iface string) {
 	s.mu.Unlock()
 }
 
+// clearStaleWatch removes a watch a killed agent left beside iface,
+// unless one of this agent's runs.
+func (s *wifiSetup) clearStaleWatch(ctx context.Context, iface string) {
+	s.mu.Lock()
+	running := s.watch != nil
+	s.mu.Unlock()
+	s.d.mu.Lock()
+	conn := s.d.conn
+	s.d.mu.Unlock()
+	if running || conn == nil {
+		return
+	}
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return
+	}
+	defer h.Close()
+	if err := network.ClearGiveWay(ctx, conn, h, iface, s.log); err != nil {
+		s.log.Warn("cannot remove a watch interface left by an earlier run", "err", err)
+	}
+}
+
 // stopWatch ends the watch, if one runs.
 func (s *wifiSetup) stopWatch(ctx context.Context) {
 	s.mu.Lock()

@@ -149,10 +149,11 @@ func (s *wifiSetup) active() bool {
 }
 
 // opened is called when the Wi-Fi client is (re)opened: an AP network
-// left by a killed agent is removed, and the setup_after timer is armed
-// unless the link is already up.
+// and a give-way watch left by a killed agent are removed, and the
+// setup_after timer is armed unless the link is already up.
 func (s *wifiSetup) opened(ctx context.Context, w *network.WiFi) {
 	w.RemoveAPNetworks(ctx)
+	s.clearStaleWatch(ctx, w.Interface())
 	after := wifiConfig(s.d.a.config()).SetupAfter.Duration()
 	s.mu.Lock()
 	defer s.mu.Unlock()
