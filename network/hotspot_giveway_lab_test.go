@@ -3,10 +3,12 @@
 package network_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/vishvananda/netlink"
 
+	"github.com/boxagent/boxagent/cmd/boxagent/cli"
 	"github.com/boxagent/boxagent/cmd/boxagent/client"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
@@ -56,9 +59,15 @@ psk = "homepassword"
 	}
 	out, _ := exec.Command("iw", "dev").CombinedOutput()
 	t.Logf("iw dev with the hotspot up:\n%s", out)
-	if st, err := c.WiFiSetup(ctx); err != nil || st.State != "on" || !st.Auto {
+	if st, err := c.WiFiSetup(ctx); err != nil || st.State != "on" || !st.Auto || !slices.Equal(st.WatchesFor, []string{"lab-home"}) {
 		t.Fatalf("setup status %+v, %v", st, err)
 	}
+	var out2, errb bytes.Buffer
+	e := &cli.Env{Stdin: strings.NewReader(""), Stdout: &out2, Stderr: &errb, Getenv: func(string) string { return "" }}
+	if code := cli.Run(ctx, e, []string{"wifi", "setup", "status", "--socket", socket}); code != 0 || !strings.Contains(out2.String(), "gives way to:") {
+		t.Errorf("wifi setup status: exit %d: %s%s", code, out2.String(), errb.String())
+	}
+	t.Logf("boxagent wifi setup status:\n%s", out2.String())
 	// wpa_supplicant scans on the watch's interface by itself (followed
 	// here by its ScanDone signals on a connection of the test's own);
 	// two scans find nothing and the hotspot stays.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,6 +64,11 @@ type GiveWay struct {
 	found  func(WiFiBSS)
 	once   sync.Once
 	closed sync.Once
+}
+
+// SSIDs are the saved networks watched for, sorted.
+func (g *GiveWay) SSIDs() []string {
+	return slices.Sorted(maps.Keys(g.saved))
 }
 
 // GiveWayIfname is the watch's interface beside ifname.

@@ -134,6 +134,9 @@ func (s *wifiSetup) status(withPassword bool) network.WiFiSetupStatus {
 	if s.dhcp != nil {
 		st.Clients = len(s.dhcp.Leases())
 	}
+	if s.watch != nil {
+		st.WatchesFor = s.watch.SSIDs()
+	}
 	if withPassword {
 		st.Password = s.creds.Password
 	}
