@@ -59,7 +59,7 @@ func (w *WiFi) SetCountry(ctx context.Context, c WiFiCountry) error {
 	}
 	err := w.obj.CallWithContext(ctx, dbusProps+".Set", 0, wpaIface, "Country", dbus.MakeVariant(string(c))).Err
 	if err != nil {
-		return fmt.Errorf("cannot set the Wi-Fi country %s: %s: %w", c, dbusMessage(err), ErrWiFiRejected)
+		return fmt.Errorf("cannot set the Wi-Fi country %s in wpa_supplicant: %w", c, err)
 	}
 	w.log.Info("Wi-Fi country set", "country", string(c))
 	return nil

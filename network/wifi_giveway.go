@@ -148,10 +148,10 @@ func (g *GiveWay) addNetworks(ctx context.Context, o GiveWayOptions, freqs []int
 		}
 		var p dbus.ObjectPath
 		if err := w.obj.CallWithContext(ctx, wpaIface+".AddNetwork", 0, args).Store(&p); err != nil {
-			return fmt.Errorf("cannot watch for %q: wpa_supplicant: %s", n.SSID, dbusMessage(err))
+			return fmt.Errorf("cannot watch for %q: %w", n.SSID, err)
 		}
 		if err := w.conn.Object(wpaService, p).CallWithContext(ctx, dbusProps+".Set", 0, wpaNetIface, "Enabled", dbus.MakeVariant(true)).Err; err != nil {
-			return fmt.Errorf("cannot watch for %q: wpa_supplicant: %s", n.SSID, dbusMessage(err))
+			return fmt.Errorf("cannot watch for %q: %w", n.SSID, err)
 		}
 	}
 	// Already in its list (a scan before these signals were followed).
