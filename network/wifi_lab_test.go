@@ -288,6 +288,7 @@ func testWiFiWPA3(t *testing.T, l *wifiLab) {
 	if st.SSID != "lab-wpa3" || st.Security != WiFiWPA3 {
 		t.Errorf("status = %+v; want lab-wpa3 (wpa3)", st)
 	}
+	checkNetBlock(t, l, "lab-wpa3", "SAE", "2", "SAE") // WPA3-Personal requires management frame protection
 }
 
 func testWiFiHidden(t *testing.T, l *wifiLab) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/vishvananda/netlink"
@@ -19,6 +20,7 @@ import (
 const (
 	nl80211CmdGetWiphy     = 1
 	nl80211CmdGetInterface = 5
+	nl80211CmdGetReg       = 31
 	nl80211CmdNewInterface = 7
 	nl80211CmdDelInterface = 8
 
@@ -28,6 +30,7 @@ const (
 	nl80211AttrIftype  = 5
 	nl80211AttrMAC     = 6
 	nl80211AttrBands   = 22  // NL80211_ATTR_WIPHY_BANDS
+	nl80211AttrAlpha2  = 33  // NL80211_ATTR_REG_ALPHA2
 	nl80211AttrSplit   = 174 // NL80211_ATTR_SPLIT_WIPHY_DUMP
 
 	nl80211BandAttrFreqs    = 1
@@ -204,4 +207,21 @@ func nlChildrenAttrs(b []byte) []syscall.NetlinkRouteAttr {
 		attrs[i].Attr.Type &= nl.NLA_TYPE_MASK
 	}
 	return attrs
+}
+
+// RegDomain is the kernel's regulatory domain, as `iw reg get` shows its
+// global one: a country code, or "00" for the world domain.
+func RegDomain(h *netlink.Handle) (string, error) {
+	msgs, err := nl80211Call(h, nl80211CmdGetReg)
+	if err != nil {
+		return "", fmt.Errorf("cannot read the regulatory domain: %w", err)
+	}
+	for _, m := range msgs {
+		for _, a := range nlChildrenAttrs(m) {
+			if a.Attr.Type == nl80211AttrAlpha2 {
+				return strings.TrimRight(string(a.Value), "\x00"), nil
+			}
+		}
+	}
+	return "", fmt.Errorf("cannot read the regulatory domain: nl80211 answered without one: %w", ErrWiFiNoInterface)
 }
