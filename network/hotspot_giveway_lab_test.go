@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -61,6 +62,22 @@ psk = "homepassword"
 	t.Logf("iw dev with the hotspot up:\n%s", out)
 	if st, err := c.WiFiSetup(ctx); err != nil || st.State != "on" || !st.Auto || !slices.Equal(st.WatchesFor, []string{"lab-home"}) {
 		t.Fatalf("setup status %+v, %v", st, err)
+	}
+	// A reload that adds a saved network: the watch follows it.
+	cfgPath := filepath.Join(filepath.Dir(filepath.Dir(filepath.Dir(socket))), "etc/boxagent/config.toml")
+	cfgText, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgText = append(cfgText, "[[wifi.network]]\nssid = \"lab-office\"\npsk = \"officepassword\"\n"...)
+	if err := os.WriteFile(cfgPath, cfgText, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if op, err := c.ReloadConfig(ctx); err != nil || op.Error != nil {
+		t.Fatalf("reload: %+v, %v", op, err)
+	}
+	if st, err := c.WiFiSetup(ctx); err != nil || st.State != "on" || !slices.Equal(st.WatchesFor, []string{"lab-home", "lab-office"}) {
+		t.Fatalf("setup status after the reload %+v, %v\nagent:\n%s", st, err, agentLog())
 	}
 	var out2, errb bytes.Buffer
 	e := &cli.Env{Stdin: strings.NewReader(""), Stdout: &out2, Stderr: &errb, Getenv: func(string) string { return "" }}

@@ -403,6 +403,7 @@ func (d *wifiDomain) Reconfigure(ctx context.Context, old, cfg *config.Config) (
 	if err := w.SetSaved(ctx, nw.Networks); err != nil {
 		return notes, err
 	}
+	d.setup.rewatch()
 	return append(notes, fmt.Sprintf("wifi: %d saved networks pushed to wpa_supplicant", len(nw.Networks))), nil
 }
 

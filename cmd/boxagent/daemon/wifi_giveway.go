@@ -77,6 +77,24 @@ func (s *wifiSetup) clearStaleWatch(ctx context.Context, iface string) {
 	}
 }
 
+// rewatch follows a reload that changed the saved networks: a hotspot
+// that gives way watches for the new list.
+func (s *wifiSetup) rewatch() {
+	s.mu.Lock()
+	on := s.state == setupOn && s.auto
+	s.mu.Unlock()
+	s.d.mu.Lock()
+	iface := s.d.iface
+	s.d.mu.Unlock()
+	if !on {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), watchTimeout)
+	defer cancel()
+	s.stopWatch(ctx)
+	s.watchSaved(iface)
+}
+
 // stopWatch ends the watch, if one runs.
 func (s *wifiSetup) stopWatch(ctx context.Context) {
 	s.mu.Lock()
