@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,7 +67,12 @@ type GiveWay struct {
 
 // SSIDs are the saved networks watched for, sorted.
 func (g *GiveWay) SSIDs() []string {
-	return slices.Sorted(maps.Keys(g.saved))
+	list := make([]string, 0, len(g.saved))
+	for s := range g.saved {
+		list = append(list, s)
+	}
+	slices.Sort(list)
+	return list
 }
 
 // GiveWayIfname is the watch's interface beside ifname.
