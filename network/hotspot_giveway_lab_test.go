@@ -175,4 +175,20 @@ psk = "homepassword"
 	if ops[0].Origin != journal.OriginAuto || !strings.Contains(ops[0].Summary, `saved network "lab-home" is in range again`) {
 		t.Errorf("journalled %+v", ops[0])
 	}
+
+	// Opened by hand, with lab-home in range, the hotspot watches for
+	// nothing: someone wants to change networks.
+	if _, _, err := c.WiFiSetupStart(ctx); err != nil {
+		t.Fatalf("wifi setup start: %v", err)
+	}
+	st, err := c.WiFiSetup(ctx)
+	if err != nil || st.State != "on" || st.Auto || len(st.WatchesFor) != 0 {
+		t.Errorf("setup status of a hotspot opened by hand: %+v, %v", st, err)
+	}
+	if _, err := netlink.LinkByName(scanIf); err == nil {
+		t.Errorf("a hotspot opened by hand has a watch interface %s", scanIf)
+	}
+	if _, _, err := c.WiFiSetupStop(ctx); err != nil {
+		t.Errorf("wifi setup stop: %v", err)
+	}
 }
