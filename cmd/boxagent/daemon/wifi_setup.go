@@ -242,6 +242,7 @@ func (s *wifiSetup) start(ctx context.Context, auto bool) (network.WiFiSetupStat
 	}
 	s.mu.Unlock()
 	if err == nil {
+		s.watchSaved(w.Interface()) // once on: a find gives way only to an open hotspot
 		s.publishUp()
 	}
 	return s.status(false), err
@@ -316,7 +317,6 @@ func (s *wifiSetup) up(ctx context.Context, w *network.WiFi) (err error) {
 	// log), and the CLI of whoever started it over the unix socket.
 	s.log.Warn(fmt.Sprintf("Wi-Fi setup hotspot is up: join %q with password %q, then open http://%s/",
 		creds.SSID, creds.Password, network.HotspotPrefix.Addr()), "ssid", creds.SSID, "after", time.Since(start).Round(time.Millisecond))
-	s.watchSaved(iface)
 	return nil
 }
 
@@ -404,6 +404,7 @@ func (s *wifiSetup) connect(ctx context.Context, c *network.WiFi, n network.WiFi
 	s.mu.Lock()
 	s.state = setupOn
 	s.mu.Unlock()
+	s.watchSaved(c.Interface())
 	s.publishUp()
 	return st, err
 }
