@@ -54,9 +54,13 @@ deps:
 # PipeWire through pipewire-pulse's native protocol (issue 21) two
 # (+131 072 B, to 12 583 038 B), the zsh and fish completions and the man
 # page made from the command table (issue 19) one (+65 536 B, to
-# 12 648 574 B).
+# 12 648 574 B), the Wi-Fi country with its doctor reading and the setup
+# hotspot's give-way (issue 22: a station interface, the radio's channels
+# and the regulatory domain over nl80211; +17 kB of code and tables,
+# 0.8 kB past the read-only segment's step) one (+65 536 B, to
+# 12 714 110 B).
 SIZE_GOAL   := 10000000
-SIZE_BUDGET := 12700000
+SIZE_BUDGET := 12770000
 test-size:
 	@out=$$(mktemp); GOOS=linux GOARCH=arm GOARM=7 $(GO) build -ldflags '$(LDFLAGS)' -o $$out ./cmd/boxagent; \
 	n=$$(stat -c %s $$out); rm -f $$out; \

@@ -45,6 +45,10 @@ type WiFiSetupStatus struct {
 	LastErrorCode string `json:"last_error_code,omitempty"`
 	// SetupAfter is the configured wait, "" for never.
 	SetupAfter string `json:"setup_after,omitempty"`
+	// WatchesFor lists the saved networks whose return closes the
+	// hotspot by itself (wifi_giveway.go); empty: it stays until setup
+	// ends.
+	WatchesFor []string `json:"watches_for,omitempty"`
 }
 
 // HotspotPasswordAlphabet is the password's alphabet: lowercase letters

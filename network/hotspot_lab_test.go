@@ -31,7 +31,7 @@ func TestHotspotLab(t *testing.T) {
 	if vm.InGuest() {
 		t.Skip("the host side: boots the virtual board")
 	}
-	vm.RunGoTests(t, "./network", vm.Options{Timeout: 4 * time.Minute}, "-test.run=^TestHotspotGuest")
+	vm.RunGoTests(t, "./network", vm.Options{Timeout: 7 * time.Minute}, network.GuestRun("^TestHotspotGuest")...)
 }
 
 // TestHotspotGuest is the first-time setup of a box over its hotspot,

@@ -1,10 +1,13 @@
 package network
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 )
@@ -175,4 +178,60 @@ func wifiStatusCode(code int) string {
 		msg = "status code"
 	}
 	return fmt.Sprintf("%s (%d)", msg, code)
+}
+
+// Scan asks for an active scan and waits for its end (ScanDone), then
+// returns the BSS list.
+func (w *WiFi) Scan(ctx context.Context, timeout time.Duration) ([]WiFiBSS, error) {
+	return w.ScanChannels(ctx, timeout)
+}
+
+// ScanChannels is Scan on the given frequencies (MHz, 20 MHz wide)
+// only; none: every channel.
+func (w *WiFi) ScanChannels(ctx context.Context, timeout time.Duration, freqs ...int) ([]WiFiBSS, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	w.mu.Lock()
+	before := w.st.scans
+	w.mu.Unlock()
+	args := map[string]dbus.Variant{"Type": dbus.MakeVariant("active")}
+	if len(freqs) > 0 {
+		type channel struct{ Freq, Width uint32 }
+		chans := make([]channel, len(freqs))
+		for i, f := range freqs {
+			chans[i] = channel{uint32(f), 20}
+		}
+		args["Channels"] = dbus.MakeVariant(chans)
+	}
+	if err := w.obj.CallWithContext(ctx, wpaIface+".Scan", 0, args).Err; err != nil {
+		// A scan already running (wpa_supplicant's own) ends with the
+		// ScanDone we wait for anyway.
+		w.mu.Lock()
+		busy := w.st.scanning
+		w.mu.Unlock()
+		if !busy {
+			return nil, &WiFiError{Op: "scan", Err: ErrWiFiScanFailed, Detail: "wpa_supplicant: " + dbusMessage(err)}
+		}
+	}
+	for {
+		w.mu.Lock()
+		st, ch := w.st, w.changed
+		w.mu.Unlock()
+		switch {
+		case st.gone:
+			return nil, &WiFiError{Op: "scan", Err: ErrWiFiNoSupplicant}
+		case st.scans > before && !st.scanOK:
+			return nil, &WiFiError{Op: "scan", Err: ErrWiFiScanFailed, Detail: "the driver reported a failed scan"}
+		case st.scans > before:
+			return w.BSSs(), nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return nil, &WiFiError{Op: "scan", Err: ErrWiFiTimeout, Detail: "no ScanDone within " + timeout.String()}
+			}
+			return nil, ctx.Err()
+		}
+	}
 }

@@ -16,6 +16,7 @@ type WiFiConfig struct {
 	Interface  string         `toml:"interface" json:"interface,omitempty"`
 	Networks   []WiFiNetwork  `toml:"network" json:"network,omitempty"`
 	SetupAfter WiFiSetupAfter `toml:"setup_after,omitempty" json:"setup_after,omitempty"` // hotspot_config.go
+	Country    WiFiCountry    `toml:"country,omitempty" json:"country,omitempty"`         // wifi_country.go
 
 	RouteMetric *WiFiRouteMetric `toml:"route_metric,omitempty" json:"route_metric,omitempty"` // wifi_metric.go
 }

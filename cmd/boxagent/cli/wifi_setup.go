@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/boxagent/boxagent/network"
 )
@@ -51,6 +52,9 @@ func printWiFiSetup(e *Env, st network.WiFiSetupStatus) error {
 	}
 	if st.SetupAfter != "" {
 		t.row("opens after:", st.SetupAfter+" without a known network")
+	}
+	if len(st.WatchesFor) > 0 {
+		t.row("gives way to:", strings.Join(st.WatchesFor, ", ")+" (closes when one is in range)")
 	}
 	if st.LastError != "" {
 		t.row("last try:", st.LastSSID+": "+st.LastError)

@@ -204,7 +204,11 @@ func (d *wifiDomain) open(ctx context.Context) {
 	d.mu.Lock()
 	d.wifi = w
 	d.mu.Unlock()
-	saved := wifiConfig(d.a.config()).Networks
+	cfg := wifiConfig(d.a.config())
+	if err := w.SetCountry(octx, cfg.Country); err != nil {
+		d.log.Warn("cannot set the Wi-Fi country", "err", err)
+	}
+	saved := cfg.Networks
 	if err := w.SetSaved(octx, saved); err != nil {
 		d.log.Warn("cannot push the saved networks", "err", err)
 	}
@@ -381,16 +385,25 @@ func (d *wifiDomain) Reconfigure(ctx context.Context, old, cfg *config.Config) (
 	if ow.Metric() != nw.Metric() {
 		notes = append(notes, "wifi.route_metric changed: takes effect with the next Wi-Fi network joined")
 	}
+	w := d.client()
+	if ow.Country != nw.Country && nw.Country != "" && w != nil {
+		if err := w.SetCountry(ctx, nw.Country); err != nil {
+			return notes, err
+		}
+		notes = append(notes, "wifi: country "+string(nw.Country)+" set")
+	} else if ow.Country != nw.Country && nw.Country == "" {
+		notes = append(notes, "wifi.country removed: the kernel keeps the last country until the agent or wpa_supplicant restarts")
+	}
 	if reflect.DeepEqual(ow.Networks, nw.Networks) {
 		return notes, nil
 	}
-	w := d.client()
 	if w == nil {
 		return append(notes, "wifi: saved networks take effect once wpa_supplicant and the interface are there"), nil
 	}
 	if err := w.SetSaved(ctx, nw.Networks); err != nil {
 		return notes, err
 	}
+	d.setup.rewatch()
 	return append(notes, fmt.Sprintf("wifi: %d saved networks pushed to wpa_supplicant", len(nw.Networks))), nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/boxagent/boxagent/cmd/boxagent/paths"
 	"github.com/boxagent/boxagent/network"
 	"github.com/godbus/dbus/v5"
+	"github.com/vishvananda/netlink"
 )
 
 // wifiDoctor checks what Wi-Fi needs: wpa_supplicant installed, running
@@ -23,7 +24,39 @@ func (a *agent) wifiDoctor(ctx context.Context) apitype.Check {
 		return apitype.Check{Name: "wifi", Result: apitype.CheckSkip, Detail: "no system bus: " + err.Error()}
 	}
 	defer conn.Close()
-	return checkWiFi(ctx, conn, a.paths, wifiConfig(a.config()).Interface)
+	cfg := wifiConfig(a.config())
+	c := checkWiFi(ctx, conn, a.paths, cfg.Interface)
+	if c.Result != apitype.CheckOK {
+		return c
+	}
+	return checkCountry(c, cfg.Country, func() (string, error) {
+		h, err := netlink.NewHandle()
+		if err != nil {
+			return "", err
+		}
+		defer h.Close()
+		return network.RegDomain(h)
+	})
+}
+
+// checkCountry adds the regulatory domain to a passing Wi-Fi check: a
+// configured country the kernel did not apply is a warning (most often
+// no regulatory database), none configured is said.
+func checkCountry(c apitype.Check, want network.WiFiCountry, reg func() (string, error)) apitype.Check {
+	have, err := reg()
+	switch {
+	case err != nil:
+		c.Detail += "; regulatory domain unknown: " + err.Error()
+	case want == "":
+		c.Detail += "; no [wifi] country: the kernel's domain is " + have
+	case have != string(want):
+		c.Result = apitype.CheckWarn
+		c.Detail += "; [wifi] country is " + string(want) + " but the kernel's domain is " + have
+		c.Fix = "the kernel reads /lib/firmware/regulatory.db: apt-get install wireless-regdb, then restart wpa_supplicant and boxagent"
+	default:
+		c.Detail += "; country " + have
+	}
+	return c
 }
 
 // checkWiFi is wifiDoctor on a given bus and root.

@@ -74,8 +74,10 @@ type wifiSetup struct {
 	lastSSID string
 	lastErr  error
 	timer    *time.Timer
-	joined   bool // a network completed since the client opened
-	pending  bool // the page's network is being joined
+	joined   bool             // a network completed since the client opened
+	pending  bool             // the page's network is being joined
+	watch    *network.GiveWay // the saved networks watched for (wifi_giveway.go)
+	watchNL  *netlink.Handle
 }
 
 func newWiFiSetup(d *wifiDomain) *wifiSetup {
@@ -132,6 +134,9 @@ func (s *wifiSetup) status(withPassword bool) network.WiFiSetupStatus {
 	if s.dhcp != nil {
 		st.Clients = len(s.dhcp.Leases())
 	}
+	if s.watch != nil {
+		st.WatchesFor = s.watch.SSIDs()
+	}
 	if withPassword {
 		st.Password = s.creds.Password
 	}
@@ -147,10 +152,11 @@ func (s *wifiSetup) active() bool {
 }
 
 // opened is called when the Wi-Fi client is (re)opened: an AP network
-// left by a killed agent is removed, and the setup_after timer is armed
-// unless the link is already up.
+// and a give-way watch left by a killed agent are removed, and the
+// setup_after timer is armed unless the link is already up.
 func (s *wifiSetup) opened(ctx context.Context, w *network.WiFi) {
 	w.RemoveAPNetworks(ctx)
+	s.clearStaleWatch(ctx, w.Interface())
 	after := wifiConfig(s.d.a.config()).SetupAfter.Duration()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -236,6 +242,7 @@ func (s *wifiSetup) start(ctx context.Context, auto bool) (network.WiFiSetupStat
 	}
 	s.mu.Unlock()
 	if err == nil {
+		s.watchSaved(w.Interface()) // once on: a find gives way only to an open hotspot
 		s.publishUp()
 	}
 	return s.status(false), err
@@ -319,6 +326,7 @@ func (s *wifiSetup) down(ctx context.Context) error {
 	run, dhcp, dns, srv := s.run, s.dhcp, s.dns, s.web
 	s.run, s.dhcp, s.dns, s.web = nil, nil, nil, nil
 	s.mu.Unlock()
+	s.stopWatch(ctx)
 	if srv != nil {
 		srv.Close()
 	}
@@ -396,6 +404,7 @@ func (s *wifiSetup) connect(ctx context.Context, c *network.WiFi, n network.WiFi
 	s.mu.Lock()
 	s.state = setupOn
 	s.mu.Unlock()
+	s.watchSaved(c.Interface())
 	s.publishUp()
 	return st, err
 }

@@ -321,3 +321,26 @@ nameserver 192.0.2.53
 		t.Errorf("uplink without a Wi-Fi interface: %+v", u)
 	}
 }
+
+func TestCheckCountry(t *testing.T) {
+	ok := apitype.Check{Name: "wifi", Result: apitype.CheckOK, Detail: "wpa_supplicant answers"}
+	reg := func(s string, err error) func() (string, error) { return func() (string, error) { return s, err } }
+	for _, c := range []struct {
+		want       network.WiFiCountry
+		have       string
+		err        error
+		result     string
+		detail     string
+		fixMention string
+	}{
+		{"DE", "DE", nil, apitype.CheckOK, "; country DE", ""},
+		{"", "00", nil, apitype.CheckOK, "; no [wifi] country: the kernel's domain is 00", ""},
+		{"DE", "00", nil, apitype.CheckWarn, "; [wifi] country is DE but the kernel's domain is 00", "wireless-regdb"},
+		{"DE", "", errors.New("no nl80211"), apitype.CheckOK, "; regulatory domain unknown: no nl80211", ""},
+	} {
+		got := checkCountry(ok, c.want, reg(c.have, c.err))
+		if got.Result != c.result || got.Detail != ok.Detail+c.detail || !strings.Contains(got.Fix, c.fixMention) {
+			t.Errorf("%q with the kernel at %q (%v): %+v", c.want, c.have, c.err, got)
+		}
+	}
+}

@@ -228,6 +228,13 @@ func (p *Phone) DHCP(t testing.TB) string {
 	return strings.TrimSpace(string(b))
 }
 
+// WaitLogCount waits until p's log holds substr n times in all, e.g.
+// wpa_supplicant's "CTRL-EVENT-REGDOM-CHANGE": an event it logged,
+// without a race against the start of a watcher.
+func (p *Proc) WaitLogCount(ctx context.Context, substr string, n int) error {
+	return waitLogCount(ctx, p.Log, substr, n)
+}
+
 // waitLogCount waits until the file holds substr n times, counting
 // again at each write.
 func waitLogCount(ctx context.Context, path, substr string, n int) error {
