@@ -168,7 +168,19 @@ func (c *Client) connect(ctx context.Context, d Device, progress Progress) (Devi
 	progress("connecting " + d.DisplayName())
 	err := c.call(ctx, c.o.ConnectTimeout, path, ifaceDevice+".Connect").Err
 	if err != nil {
-		if e := callError("connect", d.Address, err); !isKind(e, ErrAlreadyConnected) {
+		e := callError("connect", d.Address, err)
+		if isKind(e, ErrTimeout) || ctx.Err() != nil {
+			// Our wait ended, BlueZ's Connect did not: left alone it
+			// answers every later Connect with InProgress, for good
+			// (BlueZ 5.66, a page the headset side never took). A
+			// Disconnect cancels a Connect that has not answered yet.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.CallTimeout)
+			if derr := c.conn.Object(busName, path).CallWithContext(cctx, ifaceDevice+".Disconnect", 0).Err; derr != nil {
+				c.log.Debug("cannot cancel BlueZ's pending Connect", "device", d.Address, "err", derr)
+			}
+			cancel()
+		}
+		if !isKind(e, ErrAlreadyConnected) {
 			return d, e
 		}
 	}

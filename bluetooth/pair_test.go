@@ -182,3 +182,35 @@ func TestAdapterSettings(t *testing.T) {
 		t.Errorf("Alias = %v", v)
 	}
 }
+
+// TestConnectTimeoutCancels: a Connect BlueZ has not answered when the
+// agent's wait ends is cancelled with a Disconnect (device-api: it
+// cancels a Connect not yet answered); left alone, BlueZ 5.66 answers
+// every later Connect with InProgress (seen on the board with a headset
+// side that rejects the page).
+func TestConnectTimeoutCancels(t *testing.T) {
+	t.Parallel()
+	f, _, dev := pairFixture(t, Options{ConnectTimeout: 300 * time.Millisecond})
+	if _, err := f.c.Pair(context.Background(), headsetAddr, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.Disconnect(context.Background(), headsetAddr); err != nil {
+		t.Fatal(err)
+	}
+	f.m.addMethod(dev, ifaceDevice, "Connect", "", "", "time.sleep(1)")
+	_, err := f.c.Connect(context.Background(), headsetAddr, nil)
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Connect: %v, want a timeout", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		calls := f.m.calls(dev)
+		if n := len(calls); n >= 2 && calls[n-2] == "Connect" && calls[n-1] == "Disconnect" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no Disconnect after the timed-out Connect: %v", calls)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
