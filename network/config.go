@@ -42,6 +42,8 @@ type Uplink struct {
 	// address of the box it replaced); "" leaves the address as it is.
 	MAC  string `toml:"mac,omitempty" json:"mac,omitempty"`
 	IPv4 IPv4   `toml:"ipv4" json:"ipv4"`
+	// IPv6 is the [network.uplink.ipv6] table (ipv6_config.go).
+	IPv6 IPv6 `toml:"ipv6,omitempty" json:"ipv6,omitzero"`
 }
 
 // Methods of IPv4.Method.
@@ -241,6 +243,7 @@ func (u Uplink) check(add addFunc) {
 		}
 	}
 	u.IPv4.check(func(key, format string, args ...any) { add("ipv4."+key, format, args...) })
+	u.checkIPv6(add)
 }
 
 // linkNameProblem says what the kernel would refuse in a link name

@@ -94,7 +94,8 @@ type runner struct {
 	done    chan struct{}
 	dhcp    *DHCPClient
 	ppp     *PPPoE
-	exitErr error // set before done closes
+	v6      *ipv6Runner // nil unless [network.uplink.ipv6] asks for IPv6
+	exitErr error       // set before done closes
 }
 
 func (r *runner) exited() bool {
@@ -252,6 +253,7 @@ func cloneConfig(c Config) Config {
 	for i, u := range out.Uplinks {
 		u.IPv4.Options = maps.Clone(u.IPv4.Options)
 		u.IPv4.DNS = slices.Clone(u.IPv4.DNS)
+		u.IPv6.VendorOptions = maps.Clone(u.IPv6.VendorOptions)
 		out.Uplinks[i] = u
 	}
 	return out
@@ -384,6 +386,12 @@ func (m *Manager) applyUplink(u Uplink) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("cannot start %s on %s: %w", u.IPv4.Method, name, err)
 	}
+	if u.IPv6.Configured() {
+		if r.v6, err = m.startIPv6(u, link); err != nil {
+			m.stopRunner(r, false)
+			return false, fmt.Errorf("cannot start IPv6 on %s: %w", name, err)
+		}
+	}
 	m.mu.Lock()
 	m.runners[name] = r
 	m.mu.Unlock()
@@ -468,6 +476,7 @@ func (m *Manager) freeUnit() int {
 // stopRunner stops an uplink's client or session; unapply also removes
 // the addressing it put in place (the uplink left the config or changed).
 func (m *Manager) stopRunner(r *runner, unapply bool) {
+	r.v6.stop(unapply)
 	switch {
 	case r.dhcp != nil:
 		r.cancel()

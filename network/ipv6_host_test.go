@@ -1,0 +1,164 @@
+package network
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// These tests run the Manager's IPv6 in the lab's box namespace against
+// a real dnsmasq sending router advertisements and answering DHCPv6 on
+// the ISP side (see lab_test.go). They need root.
+
+const (
+	ispIPv6    = "2001:db8:45::1/64"
+	ispDNS6    = "2001:db8:45::53"
+	ipv6Prefix = "2001:db8:45::/64"
+	// boxSLAAC is boxMAC's EUI-64 address in the prefix.
+	boxSLAAC = "2001:db8:45:0:b0:aff:fe00:4501"
+)
+
+// startDnsmasq6 starts the lab's dnsmasq with router advertisements and
+// the given DHCPv6 range ("2001:db8:45::,ra-stateless" for SLAAC and
+// stateless DHCPv6), its DNS server in both RDNSS and DHCPv6, and DHCPv6
+// answered only for vendor class IPTV_TEST of enterprise 3561 (the
+// lab's IPv4 vendor tag).
+func (l *lab) startDnsmasq6(t testing.TB, dhcpRange string, extra ...string) *dnsmasq {
+	t.Helper()
+	a, err := netlink.ParseAddr(ispIPv6)
+	must(t, err)
+	a.Flags = unix.IFA_F_NODAD
+	must(t, l.hISP.AddrAdd(l.ispLink, a))
+	args := append([]string{
+		"--enable-ra", "--ra-param=" + ispIf + ",4,600", "--dhcp-range=" + dhcpRange,
+		"--dhcp-option=option6:dns-server,[" + ispDNS6 + "]", "--dhcp-option=option6:domain-search,iptv.example",
+		"--dhcp-vendorclass=set:iptv,enterprise:3561,IPTV_TEST",
+	}, extra...)
+	return l.startDnsmasq(t, args...)
+}
+
+// boxSysctl reads one of the box end's IPv6 settings.
+func (l *lab) boxSysctl(t testing.TB, key string) string {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", l.boxName, "cat", filepath.Join(ipv6SysctlDir(boxIf), key)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("read %s: %v: %s", key, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// offIPv6 turns off what the kernel would do by itself on the box end,
+// so that what works afterwards is the agent's doing.
+func (l *lab) offIPv6(t testing.TB) {
+	t.Helper()
+	for _, kv := range []string{"accept_ra=0", "autoconf=0", "disable_ipv6=1"} {
+		k := "net.ipv6.conf." + boxIf + "." + kv
+		if out, err := exec.Command("ip", "netns", "exec", l.boxName, "sysctl", "-qw", k).CombinedOutput(); err != nil {
+			t.Fatalf("sysctl %s: %v: %s", k, err, out)
+		}
+	}
+}
+
+// waitEvent waits for an event of kind whose detail holds s.
+func waitEvent(t testing.TB, events chan UplinkEvent, kind, s string, timeout time.Duration) UplinkEvent {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case e := <-events:
+			if e.Kind == kind && strings.Contains(e.Detail, s) {
+				return e
+			}
+		case <-deadline:
+			t.Fatalf("no %s event with %q in %s", kind, s, timeout)
+		}
+	}
+}
+
+// waitResolv waits until the file at path holds s, reading it again at
+// each event of the manager (and every 100 ms: the writer is the
+// manager's RA reader, which reports no event of its own for DNS).
+func waitResolv(t testing.TB, path, s string, events chan UplinkEvent, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		b, _ := os.ReadFile(path)
+		if strings.Contains(string(b), s) {
+			return string(b)
+		}
+		select {
+		case <-events:
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("%s never held %q; it holds:\n%s", path, s, b)
+		}
+	}
+}
+
+func ipv6Uplink(v IPv6) Uplink {
+	return Uplink{Parent: boxIf, IPv4: IPv4{Method: MethodOff}, IPv6: v}
+}
+
+// TestHostIPv6SLAAC: with the box end's IPv6 off, Apply turns it on; the
+// kernel's SLAAC address and default route come from dnsmasq's RA, the
+// manager reports the address by netlink, and the RA's RDNSS reaches
+// resolv.conf.
+func TestHostIPv6SLAAC(t *testing.T) {
+	l := newLab(t)
+	l.offIPv6(t)
+	l.startDnsmasq6(t, "2001:db8:45::,ra-only,64,1h")
+	resolv := filepath.Join(l.dir, "resolv.conf")
+	m, events := newTestManager(t, l, func(o *ManagerOptions) { o.ResolvConf = resolv })
+
+	start := time.Now()
+	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{ipv6Uplink(IPv6{Method: IPv6Auto})}}); err != nil {
+		t.Fatal(err)
+	}
+	e := waitEvent(t, events, "ipv6", "address "+boxSLAAC+"/64 (slaac)", 20*time.Second)
+	t.Logf("apply to SLAAC address: %s (%s)", time.Since(start).Round(time.Millisecond), e.Detail)
+
+	for k, want := range map[string]string{"accept_ra": "2", "autoconf": "1", "disable_ipv6": "0", "accept_ra_defrtr": "1"} {
+		if got := l.boxSysctl(t, k); got != want {
+			t.Errorf("%s = %s, want %s", k, got, want)
+		}
+	}
+	as, err := l.hBox.AddrList(l.boxLink, netlink.FAMILY_V6)
+	must(t, err)
+	var found bool
+	for _, a := range as {
+		if a.IP.String() == boxSLAAC {
+			found = true
+			if a.ValidLft <= 0 || a.ValidLft > 3600 || a.Flags&unix.IFA_F_PERMANENT != 0 {
+				t.Errorf("SLAAC address flags %x valid %d: want a dynamic address with a lifetime", a.Flags, a.ValidLft)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no %s among %v", boxSLAAC, as)
+	}
+	waitEvent(t, events, "ipv6", "default route via fe80::", 10*time.Second)
+
+	got := waitResolv(t, resolv, "nameserver "+ispDNS6+"\n", events, 10*time.Second)
+	if !strings.Contains(got, "# uplink0 (ipv6, metric 0): "+ispDNS6) {
+		t.Errorf("resolv.conf does not name the IPv6 source:\n%s", got)
+	}
+
+	// Off again: the kernel drops every IPv6 address of the link, and the
+	// agent its RA servers.
+	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{ipv6Uplink(IPv6{Method: IPv6Off})}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.boxSysctl(t, "disable_ipv6"); got != "1" {
+		t.Errorf("disable_ipv6 = %s after method off", got)
+	}
+	if b, _ := os.ReadFile(resolv); strings.Contains(string(b), ispDNS6) {
+		t.Errorf("RA server still in resolv.conf with IPv6 off:\n%s", b)
+	}
+}
