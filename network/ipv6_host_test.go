@@ -162,3 +162,126 @@ func TestHostIPv6SLAAC(t *testing.T) {
 		t.Errorf("RA server still in resolv.conf with IPv6 off:\n%s", b)
 	}
 }
+
+// iptv6 is the lab's IPTV uplink's IPv6: vendor class IPTV_TEST of
+// enterprise 3561, which dnsmasq demands.
+func iptv6(v IPv6) IPv6 {
+	v.EnterpriseNumber, v.VendorClass = 3561, "IPTV_TEST"
+	return v
+}
+
+// TestHostDHCPv6Stateful: dnsmasq's RA says M; the client gets an
+// address (only with the vendor class dnsmasq demands, option 16), puts
+// it on the link with the lease's lifetime, hands the lease's DNS to the
+// resolver and takes the address off when the uplink leaves.
+func TestHostDHCPv6Stateful(t *testing.T) {
+	l := newLab(t)
+	l.offIPv6(t)
+	d := l.startDnsmasq6(t, "2001:db8:45::100,2001:db8:45::1ff,64,2m")
+	resolv := filepath.Join(l.dir, "resolv.conf")
+	m, events := newTestManager(t, l, func(o *ManagerOptions) { o.ResolvConf = resolv })
+
+	start := time.Now()
+	up := ipv6Uplink(iptv6(IPv6{Method: IPv6Auto}))
+	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{up}}); err != nil {
+		t.Fatal(err)
+	}
+	e := waitEvent(t, events, "dhcpv6", "lease from", 20*time.Second)
+	t.Logf("apply to DHCPv6 lease: %s (%s)", time.Since(start).Round(time.Millisecond), e.Detail)
+	if !strings.Contains(e.Detail, "2001:db8:45::1") || !strings.Contains(e.Detail, "valid 2m0s") {
+		t.Errorf("lease %q: want an address of the range valid 2m", e.Detail)
+	}
+	if _, err := d.waitLine("tags: iptv", 5*time.Second); err != nil {
+		t.Errorf("dnsmasq did not tag us by vendor class: %v", err)
+	}
+
+	var leased netlink.Addr
+	as, err := l.hBox.AddrList(l.boxLink, netlink.FAMILY_V6)
+	must(t, err)
+	for _, a := range as {
+		if ones, _ := a.Mask.Size(); ones == 128 && strings.HasPrefix(a.IP.String(), "2001:db8:45::1") {
+			leased = a
+		}
+	}
+	if leased.IPNet == nil {
+		t.Fatalf("no DHCPv6 address among %v", as)
+	}
+	if leased.ValidLft < 100 || leased.ValidLft > 120 || leased.Flags&unix.IFA_F_PERMANENT != 0 {
+		t.Errorf("DHCPv6 address valid %d flags %x, want about 120 s and not permanent", leased.ValidLft, leased.Flags)
+	}
+	waitResolv(t, resolv, "nameserver "+ispDNS6+"\n", events, 10*time.Second)
+
+	if _, err := m.Apply(context.Background(), Config{}); err != nil {
+		t.Fatal(err)
+	}
+	as, err = l.hBox.AddrList(l.boxLink, netlink.FAMILY_V6)
+	must(t, err)
+	for _, a := range as {
+		if a.IP.Equal(leased.IP) {
+			t.Errorf("%s still on the link after the uplink left", a.IPNet)
+		}
+	}
+}
+
+// TestHostDHCPv6WrongVendorClass: without the vendor class dnsmasq
+// demands, no lease; the client says so.
+func TestHostDHCPv6WrongVendorClass(t *testing.T) {
+	l := newLab(t)
+	l.startDnsmasq6(t, "2001:db8:45::100,2001:db8:45::1ff,64,2m")
+	m, events := newTestManager(t, l)
+	up := ipv6Uplink(IPv6{Method: IPv6Auto, EnterpriseNumber: 3561, VendorClass: "SOMETHING_ELSE"})
+	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{up}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(12 * time.Second)
+	for {
+		select {
+		case e := <-events:
+			if e.Kind == "dhcpv6" && strings.Contains(e.Detail, "lease from") {
+				t.Fatalf("a lease with the wrong vendor class: %s", e.Detail)
+			}
+			if e.Kind == "dhcpv6" && strings.HasPrefix(e.Detail, "no lease") {
+				return
+			}
+		case <-deadline:
+			t.Fatal("no 'no lease' event in 12 s")
+		}
+	}
+}
+
+// TestHostDHCPv6Stateless: dnsmasq's RA says O (and A: SLAAC); the
+// client asks for DNS alone with Information-Request.
+func TestHostDHCPv6Stateless(t *testing.T) {
+	l := newLab(t)
+	l.startDnsmasq6(t, "2001:db8:45::,ra-stateless,64,1h")
+	m, events := newTestManager(t, l)
+	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{ipv6Uplink(iptv6(IPv6{Method: IPv6Auto}))}}); err != nil {
+		t.Fatal(err)
+	}
+	e := waitEvent(t, events, "dhcpv6", "stateless: dns", 20*time.Second)
+	if !strings.Contains(e.Detail, "dns ["+ispDNS6+"] search [iptv.example]") {
+		t.Errorf("stateless reply %q", e.Detail)
+	}
+	l.waitAddr(t, boxSLAAC, events, 10*time.Second)
+}
+
+// waitAddr waits until the box end has address a, looking again at each
+// event of the manager.
+func (l *lab) waitAddr(t testing.TB, a string, events chan UplinkEvent, timeout time.Duration) netlink.Addr {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		as, err := l.hBox.AddrList(l.boxLink, netlink.FAMILY_V6)
+		must(t, err)
+		for _, got := range as {
+			if got.IP.String() == a {
+				return got
+			}
+		}
+		select {
+		case <-events:
+		case <-deadline:
+			t.Fatalf("no address %s in %s: %v", a, timeout, as)
+		}
+	}
+}
