@@ -1,11 +1,13 @@
 package network
 
 import (
+	"bufio"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -282,6 +284,128 @@ func (l *lab) waitAddr(t testing.TB, a string, events chan UplinkEvent, timeout 
 		case <-events:
 		case <-deadline:
 			t.Fatalf("no address %s in %s: %v", a, timeout, as)
+		}
+	}
+}
+
+// startKea6 runs ISC Kea's DHCPv6 server in the lab's isp namespace:
+// dnsmasq delegates no prefixes, Kea does (pd-pools). It hands out
+// addresses of 2001:db8:45::200-2ff and /56s of 2001:db8:4500::/40, for
+// 12 s (renewal at 2 s, rebinding at 4 s). It returns its log lines and a
+// func that kills it.
+func (l *lab) startKea6(t testing.TB) (chan string, func()) {
+	t.Helper()
+	if _, err := exec.LookPath("kea-dhcp6"); err != nil {
+		t.Skipf("needs kea-dhcp6 (Debian package kea-dhcp6-server): %v", err)
+	}
+	a, err := netlink.ParseAddr(ispIPv6)
+	must(t, err)
+	a.Flags = unix.IFA_F_NODAD
+	must(t, l.hISP.AddrAdd(l.ispLink, a))
+	conf := filepath.Join(l.dir, "kea6.json")
+	must(t, os.WriteFile(conf, []byte(`{"Dhcp6": {
+  "interfaces-config": {"interfaces": ["`+ispIf+`"], "service-sockets-max-retries": 40, "service-sockets-retry-wait-time": 250},
+  "lease-database": {"type": "memfile", "persist": false},
+  "server-id": {"type": "EN", "enterprise-id": 2495, "identifier": "0a0b0c0d", "persist": false},
+  "preferred-lifetime": 8, "valid-lifetime": 12, "renew-timer": 2, "rebind-timer": 4,
+  "subnet6": [{"subnet": "2001:db8:45::/64", "interface": "`+ispIf+`",
+    "pools": [{"pool": "2001:db8:45::200-2001:db8:45::2ff"}],
+    "pd-pools": [{"prefix": "2001:db8:4500::", "prefix-len": 40, "delegated-len": 56}],
+    "option-data": [{"name": "dns-servers", "data": "`+ispDNS6+`"}]}],
+  "loggers": [{"name": "kea-dhcp6", "output_options": [{"output": "stdout"}], "severity": "INFO"}]
+}}`), 0o644))
+	cmd := exec.Command("ip", "netns", "exec", l.ispName, "kea-dhcp6", "-c", conf)
+	cmd.Env = append(os.Environ(), "KEA_PIDFILE_DIR="+l.dir, "KEA_LOCKFILE_DIR="+l.dir)
+	out, err := cmd.StdoutPipe()
+	must(t, err)
+	cmd.Stderr = cmd.Stdout
+	must(t, cmd.Start())
+	lines := make(chan string, 1000)
+	var logText strings.Builder
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s := bufio.NewScanner(out)
+		for s.Scan() {
+			logText.WriteString(s.Text() + "\n")
+			select {
+			case lines <- s.Text():
+			default:
+			}
+		}
+	}()
+	var once sync.Once
+	kill := func() {
+		once.Do(func() {
+			_ = cmd.Process.Kill()
+			<-done
+			_ = cmd.Wait()
+		})
+	}
+	t.Cleanup(func() {
+		kill()
+		if t.Failed() {
+			t.Logf("kea-dhcp6 log:\n%s", logText.String())
+		}
+	})
+	waitLine(t, lines, "DHCP6_STARTED", 10*time.Second)
+	return lines, kill
+}
+
+// waitLine waits for a line holding s.
+func waitLine(t testing.TB, lines chan string, s string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case line := <-lines:
+			if strings.Contains(line, s) {
+				return line
+			}
+		case <-deadline:
+			t.Fatalf("no line with %q in %s", s, timeout)
+		}
+	}
+}
+
+// TestHostDHCPv6PrefixDelegation: with prefix_delegation = 56 the client
+// asks Kea for a prefix beside its address and reports the one it got; it
+// renews the lease at T1 (Kea's short timers), and when the server is
+// gone the address leaves the link as the lease runs out.
+func TestHostDHCPv6PrefixDelegation(t *testing.T) {
+	l := newLab(t)
+	kea, killKea := l.startKea6(t)
+	m, events := newTestManager(t, l)
+	up := ipv6Uplink(IPv6{Method: IPv6DHCP, PrefixDelegation: 56})
+	start := time.Now()
+	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{up}}); err != nil {
+		t.Fatal(err)
+	}
+	e := waitEvent(t, events, "dhcpv6", "lease from", 20*time.Second)
+	t.Logf("apply to DHCPv6 lease with a prefix: %s (%s)", time.Since(start).Round(time.Millisecond), e.Detail)
+	if !strings.Contains(e.Detail, "2001:db8:45::2") || !strings.Contains(e.Detail, "delegated prefix 2001:db8:45") ||
+		!strings.Contains(e.Detail, "/56 (valid 12s)") {
+		t.Errorf("lease %q: want an address of the pool and a /56 of 2001:db8:4500::/40", e.Detail)
+	}
+	addr := strings.Fields(strings.SplitN(e.Detail, ": ", 2)[1])[0]
+	waitLine(t, kea, "DHCP6_PD_LEASE_ALLOC", 5*time.Second)
+
+	// Renewed at T1 (2 s): the same address and prefix again.
+	again := waitEvent(t, events, "dhcpv6", "lease from", 5*time.Second)
+	if again.Detail != e.Detail {
+		t.Errorf("renewed lease %q, want %q", again.Detail, e.Detail)
+	}
+	waitLine(t, kea, "RENEW", 5*time.Second)
+
+	// No server: Renew and Rebind go unanswered and the lease runs out
+	// (12 s after the last renewal).
+	killKea()
+	waitEvent(t, events, "dhcpv6", "lease ran out", 20*time.Second)
+	as, err := l.hBox.AddrList(l.boxLink, netlink.FAMILY_V6)
+	must(t, err)
+	for _, a := range as {
+		if a.IP.String() == addr {
+			t.Errorf("%s still on the link after its lease ran out", a.IPNet)
 		}
 	}
 }
