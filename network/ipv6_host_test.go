@@ -3,6 +3,7 @@ package network
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,6 +147,13 @@ func TestHostIPv6SLAAC(t *testing.T) {
 		t.Errorf("no %s among %v", boxSLAAC, as)
 	}
 	waitEvent(t, events, "ipv6", "default route via fe80::", 10*time.Second)
+	v := l.ipv6View(t, m)
+	if a := findAddr(v, boxSLAAC+"/64"); a == nil || a.Origin != OriginSLAAC || a.ValidFor == nil || *a.ValidFor > 3600 {
+		t.Errorf("SLAAC address in the view: %+v", v.Addresses)
+	}
+	if v.Router == nil || v.Router.Managed || v.Router.Other || v.Router.Lifetime != 600 || strings.Join(v.Router.Prefixes, ",") != ipv6Prefix {
+		t.Errorf("router in the view: %+v", v.Router)
+	}
 
 	got := waitResolv(t, resolv, "nameserver "+ispDNS6+"\n", events, 10*time.Second)
 	if !strings.Contains(got, "# uplink0 (ipv6, metric 0): "+ispDNS6) {
@@ -390,6 +398,16 @@ func TestHostDHCPv6PrefixDelegation(t *testing.T) {
 	addr := strings.Fields(strings.SplitN(e.Detail, ": ", 2)[1])[0]
 	waitLine(t, kea, "DHCP6_PD_LEASE_ALLOC", 5*time.Second)
 
+	// net show: the address with its origin and lifetime, the prefix.
+	v := l.ipv6View(t, m)
+	if v.DHCPv6 == nil || v.DHCPv6.Mode != DHCPv6Stateful || v.DHCPv6.Prefix != strings.Fields(strings.SplitN(e.Detail, "delegated prefix ", 2)[1])[0] ||
+		v.DHCPv6.PrefixValidFor == nil || *v.DHCPv6.PrefixValidFor > 12 {
+		t.Errorf("dhcpv6 view %+v", v.DHCPv6)
+	}
+	if a := findAddr(v, addr+"/128"); a == nil || a.Origin != OriginDHCPv6 || a.ValidFor == nil || *a.ValidFor > 12 || *a.PreferredFor > 8 {
+		t.Errorf("address %s in the view: %+v", addr, v.Addresses)
+	}
+
 	// Renewed at T1 (2 s): the same address and prefix again.
 	again := waitEvent(t, events, "dhcpv6", "lease from", 5*time.Second)
 	if again.Detail != e.Detail {
@@ -408,4 +426,32 @@ func TestHostDHCPv6PrefixDelegation(t *testing.T) {
 			t.Errorf("%s still on the link after its lease ran out", a.IPNet)
 		}
 	}
+}
+
+// ipv6View is the box uplink's IPv6 as net show has it, through JSON as
+// the API sends it.
+func (l *lab) ipv6View(t testing.TB, m *Manager) IPv6Status {
+	t.Helper()
+	view, err := m.View()
+	must(t, err)
+	b, err := json.Marshal(view)
+	must(t, err)
+	var back View
+	must(t, json.Unmarshal(b, &back))
+	for _, u := range back.Uplinks {
+		if u.Name == boxIf && u.IPv6 != nil {
+			return *u.IPv6
+		}
+	}
+	t.Fatalf("no IPv6 of %s in the view: %s", boxIf, b)
+	return IPv6Status{}
+}
+
+func findAddr(v IPv6Status, a string) *IPv6Addr {
+	for i := range v.Addresses {
+		if v.Addresses[i].Address == a {
+			return &v.Addresses[i]
+		}
+	}
+	return nil
 }

@@ -218,6 +218,7 @@ type UplinkStatus struct {
 	SSID    string       `json:"ssid,omitempty"`   // the Wi-Fi link's network
 	DHCP    *DHCPStatus  `json:"dhcp,omitempty"`
 	PPPoE   *PPPoEStatus `json:"pppoe,omitempty"`
+	IPv6    *IPv6Status  `json:"ipv6,omitempty"` // nil when the uplink has no [network.uplink.ipv6]
 }
 
 // DHCPStatus is a DHCP client's state, its lease with its times, and
@@ -274,6 +275,9 @@ func (m *Manager) Status() []UplinkStatus {
 					s.Detail += ": " + p.LastError
 				}
 			}
+		}
+		if u.IPv6.Configured() && r != nil {
+			s.IPv6 = ipv6Status(m.nl, u.IPv6.Method, r.v6)
 		}
 		s.Up = s.Detail == ""
 		out = append(out, s)
