@@ -107,18 +107,20 @@ func setIPv6Sysctls(ns netns.NsHandle, link string, cfg IPv6) error {
 	})
 }
 
-// startIPv6 sets the uplink's IPv6 settings and, unless IPv6 is off,
+// startIPv6 sets the link's IPv6 settings and, unless IPv6 is off,
 // starts following its RAs, addresses and default route, and DHCPv6.
-func (m *Manager) startIPv6(u Uplink, link netlink.Link) (*ipv6Runner, error) {
+// link is the uplink's own link, or its PPPoE session's (whose DUID is
+// made from hw, the uplink's MAC: a PPP link has none).
+func (m *Manager) startIPv6(u Uplink, link netlink.Link, hw net.HardwareAddr) (*ipv6Runner, error) {
 	name := u.LinkName()
-	if err := setIPv6Sysctls(m.ns, name, u.IPv6); err != nil {
+	if err := setIPv6Sysctls(m.ns, link.Attrs().Name, u.IPv6); err != nil {
 		return nil, err
 	}
 	if u.IPv6.Method == IPv6Off {
 		return nil, nil
 	}
 	r := &ipv6Runner{
-		name: name, ifindex: link.Attrs().Index, hw: link.Attrs().HardwareAddr, cfg: u.IPv6,
+		name: name, ifindex: link.Attrs().Index, hw: hw, cfg: u.IPv6,
 		metric: uint32(u.IPv4.RouteMetric), ns: m.ns, nl: m.nl, dns: m.dns, log: m.log.With("link", name, "family", "ipv6"),
 		rdnss: map[netip.Addr]time.Time{}, dnssl: map[string]time.Time{},
 		llReady: make(chan struct{}), raCh: make(chan RA, 1), done: make(chan struct{}),

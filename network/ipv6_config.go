@@ -174,9 +174,5 @@ func (v IPv6) vendorOptions() (map[uint16][]byte, error) {
 }
 
 func (u Uplink) checkIPv6(add addFunc) {
-	if u.IPv6.Configured() && u.IPv4.Method == MethodPPPoE {
-		add("ipv6.method", "not yet for a pppoe uplink: IPv6 over PPPoE (IPV6CP, then RA and DHCPv6 on the PPP link) is to come")
-		return
-	}
 	u.IPv6.check(func(key, format string, args ...any) { add("ipv6."+key, format, args...) })
 }

@@ -48,9 +48,7 @@ func TestValidateIPv6(t *testing.T) {
 			{"uplink[0].ipv6.dhcpv6", `"off" with method "dhcp": nothing would give the address; use method "auto"`},
 			{"uplink[0].ipv6.route_metric", "the metric of a default route the uplink does not take (default_route = false)"},
 		}},
-		{"pppoe", Config{Uplinks: []Uplink{{Parent: "eth0", IPv4: IPv4{Method: MethodPPPoE, User: "u"}, IPv6: IPv6{Method: IPv6Auto}}}}, []FieldError{
-			{"uplink[0].ipv6.method", "not yet for a pppoe uplink: IPv6 over PPPoE (IPV6CP, then RA and DHCPv6 on the PPP link) is to come"},
-		}},
+		{"pppoe", Config{Uplinks: []Uplink{{Parent: "eth0", IPv4: IPv4{Method: MethodPPPoE, User: "u"}, IPv6: IPv6{Method: IPv6Auto, PrefixDelegation: 56}}}}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -277,7 +277,11 @@ func (m *Manager) Status() []UplinkStatus {
 			}
 		}
 		if u.IPv6.Configured() && r != nil {
-			s.IPv6 = ipv6Status(m.nl, u.IPv6.Method, r.v6)
+			v6 := r.v6
+			if r.ppp6 != nil {
+				v6 = r.ppp6.runner()
+			}
+			s.IPv6 = ipv6Status(m.nl, u.IPv6.Method, v6)
 		}
 		s.Up = s.Detail == ""
 		out = append(out, s)
