@@ -173,6 +173,10 @@ func TestHostIPv6SLAAC(t *testing.T) {
 	}
 }
 
+// dhcpv6Opt17 is option 17 as dnsmasq matches it (hex): enterprise 3561,
+// sub-option 1 of 11 bytes, "STB-MODEL-7".
+const dhcpv6Opt17 = "00:00:0d:e9:00:01:00:0b:53:54:42:2d:4d:4f:44:45:4c:2d:37"
+
 // iptv6 is the lab's IPTV uplink's IPv6: vendor class IPTV_TEST of
 // enterprise 3561, which dnsmasq demands.
 func iptv6(v IPv6) IPv6 {
@@ -181,18 +185,20 @@ func iptv6(v IPv6) IPv6 {
 }
 
 // TestHostDHCPv6Stateful: dnsmasq's RA says M; the client gets an
-// address (only with the vendor class dnsmasq demands, option 16), puts
+// address (only with the vendor class dnsmasq demands, option 16, and
+// the vendor option 1 of enterprise 3561 it looks for in option 17), puts
 // it on the link with the lease's lifetime, hands the lease's DNS to the
 // resolver and takes the address off when the uplink leaves.
 func TestHostDHCPv6Stateful(t *testing.T) {
 	l := newLab(t)
 	l.offIPv6(t)
-	d := l.startDnsmasq6(t, "2001:db8:45::100,2001:db8:45::1ff,64,2m")
+	d := l.startDnsmasq6(t, "2001:db8:45::100,2001:db8:45::1ff,64,2m",
+		"--dhcp-match=set:vopt,option6:17,"+dhcpv6Opt17, "--dhcp-ignore=tag:!vopt")
 	resolv := filepath.Join(l.dir, "resolv.conf")
 	m, events := newTestManager(t, l, func(o *ManagerOptions) { o.ResolvConf = resolv })
 
 	start := time.Now()
-	up := ipv6Uplink(iptv6(IPv6{Method: IPv6Auto}))
+	up := ipv6Uplink(iptv6(IPv6{Method: IPv6Auto, VendorOptions: map[string]string{"1": "STB-MODEL-7"}}))
 	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{up}}); err != nil {
 		t.Fatal(err)
 	}
@@ -201,8 +207,8 @@ func TestHostDHCPv6Stateful(t *testing.T) {
 	if !strings.Contains(e.Detail, "2001:db8:45::1") || !strings.Contains(e.Detail, "valid 2m0s") {
 		t.Errorf("lease %q: want an address of the range valid 2m", e.Detail)
 	}
-	if _, err := d.waitLine("tags: iptv", 5*time.Second); err != nil {
-		t.Errorf("dnsmasq did not tag us by vendor class: %v", err)
+	if _, err := d.waitLine("tags: vopt, iptv,", 5*time.Second); err != nil {
+		t.Errorf("dnsmasq did not tag us by vendor options and class: %v", err)
 	}
 
 	var leased netlink.Addr
