@@ -17,8 +17,8 @@ func TestPPPoEIPv6(t *testing.T) {
 	cfg := PPPoEConfigFor(u)
 	cfg.IPv6 = true
 	args := cfg.args(3)
-	if i := slices.Index(args, "+ipv6"); i < 0 || !strings.Contains(strings.Join(args, " "), "ipv6-up-script /bin/true ipv6-down-script /bin/true") {
-		t.Errorf("pppd args %q: want +ipv6 and no ipv6-up script", args)
+	if !slices.Contains(args, "+ipv6") || strings.Contains(strings.Join(args, " "), "ipv6-up-script") {
+		t.Errorf("pppd args %q: want +ipv6, and no ipv6-up-script (pppd 2.4.9 refuses it)", args)
 	}
 	if sess := cfg.session("p"); !sess.IPv6 || !slices.Contains(sess.config().args(helperPasswordFD), "+ipv6") {
 		t.Errorf("the helper's session %+v lost +ipv6", sess)

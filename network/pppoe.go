@@ -115,7 +115,9 @@ func (c PPPoEConfig) args(passwordFD int) []string {
 		"ip-up-script", "/bin/true", "ip-down-script", "/bin/true",
 	}
 	if c.IPv6 {
-		a = append(a, "+ipv6", "ipv6-up-script", "/bin/true", "ipv6-down-script", "/bin/true")
+		// pppd 2.4.9 has no ipv6-up-script option (2.5 has): it runs
+		// /etc/ppp/ipv6-up, Debian's run-parts of ipv6-up.d, if there.
+		a = append(a, "+ipv6")
 	}
 	if c.Service != "" {
 		a = append(a, "rp_pppoe_service", c.Service)
