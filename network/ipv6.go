@@ -354,7 +354,7 @@ func (r *ipv6Runner) addrUpdate(u netlink.AddrUpdate) {
 	ones, _ := u.LinkAddress.Mask.Size()
 	p := netip.PrefixFrom(a, ones)
 	if u.NewAddr {
-		r.emit("ipv6", fmt.Sprintf("address %s (%s) valid %s", p, r.origin(a, u.Flags), lifetimeText(u.ValidLft)))
+		r.emit("ipv6", fmt.Sprintf("address %s (%s) valid %s", p, r.origin(p, u.Flags), lifetimeText(u.ValidLft)))
 	} else {
 		r.emit("ipv6", fmt.Sprintf("address %s removed", p))
 	}
@@ -390,8 +390,11 @@ const (
 
 // origin says where an address of the link came from: the DHCPv6 lease's
 // are the agent's; the kernel's SLAAC ones have lifetimes (not
-// IFA_F_PERMANENT); a permanent one was put there by hand or config.
-func (r *ipv6Runner) origin(a netip.Addr, flags int) string {
+// IFA_F_PERMANENT); a permanent one was put there by hand or config. A
+// dynamic /128 that no lease of this run names is a DHCPv6 address too,
+// of a run before a restart (SLAAC makes /64s).
+func (r *ipv6Runner) origin(p netip.Prefix, flags int) string {
+	a := p.Addr()
 	if r != nil {
 		r.mu.Lock()
 		lease := r.lease
@@ -407,6 +410,8 @@ func (r *ipv6Runner) origin(a netip.Addr, flags int) string {
 		return OriginTemporary
 	case flags&unix.IFA_F_PERMANENT != 0:
 		return OriginStatic
+	case p.Bits() == 128:
+		return OriginDHCPv6
 	}
 	return OriginSLAAC
 }

@@ -120,7 +120,8 @@ func ipv6Status(nl linker, method string, r *ipv6Runner) *IPv6Status {
 	}
 	for _, a := range as {
 		ip, _ := netip.AddrFromSlice(a.IP)
-		ai := IPv6Addr{Address: a.IPNet.String(), Origin: r.origin(ip, a.Flags), Tentative: a.Flags&unix.IFA_F_TENTATIVE != 0}
+		ones, _ := a.Mask.Size()
+		ai := IPv6Addr{Address: a.IPNet.String(), Origin: r.origin(netip.PrefixFrom(ip, ones), a.Flags), Tentative: a.Flags&unix.IFA_F_TENTATIVE != 0}
 		if uint32(a.PreferedLft) != 0xffffffff {
 			n := a.PreferedLft
 			ai.PreferredFor = &n
