@@ -230,7 +230,9 @@ func (r *ipv6Runner) stateless(ctx context.Context, c *nclient6.Client, mods []d
 		l := leaseFromV6(reply)
 		r.setLease(l)
 		r.emit("dhcpv6", fmt.Sprintf("stateless: dns %v search %v", l.DNS, l.Search))
-		if err := sleep(ctx, reply.Options.InformationRefreshTime(24*time.Hour)); err != nil {
+		// Again after the refresh time, or at once when the carrier
+		// returns (another network may be behind it).
+		if _, err := r.wait(ctx, reply.Options.InformationRefreshTime(24*time.Hour)); err != nil {
 			return err
 		}
 	}
@@ -278,12 +280,16 @@ func (r *ipv6Runner) bound(ctx context.Context, c *nclient6.Client, mods []dhcpv
 	for {
 		end := l.Acquired.Add(l.valid())
 		var next *dhcpv6.Message
+		kicked := false
 		for _, step := range []struct {
 			at   time.Time
 			kind dhcpv6.MessageType
 		}{{l.renewAt(), dhcpv6.MessageTypeRenew}, {l.rebindAt(), dhcpv6.MessageTypeRebind}} {
-			if err := sleep(ctx, time.Until(step.at)); err != nil {
+			var err error
+			if kicked, err = r.wait(ctx, time.Until(step.at)); err != nil {
 				return err
+			} else if kicked {
+				break
 			}
 			until := end
 			if step.kind == dhcpv6.MessageTypeRenew {
@@ -294,17 +300,18 @@ func (r *ipv6Runner) bound(ctx context.Context, c *nclient6.Client, mods []dhcpv
 				break
 			}
 		}
+		if kicked {
+			if r.confirm(ctx, c, mods, reply) {
+				continue
+			}
+			r.dropLease(l, "the link's carrier came back on another network: the server says the lease is not on link")
+			return nil
+		}
 		if next == nil {
 			if err := sleep(ctx, time.Until(end)); err != nil {
 				return err
 			}
-			r.log.Warn("dhcpv6 lease ran out")
-			r.emit("dhcpv6", "lease ran out")
-			r.mu.Lock()
-			r.lease = nil
-			r.mu.Unlock()
-			r.removeLease(l)
-			r.syncDNS(nil)
+			r.dropLease(l, "lease ran out")
 			return nil
 		}
 		reply, l = next, leaseFromV6(next)
@@ -312,6 +319,18 @@ func (r *ipv6Runner) bound(ctx context.Context, c *nclient6.Client, mods []dhcpv
 			r.dhcpFailed(err)
 		}
 	}
+}
+
+// dropLease takes a lease that ended off the link and out of the
+// resolver.
+func (r *ipv6Runner) dropLease(l *DHCPv6Lease, why string) {
+	r.log.Warn("dhcpv6 lease ends", "why", why)
+	r.emit("dhcpv6", why)
+	r.mu.Lock()
+	r.lease = nil
+	r.mu.Unlock()
+	r.removeLease(l)
+	r.syncDNS(nil)
 }
 
 // extend sends Renew (to server) or Rebind (to any) until a good reply

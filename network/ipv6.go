@@ -51,7 +51,9 @@ type ipv6Runner struct {
 	dhcpMode string     // what DHCPv6 does now: "", "stateful", "stateless"
 	ll       netip.Addr // the link-local address once DAD passed
 	llReady  chan struct{}
-	raCh     chan RA // to the DHCPv6 client: every RA
+	raCh     chan RA       // to the DHCPv6 client: every RA
+	kick     chan struct{} // to the DHCPv6 client: the carrier came back
+	raConn   *raConn
 }
 
 // IPv6 sysctl values.
@@ -123,7 +125,7 @@ func (m *Manager) startIPv6(u Uplink, link netlink.Link, hw net.HardwareAddr) (*
 		name: name, ifindex: link.Attrs().Index, hw: hw, cfg: u.IPv6,
 		metric: uint32(u.IPv4.RouteMetric), ns: m.ns, nl: m.nl, dns: m.dns, log: m.log.With("link", name, "family", "ipv6"),
 		rdnss: map[netip.Addr]time.Time{}, dnssl: map[string]time.Time{},
-		llReady: make(chan struct{}), raCh: make(chan RA, 1), done: make(chan struct{}),
+		llReady: make(chan struct{}), raCh: make(chan RA, 1), kick: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	r.emit = func(kind, detail string) {
 		m.emit(UplinkEvent{Uplink: name, Kind: kind, Detail: detail, Time: time.Now()})
@@ -132,6 +134,7 @@ func (m *Manager) startIPv6(u Uplink, link netlink.Link, hw net.HardwareAddr) (*
 	if err != nil {
 		return nil, err
 	}
+	r.raConn = ra
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	var wg sync.WaitGroup

@@ -461,3 +461,29 @@ func findAddr(v IPv6Status, a string) *IPv6Addr {
 	}
 	return nil
 }
+
+// TestHostDHCPv6CarrierBack: when the uplink's carrier returns (the
+// cable may lead elsewhere now) the client asks whether its lease is
+// still on link (Confirm), and it is; the RA is solicited again.
+func TestHostDHCPv6CarrierBack(t *testing.T) {
+	l := newLab(t)
+	d := l.startDnsmasq6(t, "2001:db8:45::100,2001:db8:45::1ff,64,2m")
+	m, events := newTestManager(t, l)
+	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{ipv6Uplink(iptv6(IPv6{Method: IPv6Auto}))}}); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, events, "dhcpv6", "lease from", 20*time.Second)
+	must(t, l.hISP.LinkSetDown(l.ispLink))
+	waitEvent(t, events, "link", "carrier down", 5*time.Second)
+	must(t, l.hISP.LinkSetUp(l.ispLink))
+	// Down took the ISP's address (keep_addr_on_down 0): dnsmasq serves
+	// nothing without it.
+	a, err := netlink.ParseAddr(ispIPv6)
+	must(t, err)
+	a.Flags = unix.IFA_F_NODAD
+	must(t, l.hISP.AddrReplace(l.ispLink, a))
+	waitEvent(t, events, "dhcpv6", "lease confirmed on link", 10*time.Second)
+	if _, err := d.waitLine("DHCPCONFIRM(isp0)", 5*time.Second); err != nil {
+		t.Errorf("dnsmasq saw no Confirm: %v", err)
+	}
+}
