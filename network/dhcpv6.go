@@ -174,10 +174,52 @@ func (r *ipv6Runner) runDHCPv6(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if mode == DHCPv6Stateless {
+	if mode == DHCPv6Stateless && r.cfg.dhcpv6Mode() == DHCPv6Auto {
+		if err := r.untilManaged(ctx, func(ctx context.Context) error { return r.stateless(ctx, c, mods) }); err != nil {
+			return err
+		}
+		r.mu.Lock()
+		r.dhcpMode = DHCPv6Stateful
+		r.mu.Unlock()
+		r.log.Info("dhcpv6: the router now says M: stateful")
+		r.emit("dhcpv6", "the router now says M: stateful")
+	} else if mode == DHCPv6Stateless {
 		return r.stateless(ctx, c, mods)
 	}
 	return r.stateful(ctx, c, mods)
+}
+
+// untilManaged runs fn until ctx ends (it returns ctx's error) or an RA
+// says M (it returns nil): a router that starts handing out addresses by
+// DHCPv6 after it said O alone.
+func (r *ipv6Runner) untilManaged(ctx context.Context, fn func(context.Context) error) error {
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	managed := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-fctx.Done():
+				return
+			case ra := <-r.raCh:
+				if ra.Managed {
+					close(managed)
+					stop()
+					return
+				}
+			}
+		}
+	}()
+	err := fn(fctx)
+	select {
+	case <-managed:
+		return nil
+	default:
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
 }
 
 // retryWait is how long the client waits after a failed exchange before

@@ -487,3 +487,27 @@ func TestHostDHCPv6CarrierBack(t *testing.T) {
 		t.Errorf("dnsmasq saw no Confirm: %v", err)
 	}
 }
+
+// TestHostDHCPv6RouterTurnsManaged: in mode auto, a router that said O
+// (stateless) and then says M gets the client to ask for an address.
+func TestHostDHCPv6RouterTurnsManaged(t *testing.T) {
+	l := newLab(t)
+	d := l.startDnsmasq6(t, "2001:db8:45::,ra-stateless,64,1h")
+	m, events := newTestManager(t, l)
+	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{ipv6Uplink(iptv6(IPv6{Method: IPv6Auto}))}}); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, events, "dhcpv6", "stateless: dns", 20*time.Second)
+
+	// The ISP's router again, now with a stateful range (its files in a
+	// folder of their own: the first one's fifo is still there).
+	d.kill()
+	l.dir = t.TempDir()
+	l.startDnsmasq(t, "--enable-ra", "--ra-param="+ispIf+",4,600", "--dhcp-range=2001:db8:45::100,2001:db8:45::1ff,64,2m",
+		"--dhcp-vendorclass=set:iptv,enterprise:3561,IPTV_TEST")
+	waitEvent(t, events, "dhcpv6", "the router now says M: stateful", 15*time.Second)
+	e := waitEvent(t, events, "dhcpv6", "lease from", 10*time.Second)
+	if !strings.Contains(e.Detail, "2001:db8:45::1") {
+		t.Errorf("lease %q", e.Detail)
+	}
+}
