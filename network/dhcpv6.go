@@ -329,6 +329,7 @@ func (r *ipv6Runner) bound(ctx context.Context, c *nclient6.Client, mods []dhcpv
 		}{{l.renewAt(), dhcpv6.MessageTypeRenew}, {l.rebindAt(), dhcpv6.MessageTypeRebind}} {
 			var err error
 			if kicked, err = r.wait(ctx, time.Until(step.at)); err != nil {
+				r.release(c, mods, reply)
 				return err
 			} else if kicked {
 				break

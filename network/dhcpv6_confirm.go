@@ -66,3 +66,33 @@ func (r *ipv6Runner) confirm(ctx context.Context, c *nclient6.Client, mods []dhc
 	r.emit("dhcpv6", "lease confirmed on link")
 	return true
 }
+
+// release gives the lease of last back (RFC 8415 18.2.7) when the runner
+// stops for good (the uplink left the config or changed): the server may
+// hand the address out again at once. It waits a second at most for the
+// answer; the addresses leave the link either way.
+func (r *ipv6Runner) release(c *nclient6.Client, mods []dhcpv6.Modifier, last *dhcpv6.Message) {
+	if !r.releasing.Load() {
+		return
+	}
+	msg, err := dhcpv6.NewMessage(mods...)
+	if err != nil {
+		return
+	}
+	msg.MessageType = dhcpv6.MessageTypeRelease
+	msg.AddOption(dhcpv6.OptElapsedTime(0))
+	if sid := last.Options.ServerID(); sid != nil {
+		msg.AddOption(dhcpv6.OptServerID(sid))
+	}
+	for _, ia := range last.Options.IANA() {
+		msg.AddOption(ia)
+	}
+	for _, pd := range last.Options.IAPD() {
+		msg.AddOption(pd)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := c.SendAndRead(ctx, c.RemoteAddr(), msg, nclient6.IsMessageType(dhcpv6.MessageTypeReply)); err != nil {
+		r.log.Info("dhcpv6 release: no answer", "err", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -38,8 +39,9 @@ type ipv6Runner struct {
 	log     *slog.Logger
 	emit    func(kind, detail string)
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel    context.CancelFunc
+	done      chan struct{}
+	releasing atomic.Bool // stopping for good: the DHCPv6 lease is released
 
 	mu       sync.Mutex
 	ra       *RA                      // the last RA
@@ -163,6 +165,7 @@ func (r *ipv6Runner) stop(unapply bool) {
 	if r == nil {
 		return
 	}
+	r.releasing.Store(unapply)
 	r.cancel()
 	<-r.done
 	if !unapply {

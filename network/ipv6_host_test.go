@@ -188,7 +188,8 @@ func iptv6(v IPv6) IPv6 {
 // address (only with the vendor class dnsmasq demands, option 16, and
 // the vendor option 1 of enterprise 3561 it looks for in option 17), puts
 // it on the link with the lease's lifetime, hands the lease's DNS to the
-// resolver and takes the address off when the uplink leaves.
+// resolver, and when the uplink leaves releases the lease and takes the
+// address off.
 func TestHostDHCPv6Stateful(t *testing.T) {
 	l := newLab(t)
 	l.offIPv6(t)
@@ -229,6 +230,9 @@ func TestHostDHCPv6Stateful(t *testing.T) {
 
 	if _, err := m.Apply(context.Background(), Config{}); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := d.waitLine("DHCPRELEASE(isp0)", 5*time.Second); err != nil {
+		t.Errorf("the lease was not released: %v", err)
 	}
 	as, err = l.hBox.AddrList(l.boxLink, netlink.FAMILY_V6)
 	must(t, err)
