@@ -45,6 +45,8 @@ type Uplink struct {
 	// Dot1X, when set, authenticates the link with 802.1X before its
 	// DHCP client starts.
 	Dot1X *Dot1X `toml:"dot1x,omitempty" json:"dot1x,omitempty"`
+	// IPv6 is the [network.uplink.ipv6] table (ipv6_config.go).
+	IPv6 IPv6 `toml:"ipv6,omitempty" json:"ipv6,omitzero"`
 }
 
 // Methods of IPv4.Method.
@@ -250,6 +252,7 @@ func (u Uplink) check(add addFunc) {
 		}
 		u.Dot1X.check(func(key, format string, args ...any) { add("dot1x."+key, format, args...) })
 	}
+	u.checkIPv6(add)
 }
 
 // linkNameProblem says what the kernel would refuse in a link name

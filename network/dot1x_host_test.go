@@ -367,16 +367,6 @@ func TestHostDot1X(t *testing.T) {
 	}
 }
 
-func drain(events chan UplinkEvent) {
-	for {
-		select {
-		case <-events:
-		default:
-			return
-		}
-	}
-}
-
 // TestHostDot1XFollowsAuthenticator: the authenticator re-authenticates
 // every few seconds (the port stays open, the lease stays), then refuses
 // the box (the uplink says so at once; the lease is kept, DHCP goes

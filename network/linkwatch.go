@@ -177,7 +177,7 @@ func (m *Manager) linkChanged(u netlink.LinkUpdate) bool {
 				m.carrier[link] = now
 				carrier[link] = now
 				changed = append(changed, link)
-				if now && m.applied && r != nil && r.ifindex == int(idx) && (r.dhcp != nil || r.u.IPv4.Method == MethodStatic) {
+				if now && m.applied && r != nil && r.ifindex == int(idx) && (r.dhcp != nil || r.u.IPv4.Method == MethodStatic || r.v6 != nil) {
 					w.add(link, "carrier up on "+link, false)
 					w.carrier = appendNew(w.carrier, link)
 				}

@@ -68,6 +68,9 @@ type PPPoEConfig struct {
 	// SocketDir is where a unit's helper finds the agent's socket for the
 	// session; "": DefaultPPPoESocketDir.
 	SocketDir string
+	// IPv6: pppd negotiates IPV6CP too (+ipv6); the link-local address it
+	// gets starts the uplink's IPv6 on the PPP link (ipv6_pppoe.go).
+	IPv6 bool
 }
 
 // PPPoEConfigFor makes the PPPoE settings of an uplink whose method is
@@ -111,6 +114,11 @@ func (c PPPoEConfig) args(passwordFD int) []string {
 		"unit", strconv.Itoa(c.Unit),
 		"ip-up-script", "/bin/true", "ip-down-script", "/bin/true",
 	}
+	if c.IPv6 {
+		// pppd 2.4.9 has no ipv6-up-script option (2.5 has): it runs
+		// /etc/ppp/ipv6-up, Debian's run-parts of ipv6-up.d, if there.
+		a = append(a, "+ipv6")
+	}
 	if c.Service != "" {
 		a = append(a, "rp_pppoe_service", c.Service)
 	}
@@ -122,16 +130,19 @@ func (c PPPoEConfig) args(passwordFD int) []string {
 
 // PPPoEStatus is what `net show` says of a session.
 type PPPoEStatus struct {
-	Link      string       `json:"link"`                 // the ppp link ("ppp0"), once pppd named it
-	Up        bool         `json:"up"`                   // the session has an address
-	Address   netip.Addr   `json:"address,omitzero"`     // ours
-	Peer      netip.Addr   `json:"peer,omitzero"`        // the concentrator's
-	Since     time.Time    `json:"since,omitzero"`       // of the last change of Up
-	PID       int          `json:"pid,omitempty"`        // of pppd
-	Starts    int          `json:"starts"`               // pppd processes started
-	Connects  int          `json:"connects"`             // sessions that came up
-	DNS       []netip.Addr `json:"dns,omitempty"`        // from the concentrator
-	LastError string       `json:"last_error,omitempty"` // pppd's last complaint
+	Link     string       `json:"link"`             // the ppp link ("ppp0"), once pppd named it
+	Up       bool         `json:"up"`               // the session has an address
+	Address  netip.Addr   `json:"address,omitzero"` // ours
+	Peer     netip.Addr   `json:"peer,omitzero"`    // the concentrator's
+	Since    time.Time    `json:"since,omitzero"`   // of the last change of Up
+	PID      int          `json:"pid,omitempty"`    // of pppd
+	Starts   int          `json:"starts"`           // pppd processes started
+	Connects int          `json:"connects"`         // sessions that came up
+	DNS      []netip.Addr `json:"dns,omitempty"`    // from the concentrator
+	// LinkLocal is the session's IPv6 link-local address from IPV6CP;
+	// invalid without IPv6.
+	LinkLocal netip.Addr `json:"ipv6_link_local,omitzero"`
+	LastError string     `json:"last_error,omitempty"` // pppd's last complaint
 }
 
 // PPPoEEvent is a change of a session.
@@ -322,6 +333,12 @@ func (p *PPPoE) line(l string) {
 			p.log.Warn("cannot set the default route", "err", err)
 			p.update("", func(s *PPPoEStatus) { s.LastError = err.Error() })
 		}
+	case strings.HasPrefix(l, "local  LL address "):
+		a, err := netip.ParseAddr(strings.TrimSpace(strings.TrimPrefix(l, "local  LL address ")))
+		if err != nil {
+			return
+		}
+		p.update(l, func(s *PPPoEStatus) { s.LinkLocal = a })
 	case strings.HasPrefix(l, "primary   DNS address "), strings.HasPrefix(l, "secondary DNS address "):
 		a, err := netip.ParseAddr(strings.TrimSpace(l[len("primary   DNS address "):]))
 		if err != nil {
@@ -346,7 +363,7 @@ func (p *PPPoE) line(l string) {
 			if s.Up {
 				s.Since = time.Now()
 			}
-			s.Up, s.Address, s.Peer, s.DNS = false, netip.Addr{}, netip.Addr{}, nil
+			s.Up, s.Address, s.Peer, s.DNS, s.LinkLocal = false, netip.Addr{}, netip.Addr{}, nil, netip.Addr{}
 			s.LastError = l
 		})
 		// The concentrator's servers are reachable through the session only.

@@ -44,12 +44,13 @@ type PPPoESession struct {
 	MTU      int    `json:"mtu,omitempty"`
 	Unit     int    `json:"unit"`
 	Holdoff  int    `json:"holdoff,omitempty"` // seconds
+	IPv6     bool   `json:"ipv6,omitempty"`    // +ipv6
 }
 
 // session is c's session with password.
 func (c PPPoEConfig) session(password string) PPPoESession {
 	return PPPoESession{Link: c.Link, User: c.User, Password: password, Service: c.Service, MTU: c.MTU,
-		Unit: c.Unit, Holdoff: int(c.Holdoff / time.Second)}
+		Unit: c.Unit, Holdoff: int(c.Holdoff / time.Second), IPv6: c.IPv6}
 }
 
 // Check bounds every field: the helper runs pppd as root with them.
@@ -84,7 +85,7 @@ func (s PPPoESession) Check() error {
 // plugins, whatever the agent would have liked.
 func (s PPPoESession) config() PPPoEConfig {
 	return PPPoEConfig{Link: s.Link, User: s.User, Service: s.Service, MTU: s.MTU, Unit: s.Unit,
-		Holdoff: time.Duration(s.Holdoff) * time.Second, PPPD: DefaultPPPD}
+		Holdoff: time.Duration(s.Holdoff) * time.Second, PPPD: DefaultPPPD, IPv6: s.IPv6}
 }
 
 // serveHelper waits on ln for the session's helper (a root process: any

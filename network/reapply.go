@@ -161,6 +161,9 @@ func (m *Manager) reapplyNow(ctx context.Context, w reapplyWork) (any, error) {
 		m.mu.Lock()
 		r, up := m.runners[link], m.carrier[link]
 		m.mu.Unlock()
+		if r != nil && up {
+			r.v6.carrierBack()
+		}
 		switch {
 		case r == nil || !up:
 			// Gone again, or the carrier dropped once more: the next

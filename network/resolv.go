@@ -24,6 +24,19 @@ type DNSSource struct {
 	Metric  uint32 // the uplink's route metric: lower comes first
 	Servers []netip.Addr
 	Search  []string
+	// IPv6 marks the uplink's IPv6 side (RDNSS and DNSSL of its router
+	// advertisements, its DHCPv6 servers): an entry of its own beside the
+	// IPv4 one of the same link, dropped with DropIPv6.
+	IPv6 bool
+}
+
+// key is where a source is kept: its link, and its link's IPv6 side
+// apart (a space cannot stand in a link name).
+func (s DNSSource) key() string {
+	if s.IPv6 {
+		return s.Link + " ipv6"
+	}
+	return s.Link
 }
 
 // ResolvConf is the one resolv.conf of every uplink: each source sets or
@@ -36,7 +49,7 @@ type ResolvConf struct {
 	path string
 
 	mu      sync.Mutex
-	sources map[string]DNSSource // by link
+	sources map[string]DNSSource // by DNSSource.key
 	down    map[string]bool      // links without carrier
 	written []byte               // the file's content as last read or written; nil: unknown
 	pub     DNSPublisher         // told every change besides the file; nil: none
@@ -90,27 +103,37 @@ func (r *ResolvConf) Set(s DNSSource) error {
 		return nil
 	}
 	if len(s.Servers) == 0 && len(s.Search) == 0 {
-		return r.Drop(s.Link)
+		return r.drop(s.key())
 	}
 	s.Servers, s.Search = slices.Clone(s.Servers), slices.Clone(s.Search)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.sources[s.Link] = s
+	r.sources[s.key()] = s
 	return r.flush()
 }
 
 // Drop removes the servers of link (its lease ended, its session went
 // down, it left the config) and writes the file if the merge changed.
+// The link's IPv6 side stays (DropIPv6).
 func (r *ResolvConf) Drop(link string) error {
+	return r.drop(DNSSource{Link: link}.key())
+}
+
+// DropIPv6 removes the servers of link's IPv6 side.
+func (r *ResolvConf) DropIPv6(link string) error {
+	return r.drop(DNSSource{Link: link, IPv6: true}.key())
+}
+
+func (r *ResolvConf) drop(key string) error {
 	if r == nil {
 		return nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.sources[link]; !ok && r.written != nil {
+	if _, ok := r.sources[key]; !ok && r.written != nil {
 		return nil
 	}
-	delete(r.sources, link)
+	delete(r.sources, key)
 	return r.flush()
 }
 
@@ -130,7 +153,9 @@ func (r *ResolvConf) SetCarrier(link string, up bool) error {
 	} else {
 		r.down[link] = true
 	}
-	if _, ok := r.sources[link]; !ok {
+	_, v4 := r.sources[DNSSource{Link: link}.key()]
+	_, v6 := r.sources[DNSSource{Link: link, IPv6: true}.key()]
+	if !v4 && !v6 {
 		return nil
 	}
 	return r.flush()
@@ -161,8 +186,8 @@ func (r *ResolvConf) Sources() []DNSSource {
 
 func (r *ResolvConf) active() []DNSSource {
 	var out []DNSSource
-	for link, s := range r.sources {
-		if !r.down[link] {
+	for _, s := range r.sources {
+		if !r.down[s.Link] {
 			out = append(out, s)
 		}
 	}
@@ -204,7 +229,7 @@ func (r *ResolvConf) flush() error {
 
 func sortSources(ss []DNSSource) {
 	slices.SortFunc(ss, func(a, b DNSSource) int {
-		return cmp.Or(cmp.Compare(a.Metric, b.Metric), cmp.Compare(a.Link, b.Link))
+		return cmp.Or(cmp.Compare(a.Metric, b.Metric), cmp.Compare(a.Link, b.Link), cmp.Compare(a.key(), b.key()))
 	})
 }
 

@@ -107,6 +107,8 @@ type runner struct {
 	dhcp    *DHCPClient
 	ppp     *PPPoE
 	dot1x   *dot1xSession // 802.1X before the DHCP client runs; nil without
+	v6      *ipv6Runner   // nil unless [network.uplink.ipv6] asks for IPv6
+	ppp6    *pppIPv6      // a pppoe uplink's IPv6, on its session's link
 	exitErr error         // set before done closes
 }
 
@@ -269,6 +271,7 @@ func cloneConfig(c Config) Config {
 			d := *u.Dot1X
 			u.Dot1X = &d
 		}
+		u.IPv6.VendorOptions = maps.Clone(u.IPv6.VendorOptions)
 		out.Uplinks[i] = u
 	}
 	return out
@@ -401,6 +404,12 @@ func (m *Manager) applyUplink(ctx context.Context, u Uplink) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("cannot start %s on %s: %w", u.IPv4.Method, name, err)
 	}
+	if u.IPv6.Configured() && u.IPv4.Method != MethodPPPoE { // a session's IPv6 starts with its IPV6CP (ipv6_pppoe.go)
+		if r.v6, err = m.startIPv6(u, link, link.Attrs().HardwareAddr); err != nil {
+			m.stopRunner(r, false)
+			return false, fmt.Errorf("cannot start IPv6 on %s: %w", name, err)
+		}
+	}
 	m.mu.Lock()
 	m.runners[name] = r
 	m.mu.Unlock()
@@ -468,9 +477,14 @@ func (m *Manager) startRunner(ctx context.Context, u Uplink, link netlink.Link) 
 		cfg.Runner, cfg.SocketDir = base.Runner, base.SocketDir
 		cfg.Unit = m.freeUnit()
 		cfg.ResolvConf, cfg.DNS = m.o.ResolvConf, m.dns
+		if u.IPv6.Configured() {
+			cfg.IPv6 = u.IPv6.Method != IPv6Off
+			r.ppp6 = &pppIPv6{m: m, u: u, hw: link.Attrs().HardwareAddr}
+		}
 		p, err := StartPPPoE(name, m.ns, m.nl, cfg, m.log, func(e PPPoEEvent) {
 			st := e.Status
 			m.emit(UplinkEvent{Uplink: name, Kind: "pppoe", Detail: e.Line, PPPoE: &st, Time: time.Now()})
+			r.ppp6.follow(st)
 		})
 		if err != nil {
 			return nil, err
@@ -501,6 +515,9 @@ func (m *Manager) freeUnit() int {
 // stopRunner stops an uplink's client or session; unapply also removes
 // the addressing it put in place (the uplink left the config or changed).
 func (m *Manager) stopRunner(r *runner, unapply bool) {
+	r.v6.stop(unapply)
+	// A session's IPv6 stops after the session, whose events start it.
+	defer r.ppp6.stop(unapply)
 	switch {
 	case r.dhcp != nil:
 		r.cancel()

@@ -16,10 +16,10 @@ import (
 // lab_test.go): real links, real dnsmasq. They need root. The host kernel
 // may lack 8021q; the virtual board's tests (lab tag) cover real VLANs.
 
-func newTestManager(t testing.TB, l *lab) (*Manager, chan UplinkEvent) {
+func newTestManager(t testing.TB, l *lab, opts ...func(*ManagerOptions)) (*Manager, chan UplinkEvent) {
 	t.Helper()
 	events := make(chan UplinkEvent, 1000)
-	m := NewManager(ManagerOptions{
+	o := ManagerOptions{
 		Handle: l.hBox, Namespace: &l.box, DHCPRetransmit: time.Second,
 		OnEvent: func(e UplinkEvent) {
 			select {
@@ -27,7 +27,11 @@ func newTestManager(t testing.TB, l *lab) (*Manager, chan UplinkEvent) {
 			default:
 			}
 		},
-	})
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	m := NewManager(o)
 	ctx, cancel := context.WithCancel(context.Background())
 	watched := make(chan error, 1)
 	go func() { watched <- m.Watch(ctx) }()

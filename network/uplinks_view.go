@@ -219,6 +219,7 @@ type UplinkStatus struct {
 	DHCP    *DHCPStatus  `json:"dhcp,omitempty"`
 	PPPoE   *PPPoEStatus `json:"pppoe,omitempty"`
 	Dot1X   *Dot1XStatus `json:"dot1x,omitempty"`
+	IPv6    *IPv6Status  `json:"ipv6,omitempty"` // nil when the uplink has no [network.uplink.ipv6]
 }
 
 // DHCPStatus is a DHCP client's state, its lease with its times, and
@@ -282,6 +283,13 @@ func (m *Manager) Status() []UplinkStatus {
 					s.Detail += ": " + p.LastError
 				}
 			}
+		}
+		if u.IPv6.Configured() && r != nil {
+			v6 := r.v6
+			if r.ppp6 != nil {
+				v6 = r.ppp6.runner()
+			}
+			s.IPv6 = ipv6Status(m.nl, u.IPv6.Method, v6)
 		}
 		s.Up = s.Detail == ""
 		out = append(out, s)

@@ -99,12 +99,13 @@ func TestLabSystemd(t *testing.T) {
 	}
 	// The second boot also runs a PPPoE uplink's pppd as PID 1's
 	// transient unit (lab_pppoe_guest_test.go), the packaged
-	// boxagent-pulseaudio.service (lab_pulse_guest_test.go) and
-	// resolvconf and systemd-resolved given the uplinks' DNS
-	// (lab_resolver_guest_test.go).
+	// boxagent-pulseaudio.service (lab_pulse_guest_test.go), resolvconf
+	// and systemd-resolved given the uplinks' DNS
+	// (lab_resolver_guest_test.go), and an uplink's IPv6 under the
+	// hardened unit (lab_ipv6_guest_test.go).
 	second := opts("2")
 	second.Timeout = 10 * time.Minute
-	res = vm.RunGoTests(t, "./deploy/systemd", second, "-test.run=^(TestGuestSecondBoot|TestGuestPPPoEUnit|TestGuestPulseUnit|TestGuestResolvconfUnit|TestGuestResolvedUnit)$")
+	res = vm.RunGoTests(t, "./deploy/systemd", second, "-test.run=^(TestGuestSecondBoot|TestGuestPPPoEUnit|TestGuestPulseUnit|TestGuestResolvconfUnit|TestGuestResolvedUnit|TestGuestIPv6Unit)$")
 	t.Logf("second boot: systemd started the run's unit at %s (init at %s)", res.Booted.Round(10*time.Millisecond), res.Boot.Round(10*time.Millisecond))
 
 	// The boot image from outside: provision.toml renamed once, not there.

@@ -54,7 +54,7 @@ func TestAgentUnit(t *testing.T) {
 		"AmbientCapabilities":     {"CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_NET_BIND_SERVICE"},
 		"CapabilityBoundingSet":   {"CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_NET_BIND_SERVICE"},
 		"RestrictAddressFamilies": {"AF_UNIX", "AF_NETLINK", "AF_INET", "AF_INET6", "AF_PACKET", "AF_BLUETOOTH", "AF_ALG"},
-		"ReadWritePaths":          {"/var/lib/boxagent", "/run/boxagent", "/etc/boxagent"},
+		"ReadWritePaths":          {"/var/lib/boxagent", "/run/boxagent", "/etc/boxagent", "-/proc/sys/net/ipv6/conf"},
 	}
 	for key, want := range sets {
 		got := u.Words("Service", key)

@@ -398,6 +398,7 @@ func printUplinkDetail(w io.Writer, u network.UplinkStatus) {
 			fmt.Fprintf(w, "  sent %-3d  %s\n", c, d.Sent[strconv.Itoa(c)])
 		}
 	}
+	printIPv6(w, u)
 	if p := u.PPPoE; p != nil {
 		fmt.Fprintf(w, "\n%s: pppoe ", u.Name)
 		if p.Up {

@@ -31,6 +31,8 @@ type PPPoEServerConfig struct {
 	// User and Password are written to /etc/ppp/chap-secrets (the
 	// guest's RAM overlay): the ISP's side of the secret.
 	User, Password string
+	// IPv6: the sessions negotiate IPV6CP too (+ipv6).
+	IPv6 bool
 }
 
 // PPPoEServer is a running pppoe-server. It always daemonizes, so it is
@@ -87,6 +89,9 @@ func StartPPPoEServer(t testing.TB, cfg PPPoEServerConfig) *PPPoEServer {
 		}
 	}
 	opts := "require-chap\nlcp-echo-interval 1\nlcp-echo-failure 3\nnodefaultroute\nnoipdefault\nms-dns " + cfg.Local + "\ndebug\nlogfile " + s.Log + "\n"
+	if cfg.IPv6 {
+		opts += "+ipv6\n"
+	}
 	if err := os.WriteFile(s.Options, []byte(opts), 0o644); err != nil {
 		t.Fatal(err)
 	}
