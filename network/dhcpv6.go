@@ -514,11 +514,14 @@ func (r *ipv6Runner) applyLease(l *DHCPv6Lease) error {
 }
 
 // lifetimeSeconds is a lifetime as netlink takes it; the protocol's
-// infinity (0xffffffff s) stays the kernel's.
+// infinity (0xffffffff s) stays the kernel's. netlink sends the int as a
+// uint32: on 32-bit ARM infinity is -1 here, which converts to the same
+// 0xffffffff (a constant would not compile there).
 func lifetimeSeconds(d time.Duration) int {
 	s := d / time.Second
 	if s >= 0xffffffff {
-		return int(^uint32(0))
+		forever := ^uint32(0)
+		return int(forever)
 	}
 	return int(s)
 }
