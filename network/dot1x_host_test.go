@@ -38,14 +38,16 @@ const (
 )
 
 // needTool skips without the program, or fails under CI=true, where
-// make deps installed everything.
-func needTool(t testing.TB, name, pkg string) {
+// make deps installed everything. Its one argument is the program: make
+// test-tools reads every string given to a need* helper as a program the
+// tests run and checks that deploy/test-packages installs it.
+func needTool(t testing.TB, name string) {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("needs %s (Debian package %s, in deploy/test-packages): %v", name, pkg, err)
+			t.Fatalf("needs %s (deploy/test-packages names its Debian package): %v", name, err)
 		}
-		t.Skipf("needs %s (Debian package %s): %v", name, pkg, err)
+		t.Skipf("needs %s (make deps installs it): %v", name, err)
 	}
 }
 
@@ -104,7 +106,7 @@ func (l *lab) startAuthenticator(t testing.TB, extra ...string) *authenticator {
 // makes the command line run where iface is.
 func runAuthenticator(t testing.TB, dir, iface string, command func(args ...string) *exec.Cmd, extra ...string) *authenticator {
 	t.Helper()
-	needTool(t, "hostapd", "hostapd")
+	needTool(t, "hostapd")
 	must(t, os.MkdirAll(dir, 0o700))
 	dot1xCerts(t, dir)
 	users := fmt.Sprintf("%q MD5 %q\n* PEAP\n%q MSCHAPV2 %q [2]\n", md5User, md5Pass, peapUser, peapPass)
@@ -161,8 +163,8 @@ func (a *authenticator) ctrlReply(t testing.TB, cmd string) string {
 // bus's address once wpa_supplicant holds its name there.
 func (l *lab) startSupplicant(t testing.TB) string {
 	t.Helper()
-	needTool(t, "wpa_supplicant", "wpasupplicant")
-	needTool(t, "dbus-daemon", "dbus-daemon")
+	needTool(t, "wpa_supplicant")
+	needTool(t, "dbus-daemon")
 	addr := testbus.Start(t)
 	l.runSupplicant(t, addr)
 	return addr
@@ -234,7 +236,7 @@ func dot1xLab(t *testing.T, hostapdExtra ...string) (*lab, *authenticator, *Mana
 	a := l.startAuthenticator(t, hostapdExtra...)
 	l.startDnsmasq(t)
 	m, events := newTestManager(t, l)
-	needTool(t, "wpa_supplicant", "wpasupplicant")
+	needTool(t, "wpa_supplicant")
 	addr := testbus.Start(t)
 	dialBus(m, addr)
 	return l, a, m, events, addr
@@ -454,7 +456,7 @@ func TestHostDot1XFollowsAuthenticator(t *testing.T) {
 func TestHostDot1XByHand(t *testing.T) {
 	l := newLab(t)
 	l.startAuthenticator(t)
-	needTool(t, "wpa_supplicant", "wpasupplicant")
+	needTool(t, "wpa_supplicant")
 	conf := filepath.Join(l.dir, "wpa.conf")
 	must(t, os.WriteFile(conf, []byte(fmt.Sprintf("ap_scan=0\nnetwork={\n key_mgmt=IEEE8021X\n eap=MD5\n identity=%q\n password=%q\n eapol_flags=0\n}\n", md5User, md5Pass)), 0o600))
 	start := time.Now()
