@@ -49,6 +49,11 @@ type WiFiSetupStatus struct {
 	// hotspot by itself (wifi_giveway.go); empty: it stays until setup
 	// ends.
 	WatchesFor []string `json:"watches_for,omitempty"`
+	// HoldsUntil, while set, is when the watch starts: the last give-ways
+	// (GaveWay of them in a row) did not end in a join, so the hotspot
+	// holds a while before it looks for the saved networks again.
+	HoldsUntil *time.Time `json:"holds_until,omitempty"`
+	GaveWay    int        `json:"gave_way,omitempty"`
 }
 
 // HotspotPasswordAlphabet is the password's alphabet: lowercase letters

@@ -192,3 +192,98 @@ psk = "homepassword"
 		t.Errorf("wifi setup stop: %v", err)
 	}
 }
+
+// TestHotspotGuestGiveWayBackoff: lab-home is in range but its password
+// changed, so the agent's saved one no longer joins. The hotspot opens
+// after setup_after and gives way to lab-home; the join fails and the
+// hotspot opens again, and from then on it holds before it looks for
+// lab-home again, setup_after and then twice that, so it does not close
+// under a phone every few seconds. `wifi setup status` says until when.
+func TestHotspotGuestGiveWayBackoff(t *testing.T) {
+	vm.RequireGuest(t)
+	radios := guest.Hwsim(t, 2)
+	ap, sta := radios[0], radios[1]
+	bus := guest.StartSystemBus(t)
+	guest.StartWpaSupplicant(t, bus)
+	guest.StartHostapd(t, guest.HostapdConfig{Interface: ap, SSID: "lab-home", Security: guest.APWPA2, Passphrase: "newpassword"})
+	const setupAfter = 5 * time.Second
+	socket, logPath, stopAgent := startAgent(t, "backoff", `board = "auto"
+[wifi]
+interface = "`+sta+`"
+setup_after = "5s"
+[[wifi.network]]
+ssid = "lab-home"
+psk = "oldpassword"
+`)
+	defer stopAgent()
+	ctx := context.Background()
+	c := client.New(socket, "cli")
+	agentLog := func() string { b, _ := os.ReadFile(logPath); return wifiTail(string(b), 80) }
+
+	// Each opening's status, read at its "up" event: the hold is armed
+	// before the event is sent.
+	type opening struct {
+		at      time.Time
+		st      network.WiFiSetupStatus
+		gaveWay time.Time
+	}
+	var opens []opening
+	evCtx, cancel := context.WithTimeout(ctx, 150*time.Second)
+	defer cancel()
+	err := c.EventsSince(evCtx, 0, func(ev localapi.Event) error {
+		if ev.Type != "wifi.setup" {
+			return nil
+		}
+		switch {
+		case strings.Contains(string(ev.Data), `"kind":"up"`):
+			st, err := c.WiFiSetup(ctx)
+			if err != nil {
+				return err
+			}
+			opens = append(opens, opening{at: ev.Time, st: st})
+			if len(opens) == 3 {
+				var out, errb bytes.Buffer
+				e := &cli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+				cli.Run(ctx, e, []string{"wifi", "setup", "status", "--socket", socket})
+				t.Logf("boxagent wifi setup status, the third opening:\n%s%s", out.String(), errb.String())
+				if !strings.Contains(out.String(), "holds until:") || !strings.Contains(out.String(), "the last 2 give-ways did not join") {
+					t.Errorf("wifi setup status does not say the hotspot holds:\n%s", out.String())
+				}
+			}
+		case strings.Contains(string(ev.Data), `"kind":"give-way"`) && len(opens) > 0:
+			opens[len(opens)-1].gaveWay = ev.Time
+			if len(opens) == 3 {
+				return client.ErrStop
+			}
+		}
+		return nil
+	})
+	if len(opens) < 3 || opens[2].gaveWay.IsZero() {
+		t.Fatalf("%d openings of the hotspot, want 3 that gave way: %+v, %v\nagent:\n%s", len(opens), opens, err, agentLog())
+	}
+	for i, o := range opens {
+		wantHold := []time.Duration{0, setupAfter, 2 * setupAfter}[i]
+		held := o.gaveWay.Sub(o.at)
+		t.Logf("opening %d: gave way after %s (hold %s, status %+v)", i+1, held.Round(time.Millisecond), wantHold, o.st)
+		if wantHold == 0 {
+			if o.st.HoldsUntil != nil {
+				t.Errorf("the first opening holds: %+v", o.st)
+			}
+			continue
+		}
+		if o.st.HoldsUntil == nil || o.st.GaveWay != i {
+			t.Errorf("opening %d: status %+v, want a hold after %d give-ways", i+1, o.st, i)
+			continue
+		}
+		if d := o.st.HoldsUntil.Sub(o.at); d < wantHold-time.Second || d > wantHold+2*time.Second {
+			t.Errorf("opening %d holds until %s after it opened, want %s", i+1, d, wantHold)
+		}
+		if held < wantHold-time.Second {
+			t.Errorf("opening %d gave way after %s, before its hold of %s ended", i+1, held, wantHold)
+		}
+	}
+	ops, err := c.Operations(ctx, journal.Query{Kind: "wifi.setup.stop"})
+	if err != nil || len(ops) < 3 {
+		t.Errorf("journal wifi.setup.stop: %d records, %v", len(ops), err)
+	}
+}

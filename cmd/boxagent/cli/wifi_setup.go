@@ -56,6 +56,13 @@ func printWiFiSetup(e *Env, st network.WiFiSetupStatus) error {
 	if len(st.WatchesFor) > 0 {
 		t.row("gives way to:", strings.Join(st.WatchesFor, ", ")+" (closes when one is in range)")
 	}
+	if st.HoldsUntil != nil {
+		ways := "the last give-way"
+		if st.GaveWay > 1 {
+			ways = fmt.Sprintf("the last %d give-ways", st.GaveWay)
+		}
+		t.row("holds until:", stamp(*st.HoldsUntil)+" ("+ways+" did not join), then looks for the saved networks")
+	}
 	if st.LastError != "" {
 		t.row("last try:", st.LastSSID+": "+st.LastError)
 	}

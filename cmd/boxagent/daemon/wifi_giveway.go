@@ -17,7 +17,65 @@ import (
 // joins it. A hotspot opened by hand (wifi setup start) stays until
 // setup ends: someone wants to change networks. After giving way the
 // setup_after timer runs again, so a saved network that is in range but
-// does not join (its password changed) brings the hotspot back.
+// does not join (its password changed) brings the hotspot back; it then
+// holds before it looks again (watchAfterHold), longer each time, so it
+// does not close and reopen every setup_after under someone using it.
+
+// giveWayHoldMax bounds the hold: the router's return is still found
+// within half an hour.
+const giveWayHoldMax = 30 * time.Minute
+
+// giveWayHold is how long a hotspot that opened by itself holds before
+// it looks for the saved networks, after n give-ways in a row that did
+// not end in a join: nothing the first time, then setup_after, doubled
+// each time up to giveWayHoldMax.
+func giveWayHold(n int, setupAfter time.Duration) time.Duration {
+	if n <= 0 || setupAfter <= 0 {
+		return 0
+	}
+	hold := setupAfter
+	for range n - 1 {
+		if hold >= giveWayHoldMax/2 {
+			return giveWayHoldMax
+		}
+		hold *= 2
+	}
+	return min(hold, giveWayHoldMax)
+}
+
+// watchAfterHold starts the watch beside the hotspot on iface: at once,
+// or after the hold that give-ways which did not join call for.
+func (s *wifiSetup) watchAfterHold(iface string) {
+	after := wifiConfig(s.d.a.config()).SetupAfter.Duration()
+	s.mu.Lock()
+	hold, n := giveWayHold(s.gaveWay, after), s.gaveWay
+	if s.hold != nil { // one is pending already
+		s.mu.Unlock()
+		return
+	}
+	if hold == 0 || !s.auto {
+		s.mu.Unlock()
+		s.watchSaved(iface)
+		return
+	}
+	s.holdEnd = time.Now().Add(hold)
+	var t *time.Timer
+	t = time.AfterFunc(hold, func() {
+		s.mu.Lock()
+		mine := s.hold == t
+		if mine {
+			s.hold = nil
+		}
+		s.mu.Unlock()
+		if mine {
+			s.watchSaved(iface)
+		}
+	})
+	s.hold = t
+	s.mu.Unlock()
+	s.log.Info("the setup hotspot holds before it looks for the saved networks again: the last give-way did not join",
+		"hold", hold, "gave_way", n)
+}
 
 // watchTimeout bounds the watch's start: an interface added, handed to
 // wpa_supplicant, its networks added.
@@ -28,7 +86,7 @@ const watchTimeout = 15 * time.Second
 // networks; a radio that cannot is logged, and the hotspot stays.
 func (s *wifiSetup) watchSaved(iface string) {
 	s.mu.Lock()
-	auto := s.auto
+	auto := s.auto && s.state == setupOn
 	s.mu.Unlock()
 	saved := wifiConfig(s.d.a.config()).Networks
 	s.d.mu.Lock()
@@ -51,8 +109,15 @@ func (s *wifiSetup) watchSaved(iface string) {
 		return
 	}
 	s.mu.Lock()
-	s.watch, s.watchNL = g, h
+	closed := s.state != setupOn // the hotspot closed meanwhile
+	if !closed {
+		s.watch, s.watchNL = g, h
+	}
 	s.mu.Unlock()
+	if closed {
+		g.Close(context.Background())
+		h.Close()
+	}
 }
 
 // clearStaleWatch removes a watch a killed agent left beside iface,
@@ -81,7 +146,7 @@ func (s *wifiSetup) clearStaleWatch(ctx context.Context, iface string) {
 // that gives way watches for the new list.
 func (s *wifiSetup) rewatch() {
 	s.mu.Lock()
-	on := s.state == setupOn && s.auto
+	on := s.state == setupOn && s.auto && s.hold == nil // a hold's end reads the new list
 	s.mu.Unlock()
 	s.d.mu.Lock()
 	iface := s.d.iface
@@ -116,6 +181,9 @@ func (s *wifiSetup) giveWay(b network.WiFiBSS) {
 	s.mu.Lock()
 	on := s.state == setupOn && s.watch != nil
 	ctx := s.ctx
+	if on {
+		s.gaveWay++ // until the join resets it
+	}
 	s.mu.Unlock()
 	if !on || ctx.Err() != nil {
 		return

@@ -78,6 +78,9 @@ type wifiSetup struct {
 	pending  bool             // the page's network is being joined
 	watch    *network.GiveWay // the saved networks watched for (wifi_giveway.go)
 	watchNL  *netlink.Handle
+	gaveWay  int         // give-ways in a row that did not end in a join
+	hold     *time.Timer // the watch's start after a hold (watchAfterHold)
+	holdEnd  time.Time
 }
 
 func newWiFiSetup(d *wifiDomain) *wifiSetup {
@@ -137,6 +140,10 @@ func (s *wifiSetup) status(withPassword bool) network.WiFiSetupStatus {
 	if s.watch != nil {
 		st.WatchesFor = s.watch.SSIDs()
 	}
+	if s.hold != nil {
+		end := s.holdEnd.UTC()
+		st.HoldsUntil, st.GaveWay = &end, s.gaveWay
+	}
 	if withPassword {
 		st.Password = s.creds.Password
 	}
@@ -162,7 +169,7 @@ func (s *wifiSetup) opened(ctx context.Context, w *network.WiFi) {
 	defer s.mu.Unlock()
 	s.ctx = ctx
 	if w.Status().State == network.WiFiStateCompleted {
-		s.joined = true
+		s.joined, s.gaveWay = true, 0
 	}
 	if after <= 0 || s.joined || s.state != setupOff || s.timer != nil {
 		return
@@ -200,7 +207,7 @@ func (s *wifiSetup) onEvent(e network.WiFiEvent) {
 	if s.state == setupStarting || s.state == setupOn {
 		return // the AP's own
 	}
-	s.joined = true
+	s.joined, s.gaveWay = true, 0
 	if s.timer != nil {
 		s.timer.Stop()
 		s.timer = nil
@@ -242,7 +249,7 @@ func (s *wifiSetup) start(ctx context.Context, auto bool) (network.WiFiSetupStat
 	}
 	s.mu.Unlock()
 	if err == nil {
-		s.watchSaved(w.Interface()) // once on: a find gives way only to an open hotspot
+		s.watchAfterHold(w.Interface()) // once on: a find gives way only to an open hotspot
 		s.publishUp()
 	}
 	return s.status(false), err
@@ -325,6 +332,10 @@ func (s *wifiSetup) down(ctx context.Context) error {
 	s.mu.Lock()
 	run, dhcp, dns, srv := s.run, s.dhcp, s.dns, s.web
 	s.run, s.dhcp, s.dns, s.web = nil, nil, nil, nil
+	if s.hold != nil {
+		s.hold.Stop()
+		s.hold = nil
+	}
 	s.mu.Unlock()
 	s.stopWatch(ctx)
 	if srv != nil {
@@ -404,7 +415,7 @@ func (s *wifiSetup) connect(ctx context.Context, c *network.WiFi, n network.WiFi
 	s.mu.Lock()
 	s.state = setupOn
 	s.mu.Unlock()
-	s.watchSaved(c.Interface())
+	s.watchAfterHold(c.Interface())
 	s.publishUp()
 	return st, err
 }
