@@ -118,6 +118,12 @@ type WiFiStatus struct {
 	Address string `json:"address,omitempty"`
 	// Link is a SignalPoll, when the caller asked for one.
 	Link *WiFiSignal `json:"link,omitempty"`
+	// Country is the kernel's regulatory domain now ("DE"; "00" is the
+	// world domain), when the caller read it; CountryConfigured is
+	// [wifi] country, when set. They differ when the kernel did not
+	// apply it (the doctor says why).
+	Country           string `json:"country,omitempty"`
+	CountryConfigured string `json:"country_configured,omitempty"`
 }
 
 // WiFiKnown is a network wpa_supplicant holds.

@@ -46,6 +46,7 @@ func TestWiFiGuestAgent(t *testing.T) {
 	socket, logPath, stopAgent := startAgent(t, "a", `board = "auto"
 [wifi]
 interface = "`+sta+`"
+country = "FR"
 [[wifi.network]]
 ssid = "lab-agent"
 psk = "agentpassword"
@@ -99,6 +100,11 @@ priority = 5
 	if st.State != network.WiFiStateCompleted || st.SSID != "lab-agent" || !strings.HasPrefix(st.Address, "10.78.0.") || st.Link == nil {
 		t.Errorf("status = %+v", st)
 	}
+	// [wifi] country, applied at start (FR: not the DE TestWiFiGuest set,
+	// as the domain is the kernel's, for every radio).
+	if st.Country != "FR" || st.CountryConfigured != "FR" {
+		t.Errorf("status country %q, configured %q; want FR applied", st.Country, st.CountryConfigured)
+	}
 
 	run := func(stdin string, args ...string) (string, string, int) {
 		var out, errb bytes.Buffer
@@ -108,8 +114,8 @@ priority = 5
 	}
 	out, errs, code := run("", "wifi", "status")
 	t.Logf("boxagent wifi status:\n%s%s", out, errs)
-	if code != 0 || !strings.Contains(out, "lab-agent") {
-		t.Errorf("wifi status: exit %d", code)
+	if code != 0 || !strings.Contains(out, "lab-agent") || !regexp.MustCompile(`(?m)^country: +FR$`).MatchString(out) {
+		t.Errorf("wifi status: exit %d, want the network and country FR", code)
 	}
 	// net show lists the Wi-Fi link beside the (here no) wired uplinks.
 	out, errs, code = run("", "net", "show")

@@ -131,6 +131,9 @@ func printWiFiStatus(e *Env, st network.WiFiStatus) error {
 	if st.LastDisconnect != "" {
 		t.row("last drop:", st.LastDisconnect)
 	}
+	if c := countryCell(st.Country, st.CountryConfigured); c != "" {
+		t.row("country:", c)
+	}
 	var known []string
 	for _, k := range st.Known {
 		s := k.SSID
@@ -141,6 +144,27 @@ func printWiFiStatus(e *Env, st network.WiFiStatus) error {
 	}
 	t.row("known:", orDash(strings.Join(known, ", ")))
 	return t.flush()
+}
+
+// countryCell is the regulatory domain as wifi status shows it, with
+// the configured one when the kernel has another.
+func countryCell(have, want string) string {
+	switch {
+	case have == "" && want == "":
+		return ""
+	case have == want:
+		return have
+	case have == "":
+		return want + " configured; the kernel's domain could not be read"
+	}
+	cell := have
+	if have == "00" {
+		cell += " (world)"
+	}
+	if want != "" {
+		cell += "; [wifi] country " + want + " is not applied (boxagent doctor says why)"
+	}
+	return cell
 }
 
 func wifiScan(ctx context.Context, e *Env, o *Opts) error {

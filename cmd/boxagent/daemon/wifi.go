@@ -449,6 +449,11 @@ func (d *wifiDomain) Register(api *localapi.Server) {
 		}
 		st := c.Status()
 		st.Address = d.leaseAddress()
+		st.CountryConfigured = string(wifiConfig(d.a.config()).Country)
+		if h, err := netlink.NewHandle(); err == nil {
+			st.Country, _ = network.RegDomain(h)
+			h.Close()
+		}
 		if st.State == network.WiFiStateCompleted {
 			if sig, err := c.SignalPoll(r.Context()); err == nil {
 				st.Link = &sig
