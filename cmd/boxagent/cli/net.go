@@ -20,8 +20,8 @@ func netCmd() *Command {
 	var fs *pflag.FlagSet
 	var u network.Uplink
 	var vlan, priority int
-	var options []string
-	var passwordStdin bool
+	var options, routes, vendorOptions []string
+	var passwordStdin, noDefaultRoute bool
 	var dot1x network.Dot1X
 	return &Command{
 		Name: "net", Usage: "show|apply|renew IFACE|uplink add --parent LINK [flags]|uplink del LINK", Short: "show and apply the wired uplinks (VLAN, DHCP/IPoE, static, PPPoE)",
@@ -38,7 +38,14 @@ uplink del  remove the uplink whose link is LINK and what the agent made
 The uplink flags are those of uplink add. A PPPoE or 802.1X password is
 read from stdin (--password-stdin) or a file (--dot1x-password-file),
 never from the command line. --dot1x-eap authenticates a DHCP uplink
-with 802.1X (wpa_supplicant's wired driver) before DHCP starts.`,
+with 802.1X (wpa_supplicant's wired driver) before DHCP starts.
+
+An IPTV VLAN beside the uplink that carries the internet takes
+--no-default-route (for IPv4, and for IPv6 when --ipv6 is given) and its
+static routes: --route 'TO' or --route 'TO via GW', as ip route writes
+them, once per route. --ipv6 auto|dhcp|off turns on the uplink's IPv6 and
+the other IPv6 flags need it; without it the link's IPv6 is left as the
+kernel has it.`,
 		Flags: func(f *pflag.FlagSet, o *Opts) {
 			fs = f
 			jsonFlag(f, o)
@@ -52,7 +59,10 @@ with 802.1X (wpa_supplicant's wired driver) before DHCP starts.`,
 			f.StringVar(&u.IPv4.VendorClass, "vendor-class", "", "uplink add: DHCP option 60, a string or hex:...")
 			f.StringVar(&u.IPv4.ClientID, "client-id", "", "uplink add: DHCP option 61: mac, none or hex:...")
 			f.StringArrayVar(&options, "option", nil, "uplink add: extra DHCP option CODE=VALUE (repeatable)")
-			f.IntVar(&u.IPv4.RouteMetric, "route-metric", 0, "uplink add: metric of the default route")
+			f.IntVar(&u.IPv4.RouteMetric, "route-metric", 0, "uplink add: metric of the uplink's routes, the default route's too")
+			f.BoolVar(&noDefaultRoute, "no-default-route", false, "uplink add: carry no default route, IPv4 or IPv6 (an IPTV VLAN)")
+			f.StringArrayVar(&routes, "route", nil, "uplink add: static route 'TO' or 'TO via GW' on the link (repeatable)")
+			f.IntVar(&u.IPv4.IGMPVersion, "igmp-version", 0, "uplink add: IGMP version 1..3 the link speaks whatever it hears")
 			f.StringVar(&u.IPv4.Address, "address", "", "uplink add: static address a.b.c.d/len")
 			f.StringVar(&u.IPv4.Gateway, "gateway", "", "uplink add: static gateway")
 			f.StringSliceVar(&u.IPv4.DNS, "dns", nil, "uplink add: static DNS servers")
@@ -60,6 +70,14 @@ with 802.1X (wpa_supplicant's wired driver) before DHCP starts.`,
 			f.StringVar(&u.IPv4.User, "user", "", "uplink add: PPPoE user")
 			f.BoolVar(&passwordStdin, "password-stdin", false, "uplink add: read the PPPoE or 802.1X password from stdin")
 			f.StringVar(&u.IPv4.Service, "service", "", "uplink add: PPPoE service name")
+			f.StringVar(&u.IPv6.Method, "ipv6", "", "uplink add: IPv6: auto (router advertisements), dhcp (DHCPv6) or off")
+			f.StringVar(&u.IPv6.DHCPv6, "dhcpv6", "", "uplink add: DHCPv6 auto (as the RA's M and O flags ask), stateful, stateless or off")
+			f.StringVar(&u.IPv6.AddrGenMode, "addr-gen-mode", "", "uplink add: IPv6 interface identifiers: eui64 or random")
+			f.IntVar(&u.IPv6.RouteMetric, "ipv6-route-metric", 0, "uplink add: metric of the router's IPv6 default route")
+			f.IntVar(&u.IPv6.EnterpriseNumber, "enterprise-number", 0, "uplink add: the vendor's IANA enterprise number of DHCPv6 options 16 and 17")
+			f.StringVar(&u.IPv6.VendorClass, "ipv6-vendor-class", "", "uplink add: DHCPv6 option 16, a string or hex:...")
+			f.StringArrayVar(&vendorOptions, "ipv6-vendor-option", nil, "uplink add: DHCPv6 option 17 sub-option CODE=VALUE (repeatable)")
+			f.IntVar(&u.IPv6.PrefixDelegation, "prefix-delegation", 0, "uplink add: ask DHCPv6 for a delegated prefix of this length, 1..64")
 			f.StringVar(&dot1x.EAP, "dot1x-eap", "", "uplink add: 802.1X before DHCP: md5 or peap")
 			f.StringVar(&dot1x.Identity, "dot1x-identity", "", "uplink add: 802.1X identity")
 			f.StringVar(&dot1x.AnonymousIdentity, "dot1x-anonymous-identity", "", "uplink add: PEAP's outer identity")
@@ -131,15 +149,22 @@ with 802.1X (wpa_supplicant's wired driver) before DHCP starts.`,
 					if fs.Changed("priority") {
 						u.Priority = &priority
 					}
-					for _, kv := range options {
-						k, v, ok := strings.Cut(kv, "=")
-						if !ok || k == "" {
-							return usagef("--option %q is not CODE=VALUE", kv)
+					var err error
+					if u.IPv4.Options, err = codeValues("--option", options); err != nil {
+						return err
+					}
+					if u.IPv6.VendorOptions, err = codeValues("--ipv6-vendor-option", vendorOptions); err != nil {
+						return err
+					}
+					if u.IPv4.Routes, err = netRoutes(routes); err != nil {
+						return err
+					}
+					if noDefaultRoute {
+						u.IPv4.DefaultRoute = new(false)
+						// IPv6 "off" takes no other key: it has no route.
+						if u.IPv6.Configured() && u.IPv6.Method != network.IPv6Off {
+							u.IPv6.DefaultRoute = new(false)
 						}
-						if u.IPv4.Options == nil {
-							u.IPv4.Options = map[string]string{}
-						}
-						u.IPv4.Options[k] = v
 					}
 					if dot1x != (network.Dot1X{}) {
 						u.Dot1X = &dot1x
@@ -198,26 +223,84 @@ with 802.1X (wpa_supplicant's wired driver) before DHCP starts.`,
 	}
 }
 
+// codeValues is a repeatable CODE=VALUE flag's values by code; nil when
+// the flag was not given.
+func codeValues(flag string, kvs []string) (map[string]string, error) {
+	var m map[string]string
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usagef("%s %q is not CODE=VALUE", flag, kv)
+		}
+		if m == nil {
+			m = map[string]string{}
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+// netRoutes is the --route values, each "TO" or "TO via GW" as ip route
+// writes them; the validation of the uplink checks the addresses.
+func netRoutes(routes []string) ([]network.RouteConfig, error) {
+	var out []network.RouteConfig
+	for _, r := range routes {
+		f := strings.Fields(r)
+		switch {
+		case len(f) == 1:
+			out = append(out, network.RouteConfig{To: f[0]})
+		case len(f) == 3 && f[1] == "via":
+			out = append(out, network.RouteConfig{To: f[0], Via: f[2]})
+		default:
+			return nil, usagef("--route %q is not 'TO' or 'TO via GW' (239.0.0.0/8, or 10.0.0.0/8 via 192.0.2.1)", r)
+		}
+	}
+	return out, nil
+}
+
+// netKeyFlags are the uplink keys, indexes and option codes taken out,
+// whose flag is not the key's own name ("ipv4.user" → "--user").
+var netKeyFlags = map[string]string{
+	"ipv4.password":       "--password-stdin",
+	"ipv4.options":        "--option",
+	"ipv4.default_route":  "--no-default-route",
+	"ipv4.routes":         "--route",
+	"ipv4.routes.to":      "--route",
+	"ipv4.routes.via":     "--route",
+	"ipv6.method":         "--ipv6",
+	"ipv6.default_route":  "--no-default-route",
+	"ipv6.route_metric":   "--ipv6-route-metric",
+	"ipv6.vendor_class":   "--ipv6-vendor-class",
+	"ipv6.vendor_options": "--ipv6-vendor-option",
+	"dot1x":               "--dot1x-eap",
+	"dot1x.password":      "--password-stdin",
+}
+
 // netFlagOf names the flag of a [network] key ("uplink[0].ipv4.user" →
-// "--user").
+// "--user", "uplink[0].ipv4.routes[1].via" → "--route").
 func netFlagOf(key string) string {
 	_, field, _ := strings.Cut(key, ".")
-	if d, ok := strings.CutPrefix(field, "dot1x."); ok {
-		if d == "password" {
-			return "--password-stdin"
+	// An option's code is any string: it goes before the indexes do.
+	for _, m := range []string{"ipv4.options", "ipv6.vendor_options"} {
+		if strings.HasPrefix(field, m+".") {
+			field = m
 		}
+	}
+	for {
+		i := strings.IndexByte(field, '[')
+		j := strings.IndexByte(field, ']')
+		if i < 0 || j < i {
+			break
+		}
+		field = field[:i] + field[j+1:]
+	}
+	if f, ok := netKeyFlags[field]; ok {
+		return f
+	}
+	if d, ok := strings.CutPrefix(field, "dot1x."); ok {
 		return "--dot1x-" + strings.ReplaceAll(d, "_", "-")
 	}
-	if field == "dot1x" {
-		return "--dot1x-eap"
-	}
-	field = strings.TrimPrefix(field, "ipv4.")
-	if f, _, ok := strings.Cut(field, "."); ok && f == "options" {
-		return "--option"
-	}
-	if f, _, ok := strings.Cut(field, "["); ok && (f == "dns" || f == "search") {
-		return "--" + f
-	}
+	field = strings.TrimPrefix(strings.TrimPrefix(field, "ipv4."), "ipv6.")
 	return "--" + strings.ReplaceAll(field, "_", "-")
 }
 

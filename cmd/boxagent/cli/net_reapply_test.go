@@ -281,3 +281,54 @@ route_metric = 50
 		t.Errorf("resolv.conf after uplink1 left:\n%s", got)
 	}
 }
+
+// TestNetUplinkAddNoDefaultRoute: an uplink added from the command line
+// with --no-default-route and --route, as an IPTV VLAN beside the
+// internet uplink, binds a lease whose router dnsmasq names, and the box's
+// kernel has its prefix and static routes on the link but no default
+// route.
+func TestNetUplinkAddNoDefaultRoute(t *testing.T) {
+	l := newISPLab(t)
+	l.dnsmasq(t, 0, "10.45.0", "10.45.0.1", "iptv.example")
+	root := t.TempDir()
+	writeConfig(t, root, "board = \"generic-x86_64\"\n")
+	p := startAgentEnv(t, root, []string{netnsEnv + "=" + l.box})
+	events := eventStream(t, p)
+
+	out, stderr, code := p.run("net", "uplink", "add", "--parent", "uplink0", "--route-metric", "300", "--no-default-route",
+		"--route", "239.0.0.0/8", "--route", "10.99.0.0/16 via 10.45.0.1")
+	if code != 0 {
+		t.Fatalf("net uplink add: exit %d\n%s%s", code, out, stderr)
+	}
+	waitNet(t, events, "uplink0 bound", bound("uplink0"))
+	v, err := p.client().Net(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Uplinks) != 1 || v.Uplinks[0].DHCP == nil || v.Uplinks[0].DHCP.Lease == nil || v.Uplinks[0].DHCP.Lease.Router.String() != "10.45.0.1" {
+		t.Fatalf("the lease names no router, so no default route is no proof: %+v", v.Uplinks)
+	}
+
+	// The static routes follow the lease, with the uplink's metric.
+	want := []string{"10.99.0.0/16 via 10.45.0.1 proto dhcp src 10.45.0.", "239.0.0.0/8 proto dhcp scope link src 10.45.0."}
+	var got string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		b, err := exec.Command("ip", "-n", l.box, "-4", "route", "show", "dev", "uplink0").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip route: %v: %s", err, b)
+		}
+		got = string(b)
+		if strings.Contains(got, want[0]) && strings.Contains(got, want[1]) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("routes on uplink0:\n%swant %q", got, want)
+		}
+	}
+	if !strings.Contains(got, " metric 300") {
+		t.Errorf("routes on uplink0 without the uplink's metric:\n%s", got)
+	}
+	if b, _ := exec.Command("ip", "-n", l.box, "-4", "route", "show", "default").CombinedOutput(); len(strings.TrimSpace(string(b))) > 0 {
+		t.Errorf("a default route in the box: %s", b)
+	}
+}

@@ -127,6 +127,8 @@ func TestNetUplinkEdit(t *testing.T) {
 		{[]string{"--parent", "lo", "--vlan", "35", "--method", "pppoe"}, 2, "--user: missing"},
 		{[]string{"--parent", "lo", "--mac", "01:00:5e:00:00:01"}, 2, "--mac: 01:00:5e:00:00:01 is a multicast address"},
 		{[]string{"--parent", "lo", "--option", "125"}, 2, `--option "125" is not CODE=VALUE`},
+		{[]string{"--parent", "lo", "--route", "239.0.0.0/8 dev lo"}, 2, `--route "239.0.0.0/8 dev lo" is not 'TO' or 'TO via GW'`},
+		{[]string{"--parent", "lo", "--no-default-route", "--ipv6", "auto", "--ipv6-vendor-class", "IPTV_STB"}, 2, "--enterprise-number: missing"},
 		{[]string{"--parent", "lo", "--method", "static", "--address", "192.0.2.10/24", "--search", "ok.example,bad domain"}, 2, `--search: "bad domain" is not a domain name`},
 		{[]string{"--parent", "lo", "--vlan", "45", "--dot1x-eap", "md5"}, 2, "--dot1x-identity: missing"},
 		{[]string{"--parent", "lo", "--vlan", "45", "--dot1x-eap", "md5", "--dot1x-identity", "box"}, 2, "--password-stdin: missing: set password or password_file"},
