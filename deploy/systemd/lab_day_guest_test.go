@@ -28,8 +28,10 @@ const (
 // only through the boxagent CLI, each step a subtest that stops the day
 // when it fails: the agent as the hardened boxagent.service (readiness,
 // user boxagent, watchdog), an IPoE uplink on VLAN 45 whose DHCP server
-// answers only option 60 IPTV_STB, a PPPoE uplink with its password from
-// stdin, a WPA2 network joined, a signed update.zip staged on a hot-plugged FAT32 stick and
+// answers only option 60 IPTV_STB and pushes the IPTV platform's route
+// with option 121 (the uplink takes no default route: --no-default-route,
+// multicast by --route, IGMPv2), a PPPoE uplink with its password from
+// stdin that carries the only default route, a WPA2 network joined, a signed update.zip staged on a hot-plugged FAT32 stick and
 // ejected, and history --json showing every act with its snapshot and no
 // secret. The host checks the stick with fsck.fat afterwards. Each step
 // logs "day STEP: DURATION" (docs/BENCHMARKS.md).
@@ -53,7 +55,8 @@ chmod 0600 /etc/boxagent/config.toml`, "D="+dir, "C="+os.Getenv(envDayCert))
 	vlan := isp.AddVLAN(t, "isp0", 45)
 	isp.Addr(t, vlan, "10.45.4.1/24")
 	guest.StartDnsmasq(t, guest.DnsmasqConfig{NS: isp, Interface: vlan, Range: "10.45.4.100,10.45.4.200,255.255.255.0,1h",
-		VendorClass: "IPTV_STB", NoPing: true, Extra: []string{"--dhcp-option=option:router,10.45.4.1"}})
+		VendorClass: "IPTV_STB", NoPing: true, Extra: []string{"--dhcp-option=option:router,10.45.4.1",
+			"--dhcp-option=option:classless-static-route,10.99.0.0/16,10.45.4.1"}})
 	_, password := guest.StartPPPoEISP(t, "ispp", "eth3")
 	radios := guest.Hwsim(t, 2)
 	guest.StartWpaSupplicant(t, &guest.Bus{Address: "unix:path=/run/dbus/system_bus_socket"})
@@ -87,13 +90,29 @@ chmod 0600 /etc/boxagent/config.toml`, "D="+dir, "C="+os.Getenv(envDayCert))
 	day.step("uplink IPoE VLAN 45, option 60 IPTV_STB", func(t *testing.T) {
 		ev := followEvents(t)
 		start := time.Now()
-		cli(t, "", "net", "uplink", "add", "--parent", "eth4", "--vlan", "45", "--method", "dhcp", "--vendor-class", "IPTV_STB", "--route-metric", "100")
+		cli(t, "", "net", "uplink", "add", "--parent", "eth4", "--vlan", "45", "--method", "dhcp", "--vendor-class", "IPTV_STB", "--route-metric", "100",
+			"--no-default-route", "--route", "239.0.0.0/8", "--igmp-version", "2")
 		ev.wait(t, 90*time.Second, "a DHCP lease on eth4.45", func(e dayEvent) bool {
 			return e.Type == "net" && e.Data.Uplink == "eth4.45" && e.Data.DHCP != nil && e.Data.DHCP.State == "bound"
 		})
 		t.Logf("day lease: %s", time.Since(start).Round(time.Millisecond))
 		if addr := sh(t, "ip -4 -o addr show dev eth4.45"); !strings.Contains(addr, "10.45.4.") {
 			t.Errorf("eth4.45 has no lease address: %s", addr)
+		}
+		// The IPTV platform's route from option 121 and multicast are on
+		// the VLAN; the default route is not, though the lease names a
+		// router.
+		routes := sh(t, "ip -4 route show dev eth4.45")
+		for _, want := range []string{"10.99.0.0/16 via 10.45.4.1", "239.0.0.0/8"} {
+			if !strings.Contains(routes, want) {
+				t.Errorf("eth4.45 lacks the route %q:\n%s", want, routes)
+			}
+		}
+		if strings.Contains(routes, "default") {
+			t.Errorf("the IPTV uplink took the default route:\n%s", routes)
+		}
+		if v := strings.TrimSpace(sh(t, "cat /proc/sys/net/ipv4/conf/eth4.45/force_igmp_version")); v != "2" {
+			t.Errorf("eth4.45 force_igmp_version %s, want 2", v)
 		}
 	})
 	day.step("uplink PPPoE, password from stdin", func(t *testing.T) {
@@ -105,8 +124,8 @@ chmod 0600 /etc/boxagent/config.toml`, "D="+dir, "C="+os.Getenv(envDayCert))
 			return e.Type == "net" && e.Data.Uplink == "eth3.45" && e.Data.PPPoE != nil && e.Data.PPPoE.Up
 		})
 		t.Logf("day PPPoE up: %s", time.Since(start).Round(time.Millisecond))
-		if r := sh(t, "ip -4 route show default"); !strings.Contains(r, "metric 50") {
-			t.Errorf("no default route over the PPPoE session: %s", r)
+		if r := sh(t, "ip -4 route show default"); !strings.Contains(r, "metric 50") || strings.Count(r, "default") != 1 {
+			t.Errorf("want one default route, over the PPPoE session: %s", r)
 		}
 	})
 	day.step("Wi-Fi: join a WPA2 network, password from stdin", func(t *testing.T) {
