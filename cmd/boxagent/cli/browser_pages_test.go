@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -296,13 +297,22 @@ func TestBrowserBluetoothPage(t *testing.T) {
 // DHCP uplink served by real dnsmasq, which answers only a client that
 // sends the vendor class (option 60) and option 125 of the config, and a
 // static one; the page shows the lease's details, and Apply and Renew
-// from the page end as done operations.
+// from the page end as done operations. The same dnsmasq sends router
+// advertisements (M and O, a SLAAC prefix) and gives a DHCPv6 address and
+// DNS server: the DHCP uplink's IPv6 part shows the router, both
+// addresses with their origins and lifetimes, and the DNS server.
 func TestBrowserNetworkPage(t *testing.T) {
 	const pppoePassword = "pw-never-shown-7Hq"
 	l := newISPLab(t)
+	// dnsmasq finds the prefix it advertises on the interface.
+	sh(t, "ip", "-n", l.isp, "addr", "add", "2001:db8:45::1/64", "dev", "isp0", "nodad")
+	// The vendor tags are DHCPv4's: DHCPv6 (dnsmasq's tag "dhcpv6") is
+	// answered without them.
 	l.dnsmasq(t, 0, "10.45.0", "10.45.0.1", "iptv.example",
 		"--dhcp-vendorclass=set:iptv,IPTV_TEST", "--dhcp-match=set:v125,125,00:00:0d:e9",
-		"--dhcp-ignore=tag:!iptv", "--dhcp-ignore=tag:!v125")
+		"--dhcp-ignore=tag:!iptv,tag:!dhcpv6", "--dhcp-ignore=tag:!v125,tag:!dhcpv6",
+		"--enable-ra", "--ra-param=isp0,4,600", "--dhcp-range=2001:db8:45::100,2001:db8:45::1ff,slaac,64,10m",
+		"--dhcp-option=option6:dns-server,[2001:db8:45::53]", "--dhcp-option=option6:domain-search,iptv.example")
 	root := t.TempDir()
 	writeConfig(t, root, "board = \"generic-x86_64\"\n"+pageConfig+`
 [[network.uplink]]
@@ -313,6 +323,8 @@ vendor_class = "IPTV_TEST"
 route_metric = 100
 [network.uplink.ipv4.options]
 125 = "hex:00000de9"
+[network.uplink.ipv6]
+method = "auto"
 
 [[network.uplink]]
 parent = "uplink1"
@@ -342,6 +354,28 @@ password = "`+pppoePassword+`"
 			t.Errorf("the DHCP uplink lacks %q:\n%s", want, s)
 		}
 	}
+	// Its IPv6: the router heard, a SLAAC address past DAD (no longer
+	// tentative) and a DHCPv6 one, each with its lifetimes left, and the
+	// DNS server of the RA and DHCPv6.
+	v6 := lease + `//dd[contains(@class,"net-ipv6-addresses")]/div/div`
+	do(t, ctx, "network", "the DHCP uplink's IPv6",
+		chromedp.WaitVisible(v6+`[starts-with(text(),"slaac:")]`),
+		chromedp.WaitVisible(v6+`[starts-with(text(),"dhcpv6:")]`))
+	s = textOf(t, ctx, "#net-uplink-uplink0")
+	for _, want := range []string{"IPv6\nmethod\nauto\nrouter\nfe80::", "flags\nM (addresses from DHCPv6), O (other settings from DHCPv6)",
+		"router lifetime\n10 min", "prefixes\n2001:db8:45::/64", "last heard\n", "DHCPv6\nstateful\nserver (DUID)\n0001",
+		"link-local: preferred forever, valid forever", "DNS\n2001:db8:45::53", "search domains\niptv.example"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("the DHCP uplink's IPv6 lacks %q:\n%s", want, s)
+		}
+	}
+	for _, re := range []string{`2001:db8:45:0:[0-9a-f:]+/64\nslaac: preferred \d+ min, valid \d+ min`,
+		`2001:db8:45::1[0-9a-f]{2}/128\ndhcpv6: preferred \d+ min, valid \d+ min`,
+		`renews\n.+ \(in \d+ min\)\nrebinds\n`} {
+		if !regexp.MustCompile(re).MatchString(s) {
+			t.Errorf("the DHCP uplink's IPv6 lacks %s:\n%s", re, s)
+		}
+	}
 	s = textOf(t, ctx, "#net-uplink-uplink1")
 	for _, want := range []string{"static", "10.46.0.2/24", "gateway\n10.46.0.1"} {
 		if !strings.Contains(s, want) {
@@ -365,11 +399,22 @@ password = "`+pppoePassword+`"
 	status := func(kind string) string {
 		return `//section[@id="network"]//p[@role="status"][contains(text(),"` + kind + ` #")][contains(text(),": done")]`
 	}
+	// Apply redraws the page. uplink0's item, the same but for its fresh
+	// values (lifetimes, when the router was last heard), is kept (a
+	// button under a finger stays put) and takes the new ones.
+	const item = `document.getElementById("net-uplink-uplink0")`
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`(() => { const li = `+item+`; li.kept = true; for (const f of li.querySelectorAll(".net-fresh")) f.old = true; })()`)); err != nil {
+		t.Fatal(err)
+	}
 	applied := time.Now()
 	do(t, ctx, "network", "apply from the page",
 		click("#net-apply"),
 		chromedp.WaitVisible(status("net.apply")))
 	t.Logf("figure: Apply clicked to its result on the page: %s", time.Since(applied).Round(time.Millisecond))
+	waitJS(t, ctx, "a redraw after Apply", `(() => { const f = [...`+item+`.querySelectorAll(".net-fresh")]; return f.length > 0 && !f.some((x) => x.old); })()`, item+`.innerText`)
+	if kept, err := chromedp.Run(ctx, chromedp.Evaluate[bool](item+`.kept === true`)); err != nil || !kept {
+		t.Errorf("the redraw after Apply rebuilt uplink0's item (kept %v, %v):\n%s", kept, err, textOf(t, ctx, "#net-uplink-uplink0"))
+	}
 	do(t, ctx, "network", "renew from the page",
 		click("#net-renew-uplink0"),
 		chromedp.WaitVisible(status("net.renew")))

@@ -1,7 +1,7 @@
 // The Network page: a client of /api/v1/net… like the CLI; no logic of its
-// own. "net" events (links, leases, PPPoE sessions) redraw what changed
-// (patchList). The API never returns secrets (the PPPoE password), so the
-// page cannot show one.
+// own. "net" events (links, leases, PPPoE sessions, IPv6) redraw what
+// changed (patchList). The API never returns secrets (the PPPoE password),
+// so the page cannot show one.
 "use strict";
 (() => {
   const root = () => document.querySelector("#network .page-body");
@@ -22,9 +22,33 @@
   // relative says how far a time is from now, in the page's words.
   function relative(d) {
     const s = Math.round((d.getTime() - Date.now()) / 1000);
-    const a = Math.abs(s);
-    const span = a < 120 ? a + " s" : a < 7200 ? Math.round(a / 60) + " min" : Math.round(a / 3600) + " h";
-    return (s >= 0 ? t("net.in") : t("net.ago")).replace("%s", span);
+    return (s >= 0 ? t("net.in") : t("net.ago")).replace("%s", span(Math.abs(s)));
+  }
+
+  // span is a number of seconds, rounded to the unit that reads best.
+  function span(a) {
+    return a < 120 ? a + " s" : a < 7200 ? Math.round(a / 60) + " min" : Math.round(a / 3600) + " h";
+  }
+
+  // fresh marks a value that differs in nearly every answer (a lifetime
+  // ticking down, when the router was last heard): patchList leaves it out
+  // of its comparison (data-live) and draw puts the new one into a kept
+  // item, as the Bluetooth page does with a signal, so that an item is not
+  // rebuilt for it.
+  function fresh(node) {
+    const s = el("span", "", "net-fresh");
+    s.dataset.live = "";
+    s.append(node);
+    return s;
+  }
+
+  // lifetime is an IPv6 lifetime, the seconds left when the API answered
+  // (absent: forever), in the words of the catalogue's key ("valid %s").
+  function lifetime(key, s) {
+    const [pre, post] = t(key).split("%s");
+    const out = el("span", pre);
+    out.append(fresh(s === undefined || s === null ? t("net.ipv6.forever") : span(s)), post || "");
+    return out;
   }
 
   // Lease durations are Go time.Duration values: nanoseconds.
@@ -79,6 +103,9 @@
       xp("net.dot1x.reason", x.reason);
       li.append(el("h5", t("net.dot1x")), xd);
     }
+    // IPv6 before the DHCP lease: Renew (DHCPv4's) and its status line,
+    // which patchList puts at the item's end, stay together.
+    if (u.ipv6) li.append(el("h5", t("net.ipv6")), ipv6List(u.ipv6));
     if (u.dhcp) {
       const d = u.dhcp;
       const ld = el("dl", "", "net-lease");
@@ -121,6 +148,56 @@
     return li;
   }
 
+  // ipv6List is an uplink's IPv6 as `net show` prints it: the router's
+  // advertisement, the DHCPv6 client, every address with its origin and
+  // lifetimes, and the DNS they give.
+  function ipv6List(v6) {
+    const sd = el("dl", "", "net-lease net-ipv6");
+    const sp = (k, val) => sd.append(el("dt", t(k)), dd(val));
+    sp("net.ipv6.method", v6.method);
+    const r = v6.router;
+    if (r) {
+      sp("net.ipv6.router", r.address);
+      const flags = [];
+      if (r.managed) flags.push(t("net.ipv6.flag_m"));
+      if (r.other) flags.push(t("net.ipv6.flag_o"));
+      sp("net.ipv6.flags", flags.length ? flags.join(", ") : t("net.ipv6.no_flags"));
+      sp("net.ipv6.router_lifetime", r.lifetime_s ? span(r.lifetime_s) : t("net.ipv6.not_default"));
+      sp("net.ipv6.prefixes", (r.prefixes || []).join(", "));
+      sp("net.ipv6.heard", fresh(when(r.seen)));
+    } else if (v6.method !== "off") {
+      sp("net.ipv6.router", t("net.ipv6.no_router"));
+    }
+    const d = v6.dhcpv6;
+    if (d) {
+      sp("net.ipv6.dhcpv6", d.mode + (d.error ? ": " + d.error : ""));
+      if (d.server) sp("net.ipv6.server", d.server);
+      if (d.renew_at) {
+        sp("net.ipv6.renew_at", when(d.renew_at));
+        sp("net.ipv6.rebind_at", when(d.rebind_at));
+      }
+      if (d.delegated_prefix) {
+        const p = el("span", d.delegated_prefix + ", ");
+        p.append(lifetime("net.ipv6.valid", d.delegated_valid_for));
+        sp("net.ipv6.delegated", p);
+      }
+    }
+    const addrs = el("dd", "", "net-ipv6-addresses");
+    for (const a of v6.addresses) {
+      // The address on a line, where it came from and its lifetimes under it.
+      const about = el("div", a.origin + (a.tentative ? ", " + t("net.ipv6.tentative") : "") + ": ", "muted");
+      about.append(lifetime("net.ipv6.preferred", a.preferred_for), ", ", lifetime("net.ipv6.valid", a.valid_for));
+      const item = el("div");
+      item.append(el("div", a.address), about);
+      addrs.append(item);
+    }
+    if (!v6.addresses.length) addrs.textContent = "—";
+    sd.append(el("dt", t("net.ipv6.addresses"), "net-ipv6-addresses"), addrs);
+    sp("net.dns", (v6.dns || []).join(", "));
+    sp("net.ipv6.search", (v6.search || []).join(" "));
+    return sd;
+  }
+
   // build lays out the page once (again when the language changes); draw
   // then only patches it.
   function build(body) {
@@ -148,7 +225,15 @@
     if (body.dataset.built !== I18N.lang) build(body);
     const list = document.getElementById("net-uplinks");
     document.getElementById("net-no-uplinks").hidden = v.uplinks.length > 0;
-    keepFocus(body, () => patchList(list, v.uplinks.map((u) => uplinkItem(u, v))));
+    const items = v.uplinks.map((u) => uplinkItem(u, v));
+    keepFocus(body, () => patchList(list, items));
+    // A kept item takes this answer's fresh values (see fresh).
+    for (const n of items) {
+      const kept = [...list.children].find((c) => c.dataset.key === n.dataset.key);
+      if (!kept || kept === n) continue;
+      const old = kept.querySelectorAll(".net-fresh");
+      n.querySelectorAll(".net-fresh").forEach((f, i) => { if (old[i]) old[i].replaceWith(f); });
+    }
     // Times kept from an earlier draw have aged.
     for (const s of list.querySelectorAll("[data-time]")) s.textContent = "(" + relative(new Date(s.dataset.time)) + ")";
     const links = el("table", "", "net-links");
