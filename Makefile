@@ -152,12 +152,17 @@ screenshots:
 # Every fuzz target of the tree for FUZZTIME each (parsers of bytes an
 # attacker controls: the hotspot's DNS and DHCP, NoCloud, uevents,
 # mountinfo, key files, packages, config).
-FUZZTIME ?= 30s
+# FUZZMINIMIZE bounds the minimizing of each new interesting input: with
+# Go's default (60 s) a 4 KiB disk image (FuzzInspect) spent the whole
+# run minimizing its first find, shown as "0/sec" with nothing new; at
+# 200 tries it runs ~15 000 execs/s and finds ~40 inputs in 30 s.
+FUZZTIME     ?= 30s
+FUZZMINIMIZE ?= 200x
 fuzz:
 	@for f in $$(git ls-files '*_test.go' | xargs grep -l '^func Fuzz'); do \
 	  for n in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -c6-); do \
 	    echo "fuzz ./$$(dirname $$f) $$n for $(FUZZTIME)"; \
-	    $(GO) test -run '^$$' -fuzz "^$$n\$$" -fuzztime $(FUZZTIME) ./$$(dirname $$f) || exit 1; \
+	    $(GO) test -run '^$$' -fuzz "^$$n\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./$$(dirname $$f) || exit 1; \
 	  done; \
 	done
 
