@@ -44,10 +44,12 @@ func (a *agent) buildDomains() []domain {
 	wifi, wired := newWiFiDomain(a), newNetworkDomain(a)
 	wifi.dns, wired.dns = dns, dns
 	wired.wifi = wifi // net show lists the Wi-Fi link too
+	bt, snd := newBluetoothDomain(a), newAudioDomain(a)
+	snd.bt = bt // a call on a headset connects its voice profile through BlueZ
 	return []domain{
-		newBluetoothDomain(a),
+		bt,
 		wifi,
-		newAudioDomain(a),
+		snd,
 		wired,
 		newFirmwareDomain(a),
 		newFleetDomain(a),
