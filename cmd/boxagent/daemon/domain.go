@@ -32,9 +32,6 @@ type reconfigurer interface {
 	Reconfigure(ctx context.Context, old, cfg *config.Config) (notes []string, err error)
 }
 
-// plannedDomains are parts not built yet; status says so honestly.
-var plannedDomains = []string{"bluetooth", "audio", "network", "firmware"}
-
 // domains lists the built domains. Add one line per domain.
 func (a *agent) buildDomains() []domain {
 	// One resolv.conf for the wired uplinks' and the Wi-Fi link's DNS
