@@ -179,6 +179,7 @@ func mapFirmwareError(err error) *apitype.Error {
 
 var firmwareCodes = errorCodes{
 	{firmware.ErrNoStick, http.StatusNotFound, "fw.no_stick", "plug a FAT32 USB stick into the box; boxagent fw sticks lists what the agent sees"},
+	{firmware.ErrSeveralSticks, http.StatusBadRequest, "fw.invalid", "choose one: --device sdX1"},
 	{firmware.ErrMissingExtra, http.StatusUnprocessableEntity, "fw.missing_extra", "put the file at the package's root, or give its text in the board profile's [firmware.extra_text]"},
 	{firmware.ErrNotFound, http.StatusNotFound, "fw.not_found", "boxagent fw list shows the artifacts; boxagent fw add FILE imports one"},
 	{firmware.ErrBadHash, http.StatusBadRequest, "fw.invalid", "an artifact is named by its full SHA-256 (boxagent fw list)"},

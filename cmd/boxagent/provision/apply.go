@@ -610,9 +610,9 @@ func planUnits(r *os.Root, haveBinary bool, es *[]entry) (links []entry, notes [
 	units := systemd.Units()
 	for _, name := range slices.Sorted(maps.Keys(units)) {
 		at := ""
-		for _, d := range []string{"etc/systemd/system", "usr/lib/systemd/system", "lib/systemd/system"} {
-			if exists(r, d+"/"+name) {
-				at = d + "/" + name
+		for _, d := range systemd.UnitDirs() {
+			if p := strings.TrimPrefix(d, "/") + "/" + name; exists(r, p) {
+				at = p
 				break
 			}
 		}
