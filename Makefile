@@ -163,13 +163,26 @@ screenshots:
 # 200 tries it runs ~15 000 execs/s and finds ~40 inputs in 30 s.
 FUZZTIME     ?= 30s
 FUZZMINIMIZE ?= 200x
+#
+# A target that ends "context deadline exceeded" at the end of its time
+# and writes no failing input met Go's own coordinator race
+# (golang/go#75804, fixed in Go 1.27; seen once in a 10-minute run of
+# FuzzMountinfo): it is reported as that and the run goes on. Any other
+# failure, and any failing input written, fails the run.
 fuzz:
-	@for f in $$(git ls-files '*_test.go' | xargs grep -l '^func Fuzz'); do \
+	@races=""; for f in $$(git ls-files '*_test.go' | xargs grep -l '^func Fuzz'); do \
 	  for n in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -c6-); do \
-	    echo "fuzz ./$$(dirname $$f) $$n for $(FUZZTIME)"; \
-	    $(GO) test -run '^$$' -fuzz "^$$n\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./$$(dirname $$f) || exit 1; \
+	    d=$$(dirname $$f); echo "fuzz ./$$d $$n for $(FUZZTIME)"; \
+	    out=$$(mktemp); before=$$(ls $$d/testdata/fuzz/$$n 2>/dev/null | wc -l); \
+	    $(GO) test -run '^$$' -fuzz "^$$n\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./$$d 2>&1 | tee $$out; rc=$${PIPESTATUS[0]}; \
+	    after=$$(ls $$d/testdata/fuzz/$$n 2>/dev/null | wc -l); \
+	    if [ $$rc -ne 0 ] && [ $$after = $$before ] && grep -q '^    context deadline exceeded$$' $$out && [ $$(grep -c -- '^--- FAIL' $$out) = 1 ]; then \
+	      echo "fuzz: $$n ended on Go's fuzz coordinator deadline race (golang/go#75804), no failing input: not a finding"; races="$$races $$n"; \
+	    elif [ $$rc -ne 0 ]; then rm -f $$out; exit 1; fi; \
+	    rm -f $$out; \
 	  done; \
-	done
+	done; \
+	if [ -n "$$races" ]; then echo "fuzz: passed; the coordinator's deadline race (not a finding) in:$$races"; fi
 
 clean:
 	rm -rf $(BIN)
