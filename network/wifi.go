@@ -15,20 +15,12 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
-)
 
-// wpa_supplicant's D-Bus API (doc/dbus.doxygen in its source).
-const (
-	wpaService  = "fi.w1.wpa_supplicant1"
-	wpaPath     = dbus.ObjectPath("/fi/w1/wpa_supplicant1")
-	wpaIface    = "fi.w1.wpa_supplicant1.Interface"
-	wpaBSSIface = "fi.w1.wpa_supplicant1.BSS"
-	wpaNetIface = "fi.w1.wpa_supplicant1.Network"
-	dbusProps   = "org.freedesktop.DBus.Properties"
+	"github.com/boxagent/boxagent/internal/wpabus"
 )
 
 // WiFiService is wpa_supplicant's name on the system bus.
-const WiFiService = wpaService
+const WiFiService = wpabus.Service
 
 // Errors of the Wi-Fi client; a *WiFiError wraps one of them.
 var (
@@ -218,7 +210,7 @@ func OpenWiFi(ctx context.Context, conn *dbus.Conn, o WiFiOptions) (*WiFi, error
 	if msg := linkProblem(o.Interface); o.Interface == "" || msg != "" {
 		return nil, &WiFiError{Op: "open the Wi-Fi interface", Err: ErrWiFiNoInterface, Detail: cmp.Or(msg, "no interface named")}
 	}
-	has, err := wpaOnBus(ctx, conn)
+	has, err := wpabus.OnBus(ctx, conn)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +224,7 @@ func OpenWiFi(ctx context.Context, conn *dbus.Conn, o WiFiOptions) (*WiFi, error
 		bss: map[dbus.ObjectPath]*WiFiBSS{}, nets: map[string]*wifiNet{}, changed: make(chan struct{}),
 	}
 	// Subscribe before reading anything, so no change falls between.
-	if err := followWpa(ctx, conn, w.sig); err != nil {
+	if err := wpabus.Follow(ctx, conn, w.sig); err != nil {
 		return nil, err
 	}
 	if err := w.attach(ctx, o.Driver); err != nil {
@@ -243,25 +235,25 @@ func OpenWiFi(ctx context.Context, conn *dbus.Conn, o WiFiOptions) (*WiFi, error
 	return w, nil
 }
 
-func (w *WiFi) unsubscribe() { unfollowWpa(w.conn, w.sig) }
+func (w *WiFi) unsubscribe() { wpabus.Unfollow(w.conn, w.sig) }
 
 // attach gets the interface object and reads its state and BSS list.
 func (w *WiFi) attach(ctx context.Context, driver string) error {
-	root := w.conn.Object(wpaService, wpaPath)
-	err := root.CallWithContext(ctx, wpaService+".GetInterface", 0, w.ifname).Store(&w.path)
-	if dbusErrorName(err) == wpaService+".InterfaceUnknown" {
+	root := w.conn.Object(wpabus.Service, wpabus.Path)
+	err := root.CallWithContext(ctx, wpabus.Service+".GetInterface", 0, w.ifname).Store(&w.path)
+	if wpabus.ErrorName(err) == wpabus.Service+".InterfaceUnknown" {
 		args := map[string]dbus.Variant{"Ifname": dbus.MakeVariant(w.ifname), "Driver": dbus.MakeVariant(driver)}
-		err = root.CallWithContext(ctx, wpaService+".CreateInterface", 0, args).Store(&w.path)
+		err = root.CallWithContext(ctx, wpabus.Service+".CreateInterface", 0, args).Store(&w.path)
 		if err != nil {
-			return &WiFiError{Op: "open " + w.ifname, Err: ErrWiFiNoInterface, Detail: "wpa_supplicant: " + dbusMessage(err)}
+			return &WiFiError{Op: "open " + w.ifname, Err: ErrWiFiNoInterface, Detail: "wpa_supplicant: " + wpabus.ErrorText(err)}
 		}
 		w.log.Info("interface created in wpa_supplicant", "path", w.path)
 	} else if err != nil {
-		return &WiFiError{Op: "open " + w.ifname, Err: ErrWiFiNoSupplicant, Detail: dbusMessage(err)}
+		return &WiFiError{Op: "open " + w.ifname, Err: ErrWiFiNoSupplicant, Detail: wpabus.ErrorText(err)}
 	}
-	w.obj = w.conn.Object(wpaService, w.path)
+	w.obj = w.conn.Object(wpabus.Service, w.path)
 	var props map[string]dbus.Variant
-	if err := w.obj.CallWithContext(ctx, dbusProps+".GetAll", 0, wpaIface).Store(&props); err != nil {
+	if err := w.obj.CallWithContext(ctx, wpabus.Props+".GetAll", 0, wpabus.Iface).Store(&props); err != nil {
 		return fmt.Errorf("cannot read %s's state from wpa_supplicant: %w", w.ifname, err)
 	}
 	bssPaths, _ := props["BSSs"].Value().([]dbus.ObjectPath)
@@ -269,7 +261,7 @@ func (w *WiFi) attach(ctx context.Context, driver string) error {
 	bss := map[dbus.ObjectPath]*WiFiBSS{}
 	for _, p := range bssPaths {
 		var bp map[string]dbus.Variant
-		if err := w.conn.Object(wpaService, p).CallWithContext(ctx, dbusProps+".GetAll", 0, wpaBSSIface).Store(&bp); err != nil {
+		if err := w.conn.Object(wpabus.Service, p).CallWithContext(ctx, wpabus.Props+".GetAll", 0, wpabus.BSSIface).Store(&bp); err != nil {
 			continue // gone meanwhile; its BSSRemoved is queued
 		}
 		b := &WiFiBSS{path: p}
@@ -279,7 +271,7 @@ func (w *WiFi) attach(ctx context.Context, driver string) error {
 	nets := map[string]*wifiNet{}
 	for _, p := range netPaths {
 		var np map[string]dbus.Variant
-		if err := w.conn.Object(wpaService, p).CallWithContext(ctx, dbusProps+".Get", 0, wpaNetIface, "Properties").Store(&np); err != nil {
+		if err := w.conn.Object(wpabus.Service, p).CallWithContext(ctx, wpabus.Props+".Get", 0, wpabus.NetworkIface, "Properties").Store(&np); err != nil {
 			continue
 		}
 		cfg, _ := np["ssid"].Value().(string)
@@ -358,11 +350,11 @@ func (w *WiFi) markGone(why string) {
 func (w *WiFi) handle(s *dbus.Signal) {
 	switch s.Name {
 	case "org.freedesktop.DBus.NameOwnerChanged":
-		if len(s.Body) == 3 && s.Body[0] == wpaService && s.Body[2] == "" {
+		if len(s.Body) == 3 && s.Body[0] == wpabus.Service && s.Body[2] == "" {
 			w.markGone("wpa_supplicant left the bus")
 		}
 		return
-	case wpaService + ".InterfaceRemoved":
+	case wpabus.Service + ".InterfaceRemoved":
 		if len(s.Body) == 1 && s.Body[0] == w.path {
 			w.markGone("wpa_supplicant removed the interface")
 		}
@@ -375,21 +367,21 @@ func (w *WiFi) handle(s *dbus.Signal) {
 	var added *WiFiBSS
 	w.mu.Lock()
 	switch s.Name {
-	case dbusProps + ".PropertiesChanged":
+	case wpabus.Props + ".PropertiesChanged":
 		iface, _ := s.Body[0].(string)
 		changed, _ := s.Body[1].(map[string]dbus.Variant)
 		switch {
-		case iface == wpaIface && s.Path == w.path:
+		case iface == wpabus.Iface && s.Path == w.path:
 			if w.log.Enabled(context.Background(), slog.LevelDebug) {
 				w.log.Debug("interface properties changed", "props", wifiPropsText(changed))
 			}
 			events = w.applyIface(changed)
-		case iface == wpaBSSIface:
+		case iface == wpabus.BSSIface:
 			if b, ok := w.bss[s.Path]; ok {
 				parseBSS(b, changed)
 			}
 		}
-	case wpaIface + ".BSSAdded":
+	case wpabus.Iface + ".BSSAdded":
 		p, _ := s.Body[0].(dbus.ObjectPath)
 		props, _ := s.Body[1].(map[string]dbus.Variant)
 		b := &WiFiBSS{path: p}
@@ -399,16 +391,16 @@ func (w *WiFi) handle(s *dbus.Signal) {
 			c := *b
 			added = &c
 		}
-	case wpaIface + ".BSSRemoved":
+	case wpabus.Iface + ".BSSRemoved":
 		p, _ := s.Body[0].(dbus.ObjectPath)
 		delete(w.bss, p)
-	case wpaIface + ".ScanDone":
+	case wpabus.Iface + ".ScanDone":
 		w.st.scans++
 		w.st.scanOK, _ = s.Body[0].(bool)
 		events = append(events, WiFiEvent{Kind: "scan", State: w.st.state, Count: len(w.bss)})
-	case wpaIface + ".PskMismatch":
+	case wpabus.Iface + ".PskMismatch":
 		w.st.pskMismatch++
-	case wpaIface + ".NetworkRemoved":
+	case wpabus.Iface + ".NetworkRemoved":
 		p, _ := s.Body[0].(dbus.ObjectPath)
 		for ssid, n := range w.nets {
 			if n.path == p {
@@ -471,7 +463,7 @@ func (w *WiFi) refreshCurrent() {
 	props := map[string]dbus.Variant{}
 	for _, name := range []string{"CurrentNetwork", "CurrentBSS"} {
 		var v dbus.Variant
-		if err := w.obj.CallWithContext(ctx, dbusProps+".Get", 0, wpaIface, name).Store(&v); err == nil {
+		if err := w.obj.CallWithContext(ctx, wpabus.Props+".Get", 0, wpabus.Iface, name).Store(&v); err == nil {
 			props[name] = v
 		}
 	}
@@ -577,8 +569,8 @@ func (w *WiFi) bssList() []WiFiBSS {
 // SignalPoll reads the link's signal, speed and noise now.
 func (w *WiFi) SignalPoll(ctx context.Context) (WiFiSignal, error) {
 	var m map[string]dbus.Variant
-	if err := w.obj.CallWithContext(ctx, wpaIface+".SignalPoll", 0).Store(&m); err != nil {
-		return WiFiSignal{}, &WiFiError{Op: "read the signal", Err: ErrWiFiNotConnected, Detail: "wpa_supplicant: " + dbusMessage(err)}
+	if err := w.obj.CallWithContext(ctx, wpabus.Iface+".SignalPoll", 0).Store(&m); err != nil {
+		return WiFiSignal{}, &WiFiError{Op: "read the signal", Err: ErrWiFiNotConnected, Detail: "wpa_supplicant: " + wpabus.ErrorText(err)}
 	}
 	num := func(k string) int {
 		switch v := m[k].Value().(type) {

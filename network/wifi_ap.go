@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/boxagent/boxagent/internal/wpabus"
 )
 
 // Access point mode through wpa_supplicant (mode=2, CONFIG_AP, which
@@ -67,15 +69,15 @@ func (w *WiFi) StartAP(ctx context.Context, ap WiFiAP, timeout time.Duration) (*
 		return nil, err
 	}
 	var path dbus.ObjectPath
-	if err := w.obj.CallWithContext(ctx, wpaIface+".AddNetwork", 0, wifiAPArgs(ap)).Store(&path); err != nil {
-		return nil, &WiFiError{Op: op, Err: ErrWiFiRejected, Detail: "wpa_supplicant refused the network: " + dbusMessage(err)}
+	if err := w.obj.CallWithContext(ctx, wpabus.Iface+".AddNetwork", 0, wifiAPArgs(ap)).Store(&path); err != nil {
+		return nil, &WiFiError{Op: op, Err: ErrWiFiRejected, Detail: "wpa_supplicant refused the network: " + wpabus.ErrorText(err)}
 	}
 	start := time.Now()
-	err := w.obj.CallWithContext(ctx, wpaIface+".SelectNetwork", 0, path).Err
+	err := w.obj.CallWithContext(ctx, wpabus.Iface+".SelectNetwork", 0, path).Err
 	if err == nil {
 		err = w.waitAP(ctx, path, op, timeout)
 	} else {
-		err = &WiFiError{Op: op, Err: ErrWiFiRejected, Detail: "wpa_supplicant: " + dbusMessage(err)}
+		err = &WiFiError{Op: op, Err: ErrWiFiRejected, Detail: "wpa_supplicant: " + wpabus.ErrorText(err)}
 	}
 	if err != nil {
 		w.removeNetwork(path)
@@ -98,7 +100,7 @@ func (w *WiFi) leaveStation(ctx context.Context, op string) error {
 	if state != WiFiStateCompleted && !wifiJoining(state) && state != WiFiStateScanning {
 		return nil
 	}
-	if err := w.obj.CallWithContext(ctx, wpaIface+".Disconnect", 0).Err; err != nil {
+	if err := w.obj.CallWithContext(ctx, wpabus.Iface+".Disconnect", 0).Err; err != nil {
 		// Not connected after all (NotConnected): nothing to leave.
 		return nil
 	}
@@ -169,8 +171,8 @@ func (r *WiFiAPRun) Stop(ctx context.Context) error {
 	defer w.opMu.Unlock()
 	w.setJoining(true) // the AP's own "drop" is not one to answer twice
 	defer w.setJoining(false)
-	if err := w.obj.CallWithContext(ctx, wpaIface+".RemoveNetwork", 0, r.path).Err; err != nil && !w.Status().gone() {
-		return fmt.Errorf("cannot stop access point %q: %s", r.ap.SSID, dbusMessage(err))
+	if err := w.obj.CallWithContext(ctx, wpabus.Iface+".RemoveNetwork", 0, r.path).Err; err != nil && !w.Status().gone() {
+		return fmt.Errorf("cannot stop access point %q: %s", r.ap.SSID, wpabus.ErrorText(err))
 	}
 	w.enableKnown()
 	w.log.Info("access point down", "ssid", r.ap.SSID)
@@ -185,7 +187,7 @@ func (s WiFiStatus) gone() bool { return s.State == WiFiStateAbsent }
 func (w *WiFi) RemoveAPNetworks(ctx context.Context) int {
 	w.opMu.Lock()
 	defer w.opMu.Unlock()
-	v, err := w.obj.GetProperty(wpaIface + ".Networks")
+	v, err := w.obj.GetProperty(wpabus.Iface + ".Networks")
 	if err != nil {
 		return 0
 	}
@@ -193,7 +195,7 @@ func (w *WiFi) RemoveAPNetworks(ctx context.Context) int {
 	n := 0
 	for _, p := range paths {
 		var props map[string]dbus.Variant
-		if err := w.conn.Object(wpaService, p).CallWithContext(ctx, dbusProps+".Get", 0, wpaNetIface, "Properties").Store(&props); err != nil {
+		if err := w.conn.Object(wpabus.Service, p).CallWithContext(ctx, wpabus.Props+".Get", 0, wpabus.NetworkIface, "Properties").Store(&props); err != nil {
 			continue
 		}
 		if mode, _ := props["mode"].Value().(string); mode != "2" {

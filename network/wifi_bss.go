@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/boxagent/boxagent/internal/wpabus"
 )
 
 // WiFiBSS is one access point seen in a scan.
@@ -203,14 +205,14 @@ func (w *WiFi) ScanChannels(ctx context.Context, timeout time.Duration, freqs ..
 		}
 		args["Channels"] = dbus.MakeVariant(chans)
 	}
-	if err := w.obj.CallWithContext(ctx, wpaIface+".Scan", 0, args).Err; err != nil {
+	if err := w.obj.CallWithContext(ctx, wpabus.Iface+".Scan", 0, args).Err; err != nil {
 		// A scan already running (wpa_supplicant's own) ends with the
 		// ScanDone we wait for anyway.
 		w.mu.Lock()
 		busy := w.st.scanning
 		w.mu.Unlock()
 		if !busy {
-			return nil, &WiFiError{Op: "scan", Err: ErrWiFiScanFailed, Detail: "wpa_supplicant: " + dbusMessage(err)}
+			return nil, &WiFiError{Op: "scan", Err: ErrWiFiScanFailed, Detail: "wpa_supplicant: " + wpabus.ErrorText(err)}
 		}
 	}
 	for {

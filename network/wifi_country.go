@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/boxagent/boxagent/internal/wpabus"
 )
 
 // WiFiCountry is [wifi] country: the ISO 3166-1 alpha-2 code of the
@@ -63,7 +65,7 @@ func (w *WiFi) SetCountry(ctx context.Context, c WiFiCountry) error {
 	if c == "" {
 		return nil
 	}
-	err := w.obj.CallWithContext(ctx, dbusProps+".Set", 0, wpaIface, "Country", dbus.MakeVariant(string(c))).Err
+	err := w.obj.CallWithContext(ctx, wpabus.Props+".Set", 0, wpabus.Iface, "Country", dbus.MakeVariant(string(c))).Err
 	if err != nil {
 		return fmt.Errorf("cannot set the Wi-Fi country %s in wpa_supplicant: %w", c, err)
 	}

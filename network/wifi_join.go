@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/boxagent/boxagent/internal/wpabus"
 )
 
 // securityFor decides how to join n: its own Security, else what the
@@ -102,18 +104,18 @@ func (w *WiFi) Connect(ctx context.Context, n WiFiNetwork, timeout time.Duration
 	op := fmt.Sprintf("join %q", n.SSID)
 	sec := w.securityFor(n)
 	var path dbus.ObjectPath
-	if err := w.obj.CallWithContext(ctx, wpaIface+".AddNetwork", 0, wifiNetworkArgs(n, sec)).Store(&path); err != nil {
-		return w.Status(), &WiFiError{Op: op, Err: ErrWiFiRejected, Detail: "wpa_supplicant refused the network: " + dbusMessage(err)}
+	if err := w.obj.CallWithContext(ctx, wpabus.Iface+".AddNetwork", 0, wifiNetworkArgs(n, sec)).Store(&path); err != nil {
+		return w.Status(), &WiFiError{Op: op, Err: ErrWiFiRejected, Detail: "wpa_supplicant refused the network: " + wpabus.ErrorText(err)}
 	}
 	w.mu.Lock()
 	before := w.st
 	w.mu.Unlock()
 	start := time.Now()
-	err := w.obj.CallWithContext(ctx, wpaIface+".SelectNetwork", 0, path).Err
+	err := w.obj.CallWithContext(ctx, wpabus.Iface+".SelectNetwork", 0, path).Err
 	if err == nil {
 		err = w.waitJoined(ctx, path, n, sec, before, timeout)
 	} else {
-		err = &WiFiError{Op: op, Err: ErrWiFiRejected, Detail: "wpa_supplicant: " + dbusMessage(err)}
+		err = &WiFiError{Op: op, Err: ErrWiFiRejected, Detail: "wpa_supplicant: " + wpabus.ErrorText(err)}
 	}
 	if err != nil {
 		w.removeNetwork(path)
@@ -212,8 +214,8 @@ func (w *WiFi) waitJoined(ctx context.Context, path dbus.ObjectPath, n WiFiNetwo
 func (w *WiFi) removeNetwork(p dbus.ObjectPath) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := w.obj.CallWithContext(ctx, wpaIface+".RemoveNetwork", 0, p).Err; err != nil {
-		w.log.Warn("cannot remove a network", "path", p, "err", dbusMessage(err))
+	if err := w.obj.CallWithContext(ctx, wpabus.Iface+".RemoveNetwork", 0, p).Err; err != nil {
+		w.log.Warn("cannot remove a network", "path", p, "err", wpabus.ErrorText(err))
 	}
 	w.mu.Lock()
 	for ssid, n := range w.nets {
@@ -236,9 +238,9 @@ func (w *WiFi) enableKnown() int {
 	}
 	w.mu.Unlock()
 	for _, p := range paths {
-		err := w.conn.Object(wpaService, p).CallWithContext(ctx, dbusProps+".Set", 0, wpaNetIface, "Enabled", dbus.MakeVariant(true)).Err
+		err := w.conn.Object(wpabus.Service, p).CallWithContext(ctx, wpabus.Props+".Set", 0, wpabus.NetworkIface, "Enabled", dbus.MakeVariant(true)).Err
 		if err != nil {
-			w.log.Warn("cannot enable a network", "path", p, "err", dbusMessage(err))
+			w.log.Warn("cannot enable a network", "path", p, "err", wpabus.ErrorText(err))
 		}
 	}
 	return len(paths)
@@ -266,8 +268,8 @@ func (w *WiFi) Forget(ctx context.Context, ssid string) error {
 	if !ok {
 		return &WiFiError{Op: fmt.Sprintf("forget %q", ssid), Err: ErrWiFiUnknown}
 	}
-	if err := w.obj.CallWithContext(ctx, wpaIface+".RemoveNetwork", 0, n.path).Err; err != nil {
-		return &WiFiError{Op: fmt.Sprintf("forget %q", ssid), Err: ErrWiFiUnknown, Detail: "wpa_supplicant: " + dbusMessage(err)}
+	if err := w.obj.CallWithContext(ctx, wpabus.Iface+".RemoveNetwork", 0, n.path).Err; err != nil {
+		return &WiFiError{Op: fmt.Sprintf("forget %q", ssid), Err: ErrWiFiUnknown, Detail: "wpa_supplicant: " + wpabus.ErrorText(err)}
 	}
 	w.mu.Lock()
 	delete(w.nets, ssid)
@@ -325,8 +327,8 @@ func (w *WiFi) SetSaved(ctx context.Context, nets []WiFiNetwork) error {
 	for _, n := range add {
 		args := wifiNetworkArgs(n, w.securityFor(n))
 		var p dbus.ObjectPath
-		if err := w.obj.CallWithContext(ctx, wpaIface+".AddNetwork", 0, args).Store(&p); err != nil {
-			errs = append(errs, fmt.Errorf("cannot save %q in wpa_supplicant: %s", n.SSID, dbusMessage(err)))
+		if err := w.obj.CallWithContext(ctx, wpabus.Iface+".AddNetwork", 0, args).Store(&p); err != nil {
+			errs = append(errs, fmt.Errorf("cannot save %q in wpa_supplicant: %s", n.SSID, wpabus.ErrorText(err)))
 			continue
 		}
 		w.mu.Lock()

@@ -22,6 +22,7 @@ import (
 
 	"github.com/boxagent/boxagent/deploy/vm"
 	"github.com/boxagent/boxagent/deploy/vm/guest"
+	"github.com/boxagent/boxagent/internal/wpabus"
 )
 
 // TestWiFiLab boots the virtual board and runs TestWiFiGuest and
@@ -269,7 +270,7 @@ func testWiFiWrongPassword(t *testing.T, l *wifiLab) {
 // wifiHasSAE says whether wpa_supplicant can do SAE on the interface.
 func wifiHasSAE(t *testing.T, l *wifiLab) bool {
 	var caps map[string]dbus.Variant
-	err := l.conn.Object(wpaService, l.wifi.path).Call(dbusProps+".Get", 0, wpaIface, "Capabilities").Store(&caps)
+	err := l.conn.Object(wpabus.Service, l.wifi.path).Call(wpabus.Props+".Get", 0, wpabus.Iface, "Capabilities").Store(&caps)
 	if err != nil {
 		t.Logf("cannot read Capabilities: %v", err)
 		return false

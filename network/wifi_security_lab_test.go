@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/boxagent/boxagent/deploy/vm/guest"
+	"github.com/boxagent/boxagent/internal/wpabus"
 )
 
 // labAPFreq is the frequency of the fixture's hostapd (channel 6).
@@ -71,7 +72,7 @@ func wifiNetProps(t *testing.T, l *wifiLab, ssid string) map[string]dbus.Variant
 		t.Fatalf("wpa_supplicant holds no network %q for us", ssid)
 	}
 	var props map[string]dbus.Variant
-	if err := l.conn.Object(wpaService, n.path).Call(dbusProps+".Get", 0, wpaNetIface, "Properties").Store(&props); err != nil {
+	if err := l.conn.Object(wpabus.Service, n.path).Call(wpabus.Props+".Get", 0, wpabus.NetworkIface, "Properties").Store(&props); err != nil {
 		t.Fatal(err)
 	}
 	return props
@@ -81,7 +82,7 @@ func wifiNetProps(t *testing.T, l *wifiLab, ssid string) map[string]dbus.Variant
 // "NONE").
 func wifiAuthMode(t *testing.T, l *wifiLab) string {
 	var v dbus.Variant
-	if err := l.conn.Object(wpaService, l.wifi.path).Call(dbusProps+".Get", 0, wpaIface, "CurrentAuthMode").Store(&v); err != nil {
+	if err := l.conn.Object(wpabus.Service, l.wifi.path).Call(wpabus.Props+".Get", 0, wpabus.Iface, "CurrentAuthMode").Store(&v); err != nil {
 		t.Fatal(err)
 	}
 	s, _ := v.Value().(string)
