@@ -1,4 +1,4 @@
-package network
+package wifi
 
 import (
 	"context"
@@ -176,7 +176,7 @@ func (p fakeProps) GetAll(iface string) (map[string]dbus.Variant, *dbus.Error) {
 func (p fakeProps) Set(iface, name string, v dbus.Variant) *dbus.Error { return nil }
 
 // openFakeWiFi starts the fake and opens the client on wlan1.
-func openFakeWiFi(t *testing.T) (*fakeWPA, *WiFi, chan WiFiEvent) {
+func openFakeWiFi(t *testing.T) (*fakeWPA, *Client, chan Event) {
 	t.Helper()
 	addr := wifiFakeBus(t)
 	f := startFakeWPA(t, addr)
@@ -185,8 +185,8 @@ func openFakeWiFi(t *testing.T) (*fakeWPA, *WiFi, chan WiFiEvent) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	events := make(chan WiFiEvent, 64)
-	w, err := OpenWiFi(context.Background(), conn, WiFiOptions{Interface: "wlan1", OnEvent: func(e WiFiEvent) {
+	events := make(chan Event, 64)
+	w, err := Open(context.Background(), conn, Options{Interface: "wlan1", OnEvent: func(e Event) {
 		select {
 		case events <- e:
 		default: // a test that stopped listening must not stall the client
@@ -216,31 +216,31 @@ func TestFakeWiFiConnect(t *testing.T) {
 	// Signals are handled in order: once the scan event is out, the BSS
 	// and its change are in.
 	f.emit(fakeIfacePath, wpabus.Iface+".ScanDone", true)
-	waitFakeEvent(t, events, func(e WiFiEvent) bool { return e.Kind == "scan" })
-	if b := w.BSSs(); len(b) != 1 || b[0].Signal != -55 || b[0].Security != WiFiWPA2 {
+	waitFakeEvent(t, events, func(e Event) bool { return e.Kind == "scan" })
+	if b := w.BSSs(); len(b) != 1 || b[0].Signal != -55 || b[0].Security != SecurityWPA2 {
 		t.Fatalf("BSSs = %+v", b)
 	}
 	f.script(joinOK)
-	st, err := w.Connect(context.Background(), WiFiNetwork{SSID: "home", PSK: "password1"}, 5*time.Second)
+	st, err := w.Connect(context.Background(), Network{SSID: "home", PSK: "password1"}, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != WiFiStateCompleted || st.SSID != "home" || st.Security != WiFiWPA2 || st.Signal != -55 {
+	if st.State != StateCompleted || st.SSID != "home" || st.Security != SecurityWPA2 || st.Signal != -55 {
 		t.Errorf("status = %+v", st)
 	}
-	waitFakeEvent(t, events, func(e WiFiEvent) bool {
-		return e.Kind == "state" && e.State == WiFiStateCompleted && e.SSID == "home"
+	waitFakeEvent(t, events, func(e Event) bool {
+		return e.Kind == "state" && e.State == StateCompleted && e.SSID == "home"
 	})
 	if sig, err := w.SignalPoll(context.Background()); err != nil || sig.RSSI != -42 || sig.LinkSpeed != 54 {
 		t.Errorf("SignalPoll = %+v, %v", sig, err)
 	}
 	bssList, err := w.Scan(context.Background(), 5*time.Second)
-	if err != nil || len(bssList) != 2 || bssList[0].SSID != "scanned" || bssList[0].Security != WiFiWPA3 {
+	if err != nil || len(bssList) != 2 || bssList[0].SSID != "scanned" || bssList[0].Security != SecurityWPA3 {
 		t.Errorf("Scan = %+v, %v", bssList, err)
 	}
 }
 
-func waitFakeEvent(t *testing.T, events chan WiFiEvent, match func(WiFiEvent) bool) WiFiEvent {
+func waitFakeEvent(t *testing.T, events chan Event, match func(Event) bool) Event {
 	t.Helper()
 	deadline := time.After(5 * time.Second)
 	for {
@@ -259,7 +259,7 @@ func TestFakeWiFiFailures(t *testing.T) {
 	f, w, events := openFakeWiFi(t)
 	f.addBSS(1, "home", -40, "wpa-psk")
 	f.emit(fakeIfacePath, wpabus.Iface+".ScanDone", true)
-	waitFakeEvent(t, events, func(e WiFiEvent) bool { return e.Kind == "scan" })
+	waitFakeEvent(t, events, func(e Event) bool { return e.Kind == "scan" })
 	for _, c := range []struct {
 		name   string
 		script func(f *fakeWPA, net dbus.ObjectPath)
@@ -270,26 +270,26 @@ func TestFakeWiFiFailures(t *testing.T) {
 			f.set(true, "State", "4way_handshake")
 			f.emit(fakeIfacePath, wpabus.Iface+".PskMismatch")
 			f.set(true, "State", "disconnected", "DisconnectReason", int32(-3))
-		}, ErrWiFiWrongPassword, "4-way handshake failed"},
+		}, ErrWrongPassword, "4-way handshake failed"},
 		{"auth refused", func(f *fakeWPA, net dbus.ObjectPath) {
 			f.set(true, "State", "authenticating")
 			f.set(true, "AuthStatusCode", int32(17))
 			f.set(true, "State", "disconnected")
-		}, ErrWiFiRejected, "the AP cannot handle more stations (17)"},
+		}, ErrRejected, "the AP cannot handle more stations (17)"},
 		{"nothing answers", func(f *fakeWPA, net dbus.ObjectPath) {
 			f.set(true, "State", "scanning")
 			f.emit(fakeIfacePath, wpabus.Iface+".ScanDone", true)
 			f.emit(fakeIfacePath, wpabus.Iface+".ScanDone", true)
-		}, ErrWiFiNotFound, "no AP answered in 2 scans"},
+		}, ErrNotFound, "no AP answered in 2 scans"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f.script(c.script)
 			ssid := "home"
-			if c.want == ErrWiFiNotFound {
+			if c.want == ErrNotFound {
 				ssid = "elsewhere"
 			}
-			_, err := w.Connect(context.Background(), WiFiNetwork{SSID: ssid, PSK: "password1"}, 5*time.Second)
-			var we *WiFiError
+			_, err := w.Connect(context.Background(), Network{SSID: ssid, PSK: "password1"}, 5*time.Second)
+			var we *Error
 			if !errors.Is(err, c.want) || !errors.As(err, &we) || !strings.Contains(we.Detail, c.detail) {
 				t.Fatalf("Connect = %v; want %v (%s)", err, c.want, c.detail)
 			}
@@ -313,10 +313,10 @@ func TestFakeWiFiGone(t *testing.T) {
 		select {
 		case e := <-events:
 			if e.Kind == "gone" {
-				if st := w.Status(); st.State != WiFiStateAbsent {
+				if st := w.Status(); st.State != StateAbsent {
 					t.Errorf("state after gone: %s", st.State)
 				}
-				_, err := w.Connect(context.Background(), WiFiNetwork{SSID: "x"}, time.Second)
+				_, err := w.Connect(context.Background(), Network{SSID: "x"}, time.Second)
 				if err == nil {
 					t.Error("Connect worked without wpa_supplicant")
 				}
@@ -335,11 +335,11 @@ func TestFakeWiFiNoInterface(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if _, err := OpenWiFi(context.Background(), conn, WiFiOptions{Interface: "wlan1"}); !errors.Is(err, ErrWiFiNoSupplicant) {
+	if _, err := Open(context.Background(), conn, Options{Interface: "wlan1"}); !errors.Is(err, ErrNoSupplicant) {
 		t.Errorf("without wpa_supplicant: %v", err)
 	}
 	startFakeWPA(t, addr)
-	if _, err := OpenWiFi(context.Background(), conn, WiFiOptions{Interface: "wlan7"}); !errors.Is(err, ErrWiFiNoInterface) {
+	if _, err := Open(context.Background(), conn, Options{Interface: "wlan7"}); !errors.Is(err, ErrNoInterface) {
 		t.Errorf("unknown interface: %v", err)
 	}
 }
@@ -351,7 +351,7 @@ func TestFakeWiFiDropThroughHandshake(t *testing.T) {
 	f, w, events := openFakeWiFi(t)
 	f.addBSS(1, "home", -40, "wpa-psk")
 	f.script(joinOK)
-	if _, err := w.Connect(context.Background(), WiFiNetwork{SSID: "home", PSK: "password1"}, 5*time.Second); err != nil {
+	if _, err := w.Connect(context.Background(), Network{SSID: "home", PSK: "password1"}, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	f.set(true, "State", "group_handshake")
@@ -361,7 +361,7 @@ func TestFakeWiFiDropThroughHandshake(t *testing.T) {
 	f.set(true, "State", "scanning")
 	f.emit(fakeIfacePath, wpabus.Iface+".ScanDone", true)
 	var drops int
-	for e := waitFakeEvent(t, events, func(e WiFiEvent) bool { return e.Kind == "scan" || e.Kind == "dropped" }); ; e = waitFakeEvent(t, events, func(e WiFiEvent) bool { return e.Kind == "scan" || e.Kind == "dropped" }) {
+	for e := waitFakeEvent(t, events, func(e Event) bool { return e.Kind == "scan" || e.Kind == "dropped" }); ; e = waitFakeEvent(t, events, func(e Event) bool { return e.Kind == "scan" || e.Kind == "dropped" }) {
 		if e.Kind == "scan" {
 			break
 		}

@@ -1,4 +1,4 @@
-package network
+package wifi
 
 import (
 	"cmp"
@@ -35,14 +35,14 @@ type GiveWayOptions struct {
 	// Interface is the hotspot's: the watch is made on its radio.
 	Interface string
 	// Saved are the networks to look for (their SSIDs and Hidden).
-	Saved []WiFiNetwork
+	Saved []Network
 	// Interval is wpa_supplicant's time between scans while none is
 	// found; default GiveWayInterval.
 	Interval time.Duration
 	Logger   *slog.Logger
 	// Found is called once, on a goroutine of its own, with the first
 	// saved network seen.
-	Found func(WiFiBSS)
+	Found func(BSS)
 }
 
 // GiveWayInterval is the default time between the watch's scans: each
@@ -59,10 +59,10 @@ type GiveWay struct {
 	conn   *dbus.Conn
 	h      *netlink.Handle
 	ifname string
-	probe  *WiFi
+	probe  *Client
 	log    *slog.Logger
 	saved  map[string]bool
-	found  func(WiFiBSS)
+	found  func(BSS)
 	once   sync.Once
 	closed sync.Once
 }
@@ -117,7 +117,7 @@ func WatchSaved(ctx context.Context, conn *dbus.Conn, h *netlink.Handle, o GiveW
 		g.log.Warn("scanning on wpa_supplicant's own choice of channels", "err", err)
 	}
 	freqs = slices.DeleteFunc(freqs, func(f int) bool { return f < 2400 || f > 5900 })
-	g.probe, err = OpenWiFi(ctx, conn, WiFiOptions{Interface: g.ifname, Logger: o.Logger, OnBSS: g.onBSS})
+	g.probe, err = Open(ctx, conn, Options{Interface: g.ifname, Logger: o.Logger, OnBSS: g.onBSS})
 	if err == nil {
 		err = g.addNetworks(ctx, o, freqs)
 	}
@@ -168,7 +168,7 @@ func (g *GiveWay) addNetworks(ctx context.Context, o GiveWayOptions, freqs []int
 }
 
 // onBSS runs on the watch's signal goroutine.
-func (g *GiveWay) onBSS(b WiFiBSS) {
+func (g *GiveWay) onBSS(b BSS) {
 	if !g.saved[b.SSID] {
 		return
 	}
