@@ -4,13 +4,13 @@
 // no state of its own on disk: the saved networks are the [wifi] section
 // of the config file (Config, Network and their validation).
 //
-// Client (wifi*.go) follows one interface through wpa_supplicant's
-// signals, never polling: Scan, Connect (why a join failed: a wrong
-// password, no AP, a refusal, a timeout, as *Error wrapping one of the
-// Err… values), Forget, SetSaved (the config file's networks, each with
-// its priority, so wpa_supplicant joins the best one in range), the
-// re-join after a drop, SignalPoll and the regulatory country
-// (SetCountry; RegDomain reads the kernel's over nl80211).
+// Client (wifi.go, join.go, bss.go, country.go) follows one interface
+// through wpa_supplicant's signals, never polling: Scan, Connect (why a
+// join failed: a wrong password, no AP, a refusal, a timeout, as *Error
+// wrapping one of the Err… values), Forget, SetSaved (the config file's
+// networks, each with its priority, so wpa_supplicant joins the best one
+// in range), the re-join after a drop, SignalPoll and the regulatory
+// country (SetCountry; RegDomain reads the kernel's over nl80211).
 //
 // The setup hotspot is the access point a box that knows no network in
 // range opens, so a phone can tell it which one to join: StartAP (the

@@ -24,7 +24,7 @@ import (
 // The setup hotspot: the access point a fresh box opens so that a phone
 // can tell it which network to join. This file holds its pieces that
 // know nothing of HTTP: its name, its password, its address and its DHCP
-// server. The AP itself is wpa_supplicant's (wifi_ap.go).
+// server. The AP itself is wpa_supplicant's (ap.go).
 
 // SetupStatus is the setup hotspot's state, as the agent's API
 // shows it: in GET /api/v1/wifi as "setup", and at GET
@@ -48,7 +48,7 @@ type SetupStatus struct {
 	// SetupAfter is the configured wait, "" for never.
 	SetupAfter string `json:"setup_after,omitempty"`
 	// WatchesFor lists the saved networks whose return closes the
-	// hotspot by itself (wifi_giveway.go); empty: it stays until setup
+	// hotspot by itself (giveway.go); empty: it stays until setup
 	// ends.
 	WatchesFor []string `json:"watches_for,omitempty"`
 	// HoldsUntil, while set, is when the watch starts: the last give-ways

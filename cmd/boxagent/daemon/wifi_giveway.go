@@ -11,7 +11,7 @@ import (
 	"github.com/boxagent/boxagent/wifi"
 )
 
-// The hotspot gives way (wifi/wifi_giveway.go): one that setup_after
+// The hotspot gives way (wifi/giveway.go): one that setup_after
 // opened (the box came up before the home router, after a power cut)
 // closes by itself when a saved network is in range again, and the box
 // joins it. A hotspot opened by hand (wifi setup start) stays until

@@ -18,9 +18,9 @@ type Config struct {
 	Interface  string     `toml:"interface" json:"interface,omitempty"`
 	Networks   []Network  `toml:"network" json:"network,omitempty"`
 	SetupAfter SetupAfter `toml:"setup_after,omitempty" json:"setup_after,omitempty"` // hotspot_config.go
-	Country    Country    `toml:"country,omitempty" json:"country,omitempty"`         // wifi_country.go
+	Country    Country    `toml:"country,omitempty" json:"country,omitempty"`         // country.go
 
-	RouteMetric *RouteMetric `toml:"route_metric,omitempty" json:"route_metric,omitempty"` // wifi_metric.go
+	RouteMetric *RouteMetric `toml:"route_metric,omitempty" json:"route_metric,omitempty"` // metric.go
 }
 
 // Security kinds of a network, as the config file, the API and scan
