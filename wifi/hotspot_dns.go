@@ -71,6 +71,9 @@ const (
 	dnsRcodeFmt = 1 // format error
 )
 
+// dnsMaxName is the longest a name may be on the wire (RFC 1035 2.3.4).
+const dnsMaxName = 255
+
 // dnsAnswer builds the reply to one query: the question echoed, and for
 // an A question of class IN one answer, addr with a one-minute TTL. A
 // message that is no standard query of one question gets nil (dropped)
@@ -102,6 +105,10 @@ func dnsAnswer(q []byte, addr netip.Addr) []byte {
 			break
 		}
 		i += 1 + l
+		if i-dnsHeader > dnsMaxName {
+			qd = 0 // longer than a name may be: the echo would not fit 512 bytes
+			break
+		}
 	}
 	out := make([]byte, dnsHeader, 64)
 	copy(out, q[:2])
