@@ -33,7 +33,7 @@ func WatchCarrier(ctx context.Context, ns netns.NsHandle, ifindex int, fn func(u
 		}
 		// The subscription's socket is opened inside ns by a thread of
 		// its own, rather than by netlink's switch-and-restore of ours.
-		err := inNamespace(ns, func() error { return netlink.LinkSubscribeWithOptions(updates, done, opts) })
+		err := InNamespace(ns, func() error { return netlink.LinkSubscribeWithOptions(updates, done, opts) })
 		if err != nil {
 			return fmt.Errorf("cannot subscribe to link changes: %w", err)
 		}

@@ -100,7 +100,7 @@ func setIPv6Sysctls(ns netns.NsHandle, link string, cfg IPv6) error {
 		// kernel's router solicitation follow the settings above.
 		set = append(set, kv{"disable_ipv6", "0"})
 	}
-	return inNamespace(ns, func() error {
+	return InNamespace(ns, func() error {
 		for _, s := range set {
 			p := filepath.Join(ipv6SysctlDir(link), s.k)
 			if err := os.WriteFile(p, []byte(s.v), 0); err != nil {
@@ -304,7 +304,7 @@ func follow[T any](ctx context.Context, ns netns.NsHandle, what string,
 		default:
 		}
 	}
-	if err := inNamespace(ns, func() error { return subscribe(updates, done, onErr) }); err != nil {
+	if err := InNamespace(ns, func() error { return subscribe(updates, done, onErr) }); err != nil {
 		return fmt.Errorf("cannot subscribe to %s: %w", what, err)
 	}
 	defer func() {

@@ -113,7 +113,7 @@ func (m *Manager) watchOnce(ctx context.Context, kick chan struct{}) (string, er
 			}
 		},
 	}
-	if err := inNamespace(m.ns, func() error { return netlink.LinkSubscribeWithOptions(updates, done, opts) }); err != nil {
+	if err := InNamespace(m.ns, func() error { return netlink.LinkSubscribeWithOptions(updates, done, opts) }); err != nil {
 		return "", fmt.Errorf("cannot subscribe to link changes: %w", err)
 	}
 	defer func() {

@@ -77,7 +77,7 @@ func existingRoutes(ns netns.NsHandle) ([]netlink.RouteUpdate, error) {
 func listIn(ns netns.NsHandle, list func() error) error {
 	var err error
 	for range 3 {
-		if err = inNamespace(ns, list); !errors.Is(err, netlink.ErrDumpInterrupted) {
+		if err = InNamespace(ns, list); !errors.Is(err, netlink.ErrDumpInterrupted) {
 			return err
 		}
 	}

@@ -20,7 +20,7 @@ import (
 func TestHostWatchesListQuietly(t *testing.T) {
 	l := newLab(t)
 	var fd int
-	must(t, inNamespace(l.box, func() (err error) {
+	must(t, InNamespace(l.box, func() (err error) {
 		fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 		if err != nil {
 			return err

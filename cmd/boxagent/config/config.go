@@ -22,6 +22,7 @@ import (
 	"github.com/boxagent/boxagent/board"
 	"github.com/boxagent/boxagent/firmware"
 	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/wifi"
 )
 
 // Config is the whole file.
@@ -39,7 +40,7 @@ type Config struct {
 
 	// WiFi is [wifi] with the saved networks, [[wifi.network]]; nil
 	// when the file has no such table.
-	WiFi *network.WiFiConfig `toml:"wifi" json:"wifi,omitempty"`
+	WiFi *wifi.Config `toml:"wifi" json:"wifi,omitempty"`
 
 	Firmware *firmware.Config `toml:"firmware" json:"firmware,omitempty"` // [firmware]: keys, keep_artifacts; nil when absent
 

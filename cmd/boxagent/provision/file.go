@@ -37,6 +37,7 @@ import (
 	"github.com/boxagent/boxagent/board"
 	"github.com/boxagent/boxagent/internal/errlist"
 	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/wifi"
 )
 
 // File is provision.toml.
@@ -229,11 +230,11 @@ func (f *File) Validate(name string) error {
 // own rules (those the agent applies to config.toml), naming provision.toml's
 // keys; only the method "none" and the [pppoe] table are provision.toml's.
 func (n Network) validate(bad func(key, format string, args ...any)) {
-	wifi := network.WiFiConfig{}
+	var section wifi.Config
 	for _, w := range n.WiFi {
-		wifi.Networks = append(wifi.Networks, w.config())
+		section.Networks = append(section.Networks, w.config())
 	}
-	domainProblems(wifi.ValidateAll(), "network[", "network.wifi[", nil, bad)
+	domainProblems(section.ValidateAll(), "network[", "network.wifi[", nil, bad)
 	var uplinks network.Config
 	for i, u := range n.Uplink {
 		switch u.IPv4.Method {
@@ -303,8 +304,8 @@ func domainProblems(err error, from, to string, rename func(i int, field string)
 }
 
 // config is the [[wifi.network]] of w.
-func (w WiFi) config() network.WiFiNetwork {
-	return network.WiFiNetwork{SSID: w.SSID, PSK: w.PSK, Hidden: w.Hidden, Priority: w.Priority}
+func (w WiFi) config() wifi.Network {
+	return wifi.Network{SSID: w.SSID, PSK: w.PSK, Hidden: w.Hidden, Priority: w.Priority}
 }
 
 // config is the [[bluetooth.headset]] of h.

@@ -1,6 +1,6 @@
 //go:build lab
 
-package network
+package wifi
 
 import (
 	"context"
@@ -22,6 +22,8 @@ import (
 
 	"github.com/boxagent/boxagent/deploy/vm"
 	"github.com/boxagent/boxagent/deploy/vm/guest"
+	"github.com/boxagent/boxagent/internal/wpabus"
+	"github.com/boxagent/boxagent/network"
 )
 
 // TestWiFiLab boots the virtual board and runs TestWiFiGuest and
@@ -32,7 +34,7 @@ func TestWiFiLab(t *testing.T) {
 	if vm.InGuest() {
 		t.Skip("the host side: boots the virtual board")
 	}
-	vm.RunGoTests(t, "./network", vm.Options{Timeout: 12 * time.Minute}, GuestRun("^TestWiFiGuest")...) // Chromium under TCG: TestWiFiGuestBrowser
+	vm.RunGoTests(t, "./wifi", vm.Options{Timeout: 12 * time.Minute}, GuestRun("^TestWiFiGuest")...) // Chromium under TCG: TestWiFiGuestBrowser
 }
 
 // GuestRun is the guest's -test.run: def, unless the host's -run names
@@ -49,15 +51,15 @@ func GuestRun(def string) []string {
 type wifiLab struct {
 	ap, sta string
 	conn    *dbus.Conn
-	wifi    *WiFi
+	wifi    *Client
 	wpa     *guest.Proc // wpa_supplicant, its log
 
 	mu     sync.Mutex
-	events []WiFiEvent
+	events []Event
 	newEv  chan struct{}
 }
 
-func (l *wifiLab) onEvent(e WiFiEvent) {
+func (l *wifiLab) onEvent(e Event) {
 	l.mu.Lock()
 	l.events = append(l.events, e)
 	close(l.newEv)
@@ -73,7 +75,7 @@ func (l *wifiLab) mark() int {
 }
 
 // waitEvent waits for an event after mark that satisfies match.
-func (l *wifiLab) waitEvent(t *testing.T, after int, timeout time.Duration, what string, match func(WiFiEvent) bool) WiFiEvent {
+func (l *wifiLab) waitEvent(t *testing.T, after int, timeout time.Duration, what string, match func(Event) bool) Event {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -98,7 +100,7 @@ func (l *wifiLab) waitEvent(t *testing.T, after int, timeout time.Duration, what
 func (l *wifiLab) forgetAtEnd(t *testing.T, ssid string) {
 	t.Cleanup(func() {
 		err := l.wifi.Forget(context.Background(), ssid)
-		if err != nil && !errors.Is(err, ErrWiFiUnknown) {
+		if err != nil && !errors.Is(err, ErrUnknownNetwork) {
 			t.Logf("forget %s: %v", ssid, err)
 		}
 	})
@@ -118,7 +120,7 @@ func TestWiFiGuest(t *testing.T) {
 	t.Cleanup(func() { conn.Close() })
 	l := &wifiLab{ap: radios[0], sta: radios[1], conn: conn, wpa: wpa, newEv: make(chan struct{})}
 	start := time.Now()
-	l.wifi, err = OpenWiFi(context.Background(), conn, WiFiOptions{
+	l.wifi, err = Open(context.Background(), conn, Options{
 		Interface: l.sta, OnEvent: l.onEvent, Rejoin: true,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
@@ -126,12 +128,12 @@ func TestWiFiGuest(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(l.wifi.Close)
-	t.Logf("OpenWiFi (CreateInterface %s) in %s; state %s", l.sta, time.Since(start).Round(time.Millisecond), l.wifi.Status().State)
+	t.Logf("Open (CreateInterface %s) in %s; state %s", l.sta, time.Since(start).Round(time.Millisecond), l.wifi.Status().State)
 
 	t.Run("NoInterface", func(t *testing.T) {
-		_, err := OpenWiFi(context.Background(), conn, WiFiOptions{Interface: "wlan9"})
-		if !errors.Is(err, ErrWiFiNoInterface) {
-			t.Fatalf("OpenWiFi(wlan9) = %v, want ErrWiFiNoInterface", err)
+		_, err := Open(context.Background(), conn, Options{Interface: "wlan9"})
+		if !errors.Is(err, ErrNoInterface) {
+			t.Fatalf("Open(wlan9) = %v, want ErrNoInterface", err)
 		}
 		t.Log(err)
 	})
@@ -156,17 +158,17 @@ func testWiFiScan(t *testing.T, l *wifiLab) {
 		t.Fatal(err)
 	}
 	t.Logf("scan in %s: %d BSS", time.Since(start).Round(time.Millisecond), len(bss))
-	i := slices.IndexFunc(bss, func(b WiFiBSS) bool { return b.SSID == "lab-scan" })
+	i := slices.IndexFunc(bss, func(b BSS) bool { return b.SSID == "lab-scan" })
 	if i < 0 {
 		t.Fatalf("lab-scan not in the scan: %+v", bss)
 	}
 	b := bss[i]
 	t.Logf("%+v", b)
-	if b.Security != WiFiWPA2 || b.Frequency != 2437 || b.Band != "2.4GHz" || b.Signal == 0 || b.BSSID == "" {
+	if b.Security != SecurityWPA2 || b.Frequency != 2437 || b.Band != "2.4GHz" || b.Signal == 0 || b.BSSID == "" {
 		t.Errorf("lab-scan = %+v; want wpa2 on 2437 MHz with a signal and a BSSID", b)
 	}
 	// The list stays current from signals: it is the same when asked again.
-	if got := l.wifi.BSSs(); !slices.ContainsFunc(got, func(x WiFiBSS) bool { return x.SSID == "lab-scan" }) {
+	if got := l.wifi.BSSs(); !slices.ContainsFunc(got, func(x BSS) bool { return x.SSID == "lab-scan" }) {
 		t.Errorf("BSSs() lost lab-scan: %+v", got)
 	}
 }
@@ -175,15 +177,15 @@ func testWiFiWPA2(t *testing.T, l *wifiLab) {
 	ap := guest.StartHostapd(t, guest.HostapdConfig{Interface: l.ap, SSID: "lab-wpa2", Security: guest.APWPA2, Passphrase: "labpassword"})
 	l.forgetAtEnd(t, "lab-wpa2")
 	start := time.Now()
-	st, err := l.wifi.Connect(context.Background(), WiFiNetwork{SSID: "lab-wpa2", PSK: "labpassword"}, wifiJoinTimeout)
+	st, err := l.wifi.Connect(context.Background(), Network{SSID: "lab-wpa2", PSK: "labpassword"}, wifiJoinTimeout)
 	if err != nil {
 		t.Fatalf("Connect: %v (hostapd log:\n%s)", err, ap.LogTail(15))
 	}
 	t.Logf("connect to completed in %s: %+v", time.Since(start).Round(time.Millisecond), st)
-	if st.State != WiFiStateCompleted || st.SSID != "lab-wpa2" || st.Security != WiFiWPA2 {
+	if st.State != StateCompleted || st.SSID != "lab-wpa2" || st.Security != SecurityWPA2 {
 		t.Errorf("status = %+v; want completed on lab-wpa2 (wpa2)", st)
 	}
-	if !slices.ContainsFunc(st.Known, func(k WiFiKnown) bool { return k.SSID == "lab-wpa2" }) {
+	if !slices.ContainsFunc(st.Known, func(k Known) bool { return k.SSID == "lab-wpa2" }) {
 		t.Errorf("lab-wpa2 not among the known networks: %+v", st.Known)
 	}
 	sig, err := l.wifi.SignalPoll(context.Background())
@@ -211,12 +213,12 @@ func testWiFiWPA2(t *testing.T, l *wifiLab) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, err := OpenRawConn(netns.None(), link.Attrs().Index)
+	rc, err := network.OpenRawConn(netns.None(), link.Attrs().Index)
 	if err != nil {
 		t.Fatal(err)
 	}
-	events := make(chan Event, 32)
-	c := NewDHCPClient(h, rc, DHCPConfig{Link: l.sta, ClientIDMAC: true}, func(e Event) {
+	events := make(chan network.Event, 32)
+	c := network.NewDHCPClient(h, rc, network.DHCPConfig{Link: l.sta, ClientIDMAC: true}, func(e network.Event) {
 		select {
 		case events <- e:
 		default:
@@ -231,7 +233,7 @@ func testWiFiWPA2(t *testing.T, l *wifiLab) {
 	for {
 		select {
 		case e := <-events:
-			if e.State != StateBound || e.Lease == nil {
+			if e.State != network.StateBound || e.Lease == nil {
 				continue
 			}
 			t.Logf("DHCP over Wi-Fi: %s in %s (connect to address: %s)", e.Lease.Address, time.Since(start).Round(time.Millisecond), st.State)
@@ -249,27 +251,27 @@ func testWiFiWrongPassword(t *testing.T, l *wifiLab) {
 	guest.StartHostapd(t, guest.HostapdConfig{Interface: l.ap, SSID: "lab-wrong", Security: guest.APWPA2, Passphrase: "labpassword"})
 	l.forgetAtEnd(t, "lab-wrong")
 	start := time.Now()
-	_, err := l.wifi.Connect(context.Background(), WiFiNetwork{SSID: "lab-wrong", PSK: "not-the-password"}, wifiJoinTimeout)
+	_, err := l.wifi.Connect(context.Background(), Network{SSID: "lab-wrong", PSK: "not-the-password"}, wifiJoinTimeout)
 	t.Logf("after %s: %v", time.Since(start).Round(time.Millisecond), err)
-	if !errors.Is(err, ErrWiFiWrongPassword) || !strings.Contains(err.Error(), "wrong password") {
+	if !errors.Is(err, ErrWrongPassword) || !strings.Contains(err.Error(), "wrong password") {
 		t.Fatalf("Connect with a wrong password = %v; want %q", err, "wrong password")
 	}
 	if strings.Contains(err.Error(), "not-the-password") {
 		t.Errorf("the error shows the password: %v", err)
 	}
-	if slices.ContainsFunc(l.wifi.Status().Known, func(k WiFiKnown) bool { return k.SSID == "lab-wrong" }) {
+	if slices.ContainsFunc(l.wifi.Status().Known, func(k Known) bool { return k.SSID == "lab-wrong" }) {
 		t.Errorf("the failed network was kept: %+v", l.wifi.Status().Known)
 	}
 	// Refused before anything changes.
-	if _, err := l.wifi.Connect(context.Background(), WiFiNetwork{SSID: "lab-wrong", PSK: "short"}, wifiJoinTimeout); !errors.Is(err, ErrWiFiInvalid) {
-		t.Errorf("Connect with a 5-character PSK = %v; want ErrWiFiInvalid", err)
+	if _, err := l.wifi.Connect(context.Background(), Network{SSID: "lab-wrong", PSK: "short"}, wifiJoinTimeout); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Connect with a 5-character PSK = %v; want ErrInvalid", err)
 	}
 }
 
 // wifiHasSAE says whether wpa_supplicant can do SAE on the interface.
 func wifiHasSAE(t *testing.T, l *wifiLab) bool {
 	var caps map[string]dbus.Variant
-	err := l.conn.Object(wpaService, l.wifi.path).Call(dbusProps+".Get", 0, wpaIface, "Capabilities").Store(&caps)
+	err := l.conn.Object(wpabus.Service, l.wifi.path).Call(wpabus.Props+".Get", 0, wpabus.Iface, "Capabilities").Store(&caps)
 	if err != nil {
 		t.Logf("cannot read Capabilities: %v", err)
 		return false
@@ -284,8 +286,8 @@ func testWiFiWPA3(t *testing.T, l *wifiLab) {
 		t.Skip("this wpa_supplicant or driver cannot do SAE (no \"sae\" in Capabilities.KeyMgmt)")
 	}
 	st := joinLabAP(t, l, guest.HostapdConfig{SSID: "lab-wpa3", Security: guest.APWPA3, Passphrase: "labpassword3"},
-		WiFiNetwork{SSID: "lab-wpa3", PSK: "labpassword3"})
-	if st.SSID != "lab-wpa3" || st.Security != WiFiWPA3 {
+		Network{SSID: "lab-wpa3", PSK: "labpassword3"})
+	if st.SSID != "lab-wpa3" || st.Security != SecurityWPA3 {
 		t.Errorf("status = %+v; want lab-wpa3 (wpa3)", st)
 	}
 	checkNetBlock(t, l, "lab-wpa3", "SAE", "2", "SAE") // WPA3-Personal requires management frame protection
@@ -295,7 +297,7 @@ func testWiFiHidden(t *testing.T, l *wifiLab) {
 	guest.StartHostapd(t, guest.HostapdConfig{Interface: l.ap, SSID: "lab-hidden", Security: guest.APWPA2, Passphrase: "labpassword", Hidden: true})
 	l.forgetAtEnd(t, "lab-hidden")
 	start := time.Now()
-	st, err := l.wifi.Connect(context.Background(), WiFiNetwork{SSID: "lab-hidden", PSK: "labpassword", Hidden: true}, wifiJoinTimeout)
+	st, err := l.wifi.Connect(context.Background(), Network{SSID: "lab-hidden", PSK: "labpassword", Hidden: true}, wifiJoinTimeout)
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
@@ -307,9 +309,9 @@ func testWiFiHidden(t *testing.T, l *wifiLab) {
 
 func testWiFiNotFound(t *testing.T, l *wifiLab) {
 	start := time.Now()
-	_, err := l.wifi.Connect(context.Background(), WiFiNetwork{SSID: "lab-nowhere", PSK: "labpassword"}, wifiJoinTimeout)
+	_, err := l.wifi.Connect(context.Background(), Network{SSID: "lab-nowhere", PSK: "labpassword"}, wifiJoinTimeout)
 	t.Logf("after %s: %v", time.Since(start).Round(time.Millisecond), err)
-	if !errors.Is(err, ErrWiFiNotFound) {
+	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Connect to an absent network = %v; want %q", err, "network not found")
 	}
 }
@@ -326,9 +328,9 @@ func testWiFiRejected(t *testing.T, l *wifiLab) {
 	// seen on its channel.
 	waitSeen(t, l, "lab-acl", 30*time.Second)
 	start := time.Now()
-	_, err := l.wifi.Connect(context.Background(), WiFiNetwork{SSID: "lab-acl", PSK: "labpassword"}, wifiJoinTimeout)
+	_, err := l.wifi.Connect(context.Background(), Network{SSID: "lab-acl", PSK: "labpassword"}, wifiJoinTimeout)
 	t.Logf("after %s: %v", time.Since(start).Round(time.Millisecond), err)
-	if !errors.Is(err, ErrWiFiRejected) || !strings.Contains(err.Error(), "rejected by AP") {
+	if !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "rejected by AP") {
 		t.Fatalf("Connect to an AP that refuses the station = %v; want %q", err, "rejected by AP")
 	}
 }
@@ -337,26 +339,26 @@ func testWiFiRejected(t *testing.T, l *wifiLab) {
 // (SelectNetwork); when that link drops, the client re-enables the saved
 // ones and wpa_supplicant joins the saved network once its AP is up.
 func testWiFiRejoin(t *testing.T, l *wifiLab) {
-	if err := l.wifi.SetSaved(context.Background(), []WiFiNetwork{{SSID: "lab-saved", PSK: "savedpassword", Priority: 10}}); err != nil {
+	if err := l.wifi.SetSaved(context.Background(), []Network{{SSID: "lab-saved", PSK: "savedpassword", Priority: 10}}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.wifi.SetSaved(context.Background(), nil) })
 	other := guest.StartHostapd(t, guest.HostapdConfig{Interface: l.ap, SSID: "lab-other", Security: guest.APWPA2, Passphrase: "labpassword", Name: "hostapd-other"})
 	l.forgetAtEnd(t, "lab-other")
-	if _, err := l.wifi.Connect(context.Background(), WiFiNetwork{SSID: "lab-other", PSK: "labpassword"}, wifiJoinTimeout); err != nil {
+	if _, err := l.wifi.Connect(context.Background(), Network{SSID: "lab-other", PSK: "labpassword"}, wifiJoinTimeout); err != nil {
 		t.Fatal(err)
 	}
 	mark := l.mark()
 	other.Stop()
 	start := time.Now()
-	drop := l.waitEvent(t, mark, 20*time.Second, "dropped", func(e WiFiEvent) bool { return e.Kind == "dropped" })
+	drop := l.waitEvent(t, mark, 20*time.Second, "dropped", func(e Event) bool { return e.Kind == "dropped" })
 	t.Logf("drop seen in %s: %+v", time.Since(start).Round(time.Millisecond), drop)
-	l.waitEvent(t, mark, 10*time.Second, "rejoin", func(e WiFiEvent) bool { return e.Kind == "rejoin" })
+	l.waitEvent(t, mark, 10*time.Second, "rejoin", func(e Event) bool { return e.Kind == "rejoin" })
 	mark = l.mark()
 	guest.StartHostapd(t, guest.HostapdConfig{Interface: l.ap, SSID: "lab-saved", Security: guest.APWPA2, Passphrase: "savedpassword", Name: "hostapd-saved"})
 	start = time.Now()
-	l.waitEvent(t, mark, 40*time.Second, "completed on lab-saved", func(e WiFiEvent) bool {
-		return e.Kind == "state" && e.State == WiFiStateCompleted && e.SSID == "lab-saved"
+	l.waitEvent(t, mark, 40*time.Second, "completed on lab-saved", func(e Event) bool {
+		return e.Kind == "state" && e.State == StateCompleted && e.SSID == "lab-saved"
 	})
 	t.Logf("saved network joined %s after its AP came up: %+v", time.Since(start).Round(time.Millisecond), l.wifi.Status())
 }

@@ -1,4 +1,4 @@
-package network
+package wifi
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 
 func TestWiFiCountryValidate(t *testing.T) {
 	for _, c := range []struct {
-		in   WiFiCountry
+		in   Country
 		want string // "" valid, else a part of the message
 	}{
 		{"", ""}, {"DE", ""}, {"GB", ""}, {"US", ""}, {"JP", ""}, {"ZW", ""}, {"AD", ""},
@@ -25,8 +25,8 @@ func TestWiFiCountryValidate(t *testing.T) {
 		switch {
 		case c.want == "" && err != nil:
 			t.Errorf("%q: %v", c.in, err)
-		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, ErrWiFiInvalid)):
-			t.Errorf("%q: %v, want …%s… (ErrWiFiInvalid)", c.in, err, c.want)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, ErrInvalid)):
+			t.Errorf("%q: %v, want …%s… (ErrInvalid)", c.in, err, c.want)
 		}
 	}
 	// The table holds 249 distinct codes, two capitals each, in order.

@@ -1,7 +1,8 @@
-package network
+package wifi
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -9,6 +10,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/boxagent/boxagent/deploy/vm/guest"
+	"github.com/boxagent/boxagent/network"
 )
 
 func TestHotspotPassword(t *testing.T) {
@@ -99,33 +106,86 @@ func TestHostHotspotDNS(t *testing.T) {
 	}
 }
 
-// TestHostHotspotDHCP runs the hotspot's DHCP server in the lab's isp
-// namespace and this package's DHCP client in the box namespace, over a
-// veth pair (real kernel, real sockets).
+// TestHostHotspotDHCP runs the hotspot's DHCP server in one network
+// namespace and the uplinks' DHCP client (package network) in another,
+// over a veth pair (real kernel, real sockets).
 func TestHostHotspotDHCP(t *testing.T) {
-	l := newLab(t)
+	if testing.Short() {
+		t.Skip("-short: creates network namespaces")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces and a veth pair")
+	}
+	id := os.Getpid() % 100000
+	ispNS, boxNS := guest.NewNetns(t, fmt.Sprintf("bxa-hs-isp-%d", id)), guest.NewNetns(t, fmt.Sprintf("bxa-hs-box-%d", id))
+	ispIf, boxIf := fmt.Sprintf("hs%di", id), fmt.Sprintf("hs%db", id)
+	guest.Veth(t, ispIf, ispNS, boxIf, boxNS)
+	isp, box := nsHandle(t, ispNS.Name), nsHandle(t, boxNS.Name)
+	h, err := netlink.NewHandleAt(box)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	link, err := h.LinkByName(boxIf)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	server := netip.MustParsePrefix("10.45.0.1/24")
 	acked := make(chan netip.Addr, 4)
-	s, err := StartHotspotDHCP(l.isp, HotspotDHCPConfig{Interface: ispIf, Server: server, Lease: 5 * time.Minute,
+	s, err := StartHotspotDHCP(isp, HotspotDHCPConfig{Interface: ispIf, Server: server, Lease: 5 * time.Minute,
 		OnLease: func(mac net.HardwareAddr, a netip.Addr) { acked <- a }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	_, events := l.startClient(t, DHCPConfig{ClientIDMAC: true, Retransmit: time.Second,
-		ResolvConf: filepath.Join(l.dir, "resolv.conf")})
-	e := waitState(t, events, StateBound, 15*time.Second)
-	lease := e.Lease
+	rc, err := network.OpenRawConn(box, link.Attrs().Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := make(chan *network.Lease, 1)
+	c := network.NewDHCPClient(h, rc, network.DHCPConfig{Link: boxIf, ClientIDMAC: true, Retransmit: time.Second,
+		ResolvConf: filepath.Join(t.TempDir(), "resolv.conf")}, func(e network.Event) {
+		if e.State == network.StateBound && e.Lease != nil {
+			select {
+			case bound <- e.Lease:
+			default:
+			}
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	defer func() { cancel(); <-ran }()
+	go func() { c.Run(ctx); close(ran) }()
+
+	var lease *network.Lease
+	select {
+	case lease = <-bound:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("not bound in 15s: %v", c.Status())
+	}
 	if lease.Address.String() != "10.45.0.10/24" || lease.Router != server.Addr() || lease.Duration != 5*time.Minute {
 		t.Errorf("lease %+v", lease)
 	}
-	if got := s.Leases()[boxMAC.String()]; got.String() != "10.45.0.10" {
+	if got := s.Leases()[link.Attrs().HardwareAddr.String()]; got.String() != "10.45.0.10" {
 		t.Errorf("server leases %v", s.Leases())
 	}
 	if a := <-acked; a.String() != "10.45.0.10" {
 		t.Errorf("OnLease got %s", a)
 	}
-	if as := l.boxAddrs(t); len(as) != 1 || as[0].IPNet.String() != "10.45.0.10/24" {
-		t.Errorf("box addresses %v", as)
+	if as, err := h.AddrList(link, netlink.FAMILY_V4); err != nil || len(as) != 1 || as[0].IPNet.String() != "10.45.0.10/24" {
+		t.Errorf("box addresses %v %v", as, err)
 	}
+}
+
+// nsHandle opens the namespace made as name (guest.NewNetns) until the
+// test ends.
+func nsHandle(t *testing.T, name string) netns.NsHandle {
+	t.Helper()
+	ns, err := netns.GetFromName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	return ns
 }

@@ -1,6 +1,6 @@
 //go:build lab
 
-package network_test
+package wifi_test
 
 import (
 	"bytes"
@@ -23,7 +23,8 @@ import (
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/deploy/vm"
 	"github.com/boxagent/boxagent/deploy/vm/guest"
-	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/deploy/vm/guest/inproc"
+	"github.com/boxagent/boxagent/wifi"
 )
 
 // TestHotspotLab boots the virtual board and runs TestHotspotGuest in it.
@@ -31,7 +32,7 @@ func TestHotspotLab(t *testing.T) {
 	if vm.InGuest() {
 		t.Skip("the host side: boots the virtual board")
 	}
-	vm.RunGoTests(t, "./network", vm.Options{Timeout: 7 * time.Minute}, network.GuestRun("^TestHotspotGuest")...)
+	vm.RunGoTests(t, "./wifi", vm.Options{Timeout: 7 * time.Minute}, wifi.GuestRun("^TestHotspotGuest")...)
 }
 
 // TestHotspotGuest is the first-time setup of a box over its hotspot,
@@ -57,7 +58,7 @@ func TestHotspotGuest(t *testing.T) {
 	guest.InitNS.Addr(t, ap, "10.79.0.1/24")
 	guest.StartDnsmasq(t, guest.DnsmasqConfig{Interface: ap, Range: "10.79.0.100,10.79.0.150,255.255.255.0,1h", NoPing: true})
 
-	socket, logPath, stopAgent := startAgent(t, "setup", `board = "auto"
+	socket, logPath, stopAgent := inproc.StartAgent(t, "setup", `board = "auto"
 # the box's first boot: no network known yet
 [wifi]
 interface = "`+sta+`"
@@ -90,7 +91,7 @@ setup_after = "5s"
 	}
 
 	// The phone joins the hotspot and gets an address from the agent.
-	phone := guest.StartPhone(t, phoneNS, phoneIf, st.SSID, st.Password, network.HotspotFrequency)
+	phone := guest.StartPhone(t, phoneNS, phoneIf, st.SSID, st.Password, wifi.HotspotFrequency)
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if err := phone.WaitConnected(wctx, 1); err != nil {
@@ -178,7 +179,7 @@ setup_after = "5s"
 	}
 	t.Logf("setup page connect to address: %s", time.Since(start).Round(time.Millisecond))
 	ws, err := c.WiFiStatus(ctx)
-	if err != nil || ws.State != network.WiFiStateCompleted || ws.SSID != "lab-home" || !strings.HasPrefix(ws.Address, "10.79.0.") {
+	if err != nil || ws.State != wifi.StateCompleted || ws.SSID != "lab-home" || !strings.HasPrefix(ws.Address, "10.79.0.") {
 		t.Errorf("wifi status %+v, %v", ws, err)
 	}
 	if st, _ := c.WiFiSetup(ctx); st.State != "off" {

@@ -1,4 +1,4 @@
-package network
+package wifi
 
 import (
 	"context"
@@ -6,13 +6,15 @@ import (
 	"strings"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/boxagent/boxagent/internal/wpabus"
 )
 
-// WiFiCountry is [wifi] country: the ISO 3166-1 alpha-2 code of the
+// Country is [wifi] country: the ISO 3166-1 alpha-2 code of the
 // country the box is in ("DE"), which sets the radio's regulatory
 // domain (channels, transmit power, DFS). Empty: the kernel's default,
 // the world domain "00", which allows fewer channels and less power.
-type WiFiCountry string
+type Country string
 
 // iso3166 holds every assigned ISO 3166-1 alpha-2 code, two letters
 // each, in order and unspaced (bytes count: the binary has a size budget).
@@ -25,17 +27,17 @@ const iso3166 = "ADAEAFAGAIALAMAOAQARASATAUAWAXAZBABBBDBEBFBGBHBIBJBLBMBNBOBQBRB
 	"TGTHTJTKTLTMTNTOTRTTTVTWTZUAUGUMUSUYUZVAVCVEVGVIVNVUWFWSYEYTZAZMZW"
 
 // Validate is called by the config file's walk at the key's own line.
-func (c WiFiCountry) Validate() error {
+func (c Country) Validate() error {
 	s := string(c)
 	switch {
 	case s == "" || isCountryCode(s):
 		return nil
 	case isCountryCode(strings.ToUpper(s)):
-		return &WiFiFieldError{"", fmt.Sprintf("%q: write the country code in capitals, %q", s, strings.ToUpper(s))}
+		return &FieldError{"", fmt.Sprintf("%q: write the country code in capitals, %q", s, strings.ToUpper(s))}
 	case len(s) == 2:
-		return &WiFiFieldError{"", fmt.Sprintf("%q is not an assigned ISO 3166-1 alpha-2 country code (e.g. \"DE\", \"GB\", \"US\")", s)}
+		return &FieldError{"", fmt.Sprintf("%q is not an assigned ISO 3166-1 alpha-2 country code (e.g. \"DE\", \"GB\", \"US\")", s)}
 	}
-	return &WiFiFieldError{"", fmt.Sprintf("%q is not a country code: two capital letters of ISO 3166-1 alpha-2, e.g. \"DE\"", s)}
+	return &FieldError{"", fmt.Sprintf("%q is not a country code: two capital letters of ISO 3166-1 alpha-2, e.g. \"DE\"", s)}
 }
 
 // isCountryCode says whether s is one of the assigned codes.
@@ -56,14 +58,14 @@ func isCountryCode(s string) bool {
 // to the kernel (nl80211 REQ_SET_REG) as `iw reg set` does. The kernel
 // applies it once it has read its regulatory database; RegDomain reads
 // the kernel's.
-func (w *WiFi) SetCountry(ctx context.Context, c WiFiCountry) error {
+func (w *Client) SetCountry(ctx context.Context, c Country) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
 	if c == "" {
 		return nil
 	}
-	err := w.obj.CallWithContext(ctx, dbusProps+".Set", 0, wpaIface, "Country", dbus.MakeVariant(string(c))).Err
+	err := w.obj.CallWithContext(ctx, wpabus.Props+".Set", 0, wpabus.Iface, "Country", dbus.MakeVariant(string(c))).Err
 	if err != nil {
 		return fmt.Errorf("cannot set the Wi-Fi country %s in wpa_supplicant: %w", c, err)
 	}

@@ -1,4 +1,4 @@
-package network
+package wifi
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/boxagent/boxagent/internal/testbus"
+	"github.com/boxagent/boxagent/internal/wpabus"
 
 	"github.com/godbus/dbus/v5"
 )
@@ -51,11 +52,11 @@ func startFakeWPA(t *testing.T, addr string) *fakeWPA {
 		"CurrentBSS": dbus.MakeVariant(dbus.ObjectPath("/")), "BSSs": dbus.MakeVariant([]dbus.ObjectPath{}),
 		"Networks": dbus.MakeVariant([]dbus.ObjectPath{}), "Scanning": dbus.MakeVariant(false),
 	}}
-	conn.Export(fakeRoot{f}, wpaPath, wpaService)
-	conn.Export(fakeIface{f}, fakeIfacePath, wpaIface)
-	conn.Export(fakeProps{f}, fakeIfacePath, dbusProps)
-	if reply, err := conn.RequestName(wpaService, dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
-		t.Fatalf("cannot own %s: %v %v", wpaService, reply, err)
+	conn.Export(fakeRoot{f}, wpabus.Path, wpabus.Service)
+	conn.Export(fakeIface{f}, fakeIfacePath, wpabus.Iface)
+	conn.Export(fakeProps{f}, fakeIfacePath, wpabus.Props)
+	if reply, err := conn.RequestName(wpabus.Service, dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
+		t.Fatalf("cannot own %s: %v %v", wpabus.Service, reply, err)
 	}
 	return f
 }
@@ -71,7 +72,7 @@ func (f *fakeWPA) set(announce bool, kv ...any) {
 	}
 	f.mu.Unlock()
 	if announce {
-		f.emit(fakeIfacePath, dbusProps+".PropertiesChanged", wpaIface, changed, []string{})
+		f.emit(fakeIfacePath, wpabus.Props+".PropertiesChanged", wpabus.Iface, changed, []string{})
 	}
 }
 
@@ -84,7 +85,7 @@ func (f *fakeWPA) emit(path dbus.ObjectPath, name string, args ...any) {
 // addBSS announces an AP.
 func (f *fakeWPA) addBSS(n int, ssid string, signal int16, keyMgmt ...string) dbus.ObjectPath {
 	p := dbus.ObjectPath(fmt.Sprintf("%s/BSSs/%d", fakeIfacePath, n))
-	f.emit(fakeIfacePath, wpaIface+".BSSAdded", p, map[string]dbus.Variant{
+	f.emit(fakeIfacePath, wpabus.Iface+".BSSAdded", p, map[string]dbus.Variant{
 		"SSID": dbus.MakeVariant([]byte(ssid)), "BSSID": dbus.MakeVariant([]byte{2, 0, 0, 0, 0, byte(n)}),
 		"Signal": dbus.MakeVariant(signal), "Frequency": dbus.MakeVariant(uint16(2437)), "Privacy": dbus.MakeVariant(len(keyMgmt) > 0),
 		"RSN": dbus.MakeVariant(map[string]dbus.Variant{"KeyMgmt": dbus.MakeVariant(keyMgmt)}),
@@ -96,12 +97,12 @@ func (f *fakeWPA) addBSS(n int, ssid string, signal int16, keyMgmt ...string) db
 type fakeRoot struct{ f *fakeWPA }
 
 func (r fakeRoot) GetInterface(name string) (dbus.ObjectPath, *dbus.Error) {
-	return "", dbus.NewError(wpaService+".InterfaceUnknown", []any{"wpa_supplicant knows nothing about this interface."})
+	return "", dbus.NewError(wpabus.Service+".InterfaceUnknown", []any{"wpa_supplicant knows nothing about this interface."})
 }
 
 func (r fakeRoot) CreateInterface(args map[string]dbus.Variant) (dbus.ObjectPath, *dbus.Error) {
 	if args["Ifname"].Value() != "wlan1" {
-		return "", dbus.NewError(wpaService+".UnknownError", []any{"wpa_supplicant couldn't grab this interface."})
+		return "", dbus.NewError(wpabus.Service+".UnknownError", []any{"wpa_supplicant couldn't grab this interface."})
 	}
 	return fakeIfacePath, nil
 }
@@ -114,7 +115,7 @@ func (i fakeIface) AddNetwork(args map[string]dbus.Variant) (dbus.ObjectPath, *d
 	p := dbus.ObjectPath(fmt.Sprintf("%s/Networks/%d", fakeIfacePath, len(f.nets)))
 	f.nets = append(f.nets, p)
 	f.mu.Unlock()
-	f.conn.Export(fakeProps{f}, p, dbusProps)
+	f.conn.Export(fakeProps{f}, p, wpabus.Props)
 	return p, nil
 }
 
@@ -135,14 +136,14 @@ func (f *fakeWPA) script(fn func(f *fakeWPA, net dbus.ObjectPath)) {
 }
 
 func (i fakeIface) RemoveNetwork(p dbus.ObjectPath) *dbus.Error {
-	i.f.emit(fakeIfacePath, wpaIface+".NetworkRemoved", p)
+	i.f.emit(fakeIfacePath, wpabus.Iface+".NetworkRemoved", p)
 	return nil
 }
 
 func (i fakeIface) Scan(args map[string]dbus.Variant) *dbus.Error {
 	go func() {
 		i.f.addBSS(7, "scanned", -50, "sae")
-		i.f.emit(fakeIfacePath, wpaIface+".ScanDone", true)
+		i.f.emit(fakeIfacePath, wpabus.Iface+".ScanDone", true)
 	}()
 	return nil
 }
@@ -156,7 +157,7 @@ type fakeProps struct{ f *fakeWPA }
 func (p fakeProps) Get(iface, name string) (dbus.Variant, *dbus.Error) {
 	p.f.mu.Lock()
 	defer p.f.mu.Unlock()
-	if v, ok := p.f.props[name]; ok && iface == wpaIface {
+	if v, ok := p.f.props[name]; ok && iface == wpabus.Iface {
 		return v, nil
 	}
 	return dbus.Variant{}, dbus.NewError("org.freedesktop.DBus.Error.InvalidArgs", []any{"no such property " + name})
@@ -175,7 +176,7 @@ func (p fakeProps) GetAll(iface string) (map[string]dbus.Variant, *dbus.Error) {
 func (p fakeProps) Set(iface, name string, v dbus.Variant) *dbus.Error { return nil }
 
 // openFakeWiFi starts the fake and opens the client on wlan1.
-func openFakeWiFi(t *testing.T) (*fakeWPA, *WiFi, chan WiFiEvent) {
+func openFakeWiFi(t *testing.T) (*fakeWPA, *Client, chan Event) {
 	t.Helper()
 	addr := wifiFakeBus(t)
 	f := startFakeWPA(t, addr)
@@ -184,8 +185,8 @@ func openFakeWiFi(t *testing.T) (*fakeWPA, *WiFi, chan WiFiEvent) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	events := make(chan WiFiEvent, 64)
-	w, err := OpenWiFi(context.Background(), conn, WiFiOptions{Interface: "wlan1", OnEvent: func(e WiFiEvent) {
+	events := make(chan Event, 64)
+	w, err := Open(context.Background(), conn, Options{Interface: "wlan1", OnEvent: func(e Event) {
 		select {
 		case events <- e:
 		default: // a test that stopped listening must not stall the client
@@ -211,35 +212,35 @@ func TestFakeWiFiConnect(t *testing.T) {
 	f, w, events := openFakeWiFi(t)
 	bss := f.addBSS(1, "home", -40, "wpa-psk")
 	// A signal change of the BSS after it was added: applied in order.
-	f.emit(bss, dbusProps+".PropertiesChanged", wpaBSSIface, map[string]dbus.Variant{"Signal": dbus.MakeVariant(int16(-55))}, []string{})
+	f.emit(bss, wpabus.Props+".PropertiesChanged", wpabus.BSSIface, map[string]dbus.Variant{"Signal": dbus.MakeVariant(int16(-55))}, []string{})
 	// Signals are handled in order: once the scan event is out, the BSS
 	// and its change are in.
-	f.emit(fakeIfacePath, wpaIface+".ScanDone", true)
-	waitFakeEvent(t, events, func(e WiFiEvent) bool { return e.Kind == "scan" })
-	if b := w.BSSs(); len(b) != 1 || b[0].Signal != -55 || b[0].Security != WiFiWPA2 {
+	f.emit(fakeIfacePath, wpabus.Iface+".ScanDone", true)
+	waitFakeEvent(t, events, func(e Event) bool { return e.Kind == "scan" })
+	if b := w.BSSs(); len(b) != 1 || b[0].Signal != -55 || b[0].Security != SecurityWPA2 {
 		t.Fatalf("BSSs = %+v", b)
 	}
 	f.script(joinOK)
-	st, err := w.Connect(context.Background(), WiFiNetwork{SSID: "home", PSK: "password1"}, 5*time.Second)
+	st, err := w.Connect(context.Background(), Network{SSID: "home", PSK: "password1"}, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != WiFiStateCompleted || st.SSID != "home" || st.Security != WiFiWPA2 || st.Signal != -55 {
+	if st.State != StateCompleted || st.SSID != "home" || st.Security != SecurityWPA2 || st.Signal != -55 {
 		t.Errorf("status = %+v", st)
 	}
-	waitFakeEvent(t, events, func(e WiFiEvent) bool {
-		return e.Kind == "state" && e.State == WiFiStateCompleted && e.SSID == "home"
+	waitFakeEvent(t, events, func(e Event) bool {
+		return e.Kind == "state" && e.State == StateCompleted && e.SSID == "home"
 	})
 	if sig, err := w.SignalPoll(context.Background()); err != nil || sig.RSSI != -42 || sig.LinkSpeed != 54 {
 		t.Errorf("SignalPoll = %+v, %v", sig, err)
 	}
 	bssList, err := w.Scan(context.Background(), 5*time.Second)
-	if err != nil || len(bssList) != 2 || bssList[0].SSID != "scanned" || bssList[0].Security != WiFiWPA3 {
+	if err != nil || len(bssList) != 2 || bssList[0].SSID != "scanned" || bssList[0].Security != SecurityWPA3 {
 		t.Errorf("Scan = %+v, %v", bssList, err)
 	}
 }
 
-func waitFakeEvent(t *testing.T, events chan WiFiEvent, match func(WiFiEvent) bool) WiFiEvent {
+func waitFakeEvent(t *testing.T, events chan Event, match func(Event) bool) Event {
 	t.Helper()
 	deadline := time.After(5 * time.Second)
 	for {
@@ -257,8 +258,8 @@ func waitFakeEvent(t *testing.T, events chan WiFiEvent, match func(WiFiEvent) bo
 func TestFakeWiFiFailures(t *testing.T) {
 	f, w, events := openFakeWiFi(t)
 	f.addBSS(1, "home", -40, "wpa-psk")
-	f.emit(fakeIfacePath, wpaIface+".ScanDone", true)
-	waitFakeEvent(t, events, func(e WiFiEvent) bool { return e.Kind == "scan" })
+	f.emit(fakeIfacePath, wpabus.Iface+".ScanDone", true)
+	waitFakeEvent(t, events, func(e Event) bool { return e.Kind == "scan" })
 	for _, c := range []struct {
 		name   string
 		script func(f *fakeWPA, net dbus.ObjectPath)
@@ -267,28 +268,28 @@ func TestFakeWiFiFailures(t *testing.T) {
 	}{
 		{"psk mismatch", func(f *fakeWPA, net dbus.ObjectPath) {
 			f.set(true, "State", "4way_handshake")
-			f.emit(fakeIfacePath, wpaIface+".PskMismatch")
+			f.emit(fakeIfacePath, wpabus.Iface+".PskMismatch")
 			f.set(true, "State", "disconnected", "DisconnectReason", int32(-3))
-		}, ErrWiFiWrongPassword, "4-way handshake failed"},
+		}, ErrWrongPassword, "4-way handshake failed"},
 		{"auth refused", func(f *fakeWPA, net dbus.ObjectPath) {
 			f.set(true, "State", "authenticating")
 			f.set(true, "AuthStatusCode", int32(17))
 			f.set(true, "State", "disconnected")
-		}, ErrWiFiRejected, "the AP cannot handle more stations (17)"},
+		}, ErrRejected, "the AP cannot handle more stations (17)"},
 		{"nothing answers", func(f *fakeWPA, net dbus.ObjectPath) {
 			f.set(true, "State", "scanning")
-			f.emit(fakeIfacePath, wpaIface+".ScanDone", true)
-			f.emit(fakeIfacePath, wpaIface+".ScanDone", true)
-		}, ErrWiFiNotFound, "no AP answered in 2 scans"},
+			f.emit(fakeIfacePath, wpabus.Iface+".ScanDone", true)
+			f.emit(fakeIfacePath, wpabus.Iface+".ScanDone", true)
+		}, ErrNotFound, "no AP answered in 2 scans"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f.script(c.script)
 			ssid := "home"
-			if c.want == ErrWiFiNotFound {
+			if c.want == ErrNotFound {
 				ssid = "elsewhere"
 			}
-			_, err := w.Connect(context.Background(), WiFiNetwork{SSID: ssid, PSK: "password1"}, 5*time.Second)
-			var we *WiFiError
+			_, err := w.Connect(context.Background(), Network{SSID: ssid, PSK: "password1"}, 5*time.Second)
+			var we *Error
 			if !errors.Is(err, c.want) || !errors.As(err, &we) || !strings.Contains(we.Detail, c.detail) {
 				t.Fatalf("Connect = %v; want %v (%s)", err, c.want, c.detail)
 			}
@@ -306,16 +307,16 @@ func TestFakeWiFiFailures(t *testing.T) {
 
 func TestFakeWiFiGone(t *testing.T) {
 	f, w, events := openFakeWiFi(t)
-	f.conn.ReleaseName(wpaService)
+	f.conn.ReleaseName(wpabus.Service)
 	deadline := time.After(5 * time.Second)
 	for {
 		select {
 		case e := <-events:
 			if e.Kind == "gone" {
-				if st := w.Status(); st.State != WiFiStateAbsent {
+				if st := w.Status(); st.State != StateAbsent {
 					t.Errorf("state after gone: %s", st.State)
 				}
-				_, err := w.Connect(context.Background(), WiFiNetwork{SSID: "x"}, time.Second)
+				_, err := w.Connect(context.Background(), Network{SSID: "x"}, time.Second)
 				if err == nil {
 					t.Error("Connect worked without wpa_supplicant")
 				}
@@ -334,11 +335,11 @@ func TestFakeWiFiNoInterface(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if _, err := OpenWiFi(context.Background(), conn, WiFiOptions{Interface: "wlan1"}); !errors.Is(err, ErrWiFiNoSupplicant) {
+	if _, err := Open(context.Background(), conn, Options{Interface: "wlan1"}); !errors.Is(err, ErrNoSupplicant) {
 		t.Errorf("without wpa_supplicant: %v", err)
 	}
 	startFakeWPA(t, addr)
-	if _, err := OpenWiFi(context.Background(), conn, WiFiOptions{Interface: "wlan7"}); !errors.Is(err, ErrWiFiNoInterface) {
+	if _, err := Open(context.Background(), conn, Options{Interface: "wlan7"}); !errors.Is(err, ErrNoInterface) {
 		t.Errorf("unknown interface: %v", err)
 	}
 }
@@ -350,7 +351,7 @@ func TestFakeWiFiDropThroughHandshake(t *testing.T) {
 	f, w, events := openFakeWiFi(t)
 	f.addBSS(1, "home", -40, "wpa-psk")
 	f.script(joinOK)
-	if _, err := w.Connect(context.Background(), WiFiNetwork{SSID: "home", PSK: "password1"}, 5*time.Second); err != nil {
+	if _, err := w.Connect(context.Background(), Network{SSID: "home", PSK: "password1"}, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	f.set(true, "State", "group_handshake")
@@ -358,9 +359,9 @@ func TestFakeWiFiDropThroughHandshake(t *testing.T) {
 	f.set(true, "DisconnectReason", int32(-1))
 	f.set(true, "State", "4way_handshake")
 	f.set(true, "State", "scanning")
-	f.emit(fakeIfacePath, wpaIface+".ScanDone", true)
+	f.emit(fakeIfacePath, wpabus.Iface+".ScanDone", true)
 	var drops int
-	for e := waitFakeEvent(t, events, func(e WiFiEvent) bool { return e.Kind == "scan" || e.Kind == "dropped" }); ; e = waitFakeEvent(t, events, func(e WiFiEvent) bool { return e.Kind == "scan" || e.Kind == "dropped" }) {
+	for e := waitFakeEvent(t, events, func(e Event) bool { return e.Kind == "scan" || e.Kind == "dropped" }); ; e = waitFakeEvent(t, events, func(e Event) bool { return e.Kind == "scan" || e.Kind == "dropped" }) {
 		if e.Kind == "scan" {
 			break
 		}

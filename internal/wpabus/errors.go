@@ -1,6 +1,6 @@
-package network
+package wpabus
 
-// D-Bus errors in wpa_supplicant's words.
+// D-Bus errors in words: wpa_supplicant's, and any other service's.
 
 import (
 	"errors"
@@ -8,8 +8,8 @@ import (
 	"github.com/godbus/dbus/v5"
 )
 
-// dbusErrorName is the D-Bus error name of err, or "".
-func dbusErrorName(err error) string {
+// ErrorName is the D-Bus error name of err, or "".
+func ErrorName(err error) string {
 	var de dbus.Error
 	if errors.As(err, &de) {
 		return de.Name
@@ -21,8 +21,9 @@ func dbusErrorName(err error) string {
 	return ""
 }
 
-// dbusMessage is a D-Bus error as "message (name)".
-func dbusMessage(err error) string {
+// ErrorText is a D-Bus error as "message (name)"; another error as
+// its Error().
+func ErrorText(err error) string {
 	var de dbus.Error
 	if !errors.As(err, &de) {
 		var dp *dbus.Error

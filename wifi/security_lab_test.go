@@ -1,6 +1,6 @@
 //go:build lab
 
-package network
+package wifi
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/boxagent/boxagent/deploy/vm/guest"
+	"github.com/boxagent/boxagent/internal/wpabus"
 )
 
 // labAPFreq is the frequency of the fixture's hostapd (channel 6).
@@ -46,7 +47,7 @@ func waitSeen(t *testing.T, l *wifiLab, ssid string, timeout time.Duration) {
 // joinLabAP starts hostapd with c, waits until it is seen, and joins n
 // with the agent's own join path (Connect); the network is forgotten at
 // the end.
-func joinLabAP(t *testing.T, l *wifiLab, c guest.HostapdConfig, n WiFiNetwork) WiFiStatus {
+func joinLabAP(t *testing.T, l *wifiLab, c guest.HostapdConfig, n Network) Status {
 	t.Helper()
 	c.Interface = l.ap
 	ap := guest.StartHostapd(t, c)
@@ -71,7 +72,7 @@ func wifiNetProps(t *testing.T, l *wifiLab, ssid string) map[string]dbus.Variant
 		t.Fatalf("wpa_supplicant holds no network %q for us", ssid)
 	}
 	var props map[string]dbus.Variant
-	if err := l.conn.Object(wpaService, n.path).Call(dbusProps+".Get", 0, wpaNetIface, "Properties").Store(&props); err != nil {
+	if err := l.conn.Object(wpabus.Service, n.path).Call(wpabus.Props+".Get", 0, wpabus.NetworkIface, "Properties").Store(&props); err != nil {
 		t.Fatal(err)
 	}
 	return props
@@ -81,7 +82,7 @@ func wifiNetProps(t *testing.T, l *wifiLab, ssid string) map[string]dbus.Variant
 // "NONE").
 func wifiAuthMode(t *testing.T, l *wifiLab) string {
 	var v dbus.Variant
-	if err := l.conn.Object(wpaService, l.wifi.path).Call(dbusProps+".Get", 0, wpaIface, "CurrentAuthMode").Store(&v); err != nil {
+	if err := l.conn.Object(wpabus.Service, l.wifi.path).Call(wpabus.Props+".Get", 0, wpabus.Iface, "CurrentAuthMode").Store(&v); err != nil {
 		t.Fatal(err)
 	}
 	s, _ := v.Value().(string)
@@ -97,9 +98,9 @@ func testWiFiTransition(t *testing.T, l *wifiLab) {
 		t.Skip("this wpa_supplicant or driver cannot do SAE (no \"sae\" in Capabilities.KeyMgmt)")
 	}
 	st := joinLabAP(t, l, guest.HostapdConfig{SSID: "lab-mixed", Security: guest.APTransition, Passphrase: "mixedpassword"},
-		WiFiNetwork{SSID: "lab-mixed", PSK: "mixedpassword"})
-	if st.Security != WiFiTransition {
-		t.Errorf("status = %+v; want security %q", st, WiFiTransition)
+		Network{SSID: "lab-mixed", PSK: "mixedpassword"})
+	if st.Security != SecurityTransition {
+		t.Errorf("status = %+v; want security %q", st, SecurityTransition)
 	}
 	// SAE, the stronger, is what wpa_supplicant picks when the AP offers both.
 	checkNetBlock(t, l, "lab-mixed", "WPA-PSK SAE", "1", "SAE")
@@ -107,8 +108,8 @@ func testWiFiTransition(t *testing.T, l *wifiLab) {
 
 // testWiFiOpen joins an open AP: no PSK, key_mgmt NONE.
 func testWiFiOpen(t *testing.T, l *wifiLab) {
-	st := joinLabAP(t, l, guest.HostapdConfig{SSID: "lab-open", Security: guest.APOpen}, WiFiNetwork{SSID: "lab-open"})
-	if st.Security != WiFiOpen || st.State != WiFiStateCompleted {
+	st := joinLabAP(t, l, guest.HostapdConfig{SSID: "lab-open", Security: guest.APOpen}, Network{SSID: "lab-open"})
+	if st.Security != SecurityOpen || st.State != StateCompleted {
 		t.Errorf("status = %+v; want completed on an open network", st)
 	}
 	checkNetBlock(t, l, "lab-open", "NONE", "", "NONE")

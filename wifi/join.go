@@ -1,4 +1,4 @@
-package network
+package wifi
 
 // Joining networks and the list wpa_supplicant holds for us: Connect,
 // Forget, the saved networks (SetSaved), the re-join after a drop.
@@ -11,16 +11,18 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/boxagent/boxagent/internal/wpabus"
 )
 
 // securityFor decides how to join n: its own Security, else what the
 // scan shows for its SSID, else what its PSK allows.
-func (w *WiFi) securityFor(n WiFiNetwork) string {
+func (w *Client) securityFor(n Network) string {
 	if n.Security != "" {
 		return n.Security
 	}
 	w.mu.Lock()
-	var best *WiFiBSS
+	var best *BSS
 	for _, b := range w.bss {
 		if b.SSID == n.SSID && (best == nil || b.Signal > best.Signal) {
 			best = b
@@ -29,28 +31,28 @@ func (w *WiFi) securityFor(n WiFiNetwork) string {
 	w.mu.Unlock()
 	if best != nil {
 		switch best.Security {
-		case WiFiOpen, WiFiWPA2, WiFiWPA3, WiFiTransition:
-			if (best.Security == WiFiOpen) == (n.PSK == "") {
+		case SecurityOpen, SecurityWPA2, SecurityWPA3, SecurityTransition:
+			if (best.Security == SecurityOpen) == (n.PSK == "") {
 				return best.Security
 			}
-		case WiFiWPA:
-			return WiFiWPA2 // WPA-PSK key management serves WPA1 too
+		case SecurityWPA:
+			return SecurityWPA2 // WPA-PSK key management serves WPA1 too
 		}
 	}
 	switch {
 	case n.PSK == "":
-		return WiFiOpen
+		return SecurityOpen
 	case isHexKey(n.PSK):
-		return WiFiWPA2
+		return SecurityWPA2
 	}
-	return WiFiTransition
+	return SecurityTransition
 }
 
 // wifiNetworkArgs are AddNetwork's arguments for n joined with security
 // sec. Byte arrays reach wpa_supplicant as unquoted hex (the SSID's exact
 // bytes, a raw PSK); strings are quoted (a passphrase); integers are
 // written as numbers.
-func wifiNetworkArgs(n WiFiNetwork, sec string) map[string]dbus.Variant {
+func wifiNetworkArgs(n Network, sec string) map[string]dbus.Variant {
 	a := map[string]dbus.Variant{"ssid": dbus.MakeVariant([]byte(n.SSID))}
 	if n.Hidden {
 		a["scan_ssid"] = dbus.MakeVariant(int32(1))
@@ -60,12 +62,12 @@ func wifiNetworkArgs(n WiFiNetwork, sec string) map[string]dbus.Variant {
 	}
 	hexKey := isHexKey(n.PSK)
 	switch sec {
-	case WiFiOpen:
+	case SecurityOpen:
 		a["key_mgmt"] = dbus.MakeVariant("NONE")
-	case WiFiWPA3:
+	case SecurityWPA3:
 		a["key_mgmt"] = dbus.MakeVariant("SAE")
 		a["ieee80211w"] = dbus.MakeVariant(uint32(2))
-	case WiFiTransition:
+	case SecurityTransition:
 		if hexKey {
 			a["key_mgmt"] = dbus.MakeVariant("WPA-PSK")
 		} else {
@@ -75,7 +77,7 @@ func wifiNetworkArgs(n WiFiNetwork, sec string) map[string]dbus.Variant {
 	default:
 		a["key_mgmt"] = dbus.MakeVariant("WPA-PSK")
 	}
-	if sec != WiFiOpen {
+	if sec != SecurityOpen {
 		if hexKey {
 			k, _ := hex.DecodeString(n.PSK)
 			a["psk"] = dbus.MakeVariant(k)
@@ -87,13 +89,13 @@ func wifiNetworkArgs(n WiFiNetwork, sec string) map[string]dbus.Variant {
 }
 
 // Connect joins n now and waits until the link is up (State completed),
-// at most timeout. It fails with ErrWiFiWrongPassword, ErrWiFiNotFound,
-// ErrWiFiRejected or ErrWiFiTimeout; a network that did not join is
+// at most timeout. It fails with ErrWrongPassword, ErrNotFound,
+// ErrRejected or ErrTimeout; a network that did not join is
 // removed again and the known networks are re-enabled. Invalid input is
 // refused before anything changes.
-func (w *WiFi) Connect(ctx context.Context, n WiFiNetwork, timeout time.Duration) (WiFiStatus, error) {
+func (w *Client) Connect(ctx context.Context, n Network, timeout time.Duration) (Status, error) {
 	if err := n.Validate(); err != nil {
-		return WiFiStatus{}, err
+		return Status{}, err
 	}
 	w.opMu.Lock()
 	defer w.opMu.Unlock()
@@ -102,18 +104,18 @@ func (w *WiFi) Connect(ctx context.Context, n WiFiNetwork, timeout time.Duration
 	op := fmt.Sprintf("join %q", n.SSID)
 	sec := w.securityFor(n)
 	var path dbus.ObjectPath
-	if err := w.obj.CallWithContext(ctx, wpaIface+".AddNetwork", 0, wifiNetworkArgs(n, sec)).Store(&path); err != nil {
-		return w.Status(), &WiFiError{Op: op, Err: ErrWiFiRejected, Detail: "wpa_supplicant refused the network: " + dbusMessage(err)}
+	if err := w.obj.CallWithContext(ctx, wpabus.Iface+".AddNetwork", 0, wifiNetworkArgs(n, sec)).Store(&path); err != nil {
+		return w.Status(), &Error{Op: op, Err: ErrRejected, Detail: "wpa_supplicant refused the network: " + wpabus.ErrorText(err)}
 	}
 	w.mu.Lock()
 	before := w.st
 	w.mu.Unlock()
 	start := time.Now()
-	err := w.obj.CallWithContext(ctx, wpaIface+".SelectNetwork", 0, path).Err
+	err := w.obj.CallWithContext(ctx, wpabus.Iface+".SelectNetwork", 0, path).Err
 	if err == nil {
 		err = w.waitJoined(ctx, path, n, sec, before, timeout)
 	} else {
-		err = &WiFiError{Op: op, Err: ErrWiFiRejected, Detail: "wpa_supplicant: " + dbusMessage(err)}
+		err = &Error{Op: op, Err: ErrRejected, Detail: "wpa_supplicant: " + wpabus.ErrorText(err)}
 	}
 	if err != nil {
 		w.removeNetwork(path)
@@ -132,14 +134,14 @@ func (w *WiFi) Connect(ctx context.Context, n WiFiNetwork, timeout time.Duration
 	return w.Status(), nil
 }
 
-func (w *WiFi) setJoining(v bool) {
+func (w *Client) setJoining(v bool) {
 	w.mu.Lock()
 	w.joining = v
 	w.mu.Unlock()
 }
 
 // seen says whether the scan list holds ssid; call with mu held.
-func (w *WiFi) seen(ssid string) bool {
+func (w *Client) seen(ssid string) bool {
 	for _, b := range w.bss {
 		if b.SSID == ssid {
 			return true
@@ -150,9 +152,9 @@ func (w *WiFi) seen(ssid string) bool {
 
 // waitJoined follows the state until path is the completed network, or
 // tells why it is not.
-func (w *WiFi) waitJoined(ctx context.Context, path dbus.ObjectPath, n WiFiNetwork, sec string, before wifiState, timeout time.Duration) error {
+func (w *Client) waitJoined(ctx context.Context, path dbus.ObjectPath, n Network, sec string, before wifiState, timeout time.Duration) error {
 	op := fmt.Sprintf("join %q", n.SSID)
-	fail := func(err error, detail string) error { return &WiFiError{Op: op, Err: err, Detail: detail} }
+	fail := func(err error, detail string) error { return &Error{Op: op, Err: err, Detail: detail} }
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	// Scans that end without the SSID before it is declared not found: a
@@ -174,22 +176,22 @@ func (w *WiFi) waitJoined(ctx context.Context, path dbus.ObjectPath, n WiFiNetwo
 		if onOurs && st.state == "authenticating" {
 			authenticating = true
 		}
-		psk := sec != WiFiOpen
+		psk := sec != SecurityOpen
 		switch {
 		case st.gone:
-			return fail(ErrWiFiNoSupplicant, "")
-		case onOurs && st.state == WiFiStateCompleted:
+			return fail(ErrNoSupplicant, "")
+		case onOurs && st.state == StateCompleted:
 			return nil
 		case st.pskMismatch > before.pskMismatch:
-			return fail(ErrWiFiWrongPassword, "the 4-way handshake failed")
+			return fail(ErrWrongPassword, "the 4-way handshake failed")
 		case psk && st.disconnects > before.disconnects && (st.lastReason == 15 || st.lastReason == -15):
-			return fail(ErrWiFiWrongPassword, wifiReason(st.lastReason))
+			return fail(ErrWrongPassword, wifiReason(st.lastReason))
 		case st.authFails > before.authFails:
-			return fail(ErrWiFiRejected, "authentication refused: "+wifiStatusCode(st.lastAuth))
+			return fail(ErrRejected, "authentication refused: "+wifiStatusCode(st.lastAuth))
 		case st.assocFails > before.assocFails:
-			return fail(ErrWiFiRejected, "association refused: "+wifiStatusCode(st.lastAssoc))
+			return fail(ErrRejected, "association refused: "+wifiStatusCode(st.lastAssoc))
 		case !seen && !reached && st.scans-before.scans >= maxScans:
-			return fail(ErrWiFiNotFound, fmt.Sprintf("no AP answered in %d scans", st.scans-before.scans))
+			return fail(ErrNotFound, fmt.Sprintf("no AP answered in %d scans", st.scans-before.scans))
 		}
 		select {
 		case <-ch:
@@ -198,22 +200,22 @@ func (w *WiFi) waitJoined(ctx context.Context, path dbus.ObjectPath, n WiFiNetwo
 		case <-timer.C:
 			switch {
 			case !seen && !reached:
-				return fail(ErrWiFiNotFound, "no AP answered within "+timeout.String())
-			case (sec == WiFiWPA3 || sec == WiFiTransition) && authenticating && !reached:
-				return fail(ErrWiFiWrongPassword, "SAE authentication did not complete")
+				return fail(ErrNotFound, "no AP answered within "+timeout.String())
+			case (sec == SecurityWPA3 || sec == SecurityTransition) && authenticating && !reached:
+				return fail(ErrWrongPassword, "SAE authentication did not complete")
 			case st.disconnects > before.disconnects:
-				return fail(ErrWiFiTimeout, "not joined within "+timeout.String()+"; last drop: "+wifiReason(st.lastReason))
+				return fail(ErrTimeout, "not joined within "+timeout.String()+"; last drop: "+wifiReason(st.lastReason))
 			}
-			return fail(ErrWiFiTimeout, "not joined within "+timeout.String()+"; state "+st.state)
+			return fail(ErrTimeout, "not joined within "+timeout.String()+"; state "+st.state)
 		}
 	}
 }
 
-func (w *WiFi) removeNetwork(p dbus.ObjectPath) {
+func (w *Client) removeNetwork(p dbus.ObjectPath) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := w.obj.CallWithContext(ctx, wpaIface+".RemoveNetwork", 0, p).Err; err != nil {
-		w.log.Warn("cannot remove a network", "path", p, "err", dbusMessage(err))
+	if err := w.obj.CallWithContext(ctx, wpabus.Iface+".RemoveNetwork", 0, p).Err; err != nil {
+		w.log.Warn("cannot remove a network", "path", p, "err", wpabus.ErrorText(err))
 	}
 	w.mu.Lock()
 	for ssid, n := range w.nets {
@@ -226,7 +228,7 @@ func (w *WiFi) removeNetwork(p dbus.ObjectPath) {
 
 // enableKnown enables every network wpa_supplicant holds for us, so it
 // joins the best one in range: SelectNetwork disables all the others.
-func (w *WiFi) enableKnown() int {
+func (w *Client) enableKnown() int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	w.mu.Lock()
@@ -236,9 +238,9 @@ func (w *WiFi) enableKnown() int {
 	}
 	w.mu.Unlock()
 	for _, p := range paths {
-		err := w.conn.Object(wpaService, p).CallWithContext(ctx, dbusProps+".Set", 0, wpaNetIface, "Enabled", dbus.MakeVariant(true)).Err
+		err := w.conn.Object(wpabus.Service, p).CallWithContext(ctx, wpabus.Props+".Set", 0, wpabus.NetworkIface, "Enabled", dbus.MakeVariant(true)).Err
 		if err != nil {
-			w.log.Warn("cannot enable a network", "path", p, "err", dbusMessage(err))
+			w.log.Warn("cannot enable a network", "path", p, "err", wpabus.ErrorText(err))
 		}
 	}
 	return len(paths)
@@ -246,28 +248,28 @@ func (w *WiFi) enableKnown() int {
 
 // rejoinKnown answers a drop: every known network is enabled again and
 // wpa_supplicant picks the best in range.
-func (w *WiFi) rejoinKnown(why string) {
+func (w *Client) rejoinKnown(why string) {
 	w.opMu.Lock()
 	defer w.opMu.Unlock()
 	if n := w.enableKnown(); n > 0 {
 		w.log.Info("re-joining the best known network", "why", why, "known", n)
-		w.emit(WiFiEvent{Kind: "rejoin", Reason: why, Count: n})
+		w.emit(Event{Kind: "rejoin", Reason: why, Count: n})
 	}
 }
 
 // Forget removes the network named ssid from wpa_supplicant (leaving it
 // if it is the current one) and lets it join the best other known one.
-func (w *WiFi) Forget(ctx context.Context, ssid string) error {
+func (w *Client) Forget(ctx context.Context, ssid string) error {
 	w.opMu.Lock()
 	defer w.opMu.Unlock()
 	w.mu.Lock()
 	n, ok := w.nets[ssid]
 	w.mu.Unlock()
 	if !ok {
-		return &WiFiError{Op: fmt.Sprintf("forget %q", ssid), Err: ErrWiFiUnknown}
+		return &Error{Op: fmt.Sprintf("forget %q", ssid), Err: ErrUnknownNetwork}
 	}
-	if err := w.obj.CallWithContext(ctx, wpaIface+".RemoveNetwork", 0, n.path).Err; err != nil {
-		return &WiFiError{Op: fmt.Sprintf("forget %q", ssid), Err: ErrWiFiUnknown, Detail: "wpa_supplicant: " + dbusMessage(err)}
+	if err := w.obj.CallWithContext(ctx, wpabus.Iface+".RemoveNetwork", 0, n.path).Err; err != nil {
+		return &Error{Op: fmt.Sprintf("forget %q", ssid), Err: ErrUnknownNetwork, Detail: "wpa_supplicant: " + wpabus.ErrorText(err)}
 	}
 	w.mu.Lock()
 	delete(w.nets, ssid)
@@ -283,19 +285,19 @@ func (w *WiFi) Forget(ctx context.Context, ssid string) error {
 // one found in wpa_supplicant that the interface is completed on (the
 // key that joined it is not readable back to compare). Networks joined
 // through Connect stay.
-func (w *WiFi) SetSaved(ctx context.Context, nets []WiFiNetwork) error {
-	if err := (WiFiConfig{Networks: nets}).ValidateAll(); err != nil {
+func (w *Client) SetSaved(ctx context.Context, nets []Network) error {
+	if err := (Config{Networks: nets}).ValidateAll(); err != nil {
 		return err
 	}
 	w.opMu.Lock()
 	defer w.opMu.Unlock()
-	want := map[string]WiFiNetwork{}
+	want := map[string]Network{}
 	for _, n := range nets {
 		want[n.SSID] = n
 	}
 	w.mu.Lock()
 	var remove []dbus.ObjectPath
-	var add []WiFiNetwork
+	var add []Network
 	for ssid, have := range w.nets {
 		n, ok := want[ssid]
 		switch {
@@ -304,7 +306,7 @@ func (w *WiFi) SetSaved(ctx context.Context, nets []WiFiNetwork) error {
 		case !ok:
 		case have.saved && have.net == n:
 			delete(want, ssid)
-		case !have.saved && have.net.PSK == "" && w.st.currentNet == have.path && w.st.state == WiFiStateCompleted:
+		case !have.saved && have.net.PSK == "" && w.st.currentNet == have.path && w.st.state == StateCompleted:
 			// Found at start and working: adopt it.
 			have.saved, have.net = true, n
 			delete(want, ssid)
@@ -325,8 +327,8 @@ func (w *WiFi) SetSaved(ctx context.Context, nets []WiFiNetwork) error {
 	for _, n := range add {
 		args := wifiNetworkArgs(n, w.securityFor(n))
 		var p dbus.ObjectPath
-		if err := w.obj.CallWithContext(ctx, wpaIface+".AddNetwork", 0, args).Store(&p); err != nil {
-			errs = append(errs, fmt.Errorf("cannot save %q in wpa_supplicant: %s", n.SSID, dbusMessage(err)))
+		if err := w.obj.CallWithContext(ctx, wpabus.Iface+".AddNetwork", 0, args).Store(&p); err != nil {
+			errs = append(errs, fmt.Errorf("cannot save %q in wpa_supplicant: %s", n.SSID, wpabus.ErrorText(err)))
 			continue
 		}
 		w.mu.Lock()

@@ -1,4 +1,4 @@
-package network
+package wifi
 
 import (
 	"cmp"
@@ -15,44 +15,36 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/boxagent/boxagent/internal/wpabus"
 )
 
-// wpa_supplicant's D-Bus API (doc/dbus.doxygen in its source).
-const (
-	wpaService  = "fi.w1.wpa_supplicant1"
-	wpaPath     = dbus.ObjectPath("/fi/w1/wpa_supplicant1")
-	wpaIface    = "fi.w1.wpa_supplicant1.Interface"
-	wpaBSSIface = "fi.w1.wpa_supplicant1.BSS"
-	wpaNetIface = "fi.w1.wpa_supplicant1.Network"
-	dbusProps   = "org.freedesktop.DBus.Properties"
-)
+// SupplicantName is wpa_supplicant's name on the system bus.
+const SupplicantName = wpabus.Service
 
-// WiFiService is wpa_supplicant's name on the system bus.
-const WiFiService = wpaService
-
-// Errors of the Wi-Fi client; a *WiFiError wraps one of them.
+// Errors of the Wi-Fi client; a *Error wraps one of them.
 var (
-	ErrWiFiNoSupplicant  = errors.New("wpa_supplicant is not on the system bus")
-	ErrWiFiNoInterface   = errors.New("no such wireless interface")
-	ErrWiFiWrongPassword = errors.New("wrong password")
-	ErrWiFiNotFound      = errors.New("network not found")
-	ErrWiFiRejected      = errors.New("rejected by AP")
-	ErrWiFiTimeout       = errors.New("timed out")
-	ErrWiFiNotConnected  = errors.New("not connected")
-	ErrWiFiUnknown       = errors.New("not a known network")
-	ErrWiFiScanFailed    = errors.New("scan failed")
+	ErrNoSupplicant   = errors.New("wpa_supplicant is not on the system bus")
+	ErrNoInterface    = errors.New("no such wireless interface")
+	ErrWrongPassword  = errors.New("wrong password")
+	ErrNotFound       = errors.New("network not found")
+	ErrRejected       = errors.New("rejected by AP")
+	ErrTimeout        = errors.New("timed out")
+	ErrNotConnected   = errors.New("not connected")
+	ErrUnknownNetwork = errors.New("not a known network")
+	ErrScanFailed     = errors.New("scan failed")
 )
 
-// WiFiError is a failed Wi-Fi operation: what was tried, why it failed
-// (one of the ErrWiFi… errors), and details such as wpa_supplicant's own
+// Error is a failed Wi-Fi operation: what was tried, why it failed
+// (one of the Err… errors above), and details such as wpa_supplicant's own
 // words or the AP's status code.
-type WiFiError struct {
+type Error struct {
 	Op     string // "join \"home\"", "scan"
 	Err    error
 	Detail string
 }
 
-func (e *WiFiError) Error() string {
+func (e *Error) Error() string {
 	s := "cannot " + e.Op + ": " + e.Err.Error()
 	if e.Detail != "" {
 		s += " (" + e.Detail + ")"
@@ -60,10 +52,10 @@ func (e *WiFiError) Error() string {
 	return s
 }
 
-func (e *WiFiError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
-// WiFiOptions configure OpenWiFi.
-type WiFiOptions struct {
+// Options configure Open.
+type Options struct {
 	// Interface is the wireless link wpa_supplicant drives, e.g. "wlan0".
 	Interface string
 	// Driver is wpa_supplicant's driver for CreateInterface; default
@@ -73,19 +65,19 @@ type WiFiOptions struct {
 	// OnEvent gets state changes, scan results and drops, in order, from
 	// the goroutine that follows wpa_supplicant's signals: it must not
 	// block.
-	OnEvent func(WiFiEvent)
+	OnEvent func(Event)
 	// OnBSS, when set, gets every BSS wpa_supplicant adds to its list
 	// (BSSAdded), from the same goroutine as OnEvent: it must not block.
-	OnBSS func(WiFiBSS)
+	OnBSS func(BSS)
 	// Rejoin, when true, re-enables every known network when the link
 	// drops, so wpa_supplicant joins the best one in range (highest
 	// priority, then signal) rather than waiting for the one selected last.
 	Rejoin bool
 }
 
-// WiFiEvent is a change of the Wi-Fi link, as published to the agent's
+// Event is a change of the Wi-Fi link, as published to the agent's
 // event stream.
-type WiFiEvent struct {
+type Event struct {
 	// Kind: "state" (State changed), "scan" (a scan ended, Count BSSs),
 	// "dropped" (the link was lost: Reason), "rejoin" (known networks
 	// re-enabled after a drop), "gone" (wpa_supplicant or the interface
@@ -98,8 +90,8 @@ type WiFiEvent struct {
 	Count  int    `json:"count,omitempty"`
 }
 
-// WiFiStatus is the interface's state and the network it is on.
-type WiFiStatus struct {
+// Status is the interface's state and the network it is on.
+type Status struct {
 	Interface string `json:"interface"`
 	State     string `json:"state"`
 	SSID      string `json:"ssid,omitempty"`
@@ -112,12 +104,12 @@ type WiFiStatus struct {
 	// LastDisconnect explains the last drop, if any.
 	LastDisconnect string `json:"last_disconnect,omitempty"`
 	// Known lists the networks wpa_supplicant holds, saved or joined.
-	Known []WiFiKnown `json:"known,omitempty"`
+	Known []Known `json:"known,omitempty"`
 	// Address is the link's IPv4 address with its prefix length, from
 	// the agent's DHCP client, when it has one.
 	Address string `json:"address,omitempty"`
 	// Link is a SignalPoll, when the caller asked for one.
-	Link *WiFiSignal `json:"link,omitempty"`
+	Link *Signal `json:"link,omitempty"`
 	// Country is the kernel's regulatory domain now ("DE"; "00" is the
 	// world domain), when the caller read it; CountryConfigured is
 	// [wifi] country, when set. They differ when the kernel did not
@@ -126,16 +118,16 @@ type WiFiStatus struct {
 	CountryConfigured string `json:"country_configured,omitempty"`
 }
 
-// WiFiKnown is a network wpa_supplicant holds.
-type WiFiKnown struct {
+// Known is a network wpa_supplicant holds.
+type Known struct {
 	SSID     string `json:"ssid"`
 	Priority int    `json:"priority,omitempty"`
 	// Saved is true for networks of the config file.
 	Saved bool `json:"saved,omitempty"`
 }
 
-// WiFiSignal is a SignalPoll of the current link.
-type WiFiSignal struct {
+// Signal is a SignalPoll of the current link.
+type Signal struct {
 	RSSI      int    `json:"rssi_dbm"`
 	AvgRSSI   int    `json:"avg_rssi_dbm,omitempty"`
 	Noise     int    `json:"noise_dbm,omitempty"`
@@ -165,24 +157,24 @@ type wifiState struct {
 // wifiNet is a network object wpa_supplicant holds for us.
 type wifiNet struct {
 	path dbus.ObjectPath
-	net  WiFiNetwork // the PSK is kept in memory only, to tell changes
+	net  Network // the PSK is kept in memory only, to tell changes
 	// saved: pushed from the config file; else joined through Connect or
 	// found in wpa_supplicant at start.
 	saved bool
 }
 
-// WiFi drives one wireless interface through wpa_supplicant's D-Bus API.
+// Client drives one wireless interface through wpa_supplicant's D-Bus API.
 // Its state is kept current from wpa_supplicant's signals, never polled.
 // The connection is the caller's; it should deliver signals in order
 // (dbus.WithSignalHandler(dbus.NewSequentialSignalHandler())).
-type WiFi struct {
+type Client struct {
 	conn   *dbus.Conn
 	obj    dbus.BusObject
 	path   dbus.ObjectPath
 	ifname string
 	log    *slog.Logger
-	emit   func(WiFiEvent)
-	onBSS  func(WiFiBSS)
+	emit   func(Event)
+	onBSS  func(BSS)
 	rejoin bool
 
 	sig       chan *dbus.Signal
@@ -195,17 +187,17 @@ type WiFi struct {
 
 	mu      sync.Mutex
 	st      wifiState
-	bss     map[dbus.ObjectPath]*WiFiBSS
+	bss     map[dbus.ObjectPath]*BSS
 	nets    map[string]*wifiNet // by SSID
 	changed chan struct{}
 	joining bool // a Connect is running: drops are its business
 }
 
-// OpenWiFi finds (or asks wpa_supplicant to create) the interface and
+// Open finds (or asks wpa_supplicant to create) the interface and
 // starts following its signals until Close. It fails with
-// ErrWiFiNoSupplicant when wpa_supplicant is not on the bus and
-// ErrWiFiNoInterface when it cannot drive the interface.
-func OpenWiFi(ctx context.Context, conn *dbus.Conn, o WiFiOptions) (*WiFi, error) {
+// ErrNoSupplicant when wpa_supplicant is not on the bus and
+// ErrNoInterface when it cannot drive the interface.
+func Open(ctx context.Context, conn *dbus.Conn, o Options) (*Client, error) {
 	if o.Driver == "" {
 		o.Driver = "nl80211"
 	}
@@ -213,26 +205,26 @@ func OpenWiFi(ctx context.Context, conn *dbus.Conn, o WiFiOptions) (*WiFi, error
 		o.Logger = slog.Default()
 	}
 	if o.OnEvent == nil {
-		o.OnEvent = func(WiFiEvent) {}
+		o.OnEvent = func(Event) {}
 	}
 	if msg := linkProblem(o.Interface); o.Interface == "" || msg != "" {
-		return nil, &WiFiError{Op: "open the Wi-Fi interface", Err: ErrWiFiNoInterface, Detail: cmp.Or(msg, "no interface named")}
+		return nil, &Error{Op: "open the Wi-Fi interface", Err: ErrNoInterface, Detail: cmp.Or(msg, "no interface named")}
 	}
-	has, err := wpaOnBus(ctx, conn)
+	has, err := wpabus.OnBus(ctx, conn)
 	if err != nil {
 		return nil, err
 	}
 	if !has {
-		return nil, &WiFiError{Op: "open " + o.Interface, Err: ErrWiFiNoSupplicant, Detail: "start it with -u (D-Bus)"}
+		return nil, &Error{Op: "open " + o.Interface, Err: ErrNoSupplicant, Detail: "start it with -u (D-Bus)"}
 	}
-	w := &WiFi{
+	w := &Client{
 		conn: conn, ifname: o.Interface, log: o.Logger.With("component", "wifi", "interface", o.Interface),
 		emit: o.OnEvent, onBSS: o.OnBSS, rejoin: o.Rejoin,
 		sig: make(chan *dbus.Signal, 64), done: make(chan struct{}), loopDone: make(chan struct{}),
-		bss: map[dbus.ObjectPath]*WiFiBSS{}, nets: map[string]*wifiNet{}, changed: make(chan struct{}),
+		bss: map[dbus.ObjectPath]*BSS{}, nets: map[string]*wifiNet{}, changed: make(chan struct{}),
 	}
 	// Subscribe before reading anything, so no change falls between.
-	if err := followWpa(ctx, conn, w.sig); err != nil {
+	if err := wpabus.Follow(ctx, conn, w.sig); err != nil {
 		return nil, err
 	}
 	if err := w.attach(ctx, o.Driver); err != nil {
@@ -243,43 +235,43 @@ func OpenWiFi(ctx context.Context, conn *dbus.Conn, o WiFiOptions) (*WiFi, error
 	return w, nil
 }
 
-func (w *WiFi) unsubscribe() { unfollowWpa(w.conn, w.sig) }
+func (w *Client) unsubscribe() { wpabus.Unfollow(w.conn, w.sig) }
 
 // attach gets the interface object and reads its state and BSS list.
-func (w *WiFi) attach(ctx context.Context, driver string) error {
-	root := w.conn.Object(wpaService, wpaPath)
-	err := root.CallWithContext(ctx, wpaService+".GetInterface", 0, w.ifname).Store(&w.path)
-	if dbusErrorName(err) == wpaService+".InterfaceUnknown" {
+func (w *Client) attach(ctx context.Context, driver string) error {
+	root := w.conn.Object(wpabus.Service, wpabus.Path)
+	err := root.CallWithContext(ctx, wpabus.Service+".GetInterface", 0, w.ifname).Store(&w.path)
+	if wpabus.ErrorName(err) == wpabus.Service+".InterfaceUnknown" {
 		args := map[string]dbus.Variant{"Ifname": dbus.MakeVariant(w.ifname), "Driver": dbus.MakeVariant(driver)}
-		err = root.CallWithContext(ctx, wpaService+".CreateInterface", 0, args).Store(&w.path)
+		err = root.CallWithContext(ctx, wpabus.Service+".CreateInterface", 0, args).Store(&w.path)
 		if err != nil {
-			return &WiFiError{Op: "open " + w.ifname, Err: ErrWiFiNoInterface, Detail: "wpa_supplicant: " + dbusMessage(err)}
+			return &Error{Op: "open " + w.ifname, Err: ErrNoInterface, Detail: "wpa_supplicant: " + wpabus.ErrorText(err)}
 		}
 		w.log.Info("interface created in wpa_supplicant", "path", w.path)
 	} else if err != nil {
-		return &WiFiError{Op: "open " + w.ifname, Err: ErrWiFiNoSupplicant, Detail: dbusMessage(err)}
+		return &Error{Op: "open " + w.ifname, Err: ErrNoSupplicant, Detail: wpabus.ErrorText(err)}
 	}
-	w.obj = w.conn.Object(wpaService, w.path)
+	w.obj = w.conn.Object(wpabus.Service, w.path)
 	var props map[string]dbus.Variant
-	if err := w.obj.CallWithContext(ctx, dbusProps+".GetAll", 0, wpaIface).Store(&props); err != nil {
+	if err := w.obj.CallWithContext(ctx, wpabus.Props+".GetAll", 0, wpabus.Iface).Store(&props); err != nil {
 		return fmt.Errorf("cannot read %s's state from wpa_supplicant: %w", w.ifname, err)
 	}
 	bssPaths, _ := props["BSSs"].Value().([]dbus.ObjectPath)
 	netPaths, _ := props["Networks"].Value().([]dbus.ObjectPath)
-	bss := map[dbus.ObjectPath]*WiFiBSS{}
+	bss := map[dbus.ObjectPath]*BSS{}
 	for _, p := range bssPaths {
 		var bp map[string]dbus.Variant
-		if err := w.conn.Object(wpaService, p).CallWithContext(ctx, dbusProps+".GetAll", 0, wpaBSSIface).Store(&bp); err != nil {
+		if err := w.conn.Object(wpabus.Service, p).CallWithContext(ctx, wpabus.Props+".GetAll", 0, wpabus.BSSIface).Store(&bp); err != nil {
 			continue // gone meanwhile; its BSSRemoved is queued
 		}
-		b := &WiFiBSS{path: p}
+		b := &BSS{path: p}
 		parseBSS(b, bp)
 		bss[p] = b
 	}
 	nets := map[string]*wifiNet{}
 	for _, p := range netPaths {
 		var np map[string]dbus.Variant
-		if err := w.conn.Object(wpaService, p).CallWithContext(ctx, dbusProps+".Get", 0, wpaNetIface, "Properties").Store(&np); err != nil {
+		if err := w.conn.Object(wpabus.Service, p).CallWithContext(ctx, wpabus.Props+".Get", 0, wpabus.NetworkIface, "Properties").Store(&np); err != nil {
 			continue
 		}
 		cfg, _ := np["ssid"].Value().(string)
@@ -288,7 +280,7 @@ func (w *WiFi) attach(ctx context.Context, driver string) error {
 			continue
 		}
 		prio, _ := strconv.Atoi(fmt.Sprint(np["priority"].Value()))
-		nets[ssid] = &wifiNet{path: p, net: WiFiNetwork{SSID: ssid, Priority: prio}}
+		nets[ssid] = &wifiNet{path: p, net: Network{SSID: ssid, Priority: prio}}
 	}
 	w.mu.Lock()
 	w.bss, w.nets = bss, nets
@@ -309,7 +301,7 @@ func unquoteSSID(s string) (string, bool) {
 
 // Close stops following the interface; wpa_supplicant keeps it and its
 // networks. It does not close the connection.
-func (w *WiFi) Close() {
+func (w *Client) Close() {
 	w.closeOnce.Do(func() {
 		w.unsubscribe()
 		close(w.done)
@@ -318,9 +310,9 @@ func (w *WiFi) Close() {
 }
 
 // Interface is the wireless link's name.
-func (w *WiFi) Interface() string { return w.ifname }
+func (w *Client) Interface() string { return w.ifname }
 
-func (w *WiFi) loop() {
+func (w *Client) loop() {
 	defer close(w.loopDone)
 	for {
 		select {
@@ -337,32 +329,32 @@ func (w *WiFi) loop() {
 }
 
 // notify wakes the waiters; call with mu held.
-func (w *WiFi) notify() {
+func (w *Client) notify() {
 	close(w.changed)
 	w.changed = make(chan struct{})
 }
 
-func (w *WiFi) markGone(why string) {
+func (w *Client) markGone(why string) {
 	w.mu.Lock()
 	already := w.st.gone
-	w.st.gone, w.st.state = true, WiFiStateAbsent
+	w.st.gone, w.st.state = true, StateAbsent
 	w.notify()
 	w.mu.Unlock()
 	if !already {
 		w.log.Warn("wpa_supplicant interface gone", "why", why)
-		w.emit(WiFiEvent{Kind: "gone", State: WiFiStateAbsent, Reason: why})
+		w.emit(Event{Kind: "gone", State: StateAbsent, Reason: why})
 	}
 }
 
 // handle applies one signal. Signals arrive in order, one at a time.
-func (w *WiFi) handle(s *dbus.Signal) {
+func (w *Client) handle(s *dbus.Signal) {
 	switch s.Name {
 	case "org.freedesktop.DBus.NameOwnerChanged":
-		if len(s.Body) == 3 && s.Body[0] == wpaService && s.Body[2] == "" {
+		if len(s.Body) == 3 && s.Body[0] == wpabus.Service && s.Body[2] == "" {
 			w.markGone("wpa_supplicant left the bus")
 		}
 		return
-	case wpaService + ".InterfaceRemoved":
+	case wpabus.Service + ".InterfaceRemoved":
 		if len(s.Body) == 1 && s.Body[0] == w.path {
 			w.markGone("wpa_supplicant removed the interface")
 		}
@@ -371,44 +363,44 @@ func (w *WiFi) handle(s *dbus.Signal) {
 	if s.Path != w.path && !strings.HasPrefix(string(s.Path), string(w.path)+"/") {
 		return
 	}
-	var events []WiFiEvent
-	var added *WiFiBSS
+	var events []Event
+	var added *BSS
 	w.mu.Lock()
 	switch s.Name {
-	case dbusProps + ".PropertiesChanged":
+	case wpabus.Props + ".PropertiesChanged":
 		iface, _ := s.Body[0].(string)
 		changed, _ := s.Body[1].(map[string]dbus.Variant)
 		switch {
-		case iface == wpaIface && s.Path == w.path:
+		case iface == wpabus.Iface && s.Path == w.path:
 			if w.log.Enabled(context.Background(), slog.LevelDebug) {
 				w.log.Debug("interface properties changed", "props", wifiPropsText(changed))
 			}
 			events = w.applyIface(changed)
-		case iface == wpaBSSIface:
+		case iface == wpabus.BSSIface:
 			if b, ok := w.bss[s.Path]; ok {
 				parseBSS(b, changed)
 			}
 		}
-	case wpaIface + ".BSSAdded":
+	case wpabus.Iface + ".BSSAdded":
 		p, _ := s.Body[0].(dbus.ObjectPath)
 		props, _ := s.Body[1].(map[string]dbus.Variant)
-		b := &WiFiBSS{path: p}
+		b := &BSS{path: p}
 		parseBSS(b, props)
 		w.bss[p] = b
 		if w.onBSS != nil {
 			c := *b
 			added = &c
 		}
-	case wpaIface + ".BSSRemoved":
+	case wpabus.Iface + ".BSSRemoved":
 		p, _ := s.Body[0].(dbus.ObjectPath)
 		delete(w.bss, p)
-	case wpaIface + ".ScanDone":
+	case wpabus.Iface + ".ScanDone":
 		w.st.scans++
 		w.st.scanOK, _ = s.Body[0].(bool)
-		events = append(events, WiFiEvent{Kind: "scan", State: w.st.state, Count: len(w.bss)})
-	case wpaIface + ".PskMismatch":
+		events = append(events, Event{Kind: "scan", State: w.st.state, Count: len(w.bss)})
+	case wpabus.Iface + ".PskMismatch":
 		w.st.pskMismatch++
-	case wpaIface + ".NetworkRemoved":
+	case wpabus.Iface + ".NetworkRemoved":
 		p, _ := s.Body[0].(dbus.ObjectPath)
 		for ssid, n := range w.nets {
 			if n.path == p {
@@ -432,7 +424,7 @@ func (w *WiFi) handle(s *dbus.Signal) {
 		if e.Kind == "dropped" && w.rejoin && !w.joining {
 			rejoin = true
 		}
-		if b := w.currentBSS(); e.Kind == "state" && b != nil && (e.State == WiFiStateCompleted || wifiJoining(e.State)) {
+		if b := w.currentBSS(); e.Kind == "state" && b != nil && (e.State == StateCompleted || wifiJoining(e.State)) {
 			events[i].SSID, events[i].BSSID = b.SSID, b.BSSID
 		}
 	}
@@ -445,8 +437,8 @@ func (w *WiFi) handle(s *dbus.Signal) {
 	}
 }
 
-func wifiHasKind(events []WiFiEvent, kind string) bool {
-	return slices.ContainsFunc(events, func(e WiFiEvent) bool { return e.Kind == kind })
+func wifiHasKind(events []Event, kind string) bool {
+	return slices.ContainsFunc(events, func(e Event) bool { return e.Kind == kind })
 }
 
 // wifiPropsText shows changed properties for the debug log.
@@ -465,13 +457,13 @@ func wifiPropsText(m map[string]dbus.Variant) string {
 // refreshCurrent reads CurrentNetwork and CurrentBSS, and fills in the
 // SSID of the state events from them. It runs on the signal goroutine
 // without mu held.
-func (w *WiFi) refreshCurrent() {
+func (w *Client) refreshCurrent() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	props := map[string]dbus.Variant{}
 	for _, name := range []string{"CurrentNetwork", "CurrentBSS"} {
 		var v dbus.Variant
-		if err := w.obj.CallWithContext(ctx, dbusProps+".Get", 0, wpaIface, name).Store(&v); err == nil {
+		if err := w.obj.CallWithContext(ctx, wpabus.Props+".Get", 0, wpabus.Iface, name).Store(&v); err == nil {
 			props[name] = v
 		}
 	}
@@ -482,8 +474,8 @@ func (w *WiFi) refreshCurrent() {
 
 // applyIface applies Interface properties; call with mu held. It returns
 // the events to emit.
-func (w *WiFi) applyIface(props map[string]dbus.Variant) []WiFiEvent {
-	var events []WiFiEvent
+func (w *Client) applyIface(props map[string]dbus.Variant) []Event {
+	var events []Event
 	if v, ok := props["CurrentBSS"].Value().(dbus.ObjectPath); ok {
 		w.st.currentBSS = v
 	}
@@ -507,16 +499,16 @@ func (w *WiFi) applyIface(props map[string]dbus.Variant) []WiFiEvent {
 	}
 	if v, ok := props["State"].Value().(string); ok && v != w.st.state {
 		w.st.state = v
-		events = append(events, WiFiEvent{Kind: "state", State: v})
-		if v == WiFiStateCompleted {
+		events = append(events, Event{Kind: "state", State: v})
+		if v == StateCompleted {
 			w.st.everCompleted, w.st.linked = true, true
 		}
 		// A drop may pass through a handshake state (completed ->
 		// 4way_handshake -> scanning): it is the first state out of the
 		// link that is not part of (re)joining.
-		if w.st.linked && v != WiFiStateCompleted && !wifiJoining(v) {
+		if w.st.linked && v != StateCompleted && !wifiJoining(v) {
 			w.st.linked = false
-			d := WiFiEvent{Kind: "dropped", State: v}
+			d := Event{Kind: "dropped", State: v}
 			if w.st.lastReason != 0 {
 				d.Reason = wifiReason(w.st.lastReason)
 			}
@@ -527,7 +519,7 @@ func (w *WiFi) applyIface(props map[string]dbus.Variant) []WiFiEvent {
 }
 
 // currentBSS is the BSS the interface is on; call with mu held.
-func (w *WiFi) currentBSS() *WiFiBSS {
+func (w *Client) currentBSS() *BSS {
 	if w.st.currentBSS == "" || w.st.currentBSS == "/" {
 		return nil
 	}
@@ -535,11 +527,11 @@ func (w *WiFi) currentBSS() *WiFiBSS {
 }
 
 // Status is the interface's state now.
-func (w *WiFi) Status() WiFiStatus {
+func (w *Client) Status() Status {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	s := WiFiStatus{Interface: w.ifname, State: w.st.state}
-	if w.st.state == WiFiStateCompleted || wifiJoining(w.st.state) {
+	s := Status{Interface: w.ifname, State: w.st.state}
+	if w.st.state == StateCompleted || wifiJoining(w.st.state) {
 		if b := w.currentBSS(); b != nil {
 			s.SSID, s.BSSID, s.Frequency, s.Band, s.Security, s.Signal = b.SSID, b.BSSID, b.Frequency, b.Band, b.Security, b.Signal
 		}
@@ -548,37 +540,37 @@ func (w *WiFi) Status() WiFiStatus {
 		s.LastDisconnect = wifiReason(w.st.lastReason)
 	}
 	for ssid, n := range w.nets {
-		s.Known = append(s.Known, WiFiKnown{SSID: ssid, Priority: n.net.Priority, Saved: n.saved})
+		s.Known = append(s.Known, Known{SSID: ssid, Priority: n.net.Priority, Saved: n.saved})
 	}
-	slices.SortFunc(s.Known, func(a, b WiFiKnown) int {
+	slices.SortFunc(s.Known, func(a, b Known) int {
 		return cmp.Or(cmp.Compare(b.Priority, a.Priority), cmp.Compare(a.SSID, b.SSID))
 	})
 	return s
 }
 
 // BSSs is the scan list as wpa_supplicant holds it now, strongest first.
-func (w *WiFi) BSSs() []WiFiBSS {
+func (w *Client) BSSs() []BSS {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.bssList()
 }
 
-func (w *WiFi) bssList() []WiFiBSS {
-	list := make([]WiFiBSS, 0, len(w.bss))
+func (w *Client) bssList() []BSS {
+	list := make([]BSS, 0, len(w.bss))
 	for _, b := range w.bss {
 		list = append(list, *b)
 	}
-	slices.SortFunc(list, func(a, b WiFiBSS) int {
+	slices.SortFunc(list, func(a, b BSS) int {
 		return cmp.Or(cmp.Compare(b.Signal, a.Signal), cmp.Compare(a.SSID, b.SSID), cmp.Compare(a.BSSID, b.BSSID))
 	})
 	return list
 }
 
 // SignalPoll reads the link's signal, speed and noise now.
-func (w *WiFi) SignalPoll(ctx context.Context) (WiFiSignal, error) {
+func (w *Client) SignalPoll(ctx context.Context) (Signal, error) {
 	var m map[string]dbus.Variant
-	if err := w.obj.CallWithContext(ctx, wpaIface+".SignalPoll", 0).Store(&m); err != nil {
-		return WiFiSignal{}, &WiFiError{Op: "read the signal", Err: ErrWiFiNotConnected, Detail: "wpa_supplicant: " + dbusMessage(err)}
+	if err := w.obj.CallWithContext(ctx, wpabus.Iface+".SignalPoll", 0).Store(&m); err != nil {
+		return Signal{}, &Error{Op: "read the signal", Err: ErrNotConnected, Detail: "wpa_supplicant: " + wpabus.ErrorText(err)}
 	}
 	num := func(k string) int {
 		switch v := m[k].Value().(type) {
@@ -590,6 +582,6 @@ func (w *WiFi) SignalPoll(ctx context.Context) (WiFiSignal, error) {
 		return 0
 	}
 	width, _ := m["width"].Value().(string)
-	return WiFiSignal{RSSI: num("rssi"), AvgRSSI: num("avg-rssi"), Noise: num("noise"),
+	return Signal{RSSI: num("rssi"), AvgRSSI: num("avg-rssi"), Noise: num("noise"),
 		LinkSpeed: num("linkspeed"), Frequency: num("frequency"), Width: width}, nil
 }

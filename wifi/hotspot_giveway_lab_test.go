@@ -1,6 +1,6 @@
 //go:build lab
 
-package network_test
+package wifi_test
 
 import (
 	"bytes"
@@ -23,7 +23,8 @@ import (
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/deploy/vm"
 	"github.com/boxagent/boxagent/deploy/vm/guest"
-	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/deploy/vm/guest/inproc"
+	"github.com/boxagent/boxagent/wifi"
 )
 
 // TestHotspotGuestGiveWay is the power cut where the box comes back
@@ -39,7 +40,7 @@ func TestHotspotGuestGiveWay(t *testing.T) {
 	ap, sta := radios[0], radios[1]
 	bus := guest.StartSystemBus(t)
 	guest.StartWpaSupplicant(t, bus)
-	socket, logPath, stopAgent := startAgent(t, "giveway", `board = "auto"
+	socket, logPath, stopAgent := inproc.StartAgent(t, "giveway", `board = "auto"
 [wifi]
 interface = "`+sta+`"
 setup_after = "5s"
@@ -54,7 +55,7 @@ psk = "homepassword"
 
 	// Router down: the hotspot opens, and the watch beside it.
 	waitSetupEvent(t, c, "up", 1, 90*time.Second, agentLog)
-	scanIf := network.GiveWayIfname(sta)
+	scanIf := wifi.GiveWayIfname(sta)
 	if _, err := netlink.LinkByName(scanIf); err != nil {
 		t.Fatalf("no watch interface %s beside the hotspot: %v\nagent:\n%s", scanIf, err, agentLog())
 	}
@@ -94,7 +95,7 @@ psk = "homepassword"
 	}
 	defer conn.Close()
 	scans := make(chan time.Time, 16)
-	watch, err := network.OpenWiFi(ctx, conn, network.WiFiOptions{Interface: scanIf, OnEvent: func(e network.WiFiEvent) {
+	watch, err := wifi.Open(ctx, conn, wifi.Options{Interface: scanIf, OnEvent: func(e wifi.Event) {
 		if e.Kind == "scan" {
 			select {
 			case scans <- time.Now():
@@ -138,8 +139,8 @@ psk = "homepassword"
 		case ev.Type == "wifi.setup" && strings.Contains(string(ev.Data), `"kind":"give-way"`) && gaveWay == 0:
 			gaveWay = ev.Time.Sub(back)
 		case ev.Type == "wifi" && joined == 0:
-			var e network.WiFiEvent
-			if json.Unmarshal(ev.Data, &e) == nil && e.Kind == "state" && e.State == network.WiFiStateCompleted && e.SSID == "lab-home" {
+			var e wifi.Event
+			if json.Unmarshal(ev.Data, &e) == nil && e.Kind == "state" && e.State == wifi.StateCompleted && e.SSID == "lab-home" {
 				joined = ev.Time.Sub(back)
 			}
 		case ev.Type == "wifi.dhcp" && strings.Contains(string(ev.Data), `"state":"bound"`):
@@ -160,7 +161,7 @@ psk = "homepassword"
 	if st, err := c.WiFiSetup(ctx); err != nil || st.State != "off" {
 		t.Errorf("setup status after the give-way: %+v, %v", st, err)
 	}
-	if ws, err := c.WiFiStatus(ctx); err != nil || ws.State != network.WiFiStateCompleted || ws.SSID != "lab-home" || !strings.HasPrefix(ws.Address, "10.79.1.") {
+	if ws, err := c.WiFiStatus(ctx); err != nil || ws.State != wifi.StateCompleted || ws.SSID != "lab-home" || !strings.HasPrefix(ws.Address, "10.79.1.") {
 		t.Errorf("wifi status %+v, %v", ws, err)
 	}
 	if _, err := netlink.LinkByName(scanIf); err == nil {
@@ -207,7 +208,7 @@ func TestHotspotGuestGiveWayBackoff(t *testing.T) {
 	guest.StartWpaSupplicant(t, bus)
 	guest.StartHostapd(t, guest.HostapdConfig{Interface: ap, SSID: "lab-home", Security: guest.APWPA2, Passphrase: "newpassword"})
 	const setupAfter = 5 * time.Second
-	socket, logPath, stopAgent := startAgent(t, "backoff", `board = "auto"
+	socket, logPath, stopAgent := inproc.StartAgent(t, "backoff", `board = "auto"
 [wifi]
 interface = "`+sta+`"
 setup_after = "5s"
@@ -224,7 +225,7 @@ psk = "oldpassword"
 	// before the event is sent.
 	type opening struct {
 		at      time.Time
-		st      network.WiFiSetupStatus
+		st      wifi.SetupStatus
 		gaveWay time.Time
 	}
 	var opens []opening

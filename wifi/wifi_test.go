@@ -1,4 +1,4 @@
-package network
+package wifi
 
 import (
 	"errors"
@@ -13,28 +13,28 @@ func TestWiFiNetworkValidate(t *testing.T) {
 	hex64 := strings.Repeat("0a", 32)
 	for _, c := range []struct {
 		name string
-		n    WiFiNetwork
+		n    Network
 		key  string // "" when valid
 		msg  string
 	}{
-		{"open", WiFiNetwork{SSID: "cafe"}, "", ""},
-		{"wpa2 passphrase", WiFiNetwork{SSID: "home", PSK: "12345678"}, "", ""},
-		{"63 chars", WiFiNetwork{SSID: "home", PSK: strings.Repeat("x", 63)}, "", ""},
-		{"hex key", WiFiNetwork{SSID: "home", PSK: hex64}, "", ""},
-		{"32-byte ssid", WiFiNetwork{SSID: strings.Repeat("s", 32)}, "", ""},
-		{"wpa3", WiFiNetwork{SSID: "home", PSK: "12345678", Security: "wpa3"}, "", ""},
-		{"empty ssid", WiFiNetwork{PSK: "12345678"}, "ssid", "missing"},
-		{"long ssid", WiFiNetwork{SSID: strings.Repeat("s", 33)}, "ssid", "33 bytes"},
-		{"utf-8 ssid over 32 bytes", WiFiNetwork{SSID: strings.Repeat("é", 17)}, "ssid", "34 bytes"},
-		{"7 chars", WiFiNetwork{SSID: "home", PSK: "1234567"}, "psk", "too short"},
-		{"64 non-hex", WiFiNetwork{SSID: "home", PSK: strings.Repeat("g", 64)}, "psk", "hex digits"},
-		{"65 chars", WiFiNetwork{SSID: "home", PSK: strings.Repeat("a", 65)}, "psk", "too long"},
-		{"control char", WiFiNetwork{SSID: "home", PSK: "1234567\n8"}, "psk", "printable"},
-		{"wpa3 hex", WiFiNetwork{SSID: "home", PSK: hex64, Security: "wpa3"}, "psk", "passphrase"},
-		{"open with psk", WiFiNetwork{SSID: "home", PSK: "12345678", Security: "open"}, "psk", "open network"},
-		{"wpa2 without psk", WiFiNetwork{SSID: "home", Security: "wpa2"}, "psk", "needs a psk"},
-		{"bad security", WiFiNetwork{SSID: "home", Security: "wep"}, "security", "not one of"},
-		{"priority", WiFiNetwork{SSID: "home", Priority: -1}, "priority", "out of range"},
+		{"open", Network{SSID: "cafe"}, "", ""},
+		{"wpa2 passphrase", Network{SSID: "home", PSK: "12345678"}, "", ""},
+		{"63 chars", Network{SSID: "home", PSK: strings.Repeat("x", 63)}, "", ""},
+		{"hex key", Network{SSID: "home", PSK: hex64}, "", ""},
+		{"32-byte ssid", Network{SSID: strings.Repeat("s", 32)}, "", ""},
+		{"wpa3", Network{SSID: "home", PSK: "12345678", Security: "wpa3"}, "", ""},
+		{"empty ssid", Network{PSK: "12345678"}, "ssid", "missing"},
+		{"long ssid", Network{SSID: strings.Repeat("s", 33)}, "ssid", "33 bytes"},
+		{"utf-8 ssid over 32 bytes", Network{SSID: strings.Repeat("é", 17)}, "ssid", "34 bytes"},
+		{"7 chars", Network{SSID: "home", PSK: "1234567"}, "psk", "too short"},
+		{"64 non-hex", Network{SSID: "home", PSK: strings.Repeat("g", 64)}, "psk", "hex digits"},
+		{"65 chars", Network{SSID: "home", PSK: strings.Repeat("a", 65)}, "psk", "too long"},
+		{"control char", Network{SSID: "home", PSK: "1234567\n8"}, "psk", "printable"},
+		{"wpa3 hex", Network{SSID: "home", PSK: hex64, Security: "wpa3"}, "psk", "passphrase"},
+		{"open with psk", Network{SSID: "home", PSK: "12345678", Security: "open"}, "psk", "open network"},
+		{"wpa2 without psk", Network{SSID: "home", Security: "wpa2"}, "psk", "needs a psk"},
+		{"bad security", Network{SSID: "home", Security: "wep"}, "security", "not one of"},
+		{"priority", Network{SSID: "home", Priority: -1}, "priority", "out of range"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := c.n.Validate()
@@ -44,15 +44,15 @@ func TestWiFiNetworkValidate(t *testing.T) {
 				}
 				return
 			}
-			var fe *WiFiFieldError
+			var fe *FieldError
 			if !errors.As(err, &fe) {
-				t.Fatalf("Validate = %v, want a *WiFiFieldError", err)
+				t.Fatalf("Validate = %v, want a *FieldError", err)
 			}
 			if fe.ConfigKey() != c.key || !strings.Contains(fe.Error(), c.msg) {
 				t.Errorf("Validate = %s: %s, want %s: …%s…", fe.ConfigKey(), fe.Error(), c.key, c.msg)
 			}
-			if !errors.Is(err, ErrWiFiInvalid) {
-				t.Errorf("errors.Is(%v, ErrWiFiInvalid) = false", err)
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("errors.Is(%v, ErrInvalid) = false", err)
 			}
 			if strings.Contains(err.Error(), c.n.PSK) && c.n.PSK != "" {
 				t.Errorf("the message shows the PSK: %v", err)
@@ -62,14 +62,14 @@ func TestWiFiNetworkValidate(t *testing.T) {
 }
 
 func TestWiFiConfigValidate(t *testing.T) {
-	c := WiFiConfig{Interface: "wlan0/x", Networks: []WiFiNetwork{
+	c := Config{Interface: "wlan0/x", Networks: []Network{
 		{SSID: "home", PSK: "12345678", Priority: 10},
 		{SSID: "home", PSK: "short"},
 	}}
 	keys := func(err error) string {
 		var ks []string
 		for _, e := range flattenErrs(err) {
-			ks = append(ks, e.(*WiFiFieldError).ConfigKey())
+			ks = append(ks, e.(*FieldError).ConfigKey())
 		}
 		return strings.Join(ks, " ")
 	}
@@ -79,7 +79,7 @@ func TestWiFiConfigValidate(t *testing.T) {
 	if got, want := keys(c.ValidateAll()), "interface network[1].ssid network[1].psk"; got != want {
 		t.Errorf("ValidateAll keys = %s, want %s", got, want)
 	}
-	if err := (WiFiConfig{Networks: []WiFiNetwork{{SSID: "a"}, {SSID: "b", PSK: "12345678"}}}).Validate(); err != nil {
+	if err := (Config{Networks: []Network{{SSID: "a"}, {SSID: "b", PSK: "12345678"}}}).Validate(); err != nil {
 		t.Errorf("valid config: %v", err)
 	}
 }
@@ -109,18 +109,18 @@ func TestWiFiSecurity(t *testing.T) {
 		rsn, wpa map[string]dbus.Variant
 		want     string
 	}{
-		{false, nil, nil, WiFiOpen},
-		{false, km(), km(), WiFiOpen},
-		{true, nil, nil, WiFiWEP},
-		{true, km("wpa-psk"), nil, WiFiWPA2},
-		{true, km("wpa-psk", "wpa-psk-sha256"), nil, WiFiWPA2},
-		{true, km("sae"), nil, WiFiWPA3},
-		{true, km("wpa-psk", "sae"), nil, WiFiTransition},
-		{true, km("wpa-ft-psk", "ft-sae"), nil, WiFiTransition},
-		{true, nil, km("wpa-psk"), WiFiWPA},
-		{true, km("wpa-psk"), km("wpa-psk"), WiFiWPA2},
-		{true, km("wpa-eap"), nil, WiFiEnterprise},
-		{false, km("owe"), nil, WiFiOWE},
+		{false, nil, nil, SecurityOpen},
+		{false, km(), km(), SecurityOpen},
+		{true, nil, nil, SecurityWEP},
+		{true, km("wpa-psk"), nil, SecurityWPA2},
+		{true, km("wpa-psk", "wpa-psk-sha256"), nil, SecurityWPA2},
+		{true, km("sae"), nil, SecurityWPA3},
+		{true, km("wpa-psk", "sae"), nil, SecurityTransition},
+		{true, km("wpa-ft-psk", "ft-sae"), nil, SecurityTransition},
+		{true, nil, km("wpa-psk"), SecurityWPA},
+		{true, km("wpa-psk"), km("wpa-psk"), SecurityWPA2},
+		{true, km("wpa-eap"), nil, SecurityEnterprise},
+		{false, km("owe"), nil, SecurityOWE},
 	} {
 		got, _ := wifiSecurity(c.priv, c.rsn, c.wpa)
 		if got != c.want {
@@ -130,14 +130,14 @@ func TestWiFiSecurity(t *testing.T) {
 }
 
 func TestParseBSS(t *testing.T) {
-	b := &WiFiBSS{}
+	b := &BSS{}
 	parseBSS(b, map[string]dbus.Variant{
 		"SSID": v([]byte("lab")), "BSSID": v([]byte{2, 0, 0, 0, 0, 1}),
 		"Signal": v(int16(-30)), "Frequency": v(uint16(2437)), "Privacy": v(true),
 		"RSN": v(map[string]dbus.Variant{"KeyMgmt": v([]string{"wpa-psk", "sae"})}),
 		"WPA": v(map[string]dbus.Variant{}),
 	})
-	want := WiFiBSS{SSID: "lab", BSSID: "02:00:00:00:00:01", Signal: -30, Frequency: 2437, Band: "2.4GHz", Security: WiFiTransition}
+	want := BSS{SSID: "lab", BSSID: "02:00:00:00:00:01", Signal: -30, Frequency: 2437, Band: "2.4GHz", Security: SecurityTransition}
 	if strings.Join(b.KeyMgmt, ",") != "wpa-psk,sae" {
 		t.Errorf("KeyMgmt = %v", b.KeyMgmt)
 	}
@@ -147,7 +147,7 @@ func TestParseBSS(t *testing.T) {
 	}
 	// A PropertiesChanged carrying only the signal keeps the rest.
 	parseBSS(b, map[string]dbus.Variant{"Signal": v(int16(-60))})
-	if b.Signal != -60 || b.Security != WiFiTransition || b.SSID != "lab" {
+	if b.Signal != -60 || b.Security != SecurityTransition || b.SSID != "lab" {
 		t.Errorf("after a signal change: %+v", *b)
 	}
 	if got := wifiBand(5180); got != "5GHz" {
@@ -167,16 +167,16 @@ func TestWiFiNetworkArgs(t *testing.T) {
 		return strings.Join(parts, " ")
 	}
 	for _, c := range []struct {
-		n    WiFiNetwork
+		n    Network
 		sec  string
 		want string
 	}{
-		{WiFiNetwork{SSID: "ab"}, WiFiOpen, `ssid=@ay [0x61, 0x62] key_mgmt="NONE"`},
-		{WiFiNetwork{SSID: "ab", PSK: "12345678"}, WiFiWPA2, `ssid=@ay [0x61, 0x62] key_mgmt="WPA-PSK" psk="12345678"`},
-		{WiFiNetwork{SSID: "ab", PSK: "12345678", Hidden: true, Priority: 5}, WiFiWPA3,
+		{Network{SSID: "ab"}, SecurityOpen, `ssid=@ay [0x61, 0x62] key_mgmt="NONE"`},
+		{Network{SSID: "ab", PSK: "12345678"}, SecurityWPA2, `ssid=@ay [0x61, 0x62] key_mgmt="WPA-PSK" psk="12345678"`},
+		{Network{SSID: "ab", PSK: "12345678", Hidden: true, Priority: 5}, SecurityWPA3,
 			`ssid=@ay [0x61, 0x62] key_mgmt="SAE" ieee80211w=@u 2 scan_ssid=1 priority=5 psk="12345678"`},
-		{WiFiNetwork{SSID: "ab", PSK: "12345678"}, WiFiTransition, `ssid=@ay [0x61, 0x62] key_mgmt="WPA-PSK SAE" ieee80211w=@u 1 psk="12345678"`},
-		{WiFiNetwork{SSID: "ab", PSK: hex64}, WiFiTransition, `ssid=@ay [0x61, 0x62] key_mgmt="WPA-PSK" ieee80211w=@u 1 psk=@ay [` + strings.Repeat("0xa, ", 31) + `0xa]`},
+		{Network{SSID: "ab", PSK: "12345678"}, SecurityTransition, `ssid=@ay [0x61, 0x62] key_mgmt="WPA-PSK SAE" ieee80211w=@u 1 psk="12345678"`},
+		{Network{SSID: "ab", PSK: hex64}, SecurityTransition, `ssid=@ay [0x61, 0x62] key_mgmt="WPA-PSK" ieee80211w=@u 1 psk=@ay [` + strings.Repeat("0xa, ", 31) + `0xa]`},
 	} {
 		if got := show(wifiNetworkArgs(c.n, c.sec)); got != c.want {
 			t.Errorf("wifiNetworkArgs(%+v, %s) =\n %s\nwant\n %s", c.n, c.sec, got, c.want)
@@ -190,16 +190,16 @@ func TestWiFiMessages(t *testing.T) {
 		{wifiReason(-3), "the AP is leaving or was stopped (3, by the station)"},
 		{wifiReason(99), "reason code (99, by the AP)"},
 		{wifiStatusCode(17), "the AP cannot handle more stations (17)"},
-		{(&WiFiError{Op: `join "x"`, Err: ErrWiFiWrongPassword, Detail: "the 4-way handshake failed"}).Error(),
+		{(&Error{Op: `join "x"`, Err: ErrWrongPassword, Detail: "the 4-way handshake failed"}).Error(),
 			`cannot join "x": wrong password (the 4-way handshake failed)`},
-		{(&WiFiError{Op: "scan", Err: ErrWiFiNotFound}).Error(), "cannot scan: network not found"},
+		{(&Error{Op: "scan", Err: ErrNotFound}).Error(), "cannot scan: network not found"},
 	} {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)
 		}
 	}
-	if !errors.Is(&WiFiError{Err: ErrWiFiRejected}, ErrWiFiRejected) {
-		t.Error("WiFiError does not unwrap")
+	if !errors.Is(&Error{Err: ErrRejected}, ErrRejected) {
+		t.Error("Error does not unwrap")
 	}
 }
 

@@ -1,6 +1,6 @@
 //go:build lab
 
-package network_test
+package wifi_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/boxagent/boxagent/cmd/boxagent/client"
 	"github.com/boxagent/boxagent/deploy/vm"
 	"github.com/boxagent/boxagent/deploy/vm/guest"
+	"github.com/boxagent/boxagent/deploy/vm/guest/inproc"
 )
 
 // TestWiFiGuestBrowser is the control page's Wi-Fi page against the real
@@ -35,7 +36,7 @@ func TestWiFiGuestBrowser(t *testing.T) {
 	guest.InitNS.Addr(t, ap, "10.79.0.1/24")
 	guest.StartDnsmasq(t, guest.DnsmasqConfig{Interface: ap, Range: "10.79.0.100,10.79.0.150,255.255.255.0,1h", NoPing: true})
 	// The argon2id hash of "boxagent" (deploy/vm/demo.toml's).
-	socket, logPath, stopAgent := startAgent(t, "web", "board = \"auto\"\n[wifi]\ninterface = \""+sta+"\"\n[http]\npassword_hash = \"$argon2id$v=19$m=65536,t=2,p=2$Ym94YWdlbnQtZGVtby0xNg$xIFMKrFDubzEY9hLaUNH/cofF+vzuhZjZ0AQe/Qj2Fs\"\n")
+	socket, logPath, stopAgent := inproc.StartAgent(t, "web", "board = \"auto\"\n[wifi]\ninterface = \""+sta+"\"\n[http]\npassword_hash = \"$argon2id$v=19$m=65536,t=2,p=2$Ym94YWdlbnQtZGVtby0xNg$xIFMKrFDubzEY9hLaUNH/cofF+vzuhZjZ0AQe/Qj2Fs\"\n")
 	defer stopAgent()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -1,4 +1,4 @@
-package network
+package wifi
 
 import (
 	"context"
@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/boxagent/boxagent/internal/wpabus"
 )
 
-// WiFiBSS is one access point seen in a scan.
-type WiFiBSS struct {
+// BSS is one access point seen in a scan.
+type BSS struct {
 	SSID      string `json:"ssid"` // empty for a hidden network not probed by name
 	BSSID     string `json:"bssid"`
 	Signal    int    `json:"signal_dbm"`
@@ -44,7 +46,7 @@ func wifiBand(mhz int) string {
 
 // parseBSS reads the properties of a fi.w1.wpa_supplicant1.BSS object
 // (as in BSSAdded or GetAll) into b, keeping the fields props lacks.
-func parseBSS(b *WiFiBSS, props map[string]dbus.Variant) {
+func parseBSS(b *BSS, props map[string]dbus.Variant) {
 	if v, ok := props["SSID"].Value().([]byte); ok {
 		b.SSID = string(v)
 	}
@@ -83,33 +85,33 @@ func wifiSecurity(privacy bool, rsn, wpa map[string]dbus.Variant) (string, []str
 	isOWE := func(k string) bool { return k == "owe" }
 	switch {
 	case has(rsnKM, isSAE) && has(rsnKM, isPSK):
-		return WiFiTransition, all
+		return SecurityTransition, all
 	case has(rsnKM, isSAE):
-		return WiFiWPA3, all
+		return SecurityWPA3, all
 	case has(rsnKM, isPSK):
-		return WiFiWPA2, all
+		return SecurityWPA2, all
 	case has(all, isEAP):
-		return WiFiEnterprise, all
+		return SecurityEnterprise, all
 	case has(rsnKM, isOWE):
-		return WiFiOWE, all
+		return SecurityOWE, all
 	case has(wpaKM, isPSK):
-		return WiFiWPA, all
+		return SecurityWPA, all
 	case privacy:
-		return WiFiWEP, all
+		return SecurityWEP, all
 	}
-	return WiFiOpen, all
+	return SecurityOpen, all
 }
 
-// WiFi connection states: wpa_supplicant's Interface.State values.
+// Client connection states: wpa_supplicant's Interface.State values.
 const (
-	WiFiStateCompleted    = "completed"
-	WiFiStateDisconnected = "disconnected"
-	WiFiStateInactive     = "inactive"
-	WiFiStateScanning     = "scanning"
-	WiFiStateDisabled     = "interface_disabled"
-	// WiFiStateAbsent is boxagent's own: wpa_supplicant or the interface
+	StateCompleted    = "completed"
+	StateDisconnected = "disconnected"
+	StateInactive     = "inactive"
+	StateScanning     = "scanning"
+	StateDisabled     = "interface_disabled"
+	// StateAbsent is boxagent's own: wpa_supplicant or the interface
 	// is not there.
-	WiFiStateAbsent = "absent"
+	StateAbsent = "absent"
 )
 
 // wifiJoining says whether a state is part of joining a network (past
@@ -182,13 +184,13 @@ func wifiStatusCode(code int) string {
 
 // Scan asks for an active scan and waits for its end (ScanDone), then
 // returns the BSS list.
-func (w *WiFi) Scan(ctx context.Context, timeout time.Duration) ([]WiFiBSS, error) {
+func (w *Client) Scan(ctx context.Context, timeout time.Duration) ([]BSS, error) {
 	return w.ScanChannels(ctx, timeout)
 }
 
 // ScanChannels is Scan on the given frequencies (MHz, 20 MHz wide)
 // only; none: every channel.
-func (w *WiFi) ScanChannels(ctx context.Context, timeout time.Duration, freqs ...int) ([]WiFiBSS, error) {
+func (w *Client) ScanChannels(ctx context.Context, timeout time.Duration, freqs ...int) ([]BSS, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	w.mu.Lock()
@@ -203,14 +205,14 @@ func (w *WiFi) ScanChannels(ctx context.Context, timeout time.Duration, freqs ..
 		}
 		args["Channels"] = dbus.MakeVariant(chans)
 	}
-	if err := w.obj.CallWithContext(ctx, wpaIface+".Scan", 0, args).Err; err != nil {
+	if err := w.obj.CallWithContext(ctx, wpabus.Iface+".Scan", 0, args).Err; err != nil {
 		// A scan already running (wpa_supplicant's own) ends with the
 		// ScanDone we wait for anyway.
 		w.mu.Lock()
 		busy := w.st.scanning
 		w.mu.Unlock()
 		if !busy {
-			return nil, &WiFiError{Op: "scan", Err: ErrWiFiScanFailed, Detail: "wpa_supplicant: " + dbusMessage(err)}
+			return nil, &Error{Op: "scan", Err: ErrScanFailed, Detail: "wpa_supplicant: " + wpabus.ErrorText(err)}
 		}
 	}
 	for {
@@ -219,9 +221,9 @@ func (w *WiFi) ScanChannels(ctx context.Context, timeout time.Duration, freqs ..
 		w.mu.Unlock()
 		switch {
 		case st.gone:
-			return nil, &WiFiError{Op: "scan", Err: ErrWiFiNoSupplicant}
+			return nil, &Error{Op: "scan", Err: ErrNoSupplicant}
 		case st.scans > before && !st.scanOK:
-			return nil, &WiFiError{Op: "scan", Err: ErrWiFiScanFailed, Detail: "the driver reported a failed scan"}
+			return nil, &Error{Op: "scan", Err: ErrScanFailed, Detail: "the driver reported a failed scan"}
 		case st.scans > before:
 			return w.BSSs(), nil
 		}
@@ -229,7 +231,7 @@ func (w *WiFi) ScanChannels(ctx context.Context, timeout time.Duration, freqs ..
 		case <-ch:
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return nil, &WiFiError{Op: "scan", Err: ErrWiFiTimeout, Detail: "no ScanDone within " + timeout.String()}
+				return nil, &Error{Op: "scan", Err: ErrTimeout, Detail: "no ScanDone within " + timeout.String()}
 			}
 			return nil, ctx.Err()
 		}

@@ -1,4 +1,4 @@
-package network
+package wifi
 
 import (
 	"encoding/binary"
@@ -95,7 +95,7 @@ func wiphyOf(h *netlink.Handle, ifname string) (uint32, net.HardwareAddr, error)
 			}
 		}
 	}
-	return 0, nil, fmt.Errorf("nl80211 names no radio for %s: %w", ifname, ErrWiFiNoInterface)
+	return 0, nil, fmt.Errorf("nl80211 names no radio for %s: %w", ifname, ErrNoInterface)
 }
 
 // addStationIface makes a station interface name on wiphy with the
@@ -223,5 +223,5 @@ func RegDomain(h *netlink.Handle) (string, error) {
 			}
 		}
 	}
-	return "", fmt.Errorf("cannot read the regulatory domain: nl80211 answered without one: %w", ErrWiFiNoInterface)
+	return "", fmt.Errorf("cannot read the regulatory domain: nl80211 answered without one: %w", ErrNoInterface)
 }

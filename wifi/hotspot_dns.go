@@ -1,4 +1,4 @@
-package network
+package wifi
 
 import (
 	"encoding/binary"

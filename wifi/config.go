@@ -1,4 +1,4 @@
-package network
+package wifi
 
 import (
 	"encoding/hex"
@@ -6,37 +6,39 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/boxagent/boxagent/network"
 )
 
-// WiFiConfig is the [wifi] table of the config file: which wireless
+// Config is the [wifi] table of the config file: which wireless
 // interface boxagent drives and the saved networks, [[wifi.network]].
-type WiFiConfig struct {
+type Config struct {
 	// Interface is the wireless link, e.g. "wlan0"; empty: the first one
 	// the kernel has.
-	Interface  string         `toml:"interface" json:"interface,omitempty"`
-	Networks   []WiFiNetwork  `toml:"network" json:"network,omitempty"`
-	SetupAfter WiFiSetupAfter `toml:"setup_after,omitempty" json:"setup_after,omitempty"` // hotspot_config.go
-	Country    WiFiCountry    `toml:"country,omitempty" json:"country,omitempty"`         // wifi_country.go
+	Interface  string     `toml:"interface" json:"interface,omitempty"`
+	Networks   []Network  `toml:"network" json:"network,omitempty"`
+	SetupAfter SetupAfter `toml:"setup_after,omitempty" json:"setup_after,omitempty"` // hotspot_config.go
+	Country    Country    `toml:"country,omitempty" json:"country,omitempty"`         // country.go
 
-	RouteMetric *WiFiRouteMetric `toml:"route_metric,omitempty" json:"route_metric,omitempty"` // wifi_metric.go
+	RouteMetric *RouteMetric `toml:"route_metric,omitempty" json:"route_metric,omitempty"` // metric.go
 }
 
 // Security kinds of a network, as the config file, the API and scan
 // results spell them.
 const (
-	WiFiOpen       = "open"
-	WiFiWEP        = "wep"        // seen in scans only: never joined
-	WiFiWPA        = "wpa"        // WPA1-PSK, seen in scans
-	WiFiWPA2       = "wpa2"       // WPA2-PSK
-	WiFiWPA3       = "wpa3"       // WPA3-SAE
-	WiFiTransition = "wpa2/wpa3"  // WPA2-PSK and WPA3-SAE on one SSID
-	WiFiEnterprise = "enterprise" // 802.1X, seen in scans only
-	WiFiOWE        = "owe"        // enhanced open, seen in scans
+	SecurityOpen       = "open"
+	SecurityWEP        = "wep"        // seen in scans only: never joined
+	SecurityWPA        = "wpa"        // WPA1-PSK, seen in scans
+	SecurityWPA2       = "wpa2"       // WPA2-PSK
+	SecurityWPA3       = "wpa3"       // WPA3-SAE
+	SecurityTransition = "wpa2/wpa3"  // WPA2-PSK and WPA3-SAE on one SSID
+	SecurityEnterprise = "enterprise" // 802.1X, seen in scans only
+	SecurityOWE        = "owe"        // enhanced open, seen in scans
 )
 
-// WiFiNetwork is one saved network, [[wifi.network]], or the network of
+// Network is one saved network, [[wifi.network]], or the network of
 // a connect request.
-type WiFiNetwork struct {
+type Network struct {
 	SSID string `toml:"ssid" json:"ssid"`
 	// PSK is the passphrase (8 to 63 printable ASCII characters) or the
 	// raw key as 64 hex digits; empty for an open network.
@@ -51,41 +53,41 @@ type WiFiNetwork struct {
 	Priority int `toml:"priority" json:"priority,omitempty"`
 }
 
-// ErrWiFiInvalid is wrapped by every validation error of Wi-Fi input.
-var ErrWiFiInvalid = errors.New("invalid Wi-Fi settings")
+// ErrInvalid is wrapped by every validation error of Wi-Fi input.
+var ErrInvalid = errors.New("invalid Wi-Fi settings")
 
-// WiFiFieldError is a problem with one field of Wi-Fi input. Its two
+// FieldError is a problem with one field of Wi-Fi input. Its two
 // methods are the config package's key contract: the key is relative to
 // the [wifi] table ("network[0].psk"), the message does not repeat it.
-type WiFiFieldError struct {
+type FieldError struct {
 	Key string
 	Msg string
 }
 
 // Error is the message alone.
-func (e *WiFiFieldError) Error() string { return e.Msg }
+func (e *FieldError) Error() string { return e.Msg }
 
 // ConfigKey is the key relative to the [wifi] table.
-func (e *WiFiFieldError) ConfigKey() string { return e.Key }
+func (e *FieldError) ConfigKey() string { return e.Key }
 
-// Is makes every field error match ErrWiFiInvalid.
-func (e *WiFiFieldError) Is(target error) bool { return target == ErrWiFiInvalid }
+// Is makes every field error match ErrInvalid.
+func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
 
 // Validate checks the [wifi] table itself: the interface and that no
-// SSID is saved twice. Each network's own rules are WiFiNetwork.Validate,
+// SSID is saved twice. Each network's own rules are Network.Validate,
 // which the config file's walk calls on every element; ValidateAll runs
-// both. Every problem is a *WiFiFieldError, joined with errors.Join.
-func (c WiFiConfig) Validate() error {
+// both. Every problem is a *FieldError, joined with errors.Join.
+func (c Config) Validate() error {
 	var errs []error
 	if c.Interface != "" {
 		if msg := linkProblem(c.Interface); msg != "" {
-			errs = append(errs, &WiFiFieldError{"interface", msg})
+			errs = append(errs, &FieldError{"interface", msg})
 		}
 	}
 	seen := map[string]int{}
 	for i, n := range c.Networks {
 		if j, ok := seen[n.SSID]; ok && n.SSID != "" {
-			errs = append(errs, &WiFiFieldError{fmt.Sprintf("network[%d].ssid", i), fmt.Sprintf("%q is also network[%d]", n.SSID, j)})
+			errs = append(errs, &FieldError{fmt.Sprintf("network[%d].ssid", i), fmt.Sprintf("%q is also network[%d]", n.SSID, j)})
 		} else {
 			seen[n.SSID] = i
 		}
@@ -94,7 +96,7 @@ func (c WiFiConfig) Validate() error {
 }
 
 // ValidateAll is Validate and every network's own rules.
-func (c WiFiConfig) ValidateAll() error {
+func (c Config) ValidateAll() error {
 	errs := []error{c.Validate()}
 	for i, n := range c.Networks {
 		for _, e := range n.problems() {
@@ -105,10 +107,10 @@ func (c WiFiConfig) ValidateAll() error {
 	return errors.Join(errs...)
 }
 
-// Validate checks one network: every problem as a *WiFiFieldError naming
+// Validate checks one network: every problem as a *FieldError naming
 // its field ("psk"), joined; nil when it can be joined. errors.As finds
 // the first.
-func (n WiFiNetwork) Validate() error {
+func (n Network) Validate() error {
 	var errs []error
 	for _, p := range n.problems() {
 		errs = append(errs, p)
@@ -116,10 +118,10 @@ func (n WiFiNetwork) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (n WiFiNetwork) problems() []*WiFiFieldError {
-	var ps []*WiFiFieldError
+func (n Network) problems() []*FieldError {
+	var ps []*FieldError
 	add := func(key, format string, args ...any) {
-		ps = append(ps, &WiFiFieldError{key, fmt.Sprintf(format, args...)})
+		ps = append(ps, &FieldError{key, fmt.Sprintf(format, args...)})
 	}
 	switch l := len(n.SSID); {
 	case l == 0:
@@ -131,19 +133,19 @@ func (n WiFiNetwork) problems() []*WiFiFieldError {
 		add("psk", "%s", msg)
 	}
 	switch n.Security {
-	case "", WiFiTransition, WiFiWPA2:
-	case WiFiOpen:
+	case "", SecurityTransition, SecurityWPA2:
+	case SecurityOpen:
 		if n.PSK != "" {
 			add("psk", "an open network takes no psk")
 		}
-	case WiFiWPA3:
+	case SecurityWPA3:
 		if isHexKey(n.PSK) {
 			add("psk", "WPA3-SAE needs the passphrase, not a 64-digit hex key")
 		}
 	default:
-		add("security", "%q is not one of %q, %q, %q, %q", n.Security, WiFiOpen, WiFiWPA2, WiFiWPA3, WiFiTransition)
+		add("security", "%q is not one of %q, %q, %q, %q", n.Security, SecurityOpen, SecurityWPA2, SecurityWPA3, SecurityTransition)
 	}
-	if (n.Security == WiFiWPA2 || n.Security == WiFiWPA3 || n.Security == WiFiTransition) && n.PSK == "" {
+	if (n.Security == SecurityWPA2 || n.Security == SecurityWPA3 || n.Security == SecurityTransition) && n.PSK == "" {
 		add("psk", "missing: security %q needs a psk", n.Security)
 	}
 	if n.Priority < 0 || n.Priority > 1000 {
@@ -188,7 +190,7 @@ func linkProblem(name string) string {
 		return fmt.Sprintf("%q is %d bytes long; a link name has at most 15", name, len(name))
 	case strings.ContainsAny(name, "/: \t\n"):
 		return fmt.Sprintf("%q holds '/', ':' or a space: not a link name", name)
-	case unprintableName(name):
+	case network.UnprintableName(name):
 		return fmt.Sprintf("%q holds a NUL, a control character or bytes that are not printable text: not a link name", name)
 	}
 	return ""

@@ -1,6 +1,6 @@
 //go:build lab
 
-package network_test
+package wifi_test
 
 import (
 	"bytes"
@@ -20,7 +20,8 @@ import (
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/deploy/vm"
 	"github.com/boxagent/boxagent/deploy/vm/guest"
-	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/deploy/vm/guest/inproc"
+	"github.com/boxagent/boxagent/wifi"
 )
 
 // TestWiFiGuestAgent runs the agent (boxagent serve, in-process) on the
@@ -43,7 +44,7 @@ func TestWiFiGuestAgent(t *testing.T) {
 		Extra: []string{"--dhcp-option=option:dns-server,10.78.0.53", "--dhcp-option=option:domain-search,wifi-lab.example,corp.example"}})
 
 	start := time.Now()
-	socket, logPath, stopAgent := startAgent(t, "a", `board = "auto"
+	socket, logPath, stopAgent := inproc.StartAgent(t, "a", `board = "auto"
 [wifi]
 interface = "`+sta+`"
 country = "FR"
@@ -97,7 +98,7 @@ priority = 5
 		t.Fatal(err)
 	}
 	t.Logf("GET /api/v1/wifi: %+v link %+v", st, st.Link)
-	if st.State != network.WiFiStateCompleted || st.SSID != "lab-agent" || !strings.HasPrefix(st.Address, "10.78.0.") || st.Link == nil {
+	if st.State != wifi.StateCompleted || st.SSID != "lab-agent" || !strings.HasPrefix(st.Address, "10.78.0.") || st.Link == nil {
 		t.Errorf("status = %+v", st)
 	}
 	// [wifi] country, applied at start (FR: not the DE TestWiFiGuest set,
@@ -164,7 +165,7 @@ priority = 5
 	// wpa_cli + udhcpc, in the same boot, on the same radios.
 	stopAgent()
 	exec.Command("ip", "addr", "flush", "dev", sta).Run()
-	socket, _, stopAgent = startAgent(t, "b", "board = \"auto\"\n[wifi]\ninterface = \""+sta+"\"\n")
+	socket, _, stopAgent = inproc.StartAgent(t, "b", "board = \"auto\"\n[wifi]\ninterface = \""+sta+"\"\n")
 	defer stopAgent()
 	c = client.New(socket, "cli")
 	run = func(stdin string, args ...string) (string, string, int) {

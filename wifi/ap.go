@@ -1,4 +1,4 @@
-package network
+package wifi
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/boxagent/boxagent/internal/wpabus"
 )
 
 // Access point mode through wpa_supplicant (mode=2, CONFIG_AP, which
@@ -14,23 +16,23 @@ import (
 // radio between AP and station itself — the boards' chips cannot be both
 // at once.
 
-// WiFiAP is an access point to open: WPA2-PSK (CCMP) on one 2.4 GHz
+// AP is an access point to open: WPA2-PSK (CCMP) on one 2.4 GHz
 // channel.
-type WiFiAP struct {
+type AP struct {
 	SSID      string
 	PSK       string // 8 to 63 characters
 	Frequency int    // MHz; default HotspotFrequency
 }
 
-// WiFiAPRun is an access point wpa_supplicant is running for us.
-type WiFiAPRun struct {
-	w    *WiFi
+// APRun is an access point wpa_supplicant is running for us.
+type APRun struct {
+	w    *Client
 	path dbus.ObjectPath
-	ap   WiFiAP
+	ap   AP
 }
 
 // wifiAPArgs are AddNetwork's arguments for ap.
-func wifiAPArgs(ap WiFiAP) map[string]dbus.Variant {
+func wifiAPArgs(ap AP) map[string]dbus.Variant {
 	return map[string]dbus.Variant{
 		"ssid":      dbus.MakeVariant([]byte(ap.SSID)),
 		"mode":      dbus.MakeVariant(int32(2)),
@@ -47,16 +49,16 @@ func wifiAPArgs(ap WiFiAP) map[string]dbus.Variant {
 // beacons (State completed on the AP network), at most timeout. A
 // station link it was on goes down, without the re-join that a drop
 // otherwise brings; StopAP brings the known networks back.
-func (w *WiFi) StartAP(ctx context.Context, ap WiFiAP, timeout time.Duration) (*WiFiAPRun, error) {
+func (w *Client) StartAP(ctx context.Context, ap AP, timeout time.Duration) (*APRun, error) {
 	if ap.Frequency == 0 {
 		ap.Frequency = HotspotFrequency
 	}
 	op := fmt.Sprintf("start access point %q", ap.SSID)
 	if l := len(ap.SSID); l == 0 || l > 32 {
-		return nil, &WiFiError{Op: op, Err: ErrWiFiInvalid, Detail: "an SSID is 1 to 32 bytes"}
+		return nil, &Error{Op: op, Err: ErrInvalid, Detail: "an SSID is 1 to 32 bytes"}
 	}
 	if msg := PSKProblem(ap.PSK); msg != "" || len(ap.PSK) < 8 {
-		return nil, &WiFiError{Op: op, Err: ErrWiFiInvalid, Detail: "password: " + msg}
+		return nil, &Error{Op: op, Err: ErrInvalid, Detail: "password: " + msg}
 	}
 	w.opMu.Lock()
 	defer w.opMu.Unlock()
@@ -67,15 +69,15 @@ func (w *WiFi) StartAP(ctx context.Context, ap WiFiAP, timeout time.Duration) (*
 		return nil, err
 	}
 	var path dbus.ObjectPath
-	if err := w.obj.CallWithContext(ctx, wpaIface+".AddNetwork", 0, wifiAPArgs(ap)).Store(&path); err != nil {
-		return nil, &WiFiError{Op: op, Err: ErrWiFiRejected, Detail: "wpa_supplicant refused the network: " + dbusMessage(err)}
+	if err := w.obj.CallWithContext(ctx, wpabus.Iface+".AddNetwork", 0, wifiAPArgs(ap)).Store(&path); err != nil {
+		return nil, &Error{Op: op, Err: ErrRejected, Detail: "wpa_supplicant refused the network: " + wpabus.ErrorText(err)}
 	}
 	start := time.Now()
-	err := w.obj.CallWithContext(ctx, wpaIface+".SelectNetwork", 0, path).Err
+	err := w.obj.CallWithContext(ctx, wpabus.Iface+".SelectNetwork", 0, path).Err
 	if err == nil {
 		err = w.waitAP(ctx, path, op, timeout)
 	} else {
-		err = &WiFiError{Op: op, Err: ErrWiFiRejected, Detail: "wpa_supplicant: " + dbusMessage(err)}
+		err = &Error{Op: op, Err: ErrRejected, Detail: "wpa_supplicant: " + wpabus.ErrorText(err)}
 	}
 	if err != nil {
 		w.removeNetwork(path)
@@ -83,7 +85,7 @@ func (w *WiFi) StartAP(ctx context.Context, ap WiFiAP, timeout time.Duration) (*
 		return nil, err
 	}
 	w.log.Info("access point up", "ssid", ap.SSID, "frequency", ap.Frequency, "after", time.Since(start).Round(time.Millisecond))
-	return &WiFiAPRun{w: w, path: path, ap: ap}, nil
+	return &APRun{w: w, path: path, ap: ap}, nil
 }
 
 // leaveStation disconnects a station link (or a join under way) and
@@ -91,14 +93,14 @@ func (w *WiFi) StartAP(ctx context.Context, ap WiFiAP, timeout time.Duration) (*
 // a completed station link to the AP can pass completed → disconnected
 // → completed within one batch of wpa_supplicant's property signals,
 // which then shows neither the state change nor the new CurrentNetwork.
-func (w *WiFi) leaveStation(ctx context.Context, op string) error {
+func (w *Client) leaveStation(ctx context.Context, op string) error {
 	w.mu.Lock()
 	state := w.st.state
 	w.mu.Unlock()
-	if state != WiFiStateCompleted && !wifiJoining(state) && state != WiFiStateScanning {
+	if state != StateCompleted && !wifiJoining(state) && state != StateScanning {
 		return nil
 	}
-	if err := w.obj.CallWithContext(ctx, wpaIface+".Disconnect", 0).Err; err != nil {
+	if err := w.obj.CallWithContext(ctx, wpabus.Iface+".Disconnect", 0).Err; err != nil {
 		// Not connected after all (NotConnected): nothing to leave.
 		return nil
 	}
@@ -110,27 +112,27 @@ func (w *WiFi) leaveStation(ctx context.Context, op string) error {
 		w.mu.Unlock()
 		switch {
 		case st.gone:
-			return &WiFiError{Op: op, Err: ErrWiFiNoSupplicant}
-		case st.state == WiFiStateDisconnected || st.state == WiFiStateInactive:
+			return &Error{Op: op, Err: ErrNoSupplicant}
+		case st.state == StateDisconnected || st.state == StateInactive:
 			return nil
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return &WiFiError{Op: op, Err: ErrWiFiTimeout, Detail: "the station link did not go down; state " + st.state}
+			return &Error{Op: op, Err: ErrTimeout, Detail: "the station link did not go down; state " + st.state}
 		}
 	}
 }
 
 // waitAP follows the state until the AP network is completed.
-func (w *WiFi) waitAP(ctx context.Context, path dbus.ObjectPath, op string, timeout time.Duration) error {
+func (w *Client) waitAP(ctx context.Context, path dbus.ObjectPath, op string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
 		w.mu.Lock()
 		st, ch := w.st, w.changed
 		w.mu.Unlock()
-		if st.state == WiFiStateCompleted && st.currentNet != path {
+		if st.state == StateCompleted && st.currentNet != path {
 			// Completed on something else: CurrentNetwork may have
 			// changed without a signal of its own. Read it, at this
 			// change only.
@@ -141,15 +143,15 @@ func (w *WiFi) waitAP(ctx context.Context, path dbus.ObjectPath, op string, time
 		}
 		switch {
 		case st.gone:
-			return &WiFiError{Op: op, Err: ErrWiFiNoSupplicant}
-		case st.currentNet == path && st.state == WiFiStateCompleted:
+			return &Error{Op: op, Err: ErrNoSupplicant}
+		case st.currentNet == path && st.state == StateCompleted:
 			return nil
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return &WiFiError{Op: op, Err: ErrWiFiTimeout, Detail: "the AP did not come up within " + timeout.String() + "; state " + st.state +
+				return &Error{Op: op, Err: ErrTimeout, Detail: "the AP did not come up within " + timeout.String() + "; state " + st.state +
 					" (does wpa_supplicant have AP support, and the driver AP mode?)"}
 			}
 			return ctx.Err()
@@ -158,34 +160,34 @@ func (w *WiFi) waitAP(ctx context.Context, path dbus.ObjectPath, op string, time
 }
 
 // SSID is the access point's name.
-func (r *WiFiAPRun) SSID() string { return r.ap.SSID }
+func (r *APRun) SSID() string { return r.ap.SSID }
 
 // Stop removes the access point network; wpa_supplicant leaves AP mode
 // and the known networks are enabled again, so the best one in range is
 // joined.
-func (r *WiFiAPRun) Stop(ctx context.Context) error {
+func (r *APRun) Stop(ctx context.Context) error {
 	w := r.w
 	w.opMu.Lock()
 	defer w.opMu.Unlock()
 	w.setJoining(true) // the AP's own "drop" is not one to answer twice
 	defer w.setJoining(false)
-	if err := w.obj.CallWithContext(ctx, wpaIface+".RemoveNetwork", 0, r.path).Err; err != nil && !w.Status().gone() {
-		return fmt.Errorf("cannot stop access point %q: %s", r.ap.SSID, dbusMessage(err))
+	if err := w.obj.CallWithContext(ctx, wpabus.Iface+".RemoveNetwork", 0, r.path).Err; err != nil && !w.Status().gone() {
+		return fmt.Errorf("cannot stop access point %q: %s", r.ap.SSID, wpabus.ErrorText(err))
 	}
 	w.enableKnown()
 	w.log.Info("access point down", "ssid", r.ap.SSID)
 	return nil
 }
 
-func (s WiFiStatus) gone() bool { return s.State == WiFiStateAbsent }
+func (s Status) gone() bool { return s.State == StateAbsent }
 
 // RemoveAPNetworks removes the access point networks (mode 2) that
 // wpa_supplicant holds, e.g. a hotspot left by an agent that was killed:
 // left alone it would be adopted as a known network and opened again.
-func (w *WiFi) RemoveAPNetworks(ctx context.Context) int {
+func (w *Client) RemoveAPNetworks(ctx context.Context) int {
 	w.opMu.Lock()
 	defer w.opMu.Unlock()
-	v, err := w.obj.GetProperty(wpaIface + ".Networks")
+	v, err := w.obj.GetProperty(wpabus.Iface + ".Networks")
 	if err != nil {
 		return 0
 	}
@@ -193,7 +195,7 @@ func (w *WiFi) RemoveAPNetworks(ctx context.Context) int {
 	n := 0
 	for _, p := range paths {
 		var props map[string]dbus.Variant
-		if err := w.conn.Object(wpaService, p).CallWithContext(ctx, dbusProps+".Get", 0, wpaNetIface, "Properties").Store(&props); err != nil {
+		if err := w.conn.Object(wpabus.Service, p).CallWithContext(ctx, wpabus.Props+".Get", 0, wpabus.NetworkIface, "Properties").Store(&props); err != nil {
 			continue
 		}
 		if mode, _ := props["mode"].Value().(string); mode != "2" {
@@ -212,7 +214,7 @@ func (w *WiFi) RemoveAPNetworks(ctx context.Context) int {
 // MarkSaved records that the network joined as n is now one of the
 // config file's, so a later SetSaved with the same settings leaves it
 // (and the link) alone rather than adding it anew.
-func (w *WiFi) MarkSaved(n WiFiNetwork) bool {
+func (w *Client) MarkSaved(n Network) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	have, ok := w.nets[n.SSID]

@@ -1,4 +1,4 @@
-package network
+package wifi
 
 import (
 	"cmp"
@@ -14,6 +14,8 @@ import (
 
 	"github.com/godbus/dbus/v5"
 	"github.com/vishvananda/netlink"
+
+	"github.com/boxagent/boxagent/internal/wpabus"
 )
 
 // The setup hotspot gives way: while it is up, a second interface on
@@ -33,14 +35,14 @@ type GiveWayOptions struct {
 	// Interface is the hotspot's: the watch is made on its radio.
 	Interface string
 	// Saved are the networks to look for (their SSIDs and Hidden).
-	Saved []WiFiNetwork
+	Saved []Network
 	// Interval is wpa_supplicant's time between scans while none is
 	// found; default GiveWayInterval.
 	Interval time.Duration
 	Logger   *slog.Logger
 	// Found is called once, on a goroutine of its own, with the first
 	// saved network seen.
-	Found func(WiFiBSS)
+	Found func(BSS)
 }
 
 // GiveWayInterval is the default time between the watch's scans: each
@@ -57,10 +59,10 @@ type GiveWay struct {
 	conn   *dbus.Conn
 	h      *netlink.Handle
 	ifname string
-	probe  *WiFi
+	probe  *Client
 	log    *slog.Logger
 	saved  map[string]bool
-	found  func(WiFiBSS)
+	found  func(BSS)
 	once   sync.Once
 	closed sync.Once
 }
@@ -115,7 +117,7 @@ func WatchSaved(ctx context.Context, conn *dbus.Conn, h *netlink.Handle, o GiveW
 		g.log.Warn("scanning on wpa_supplicant's own choice of channels", "err", err)
 	}
 	freqs = slices.DeleteFunc(freqs, func(f int) bool { return f < 2400 || f > 5900 })
-	g.probe, err = OpenWiFi(ctx, conn, WiFiOptions{Interface: g.ifname, Logger: o.Logger, OnBSS: g.onBSS})
+	g.probe, err = Open(ctx, conn, Options{Interface: g.ifname, Logger: o.Logger, OnBSS: g.onBSS})
 	if err == nil {
 		err = g.addNetworks(ctx, o, freqs)
 	}
@@ -133,8 +135,8 @@ func WatchSaved(ctx context.Context, conn *dbus.Conn, h *netlink.Handle, o GiveW
 func (g *GiveWay) addNetworks(ctx context.Context, o GiveWayOptions, freqs []int) error {
 	w := g.probe
 	secs := int32(o.Interval.Round(time.Second).Seconds())
-	if err := w.obj.CallWithContext(ctx, dbusProps+".Set", 0, wpaIface, "ScanInterval", dbus.MakeVariant(max(secs, 1))).Err; err != nil {
-		g.log.Warn("cannot set the watch's scan interval: wpa_supplicant's default stays", "err", dbusMessage(err))
+	if err := w.obj.CallWithContext(ctx, wpabus.Props+".Set", 0, wpabus.Iface, "ScanInterval", dbus.MakeVariant(max(secs, 1))).Err; err != nil {
+		g.log.Warn("cannot set the watch's scan interval: wpa_supplicant's default stays", "err", wpabus.ErrorText(err))
 	}
 	for _, n := range o.Saved {
 		args := map[string]dbus.Variant{
@@ -151,10 +153,10 @@ func (g *GiveWay) addNetworks(ctx context.Context, o GiveWayOptions, freqs []int
 			args["scan_freq"] = dbus.MakeVariant(strings.Join(list, " "))
 		}
 		var p dbus.ObjectPath
-		if err := w.obj.CallWithContext(ctx, wpaIface+".AddNetwork", 0, args).Store(&p); err != nil {
+		if err := w.obj.CallWithContext(ctx, wpabus.Iface+".AddNetwork", 0, args).Store(&p); err != nil {
 			return fmt.Errorf("cannot watch for %q: %w", n.SSID, err)
 		}
-		if err := w.conn.Object(wpaService, p).CallWithContext(ctx, dbusProps+".Set", 0, wpaNetIface, "Enabled", dbus.MakeVariant(true)).Err; err != nil {
+		if err := w.conn.Object(wpabus.Service, p).CallWithContext(ctx, wpabus.Props+".Set", 0, wpabus.NetworkIface, "Enabled", dbus.MakeVariant(true)).Err; err != nil {
 			return fmt.Errorf("cannot watch for %q: %w", n.SSID, err)
 		}
 	}
@@ -166,7 +168,7 @@ func (g *GiveWay) addNetworks(ctx context.Context, o GiveWayOptions, freqs []int
 }
 
 // onBSS runs on the watch's signal goroutine.
-func (g *GiveWay) onBSS(b WiFiBSS) {
+func (g *GiveWay) onBSS(b BSS) {
 	if !g.saved[b.SSID] {
 		return
 	}
@@ -203,11 +205,11 @@ func ClearGiveWay(ctx context.Context, conn *dbus.Conn, h *netlink.Handle, iface
 // remove takes the watch's interface out of wpa_supplicant and off the
 // radio, whichever of them holds it.
 func (g *GiveWay) remove(ctx context.Context) error {
-	root := g.conn.Object(wpaService, wpaPath)
+	root := g.conn.Object(wpabus.Service, wpabus.Path)
 	var p dbus.ObjectPath
-	if err := root.CallWithContext(ctx, wpaService+".GetInterface", 0, g.ifname).Store(&p); err == nil {
-		if err := root.CallWithContext(ctx, wpaService+".RemoveInterface", 0, p).Err; err != nil {
-			g.log.Warn("cannot remove the watch's interface from wpa_supplicant", "err", dbusMessage(err))
+	if err := root.CallWithContext(ctx, wpabus.Service+".GetInterface", 0, g.ifname).Store(&p); err == nil {
+		if err := root.CallWithContext(ctx, wpabus.Service+".RemoveInterface", 0, p).Err; err != nil {
+			g.log.Warn("cannot remove the watch's interface from wpa_supplicant", "err", wpabus.ErrorText(err))
 		}
 	}
 	return delIface(g.h, g.ifname)

@@ -1,4 +1,4 @@
-package network
+package wifi
 
 import (
 	"crypto/rand"
@@ -17,18 +17,20 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/boxagent/boxagent/network"
 )
 
 // The setup hotspot: the access point a fresh box opens so that a phone
 // can tell it which network to join. This file holds its pieces that
 // know nothing of HTTP: its name, its password, its address and its DHCP
-// server. The AP itself is wpa_supplicant's (wifi_ap.go).
+// server. The AP itself is wpa_supplicant's (ap.go).
 
-// WiFiSetupStatus is the setup hotspot's state, as the agent's API
+// SetupStatus is the setup hotspot's state, as the agent's API
 // shows it: in GET /api/v1/wifi as "setup", and at GET
 // /api/v1/wifi/setup, where the password is given to callers on the
 // unix socket only.
-type WiFiSetupStatus struct {
+type SetupStatus struct {
 	State   string `json:"state"`
 	SSID    string `json:"ssid,omitempty"`
 	Address string `json:"address,omitempty"`
@@ -46,7 +48,7 @@ type WiFiSetupStatus struct {
 	// SetupAfter is the configured wait, "" for never.
 	SetupAfter string `json:"setup_after,omitempty"`
 	// WatchesFor lists the saved networks whose return closes the
-	// hotspot by itself (wifi_giveway.go); empty: it stays until setup
+	// hotspot by itself (giveway.go); empty: it stays until setup
 	// ends.
 	WatchesFor []string `json:"watches_for,omitempty"`
 	// HoldsUntil, while set, is when the watch starts: the last give-ways
@@ -182,7 +184,7 @@ func StartHotspotDHCP(ns netns.NsHandle, cfg HotspotDHCPConfig) (*HotspotDHCP, e
 		leases: map[string]netip.Addr{}, done: make(chan struct{})}
 	s.first, s.last = poolOf(cfg.Server)
 	var conn *net.UDPConn
-	err := inNamespace(ns, func() error {
+	err := network.InNamespace(ns, func() error {
 		var err error
 		conn, err = server4.NewIPv4UDPConn(cfg.Interface, &net.UDPAddr{Port: dhcpv4.ServerPort})
 		return err
