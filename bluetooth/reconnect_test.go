@@ -29,17 +29,7 @@ func TestAutoReconnectBacksOff(t *testing.T) {
 	// The headset is off: every page times out.
 	m.addMethod(dev, ifaceDevice, "Connect", "", "", raise("org.bluez.Error.Failed", "br-connection-page-timeout"))
 
-	ev := newEvents()
-	c := New(connect(t, addr), Options{
-		Clock: clk, OnEvent: ev.add, BackoffMin: time.Second, BackoffMax: 8 * time.Second,
-		Config: Config{Headsets: []Headset{{Address: headsetAddr, AutoConnect: true}}},
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, ev := startAutoConnect(t, addr, clk)
 
 	// At start (bluetoothd there, adapter on): one attempt, then the
 	// backoff doubles up to its bound, one attempt per expiry.
@@ -228,17 +218,7 @@ func TestAutoReconnectSparesADyingBluetoothd(t *testing.T) {
 	// The headset is out of range, and bluetoothd dies on the page.
 	m.addMethod(dev, ifaceDevice, "Connect", "", "", "import os\nos._exit(139)")
 
-	ev := newEvents()
-	c := New(connect(t, addr), Options{
-		Clock: clk, OnEvent: ev.add, BackoffMin: time.Second, BackoffMax: 8 * time.Second,
-		Config: Config{Headsets: []Headset{{Address: headsetAddr, AutoConnect: true}}},
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, ev := startAutoConnect(t, addr, clk)
 	ev.wait(t, "the attempt that bluetoothd did not survive", func(e Event) bool { return e.Type == EventReconnect && e.Error != "" })
 	if d := clk.nextTimer(t); d != time.Second {
 		t.Fatalf("retry in %s, want the back-off's first step", d)
@@ -277,4 +257,23 @@ func TestClassifyNoReply(t *testing.T) {
 			t.Errorf("classify(NoReply, %q) = %v, want %v", msg, got, want)
 		}
 	}
+}
+
+// startAutoConnect starts a client on the bus at addr with the headset as
+// its auto_connect one and the back-off 1 s to 8 s on clk, until the test
+// ends.
+func startAutoConnect(t *testing.T, addr string, clk *fakeClock) (*Client, *events) {
+	t.Helper()
+	ev := newEvents()
+	c := New(connect(t, addr), Options{
+		Clock: clk, OnEvent: ev.add, BackoffMin: time.Second, BackoffMax: 8 * time.Second,
+		Config: Config{Headsets: []Headset{{Address: headsetAddr, AutoConnect: true}}},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, ev
 }
