@@ -75,6 +75,7 @@ func (d *wifiDomain) setHealth(state, detail string) {
 	d.mu.Lock()
 	d.health = apitype.Subsystem{Name: "wifi", State: state, Detail: detail}
 	d.mu.Unlock()
+	d.a.statusChanged()
 }
 
 // Health is absent without a wireless interface or wpa_supplicant, else
@@ -191,7 +192,8 @@ func (d *wifiDomain) open(ctx context.Context) {
 	defer cancel()
 	w, err := wifi.Open(octx, conn, wifi.Options{
 		Interface: iface, Logger: d.a.log, Rejoin: true,
-		OnEvent: func(e wifi.Event) { d.onEvent(ctx, e) },
+		OnEvent:  func(e wifi.Event) { d.onEvent(ctx, e) },
+		OnChange: d.a.statusChanged, // its line shows the signal, which comes with no event
 	})
 	switch {
 	case errors.Is(err, wifi.ErrNoSupplicant):
@@ -205,6 +207,7 @@ func (d *wifiDomain) open(ctx context.Context) {
 	d.mu.Lock()
 	d.wifi = w
 	d.mu.Unlock()
+	d.a.statusChanged()
 	cfg := wifiConfig(d.a.config())
 	if err := w.SetCountry(octx, cfg.Country); err != nil {
 		d.log.Warn("cannot set the Wi-Fi country", "err", err)
@@ -354,6 +357,7 @@ func (d *wifiDomain) closeClient() {
 	w := d.wifi
 	d.wifi = nil
 	d.mu.Unlock()
+	d.a.statusChanged()
 	if w != nil {
 		w.Close()
 	}
