@@ -47,9 +47,9 @@ func (a *agent) statusCurrent(s *statusAnswer) bool {
 	return s != nil && s.events == a.events.Published() && s.changes == a.status.changes.Load()
 }
 
-// statusAnswer is the answer as of now, made again if something changed
-// since it was made.
-func (a *agent) statusAnswer() *statusAnswer {
+// currentStatus is the answer as of now, made again if something
+// changed since it was made.
+func (a *agent) currentStatus() *statusAnswer {
 	if s := a.status.cur.Load(); a.statusCurrent(s) {
 		return s
 	}
@@ -96,7 +96,7 @@ func (a *agent) uptime() float64 { return time.Since(a.started).Seconds() }
 
 // Status implements localapi.Backend.
 func (a *agent) Status(ctx context.Context) apitype.Status {
-	st := a.statusAnswer().st
+	st := a.currentStatus().st
 	st.UptimeSeconds = a.uptime()
 	st.Subsystems = slices.Clone(st.Subsystems)
 	return st
@@ -105,7 +105,7 @@ func (a *agent) Status(ctx context.Context) apitype.Status {
 // WriteStatus implements localapi.StatusWriter: the bytes localapi's
 // writeJSON writes for Status's value (TestStatusAnswerBytes).
 func (a *agent) WriteStatus(w io.Writer) error {
-	s := a.statusAnswer()
+	s := a.currentStatus()
 	if s.tail == nil {
 		st := s.st
 		st.UptimeSeconds = a.uptime()
