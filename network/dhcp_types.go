@@ -148,10 +148,11 @@ type Timer interface {
 	Stop() bool
 }
 
-type realClock struct{}
+// SystemClock is the time package's clock, the default one.
+type SystemClock struct{}
 
-func (realClock) Now() time.Time                            { return time.Now() }
-func (realClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+func (SystemClock) Now() time.Time                            { return time.Now() }
+func (SystemClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
 
 // Conn carries DHCP messages on one link. RawConn is the real one; a
 // test passes a fake that answers at the wire.
