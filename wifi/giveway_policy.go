@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/internal/clock"
 )
 
 // When the setup hotspot gives way (giveway.go has the watch itself):
@@ -53,8 +53,8 @@ const GiveWayWatchTimeout = 15 * time.Second
 
 // GiveWayPolicyOptions configure a GiveWayPolicy.
 type GiveWayPolicyOptions struct {
-	// Clock is the policy's time; default network.SystemClock.
-	Clock  network.Clock
+	// Clock is the policy's time; default clock.System.
+	Clock  clock.Clock
 	Logger *slog.Logger
 	// SetupAfter is [wifi] setup_after in effect: the first hold.
 	SetupAfter func() time.Duration
@@ -81,15 +81,15 @@ type GiveWayPolicy struct {
 	open    bool // between Opened and Closed
 	auto    bool // the open hotspot opened by itself
 	watch   Watcher
-	gaveWay int           // give-ways in a row that did not end in a join
-	hold    network.Timer // the watch's start after a hold
+	gaveWay int         // give-ways in a row that did not end in a join
+	hold    clock.Timer // the watch's start after a hold
 	holdEnd time.Time
 }
 
 // NewGiveWayPolicy makes a policy for a hotspot that is closed.
 func NewGiveWayPolicy(o GiveWayPolicyOptions) *GiveWayPolicy {
 	if o.Clock == nil {
-		o.Clock = network.SystemClock{}
+		o.Clock = clock.System{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -144,7 +144,7 @@ func (p *GiveWayPolicy) Opened(auto bool) {
 		return
 	}
 	p.holdEnd = p.o.Clock.Now().Add(hold)
-	var t network.Timer
+	var t clock.Timer
 	t = p.o.Clock.AfterFunc(hold, func() {
 		p.mu.Lock()
 		mine := p.hold == t

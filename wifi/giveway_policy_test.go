@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/internal/clock/clocktest"
 )
 
 func TestGiveWayHold(t *testing.T) {
@@ -33,61 +32,6 @@ func TestGiveWayHold(t *testing.T) {
 	}
 }
 
-// fakeClock runs its timers when Advance passes their time, on the
-// caller's goroutine.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
-
-type fakeTimer struct {
-	c       *fakeClock
-	at      time.Time
-	f       func()
-	stopped bool
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) network.Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{c: c, at: c.now.Add(d), f: f}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-func (t *fakeTimer) Stop() bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	was := !t.stopped
-	t.stopped = true
-	return was
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	var due []*fakeTimer
-	c.timers = slices.DeleteFunc(c.timers, func(t *fakeTimer) bool {
-		if t.stopped || t.at.After(c.now) {
-			return t.stopped
-		}
-		t.stopped = true
-		due = append(due, t)
-		return true
-	})
-	c.mu.Unlock()
-	for _, t := range due {
-		t.f()
-	}
-}
-
 // fakeWatch is a watch that finds what the test says.
 type fakeWatch struct {
 	ssids  []string
@@ -100,7 +44,7 @@ func (w *fakeWatch) Close(context.Context) error { w.closed = true; return nil }
 
 // giveWayFixture is a policy on a fake clock with fake watches.
 type giveWayFixture struct {
-	clock   *fakeClock
+	clock   *clocktest.Fake
 	p       *GiveWayPolicy
 	saved   []Network
 	fail    error        // the next watches' start fails
@@ -109,7 +53,7 @@ type giveWayFixture struct {
 }
 
 func newGiveWayFixture() *giveWayFixture {
-	f := &giveWayFixture{clock: &fakeClock{now: time.Date(2026, 12, 6, 5, 0, 0, 0, time.UTC)},
+	f := &giveWayFixture{clock: clocktest.New(time.Date(2026, 12, 6, 5, 0, 0, 0, time.UTC)),
 		saved: []Network{{SSID: "home"}}}
 	f.p = NewGiveWayPolicy(GiveWayPolicyOptions{
 		Clock:      f.clock,
