@@ -47,9 +47,9 @@ type Watcher interface {
 	Close(ctx context.Context) error
 }
 
-// GiveWayWatchTimeout bounds a watch's start: an interface added,
+// giveWayWatchTimeout bounds a watch's start: an interface added,
 // handed to wpa_supplicant, its networks added.
-const GiveWayWatchTimeout = 15 * time.Second
+const giveWayWatchTimeout = 15 * time.Second
 
 // GiveWayPolicyOptions configure a GiveWayPolicy.
 type GiveWayPolicyOptions struct {
@@ -173,7 +173,7 @@ func (p *GiveWayPolicy) startWatch() {
 	if !want || len(saved) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), GiveWayWatchTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), giveWayWatchTimeout)
 	defer cancel()
 	w, err := p.o.Watch(ctx, saved, p.found)
 	if err != nil {
@@ -217,7 +217,7 @@ func (p *GiveWayPolicy) Rewatch() {
 	if !on {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), GiveWayWatchTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), giveWayWatchTimeout)
 	defer cancel()
 	p.stopWatch(ctx)
 	p.startWatch()
