@@ -26,6 +26,8 @@ type server struct {
 	npath  string
 	cmd    *exec.Cmd
 	http   *http.Client
+	// started is when the process was last started.
+	started time.Time
 }
 
 func newServer(name, dir string, argv, env []string, socket string) (*server, error) {
@@ -54,6 +56,7 @@ func (s *server) start() (time.Duration, error) {
 	s.cmd.Env = append(append(os.Environ(), s.env...), "NOTIFY_SOCKET="+s.npath)
 	s.cmd.Stderr = os.Stderr
 	t := time.Now()
+	s.started = t
 	if err := s.cmd.Start(); err != nil {
 		return 0, fmt.Errorf("%s: %w", s.name, err)
 	}
