@@ -172,13 +172,13 @@ const idleWindows = 4
 
 // idle watches the agent, the agent with its fleet link on and the floor
 // for o.idle with nothing asked of them and no connection open to them:
-// memory every few seconds, and their context switches (every timer,
-// retry or poll is one) in idleWindows windows.
+// memory every few seconds, and their wakeups (every timer, retry or poll
+// is one) in idleWindows windows.
 func idle(r *report, o options, agent, fleetOn, floor *server) error {
 	type watch struct {
 		s       *server
 		rss     []float64
-		windows []float64 // context switches per minute in each window
+		windows []float64 // wakeups per minute in each window
 		total   int64
 	}
 	ws := []*watch{{s: agent}, {s: fleetOn}, {s: floor}}
@@ -197,7 +197,7 @@ func idle(r *report, o options, agent, fleetOn, floor *server) error {
 	sw := make([]int64, len(ws))
 	for i, w := range ws {
 		var err error
-		if sw[i], err = switches(w.s.pid()); err != nil {
+		if sw[i], err = wakeups(w.s.pid()); err != nil {
 			return err
 		}
 	}
@@ -216,7 +216,7 @@ func idle(r *report, o options, agent, fleetOn, floor *server) error {
 		}
 		elapsed := time.Since(t0)
 		for i, w := range ws {
-			n, err := switches(w.s.pid())
+			n, err := wakeups(w.s.pid())
 			if err != nil {
 				return err
 			}
@@ -239,7 +239,7 @@ func idle(r *report, o options, agent, fleetOn, floor *server) error {
 	r.add("| figure | boxagent | boxagent, fleet link on | floor | ratio (boxagent ÷ floor) |")
 	r.add("| --- | --- | --- | --- | --- |")
 	r.add("| RSS, %d samples | %s | %s | %s | %s |", len(ws[0].rss), a.mib(), fl.mib(), f.mib(), ratio(a.med, f.med))
-	r.add("| wakeups (context switches of all threads) per minute over the watch (min / median / max of the windows) | %s | %s | %s | %s |", wake(ws[0]), wake(ws[1]), wake(ws[2]), ratio(aw, fw))
+	r.add("| wakeups (voluntary context switches of all threads) per minute over the watch (min / median / max of the windows) | %s | %s | %s | %s |", wake(ws[0]), wake(ws[1]), wake(ws[2]), ratio(aw, fw))
 	r.add("")
 	r.add("What an idle Go process wakes for without any timer of its own: sysmon's deep sleep ends every 60 s; a process that has collected once is forced to collect again every 2 minutes; after a collection the background scavenger returns freed pages to the kernel in 64 KiB steps, each a wakeup. The windows' spread is that: a window with a forced collection, a window without.")
 	r.add("")
