@@ -241,7 +241,7 @@ func idle(r *report, o options, agent, fleetOn, floor *server) error {
 	r.add("| RSS, %d samples | %s | %s | %s | %s |", len(ws[0].rss), a.mib(), fl.mib(), f.mib(), ratio(a.med, f.med))
 	r.add("| wakeups (voluntary context switches of all threads) per minute over the watch (min / median / max of the windows) | %s | %s | %s | %s |", wake(ws[0]), wake(ws[1]), wake(ws[2]), ratio(aw, fw))
 	r.add("")
-	r.add("What an idle Go process wakes for without any timer of its own: sysmon's deep sleep ends every 60 s; a process that has collected once is forced to collect again every 2 minutes; after a collection the background scavenger returns freed pages to the kernel in 64 KiB steps, each a wakeup. The windows' spread is that: a window with a forced collection, a window without.")
+	r.add("What an idle Go process wakes for without any timer of its own: sysmon's deep sleep ends every 60 s; a process that has collected once is forced to collect again every 2 minutes (the floor collects once after READY=1 so that it has this too: the agent's start-up heap passes the first 4 MB goal, the bare floor's never does, and a process never collected is never forced); after a collection the background scavenger returns freed pages to the kernel in 64 KiB steps, each a wakeup. The windows' spread is that: a window with a forced collection, a window without.")
 	r.add("")
 	r.check("idle RSS (amd64)", "≤ 12.0 MiB", fmt.Sprintf("%.1f MiB", a.med/1024), a.med <= 12*1024)
 	r.check("idle wakeups: none from polling", "≤ 1.5× the floor's",
