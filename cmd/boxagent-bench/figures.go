@@ -241,15 +241,21 @@ func idle(r *report, o options, agent, fleetOn, floor *server) error {
 	r.add("| RSS, %d samples | %s | %s | %s | %s |", len(ws[0].rss), a.mib(), fl.mib(), f.mib(), ratio(a.med, f.med))
 	r.add("| wakeups (voluntary context switches of all threads) per minute over the watch (min / median / max of the windows) | %s | %s | %s | %s |", wake(ws[0]), wake(ws[1]), wake(ws[2]), ratio(aw, fw))
 	r.add("")
-	r.add("What an idle Go process wakes for without any timer of its own: sysmon's deep sleep ends every 60 s; a process that has collected once is forced to collect again every 2 minutes (the floor collects once after READY=1 so that it has this too: the agent's start-up heap passes the first 4 MB goal, the bare floor's never does, and a process never collected is never forced); after a collection the background scavenger returns freed pages to the kernel in 64 KiB steps, each a wakeup. The windows' spread is that: a window with a forced collection, a window without.")
+	r.add("What an idle Go process wakes for without any timer of its own: sysmon's deep sleep ends every 60 s; a process that has collected once is forced to collect again every 2 minutes (the floor collects once after READY=1 so that it has this too: the agent's start-up heap passes the first 4 MB goal, the bare floor's never does, and a process never collected is never forced); after a collection the background scavenger returns freed pages to the kernel in 64 KiB steps, each a wakeup. The windows' spread is that: a window with a forced collection, a window without. Not in these figures: under systemd the unit's watchdog (deploy/systemd/boxagent.service, `WatchdogSec=30s`) has the agent send WATCHDOG=1 at half the interval, a timer of ours by contract: 4 ticks a minute, each a few wakeups.")
 	r.add("")
 	r.check("idle RSS (amd64)", "≤ 12.0 MiB", fmt.Sprintf("%.1f MiB", a.med/1024), a.med <= 12*1024)
-	r.check("idle wakeups: none from polling", "≤ 1.5× the floor's",
-		fmt.Sprintf("%.1f/min, floor %.1f/min", aw, fw), aw <= 1.5*fw+1)
+	// Polling wakes a process in every window; the runtime's forced
+	// collection in every other one, at a cost that swings with the
+	// machine's load (its stop-the-world waits in 100 µs sleeps for a
+	// thread the kernel has not run: 10 to ~500 wakeups in one window on
+	// this machine). The goals compare the quietest window of each.
+	aq, flq, fq := spreadOf(ws[0].windows).min, spreadOf(ws[1].windows).min, spreadOf(ws[2].windows).min
+	r.check("idle wakeups: none from polling (quietest window)", "≤ 1.5× the floor's",
+		fmt.Sprintf("%.0f/min, floor %.0f/min (over the watch %.1f and %.1f)", aq, fq, aw, fw), aq <= 1.5*fq+1)
 	r.check("the fleet link's memory", "≤ 1 MiB more", fmt.Sprintf("%+.1f MiB", (fl.med-a.med)/1024), fl.med-a.med <= 1024)
 	// Keepalive 60 s: one ping a minute, and its answer.
-	r.check("the fleet link's wakeups", "none beyond the keepalive (≤ 2/min more)",
-		fmt.Sprintf("%+.1f/min", flw-aw), flw-aw <= 2)
+	r.check("the fleet link's wakeups (quietest window)", "none beyond the keepalive (≤ 2/min more)",
+		fmt.Sprintf("%+.0f/min (over the watch %+.1f)", flq-aq, flw-aw), flq-aq <= 2)
 	return nil
 }
 
