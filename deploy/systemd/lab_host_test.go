@@ -98,14 +98,15 @@ func TestLabSystemd(t *testing.T) {
 		return
 	}
 	// The second boot also runs a PPPoE uplink's pppd as PID 1's
-	// transient unit (lab_pppoe_guest_test.go), the packaged
+	// transient unit (lab_pppoe_guest_test.go), the packaged system
+	// PipeWire (lab_pipewire_guest_test.go) and
 	// boxagent-pulseaudio.service (lab_pulse_guest_test.go), resolvconf
 	// and systemd-resolved given the uplinks' DNS
 	// (lab_resolver_guest_test.go), and an uplink's IPv6 under the
 	// hardened unit (lab_ipv6_guest_test.go).
 	second := opts("2")
 	second.Timeout = 10 * time.Minute
-	res = vm.RunGoTests(t, "./deploy/systemd", second, "-test.run=^(TestGuestSecondBoot|TestGuestPPPoEUnit|TestGuestPulseUnit|TestGuestResolvconfUnit|TestGuestResolvedUnit|TestGuestIPv6Unit)$")
+	res = vm.RunGoTests(t, "./deploy/systemd", second, "-test.run=^(TestGuestSecondBoot|TestGuestPPPoEUnit|TestGuestPipeWireUnits|TestGuestPulseUnit|TestGuestResolvconfUnit|TestGuestResolvedUnit|TestGuestIPv6Unit)$")
 	t.Logf("second boot: systemd started the run's unit at %s (init at %s)", res.Booted.Round(10*time.Millisecond), res.Boot.Round(10*time.Millisecond))
 
 	// The boot image from outside: provision.toml renamed once, not there.
@@ -137,6 +138,14 @@ func agentFiles(t *testing.T, c *vm.Cache) string {
 	// The packaged system PulseAudio (TestGuestPulseUnit).
 	for _, f := range []string{"boxagent-pulseaudio.service", "system.pa"} {
 		copyFile(t, filepath.Join(root, "deploy/pulseaudio", f), filepath.Join(dir, f))
+	}
+	// The packaged system PipeWire (TestGuestPipeWireUnits): its units
+	// and WirePlumber's overrides, one file per .lua.d folder.
+	for _, f := range []string{"boxagent-pipewire.service", "boxagent-wireplumber.service", "boxagent-pipewire-pulse.service"} {
+		copyFile(t, filepath.Join(root, "deploy/pipewire", f), filepath.Join(dir, f))
+	}
+	for _, d := range []string{"main", "bluetooth", "policy"} {
+		copyFile(t, filepath.Join(root, "deploy/pipewire/wireplumber", d+".lua.d", "51-boxagent.lua"), filepath.Join(dir, "wireplumber-"+d+".lua"))
 	}
 	return dir
 }
