@@ -47,7 +47,8 @@ install -m 0644 deploy/pulseaudio/boxagent-pulse.conf "$stage/usr/share/boxagent
 # enabled; WirePlumber's overrides where its units' XDG_CONFIG_HOME points
 # (deploy/pipewire/README.md).
 install -m 0644 deploy/pipewire/boxagent-pipewire.service deploy/pipewire/boxagent-wireplumber.service \
-	deploy/pipewire/boxagent-pipewire-pulse.service "$stage/lib/systemd/system/"
+	deploy/pipewire/boxagent-pipewire-pulse.service deploy/pipewire/boxagent-pipewire-user.service "$stage/lib/systemd/system/"
+install -D -m 0644 deploy/pipewire/boxagent-pipewire.sysusers "$stage/usr/lib/sysusers.d/boxagent-pipewire.conf"
 for d in main bluetooth policy; do
 	install -D -m 0644 "deploy/pipewire/wireplumber/$d.lua.d/51-boxagent.lua" \
 		"$stage/usr/share/boxagent/pipewire/wireplumber/$d.lua.d/51-boxagent.lua"

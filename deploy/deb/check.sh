@@ -31,7 +31,8 @@ for f in "$a"/*.deb; do
 		./lib/systemd/system/boxagent-mount@.service ./lib/systemd/system/boxagent-pppoe@.service \
 		./lib/systemd/system/boxagent-pulseaudio.service ./usr/share/boxagent/pulseaudio/system.pa \
 		./lib/systemd/system/boxagent-pipewire.service ./lib/systemd/system/boxagent-wireplumber.service \
-		./lib/systemd/system/boxagent-pipewire-pulse.service \
+		./lib/systemd/system/boxagent-pipewire-pulse.service ./lib/systemd/system/boxagent-pipewire-user.service \
+		./usr/lib/sysusers.d/boxagent-pipewire.conf \
 		./usr/share/boxagent/pipewire/wireplumber/main.lua.d/51-boxagent.lua \
 		./usr/share/boxagent/pipewire/wireplumber/bluetooth.lua.d/51-boxagent.lua \
 		./usr/share/boxagent/pipewire/wireplumber/policy.lua.d/51-boxagent.lua \

@@ -141,7 +141,8 @@ func agentFiles(t *testing.T, c *vm.Cache) string {
 	}
 	// The packaged system PipeWire (TestGuestPipeWireUnits): its units
 	// and WirePlumber's overrides, one file per .lua.d folder.
-	for _, f := range []string{"boxagent-pipewire.service", "boxagent-wireplumber.service", "boxagent-pipewire-pulse.service"} {
+	for _, f := range []string{"boxagent-pipewire.service", "boxagent-wireplumber.service", "boxagent-pipewire-pulse.service",
+		"boxagent-pipewire-user.service", "boxagent-pipewire.sysusers"} {
 		copyFile(t, filepath.Join(root, "deploy/pipewire", f), filepath.Join(dir, f))
 	}
 	for _, d := range []string{"main", "bluetooth", "policy"} {

@@ -25,8 +25,8 @@ var pipeWireUnits = []string{"boxagent-pipewire.service", "boxagent-wireplumber.
 // as a headless box with no user session would (deploy/pipewire): the
 // three units and WirePlumber's overrides installed where the .deb puts
 // them, an ALSA card (snd-dummy) and two btvirt controllers with
-// bluetoothd. Starting boxagent-pipewire-pulse.service brings up all
-// three under their dynamic user; WirePlumber's bluez5 monitor registers
+// bluetoothd. Starting boxagent-pipewire-pulse.service makes their user
+// and brings up all three as that user; WirePlumber's bluez5 monitor registers
 // its A2DP endpoints with BlueZ; the agent as user boxagent reaches
 // /run/pulse/native (status and audio show: PipeWire, the dummy card),
 // doctor names PipeWire and WirePlumber; starting
@@ -36,7 +36,8 @@ func TestGuestPipeWireUnits(t *testing.T) {
 	installAgent(t)
 	sh(t, `set -e
 install -m 0644 "$D/boxagent-pipewire.service" "$D/boxagent-wireplumber.service" "$D/boxagent-pipewire-pulse.service" \
-	"$D/boxagent-pulseaudio.service" /lib/systemd/system/
+	"$D/boxagent-pipewire-user.service" "$D/boxagent-pulseaudio.service" /lib/systemd/system/
+install -D -m 0644 "$D/boxagent-pipewire.sysusers" /usr/lib/sysusers.d/boxagent-pipewire.conf
 install -D -m 0644 "$D/system.pa" /usr/share/boxagent/pulseaudio/system.pa
 for d in main bluetooth policy; do
 	install -D -m 0644 "$D/wireplumber-$d.lua" /usr/share/boxagent/pipewire/wireplumber/$d.lua.d/51-boxagent.lua
@@ -72,21 +73,19 @@ systemd-run --quiet --unit=lab-btvirt /usr/bin/btvirt -l2`, "D="+os.Getenv(envLa
 	// (ExecStartPost).
 	sh(t, "systemctl start boxagent-pipewire-pulse.service")
 	t.Logf("boxagent-pipewire-pulse.service started in %s", time.Since(start).Round(10*time.Millisecond))
-	var uid string
+	// Their user, made at the first start by boxagent-pipewire-user.service.
+	t.Logf("user: %s", strings.TrimSpace(sh(t, "id boxagent-pipewire")))
+	uid := uidOf(t, "boxagent-pipewire")
 	for _, u := range pipeWireUnits {
 		p := show(t, u, "ActiveState", "SubState", "MainPID")
 		if p["ActiveState"] != "active" || p["SubState"] != "running" {
 			t.Fatalf("%s after the start: %v\n%s", u, p, journal(t, u))
 		}
-		u0, _, _ := strings.Cut(procStatus(t, p["MainPID"])["Uid"], "\t")
-		t.Logf("%s: %v, uid %s", u, p, u0)
-		if u0 == "0" {
-			t.Errorf("%s runs as root", u)
+		st := procStatus(t, p["MainPID"])
+		t.Logf("%s: %v, Uid %s, Groups %s", u, p, st["Uid"], st["Groups"])
+		if !strings.HasPrefix(st["Uid"], uid+"\t") {
+			t.Errorf("%s does not run as user boxagent-pipewire (%s)", u, uid)
 		}
-		if uid != "" && u0 != uid {
-			t.Errorf("%s runs as uid %s, the others as %s: the units should share their dynamic user", u, u0, uid)
-		}
-		uid = u0
 	}
 	// /run/pulse: the agent's group, not everyone's.
 	out := sh(t, "stat -c '%a %G' /run/pulse; stat -c '%F %a' /run/pulse/native")
@@ -100,7 +99,7 @@ systemd-run --quiet --unit=lab-btvirt /usr/bin/btvirt -l2`, "D="+os.Getenv(envLa
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := guest.WaitA2DPEndpoints(ctx, &guest.Bus{Address: "unix:path=/run/dbus/system_bus_socket"}); err != nil {
-		t.Errorf("WirePlumber's Bluetooth endpoints: %v\n%s", err, journal(t, "boxagent-wireplumber.service"))
+		t.Errorf("WirePlumber's Bluetooth endpoints: %v\n%s\n%s", err, journal(t, "boxagent-wireplumber.service"), journal(t, "dbus.service"))
 	} else {
 		t.Logf("hci0 and hci1 list WirePlumber's A2DP endpoints (110a, 110b) %s after the start", time.Since(start).Round(10*time.Millisecond))
 	}

@@ -38,15 +38,15 @@ func env(u Unit) map[string]string {
 
 // TestPipeWireUnits guards what ties the packaged system PipeWire to the
 // agent: pipewire-pulse's socket where the agent looks for a system sound
-// server, its folder's group one the agent's unit has, one dynamic user
-// for the three, WirePlumber's overrides where XDG_CONFIG_HOME points,
+// server, its folder's group one the agent's unit has, one static user
+// for the three, made before their start, WirePlumber's overrides where XDG_CONFIG_HOME points,
 // and no sharing of the box with the system PulseAudio.
 func TestPipeWireUnits(t *testing.T) {
 	names := []string{"boxagent-pipewire.service", "boxagent-wireplumber.service", "boxagent-pipewire-pulse.service"}
 	for _, name := range names {
 		u := pipeWireUnit(t, name)
 		for key, want := range map[string]string{
-			"DynamicUser": "yes", "User": "boxagent-pipewire", "NoNewPrivileges": "yes", "ProtectSystem": "strict",
+			"User": "boxagent-pipewire", "NoNewPrivileges": "yes", "ProtectSystem": "strict",
 			"Restart": "on-failure",
 		} {
 			if got := u.Get("Service", key); got != want {
@@ -66,9 +66,23 @@ func TestPipeWireUnits(t *testing.T) {
 		if e["XDG_CONFIG_HOME"] != "/usr/share/boxagent/pipewire" {
 			t.Errorf("%s: XDG_CONFIG_HOME=%q, want the package's overrides", name, e["XDG_CONFIG_HOME"])
 		}
+		if u.Get("Service", "DynamicUser") != "" {
+			t.Errorf("%s: DynamicUser=: the system bus's dbus-daemon cannot resolve dynamic users (systemd 252), WirePlumber must reach BlueZ", name)
+		}
 		if name != "boxagent-pipewire.service" && !slices.Contains(u.Words("Unit", "BindsTo"), "boxagent-pipewire.service") {
 			t.Errorf("%s is not bound to boxagent-pipewire.service", name)
 		}
+	}
+	// The static user is made before the first start.
+	if u := pipeWireUnit(t, "boxagent-pipewire.service"); !slices.Contains(u.Words("Unit", "Requires"), "boxagent-pipewire-user.service") ||
+		!slices.Contains(u.Words("Unit", "After"), "boxagent-pipewire-user.service") {
+		t.Errorf("boxagent-pipewire.service does not require and follow boxagent-pipewire-user.service")
+	}
+	if got := pipeWireUnit(t, "boxagent-pipewire-user.service").Get("Service", "ExecStart"); got != "systemd-sysusers boxagent-pipewire.conf" {
+		t.Errorf("boxagent-pipewire-user.service: ExecStart=%q", got)
+	}
+	if b, err := os.ReadFile(filepath.Join(pipeWireDir, "boxagent-pipewire.sysusers")); err != nil || !strings.Contains(string(b), "\nu boxagent-pipewire ") {
+		t.Errorf("boxagent-pipewire.sysusers does not make user boxagent-pipewire (%v)", err)
 	}
 
 	// The agent's "system" candidate is where pipewire-pulse listens, and
