@@ -98,15 +98,14 @@ func TestLabSystemd(t *testing.T) {
 		return
 	}
 	// The second boot also runs a PPPoE uplink's pppd as PID 1's
-	// transient unit (lab_pppoe_guest_test.go), the packaged system
-	// PipeWire (lab_pipewire_guest_test.go) and
+	// transient unit (lab_pppoe_guest_test.go), the packaged
 	// boxagent-pulseaudio.service (lab_pulse_guest_test.go), resolvconf
 	// and systemd-resolved given the uplinks' DNS
 	// (lab_resolver_guest_test.go), and an uplink's IPv6 under the
 	// hardened unit (lab_ipv6_guest_test.go).
 	second := opts("2")
 	second.Timeout = 10 * time.Minute
-	res = vm.RunGoTests(t, "./deploy/systemd", second, "-test.run=^(TestGuestSecondBoot|TestGuestPPPoEUnit|TestGuestPipeWireUnits|TestGuestPulseUnit|TestGuestResolvconfUnit|TestGuestResolvedUnit|TestGuestIPv6Unit)$")
+	res = vm.RunGoTests(t, "./deploy/systemd", second, "-test.run=^(TestGuestSecondBoot|TestGuestPPPoEUnit|TestGuestPulseUnit|TestGuestResolvconfUnit|TestGuestResolvedUnit|TestGuestIPv6Unit)$")
 	t.Logf("second boot: systemd started the run's unit at %s (init at %s)", res.Booted.Round(10*time.Millisecond), res.Boot.Round(10*time.Millisecond))
 
 	// The boot image from outside: provision.toml renamed once, not there.
@@ -117,6 +116,21 @@ func TestLabSystemd(t *testing.T) {
 	if out, err := vm.CheckFAT(stick); err != nil {
 		t.Errorf("stick: %v\n%s", err, out)
 	}
+}
+
+// TestLabSystemdPipeWire boots the systemd board once for the packaged
+// system PipeWire (deploy/pipewire, lab_pipewire_guest_test.go): its own
+// boot, as it loads modules (snd-dummy, hci_vhci) and starts bluetoothd,
+// which TestLabSystemd's boots do not have.
+func TestLabSystemdPipeWire(t *testing.T) {
+	if vm.InGuest() {
+		t.Skip("the host side of the lab tests")
+	}
+	c := vm.RequireLab(t)
+	dir := agentFiles(t, c)
+	res := vm.RunGoTests(t, "./deploy/systemd", vm.Options{Cache: c, Dir: dir, Systemd: true,
+		Env: map[string]string{envLabDir: dir}, Timeout: 6 * time.Minute}, "-test.run=^TestGuestPipeWireUnits$")
+	t.Logf("systemd started the run's unit at %s (init at %s)", res.Booted.Round(10*time.Millisecond), res.Boot.Round(10*time.Millisecond))
 }
 
 // agentFiles makes the results folder of a systemd board's run (kept with

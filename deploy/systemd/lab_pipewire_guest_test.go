@@ -54,8 +54,7 @@ systemd-run --quiet --unit=lab-btvirt /usr/bin/btvirt -l2`, "D="+os.Getenv(envLa
 				t.Logf("cleanup: %s: %v\n%s", s, err, out)
 			}
 		}
-		// What the next tests (TestGuestPulseUnit) had before: no sound
-		// server, no bluetoothd, no controllers, no dummy card.
+		// Its own boot (TestLabSystemdPipeWire); left as found anyway.
 		run("systemctl stop boxagent-pulseaudio.service boxagent-pipewire.service bluetooth.service lab-btvirt.service")
 		run("modprobe -r snd-dummy hci_vhci")
 	})
