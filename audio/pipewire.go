@@ -165,7 +165,7 @@ func DialNative(ctx context.Context, server string) (net.Conn, error) {
 	conn, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, &Error{Op: "connect to the native protocol at " + server, Kind: ErrUnreachable, Msg: err.Error(),
-			Hint: "is pipewire-pulse running? systemctl --user status pipewire-pulse"}
+			Hint: "is pipewire-pulse running? systemctl status boxagent-pipewire-pulse (a headless box, deploy/pipewire) or systemctl --user status pipewire-pulse"}
 	}
 	return conn, nil
 }

@@ -43,6 +43,16 @@ install -m 0644 deploy/systemd/70-boxagent-sticks.rules "$stage/usr/lib/udev/rul
 install -m 0644 deploy/pulseaudio/boxagent-pulseaudio.service "$stage/lib/systemd/system/"
 install -D -m 0644 deploy/pulseaudio/system.pa "$stage/usr/share/boxagent/pulseaudio/system.pa"
 install -m 0644 deploy/pulseaudio/boxagent-pulse.conf "$stage/usr/share/boxagent/pulseaudio/boxagent-pulse.conf"
+# The system-wide PipeWire for boxes without a user session: shipped, not
+# enabled; WirePlumber's overrides where its units' XDG_CONFIG_HOME points
+# (deploy/pipewire/README.md).
+install -m 0644 deploy/pipewire/boxagent-pipewire.service deploy/pipewire/boxagent-wireplumber.service \
+	deploy/pipewire/boxagent-pipewire-pulse.service deploy/pipewire/boxagent-pipewire-user.service "$stage/lib/systemd/system/"
+install -D -m 0644 deploy/pipewire/boxagent-pipewire.sysusers "$stage/usr/lib/sysusers.d/boxagent-pipewire.conf"
+for d in main bluetooth policy; do
+	install -D -m 0644 "deploy/pipewire/wireplumber/$d.lua.d/51-boxagent.lua" \
+		"$stage/usr/share/boxagent/pipewire/wireplumber/$d.lua.d/51-boxagent.lua"
+done
 # The rule that lets user boxagent mount sticks through PID 1 (SECURITY.md).
 install -m 0644 deploy/systemd/50-boxagent.rules "$stage/usr/share/polkit-1/rules.d/50-boxagent.rules"
 install -m 0644 deploy/deb/copyright "$doc/copyright"
@@ -74,7 +84,7 @@ Maintainer: boxagent developers <boxagent@example.org>
 Installed-Size: $size
 Depends: adduser
 Recommends: bluez, dbus, wpasupplicant
-Suggests: pulseaudio
+Suggests: pulseaudio | pipewire-pulse
 Section: net
 Priority: optional
 Homepage: https://github.com/boxagent/boxagent

@@ -30,6 +30,12 @@ for f in "$a"/*.deb; do
 	for p in ./usr/bin/boxagent ./lib/systemd/system/boxagent.service ./lib/systemd/system/boxagent-firstboot.service \
 		./lib/systemd/system/boxagent-mount@.service ./lib/systemd/system/boxagent-pppoe@.service \
 		./lib/systemd/system/boxagent-pulseaudio.service ./usr/share/boxagent/pulseaudio/system.pa \
+		./lib/systemd/system/boxagent-pipewire.service ./lib/systemd/system/boxagent-wireplumber.service \
+		./lib/systemd/system/boxagent-pipewire-pulse.service ./lib/systemd/system/boxagent-pipewire-user.service \
+		./usr/lib/sysusers.d/boxagent-pipewire.conf \
+		./usr/share/boxagent/pipewire/wireplumber/main.lua.d/51-boxagent.lua \
+		./usr/share/boxagent/pipewire/wireplumber/bluetooth.lua.d/51-boxagent.lua \
+		./usr/share/boxagent/pipewire/wireplumber/policy.lua.d/51-boxagent.lua \
 		./usr/share/polkit-1/rules.d/50-boxagent.rules ./usr/lib/modules-load.d/boxagent.conf ./usr/lib/udev/rules.d/70-boxagent-sticks.rules ./usr/share/doc/boxagent/copyright ./usr/share/doc/boxagent/changelog.gz ./usr/share/doc/boxagent/examples/config.toml \
 		./usr/share/bash-completion/completions/boxagent ./usr/share/zsh/vendor-completions/_boxagent \
 		./usr/share/fish/vendor_completions.d/boxagent.fish ./usr/share/man/man1/boxagent.1.gz; do

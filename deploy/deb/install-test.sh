@@ -36,6 +36,10 @@ for g in boxagent bluetooth netdev pulse-access; do getent group \$g >/dev/null 
 [ \"\$(stat -c %U:%a /etc/boxagent /etc/boxagent/config.toml | tr \"\\n\" \" \")\" = \"boxagent:700 boxagent:600 \" ] || fail \"/etc/boxagent not the agent s: \$(stat -c %U:%a /etc/boxagent /etc/boxagent/config.toml)\"
 [ -L /etc/systemd/system/multi-user.target.wants/boxagent.service ] || fail \"boxagent.service not enabled\"
 [ -L /etc/systemd/system/multi-user.target.wants/boxagent-firstboot.service ] || fail \"boxagent-firstboot.service not enabled\"
+for u in boxagent-pulseaudio boxagent-pipewire boxagent-wireplumber boxagent-pipewire-pulse; do
+	[ -f /lib/systemd/system/\$u.service ] || fail \"no \$u.service\"
+	[ ! -e /etc/systemd/system/multi-user.target.wants/\$u.service ] || fail \"\$u.service enabled: a sound server is the admin s choice\"
+done
 [ \"\$(readlink /etc/resolv.conf)\" = /run/boxagent/resolv.conf ] || fail \"/etc/resolv.conf not linked to the agent s: \$(readlink /etc/resolv.conf)\"
 dpkg --purge boxagent >/dev/null 2>&1 || fail \"dpkg --purge failed\"
 [ ! -e /etc/boxagent ] || fail \"purge left /etc/boxagent\"
@@ -43,4 +47,4 @@ dpkg --purge boxagent >/dev/null 2>&1 || fail \"dpkg --purge failed\"
 [ ! -L /etc/resolv.conf ] || fail \"purge left the /etc/resolv.conf link\"
 "
 ' sh "$ovl" "$deb"
-echo "install-test: $(basename "$deb"): installs (user, groups, /etc/boxagent 0700 boxagent, units enabled, /etc/resolv.conf linked) and purges cleanly"
+echo "install-test: $(basename "$deb"): installs (user, groups, /etc/boxagent 0700 boxagent, units enabled, the sound servers shipped and not enabled, /etc/resolv.conf linked) and purges cleanly"

@@ -118,6 +118,21 @@ func TestLabSystemd(t *testing.T) {
 	}
 }
 
+// TestLabSystemdPipeWire boots the systemd board once for the packaged
+// system PipeWire (deploy/pipewire, lab_pipewire_guest_test.go): its own
+// boot, as it loads modules (snd-dummy, hci_vhci) and starts bluetoothd,
+// which TestLabSystemd's boots do not have.
+func TestLabSystemdPipeWire(t *testing.T) {
+	if vm.InGuest() {
+		t.Skip("the host side of the lab tests")
+	}
+	c := vm.RequireLab(t)
+	dir := agentFiles(t, c)
+	res := vm.RunGoTests(t, "./deploy/systemd", vm.Options{Cache: c, Dir: dir, Systemd: true,
+		Env: map[string]string{envLabDir: dir}, Timeout: 6 * time.Minute}, "-test.run=^TestGuestPipeWireUnits$")
+	t.Logf("systemd started the run's unit at %s (init at %s)", res.Booted.Round(10*time.Millisecond), res.Boot.Round(10*time.Millisecond))
+}
+
 // agentFiles makes the results folder of a systemd board's run (kept with
 // LAB_KEEP) and puts there what installAgent installs: boxagent built for
 // the board's architecture, its units, polkit rule and modules-load.d file.
@@ -137,6 +152,15 @@ func agentFiles(t *testing.T, c *vm.Cache) string {
 	// The packaged system PulseAudio (TestGuestPulseUnit).
 	for _, f := range []string{"boxagent-pulseaudio.service", "system.pa"} {
 		copyFile(t, filepath.Join(root, "deploy/pulseaudio", f), filepath.Join(dir, f))
+	}
+	// The packaged system PipeWire (TestGuestPipeWireUnits): its units
+	// and WirePlumber's overrides, one file per .lua.d folder.
+	for _, f := range []string{"boxagent-pipewire.service", "boxagent-wireplumber.service", "boxagent-pipewire-pulse.service",
+		"boxagent-pipewire-user.service", "boxagent-pipewire.sysusers"} {
+		copyFile(t, filepath.Join(root, "deploy/pipewire", f), filepath.Join(dir, f))
+	}
+	for _, d := range []string{"main", "bluetooth", "policy"} {
+		copyFile(t, filepath.Join(root, "deploy/pipewire/wireplumber", d+".lua.d", "51-boxagent.lua"), filepath.Join(dir, "wireplumber-"+d+".lua"))
 	}
 	return dir
 }

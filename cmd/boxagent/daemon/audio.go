@@ -500,7 +500,7 @@ func checkPipeWire(proc string, c audio.Backend) []apitype.Check {
 	pw := apitype.Check{Name: "pipewire-pulse"}
 	if c == nil {
 		pw.Result, pw.Detail = apitype.CheckFail, "PipeWire: pipewire-pulse runs but its native protocol does not answer the agent"
-		pw.Fix = "set [audio] native to pipewire-pulse's socket (its user's $XDG_RUNTIME_DIR/pulse/native) and let the agent's user reach it"
+		pw.Fix = "headless box: systemctl enable --now boxagent-pipewire boxagent-wireplumber boxagent-pipewire-pulse (deploy/pipewire: /run/pulse/native, group pulse-access); in a user's session: set [audio] native to its $XDG_RUNTIME_DIR/pulse/native and let the agent's user reach it"
 	} else {
 		s := c.State()
 		pw.Result, pw.Detail = apitype.CheckOK, fmt.Sprintf("PipeWire %s, driven through pipewire-pulse's native protocol at %s", s.Server.Version, s.Server.Native)
@@ -508,7 +508,7 @@ func checkPipeWire(proc string, c audio.Backend) []apitype.Check {
 	wp := apitype.Check{Name: "wireplumber", Result: apitype.CheckOK, Detail: "running: headsets get cards (PipeWire's bluez5 plugin)"}
 	if len(audio.Running(proc, "wireplumber")) == 0 {
 		wp.Result, wp.Detail = apitype.CheckWarn, "not running: PipeWire makes no cards for Bluetooth headsets"
-		wp.Fix = "apt-get install wireplumber libspa-0.2-bluetooth; systemctl --user enable --now wireplumber"
+		wp.Fix = "apt-get install wireplumber libspa-0.2-bluetooth; headless box: systemctl enable --now boxagent-wireplumber (deploy/pipewire); in a user's session: systemctl --user enable --now wireplumber"
 	}
 	return []apitype.Check{pw, wp}
 }
