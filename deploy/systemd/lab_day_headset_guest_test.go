@@ -55,12 +55,9 @@ func startHeadsetWorld(t *testing.T) *headsetWorld {
 	// bluetooth.service starts by itself once btvirt's controllers appear
 	// (udev's bluetooth.target), so the lab's drop-in comes first:
 	// bluetoothd -n -d with its log in the results share, as make demo
-	// runs it. The debug log, written line by line to the share, slows it
-	// enough that BlueZ 5.66's A2DP race between the box's setup and the
-	// headset side's own discovery (both are this one bluetoothd;
-	// docs/FLAKES.md) does not leave the headset without music after the
-	// pairing's connect ("no answer from bluetoothd in time"). A real
-	// headset runs no BlueZ.
+	// runs it. There -d made BlueZ 5.66's A2DP race (a2dpRaceWorkaround)
+	// rarer; here it did not keep it away (2 of 5 amd64 days, 2 of 3 armhf
+	// ones met it), and its log is what tells the race from a failure.
 	sh(t, `set -e
 mkdir -p /etc/systemd/system/bluetooth.service.d
 printf '[Service]\nExecStart=\nExecStart=/usr/libexec/bluetooth/bluetoothd -n -d\nStandardError=file:%s\n' "$L/bluetoothd.log" \
@@ -114,45 +111,66 @@ func (w *headsetWorld) a2dpRace() bool {
 
 // a2dpRaceWorkaround is the lab's workaround for BlueZ 5.66's race on the
 // first A2DP connect between two BlueZ controllers (docs/FLAKES.md; the
-// audio tests' a2dpRaceWorkaround, audio/lab_stacks_test.go): the headset
-// side's own discovery overwrites the AVDTP transaction label while
-// PulseAudio's answer to the box's SetConfiguration is pending, the
-// pairing's connect times out, and A2DP stays busy until bluetoothd
-// restarts (the pairing's connect times out, or connects the voice
-// profile only and the headset has no music). Fixed upstream in 2024 ("a2dp: fix incorrect transaction
-// label in setconf phase"), not in Debian 12's 5.66; a real headset runs
-// no BlueZ. bluetoothd -d makes it rarer, not gone (1 day of 3 on amd64).
+// audio tests' a2dpRaceWorkaround, audio/lab_stacks_test.go): while the
+// headset side waits for PulseAudio's answer to the box's
+// SetConfiguration, a command that arrives meanwhile (an inference from
+// bluetoothd's log: most likely the box's setup of the headset's A2DP
+// source as well, which a real headset does not offer; here one
+// PulseAudio registers both roles on both controllers) overwrites the
+// transaction label, the answer is dropped ("Transaction label doesn't
+// match"), and
+// A2DP stays busy until bluetoothd restarts: the pairing's connect times
+// out, or connects the voice profile only and the headset has no music.
+// Fixed upstream in 2024 ("a2dp: fix incorrect transaction label in
+// setconf phase"), not in Debian 12's 5.66; a real headset runs no BlueZ.
+//
 // It restarts bluetooth.service, registers the HF fake again (it went
-// with bluetoothd) and lets the headset side reconnect A2DP by itself,
-// the box the acceptor (its card comes back, and the agent puts it in its
-// mode); a pairing whose connect failed is done again, as an engineer
-// would (already paired: it connects and saves the headset). Never silent:
-// logged with "WORKAROUND" and in LogDir/workarounds.log.
+// with bluetoothd), waits for PulseAudio's endpoints and gives the
+// headset side 15 s to reconnect by itself; else it connects from the box
+// (`boxagent bt connect`, as the engineer would); twice at the most. The
+// headset's card then comes back and the agent puts it in its mode. Never
+// silent: each attempt is logged with "WORKAROUND" and in
+// LogDir/workarounds.log.
 func (w *headsetWorld) a2dpRaceWorkaround(t *testing.T) {
 	t.Helper()
-	msg := "WORKAROUND bluez-5.66-a2dp-setconf-label (upstream: \"a2dp: fix incorrect transaction label in setconf phase\"): " +
-		"the pairing's A2DP setup met the race; restarting bluetooth.service"
-	t.Log(msg)
-	if f, err := os.OpenFile(filepath.Join(w.logs, "workarounds.log"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-		fmt.Fprintf(f, "%s %s: %s\n", time.Now().Format(time.RFC3339), t.Name(), msg)
-		f.Close()
+	source := func(d time.Duration) error { // the box's music stream is configured
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		return guest.WaitA2DPTransport(ctx, w.bus, "hci0", dayHeadset, guest.A2DPSourceUUID)
 	}
-	start := time.Now()
-	// The restarted bluetoothd's log goes on in the same file.
-	sh(t, "systemctl restart bluetooth.service")
-	guest.WaitBluetoothd(t, w.bus, 30*time.Second)
-	if err := w.hf.Register(); err != nil {
-		t.Fatalf("the HF fake cannot register again: %v", err)
+	for attempt := 1; attempt <= 2; attempt++ {
+		msg := fmt.Sprintf("WORKAROUND bluez-5.66-a2dp-setconf-label (upstream: \"a2dp: fix incorrect transaction label in setconf phase\"): "+
+			"the pairing's A2DP setup met the race; restarting bluetooth.service (attempt %d)", attempt)
+		t.Log(msg)
+		if f, err := os.OpenFile(filepath.Join(w.logs, "workarounds.log"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			fmt.Fprintf(f, "%s %s: %s\n", time.Now().Format(time.RFC3339), t.Name(), msg)
+			f.Close()
+		}
+		start := time.Now()
+		// The restarted bluetoothd's log goes on in the same file.
+		sh(t, "systemctl restart bluetooth.service")
+		guest.WaitBluetoothd(t, w.bus, 30*time.Second)
+		if err := w.hf.Register(); err != nil {
+			t.Fatalf("the HF fake cannot register again: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := guest.WaitA2DPEndpoints(ctx, w.bus)
+		cancel()
+		if err != nil {
+			t.Fatalf("after the restart: %v", err)
+		}
+		if source(15*time.Second) == nil {
+			t.Logf("WORKAROUND done: A2DP back %s after the restart, the headset side reconnected", time.Since(start).Round(10*time.Millisecond))
+			return
+		}
+		out, cerr := cliTry("", "bt", "connect", dayHeadset)
+		if source(20*time.Second) == nil {
+			t.Logf("WORKAROUND done: A2DP back %s after the restart and a bt connect", time.Since(start).Round(10*time.Millisecond))
+			return
+		}
+		t.Logf("WORKAROUND attempt %d: still no A2DP (bt connect: %v)\n%s", attempt, cerr, out)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := guest.WaitA2DPEndpoints(ctx, w.bus); err != nil {
-		t.Fatalf("after the restart: %v", err)
-	}
-	// The headset side reconnects by itself; if it does not, the pairing
-	// below connects from the box.
-	err := guest.WaitA2DPTransport(ctx, w.bus, "hci0", dayHeadset, guest.A2DPSourceUUID)
-	t.Logf("WORKAROUND: bluetoothd restarted, A2DP back from the headset side in %s (%v)", time.Since(start).Round(10*time.Millisecond), err)
+	t.Fatalf("no A2DP to the headset after the pairing, and the BlueZ 5.66 race workaround did not bring it (see bluetoothd.log)")
 }
 
 // audioOp is the part of an operation's --json the headset steps read:
