@@ -62,9 +62,14 @@ deps:
 # over D-Bus) one (+65 536 B); IPv6 per uplink (issue 22: insomniacslk's
 # dhcpv6 and nclient6, golang.org/x/net/ipv6 and bpf for the RA socket,
 # ~190 kB of code, the rest tables and types) six (+393 216 B, to
-# 13 172 862 B). The goal is 2.9 MB away: see BENCHMARKS.md's size table.
+# 13 172 862 B); the merges after it one more, unbudgeted (13 238 398 B,
+# 58 398 B over). Dropping package regexp (issue 20: our 18 expressions,
+# 14 different, became 14 small matchers; regexp, regexp/syntax, their
+# Unicode tables and the MustCompile work at init went, 242 kB of
+# sections) took four steps off (-262 144 B, to 12 976 254 B). The goal
+# is 2.98 MB away: see BENCHMARKS.md's size table.
 SIZE_GOAL   := 10000000
-SIZE_BUDGET := 13180000
+SIZE_BUDGET := 12980000
 test-size:
 	@out=$$(mktemp); GOOS=linux GOARCH=arm GOARM=7 $(GO) build -ldflags '$(LDFLAGS)' -o $$out ./cmd/boxagent; \
 	n=$$(stat -c %s $$out); rm -f $$out; \
@@ -158,13 +163,26 @@ screenshots:
 # 200 tries it runs ~15 000 execs/s and finds ~40 inputs in 30 s.
 FUZZTIME     ?= 30s
 FUZZMINIMIZE ?= 200x
+#
+# A target that ends "context deadline exceeded" at the end of its time
+# and writes no failing input met Go's own coordinator race
+# (golang/go#75804, fixed in Go 1.27; seen once in a 10-minute run of
+# FuzzMountinfo): it is reported as that and the run goes on. Any other
+# failure, and any failing input written, fails the run.
 fuzz:
-	@for f in $$(git ls-files '*_test.go' | xargs grep -l '^func Fuzz'); do \
+	@races=""; for f in $$(git ls-files '*_test.go' | xargs grep -l '^func Fuzz'); do \
 	  for n in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -c6-); do \
-	    echo "fuzz ./$$(dirname $$f) $$n for $(FUZZTIME)"; \
-	    $(GO) test -run '^$$' -fuzz "^$$n\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./$$(dirname $$f) || exit 1; \
+	    d=$$(dirname $$f); echo "fuzz ./$$d $$n for $(FUZZTIME)"; \
+	    out=$$(mktemp); before=$$(ls $$d/testdata/fuzz/$$n 2>/dev/null | wc -l); \
+	    $(GO) test -run '^$$' -fuzz "^$$n\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) ./$$d 2>&1 | tee $$out; rc=$${PIPESTATUS[0]}; \
+	    after=$$(ls $$d/testdata/fuzz/$$n 2>/dev/null | wc -l); \
+	    if [ $$rc -ne 0 ] && [ $$after = $$before ] && grep -q '^    context deadline exceeded$$' $$out && [ $$(grep -c -- '^--- FAIL' $$out) = 1 ]; then \
+	      echo "fuzz: $$n ended on Go's fuzz coordinator deadline race (golang/go#75804), no failing input: not a finding"; races="$$races $$n"; \
+	    elif [ $$rc -ne 0 ]; then rm -f $$out; exit 1; fi; \
+	    rm -f $$out; \
 	  done; \
-	done
+	done; \
+	if [ -n "$$races" ]; then echo "fuzz: passed; the coordinator's deadline race (not a finding) in:$$races"; fi
 
 clean:
 	rm -rf $(BIN)

@@ -239,8 +239,8 @@ func waitAvailable(ctx context.Context, c modeDriver, card *Card, profile Profil
 	opts := c.options()
 	ctx, stop := context.WithTimeout(ctx, opts.ModeTimeout)
 	defer stop()
-	if opts.ConnectProfile != nil && card.Headset && mode == ModeCall {
-		if err := opts.ConnectProfile(ctx, card.Name, callUUIDs); err != nil {
+	if opts.Bluetooth != nil && card.Headset && mode == ModeCall {
+		if err := connectVoice(ctx, opts.Bluetooth, card.Name); err != nil {
 			c.logger().Info("cannot connect the voice profile; waiting for the headset", "card", card.Name, "err", err)
 		}
 	}
@@ -259,6 +259,26 @@ func waitAvailable(ctx context.Context, c modeDriver, card *Card, profile Profil
 		case <-ch:
 		}
 	}
+}
+
+// connectVoice asks Bluetooth to connect a headset's voice profile, HFP
+// else HSP, when the sound server shows it present but not available: the
+// headset connected A2DP only. The server then signals the profile
+// available, which waitAvailable waits for.
+func connectVoice(ctx context.Context, bt ProfileConnector, card string) error {
+	addr, ok := HeadsetAddress(card)
+	if !ok {
+		return fmt.Errorf("%s is not a Bluetooth card", card)
+	}
+	var errs []error
+	for _, u := range callUUIDs {
+		err := bt.ConnectProfile(ctx, addr, u)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // cardDevices reads a card's first sink and source from PulseAudio.

@@ -64,13 +64,18 @@ type Event struct {
 // Options configure a Client.
 type Options struct {
 	Logger *slog.Logger
-	// ConnectProfile, when set, is asked to bring up a headset's voice
-	// profile (HFP/HSP through BlueZ's ConnectProfile) when `call` finds
-	// it present but not available. card is the card's name, uuids the
-	// Bluetooth profile UUIDs to try in order.
-	ConnectProfile func(ctx context.Context, card string, uuids []string) error
+	// Bluetooth, when set, is asked to bring up a headset's voice profile
+	// (HFP, else HSP) when `call` finds it present but not available.
+	Bluetooth ProfileConnector
 	// ModeTimeout bounds the wait for a profile to become available.
 	ModeTimeout time.Duration
+}
+
+// ProfileConnector connects one Bluetooth profile of a device, named by
+// its address and the profile's service UUID: the daemon hands in package
+// bluetooth's client.
+type ProfileConnector interface {
+	ConnectProfile(ctx context.Context, address, uuid string) error
 }
 
 // Client is a live view of one PulseAudio over its D-Bus protocol.

@@ -64,7 +64,7 @@ func headsetFlow(t *testing.T, s headsetStack) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { logf.Close() })
-	c, err := connect(ctx, Options{ModeTimeout: 30 * time.Second, ConnectProfile: connectProfileOn(z.Bus.Address),
+	c, err := connect(ctx, Options{ModeTimeout: 30 * time.Second, Bluetooth: busProfiles(z.Bus.Address),
 		Logger: slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
@@ -335,8 +335,8 @@ func TestHeadsetGuestHSP(t *testing.T) {
 	}
 	ctx := context.Background()
 	c, _, err := Connect(ctx, []Server{{DBus: pa.DBus, Native: pa.Native, How: "lab"}}, Options{
-		ModeTimeout:    30 * time.Second,
-		ConnectProfile: connectProfileOn(z.Bus.Address),
+		ModeTimeout: 30 * time.Second,
+		Bluetooth:   busProfiles(z.Bus.Address),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -429,25 +429,19 @@ func pairHeadset(t *testing.T, busAddr string, raceable bool) (*bluetooth.Client
 	return bt, d, nil
 }
 
-// connectProfileOn is the daemon's ConnectProfile hook, on the board's
-// system bus: ask BlueZ to connect the headset's voice profile.
-func connectProfileOn(busAddr string) func(ctx context.Context, card string, uuids []string) error {
-	return func(ctx context.Context, card string, uuids []string) error {
-		conn, err := dbus.Connect(busAddr)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		addr := strings.ReplaceAll(strings.TrimPrefix(card, "bluez_card."), "_", ":")
-		dev := dbus.ObjectPath("/org/bluez/hci0/dev_" + strings.ReplaceAll(addr, ":", "_"))
-		var last error
-		for _, u := range uuids {
-			if last = conn.Object("org.bluez", dev).CallWithContext(ctx, "org.bluez.Device1.ConnectProfile", 0, u).Err; last == nil {
-				return nil
-			}
-		}
-		return last
+// busProfiles is what the daemon hands audio (package bluetooth's
+// client), on the board's system bus at this address: BlueZ's
+// ConnectProfile on the device of hci0.
+type busProfiles string
+
+func (bus busProfiles) ConnectProfile(ctx context.Context, address, uuid string) error {
+	conn, err := dbus.Connect(string(bus))
+	if err != nil {
+		return err
 	}
+	defer conn.Close()
+	dev := dbus.ObjectPath("/org/bluez/hci0/dev_" + strings.ReplaceAll(address, ":", "_"))
+	return conn.Object("org.bluez", dev).CallWithContext(ctx, "org.bluez.Device1.ConnectProfile", 0, uuid).Err
 }
 
 // waitCard waits for the sound server's card of the headset to be in the

@@ -98,18 +98,13 @@ func TestHeadsetCallWaitsForProfile(t *testing.T) {
 	profiles := slices.Clone(fullHeadset)
 	profiles[2].available = false // handsfree_head_unit
 	profiles[3].available = false // headset_head_unit
-	var mu sync.Mutex
-	var asked []string
 	var f *fakePulse
-	opts := Options{ModeTimeout: 5 * time.Second, ConnectProfile: func(ctx context.Context, card string, uuids []string) error {
-		mu.Lock()
-		asked = append(asked, card, uuids[0])
-		mu.Unlock()
+	bt := &fakeBluetooth{connect: func(address, uuid string) error {
 		// The headset connects HFP a little later.
 		time.AfterFunc(200*time.Millisecond, func() { f.setAvailable("handsfree_head_unit", true) })
 		return nil
 	}}
-	f, c := newFakePulse(t, profiles, opts)
+	f, c := newFakePulse(t, profiles, Options{ModeTimeout: 5 * time.Second, Bluetooth: bt})
 	// Straight to the profile: PulseAudio's own refusal keeps its words.
 	err := c.SetCardProfile(context.Background(), fakeHeadset, "handsfree_head_unit")
 	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "Input/output error") {
@@ -122,10 +117,72 @@ func TestHeadsetCallWaitsForProfile(t *testing.T) {
 	if res.Profile != "handsfree_head_unit" || res.WaitedSeconds < 0.15 {
 		t.Errorf("call after waiting: %+v", res)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if !slices.Equal(asked, []string{fakeHeadset, "0000111e-0000-1000-8000-00805f9b34fb"}) {
-		t.Errorf("BlueZ was asked %v, want the HFP hands-free UUID for the card", asked)
+	if asked := bt.calls(); !slices.Equal(asked, []string{"00:AA:01:01:00:01 0000111e-0000-1000-8000-00805f9b34fb"}) {
+		t.Errorf("BlueZ was asked %v, want the HFP hands-free UUID for the card's address", asked)
+	}
+}
+
+// fakeBluetooth is the daemon's Bluetooth client as audio sees it: it
+// records what it is asked and answers with connect.
+type fakeBluetooth struct {
+	connect func(address, uuid string) error
+
+	mu    sync.Mutex
+	asked []string
+}
+
+func (b *fakeBluetooth) ConnectProfile(_ context.Context, address, uuid string) error {
+	b.mu.Lock()
+	b.asked = append(b.asked, address+" "+uuid)
+	b.mu.Unlock()
+	return b.connect(address, uuid)
+}
+
+func (b *fakeBluetooth) calls() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.asked)
+}
+
+// TestConnectVoice: a headset's card is its address to Bluetooth, HFP is
+// asked first and HSP after it; a card of no headset asks nothing.
+func TestConnectVoice(t *testing.T) {
+	const hfp, hsp = "0000111e-0000-1000-8000-00805f9b34fb", "00001108-0000-1000-8000-00805f9b34fb"
+	refuse := errors.New("refused")
+	for _, tt := range []struct {
+		name   string
+		card   string
+		refuse []string // the UUIDs Bluetooth refuses
+		asked  []string
+		err    string // "" when it connected
+	}{
+		{"HFP", fakeHeadset, nil, []string{hfp}, ""},
+		{"HSP when HFP is refused", fakeHeadset, []string{hfp}, []string{hfp, hsp}, ""},
+		{"neither", fakeHeadset, []string{hfp, hsp}, []string{hfp, hsp}, "refused\nrefused"},
+		{"not a headset", "alsa_card.dummy", nil, nil, "alsa_card.dummy is not a Bluetooth card"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			bt := &fakeBluetooth{connect: func(address, uuid string) error {
+				if address != "00:AA:01:01:00:01" {
+					t.Errorf("asked for %s", address)
+				}
+				if slices.Contains(tt.refuse, uuid) {
+					return refuse
+				}
+				return nil
+			}}
+			err := connectVoice(context.Background(), bt, tt.card)
+			if tt.err == "" && err != nil || tt.err != "" && (err == nil || err.Error() != tt.err) {
+				t.Errorf("connectVoice(%s) = %v, want %q", tt.card, err, tt.err)
+			}
+			var asked []string
+			for _, a := range bt.calls() {
+				asked = append(asked, strings.TrimPrefix(a, "00:AA:01:01:00:01 "))
+			}
+			if !slices.Equal(asked, tt.asked) {
+				t.Errorf("asked %v, want %v", asked, tt.asked)
+			}
+		})
 	}
 }
 

@@ -100,6 +100,10 @@ func TestPipeWireVersion(t *testing.T) {
 		{"PulseAudio (on PipeWire 0.3.65)", "15.0.0", "0.3.65"},
 		{"PulseAudio (on PipeWire 1.2.7)", "15.0.0", "1.2.7"},
 		{"pulseaudio", "16.1", "16.1"},
+		{"on PipeWire 1.0.0-rc1", "15.0.0", "1.0.0"},
+		{"on PipeWire x, on PipeWire 2..", "15.0.0", "2.."},
+		{"PulseAudio (on PipeWire .3)", "15.0.0", "15.0.0"},
+		{"PulseAudio (on Pipewire 0.3.65)", "15.0.0", "15.0.0"},
 	} {
 		if got := pipeWireVersion(c.name, c.version); got != c.want {
 			t.Errorf("pipeWireVersion(%q, %q) = %q, want %q", c.name, c.version, got, c.want)

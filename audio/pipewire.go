@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -384,14 +383,29 @@ func (c *PipeWireClient) loadServer() error {
 	return nil
 }
 
-var onPipeWire = regexp.MustCompile(`on PipeWire ([0-9][0-9.]*)`)
+// onPipeWire finds the version in pipewire-pulse's package name
+// ("PulseAudio (on PipeWire 0.3.65)"): after the first "on PipeWire "
+// that a digit follows, that digit and the digits and dots after it.
+func onPipeWire(name string) (version string, ok bool) {
+	const tag = "on PipeWire "
+	for {
+		i := strings.Index(name, tag)
+		if i < 0 {
+			return "", false
+		}
+		name = name[i+len(tag):]
+		if name != "" && name[0] >= '0' && name[0] <= '9' {
+			return name[:len(name)-len(strings.TrimLeft(name, "0123456789."))], true
+		}
+	}
+}
 
 // pipeWireVersion is PipeWire's version from pipewire-pulse's package
-// name ("PulseAudio (on PipeWire 0.3.65)"); the package version is the
-// PulseAudio version it emulates (15.0.0), used when the name has none.
+// name; the package version is the PulseAudio version it emulates
+// (15.0.0), used when the name has none.
 func pipeWireVersion(name, version string) string {
-	if m := onPipeWire.FindStringSubmatch(name); m != nil {
-		return m[1]
+	if v, ok := onPipeWire(name); ok {
+		return v
 	}
 	return version
 }

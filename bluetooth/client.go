@@ -326,6 +326,7 @@ func (c *Client) vanished() {
 	c.devices, c.adapters = map[dbus.ObjectPath]props{}, map[dbus.ObjectPath]props{}
 	c.mu.Unlock()
 	c.log.Warn("bluetoothd left the bus")
+	c.rc.daemonLeft()
 	for p, pr := range devs {
 		d := decodeDevice(p, pr)
 		c.emit(Event{Type: EventDeviceRemoved, Device: &d})

@@ -3,9 +3,10 @@ package bluetooth
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
+
+	"github.com/boxagent/boxagent/internal/names"
 )
 
 // Config is the [bluetooth] table of the config file. Zero values mean the
@@ -99,10 +100,11 @@ type FieldError struct {
 func (e *FieldError) Error() string     { return e.Msg }
 func (e *FieldError) ConfigKey() string { return e.Key }
 
-var (
-	adapterRe = regexp.MustCompile(`^hci[0-9]{1,3}$`)
-	pinRe     = regexp.MustCompile(`^[0-9]{4,16}$`)
-)
+// validPIN reports whether s can be a pairing PIN: 4 to 16 ASCII
+// digits.
+func validPIN(s string) bool {
+	return len(s) >= 4 && len(s) <= 16 && strings.Trim(s, "0123456789") == ""
+}
 
 // Validate checks the table; every problem is reported with its key.
 func (c Config) Validate() error {
@@ -110,10 +112,10 @@ func (c Config) Validate() error {
 	bad := func(key, format string, a ...any) {
 		errs = append(errs, &FieldError{Key: key, Msg: fmt.Sprintf(format, a...)})
 	}
-	if c.Adapter != "" && !adapterRe.MatchString(c.Adapter) {
+	if c.Adapter != "" && !names.BluetoothAdapter(c.Adapter) {
 		bad("adapter", "%q is not an adapter name like hci0", c.Adapter)
 	}
-	if c.PairingPIN != "" && !pinRe.MatchString(c.PairingPIN) {
+	if c.PairingPIN != "" && !validPIN(c.PairingPIN) {
 		// The message does not repeat the value: it is a secret.
 		bad("pairing_pin", "want 4 to 16 digits")
 	}

@@ -147,6 +147,9 @@ func callError(op, address string, err error) error {
 // message: BlueZ ≥ 5.64 puts the reason there) to a kind.
 func classify(name, msg string) error {
 	m := strings.ToLower(msg)
+	if name == "org.freedesktop.DBus.Error.NoReply" && strings.Contains(m, "recipient disconnected") {
+		return ErrAbsent // bluetoothd left the bus during the call: it died
+	}
 	switch name {
 	case "org.bluez.Error.AuthenticationFailed", "org.bluez.Error.AuthenticationRejected",
 		"org.bluez.Error.AuthenticationCanceled", "org.bluez.Error.AuthenticationTimeout",

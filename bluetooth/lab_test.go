@@ -320,6 +320,70 @@ func TestGuestHeadsetReconnect(t *testing.T) {
 		}
 		t.Logf("reconnected %s after the headset dropped the link: %s", time.Since(t0).Round(10*time.Millisecond), ev.Message)
 	})
+	step(t, "reconnect after the headset was out of range", func(t *testing.T) {
+		// Out of range: the headset's controller stops answering pages.
+		// btvirt answers a page to a controller without page scan with
+		// Page Timeout at once, as a real one does after its 5 s; page
+		// scan goes off once hci1 is not connectable and keeps no
+		// accept-list entry for the box (the kernel scans for those).
+		// (Blocking the box on hci1 instead makes btvirt send the
+		// rejection to the rejecting side, so the box's Connect never
+		// ends.)
+		btmgmt(t, "-i", "hci1", "connectable", "off")
+		btmgmt(t, "-i", "hci1", "del-device", guest.BtvirtAddr0)
+		if out, _ := exec.Command("hciconfig", "hci1").CombinedOutput(); strings.Contains(string(out), "PSCAN") {
+			t.Fatalf("hci1 still page-scans:\n%s", out)
+		}
+		mark := r.ev.mark()
+		t0 := time.Now()
+		if out, err := exec.Command("hcitool", "-i", "hci1", "dc", guest.BtvirtAddr0, "21").CombinedOutput(); err != nil {
+			t.Fatalf("hcitool -i hci1 dc %s: %v: %s", guest.BtvirtAddr0, err, out)
+		}
+		waitLong(t, r.ev, mark, 20*time.Second, "link loss seen", isDevice(guest.BtvirtAddr1, func(d Device) bool { return !d.Connected }))
+		// Away longer than the back-off's first steps (2 s, 4 s): three
+		// attempts fail.
+		failed, died := 0, false
+		waitLong(t, r.ev, mark, 60*time.Second, "three failed attempts", func(e Event) bool {
+			if e.Type == EventService && e.Present != nil && !*e.Present {
+				died = true
+			}
+			if e.Type == EventReconnect && e.Error != "" {
+				failed++
+				t.Logf("attempt %d failed after %s: %s (%s)", failed, time.Since(t0).Round(10*time.Millisecond), e.Error, e.Message)
+			}
+			return failed == 3 || died
+		})
+		if died {
+			// BlueZ 5.66 (Debian 12) segfaults when the Connect ends in
+			// Page Timeout (its debug log's last lines: connect_failed
+			// status 4, device_bonding_failed, resume_discovery), in every
+			// boot tried; the agent's side of it (no attempt at once when
+			// bluetoothd comes back) is TestAutoReconnectSparesADyingBluetoothd.
+			t.Skip("bluetoothd 5.66 segfaulted on the page timeout of the agent's Connect: the headset's return cannot be shown with this BlueZ")
+		}
+		// Back in range: the next attempt of the back-off connects it.
+		back := time.Now()
+		btmgmt(t, "-i", "hci1", "connectable", "on")
+		ev := waitLong(t, r.ev, mark, 30*time.Second, "reconnected by the agent", func(e Event) bool { return e.Type == EventReconnect && e.Error == "" })
+		if d, err := r.c.Device(guest.BtvirtAddr1); err != nil || !d.Connected {
+			t.Fatalf("after the agent's reconnect: %+v, %v", d, err)
+		}
+		t.Logf("reconnected %s after the headset came back in range (%s after it went): %s",
+			time.Since(back).Round(10*time.Millisecond), time.Since(t0).Round(10*time.Millisecond), ev.Message)
+		if !strings.Contains(ev.Message, "disconnected, try ") {
+			t.Errorf("the reconnect's reason %q does not name the drop and the try", ev.Message)
+		}
+	})
+}
+
+// btmgmt runs btmgmt on the board's controllers.
+func btmgmt(t *testing.T, args ...string) {
+	t.Helper()
+	out, err := exec.Command("btmgmt", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("btmgmt %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	t.Logf("btmgmt %s: %s", strings.Join(args, " "), strings.TrimSpace(string(out)))
 }
 
 // peerPairBluetoothctl is issue #4's peer figure: the headset forgotten

@@ -198,6 +198,41 @@ func (c *Client) connect(ctx context.Context, d Device, progress Progress) (Devi
 	return dev, nil
 }
 
+// ConnectProfile connects one profile of a device, named by its service
+// UUID (UUIDHFPHF, …): a headset that came up with A2DP only gets its
+// voice profile when the sound server is asked for a call. Already
+// connected counts as done. Unlike Connect it is not a user's connect:
+// auto-reconnect's view of the device stays as it was.
+func (c *Client) ConnectProfile(ctx context.Context, address, uuid string) error {
+	op := "connect " + profileName(uuid) + " of"
+	d, ad, err := c.target(op, address)
+	if err != nil {
+		return err
+	}
+	if err := requirePowered(op, ad); err != nil {
+		return err
+	}
+	err = c.call(ctx, c.o.ConnectTimeout, dbus.ObjectPath(d.Path), ifaceDevice+".ConnectProfile", uuid).Err
+	if e := callError(op, d.Address, err); e != nil && !isKind(e, ErrAlreadyConnected) {
+		return e
+	}
+	return nil
+}
+
+// profileName names a headset's profile in messages; another UUID is
+// itself.
+func profileName(uuid string) string {
+	switch strings.ToLower(uuid) {
+	case UUIDA2DPSink:
+		return "A2DP"
+	case UUIDHFPHF:
+		return "HFP"
+	case UUIDHSPHS:
+		return "HSP"
+	}
+	return "profile " + uuid
+}
+
 // Disconnect disconnects a device; auto-reconnect leaves it alone until
 // the user connects or pairs it again. Not connected counts as done.
 func (c *Client) Disconnect(ctx context.Context, address string) (Device, error) {

@@ -3,6 +3,8 @@ package bluetooth
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -212,5 +214,63 @@ func TestConnectTimeoutCancels(t *testing.T) {
 			t.Fatalf("no Disconnect after the timed-out Connect: %v", calls)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestConnectProfile: one profile of a known device, by its UUID, with
+// BlueZ's refusals mapped as Connect's are; already connected is done,
+// and a bad or unknown address or an adapter off reaches no device.
+func TestConnectProfile(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		address string
+		off     bool   // the adapter is powered off
+		code    string // Python for the device's ConnectProfile; "" keeps the template's
+		kind    error  // nil: done
+		called  bool   // the call reached the device
+	}{
+		{"connects", headsetAddr, false, "", nil, true},
+		{"lower-case address", strings.ToLower(headsetAddr), false, "", nil, true},
+		{"already connected", headsetAddr, false, raise("org.bluez.Error.AlreadyConnected", "Already Connected"), nil, true},
+		{"page timeout", headsetAddr, false, raise("org.bluez.Error.Failed", "br-connection-page-timeout"), ErrUnreachable, true},
+		{"not available", headsetAddr, false, raise("org.bluez.Error.NotAvailable", "br-connection-profile-unavailable"), ErrNotSupported, true},
+		{"in progress", headsetAddr, false, raise("org.bluez.Error.InProgress", "In Progress"), ErrInProgress, true},
+		{"no reply", headsetAddr, false, "time.sleep(1)", ErrTimeout, true},
+		{"bad address", "00:11:22:33:44", false, "", ErrInvalidAddress, false},
+		{"unknown device", "00:11:22:33:44:55", false, "", ErrNotFound, false},
+		{"adapter off", headsetAddr, true, "", ErrAdapterOff, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f, ad, dev := pairFixture(t, Options{ConnectTimeout: 300 * time.Millisecond})
+			if tc.code != "" {
+				f.m.addMethod(dev, ifaceDevice, "ConnectProfile", "s", "", tc.code)
+			}
+			if tc.off {
+				f.m.update(ad, ifaceAdapter, map[string]dbus.Variant{"Powered": dbus.MakeVariant(false)})
+				f.ev.wait(t, "adapter off", func(ev Event) bool { return ev.Type == EventAdapter && !ev.Adapter.Powered })
+			}
+			err := f.c.ConnectProfile(context.Background(), tc.address, UUIDHFPHF)
+			switch {
+			case tc.kind == nil && err != nil:
+				t.Fatalf("ConnectProfile: %v", err)
+			case tc.kind != nil && !errors.Is(err, tc.kind):
+				t.Fatalf("ConnectProfile: %v, want %v", err, tc.kind)
+			case tc.kind != nil && !strings.Contains(err.Error(), "cannot connect HFP of "):
+				t.Errorf("error %q does not say what was tried", err)
+			case tc.called && tc.kind != nil && tc.kind != ErrTimeout && !strings.Contains(err.Error(), "org.bluez.Error."):
+				t.Errorf("error %q lost BlueZ's words", err)
+			}
+			var got []string
+			for _, c := range f.m.callLog(dev) {
+				if c.Name == "ConnectProfile" {
+					got = append(got, fmt.Sprint(c.Args[0].Value()))
+				}
+			}
+			if want := []string{UUIDHFPHF}; tc.called != (len(got) > 0) || tc.called && !slices.Equal(got, want) {
+				t.Errorf("ConnectProfile calls %v, want %v called %v", got, want, tc.called)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package bluetooth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -45,6 +46,13 @@ type reconnector struct {
 	// cause's ("headset … disconnected, try 3"), not as "retry".
 	cause string
 	tries int
+	// inAttempt is set while an attempt runs; lostDaemon when bluetoothd
+	// left the bus during it. An attempt that bluetoothd did not survive
+	// (BlueZ 5.66 segfaults when a Connect ends in Page Timeout: a
+	// headset out of range) keeps its back-off when bluetoothd comes
+	// back: an attempt at once would kill it again, in a loop wherever
+	// systemd restarts it.
+	inAttempt, lostDaemon, daemonKilled bool
 }
 
 func newReconnector(c *Client) *reconnector {
@@ -107,6 +115,10 @@ func (r *reconnector) trigger(why string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.stopped {
+		return
+	}
+	if r.daemonKilled && r.stopT != nil {
+		r.c.log.Warn("auto-connect: bluetoothd left the bus during the last attempt; the next waits for the back-off", "why", why, "retry_in", r.delay)
 		return
 	}
 	r.c.log.Info("auto-connect: looking", "why", why)
@@ -187,12 +199,18 @@ func (r *reconnector) attempt(why string) {
 				why = fmt.Sprintf("%s, try %d", r.cause, r.tries)
 			}
 			r.mu.Unlock()
+			r.mu.Lock()
+			r.inAttempt, r.lostDaemon = true, false
+			r.mu.Unlock()
 			r.c.log.Info("auto-connecting a headset", "device", d.Address, "why", why)
 			ctx, cancel := context.WithTimeout(context.Background(), r.c.o.ConnectTimeout)
 			_, err = r.c.connect(ctx, d, nil)
 			cancel()
 		}
 		r.mu.Lock()
+		r.inAttempt = false
+		// The call's answer can come before the bus says bluetoothd left.
+		r.daemonKilled = ok && err != nil && (r.lostDaemon || errors.Is(err, ErrAbsent))
 		if r.stopped {
 			r.running = false
 			r.mu.Unlock()
@@ -230,6 +248,15 @@ func (r *reconnector) attempt(why string) {
 		r.mu.Unlock()
 		return
 	}
+}
+
+// daemonLeft: bluetoothd left the bus.
+func (r *reconnector) daemonLeft() {
+	r.mu.Lock()
+	if r.inAttempt {
+		r.lostDaemon = true
+	}
+	r.mu.Unlock()
 }
 
 func (r *reconnector) stopAll() {

@@ -29,17 +29,7 @@ func TestAutoReconnectBacksOff(t *testing.T) {
 	// The headset is off: every page times out.
 	m.addMethod(dev, ifaceDevice, "Connect", "", "", raise("org.bluez.Error.Failed", "br-connection-page-timeout"))
 
-	ev := newEvents()
-	c := New(connect(t, addr), Options{
-		Clock: clk, OnEvent: ev.add, BackoffMin: time.Second, BackoffMax: 8 * time.Second,
-		Config: Config{Headsets: []Headset{{Address: headsetAddr, AutoConnect: true}}},
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, ev := startAutoConnect(t, addr, clk)
 
 	// At start (bluetoothd there, adapter on): one attempt, then the
 	// backoff doubles up to its bound, one attempt per expiry.
@@ -208,4 +198,82 @@ func TestAutoConnectReasons(t *testing.T) {
 	if e.Message != "connected (headset "+headsetAddr+" disconnected)" {
 		t.Errorf("after the link loss: %q", e.Message)
 	}
+}
+
+// TestAutoReconnectSparesADyingBluetoothd: BlueZ 5.66's bluetoothd
+// segfaults when a Connect ends in Page Timeout (a headset out of range;
+// seen on the virtual board). The attempt fails as "bluetoothd is not
+// running", not as a timeout, and when bluetoothd comes back the next
+// attempt waits for the back-off instead of going at once: where systemd
+// restarts bluetoothd, an attempt on every return would kill it in a loop.
+func TestAutoReconnectSparesADyingBluetoothd(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock()
+	addr := startBus(t)
+	m := startMock(t, addr, connect(t, addr))
+	m.addAdapter("hci0")
+	dev := m.addDevice("hci0", headsetAddr, "headset")
+	m.must("/", "org.bluez.Mock.PairDevice", "hci0", headsetAddr, int32(0x240404))
+	m.must("/", "org.bluez.Mock.DisconnectDevice", "hci0", headsetAddr)
+	// The headset is out of range, and bluetoothd dies on the page.
+	m.addMethod(dev, ifaceDevice, "Connect", "", "", "import os\nos._exit(139)")
+
+	c, ev := startAutoConnect(t, addr, clk)
+	ev.wait(t, "the attempt that bluetoothd did not survive", func(e Event) bool { return e.Type == EventReconnect && e.Error != "" })
+	if d := clk.nextTimer(t); d != time.Second {
+		t.Fatalf("retry in %s, want the back-off's first step", d)
+	}
+
+	// bluetoothd comes back (systemd restarted it), the headset in range.
+	mark := ev.mark()
+	m2 := startMock(t, addr, connect(t, addr))
+	m2.addAdapter("hci0")
+	dev = m2.addDevice("hci0", headsetAddr, "headset")
+	m2.must("/", "org.bluez.Mock.PairDevice", "hci0", headsetAddr, int32(0x240404))
+	m2.must("/", "org.bluez.Mock.DisconnectDevice", "hci0", headsetAddr)
+	m2.addMethod(dev, ifaceDevice, "Connect", "", "", connectOK)
+	ev.waitFrom(t, mark, "bluetoothd back", func(e Event) bool { return e.Type == EventService && e.Present != nil && *e.Present })
+	// Its devices arrive as InterfacesAdded: a "seen" trigger each. None
+	// may start an attempt before the back-off ends.
+	ev.waitFrom(t, mark, "the headset back in the model", isDevice(headsetAddr, func(d Device) bool { return d.Paired }))
+	time.Sleep(300 * time.Millisecond)
+	if n := c.ReconnectState().Attempts; n != 1 {
+		t.Fatalf("%d attempts before the back-off ended, want 1", n)
+	}
+	clk.Advance(time.Second)
+	e := ev.waitFrom(t, mark, "reconnected at the back-off's end", func(e Event) bool { return e.Type == EventReconnect && e.Error == "" })
+	if !strings.Contains(e.Message, "try 2") {
+		t.Errorf("reconnect reported as %q, want the second try", e.Message)
+	}
+}
+
+// A call whose recipient left the bus is bluetoothd gone, not a timeout.
+func TestClassifyNoReply(t *testing.T) {
+	for msg, want := range map[string]error{
+		"Message recipient disconnected from message bus without replying": ErrAbsent,
+		"Did not receive a reply. Possible causes include: …":              ErrTimeout,
+	} {
+		if got := classify("org.freedesktop.DBus.Error.NoReply", msg); got != want {
+			t.Errorf("classify(NoReply, %q) = %v, want %v", msg, got, want)
+		}
+	}
+}
+
+// startAutoConnect starts a client on the bus at addr with the headset as
+// its auto_connect one and the back-off 1 s to 8 s on clk, until the test
+// ends.
+func startAutoConnect(t *testing.T, addr string, clk *fakeClock) (*Client, *events) {
+	t.Helper()
+	ev := newEvents()
+	c := New(connect(t, addr), Options{
+		Clock: clk, OnEvent: ev.add, BackoffMin: time.Second, BackoffMax: 8 * time.Second,
+		Config: Config{Headsets: []Headset{{Address: headsetAddr, AutoConnect: true}}},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, ev
 }

@@ -8,9 +8,10 @@ package board
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/boxagent/boxagent/internal/names"
 )
 
 // Profile describes one board: what identifies it and the defaults other
@@ -68,10 +69,20 @@ func (p Profile) Generic() bool { return strings.HasPrefix(p.ID, GenericPrefix) 
 // Arches are the architectures a profile may name.
 var Arches = []string{"arm", "arm64", "amd64", "riscv64", "mipsle"}
 
-var (
-	idPattern        = regexp.MustCompile(`^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$`)
-	bluetoothPattern = regexp.MustCompile(`^hci[0-9]{1,3}$`)
-)
+// ValidID reports whether s can be a profile id: lowercase ASCII
+// letters, digits, '-' and '_', at least one, the first and the last a
+// letter or a digit ("rpi4", "generic-arm"). The config's board key and
+// a provision file's take the same ids.
+func ValidID(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		inner := i > 0 && i < len(s)-1
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || inner && (c == '-' || c == '_')) {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // InvalidError is a profile field that breaks a rule.
 type InvalidError struct {
@@ -91,7 +102,7 @@ func (p Profile) Validate() error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, &InvalidError{ID: p.ID, Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
-	if !idPattern.MatchString(p.ID) {
+	if !ValidID(p.ID) {
 		bad("id", "%q is not lowercase letters, digits, '-' and '_'", p.ID)
 	}
 	if strings.TrimSpace(p.Name) == "" {
@@ -123,7 +134,7 @@ func (p Profile) Validate() error {
 			bad(iface.key, "%q is not a network interface name", iface.name)
 		}
 	}
-	if p.BluetoothAdapter != "" && !bluetoothPattern.MatchString(p.BluetoothAdapter) {
+	if p.BluetoothAdapter != "" && !names.BluetoothAdapter(p.BluetoothAdapter) {
 		bad("bluetooth_adapter", "%q is not an adapter name like hci0", p.BluetoothAdapter)
 	}
 	p.Firmware.validate(bad)

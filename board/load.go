@@ -134,7 +134,7 @@ func parse(file, id string, data []byte) (Profile, error) {
 		}
 		errs = append(errs, &FileError{File: file, Line: line, Err: err})
 	}
-	if p.ID != id && idPattern.MatchString(p.ID) {
+	if p.ID != id && ValidID(p.ID) {
 		errs = append(errs, &FileError{File: file, Line: lines.find("id"),
 			Err: &InvalidError{ID: p.ID, Field: "id", Msg: fmt.Sprintf("does not match the file name %s.toml", id)}})
 	}

@@ -16,7 +16,9 @@
 //     before (Previous), never a rebuild.
 //   - Inspect reads a stick's partition table (MBR, GPT, superfloppy) and
 //     names each partition's filesystem; Disk.Pick refuses, in words for the
-//     user, a stick the board's recovery cannot read.
+//     user, a stick the board's recovery cannot read; ChooseStick and
+//     ChoosePartition find the stick and partition a request names (or
+//     the only stick, the partition recovery reads).
 //
 // Errors a caller decides on are the Err* values (errors.Is) and StickError;
 // where recovery has its own words ("footer is wrong", "signature

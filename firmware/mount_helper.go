@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 )
 
@@ -21,9 +20,21 @@ import (
 // option, and no path through the agent's writable folders is followed
 // through a symbolic link.
 
-// mountInstanceRe is an instance name: the mode and a partition (or a
-// whole disk without a partition table) of an sd disk.
-var mountInstanceRe = regexp.MustCompile(`^(ro|rw)-(sd[a-z]{1,3}[0-9]{0,3})$`)
+// splitMountInstance splits an instance name into the mode, "ro" or
+// "rw", and after a '-' a partition (or a whole disk without a partition
+// table) of an sd disk: "sd", 1 to 3 lowercase ASCII letters, up to 3
+// ASCII digits ("rw-sda1", "ro-sdb").
+func splitMountInstance(instance string) (mode, dev string, ok bool) {
+	mode, dev, _ = strings.Cut(instance, "-")
+	disk, sd := strings.CutPrefix(dev, "sd")
+	part := strings.TrimLeft(disk, "abcdefghijklmnopqrstuvwxyz")
+	letters := len(disk) - len(part)
+	if (mode != "ro" && mode != "rw") || !sd || letters < 1 || letters > 3 ||
+		len(part) > 3 || strings.Trim(part, "0123456789") != "" {
+		return "", "", false
+	}
+	return mode, dev, true
+}
 
 // MountInstance is the instance of boxagent-mount@.service that mounts
 // device dev ("sda1") read-only or read-write.
@@ -37,11 +48,11 @@ func MountInstance(readOnly bool, dev string) string {
 // ParseMountInstance is MountInstance's inverse; it refuses any other
 // name.
 func ParseMountInstance(instance string) (dev string, readOnly bool, err error) {
-	m := mountInstanceRe.FindStringSubmatch(instance)
-	if m == nil {
+	mode, dev, ok := splitMountInstance(instance)
+	if !ok {
 		return "", false, fmt.Errorf("%q is not a mount instance like rw-sda1 or ro-sdb", instance)
 	}
-	return m[2], m[1] == "ro", nil
+	return dev, mode == "ro", nil
 }
 
 // Owner is who owns the files of a FAT, exFAT or NTFS mount: the agent's

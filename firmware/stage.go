@@ -121,29 +121,6 @@ func (s *Stager) clock() time.Time {
 	return time.Now()
 }
 
-// choose picks the partition to stage onto: dev when given ("sda1"), else
-// the first one the board's recovery can read.
-func choose(st Stick, dev string, t Target) (Partition, string, error) {
-	if st.Problem != "" {
-		return Partition{}, "", &StickError{ErrNoFilesystem, fmt.Sprintf("cannot read the stick %s: %s", st.Name, st.Problem)}
-	}
-	if dev == "" {
-		p, err := st.Disk.Pick(t.Filesystems...)
-		if err != nil {
-			return Partition{}, "", err
-		}
-		return p, st.PartitionDevice(p), nil
-	}
-	p, ok := st.Partition(dev)
-	if !ok {
-		return Partition{}, "", fmt.Errorf("%w: %s is not a partition of the stick %s", ErrNoStick, dev, st.Name)
-	}
-	if _, err := (Disk{Scheme: st.Disk.Scheme, Partitions: []Partition{p}}).Pick(t.Filesystems...); err != nil {
-		return Partition{}, "", err
-	}
-	return p, dev, nil
-}
-
 // Stage writes the artifact sha onto the stick so that the board's
 // recovery finds it under t.Package at the root, and verifies it from the
 // stick. The order of the steps is what makes a pull or a crash at any

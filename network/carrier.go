@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/vishvananda/netlink"
@@ -23,7 +24,6 @@ func WatchCarrier(ctx context.Context, ns netns.NsHandle, ifindex int, fn func(u
 		done := make(chan struct{})
 		failed := make(chan error, 1)
 		opts := netlink.LinkSubscribeOptions{
-			ListExisting: true,
 			ErrorCallback: func(err error) {
 				select {
 				case failed <- err:
@@ -33,7 +33,7 @@ func WatchCarrier(ctx context.Context, ns netns.NsHandle, ifindex int, fn func(u
 		}
 		// The subscription's socket is opened inside ns by a thread of
 		// its own, rather than by netlink's switch-and-restore of ours.
-		err := inNamespace(ns, func() error { return netlink.LinkSubscribeWithOptions(updates, done, opts) })
+		err := InNamespace(ns, func() error { return netlink.LinkSubscribeWithOptions(updates, done, opts) })
 		if err != nil {
 			return fmt.Errorf("cannot subscribe to link changes: %w", err)
 		}
@@ -45,6 +45,26 @@ func WatchCarrier(ctx context.Context, ns netns.NsHandle, ifindex int, fn func(u
 				for range updates {
 				}
 			}()
+			see := func(u netlink.LinkUpdate) {
+				if int(u.Index) != ifindex {
+					return
+				}
+				up := carrierUp(u.Attrs())
+				if !known || up != last {
+					last, known = up, true
+					fn(up)
+				}
+			}
+			now, err := existingLinks(ns)
+			if errors.Is(err, netlink.ErrDumpInterrupted) {
+				return nil // the links changed under the listing: again
+			}
+			if err != nil {
+				return fmt.Errorf("cannot list the links: %w", err)
+			}
+			for _, u := range now {
+				see(u)
+			}
 			for {
 				select {
 				case <-ctx.Done():
@@ -55,14 +75,7 @@ func WatchCarrier(ctx context.Context, ns netns.NsHandle, ifindex int, fn func(u
 					if !ok {
 						return nil
 					}
-					if int(u.Index) != ifindex {
-						continue
-					}
-					up := carrierUp(u.Attrs())
-					if !known || up != last {
-						last, known = up, true
-						fn(up)
-					}
+					see(u)
 				}
 			}
 		}()

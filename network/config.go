@@ -265,16 +265,16 @@ func linkNameProblem(name string) string {
 		return fmt.Sprintf("%q is not a valid link name", name)
 	case strings.ContainsFunc(name, func(r rune) bool { return r == '/' || r == ':' || unicode.IsSpace(r) }):
 		return fmt.Sprintf("link name %q holds '/', ':' or a space", name)
-	case unprintableName(name):
+	case UnprintableName(name):
 		return fmt.Sprintf("link name %q holds a NUL, a control character or bytes that are not printable text", name)
 	}
 	return ""
 }
 
-// unprintableName says whether a name holds what would cut it short in
+// UnprintableName says whether a name holds what would cut it short in
 // the kernel (NUL) or act on a terminal rather than show (control and
 // format characters, bytes that are not UTF-8).
-func unprintableName(name string) bool {
+func UnprintableName(name string) bool {
 	return !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsPrint(r) })
 }
 

@@ -267,7 +267,7 @@ func TestHostLifetimeEndsAddress(t *testing.T) {
 	updates := make(chan netlink.AddrUpdate, 100)
 	done := make(chan struct{})
 	defer close(done)
-	must(t, inNamespace(l.box, func() error { return netlink.AddrSubscribe(updates, done) }))
+	must(t, InNamespace(l.box, func() error { return netlink.AddrSubscribe(updates, done) }))
 
 	a := applied{
 		link: l.boxLink, addr: netip.MustParsePrefix("10.45.0.60/24"), router: netip.MustParseAddr("10.45.0.1"),
@@ -303,7 +303,7 @@ func TestHostDHCPDomainSearch(t *testing.T) {
 	cfg := iptvConfig(l.dir)
 	shared := NewResolvConf(cfg.ResolvConf)
 	must(t, shared.Set(DNSSource{Link: "eth9", Method: MethodStatic, Metric: 0, Servers: addrs("192.0.2.53"), Search: []string{"office.example", "corp.example"}}))
-	cfg.DNS, cfg.RouteMetric, cfg.Source = shared, DefaultWiFiRouteMetric, "wifi dhcp"
+	cfg.DNS, cfg.RouteMetric, cfg.Source = shared, 600, "wifi dhcp" // the Wi-Fi link's (wifi.DefaultRouteMetric)
 	c, events := l.startClient(t, cfg)
 
 	e := waitState(t, events, StateBound, 10*time.Second)

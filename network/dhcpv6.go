@@ -155,7 +155,7 @@ func (r *ipv6Runner) runDHCPv6(ctx context.Context) error {
 
 	var conn net.PacketConn
 	zone := strconv.Itoa(r.ifindex)
-	err := inNamespace(r.ns, func() error {
+	err := InNamespace(r.ns, func() error {
 		var err error
 		conn, err = net.ListenUDP("udp6", &net.UDPAddr{IP: ll.AsSlice(), Port: dhcpv6.DefaultClientPort, Zone: zone})
 		return err

@@ -1,8 +1,7 @@
-// Package network owns the box's uplinks. This doc covers the wired
-// side: the [network] section of the config file (Config, Uplink, IPv4
-// and their validation) and the IPv4 addressing of an uplink's link.
-// Wi-Fi, through wpa_supplicant's D-Bus API, lives in the wifi_*.go
-// files.
+// Package network owns the box's wired uplinks: the [network] section of
+// the config file (Config, Uplink, IPv4 and their validation) and the
+// addressing of an uplink's link. Wi-Fi is package wifi's, which uses
+// this package's DHCP client on the wireless link.
 //
 // For method "dhcp" (IPoE), DHCPClient runs RFC 2131's client state
 // machine in process (INIT, SELECTING, REQUESTING, BOUND, RENEWING,

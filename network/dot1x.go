@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/boxagent/boxagent/internal/wpabus"
 )
 
 // States of Dot1XStatus.State.
@@ -116,7 +118,7 @@ func startDot1X(ctx context.Context, conn *dbus.Conn, link string, cfg Dot1X, lo
 		st:      Dot1XStatus{State: Dot1XStarting, EAP: cfg.EAP, Since: time.Now()},
 	}
 	// Subscribe before anything is made, so no signal falls between.
-	if err := followWpa(ctx, conn, s.sig); err != nil {
+	if err := wpabus.Follow(ctx, conn, s.sig); err != nil {
 		return nil, err
 	}
 	if err := s.attach(ctx); err != nil {
@@ -127,49 +129,49 @@ func startDot1X(ctx context.Context, conn *dbus.Conn, link string, cfg Dot1X, lo
 	return s, nil
 }
 
-func (s *dot1xSession) unsubscribe() { unfollowWpa(s.conn, s.sig) }
+func (s *dot1xSession) unsubscribe() { wpabus.Unfollow(s.conn, s.sig) }
 
 // attach makes the interface and its one network, and reads its state.
 func (s *dot1xSession) attach(ctx context.Context) error {
 	cfg := s.cfg
-	root := s.conn.Object(wpaService, wpaPath)
+	root := s.conn.Object(wpabus.Service, wpabus.Path)
 	var old dbus.ObjectPath
 	// The first call, not NameHasOwner: where wpa_supplicant is D-Bus
 	// activatable (Debian's package), it starts it.
-	err := root.CallWithContext(ctx, wpaService+".GetInterface", 0, s.link).Store(&old)
-	switch name := dbusErrorName(err); {
+	err := root.CallWithContext(ctx, wpabus.Service+".GetInterface", 0, s.link).Store(&old)
+	switch name := wpabus.ErrorName(err); {
 	case err == nil:
-		if err := root.CallWithContext(ctx, wpaService+".RemoveInterface", 0, old).Err; err != nil {
-			return fmt.Errorf("%w: cannot drop its former interface %s: %s", ErrDot1XNoSupplicant, s.link, dbusMessage(err))
+		if err := root.CallWithContext(ctx, wpabus.Service+".RemoveInterface", 0, old).Err; err != nil {
+			return fmt.Errorf("%w: cannot drop its former interface %s: %s", ErrDot1XNoSupplicant, s.link, wpabus.ErrorText(err))
 		}
-	case name == wpaService+".InterfaceUnknown":
+	case name == wpabus.Service+".InterfaceUnknown":
 	case name == "org.freedesktop.DBus.Error.ServiceUnknown" || name == "org.freedesktop.DBus.Error.NameHasNoOwner":
 		return fmt.Errorf("%w: it is not on the system bus (start it with -u)", ErrDot1XNoSupplicant)
 	default:
-		return fmt.Errorf("%w: %s", ErrDot1XNoSupplicant, dbusMessage(err))
+		return fmt.Errorf("%w: %s", ErrDot1XNoSupplicant, wpabus.ErrorText(err))
 	}
 	args := map[string]dbus.Variant{"Ifname": dbus.MakeVariant(s.link), "Driver": dbus.MakeVariant("wired")}
-	if err := root.CallWithContext(ctx, wpaService+".CreateInterface", 0, args).Store(&s.path); err != nil {
-		return fmt.Errorf("%w: cannot drive %s: %s", ErrDot1XNoSupplicant, s.link, dbusMessage(err))
+	if err := root.CallWithContext(ctx, wpabus.Service+".CreateInterface", 0, args).Store(&s.path); err != nil {
+		return fmt.Errorf("%w: cannot drive %s: %s", ErrDot1XNoSupplicant, s.link, wpabus.ErrorText(err))
 	}
-	obj := s.conn.Object(wpaService, s.path)
+	obj := s.conn.Object(wpabus.Service, s.path)
 	fail := func(what string, err error) error {
 		s.remove(ctx)
-		return fmt.Errorf("cannot %s on %s: %s", what, s.link, dbusMessage(err))
+		return fmt.Errorf("cannot %s on %s: %s", what, s.link, wpabus.ErrorText(err))
 	}
 	// Wired: no scanning, the driver "associates" at once.
-	if err := obj.CallWithContext(ctx, dbusProps+".Set", 0, wpaIface, "ApScan", dbus.MakeVariant(uint32(0))).Err; err != nil {
+	if err := obj.CallWithContext(ctx, wpabus.Props+".Set", 0, wpabus.Iface, "ApScan", dbus.MakeVariant(uint32(0))).Err; err != nil {
 		return fail("set ap_scan 0", err)
 	}
 	var netPath dbus.ObjectPath
-	if err := obj.CallWithContext(ctx, wpaIface+".AddNetwork", 0, dot1xNetworkArgs(cfg, s.password)).Store(&netPath); err != nil {
+	if err := obj.CallWithContext(ctx, wpabus.Iface+".AddNetwork", 0, dot1xNetworkArgs(cfg, s.password)).Store(&netPath); err != nil {
 		return fail("add the 802.1X network", err)
 	}
-	if err := obj.CallWithContext(ctx, wpaIface+".SelectNetwork", 0, netPath).Err; err != nil {
+	if err := obj.CallWithContext(ctx, wpabus.Iface+".SelectNetwork", 0, netPath).Err; err != nil {
 		return fail("select the 802.1X network", err)
 	}
 	var st dbus.Variant
-	if err := obj.CallWithContext(ctx, dbusProps+".Get", 0, wpaIface, "State").Store(&st); err != nil {
+	if err := obj.CallWithContext(ctx, wpabus.Props+".Get", 0, wpabus.Iface, "State").Store(&st); err != nil {
 		return fail("read the state", err)
 	}
 	s.log.Info("802.1X started", "eap", cfg.EAP, "path", s.path)
@@ -181,9 +183,9 @@ func (s *dot1xSession) attach(ctx context.Context) error {
 
 // remove drops the interface from wpa_supplicant (it sends EAPOL-Logoff).
 func (s *dot1xSession) remove(ctx context.Context) {
-	err := s.conn.Object(wpaService, wpaPath).CallWithContext(ctx, wpaService+".RemoveInterface", 0, s.path).Err
-	if err != nil && dbusErrorName(err) != wpaService+".InterfaceUnknown" {
-		s.log.Warn("cannot remove the interface from wpa_supplicant", "err", dbusMessage(err))
+	err := s.conn.Object(wpabus.Service, wpabus.Path).CallWithContext(ctx, wpabus.Service+".RemoveInterface", 0, s.path).Err
+	if err != nil && wpabus.ErrorName(err) != wpabus.Service+".InterfaceUnknown" {
+		s.log.Warn("cannot remove the interface from wpa_supplicant", "err", wpabus.ErrorText(err))
 	}
 }
 
@@ -276,7 +278,7 @@ func (s *dot1xSession) supplicantState(v any) {
 	}
 	s.st.Supplicant = st
 	switch st {
-	case WiFiStateCompleted:
+	case wpabus.StateCompleted:
 		// The port is open: wpa_supplicant reaches completed on EAP
 		// success (the EAP signal usually said so first).
 		if s.st.State != Dot1XAuthorized {
@@ -293,7 +295,7 @@ func (s *dot1xSession) supplicantState(v any) {
 func (s *dot1xSession) handle(sig *dbus.Signal) {
 	switch sig.Name {
 	case "org.freedesktop.DBus.NameOwnerChanged":
-		if len(sig.Body) != 3 || sig.Body[0] != wpaService {
+		if len(sig.Body) != 3 || sig.Body[0] != wpabus.Service {
 			return
 		}
 		if sig.Body[2] == "" {
@@ -302,7 +304,7 @@ func (s *dot1xSession) handle(sig *dbus.Signal) {
 			s.reattach()
 		}
 		return
-	case wpaService + ".InterfaceRemoved":
+	case wpabus.Service + ".InterfaceRemoved":
 		if len(sig.Body) == 1 && sig.Body[0] == s.path {
 			s.update(func() { s.set(Dot1XAbsent, "wpa_supplicant dropped the link") })
 		}
@@ -312,14 +314,14 @@ func (s *dot1xSession) handle(sig *dbus.Signal) {
 		return
 	}
 	switch sig.Name {
-	case dbusProps + ".PropertiesChanged":
-		if iface, _ := sig.Body[0].(string); iface == wpaIface {
+	case wpabus.Props + ".PropertiesChanged":
+		if iface, _ := sig.Body[0].(string); iface == wpabus.Iface {
 			changed, _ := sig.Body[1].(map[string]dbus.Variant)
 			if v, ok := changed["State"]; ok {
 				s.update(func() { s.supplicantState(v.Value()) })
 			}
 		}
-	case wpaIface + ".EAP":
+	case wpabus.Iface + ".EAP":
 		status, _ := sig.Body[0].(string)
 		param, _ := sig.Body[1].(string)
 		s.log.Debug("eap", "status", status, "parameter", param)
@@ -414,7 +416,7 @@ func (m *Manager) dot1xBus(ctx context.Context) (*dbus.Conn, error) {
 	sig := make(chan *dbus.Signal, 8)
 	conn.Signal(sig)
 	if err := conn.AddMatchSignalContext(ctx, dbus.WithMatchSender("org.freedesktop.DBus"),
-		dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, wpaService)); err != nil {
+		dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, wpabus.Service)); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("%w: cannot follow it on the bus: %w", ErrDot1XNoSupplicant, err)
 	}
@@ -429,7 +431,7 @@ func (m *Manager) dot1xBus(ctx context.Context) (*dbus.Conn, error) {
 // connection closes.
 func (m *Manager) followSupplicant(sig chan *dbus.Signal) {
 	for s := range sig {
-		if s.Name != "org.freedesktop.DBus.NameOwnerChanged" || len(s.Body) != 3 || s.Body[0] != wpaService {
+		if s.Name != "org.freedesktop.DBus.NameOwnerChanged" || len(s.Body) != 3 || s.Body[0] != wpabus.Service {
 			continue
 		}
 		if owner, _ := s.Body[2].(string); owner == "" {

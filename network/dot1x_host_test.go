@@ -24,6 +24,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/boxagent/boxagent/internal/testbus"
+	"github.com/boxagent/boxagent/internal/wpabus"
 )
 
 // The 802.1X tests: the lab's ISP namespace runs real hostapd with its
@@ -177,7 +178,7 @@ func (l *lab) runSupplicant(t testing.TB, addr string) (stop func()) {
 	conn, err := dbus.Connect(addr)
 	must(t, err)
 	defer conn.Close()
-	must(t, conn.AddMatchSignal(dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, wpaService)))
+	must(t, conn.AddMatchSignal(dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, wpabus.Service)))
 	sig := make(chan *dbus.Signal, 8)
 	conn.Signal(sig)
 	logf, err := os.OpenFile(filepath.Join(l.dir, "wpa_supplicant.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -205,7 +206,7 @@ func (l *lab) runSupplicant(t testing.TB, addr string) (stop func()) {
 	defer cancel()
 	for {
 		var has bool
-		must(t, conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.NameHasOwner", 0, wpaService).Store(&has))
+		must(t, conn.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.NameHasOwner", 0, wpabus.Service).Store(&has))
 		if has {
 			return stop
 		}
@@ -425,7 +426,7 @@ func TestHostDot1XFollowsAuthenticator(t *testing.T) {
 	m.mu.Unlock()
 	eapolStart := func() {
 		t.Helper()
-		must(t, sess.conn.Object(wpaService, sess.path).Call(wpaIface+".Reassociate", 0).Err)
+		must(t, sess.conn.Object(wpabus.Service, sess.path).Call(wpabus.Iface+".Reassociate", 0).Err)
 	}
 	reload([]byte(fmt.Sprintf("%q MD5 %q\n", md5User, "changed")))
 	eapolStart()

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/godbus/dbus/v5"
+
+	"github.com/boxagent/boxagent/internal/wpabus"
 )
 
 // TestDot1XSignals: the session's state from wpa_supplicant's signals,
@@ -13,14 +15,14 @@ import (
 func TestDot1XSignals(t *testing.T) {
 	const path = dbus.ObjectPath("/fi/w1/wpa_supplicant1/Interfaces/3")
 	eap := func(status, param string) *dbus.Signal {
-		return &dbus.Signal{Path: path, Name: wpaIface + ".EAP", Body: []any{status, param}}
+		return &dbus.Signal{Path: path, Name: wpabus.Iface + ".EAP", Body: []any{status, param}}
 	}
 	state := func(s string) *dbus.Signal {
-		return &dbus.Signal{Path: path, Name: dbusProps + ".PropertiesChanged",
-			Body: []any{wpaIface, map[string]dbus.Variant{"State": dbus.MakeVariant(s)}, []string{}}}
+		return &dbus.Signal{Path: path, Name: wpabus.Props + ".PropertiesChanged",
+			Body: []any{wpabus.Iface, map[string]dbus.Variant{"State": dbus.MakeVariant(s)}, []string{}}}
 	}
 	owner := func(new string) *dbus.Signal {
-		return &dbus.Signal{Path: "/org/freedesktop/DBus", Name: "org.freedesktop.DBus.NameOwnerChanged", Body: []any{wpaService, ":1.4", new}}
+		return &dbus.Signal{Path: "/org/freedesktop/DBus", Name: "org.freedesktop.DBus.NameOwnerChanged", Body: []any{wpabus.Service, ":1.4", new}}
 	}
 	type want struct{ state, method, reason string }
 	cases := []struct {
@@ -47,7 +49,7 @@ func TestDot1XSignals(t *testing.T) {
 			want{Dot1XStarting, "", "wpa_supplicant's link state is disconnected"}, 3},
 		{"wpa_supplicant leaves", []*dbus.Signal{eap("completion", "success"), owner("")},
 			want{Dot1XAbsent, "", "wpa_supplicant left the bus"}, 2},
-		{"another interface", []*dbus.Signal{{Path: path + "0", Name: wpaIface + ".EAP", Body: []any{"completion", "success"}}},
+		{"another interface", []*dbus.Signal{{Path: path + "0", Name: wpabus.Iface + ".EAP", Body: []any{"completion", "success"}}},
 			want{Dot1XStarting, "", ""}, 0},
 	}
 	for _, c := range cases {

@@ -17,7 +17,7 @@ const ipv4DevconfForceIGMPVersion = 17
 // /proc/sys read-only (ProtectKernelTunables), not netlink. ns is the
 // uplinks' namespace.
 func setIGMPVersion(ns netns.NsHandle, ifindex, version int) error {
-	return inNamespace(ns, func() error {
+	return InNamespace(ns, func() error {
 		req := nl.NewNetlinkRequest(unix.RTM_SETLINK, unix.NLM_F_ACK)
 		msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
 		msg.Index = int32(ifindex)

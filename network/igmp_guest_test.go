@@ -56,7 +56,7 @@ func CaptureIGMP(t testing.TB, ns netns.NsHandle) *IGMPCapture {
 	t.Helper()
 	c := &IGMPCapture{done: make(chan struct{}), more: make(chan struct{})}
 	var h *netlink.Handle
-	err := inNamespace(ns, func() error {
+	err := InNamespace(ns, func() error {
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, int(htons(unix.ETH_P_ALL)))
 		if err != nil {
 			return err

@@ -100,7 +100,7 @@ func setIPv6Sysctls(ns netns.NsHandle, link string, cfg IPv6) error {
 		// kernel's router solicitation follow the settings above.
 		set = append(set, kv{"disable_ipv6", "0"})
 	}
-	return inNamespace(ns, func() error {
+	return InNamespace(ns, func() error {
 		for _, s := range set {
 			p := filepath.Join(ipv6SysctlDir(link), s.k)
 			if err := os.WriteFile(p, []byte(s.v), 0); err != nil {
@@ -291,10 +291,10 @@ func (r *ipv6Runner) syncDNS(expiry *time.Timer) {
 }
 
 // follow subscribes to netlink updates in ns with subscribe (which must
-// close updates when done closes) and hands each to fn until ctx ends or
-// the subscription fails.
+// close updates when done closes), hands fn what list says exists
+// (nlist.go), then each update until ctx ends or the subscription fails.
 func follow[T any](ctx context.Context, ns netns.NsHandle, what string,
-	subscribe func(updates chan T, done chan struct{}, onErr func(error)) error, fn func(T)) error {
+	subscribe func(updates chan T, done chan struct{}, onErr func(error)) error, list func(netns.NsHandle) ([]T, error), fn func(T)) error {
 	updates := make(chan T, 64)
 	done := make(chan struct{})
 	failed := make(chan error, 1)
@@ -304,7 +304,7 @@ func follow[T any](ctx context.Context, ns netns.NsHandle, what string,
 		default:
 		}
 	}
-	if err := inNamespace(ns, func() error { return subscribe(updates, done, onErr) }); err != nil {
+	if err := InNamespace(ns, func() error { return subscribe(updates, done, onErr) }); err != nil {
 		return fmt.Errorf("cannot subscribe to %s: %w", what, err)
 	}
 	defer func() {
@@ -312,6 +312,13 @@ func follow[T any](ctx context.Context, ns netns.NsHandle, what string,
 		for range updates {
 		}
 	}()
+	now, err := list(ns)
+	if err != nil {
+		return fmt.Errorf("%s: cannot list: %w", what, err)
+	}
+	for _, u := range now {
+		fn(u)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -332,9 +339,9 @@ func follow[T any](ctx context.Context, ns netns.NsHandle, what string,
 // for the DHCPv6 client.
 func (r *ipv6Runner) watchAddrs(ctx context.Context) error {
 	sub := func(ch chan netlink.AddrUpdate, done chan struct{}, onErr func(error)) error {
-		return netlink.AddrSubscribeWithOptions(ch, done, netlink.AddrSubscribeOptions{ListExisting: true, ErrorCallback: onErr})
+		return netlink.AddrSubscribeWithOptions(ch, done, netlink.AddrSubscribeOptions{ErrorCallback: onErr})
 	}
-	return follow(ctx, r.ns, "address changes", sub, r.addrUpdate)
+	return follow(ctx, r.ns, "address changes", sub, existingAddrs, r.addrUpdate)
 }
 
 func (r *ipv6Runner) addrUpdate(u netlink.AddrUpdate) {
@@ -370,9 +377,9 @@ func (r *ipv6Runner) addrUpdate(u netlink.AddrUpdate) {
 // (the kernel's, from RAs).
 func (r *ipv6Runner) watchRoutes(ctx context.Context) error {
 	sub := func(ch chan netlink.RouteUpdate, done chan struct{}, onErr func(error)) error {
-		return netlink.RouteSubscribeWithOptions(ch, done, netlink.RouteSubscribeOptions{ListExisting: true, ErrorCallback: onErr})
+		return netlink.RouteSubscribeWithOptions(ch, done, netlink.RouteSubscribeOptions{ErrorCallback: onErr})
 	}
-	return follow(ctx, r.ns, "route changes", sub, func(u netlink.RouteUpdate) {
+	return follow(ctx, r.ns, "route changes", sub, existingRoutes, func(u netlink.RouteUpdate) {
 		if u.LinkIndex != r.ifindex || u.Family != unix.AF_INET6 || u.Dst != nil && !isZeroMask(u.Dst.Mask) {
 			return
 		}

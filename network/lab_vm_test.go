@@ -158,7 +158,7 @@ type tagCapture struct {
 func captureTags(t *testing.T, ns netns.NsHandle, link string) *tagCapture {
 	t.Helper()
 	c := &tagCapture{fd: -1, done: make(chan []uint16, 1)}
-	err := inNamespace(ns, func() error {
+	err := InNamespace(ns, func() error {
 		l, err := netlink.LinkByName(link)
 		if err != nil {
 			return err

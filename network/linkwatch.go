@@ -97,7 +97,6 @@ func (m *Manager) watchOnce(ctx context.Context, kick chan struct{}) (string, er
 	failed := make(chan error, 1)
 	var ignored atomic.Int64
 	opts := netlink.LinkSubscribeOptions{
-		ListExisting: true,
 		ErrorCallback: func(err error) {
 			// The library drops a message not from the kernel (another
 			// subscriber sending to the link group) or a netlink error
@@ -114,7 +113,7 @@ func (m *Manager) watchOnce(ctx context.Context, kick chan struct{}) (string, er
 			}
 		},
 	}
-	if err := inNamespace(m.ns, func() error { return netlink.LinkSubscribeWithOptions(updates, done, opts) }); err != nil {
+	if err := InNamespace(m.ns, func() error { return netlink.LinkSubscribeWithOptions(updates, done, opts) }); err != nil {
 		return "", fmt.Errorf("cannot subscribe to link changes: %w", err)
 	}
 	defer func() {
@@ -125,6 +124,18 @@ func (m *Manager) watchOnce(ctx context.Context, kick chan struct{}) (string, er
 			m.log.Debug("link watch: messages ignored", "count", n)
 		}
 	}()
+	now, err := existingLinks(m.ns)
+	if err != nil {
+		return "cannot list the links: " + err.Error(), nil
+	}
+	for _, u := range now {
+		if m.linkChanged(u) {
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():

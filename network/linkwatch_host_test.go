@@ -56,7 +56,7 @@ func TestHostWatchForeignSender(t *testing.T) {
 	// The second subscriber: a netlink socket in the box's namespace,
 	// joined to the link group, sending link messages to the group.
 	var fd int
-	must(t, inNamespace(l.box, func() error {
+	must(t, InNamespace(l.box, func() error {
 		var err error
 		fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 		if err != nil {

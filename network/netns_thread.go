@@ -7,6 +7,18 @@ import (
 	"github.com/vishvananda/netns"
 )
 
+// InNamespace runs fn on a fresh locked thread inside ns (or here, for
+// netns.None()). Sockets fn opens belong to ns for their life, whichever
+// thread uses them later: the uplinks' DHCP clients and watches open
+// theirs with it, and so does the setup hotspot's DHCP server (package
+// wifi).
+func InNamespace(ns netns.NsHandle, fn func() error) error {
+	if !ns.IsOpen() {
+		return fn()
+	}
+	return onThreadIn(ns, fn)
+}
+
 // onThreadIn runs fn on an OS thread of its own inside ns (in the agent's
 // own namespace when ns is not open) and returns fn's error. The thread is
 // given back to the runtime only once it is back in the namespace it came

@@ -14,6 +14,8 @@ import (
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/vishvananda/netns"
+
+	"github.com/boxagent/boxagent/internal/wpabus"
 )
 
 // Choices of the [network] pppd key: how pppd runs.
@@ -205,7 +207,7 @@ func (r *unitRunner) run(ctx context.Context, _ []string, password, out *os.File
 	defer func() { ln.Close(); <-served }()
 	job := make(chan string, 1)
 	if _, err = c.StartUnitContext(ctx, unit, "replace", job); err != nil {
-		if n := dbusErrorName(err); n == "org.freedesktop.DBus.Error.AccessDenied" || n == "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired" {
+		if n := wpabus.ErrorName(err); n == "org.freedesktop.DBus.Error.AccessDenied" || n == "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired" {
 			return fmt.Errorf("cannot start unit %s: systemd refused the agent's user (%v); the polkit rule of the package (50-boxagent.rules) grants it", unit, err)
 		}
 		return fmt.Errorf("cannot start unit %s: %w", unit, err)

@@ -56,7 +56,7 @@ var filterDHCPClient = []unix.SockFilter{
 // socket stays in ns for its life.
 func OpenRawConn(ns netns.NsHandle, ifindex int) (*RawConn, error) {
 	fd := -1
-	err := inNamespace(ns, func() error {
+	err := InNamespace(ns, func() error {
 		// Protocol 0 receives nothing until bind, so no packet slips in
 		// before the filter.
 		s, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
@@ -85,16 +85,6 @@ func OpenRawConn(ns netns.NsHandle, ifindex int) (*RawConn, error) {
 		return nil, fmt.Errorf("cannot use packet socket: %w", err)
 	}
 	return &RawConn{f: f, rc: rc, ifindex: ifindex, macs: map[netip.Addr]net.HardwareAddr{}}, nil
-}
-
-// inNamespace runs fn on a fresh locked thread inside ns (or here, for
-// netns.None()). Sockets fn opens belong to ns for their life, whichever
-// thread uses them later.
-func inNamespace(ns netns.NsHandle, fn func() error) error {
-	if !ns.IsOpen() {
-		return fn()
-	}
-	return onThreadIn(ns, fn)
 }
 
 // Send sends m in a UDP datagram from port 68 to dst port 67, from the

@@ -159,7 +159,8 @@ func TestResolvConfFile(t *testing.T) {
 func TestResolvConfUplinksAndWiFi(t *testing.T) {
 	wired := DNSSource{Link: "eth0.45", Method: MethodDHCP, Metric: 100, Servers: addrs("10.45.0.1"), Search: []string{"iptv.example"}}
 	static := DNSSource{Link: "eth1", Method: MethodStatic, Metric: 0, Servers: addrs("192.0.2.53"), Search: []string{"office.example", "IPTV.example."}}
-	wifi := DNSSource{Link: "wlan0", Method: "wifi dhcp", Metric: DefaultWiFiRouteMetric, Servers: addrs("10.78.0.1", "10.45.0.1"), Search: []string{"lab.example", "corp.example"}}
+	// The Wi-Fi link's lease at its default metric (wifi.DefaultRouteMetric).
+	wifi := DNSSource{Link: "wlan0", Method: "wifi dhcp", Metric: 600, Servers: addrs("10.78.0.1", "10.45.0.1"), Search: []string{"lab.example", "corp.example"}}
 	type step struct {
 		name string
 		do   func(r *ResolvConf) error

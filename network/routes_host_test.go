@@ -111,7 +111,7 @@ func TestHostIGMPVersion(t *testing.T) {
 	forced := func() string {
 		t.Helper()
 		var b []byte
-		must(t, inNamespace(l.box, func() (err error) {
+		must(t, InNamespace(l.box, func() (err error) {
 			b, err = os.ReadFile("/proc/sys/net/ipv4/conf/" + boxIf + "/force_igmp_version")
 			return err
 		}))

@@ -6,12 +6,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +17,7 @@ import (
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/deploy/vm"
 	"github.com/boxagent/boxagent/deploy/vm/guest"
+	"github.com/boxagent/boxagent/deploy/vm/guest/inproc"
 	"github.com/boxagent/boxagent/network"
 )
 
@@ -91,7 +89,7 @@ route_metric = 100
 	}
 }
 
-// guestAgent is `boxagent serve` run in-process on the board (startAgent)
+// guestAgent is `boxagent serve` run in-process on the board (inproc.StartAgent)
 // and its network events in order.
 type guestAgent struct {
 	t      *testing.T
@@ -100,13 +98,13 @@ type guestAgent struct {
 	net    chan network.UplinkEvent
 }
 
-// serveInGuest starts the agent as startAgent does and follows its net
+// serveInGuest starts the agent as inproc.StartAgent does and follows its net
 // events from its first; it stops at the test's end.
 func serveInGuest(t *testing.T, name, config string) *guestAgent {
 	t.Helper()
 	a := &guestAgent{t: t, net: make(chan network.UplinkEvent, 1000)}
 	var stop func()
-	a.socket, a.log, stop = startAgent(t, name, config)
+	a.socket, a.log, stop = inproc.StartAgent(t, name, config)
 	ctx, cancel := context.WithCancel(context.Background())
 	followed := make(chan struct{})
 	t.Cleanup(func() {
@@ -162,53 +160,4 @@ func dhcpBound(link string) func(network.UplinkEvent) bool {
 	return func(e network.UplinkEvent) bool {
 		return e.Kind == "dhcp" && e.DHCP != nil && e.DHCP.State == network.StateBound && (link == "" || e.Uplink == link)
 	}
-}
-
-// startAgent runs boxagent serve in-process with config under a new
-// root, its log boxagent-NAME.log in the test's log folder, and returns
-// once it notified READY=1; stop ends it.
-func startAgent(t *testing.T, name, config string) (socket, logPath string, stop func()) {
-	t.Helper()
-	root := t.TempDir()
-	guest.WriteAgentConfig(t, root, config)
-	// Readiness from sd_notify, as systemd would see it.
-	notifyPath := filepath.Join(t.TempDir(), "notify.sock")
-	nc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	t.Setenv("NOTIFY_SOCKET", notifyPath)
-	logPath = filepath.Join(guest.LogDir(t), "boxagent-"+name+".log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan int, 1)
-	go func() {
-		e := &cli.Env{Stdin: strings.NewReader(""), Stdout: logf, Stderr: logf, Getenv: os.Getenv}
-		served <- cli.Run(ctx, e, []string{"serve", "--root", root, "--listen", "127.0.0.1:0", "--log-level", "debug"})
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			<-served
-			logf.Close()
-		})
-	}
-	nc.SetReadDeadline(time.Now().Add(30 * time.Second))
-	buf := make([]byte, 4096)
-	for {
-		n, err := nc.Read(buf)
-		if err != nil {
-			stop()
-			t.Fatalf("no READY=1 from the agent: %v", err)
-		}
-		if strings.Contains(string(buf[:n]), "READY=1") {
-			break
-		}
-	}
-	return filepath.Join(root, "run/boxagent/api.sock"), logPath, stop
 }

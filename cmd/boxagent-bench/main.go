@@ -39,6 +39,9 @@ func main() {
 		}
 		return
 	}
+	if err := ownNetns(); err != nil {
+		log.Fatalf("boxagent-bench: %v", err)
+	}
 	var o options
 	flag.StringVar(&o.bin, "bin", "bin/boxagent", "the boxagent binary to measure")
 	flag.StringVar(&o.crossDir, "cross-dir", "bin", "folder with boxagent-linux-<arch> binaries")
@@ -175,6 +178,8 @@ func header(r *report, o options) {
 	r.add("Written by `make bench` (cmd/boxagent-bench) on %s from %s: %s, %d CPUs, %s, %s, load %s at the start.",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), commit, host, runtime.NumCPU(), cpuModel(), runtime.Version(),
 		strings.Join(strings.Fields(string(load))[:3], " "))
+	r.add("")
+	r.add("%s", netnsNote())
 	r.add("")
 	r.add("Every figure below was measured in that one run. Timed figures stand beside a floor or a peer, run interleaved round by round (%d rounds unless said), as min / median / max; the ratio is of the medians. The **floor** is the least a Go program doing this job can be: net/http on a unix socket answering `GET /api/v1/status` with the agent's own answer, nothing else (this binary run again).", o.rounds)
 	r.add("")

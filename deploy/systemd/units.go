@@ -57,6 +57,14 @@ func Units() map[string][]byte {
 	return m
 }
 
+// UnitDirs are the folders systemd's system manager reads unit files
+// from, the administrator's first: a unit found in an earlier one is the
+// one that counts. They are absolute paths on the box; in an image they
+// stand under its root.
+func UnitDirs() []string {
+	return []string{"/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"}
+}
+
 // Unit is a parsed unit file: section → key → values, in file order. A
 // key given several times has several values; an empty assignment resets
 // the list, as systemd does for list settings.

@@ -21,7 +21,7 @@ BIN ?= bin
 # cmac(aes)) while hci0's Reset waited its 2 s. deploy/vm/guest does that
 # before btvirt starts, waits for the kernel's MGMT Index Added of both
 # controllers and restarts btvirt, logged, if one still fails (StartBtvirt).
-LAB_PKGS    ?= ./deploy/vm/... ./internal/kernelhash ./audio ./network ./firmware ./deploy/systemd ./bluetooth
+LAB_PKGS    ?= ./deploy/vm/... ./internal/kernelhash ./audio ./network ./wifi ./firmware ./deploy/systemd ./bluetooth
 LAB_TIMEOUT ?= 20m
 
 .PHONY: lab-deps lab-deps-armhf test-lab test-lab-armhf test-day-armhf demo

@@ -1,6 +1,6 @@
 package apitype
 
-import "github.com/boxagent/boxagent/network"
+import "github.com/boxagent/boxagent/wifi"
 
 // NetRenewRequest is the body of POST /api/v1/net/renew.
 type NetRenewRequest struct {
@@ -27,6 +27,6 @@ type WiFiForgetRequest struct {
 
 // WiFiStatus answers GET /api/v1/wifi: the station and the setup hotspot.
 type WiFiStatus struct {
-	network.WiFiStatus
-	Setup network.WiFiSetupStatus `json:"setup"`
+	wifi.Status
+	Setup wifi.SetupStatus `json:"setup"`
 }

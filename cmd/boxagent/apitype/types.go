@@ -58,7 +58,6 @@ const (
 	StateDegraded = "degraded"
 	StateFailed   = "failed"
 	StateAbsent   = "absent"
-	StateNotBuilt = "not_built"
 )
 
 // Subsystem is the health of one part of the agent.

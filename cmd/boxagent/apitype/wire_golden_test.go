@@ -15,7 +15,7 @@ import (
 	"github.com/boxagent/boxagent/board"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 	"github.com/boxagent/boxagent/firmware"
-	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/wifi"
 )
 
 var updateWire = flag.Bool("update-wire", false, "rewrite testdata/wire.golden")
@@ -112,7 +112,7 @@ func wireSamples() []wireSample {
 		{name: "NetRenewRequest", request: true, filled: NetRenewRequest{Link: "eth0.45"}},
 		{name: "NetRenewResult", filled: NetRenewResult{Link: "eth0.45", State: "renewing"}},
 		{name: "WiFiForgetRequest", request: true, filled: WiFiForgetRequest{SSID: "home"}},
-		{name: "WiFiStatus", filled: WiFiStatus{WiFiStatus: network.WiFiStatus{Interface: "wlan0", State: "completed"}, Setup: network.WiFiSetupStatus{State: "off", SSID: "boxagent-setup"}}},
+		{name: "WiFiStatus", filled: WiFiStatus{Status: wifi.Status{Interface: "wlan0", State: "completed"}, Setup: wifi.SetupStatus{State: "off", SSID: "boxagent-setup"}}},
 		{name: "FWStatus", filled: FWStatus{Board: "virtual-board", Recovery: board.Firmware{Method: board.FirmwareUSBStick, Package: "update.zip"},
 			Sticks: []firmware.Stick{{Name: "sda"}}, Artifacts: []firmware.Artifact{art}, Staged: &art,
 			Mounts: map[string][]FWMount{"sda": {{Device: "sda1", Dir: "/media/sda1", ReadOnly: true, Free: &free}}}}},

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -148,19 +147,36 @@ func flagHelp(f *pflag.Flag) string {
 	return fmt.Sprintf("%s (default %s)", usage, f.DefValue)
 }
 
-// optionDash is a - that starts an option (-h, --json): a minus sign in
-// roff (\-), so that it can be copied from the page; other hyphens stay.
-var optionDash = regexp.MustCompile(`(^|[\s\[(|'"=])-+`)
+// optionDashes writes the dashes that start an option (-h, --json) as
+// roff's minus sign, \-, so that the option can be copied from the page:
+// a run of '-' at the start of s or after white space (space, \t, \n,
+// \f, \r) or one of [(|'"=. Other hyphens stay.
+func optionDashes(s string) string {
+	var b strings.Builder
+	option := false
+	for i := 0; i < len(s); i++ {
+		if s[i] != '-' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i == 0 || s[i-1] != '-' {
+			option = i == 0 || strings.IndexByte(" \t\n\f\r[(|'\"=", s[i-1]) >= 0
+		}
+		if option {
+			b.WriteString(`\-`)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	return b.String()
+}
 
 // roffText escapes help text for roff: backslashes, a control character
 // at the start of a line, options' dashes, and every non-ASCII character
 // as a named glyph, so the page renders the same in any locale.
 func roffText(s string) string {
 	s = strings.ReplaceAll(s, `\`, `\e`)
-	s = optionDash.ReplaceAllStringFunc(s, func(m string) string {
-		dashes := strings.TrimLeft(m, "\t\n\v\f\r [(|'\"=")
-		return m[:len(m)-len(dashes)] + strings.Repeat(`\-`, len(dashes))
-	})
+	s = optionDashes(s)
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {
 		if strings.HasPrefix(l, ".") || strings.HasPrefix(l, "'") {

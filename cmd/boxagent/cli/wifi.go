@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
-	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/wifi"
 )
 
 func wifiCmd() *Command {
@@ -113,7 +113,7 @@ func wifiStatus(ctx context.Context, e *Env, o *Opts) error {
 	return printWiFiStatus(e, st)
 }
 
-func printWiFiStatus(e *Env, st network.WiFiStatus) error {
+func printWiFiStatus(e *Env, st wifi.Status) error {
 	t := newTable(e.Stdout)
 	t.row("interface:", st.Interface)
 	t.row("state:", st.State)
@@ -191,7 +191,7 @@ func wifiScan(ctx context.Context, e *Env, o *Opts) error {
 }
 
 func wifiConnect(ctx context.Context, e *Env, o *Opts, ssid string) error {
-	n := network.WiFiNetwork{SSID: ssid, Hidden: *o.values["hidden"].(*bool), Security: *o.values["security"].(*string)}
+	n := wifi.Network{SSID: ssid, Hidden: *o.values["hidden"].(*bool), Security: *o.values["security"].(*string)}
 	if *o.values["psk-stdin"].(*bool) || *o.values["password-stdin"].(*bool) {
 		line, err := readSecret(e, fmt.Sprintf("password for %q: ", ssid))
 		if err != nil {
@@ -204,7 +204,7 @@ func wifiConnect(ctx context.Context, e *Env, o *Opts, ssid string) error {
 	}
 	// Refused here with the daemon's own words, before anything changes.
 	if err := n.Validate(); err != nil {
-		var fe *network.WiFiFieldError
+		var fe *wifi.FieldError
 		if errors.As(err, &fe) {
 			return usagef("%s: %s", fe.Key, fe.Msg)
 		}

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/wifi"
 )
 
 // wifiSetup is `boxagent wifi setup start|stop|status`: the setup
@@ -41,7 +41,7 @@ func wifiSetup(ctx context.Context, e *Env, o *Opts, args []string) error {
 	return printWiFiSetup(e, st)
 }
 
-func printWiFiSetup(e *Env, st network.WiFiSetupStatus) error {
+func printWiFiSetup(e *Env, st wifi.SetupStatus) error {
 	t := newTable(e.Stdout)
 	t.row("hotspot:", st.State)
 	if st.SSID != "" {

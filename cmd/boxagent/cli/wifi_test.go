@@ -11,7 +11,7 @@ import (
 	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/cli"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
-	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/wifi"
 )
 
 // runWiFi runs a wifi command in-process with stdin.
@@ -65,12 +65,12 @@ func TestWiFiWithoutRadio(t *testing.T) {
 		t.Errorf("wifi status: exit %d, %q; want 1 and wifi.absent", code, stderr)
 	}
 	ctx := context.Background()
-	_, _, err := p.client().WiFiConnect(ctx, network.WiFiNetwork{SSID: "home", PSK: "secret!"})
+	_, _, err := p.client().WiFiConnect(ctx, wifi.Network{SSID: "home", PSK: "secret!"})
 	var ae *apitype.Error
 	if !errors.As(err, &ae) || ae.Status != 400 || ae.Code != "wifi.invalid" || !strings.HasPrefix(ae.Message, "psk: ") {
 		t.Errorf("connect with a 7-character PSK = %#v", err)
 	}
-	_, _, err = p.client().WiFiConnect(ctx, network.WiFiNetwork{SSID: "home", PSK: "secret password"})
+	_, _, err = p.client().WiFiConnect(ctx, wifi.Network{SSID: "home", PSK: "secret password"})
 	if !errors.As(err, &ae) || ae.Code != "wifi.absent" {
 		t.Errorf("connect without Wi-Fi = %v", err)
 	}

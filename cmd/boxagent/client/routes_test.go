@@ -11,6 +11,7 @@ import (
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/wifi"
 )
 
 // TestCallsAreRoutes: every call of the client is a row of the API's
@@ -62,7 +63,7 @@ func TestCallsAreRoutes(t *testing.T) {
 		"NetUplinkDel":   func(c *Client) (any, error) { r, _, err := c.NetUplinkDel(ctx, "eth0.45"); return r, err },
 		"WiFiStatus":     func(c *Client) (any, error) { return c.WiFiStatus(ctx) },
 		"WiFiScan":       func(c *Client) (any, error) { r, _, err := c.WiFiScan(ctx, nil); return r, err },
-		"WiFiConnect":    func(c *Client) (any, error) { r, _, err := c.WiFiConnect(ctx, network.WiFiNetwork{}); return r, err },
+		"WiFiConnect":    func(c *Client) (any, error) { r, _, err := c.WiFiConnect(ctx, wifi.Network{}); return r, err },
 		"WiFiForget":     func(c *Client) (any, error) { r, _, err := c.WiFiForget(ctx, "home"); return r, err },
 		"WiFiSetup":      func(c *Client) (any, error) { return c.WiFiSetup(ctx) },
 		"WiFiSetupStart": func(c *Client) (any, error) { r, _, err := c.WiFiSetupStart(ctx); return r, err },

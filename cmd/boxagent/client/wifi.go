@@ -5,34 +5,34 @@ import (
 
 	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
-	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/wifi"
 )
 
 // WiFiStatus returns the Wi-Fi interface's state, the network it is on
 // and, when connected, a fresh signal reading.
-func (c *Client) WiFiStatus(ctx context.Context) (network.WiFiStatus, error) {
-	return get[network.WiFiStatus](ctx, c, "/api/v1/wifi")
+func (c *Client) WiFiStatus(ctx context.Context) (wifi.Status, error) {
+	return get[wifi.Status](ctx, c, "/api/v1/wifi")
 }
 
 // WiFiScan scans and returns the networks in range, strongest first, with
 // the finished operation. progress, if not nil, gets the operation's
 // progress messages.
-func (c *Client) WiFiScan(ctx context.Context, progress func(string)) ([]network.WiFiBSS, journal.Operation, error) {
+func (c *Client) WiFiScan(ctx context.Context, progress func(string)) ([]wifi.BSS, journal.Operation, error) {
 	var each func(journal.Progress)
 	if progress != nil {
 		each = func(p journal.Progress) { progress(p.Message) }
 	}
-	return result[[]network.WiFiBSS](c.runOperation(ctx, "/api/v1/wifi/scan", nil, each))
+	return result[[]wifi.BSS](c.runOperation(ctx, "/api/v1/wifi/scan", nil, each))
 }
 
 // WiFiConnect joins a network and returns once it is joined or has
 // failed. The PSK goes to the daemon only; the journal keeps a
 // fingerprint of it.
-func (c *Client) WiFiConnect(ctx context.Context, n network.WiFiNetwork) (network.WiFiStatus, journal.Operation, error) {
-	return result[network.WiFiStatus](c.postOperation(ctx, "/api/v1/wifi/connect", n))
+func (c *Client) WiFiConnect(ctx context.Context, n wifi.Network) (wifi.Status, journal.Operation, error) {
+	return result[wifi.Status](c.postOperation(ctx, "/api/v1/wifi/connect", n))
 }
 
 // WiFiForget removes a known network from wpa_supplicant.
-func (c *Client) WiFiForget(ctx context.Context, ssid string) (network.WiFiStatus, journal.Operation, error) {
-	return result[network.WiFiStatus](c.postOperation(ctx, "/api/v1/wifi/forget", apitype.WiFiForgetRequest{SSID: ssid}))
+func (c *Client) WiFiForget(ctx context.Context, ssid string) (wifi.Status, journal.Operation, error) {
+	return result[wifi.Status](c.postOperation(ctx, "/api/v1/wifi/forget", apitype.WiFiForgetRequest{SSID: ssid}))
 }

@@ -14,14 +14,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 
 	toml "github.com/pelletier/go-toml/v2"
 
 	"github.com/boxagent/boxagent/audio"
 	"github.com/boxagent/boxagent/bluetooth"
+	"github.com/boxagent/boxagent/board"
 	"github.com/boxagent/boxagent/firmware"
 	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/wifi"
 )
 
 // Config is the whole file.
@@ -39,7 +40,7 @@ type Config struct {
 
 	// WiFi is [wifi] with the saved networks, [[wifi.network]]; nil
 	// when the file has no such table.
-	WiFi *network.WiFiConfig `toml:"wifi" json:"wifi,omitempty"`
+	WiFi *wifi.Config `toml:"wifi" json:"wifi,omitempty"`
 
 	Firmware *firmware.Config `toml:"firmware" json:"firmware,omitempty"` // [firmware]: keys, keep_artifacts; nil when absent
 
@@ -71,12 +72,10 @@ func Default() *Config {
 	}
 }
 
-var profileID = regexp.MustCompile(`^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$`)
-
 // Validate checks the top-level keys. Whether a board id is known is for
 // board detection to say: extra profiles live outside this file.
 func (c *Config) Validate() error {
-	if c.Board != BoardAuto && !profileID.MatchString(c.Board) {
+	if c.Board != BoardAuto && !board.ValidID(c.Board) {
 		return FieldErrorf("board", "%q is neither %q nor a profile id (lowercase letters, digits, '-' and '_')", c.Board, BoardAuto)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/boxagent/boxagent/bluetooth"
 	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/wifi"
 )
 
 // TestConcurrentEditsLoseNothing runs 100 edits at once from four kinds of
@@ -33,7 +34,7 @@ func TestConcurrentEditsLoseNothing(t *testing.T) {
 		wg.Add(4)
 		go func() {
 			defer wg.Done()
-			_, err := SaveWiFiNetworks(path, addNetwork(network.WiFiNetwork{SSID: fmt.Sprintf("new%d", i), PSK: "new password"}))
+			_, err := SaveWiFiNetworks(path, addNetwork(wifi.Network{SSID: fmt.Sprintf("new%d", i), PSK: "new password"}))
 			errs <- err
 		}()
 		go func() {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -161,22 +160,44 @@ func decodeMsg(de *toml.DecodeError) string {
 	return strings.TrimPrefix(de.Error(), "toml: ")
 }
 
-var (
-	reMismatch = regexp.MustCompile(`^cannot decode TOML (\S+(?: table)?) into `)
-	reDefined  = regexp.MustCompile(`^key .* is already defined$`)
-)
+// mismatchType is the TOML type the decoder names in "cannot decode
+// TOML string into struct field …": the word after "cannot decode TOML "
+// (a run of bytes that are not white space: space, \t, \n, \f or \r),
+// with " table" when it follows ("inline table"), then " into ".
+func mismatchType(msg string) (string, bool) {
+	rest, ok := strings.CutPrefix(msg, "cannot decode TOML ")
+	n := strings.IndexAny(rest, " \t\n\f\r")
+	if !ok || n < 1 {
+		return "", false
+	}
+	switch word, rest := rest[:n], rest[n:]; {
+	case strings.HasPrefix(rest, " table into "):
+		return word + " table", true
+	case strings.HasPrefix(rest, " into "):
+		return word, true
+	}
+	return "", false
+}
+
+// definedTwice reports the decoder's "key … is already defined": "key ",
+// anything without a newline, " is already defined", the end.
+func definedTwice(msg string) bool {
+	const head, tail = "key ", " is already defined"
+	return len(msg) >= len(head)+len(tail) && strings.HasPrefix(msg, head) && strings.HasSuffix(msg, tail) &&
+		!strings.Contains(msg[len(head):len(msg)-len(tail)], "\n")
+}
 
 // rephrase says the decoder's messages in the file's words rather than
 // Go's: "want an integer, not a string" rather than "cannot decode TOML
 // string into struct field config.Journal.Keep of type int".
 func rephrase(msg string, v any, key []string) string {
-	if m := reMismatch.FindStringSubmatch(msg); m != nil {
+	if typ, ok := mismatchType(msg); ok {
 		if t, ok := typeAt(reflect.TypeOf(v), key); ok {
-			return fmt.Sprintf("want %s, not %s", kindWords(t), tomlWords(m[1]))
+			return fmt.Sprintf("want %s, not %s", kindWords(t), tomlWords(typ))
 		}
 		return msg
 	}
-	if reDefined.MatchString(msg) {
+	if definedTwice(msg) {
 		return "defined twice"
 	}
 	return msg

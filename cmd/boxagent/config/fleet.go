@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
-	"regexp"
 	"strings"
 )
 
@@ -56,12 +55,32 @@ const (
 	MaxFleetKeepalive     = 3600
 )
 
-// fleetName is an id, a group or a topic level: no MQTT wildcards or
-// separators, short enough for a topic.
-var fleetName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+// ValidFleetName reports whether s can be a fleet id, a group or a topic
+// level: 1 to 64 ASCII letters, digits, '_', '.' and '-', the first a
+// letter or a digit. So it holds no MQTT wildcard or separator and is
+// short enough for a topic. The fleet link checks a certificate's CN
+// with it.
+func ValidFleetName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || i > 0 && (c == '_' || c == '.' || c == '-')) {
+			return false
+		}
+	}
+	return len(s) >= 1 && len(s) <= 64
+}
 
-// fleetRoute is "METHOD /api/v1/…".
-var fleetRoute = regexp.MustCompile(`^(GET|POST|DELETE) /api/v1/[A-Za-z0-9_./{}-]+$`)
+// validFleetRoute reports whether s is "METHOD /api/v1/path": GET, POST
+// or DELETE, one space, and a path below /api/v1/ of at least one ASCII
+// letter, digit or any of "_./{}-".
+func validFleetRoute(s string) bool {
+	method, path, _ := strings.Cut(s, " ")
+	path, api := strings.CutPrefix(path, "/api/v1/")
+	return (method == "GET" || method == "POST" || method == "DELETE") && api && path != "" &&
+		!strings.ContainsFunc(path, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_./{}-", r))
+		})
+}
 
 // Validate checks [fleet] whole.
 func (f Fleet) Validate() error {
@@ -85,7 +104,7 @@ func (f Fleet) Validate() error {
 	if f.ID == "" && f.Cert == "" {
 		errs = append(errs, FieldErrorf("id", "without a client certificate the box needs an id"))
 	}
-	if f.ID != "" && !fleetName.MatchString(f.ID) {
+	if f.ID != "" && !ValidFleetName(f.ID) {
 		errs = append(errs, FieldErrorf("id", "%q is not an id (letters, digits, '.', '_', '-'; 64 at most)", f.ID))
 	}
 	if f.Password != "" && f.Username == "" {
@@ -93,19 +112,19 @@ func (f Fleet) Validate() error {
 	}
 	if f.Prefix != "" {
 		for _, level := range strings.Split(f.Prefix, "/") {
-			if !fleetName.MatchString(level) {
+			if !ValidFleetName(level) {
 				errs = append(errs, FieldErrorf("prefix", "%q is not a topic prefix (levels of letters, digits, '.', '_', '-' joined by '/')", f.Prefix))
 				break
 			}
 		}
 	}
 	for i, g := range f.Groups {
-		if !fleetName.MatchString(g) {
+		if !ValidFleetName(g) {
 			errs = append(errs, FieldErrorf(fmt.Sprintf("groups[%d]", i), "%q is not a group name (letters, digits, '.', '_', '-')", g))
 		}
 	}
 	for i, r := range f.Routes {
-		if !fleetRoute.MatchString(r) {
+		if !validFleetRoute(r) {
 			errs = append(errs, FieldErrorf(fmt.Sprintf("routes[%d]", i), "%q is not \"METHOD /api/v1/path\" (GET, POST or DELETE)", r))
 		} else if r == "GET /api/v1/events" {
 			errs = append(errs, FieldErrorf(fmt.Sprintf("routes[%d]", i), "the event stream is not a command: the link publishes operations itself"))

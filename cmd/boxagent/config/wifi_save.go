@@ -9,7 +9,7 @@ import (
 	toml "github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
 
-	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/wifi"
 )
 
 // SaveWiFiNetworks changes the [[wifi.network]] entries of the config
@@ -24,19 +24,19 @@ import (
 // atomically (temporary file, fsync, rename, fsync of the folder), mode
 // 0600: it holds the keys. An invalid file is refused and left alone. A
 // missing file is created.
-func SaveWiFiNetworks(path string, update func([]network.WiFiNetwork) []network.WiFiNetwork) (*Config, error) {
+func SaveWiFiNetworks(path string, update func([]wifi.Network) []wifi.Network) (*Config, error) {
 	return Edit(path, func(data []byte, old *Config) ([]byte, error) {
 		want := *old
-		wifi := network.WiFiConfig{}
+		section := wifi.Config{}
 		if old.WiFi != nil {
-			wifi = *old.WiFi
+			section = *old.WiFi
 		}
-		wifi.Networks = update(slices.Clone(wifi.Networks))
-		want.WiFi = &wifi
-		if err := wifi.ValidateAll(); err != nil {
+		section.Networks = update(slices.Clone(section.Networks))
+		want.WiFi = &section
+		if err := section.ValidateAll(); err != nil {
 			return nil, err
 		}
-		text, err := editWiFiNetworks(data, wifi.Networks)
+		text, err := editWiFiNetworks(data, section.Networks)
 		if err == nil {
 			err = sameConfig(path, text, &want)
 		}
@@ -77,7 +77,7 @@ type savedNetwork struct {
 
 // editWiFiNetworks replaces the [[wifi.network]] tables of a TOML
 // document with nets, keeping everything else byte for byte.
-func editWiFiNetworks(data []byte, nets []network.WiFiNetwork) ([]byte, error) {
+func editWiFiNetworks(data []byte, nets []wifi.Network) ([]byte, error) {
 	var blocks bytes.Buffer
 	for _, n := range nets {
 		body, err := toml.Marshal(savedNetwork{n.SSID, n.PSK, n.Security, n.Hidden, n.Priority})

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/wifi"
 )
 
 const savedFile = `# the box in the office
@@ -35,16 +35,16 @@ psk = "old-password"
 keep_artifacts = 3
 `
 
-func addNetwork(n network.WiFiNetwork) func([]network.WiFiNetwork) []network.WiFiNetwork {
-	return func(nets []network.WiFiNetwork) []network.WiFiNetwork {
-		nets = slices.DeleteFunc(nets, func(o network.WiFiNetwork) bool { return o.SSID == n.SSID })
+func addNetwork(n wifi.Network) func([]wifi.Network) []wifi.Network {
+	return func(nets []wifi.Network) []wifi.Network {
+		nets = slices.DeleteFunc(nets, func(o wifi.Network) bool { return o.SSID == n.SSID })
 		return append(nets, n)
 	}
 }
 
-func removeNetwork(ssid string) func([]network.WiFiNetwork) []network.WiFiNetwork {
-	return func(nets []network.WiFiNetwork) []network.WiFiNetwork {
-		return slices.DeleteFunc(nets, func(o network.WiFiNetwork) bool { return o.SSID == ssid })
+func removeNetwork(ssid string) func([]wifi.Network) []wifi.Network {
+	return func(nets []wifi.Network) []wifi.Network {
+		return slices.DeleteFunc(nets, func(o wifi.Network) bool { return o.SSID == ssid })
 	}
 }
 
@@ -54,7 +54,7 @@ func TestSaveWiFiNetworksKeepsTheRest(t *testing.T) {
 	if err := os.WriteFile(path, []byte(savedFile), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := SaveWiFiNetworks(path, addNetwork(network.WiFiNetwork{SSID: "home", PSK: "home password", Priority: 3}))
+	cfg, err := SaveWiFiNetworks(path, addNetwork(wifi.Network{SSID: "home", PSK: "home password", Priority: 3}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func ssids(c *Config) string {
 
 func TestSaveWiFiNetworksNewFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "etc/boxagent/config.toml")
-	cfg, err := SaveWiFiNetworks(path, addNetwork(network.WiFiNetwork{SSID: "home", PSK: "home password"}))
+	cfg, err := SaveWiFiNetworks(path, addNetwork(wifi.Network{SSID: "home", PSK: "home password"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestSaveWiFiNetworksNewFile(t *testing.T) {
 func TestSaveWiFiNetworksInlineIsRewritten(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.toml")
 	os.WriteFile(path, []byte("# gone after the rewrite\nwifi = { interface = \"wlan0\", network = [{ ssid = \"a\", psk = \"aaaaaaaa\" }] }\n"), 0o600)
-	cfg, err := SaveWiFiNetworks(path, addNetwork(network.WiFiNetwork{SSID: "b", PSK: "bbbbbbbb"}))
+	cfg, err := SaveWiFiNetworks(path, addNetwork(wifi.Network{SSID: "b", PSK: "bbbbbbbb"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,11 +133,11 @@ func TestSaveWiFiNetworksRefuses(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config.toml")
 	bad := "[journal]\nkeep = 1\n"
 	os.WriteFile(path, []byte(bad), 0o600)
-	if _, err := SaveWiFiNetworks(path, addNetwork(network.WiFiNetwork{SSID: "b", PSK: "bbbbbbbb"})); err == nil || !strings.Contains(err.Error(), "journal.keep") {
+	if _, err := SaveWiFiNetworks(path, addNetwork(wifi.Network{SSID: "b", PSK: "bbbbbbbb"})); err == nil || !strings.Contains(err.Error(), "journal.keep") {
 		t.Errorf("an invalid file: %v", err)
 	}
 	os.WriteFile(path, []byte(savedFile), 0o600)
-	if _, err := SaveWiFiNetworks(path, addNetwork(network.WiFiNetwork{SSID: "b", PSK: "short"})); err == nil || !strings.Contains(err.Error(), "too short") {
+	if _, err := SaveWiFiNetworks(path, addNetwork(wifi.Network{SSID: "b", PSK: "short"})); err == nil || !strings.Contains(err.Error(), "too short") {
 		t.Errorf("a bad psk: %v", err)
 	}
 	if b, _ := os.ReadFile(path); string(b) != savedFile {

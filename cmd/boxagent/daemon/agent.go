@@ -151,22 +151,14 @@ func (a *agent) Status(ctx context.Context) apitype.Status {
 	}
 }
 
-// subsystems reports each part's health. Parts not built yet say so
-// rather than pretend to be fine.
+// subsystems reports each part's health.
 func (a *agent) subsystems() []apitype.Subsystem {
 	subs := []apitype.Subsystem{
 		{Name: "api", State: apitype.StateOK},
 		a.journalHealth(),
 	}
-	built := map[string]bool{}
 	for _, d := range a.domains {
 		subs = append(subs, d.Health())
-		built[d.Name()] = true
-	}
-	for _, name := range plannedDomains {
-		if !built[name] {
-			subs = append(subs, apitype.Subsystem{Name: name, State: apitype.StateNotBuilt, Detail: "not built yet"})
-		}
 	}
 	return subs
 }

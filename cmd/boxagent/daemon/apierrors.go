@@ -12,6 +12,7 @@ import (
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/firmware"
 	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/wifi"
 )
 
 // The agent's one error → API code table. The domain packages return
@@ -101,7 +102,7 @@ var bluetoothCodes = func() errorCodes {
 // mapWiFiError: a field of a network that does not validate names its
 // key; the rest by the table.
 func mapWiFiError(err error) *apitype.Error {
-	var fe *network.WiFiFieldError
+	var fe *wifi.FieldError
 	if errors.As(err, &fe) {
 		return localapi.Errorf(http.StatusBadRequest, "wifi.invalid", fe.Key+": "+fe.Msg, "")
 	}
@@ -109,15 +110,15 @@ func mapWiFiError(err error) *apitype.Error {
 }
 
 var wifiCodes = errorCodes{
-	{network.ErrWiFiWrongPassword, http.StatusUnauthorized, "wifi.wrong_password", "check the password and try again: boxagent wifi connect SSID --psk-stdin"},
-	{network.ErrWiFiNotFound, http.StatusNotFound, "wifi.not_found", "boxagent wifi scan lists the networks in range; a hidden network needs --hidden"},
-	{network.ErrWiFiRejected, http.StatusBadGateway, "wifi.rejected", "the access point refused the box: check its MAC filter and station limit"},
-	{network.ErrWiFiTimeout, http.StatusGatewayTimeout, "wifi.timeout", "move the box closer to the access point, then try again"},
-	{network.ErrWiFiUnknown, http.StatusNotFound, "wifi.unknown.not_found", "boxagent wifi status lists the known networks"},
-	{network.ErrWiFiNotConnected, http.StatusConflict, "wifi.not_connected", ""},
-	{network.ErrWiFiScanFailed, http.StatusBadGateway, "wifi.scan_failed", "try again in a few seconds"},
-	{network.ErrWiFiNoSupplicant, http.StatusServiceUnavailable, "wifi.absent", "systemctl enable --now wpa_supplicant (it must run with -u)"},
-	{network.ErrWiFiNoInterface, http.StatusServiceUnavailable, "wifi.absent", "boxagent doctor says which interface is used"},
+	{wifi.ErrWrongPassword, http.StatusUnauthorized, "wifi.wrong_password", "check the password and try again: boxagent wifi connect SSID --psk-stdin"},
+	{wifi.ErrNotFound, http.StatusNotFound, "wifi.not_found", "boxagent wifi scan lists the networks in range; a hidden network needs --hidden"},
+	{wifi.ErrRejected, http.StatusBadGateway, "wifi.rejected", "the access point refused the box: check its MAC filter and station limit"},
+	{wifi.ErrTimeout, http.StatusGatewayTimeout, "wifi.timeout", "move the box closer to the access point, then try again"},
+	{wifi.ErrUnknownNetwork, http.StatusNotFound, "wifi.unknown.not_found", "boxagent wifi status lists the known networks"},
+	{wifi.ErrNotConnected, http.StatusConflict, "wifi.not_connected", ""},
+	{wifi.ErrScanFailed, http.StatusBadGateway, "wifi.scan_failed", "try again in a few seconds"},
+	{wifi.ErrNoSupplicant, http.StatusServiceUnavailable, "wifi.absent", "systemctl enable --now wpa_supplicant (it must run with -u)"},
+	{wifi.ErrNoInterface, http.StatusServiceUnavailable, "wifi.absent", "boxagent doctor says which interface is used"},
 }
 
 // mapAudioError: only the audio package's own errors, which carry their
@@ -179,6 +180,7 @@ func mapFirmwareError(err error) *apitype.Error {
 
 var firmwareCodes = errorCodes{
 	{firmware.ErrNoStick, http.StatusNotFound, "fw.no_stick", "plug a FAT32 USB stick into the box; boxagent fw sticks lists what the agent sees"},
+	{firmware.ErrSeveralSticks, http.StatusBadRequest, "fw.invalid", "choose one: --device sdX1"},
 	{firmware.ErrMissingExtra, http.StatusUnprocessableEntity, "fw.missing_extra", "put the file at the package's root, or give its text in the board profile's [firmware.extra_text]"},
 	{firmware.ErrNotFound, http.StatusNotFound, "fw.not_found", "boxagent fw list shows the artifacts; boxagent fw add FILE imports one"},
 	{firmware.ErrBadHash, http.StatusBadRequest, "fw.invalid", "an artifact is named by its full SHA-256 (boxagent fw list)"},

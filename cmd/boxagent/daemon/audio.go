@@ -28,6 +28,7 @@ import (
 type audioDomain struct {
 	a   *agent
 	log *slog.Logger
+	bt  *btDomain // brings up a headset's voice profile; nil without Bluetooth
 
 	mu     sync.Mutex
 	client audio.Backend
@@ -198,8 +199,10 @@ func (d *audioDomain) connect(ctx context.Context) (audio.Backend, error) {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	cfg := audioConfig(d.a.config())
-	opts := audio.Options{Logger: d.a.log, ModeTimeout: time.Duration(cfg.ModeTimeout) * time.Second,
-		ConnectProfile: connectHeadsetProfile}
+	opts := audio.Options{Logger: d.a.log, ModeTimeout: time.Duration(cfg.ModeTimeout) * time.Second}
+	if d.bt != nil {
+		opts.Bluetooth = d.bt // a headset's voice profile is connected through BlueZ
+	}
 	l := d.locator()
 	if audio.PipeWire(d.a.paths.Proc()) {
 		c, _, err := audio.ConnectPipeWire(cctx, l.NativeCandidates(), opts)
@@ -229,42 +232,6 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
-}
-
-// connectHeadsetProfile asks BlueZ to connect a headset's voice profile
-// (HFP, else HSP) when PulseAudio shows it present but not available: the
-// headset connected A2DP only. PulseAudio then signals
-// ProfileAvailableChanged and `mode call` goes on.
-func connectHeadsetProfile(ctx context.Context, card string, uuids []string) error {
-	addr, ok := audio.HeadsetAddress(card)
-	if !ok {
-		return fmt.Errorf("%s is not a Bluetooth card", card)
-	}
-	conn, err := dbus.ConnectSystemBus(dbus.WithContext(ctx))
-	if err != nil {
-		return fmt.Errorf("cannot reach BlueZ: %w", err)
-	}
-	defer conn.Close()
-	var objs map[dbus.ObjectPath]map[string]map[string]dbus.Variant
-	if err := conn.Object("org.bluez", "/").CallWithContext(ctx, "org.freedesktop.DBus.ObjectManager.GetManagedObjects", 0).Store(&objs); err != nil {
-		return fmt.Errorf("cannot list BlueZ's devices: %w", err)
-	}
-	for p, ifaces := range objs {
-		dev, ok := ifaces["org.bluez.Device1"]
-		if !ok || !strings.EqualFold(fmt.Sprint(dev["Address"].Value()), addr) {
-			continue
-		}
-		var errs []error
-		for _, u := range uuids {
-			err := conn.Object("org.bluez", p).CallWithContext(ctx, "org.bluez.Device1.ConnectProfile", 0, u).Err
-			if err == nil {
-				return nil
-			}
-			errs = append(errs, fmt.Errorf("%s: %w", u, err))
-		}
-		return errors.Join(errs...)
-	}
-	return fmt.Errorf("BlueZ knows no device %s", addr)
 }
 
 // absence says why the sound server cannot be reached; doctor tells

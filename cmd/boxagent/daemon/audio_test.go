@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -41,9 +42,31 @@ func TestMapAudioError(t *testing.T) {
 	}
 }
 
-func TestConnectHeadsetProfileRefusesOtherCards(t *testing.T) {
-	if err := connectHeadsetProfile(t.Context(), "alsa_card.dummy", nil); err == nil || !strings.Contains(err.Error(), "not a Bluetooth card") {
-		t.Errorf("alsa card: %v", err)
+// TestVoiceProfileThroughBluetooth: audio reaches BlueZ through the
+// Bluetooth domain the agent wires in, which says why when Bluetooth is
+// not up rather than opening a bus of its own.
+func TestVoiceProfileThroughBluetooth(t *testing.T) {
+	a := &agent{paths: paths.Paths{Root: t.TempDir()}, log: slog.New(slog.DiscardHandler)}
+	var bt *btDomain
+	var snd *audioDomain
+	for _, d := range a.buildDomains() {
+		switch d := d.(type) {
+		case *btDomain:
+			bt = d
+		case *audioDomain:
+			snd = d
+		}
+	}
+	if bt == nil || snd == nil {
+		t.Fatalf("domains: Bluetooth %v, audio %v", bt != nil, snd != nil)
+	}
+	if snd.bt != bt {
+		t.Fatalf("audio's Bluetooth is %p, the Bluetooth domain %p", snd.bt, bt)
+	}
+	err := bt.ConnectProfile(t.Context(), "00:AA:01:01:00:01", "0000111e-0000-1000-8000-00805f9b34fb")
+	var ae *apitype.Error
+	if !errors.As(err, &ae) || ae.Code != "bluetooth.absent" {
+		t.Errorf("without Bluetooth: %v", err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/boxagent/boxagent/audio"
 	"github.com/boxagent/boxagent/bluetooth"
 	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
@@ -73,6 +74,23 @@ func (d *btDomain) Start(ctx context.Context) error {
 	d.conn, d.c = conn, c
 	d.mu.Unlock()
 	return nil
+}
+
+// The bluetooth client connects a headset's voice profile for audio,
+// through the domain, which has the client only while Bluetooth is up.
+var (
+	_ audio.ProfileConnector = (*bluetooth.Client)(nil)
+	_ audio.ProfileConnector = (*btDomain)(nil)
+)
+
+// ConnectProfile is audio's way to BlueZ: the client's ConnectProfile,
+// or why Bluetooth is not available.
+func (d *btDomain) ConnectProfile(ctx context.Context, address, uuid string) error {
+	c, err := d.client()
+	if err != nil {
+		return err
+	}
+	return c.ConnectProfile(ctx, address, uuid)
 }
 
 func (d *btDomain) setHealth(state, detail string) {

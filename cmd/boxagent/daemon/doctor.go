@@ -17,6 +17,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
+	"github.com/boxagent/boxagent/deploy/systemd"
 	"github.com/boxagent/boxagent/internal/kernelhash"
 )
 
@@ -97,7 +98,7 @@ func readNoFile(path string) (soft, hard string, err error) {
 
 // unitNoFile finds LimitNOFILE= in the installed unit, if any.
 func (a *agent) unitNoFile() (value, unit string) {
-	for _, dir := range []string{"/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system"} {
+	for _, dir := range systemd.UnitDirs() {
 		p := a.paths.Host(filepath.Join(dir, "boxagent.service"))
 		data, err := os.ReadFile(p)
 		if err != nil {

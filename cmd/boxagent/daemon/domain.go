@@ -32,9 +32,6 @@ type reconfigurer interface {
 	Reconfigure(ctx context.Context, old, cfg *config.Config) (notes []string, err error)
 }
 
-// plannedDomains are parts not built yet; status says so honestly.
-var plannedDomains = []string{"bluetooth", "audio", "network", "firmware"}
-
 // domains lists the built domains. Add one line per domain.
 func (a *agent) buildDomains() []domain {
 	// One resolv.conf for the wired uplinks' and the Wi-Fi link's DNS
@@ -44,10 +41,12 @@ func (a *agent) buildDomains() []domain {
 	wifi, wired := newWiFiDomain(a), newNetworkDomain(a)
 	wifi.dns, wired.dns = dns, dns
 	wired.wifi = wifi // net show lists the Wi-Fi link too
+	bt, snd := newBluetoothDomain(a), newAudioDomain(a)
+	snd.bt = bt // a call on a headset connects its voice profile through BlueZ
 	return []domain{
-		newBluetoothDomain(a),
+		bt,
 		wifi,
-		newAudioDomain(a),
+		snd,
 		wired,
 		newFirmwareDomain(a),
 		newFleetDomain(a),

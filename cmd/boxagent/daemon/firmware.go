@@ -225,58 +225,10 @@ func fwConfig(c *config.Config) firmware.Config {
 	return *c.Firmware
 }
 
-// stick finds the stick for a device name, or the only stick present.
+// stick finds the stick a request names, or the only one present.
 func (d *firmwareDomain) stick(dev string) (firmware.Stick, error) {
-	d.mu.Lock()
-	w := d.watcher
-	d.mu.Unlock()
-	var sticks []firmware.Stick
-	if w != nil {
-		sticks = w.List()
-	} else {
-		sticks, _ = firmware.Scan(d.hostPaths())
-	}
-	if dev != "" {
-		dev = strings.TrimPrefix(dev, "/dev/")
-		for _, s := range sticks {
-			if _, ok := s.Partition(dev); ok || s.Name == dev {
-				return s, nil
-			}
-		}
-		return firmware.Stick{}, fmt.Errorf("%w: no USB stick %s", firmware.ErrNoStick, dev)
-	}
-	switch len(sticks) {
-	case 0:
-		return firmware.Stick{}, fmt.Errorf("%w is plugged in", firmware.ErrNoStick)
-	case 1:
-		return sticks[0], nil
-	}
-	names := make([]string, len(sticks))
-	for i, s := range sticks {
-		names[i] = s.Name
-	}
-	return firmware.Stick{}, localapi.Errorf(http.StatusBadRequest, "fw.invalid", "several USB sticks are plugged in ("+strings.Join(names, ", ")+")", "choose one: --device sdX1")
-}
-
-// partDevice is the partition a stage would use (for the journal record);
-// a device that names the disk means "pick the partition".
-func partDevice(st firmware.Stick, dev string, t firmware.Target) (string, firmware.Partition, error) {
-	dev = strings.TrimPrefix(dev, "/dev/")
-	if dev == st.Name {
-		dev = ""
-	}
-	if dev != "" {
-		p, ok := st.Partition(dev)
-		if !ok {
-			return "", p, fmt.Errorf("%w: %s is not a partition of %s", firmware.ErrNoStick, dev, st.Name)
-		}
-		return dev, p, nil
-	}
-	p, err := st.Disk.Pick(t.Filesystems...)
-	if err != nil {
-		return "", p, err
-	}
-	return st.PartitionDevice(p), p, nil
+	sticks, _ := d.sticks() // a scan that fails sees no stick: ErrNoStick says so
+	return firmware.ChooseStick(sticks, dev)
 }
 
 func (d *firmwareDomain) Register(api *localapi.Server) {
@@ -414,7 +366,8 @@ func (d *firmwareDomain) stageOp(api *localapi.Server, w http.ResponseWriter, r 
 	if err != nil {
 		return err
 	}
-	dev, part, err := partDevice(st, req.Device, t)
+	// The partition, for the journal record; Stage checks it again.
+	part, dev, err := firmware.ChoosePartition(st, req.Device, t)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
+	"github.com/boxagent/boxagent/deploy/systemd"
 	"github.com/boxagent/boxagent/network"
 )
 
@@ -59,7 +60,7 @@ func (a *agent) resolverCheck() apitype.Check {
 		return apitype.Check{Name: "resolver", Result: apitype.CheckFail, Detail: err.Error()}
 	}
 	hook := false
-	for _, dir := range []string{"/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"} {
+	for _, dir := range systemd.UnitDirs() {
 		if _, err := os.Stat(a.paths.Own(dir + "/boxagent-resolvconf.path")); err == nil {
 			hook = true
 		}

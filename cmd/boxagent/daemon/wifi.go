@@ -22,6 +22,7 @@ import (
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/cmd/boxagent/paths"
 	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/wifi"
 )
 
 // Timeouts of the Wi-Fi calls: a join scans first (4 s for a full scan
@@ -40,7 +41,7 @@ type wifiDomain struct {
 
 	mu         sync.Mutex
 	conn       *dbus.Conn
-	wifi       *network.WiFi
+	wifi       *wifi.Client
 	iface      string
 	associated bool // the station's last known state was completed
 	health     apitype.Subsystem
@@ -93,7 +94,7 @@ func (d *wifiDomain) Health() apitype.Subsystem {
 	if a := d.leaseAddress(); a != "" {
 		detail += ", " + a
 	}
-	if st.State == network.WiFiStateAbsent {
+	if st.State == wifi.StateAbsent {
 		return apitype.Subsystem{Name: "wifi", State: apitype.StateAbsent, Detail: "wpa_supplicant dropped " + st.Interface}
 	}
 	return apitype.Subsystem{Name: "wifi", State: apitype.StateOK, Detail: detail}
@@ -140,7 +141,7 @@ func (d *wifiDomain) Start(ctx context.Context) error {
 	d.mu.Unlock()
 	conn.Signal(d.sig)
 	if err := conn.AddMatchSignalContext(ctx, dbus.WithMatchSender("org.freedesktop.DBus"),
-		dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, network.WiFiService)); err != nil {
+		dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, wifi.SupplicantName)); err != nil {
 		d.setHealth(apitype.StateFailed, "cannot follow wpa_supplicant on the bus: "+err.Error())
 		return err
 	}
@@ -164,7 +165,7 @@ func (d *wifiDomain) follow(ctx context.Context) {
 			if !ok {
 				return
 			}
-			if s.Name != "org.freedesktop.DBus.NameOwnerChanged" || len(s.Body) != 3 || s.Body[0] != network.WiFiService {
+			if s.Name != "org.freedesktop.DBus.NameOwnerChanged" || len(s.Body) != 3 || s.Body[0] != wifi.SupplicantName {
 				continue
 			}
 			if owner, _ := s.Body[2].(string); owner != "" {
@@ -188,12 +189,12 @@ func (d *wifiDomain) open(ctx context.Context) {
 	}
 	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	w, err := network.OpenWiFi(octx, conn, network.WiFiOptions{
+	w, err := wifi.Open(octx, conn, wifi.Options{
 		Interface: iface, Logger: d.a.log, Rejoin: true,
-		OnEvent: func(e network.WiFiEvent) { d.onEvent(ctx, e) },
+		OnEvent: func(e wifi.Event) { d.onEvent(ctx, e) },
 	})
 	switch {
-	case errors.Is(err, network.ErrWiFiNoSupplicant):
+	case errors.Is(err, wifi.ErrNoSupplicant):
 		d.setHealth(apitype.StateAbsent, "wpa_supplicant is not on the system bus (it needs -u)")
 		return
 	case err != nil:
@@ -220,7 +221,7 @@ func (d *wifiDomain) open(ctx context.Context) {
 // completed link gets (or renews) a DHCP lease. The lease's DNS servers
 // follow the link as a wired uplink's follow its carrier: out of
 // resolv.conf while the station is not associated, back when it is.
-func (d *wifiDomain) onEvent(ctx context.Context, e network.WiFiEvent) {
+func (d *wifiDomain) onEvent(ctx context.Context, e wifi.Event) {
 	d.a.events.Publish("wifi", e)
 	d.setup.onEvent(e)
 	if e.Kind == "state" {
@@ -235,7 +236,7 @@ func (d *wifiDomain) onEvent(ctx context.Context, e network.WiFiEvent) {
 		}
 	}
 	// The AP's own completed state is no station link to address.
-	if e.Kind == "state" && e.State == network.WiFiStateCompleted && !d.setup.active() {
+	if e.Kind == "state" && e.State == wifi.StateCompleted && !d.setup.active() {
 		go d.address(ctx, e.SSID)
 	}
 }
@@ -245,9 +246,9 @@ func (d *wifiDomain) onEvent(ctx context.Context, e network.WiFiEvent) {
 // the servers where they are).
 func wifiCarrier(state string) (up, known bool) {
 	switch state {
-	case network.WiFiStateCompleted:
+	case wifi.StateCompleted:
 		return true, true
-	case network.WiFiStateDisconnected, network.WiFiStateInactive, network.WiFiStateDisabled, network.WiFiStateAbsent:
+	case wifi.StateDisconnected, wifi.StateInactive, wifi.StateDisabled, wifi.StateAbsent:
 		return false, true
 	}
 	return false, false
@@ -256,7 +257,7 @@ func wifiCarrier(state string) (up, known bool) {
 // wifiDHCPConfig is the Wi-Fi link's DHCP client settings: the MAC as
 // client id (what a home router expects), the [wifi] route metric, and
 // the shared resolv.conf.
-func wifiDHCPConfig(iface string, cfg network.WiFiConfig, dns *network.ResolvConf) network.DHCPConfig {
+func wifiDHCPConfig(iface string, cfg wifi.Config, dns *network.ResolvConf) network.DHCPConfig {
 	return network.DHCPConfig{Link: iface, ClientIDMAC: true, RouteMetric: cfg.Metric(), Source: "wifi dhcp", DNS: dns}
 }
 
@@ -408,21 +409,21 @@ func (d *wifiDomain) Reconfigure(ctx context.Context, old, cfg *config.Config) (
 }
 
 // wifiConfig is the [wifi] table in effect; none is the zero one.
-func wifiConfig(c *config.Config) network.WiFiConfig {
+func wifiConfig(c *config.Config) wifi.Config {
 	if c == nil || c.WiFi == nil {
-		return network.WiFiConfig{}
+		return wifi.Config{}
 	}
 	return *c.WiFi
 }
 
-func (d *wifiDomain) client() *network.WiFi {
+func (d *wifiDomain) client() *wifi.Client {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.wifi
 }
 
 // need returns the client or the API's answer when there is none.
-func (d *wifiDomain) need() (*network.WiFi, error) {
+func (d *wifiDomain) need() (*wifi.Client, error) {
 	if w := d.client(); w != nil {
 		return w, nil
 	}
@@ -451,15 +452,15 @@ func (d *wifiDomain) Register(api *localapi.Server) {
 		st.Address = d.leaseAddress()
 		st.CountryConfigured = string(wifiConfig(d.a.config()).Country)
 		if h, err := netlink.NewHandle(); err == nil {
-			st.Country, _ = network.RegDomain(h)
+			st.Country, _ = wifi.RegDomain(h)
 			h.Close()
 		}
-		if st.State == network.WiFiStateCompleted {
+		if st.State == wifi.StateCompleted {
 			if sig, err := c.SignalPoll(r.Context()); err == nil {
 				st.Link = &sig
 			}
 		}
-		localapi.WriteJSON(w, http.StatusOK, apitype.WiFiStatus{WiFiStatus: st, Setup: d.setup.status(false)})
+		localapi.WriteJSON(w, http.StatusOK, apitype.WiFiStatus{Status: st, Setup: d.setup.status(false)})
 		return nil
 	})
 	api.Handle("POST /api/v1/wifi/scan", func(w http.ResponseWriter, r *http.Request) error {
@@ -479,7 +480,7 @@ func (d *wifiDomain) Register(api *localapi.Server) {
 			})
 	})
 	api.Handle("POST /api/v1/wifi/connect", func(w http.ResponseWriter, r *http.Request) error {
-		var n network.WiFiNetwork
+		var n wifi.Network
 		if err := localapi.DecodeJSON(r, &n); err != nil {
 			return err
 		}
@@ -502,7 +503,7 @@ func (d *wifiDomain) Register(api *localapi.Server) {
 		if err := localapi.DecodeJSON(r, &req); err != nil {
 			return err
 		}
-		if err := (network.WiFiNetwork{SSID: req.SSID}).Validate(); err != nil {
+		if err := (wifi.Network{SSID: req.SSID}).Validate(); err != nil {
 			return err
 		}
 		c, err := d.need()

@@ -7,11 +7,12 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
-	"github.com/boxagent/boxagent/cmd/boxagent/paths"
-	"github.com/boxagent/boxagent/network"
 	"github.com/godbus/dbus/v5"
 	"github.com/vishvananda/netlink"
+
+	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
+	"github.com/boxagent/boxagent/cmd/boxagent/paths"
+	"github.com/boxagent/boxagent/wifi"
 )
 
 // wifiDoctor checks what Wi-Fi needs: wpa_supplicant installed, running
@@ -35,14 +36,14 @@ func (a *agent) wifiDoctor(ctx context.Context) apitype.Check {
 			return "", err
 		}
 		defer h.Close()
-		return network.RegDomain(h)
+		return wifi.RegDomain(h)
 	})
 }
 
 // checkCountry adds the regulatory domain to a passing Wi-Fi check: a
 // configured country the kernel did not apply is a warning (most often
 // no regulatory database), none configured is said.
-func checkCountry(c apitype.Check, want network.WiFiCountry, reg func() (string, error)) apitype.Check {
+func checkCountry(c apitype.Check, want wifi.Country, reg func() (string, error)) apitype.Check {
 	have, err := reg()
 	switch {
 	case err != nil:
@@ -76,7 +77,7 @@ func checkWiFi(ctx context.Context, conn *dbus.Conn, p paths.Paths, configured s
 			installed = true
 		}
 	}
-	onBus := nameHasOwner(ctx, conn, network.WiFiService)
+	onBus := nameHasOwner(ctx, conn, wifi.SupplicantName)
 	switch cmdline, running := findProcess(p, "wpa_supplicant"); {
 	case !installed && !running:
 		c.Result, c.Detail, c.Fix = apitype.CheckFail, "wpa_supplicant is not installed", "apt-get install wpasupplicant"

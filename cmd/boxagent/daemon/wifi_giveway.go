@@ -8,10 +8,10 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
-	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/wifi"
 )
 
-// The hotspot gives way (network/wifi_giveway.go): one that setup_after
+// The hotspot gives way (wifi/giveway.go): one that setup_after
 // opened (the box came up before the home router, after a power cut)
 // closes by itself when a saved network is in range again, and the box
 // joins it. A hotspot opened by hand (wifi setup start) stays until
@@ -102,7 +102,7 @@ func (s *wifiSetup) watchSaved(iface string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), watchTimeout)
 	defer cancel()
-	g, err := network.WatchSaved(ctx, conn, h, network.GiveWayOptions{Interface: iface, Saved: saved, Logger: s.d.a.log, Found: s.giveWay})
+	g, err := wifi.WatchSaved(ctx, conn, h, wifi.GiveWayOptions{Interface: iface, Saved: saved, Logger: s.d.a.log, Found: s.giveWay})
 	if err != nil {
 		h.Close()
 		s.log.Warn("the setup hotspot cannot watch for the saved networks: it stays until setup ends", "err", err)
@@ -137,7 +137,7 @@ func (s *wifiSetup) clearStaleWatch(ctx context.Context, iface string) {
 		return
 	}
 	defer h.Close()
-	if err := network.ClearGiveWay(ctx, conn, h, iface, s.log); err != nil {
+	if err := wifi.ClearGiveWay(ctx, conn, h, iface, s.log); err != nil {
 		s.log.Warn("cannot remove a watch interface left by an earlier run", "err", err)
 	}
 }
@@ -177,7 +177,7 @@ func (s *wifiSetup) stopWatch(ctx context.Context) {
 
 // giveWay closes the hotspot because the saved network b is in range:
 // an operation of its own (origin auto), so History says why.
-func (s *wifiSetup) giveWay(b network.WiFiBSS) {
+func (s *wifiSetup) giveWay(b wifi.BSS) {
 	s.mu.Lock()
 	on := s.state == setupOn && s.watch != nil
 	ctx := s.ctx

@@ -20,7 +20,7 @@ import (
 
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
-	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/wifi"
 )
 
 // The setup hotspot: when no known network joins within [wifi]
@@ -66,17 +66,17 @@ type wifiSetup struct {
 	auto     bool
 	since    time.Time
 	creds    setupCredentials
-	run      *network.WiFiAPRun
-	dhcp     *network.HotspotDHCP
-	dns      *network.HotspotDNS
+	run      *wifi.APRun
+	dhcp     *wifi.HotspotDHCP
+	dns      *wifi.HotspotDNS
 	web      *http.Server
-	scan     []network.WiFiBSS
+	scan     []wifi.BSS
 	lastSSID string
 	lastErr  error
 	timer    *time.Timer
-	joined   bool             // a network completed since the client opened
-	pending  bool             // the page's network is being joined
-	watch    *network.GiveWay // the saved networks watched for (wifi_giveway.go)
+	joined   bool          // a network completed since the client opened
+	pending  bool          // the page's network is being joined
+	watch    *wifi.GiveWay // the saved networks watched for (wifi_giveway.go)
 	watchNL  *netlink.Handle
 	gaveWay  int         // give-ways in a row that did not end in a join
 	hold     *time.Timer // the watch's start after a hold (watchAfterHold)
@@ -97,10 +97,10 @@ func (s *wifiSetup) credsPath() string {
 func (s *wifiSetup) credentials(ssid string) (setupCredentials, error) {
 	var c setupCredentials
 	if b, err := readFileLimited(s.credsPath()); err == nil && json.Unmarshal(b, &c) == nil &&
-		c.SSID == ssid && network.PSKProblem(c.Password) == "" && len(c.Password) >= 10 {
+		c.SSID == ssid && wifi.PSKProblem(c.Password) == "" && len(c.Password) >= 10 {
 		return c, nil
 	}
-	pw, err := network.HotspotPassword()
+	pw, err := wifi.HotspotPassword()
 	if err != nil {
 		return c, err
 	}
@@ -113,10 +113,10 @@ func (s *wifiSetup) credentials(ssid string) (setupCredentials, error) {
 }
 
 // status is the hotspot's state; the password only when withPassword.
-func (s *wifiSetup) status(withPassword bool) network.WiFiSetupStatus {
+func (s *wifiSetup) status(withPassword bool) wifi.SetupStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := network.WiFiSetupStatus{State: s.state, Auto: s.auto, LastSSID: s.lastSSID}
+	st := wifi.SetupStatus{State: s.state, Auto: s.auto, LastSSID: s.lastSSID}
 	if d := wifiConfig(s.d.a.config()).SetupAfter.Duration(); d > 0 {
 		st.SetupAfter = d.String()
 	}
@@ -130,7 +130,7 @@ func (s *wifiSetup) status(withPassword bool) network.WiFiSetupStatus {
 		return st
 	}
 	st.SSID = s.creds.SSID
-	st.Address = network.HotspotPrefix.Addr().String()
+	st.Address = wifi.HotspotPrefix.Addr().String()
 	st.URL = "http://" + st.Address + "/"
 	since := s.since.UTC()
 	st.Since = &since
@@ -161,14 +161,14 @@ func (s *wifiSetup) active() bool {
 // opened is called when the Wi-Fi client is (re)opened: an AP network
 // and a give-way watch left by a killed agent are removed, and the
 // setup_after timer is armed unless the link is already up.
-func (s *wifiSetup) opened(ctx context.Context, w *network.WiFi) {
+func (s *wifiSetup) opened(ctx context.Context, w *wifi.Client) {
 	w.RemoveAPNetworks(ctx)
 	s.clearStaleWatch(ctx, w.Interface())
 	after := wifiConfig(s.d.a.config()).SetupAfter.Duration()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ctx = ctx
-	if w.Status().State == network.WiFiStateCompleted {
+	if w.Status().State == wifi.StateCompleted {
 		s.joined, s.gaveWay = true, 0
 	}
 	if after <= 0 || s.joined || s.state != setupOff || s.timer != nil {
@@ -198,8 +198,8 @@ func (s *wifiSetup) opened(ctx context.Context, w *network.WiFi) {
 
 // onEvent learns from the link's events: a station link that completes
 // disarms the timer.
-func (s *wifiSetup) onEvent(e network.WiFiEvent) {
-	if e.Kind != "state" || e.State != network.WiFiStateCompleted {
+func (s *wifiSetup) onEvent(e wifi.Event) {
+	if e.Kind != "state" || e.State != wifi.StateCompleted {
 		return
 	}
 	s.mu.Lock()
@@ -215,10 +215,10 @@ func (s *wifiSetup) onEvent(e network.WiFiEvent) {
 }
 
 // start opens the hotspot; it is a no-op when it is open.
-func (s *wifiSetup) start(ctx context.Context, auto bool) (network.WiFiSetupStatus, error) {
+func (s *wifiSetup) start(ctx context.Context, auto bool) (wifi.SetupStatus, error) {
 	w, err := s.d.need()
 	if err != nil {
-		return network.WiFiSetupStatus{}, err
+		return wifi.SetupStatus{}, err
 	}
 	s.mu.Lock()
 	if s.state != setupOff {
@@ -237,7 +237,7 @@ func (s *wifiSetup) start(ctx context.Context, auto bool) (network.WiFiSetupStat
 		s.log.Warn("scan before the hotspot failed; the page offers the last list", "err", err)
 		scan = w.BSSs()
 	}
-	scan = slices.DeleteFunc(scan, func(b network.WiFiBSS) bool { return b.SSID == "" })
+	scan = slices.DeleteFunc(scan, func(b wifi.BSS) bool { return b.SSID == "" })
 	s.d.dropLease()
 	err = s.up(ctx, w)
 	s.mu.Lock()
@@ -257,7 +257,7 @@ func (s *wifiSetup) start(ctx context.Context, auto bool) (network.WiFiSetupStat
 
 // up brings up the AP, its address, DHCP and the page; on any error it
 // takes down what it brought up.
-func (s *wifiSetup) up(ctx context.Context, w *network.WiFi) (err error) {
+func (s *wifiSetup) up(ctx context.Context, w *wifi.Client) (err error) {
 	iface := w.Interface()
 	h, err := netlink.NewHandle()
 	if err != nil {
@@ -268,17 +268,17 @@ func (s *wifiSetup) up(ctx context.Context, w *network.WiFi) (err error) {
 	if err != nil {
 		return fmt.Errorf("cannot find %s: %w", iface, err)
 	}
-	creds, err := s.credentials(network.HotspotSSID(link.Attrs().HardwareAddr))
+	creds, err := s.credentials(wifi.HotspotSSID(link.Attrs().HardwareAddr))
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	run, err := w.StartAP(ctx, network.WiFiAP{SSID: creds.SSID, PSK: creds.Password}, setupAPTimeout)
+	run, err := w.StartAP(ctx, wifi.AP{SSID: creds.SSID, PSK: creds.Password}, setupAPTimeout)
 	if err != nil {
 		return err
 	}
-	var dhcp *network.HotspotDHCP
-	var dns *network.HotspotDNS
+	var dhcp *wifi.HotspotDHCP
+	var dns *wifi.HotspotDNS
 	var srv *http.Server
 	defer func() {
 		if err == nil {
@@ -293,14 +293,14 @@ func (s *wifiSetup) up(ctx context.Context, w *network.WiFi) (err error) {
 		if dhcp != nil {
 			dhcp.Close()
 		}
-		network.ClearHotspotAddress(h, iface, network.HotspotPrefix)
+		wifi.ClearHotspotAddress(h, iface, wifi.HotspotPrefix)
 		run.Stop(context.WithoutCancel(ctx))
 	}()
-	if err = network.SetHotspotAddress(h, iface, network.HotspotPrefix); err != nil {
+	if err = wifi.SetHotspotAddress(h, iface, wifi.HotspotPrefix); err != nil {
 		return err
 	}
-	dhcp, err = network.StartHotspotDHCP(netns.None(), network.HotspotDHCPConfig{
-		Interface: iface, Server: network.HotspotPrefix, DNS: true, Logger: s.d.a.log,
+	dhcp, err = wifi.StartHotspotDHCP(netns.None(), wifi.HotspotDHCPConfig{
+		Interface: iface, Server: wifi.HotspotPrefix, DNS: true, Logger: s.d.a.log,
 		OnLease: func(mac net.HardwareAddr, addr netip.Addr) {
 			s.d.a.events.Publish("wifi.setup", map[string]string{"kind": "lease", "mac": mac.String(), "address": addr.String()})
 		},
@@ -310,10 +310,10 @@ func (s *wifiSetup) up(ctx context.Context, w *network.WiFi) (err error) {
 	}
 	// Every name resolves to the box, so phones' captive-portal probes
 	// reach the page and they show it by themselves.
-	if dns, err = network.StartHotspotDNS(network.HotspotPrefix.Addr(), s.d.a.log); err != nil {
+	if dns, err = wifi.StartHotspotDNS(wifi.HotspotPrefix.Addr(), s.d.a.log); err != nil {
 		return err
 	}
-	srv, err = s.serve(network.HotspotPrefix.Addr().String())
+	srv, err = s.serve(wifi.HotspotPrefix.Addr().String())
 	if err != nil {
 		return err
 	}
@@ -323,7 +323,7 @@ func (s *wifiSetup) up(ctx context.Context, w *network.WiFi) (err error) {
 	// The one place the password is shown: the console (the service's
 	// log), and the CLI of whoever started it over the unix socket.
 	s.log.Warn(fmt.Sprintf("Wi-Fi setup hotspot is up: join %q with password %q, then open http://%s/",
-		creds.SSID, creds.Password, network.HotspotPrefix.Addr()), "ssid", creds.SSID, "after", time.Since(start).Round(time.Millisecond))
+		creds.SSID, creds.Password, wifi.HotspotPrefix.Addr()), "ssid", creds.SSID, "after", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -349,7 +349,7 @@ func (s *wifiSetup) down(ctx context.Context) error {
 	}
 	var errs []error
 	if h, err := netlink.NewHandle(); err == nil {
-		errs = append(errs, network.ClearHotspotAddress(h, s.d.iface, network.HotspotPrefix))
+		errs = append(errs, wifi.ClearHotspotAddress(h, s.d.iface, wifi.HotspotPrefix))
 		h.Close()
 	}
 	if run != nil {
@@ -360,7 +360,7 @@ func (s *wifiSetup) down(ctx context.Context) error {
 }
 
 // stop closes the hotspot; the known networks are enabled again.
-func (s *wifiSetup) stop(ctx context.Context) (network.WiFiSetupStatus, error) {
+func (s *wifiSetup) stop(ctx context.Context) (wifi.SetupStatus, error) {
 	s.mu.Lock()
 	if s.state == setupOff {
 		s.mu.Unlock()
@@ -378,7 +378,7 @@ func (s *wifiSetup) stop(ctx context.Context) (network.WiFiSetupStatus, error) {
 // open it goes down first and comes back when the join fails, with the
 // reason kept for the page. A joined network is saved in the config
 // file.
-func (s *wifiSetup) connect(ctx context.Context, c *network.WiFi, n network.WiFiNetwork) (network.WiFiStatus, error) {
+func (s *wifiSetup) connect(ctx context.Context, c *wifi.Client, n wifi.Network) (wifi.Status, error) {
 	s.mu.Lock()
 	wasOn := s.state == setupOn
 	s.pending = false
@@ -450,7 +450,7 @@ func (s *wifiSetup) closeAll() {
 // connectAndSave joins n and saves it in the config file's
 // [[wifi.network]], keeping the priority it had there; the PSK goes to
 // the file (0600) and wpa_supplicant, nowhere else.
-func (d *wifiDomain) connectAndSave(ctx context.Context, c *network.WiFi, n network.WiFiNetwork) (network.WiFiStatus, error) {
+func (d *wifiDomain) connectAndSave(ctx context.Context, c *wifi.Client, n wifi.Network) (wifi.Status, error) {
 	if n.Priority == 0 {
 		for _, o := range wifiConfig(d.a.config()).Networks {
 			if o.SSID == n.SSID {
@@ -462,8 +462,8 @@ func (d *wifiDomain) connectAndSave(ctx context.Context, c *network.WiFi, n netw
 	if err != nil {
 		return st, err
 	}
-	if err := d.a.saveWiFiNetworks(func(nets []network.WiFiNetwork) []network.WiFiNetwork {
-		if i := slices.IndexFunc(nets, func(o network.WiFiNetwork) bool { return o.SSID == n.SSID }); i >= 0 {
+	if err := d.a.saveWiFiNetworks(func(nets []wifi.Network) []wifi.Network {
+		if i := slices.IndexFunc(nets, func(o wifi.Network) bool { return o.SSID == n.SSID }); i >= 0 {
 			nets[i] = n
 			return nets
 		}
@@ -476,23 +476,23 @@ func (d *wifiDomain) connectAndSave(ctx context.Context, c *network.WiFi, n netw
 }
 
 // forgetAndSave forgets ssid in wpa_supplicant and in the config file.
-func (d *wifiDomain) forgetAndSave(ctx context.Context, c *network.WiFi, ssid string) error {
+func (d *wifiDomain) forgetAndSave(ctx context.Context, c *wifi.Client, ssid string) error {
 	if err := c.Forget(ctx, ssid); err != nil {
 		return err
 	}
-	saved := slices.ContainsFunc(wifiConfig(d.a.config()).Networks, func(o network.WiFiNetwork) bool { return o.SSID == ssid })
+	saved := slices.ContainsFunc(wifiConfig(d.a.config()).Networks, func(o wifi.Network) bool { return o.SSID == ssid })
 	if !saved {
 		return nil
 	}
-	return d.a.saveWiFiNetworks(func(nets []network.WiFiNetwork) []network.WiFiNetwork {
-		return slices.DeleteFunc(nets, func(o network.WiFiNetwork) bool { return o.SSID == ssid })
+	return d.a.saveWiFiNetworks(func(nets []wifi.Network) []wifi.Network {
+		return slices.DeleteFunc(nets, func(o wifi.Network) bool { return o.SSID == ssid })
 	})
 }
 
 // saveWiFiNetworks writes the config file's networks and makes the new
 // file the config in effect, as a reload would, without pushing it to
 // wpa_supplicant again (the caller already has).
-func (a *agent) saveWiFiNetworks(update func([]network.WiFiNetwork) []network.WiFiNetwork) error {
+func (a *agent) saveWiFiNetworks(update func([]wifi.Network) []wifi.Network) error {
 	cfg, err := config.SaveWiFiNetworks(a.cfgPath, update)
 	if err != nil {
 		return err

@@ -14,7 +14,7 @@ import (
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/cmd/boxagent/web"
-	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/wifi"
 )
 
 // The hotspot's web listener, on its own address, port 80. Its clients
@@ -27,7 +27,7 @@ import (
 
 // setupPage is where every other request is sent.
 func setupPage() string {
-	return "http://" + network.HotspotPrefix.Addr().String() + "/setup.html"
+	return "http://" + wifi.HotspotPrefix.Addr().String() + "/setup.html"
 }
 
 // SetupNetwork is a network of the setup page's list.
@@ -73,7 +73,7 @@ func (s *wifiSetup) captiveHandler() http.Handler {
 	mux.HandleFunc("GET /setup/status", func(w http.ResponseWriter, r *http.Request) {
 		st := s.status(false)
 		// What the page needs, nothing of the box beyond it.
-		writeSetupJSON(w, http.StatusOK, network.WiFiSetupStatus{State: st.State, SSID: st.SSID,
+		writeSetupJSON(w, http.StatusOK, wifi.SetupStatus{State: st.State, SSID: st.SSID,
 			LastSSID: st.LastSSID, LastError: st.LastError, LastErrorCode: st.LastErrorCode})
 	})
 	mux.HandleFunc("POST /setup/connect", s.httpConnect)
@@ -86,11 +86,11 @@ func (s *wifiSetup) captiveHandler() http.Handler {
 
 // setupNetworks is the scan list for the page: one line per SSID, the
 // strongest, without hidden networks and the hotspot itself.
-func setupNetworks(bss []network.WiFiBSS) []SetupNetwork {
+func setupNetworks(bss []wifi.BSS) []SetupNetwork {
 	list := []SetupNetwork{}
 	seen := map[string]bool{}
 	sorted := slices.Clone(bss)
-	slices.SortStableFunc(sorted, func(a, b network.WiFiBSS) int { return b.Signal - a.Signal })
+	slices.SortStableFunc(sorted, func(a, b wifi.BSS) int { return b.Signal - a.Signal })
 	for _, b := range sorted {
 		if b.SSID == "" || seen[b.SSID] {
 			continue
@@ -123,7 +123,7 @@ func (s *wifiSetup) httpConnect(w http.ResponseWriter, r *http.Request) {
 		setupError(w, http.StatusBadRequest, "wifi.invalid", "cannot read the request: "+err.Error())
 		return
 	}
-	n := network.WiFiNetwork{SSID: req.SSID, PSK: req.Password, Hidden: req.Hidden}
+	n := wifi.Network{SSID: req.SSID, PSK: req.Password, Hidden: req.Hidden}
 	if err := n.Validate(); err != nil {
 		e := mapWiFiError(err)
 		setupError(w, http.StatusBadRequest, e.Code, e.Message)

@@ -16,7 +16,7 @@ import (
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
 	"github.com/boxagent/boxagent/cmd/boxagent/paths"
-	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/wifi"
 )
 
 func setupTestDomain(t *testing.T) *wifiDomain {
@@ -73,7 +73,7 @@ func TestSetupCaptiveRedirects(t *testing.T) {
 
 func TestSetupListenerCalls(t *testing.T) {
 	s := setupTestDomain(t).setup
-	s.scan = []network.WiFiBSS{
+	s.scan = []wifi.BSS{
 		{SSID: "home", Signal: -60, Security: "wpa2", BSSID: "02:00:00:00:00:01"},
 		{SSID: "home", Signal: -40, Security: "wpa2", BSSID: "02:00:00:00:00:02"},
 		{SSID: "", Signal: -30, Security: "wpa2"},
@@ -152,8 +152,8 @@ func TestSetupCredentialsKept(t *testing.T) {
 
 func TestSaveWiFiNetworksInEffect(t *testing.T) {
 	d := setupTestDomain(t)
-	n := network.WiFiNetwork{SSID: "home", PSK: "secret password", Priority: 4}
-	if err := d.a.saveWiFiNetworks(func(nets []network.WiFiNetwork) []network.WiFiNetwork { return append(nets, n) }); err != nil {
+	n := wifi.Network{SSID: "home", PSK: "secret password", Priority: 4}
+	if err := d.a.saveWiFiNetworks(func(nets []wifi.Network) []wifi.Network { return append(nets, n) }); err != nil {
 		t.Fatal(err)
 	}
 	if got := wifiConfig(d.a.config()).Networks; len(got) != 1 || got[0] != n {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/boxagent/boxagent/internal/testbus"
+	"github.com/boxagent/boxagent/wifi"
 
 	"github.com/godbus/dbus/v5"
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -62,18 +63,18 @@ func TestMapWiFiError(t *testing.T) {
 		status int
 		code   string
 	}{
-		{network.WiFiNetwork{SSID: "x", PSK: "1"}.Validate(), http.StatusBadRequest, "wifi.invalid"},
-		{&network.WiFiError{Op: "join", Err: network.ErrWiFiWrongPassword}, http.StatusUnauthorized, "wifi.wrong_password"},
-		{&network.WiFiError{Op: "join", Err: network.ErrWiFiNotFound}, http.StatusNotFound, "wifi.not_found"},
-		{&network.WiFiError{Op: "join", Err: network.ErrWiFiRejected}, http.StatusBadGateway, "wifi.rejected"},
-		{&network.WiFiError{Op: "open", Err: network.ErrWiFiNoSupplicant}, http.StatusServiceUnavailable, "wifi.absent"},
+		{wifi.Network{SSID: "x", PSK: "1"}.Validate(), http.StatusBadRequest, "wifi.invalid"},
+		{&wifi.Error{Op: "join", Err: wifi.ErrWrongPassword}, http.StatusUnauthorized, "wifi.wrong_password"},
+		{&wifi.Error{Op: "join", Err: wifi.ErrNotFound}, http.StatusNotFound, "wifi.not_found"},
+		{&wifi.Error{Op: "join", Err: wifi.ErrRejected}, http.StatusBadGateway, "wifi.rejected"},
+		{&wifi.Error{Op: "open", Err: wifi.ErrNoSupplicant}, http.StatusServiceUnavailable, "wifi.absent"},
 	} {
 		e := mapWiFiError(c.err)
 		if e == nil || e.Status != c.status || e.Code != c.code {
 			t.Errorf("mapWiFiError(%v) = %+v, want %d %s", c.err, e, c.status, c.code)
 		}
 	}
-	if e := mapWiFiError(network.WiFiNetwork{SSID: "x", PSK: "1"}.Validate()); !strings.HasPrefix(e.Message, "psk: ") {
+	if e := mapWiFiError(wifi.Network{SSID: "x", PSK: "1"}.Validate()); !strings.HasPrefix(e.Message, "psk: ") {
 		t.Errorf("the message does not name the field: %q", e.Message)
 	}
 	if mapWiFiError(errors.New("other")) != nil {
@@ -128,8 +129,8 @@ func TestCheckWiFi(t *testing.T) {
 	write("proc/4242/comm", "wpa_supplicant\n")
 	write("proc/4242/cmdline", "/sbin/wpa_supplicant\x00-i\x00wlan0\x00-c\x00/etc/wpa.conf\x00")
 	want("without -u", apitype.CheckFail, "without -u")
-	if reply, err := conn.RequestName(network.WiFiService, dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
-		t.Fatalf("cannot own %s: %v %v", network.WiFiService, reply, err)
+	if reply, err := conn.RequestName(wifi.SupplicantName, dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
+		t.Fatalf("cannot own %s: %v %v", wifi.SupplicantName, reply, err)
 	}
 	want("on the bus", apitype.CheckOK, "wpa_supplicant answers")
 	if reply, err := conn.RequestName("net.connman.iwd", dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
@@ -146,7 +147,7 @@ func TestWiFiRouteMetricConfig(t *testing.T) {
 		doc, err string
 		metric   uint32
 	}{
-		{"[wifi]\ninterface = \"wlan0\"\n", "", network.DefaultWiFiRouteMetric},
+		{"[wifi]\ninterface = \"wlan0\"\n", "", wifi.DefaultRouteMetric},
 		{"[wifi]\nroute_metric = 50\n", "", 50},
 		{"[wifi]\nroute_metric = 0\n", "", 0},
 		{"[wifi]\ninterface = \"wlan0\"\nroute_metric = -1\n", "config.toml:3: wifi.route_metric: -1 is out of range 0..4294967295", 0},
@@ -291,7 +292,7 @@ nameserver 192.0.2.53
 	if u := d.uplink(); u == nil || !u.Up || !u.Carrier || u.Detail != "" || u.Method != "dhcp" || u.DHCP.State != network.StateBound || !strings.HasPrefix(u.DHCP.Lease.Address.String(), "10.78.0.100/") {
 		t.Errorf("uplink associated: %+v", u)
 	}
-	d.onEvent(ctx, network.WiFiEvent{Kind: "state", State: network.WiFiStateDisconnected})
+	d.onEvent(ctx, wifi.Event{Kind: "state", State: wifi.StateDisconnected})
 	if got := read(); got != wired {
 		t.Errorf("disassociated:\n%s\nwant:\n%s", got, wired)
 	}
@@ -326,7 +327,7 @@ func TestCheckCountry(t *testing.T) {
 	ok := apitype.Check{Name: "wifi", Result: apitype.CheckOK, Detail: "wpa_supplicant answers"}
 	reg := func(s string, err error) func() (string, error) { return func() (string, error) { return s, err } }
 	for _, c := range []struct {
-		want       network.WiFiCountry
+		want       wifi.Country
 		have       string
 		err        error
 		result     string

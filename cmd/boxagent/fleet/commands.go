@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -141,11 +140,11 @@ func allowedRoutes(table []localapi.Route, configured []string) (*http.ServeMux,
 			continue // the page's login: not served in process
 		}
 		mux.HandleFunc(r.Pattern(), func(http.ResponseWriter, *http.Request) {})
-		rows[wildcards.ReplaceAllString(r.Pattern(), "{}")] = r.Pattern()
+		rows[blankWildcards(r.Pattern())] = r.Pattern()
 	}
 	allow := map[string]bool{}
 	for i, c := range configured {
-		p, ok := rows[wildcards.ReplaceAllString(c, "{}")]
+		p, ok := rows[blankWildcards(c)]
 		if !ok {
 			return nil, nil, fmt.Errorf("[fleet] routes[%d]: %q is no call of the local API", i, c)
 		}
@@ -154,7 +153,25 @@ func allowedRoutes(table []localapi.Route, configured []string) (*http.ServeMux,
 	return mux, allow, nil
 }
 
-var wildcards = regexp.MustCompile(`\{[^}]*\}`)
+// blankWildcards writes each wildcard of a pattern as {}: from a '{' to
+// the next '}', whatever is between ("{address}", "{addr}", "{a{b}").
+func blankWildcards(pattern string) string {
+	var b strings.Builder
+	for {
+		start := strings.IndexByte(pattern, '{')
+		if start < 0 {
+			break
+		}
+		n := strings.IndexByte(pattern[start:], '}')
+		if n < 0 {
+			break
+		}
+		b.WriteString(pattern[:start] + "{}")
+		pattern = pattern[start+n+1:]
+	}
+	b.WriteString(pattern)
+	return b.String()
+}
 
 // cleanPath refuses dot segments, which the mux would redirect.
 func cleanPath(p string) string {

@@ -6,12 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 )
-
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
 // LoadIdentity reads the box's TLS files: its id is [fleet] id or else
 // its certificate's CN, the name a broker with use_identity_as_username
@@ -44,7 +41,7 @@ func LoadIdentity(cfg config.Fleet) (Identity, error) {
 			id.ID = leaf.Subject.CommonName
 		}
 	}
-	if !idPattern.MatchString(id.ID) {
+	if !config.ValidFleetName(id.ID) {
 		return Identity{}, errors.New("the fleet id " + fmt.Sprintf("%q", id.ID) + " (the certificate's CN) cannot be a topic level: set [fleet] id")
 	}
 	return id, nil

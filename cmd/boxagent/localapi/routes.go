@@ -8,6 +8,7 @@ import (
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 	"github.com/boxagent/boxagent/firmware"
 	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/wifi"
 )
 
 // Route is one row of the API's route table.
@@ -117,18 +118,18 @@ var Routes = []Route{
 	{Method: "DELETE", Path: "/api/v1/net/uplinks/{name}", Result: apitype.NetEditResult{}, Mutating: true,
 		Calls: "networkDomain → config.Edit, agent.ReloadConfig", Doc: "removes an uplink from the config file and applies the rest"},
 
-	{Method: "GET", Path: "/api/v1/wifi", Result: apitype.WiFiStatus{}, Calls: "wifiDomain → network.WiFi.Status, SignalPoll",
+	{Method: "GET", Path: "/api/v1/wifi", Result: apitype.WiFiStatus{}, Calls: "wifiDomain → wifi.Client.Status, SignalPoll",
 		Doc: "the station, a fresh signal reading, the setup hotspot"},
-	{Method: "POST", Path: "/api/v1/wifi/scan", Result: []network.WiFiBSS{}, Mutating: true, Long: true, Calls: "wifiDomain → network.WiFi.Scan"},
-	{Method: "POST", Path: "/api/v1/wifi/connect", Request: network.WiFiNetwork{}, Result: network.WiFiStatus{}, Mutating: true,
-		Calls: "wifiDomain → network.WiFi.Connect, config.SaveWiFiNetworks", Doc: "joins (closing the setup hotspot first) and saves a joined network"},
-	{Method: "POST", Path: "/api/v1/wifi/forget", Request: apitype.WiFiForgetRequest{}, Result: network.WiFiStatus{}, Mutating: true,
-		Calls: "wifiDomain → network.WiFi.Forget, config.SaveWiFiNetworks"},
-	{Method: "GET", Path: "/api/v1/wifi/setup", Result: network.WiFiSetupStatus{}, Calls: "wifiSetup.status",
+	{Method: "POST", Path: "/api/v1/wifi/scan", Result: []wifi.BSS{}, Mutating: true, Long: true, Calls: "wifiDomain → wifi.Client.Scan"},
+	{Method: "POST", Path: "/api/v1/wifi/connect", Request: wifi.Network{}, Result: wifi.Status{}, Mutating: true,
+		Calls: "wifiDomain → wifi.Client.Connect, config.SaveWiFiNetworks", Doc: "joins (closing the setup hotspot first) and saves a joined network"},
+	{Method: "POST", Path: "/api/v1/wifi/forget", Request: apitype.WiFiForgetRequest{}, Result: wifi.Status{}, Mutating: true,
+		Calls: "wifiDomain → wifi.Client.Forget, config.SaveWiFiNetworks"},
+	{Method: "GET", Path: "/api/v1/wifi/setup", Result: wifi.SetupStatus{}, Calls: "wifiSetup.status",
 		Doc: "the setup hotspot; its password over the unix socket only"},
-	{Method: "POST", Path: "/api/v1/wifi/setup/start", Result: network.WiFiSetupStatus{}, Mutating: true, Calls: "wifiSetup.start → network.WiFi.StartAP, StartHotspotDHCP",
+	{Method: "POST", Path: "/api/v1/wifi/setup/start", Result: wifi.SetupStatus{}, Mutating: true, Calls: "wifiSetup.start → wifi.Client.StartAP, StartHotspotDHCP",
 		Doc: "opens the setup hotspot"},
-	{Method: "POST", Path: "/api/v1/wifi/setup/stop", Result: network.WiFiSetupStatus{}, Mutating: true, Calls: "wifiSetup.stop",
+	{Method: "POST", Path: "/api/v1/wifi/setup/stop", Result: wifi.SetupStatus{}, Mutating: true, Calls: "wifiSetup.stop",
 		Doc: "closes it; the saved networks are joined again"},
 
 	{Method: "GET", Path: "/api/v1/fw", Result: apitype.FWStatus{}, Calls: "firmwareDomain → firmware.Store.List, Watcher.List",

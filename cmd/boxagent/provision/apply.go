@@ -29,6 +29,7 @@ import (
 	"github.com/boxagent/boxagent/firmware"
 	"github.com/boxagent/boxagent/internal/password"
 	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/wifi"
 )
 
 // Options say where and how to apply a provision file.
@@ -435,11 +436,11 @@ func mergeHeadsets(cfg *config.Config, f *File) {
 func mergeNetworks(cfg *config.Config, f *File) {
 	if len(f.Network.WiFi) > 0 {
 		if cfg.WiFi == nil {
-			cfg.WiFi = &network.WiFiConfig{}
+			cfg.WiFi = &wifi.Config{}
 		}
 		for _, w := range f.Network.WiFi {
 			n := w.config()
-			if i := slices.IndexFunc(cfg.WiFi.Networks, func(o network.WiFiNetwork) bool { return o.SSID == w.SSID }); i >= 0 {
+			if i := slices.IndexFunc(cfg.WiFi.Networks, func(o wifi.Network) bool { return o.SSID == w.SSID }); i >= 0 {
 				cfg.WiFi.Networks[i] = n
 			} else {
 				cfg.WiFi.Networks = append(cfg.WiFi.Networks, n)
@@ -610,9 +611,9 @@ func planUnits(r *os.Root, haveBinary bool, es *[]entry) (links []entry, notes [
 	units := systemd.Units()
 	for _, name := range slices.Sorted(maps.Keys(units)) {
 		at := ""
-		for _, d := range []string{"etc/systemd/system", "usr/lib/systemd/system", "lib/systemd/system"} {
-			if exists(r, d+"/"+name) {
-				at = d + "/" + name
+		for _, d := range systemd.UnitDirs() {
+			if p := strings.TrimPrefix(d, "/") + "/" + name; exists(r, p) {
+				at = p
 				break
 			}
 		}

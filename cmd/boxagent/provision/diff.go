@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
@@ -61,13 +60,39 @@ func (r *Result) WriteDiff(w io.Writer) error {
 	return nil
 }
 
-var secretLine = regexp.MustCompile(`^(\s*(?:psk|password|password_hash)\s*=\s*)(['"])(.*)(['"])\s*$`)
+// space is what a secret line may have around its key, '=' and value.
+const space = " \t\n\f\r"
+
+// secretLine splits a line that sets psk, password or password_hash to a
+// quoted value: the white space, the key, '=' with white space around it
+// (head); the opening quote, ' or "; the value, without a newline; the
+// closing quote, ' or " again (not necessarily the same), the last byte
+// but for white space, which is dropped.
+func secretLine(l string) (head, opening, value, closing string, ok bool) {
+	rest := strings.TrimLeft(l, space)
+	key := ""
+	for _, k := range []string{"psk", "password_hash", "password"} {
+		if strings.HasPrefix(rest, k) {
+			key = k
+			break
+		}
+	}
+	rest, eq := strings.CutPrefix(strings.TrimLeft(rest[len(key):], space), "=")
+	rest = strings.TrimLeft(rest, space)
+	end := len(strings.TrimRight(rest, space)) - 1 // the closing quote
+	if key == "" || !eq || end < 1 || !isQuote(rest[0]) || !isQuote(rest[end]) || strings.Contains(rest[1:end], "\n") {
+		return "", "", "", "", false
+	}
+	return l[:len(l)-len(rest)], rest[:1], rest[1:end], rest[end : end+1], true
+}
+
+func isQuote(c byte) bool { return c == '\'' || c == '"' }
 
 func hideSecrets(s string) string {
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {
-		if m := secretLine.FindStringSubmatch(l); m != nil {
-			lines[i] = m[1] + m[2] + config.Fingerprint(m[3]) + m[4]
+		if head, opening, value, closing, ok := secretLine(l); ok {
+			lines[i] = head + opening + config.Fingerprint(value) + closing
 		}
 	}
 	return strings.Join(lines, "\n")

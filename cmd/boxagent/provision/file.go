@@ -27,7 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,8 +34,10 @@ import (
 	toml "github.com/pelletier/go-toml/v2"
 
 	"github.com/boxagent/boxagent/bluetooth"
+	"github.com/boxagent/boxagent/board"
 	"github.com/boxagent/boxagent/internal/errlist"
 	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/wifi"
 )
 
 // File is provision.toml.
@@ -185,13 +186,8 @@ func Parse(name string, data []byte) (*File, error) {
 	return &f, nil
 }
 
-var (
-	hostLabel   = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`)
-	profileID   = regexp.MustCompile(`^[a-z0-9]([a-z0-9_-]*[a-z0-9])?$`)
-	zoneName    = regexp.MustCompile(`^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$`)
-	sshKeyTypes = []string{"ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
-		"sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com"}
-)
+var sshKeyTypes = []string{"ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+	"sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com"}
 
 // Validate checks every field that needs no target root; name is used in
 // errors. Board ids and timezones are checked against the root by Apply.
@@ -203,10 +199,10 @@ func (f *File) Validate(name string) error {
 	if f.Hostname != "" && !validHostname(f.Hostname) {
 		bad("hostname", "%q is not a host name (letters, digits and '-', labels of 1 to 63, 253 in all)", f.Hostname)
 	}
-	if f.Board != "" && f.Board != "auto" && !profileID.MatchString(f.Board) {
+	if f.Board != "" && f.Board != "auto" && !board.ValidID(f.Board) {
 		bad("board", "%q is neither \"auto\" nor a profile id", f.Board)
 	}
-	if f.Timezone != "" && (!zoneName.MatchString(f.Timezone) || strings.Contains(f.Timezone, "..")) {
+	if f.Timezone != "" && (!validZone(f.Timezone) || strings.Contains(f.Timezone, "..")) {
 		bad("timezone", "%q is not a zone name like Europe/Berlin", f.Timezone)
 	}
 	for i, k := range f.SSHAuthorizedKeys {
@@ -234,11 +230,11 @@ func (f *File) Validate(name string) error {
 // own rules (those the agent applies to config.toml), naming provision.toml's
 // keys; only the method "none" and the [pppoe] table are provision.toml's.
 func (n Network) validate(bad func(key, format string, args ...any)) {
-	wifi := network.WiFiConfig{}
+	var section wifi.Config
 	for _, w := range n.WiFi {
-		wifi.Networks = append(wifi.Networks, w.config())
+		section.Networks = append(section.Networks, w.config())
 	}
-	domainProblems(wifi.ValidateAll(), "network[", "network.wifi[", nil, bad)
+	domainProblems(section.ValidateAll(), "network[", "network.wifi[", nil, bad)
 	var uplinks network.Config
 	for i, u := range n.Uplink {
 		switch u.IPv4.Method {
@@ -308,8 +304,8 @@ func domainProblems(err error, from, to string, rename func(i int, field string)
 }
 
 // config is the [[wifi.network]] of w.
-func (w WiFi) config() network.WiFiNetwork {
-	return network.WiFiNetwork{SSID: w.SSID, PSK: w.PSK, Hidden: w.Hidden, Priority: w.Priority}
+func (w WiFi) config() wifi.Network {
+	return wifi.Network{SSID: w.SSID, PSK: w.PSK, Hidden: w.Hidden, Priority: w.Priority}
 }
 
 // config is the [[bluetooth.headset]] of h.
@@ -343,12 +339,40 @@ func (u Uplink) config() network.Uplink {
 	return n
 }
 
+// validLabel reports whether s can be a label of a host name: 1 to 63
+// ASCII letters, digits and '-', the first and the last a letter or a
+// digit.
+func validLabel(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		inner := i > 0 && i < len(s)-1
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || inner && c == '-') {
+			return false
+		}
+	}
+	return len(s) >= 1 && len(s) <= 63
+}
+
+// validZone reports whether s is shaped like a zone name: parts of at
+// least one ASCII letter, digit, '_', '+' or '-', joined by '/'
+// ("Europe/Berlin", "Etc/GMT+1").
+func validZone(s string) bool {
+	for _, part := range strings.Split(s, "/") {
+		if part == "" || strings.ContainsFunc(part, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '+' || r == '-')
+		}) {
+			return false
+		}
+	}
+	return true
+}
+
 func validHostname(s string) bool {
 	if len(s) > 253 {
 		return false
 	}
 	for _, l := range strings.Split(s, ".") {
-		if !hostLabel.MatchString(l) {
+		if !validLabel(l) {
 			return false
 		}
 	}
