@@ -321,24 +321,32 @@ func followEvents(t *testing.T) *events {
 	return e
 }
 
-// wait returns once an event satisfies ok; it fails t after timeout.
-func (e *events) wait(t *testing.T, timeout time.Duration, what string, ok func(dayEvent) bool) {
-	t.Helper()
+// within waits for an event ok accepts, for at most timeout, and says
+// when it arrived; false when none did (the caller decides).
+func (e *events) within(timeout time.Duration, ok func(dayEvent) bool) (time.Time, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	for {
 		select {
 		case m, open := <-e.ch:
 			if !open {
-				t.Fatalf("boxagent events ended before %s:\n%s", what, strings.Join(e.seen, "\n"))
+				return time.Time{}, false
 			}
 			e.seen = append(e.seen, string(m))
 			var ev dayEvent
 			if json.Unmarshal(m, &ev) == nil && ok(ev) {
-				return
+				return time.Now(), true
 			}
 		case <-ctx.Done():
-			t.Fatalf("no %s in %s; events:\n%s\n%s", what, timeout, strings.Join(e.seen, "\n"), journal(t, "boxagent.service"))
+			return time.Time{}, false
 		}
+	}
+}
+
+// wait returns once an event satisfies ok; it fails t after timeout.
+func (e *events) wait(t *testing.T, timeout time.Duration, what string, ok func(dayEvent) bool) {
+	t.Helper()
+	if _, found := e.within(timeout, ok); !found {
+		t.Fatalf("no %s in %s (or boxagent events ended); events:\n%s\n%s", what, timeout, strings.Join(e.seen, "\n"), journal(t, "boxagent.service"))
 	}
 }
