@@ -236,11 +236,11 @@ func headsetSteps(day *dayRun, w *headsetWorld) {
 		// and the agent never puts the headset in music.
 		var ok bool
 		if err == nil {
-			musicAt, ok = ev.within(30*time.Second, headsetInMusic)
+			musicAt, ok = ev.within(60*time.Second, headsetInMusic)
 		}
 		if err != nil || !ok {
 			if !w.a2dpRace() {
-				t.Fatalf("bt pair: %v; the headset in music: %v\n%s\n%s", err, ok, out, journal(t, "boxagent.service"))
+				t.Fatalf("bt pair: %v; the headset in music within 60 s: %v\n%s\nevents:\n%s\n%s", err, ok, out, strings.Join(ev.seen, "\n"), journal(t, "boxagent.service"))
 			}
 			musicAt = w.a2dpRaceWorkaround(t, ev)
 			if err != nil {
