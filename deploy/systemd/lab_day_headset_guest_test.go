@@ -60,7 +60,7 @@ func startHeadsetWorld(t *testing.T) *headsetWorld {
 	// ones met it), and its log is what tells the race from a failure.
 	sh(t, `set -e
 mkdir -p /etc/systemd/system/bluetooth.service.d
-printf '[Service]\nExecStart=\nExecStart=/usr/libexec/bluetooth/bluetoothd -n -d\nStandardError=file:%s\n' "$L/bluetoothd.log" \
+printf '[Service]\nExecStart=\nExecStart=/usr/libexec/bluetooth/bluetoothd -n -d\nStandardError=append:%s\n' "$L/bluetoothd.log" \
 	>/etc/systemd/system/bluetooth.service.d/lab.conf
 systemctl daemon-reload`, "L="+logs)
 	// PulseAudio and the agent log to the journal, which the board loses
@@ -230,6 +230,7 @@ func headsetSteps(day *dayRun, w *headsetWorld) {
 		start = time.Now()
 		out, err := cliTry("", "bt", "pair", dayHeadset)
 		paired = time.Now()
+		guest.EndHeadsetPairingMode(t, w.bus)
 		t.Logf("day bt pair (pair, trust, connect): %s (%v)\n%s", paired.Sub(start).Round(time.Millisecond), err, out)
 		// BlueZ 5.66's race (a2dpRaceWorkaround) leaves a pairing without
 		// A2DP: its connect times out, or connects the voice profile only

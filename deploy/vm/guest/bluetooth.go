@@ -313,6 +313,24 @@ func WaitBluetoothd(t testing.TB, bus *Bus, timeout time.Duration) {
 // scan on hci0 finds it.
 func MakeHeadsetDiscoverable(t testing.TB, bus *Bus) {
 	t.Helper()
+	setHeadsetAdapter(t, bus, map[string]bool{"Powered": true, "Pairable": true, "Discoverable": true})
+}
+
+// EndHeadsetPairingMode takes the headset side out of pairing mode, as a
+// headset does once paired: not discoverable, so its controller stops
+// advertising over LE too. (A btvirt controller is dual-mode: BlueZ 5.66
+// connects a device over LE when it saw it there last, and a headset
+// still advertising after a bluetoothd restart then gets an LE connect,
+// refused: le-connection-abort-by-local.)
+func EndHeadsetPairingMode(t testing.TB, bus *Bus) {
+	t.Helper()
+	setHeadsetAdapter(t, bus, map[string]bool{"Discoverable": false})
+}
+
+// setHeadsetAdapter sets hci1's boolean Adapter1 properties, in a fixed
+// order (Powered before the others).
+func setHeadsetAdapter(t testing.TB, bus *Bus, props map[string]bool) {
+	t.Helper()
 	conn, err := dbus.Connect(bus.Address)
 	if err != nil {
 		t.Fatalf("cannot connect to the system bus: %v", err)
@@ -321,10 +339,14 @@ func MakeHeadsetDiscoverable(t testing.TB, bus *Bus) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for _, p := range []string{"Powered", "Pairable", "Discoverable"} {
+		v, ok := props[p]
+		if !ok {
+			continue
+		}
 		err := conn.Object("org.bluez", "/org/bluez/hci1").CallWithContext(ctx, "org.freedesktop.DBus.Properties.Set", 0,
-			"org.bluez.Adapter1", p, dbus.MakeVariant(true)).Err
+			"org.bluez.Adapter1", p, dbus.MakeVariant(v)).Err
 		if err != nil {
-			t.Fatalf("cannot set %s on hci1: %v", p, err)
+			t.Fatalf("cannot set %s %v on hci1: %v", p, v, err)
 		}
 	}
 }
