@@ -42,10 +42,25 @@ func (c *Client) registerAgent(ctx context.Context) error {
 	return nil
 }
 
+// setAgent records whether bluetoothd has the agent, and says so by an
+// event when that changed: health (and the status made from it) shows it,
+// and nothing else would tell its readers.
 func (c *Client) setAgent(ok bool, err error) {
 	c.mu.Lock()
+	changed := c.agentOK != ok || (c.agentErr == nil) != (err == nil)
 	c.agentOK, c.agentErr = ok, err
 	c.mu.Unlock()
+	if !changed {
+		return
+	}
+	yes, msg := true, "pairing agent registered"
+	if !ok {
+		msg = "pairing agent not registered"
+		if err != nil {
+			msg += ": " + err.Error()
+		}
+	}
+	c.emit(Event{Type: EventService, Present: &yes, Message: msg})
 }
 
 // AgentRegistered says whether bluetoothd has the agent as its default.

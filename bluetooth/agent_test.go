@@ -249,11 +249,11 @@ func TestAgentReregistersWhenBluezRestarts(t *testing.T) {
 	m2 := startMock(t, f.addr, connect(t, f.addr))
 	f.ev.waitFrom(t, mark, "back", func(ev Event) bool { return ev.Type == EventService && *ev.Present })
 	// Registration happens right after the service event, on the signal
-	// goroutine; its call lands on the new mock.
-	deadline := time.Now().Add(10 * time.Second)
-	for !f.c.AgentRegistered() && time.Now().Before(deadline) {
-		waitEvent(f.ev, 100*time.Millisecond)
-	}
+	// goroutine; its call lands on the new mock, and an event says so
+	// (status and health show it).
+	f.ev.waitFrom(t, mark, "agent registered", func(ev Event) bool {
+		return ev.Type == EventService && *ev.Present && ev.Message == "pairing agent registered"
+	})
 	if !f.c.AgentRegistered() {
 		t.Fatal("agent not registered with the new bluetoothd")
 	}
@@ -265,14 +265,6 @@ func TestAgentReregistersWhenBluezRestarts(t *testing.T) {
 	f.ev.waitFrom(t, mark, "adapter again", func(ev Event) bool { return ev.Type == EventAdapter })
 	if ads, err := f.c.Adapters(); err != nil || len(ads) != 1 {
 		t.Errorf("model after restart: %v, %v", ads, err)
-	}
-}
-
-// waitEvent waits for any event or d.
-func waitEvent(e *events, d time.Duration) {
-	select {
-	case <-e.ping:
-	case <-time.After(d):
 	}
 }
 

@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -154,226 +152,25 @@ func (s *Stager) clock() time.Time {
 //
 // The stick is left mounted read-only (clean on the stick: a pull is
 // harmless); Eject unmounts it.
-func (s *Stager) Stage(ctx context.Context, sha string, st Stick, dev string, t Target, progress StageProgressFunc) (res StageResult, err error) {
+//
+// Stage runs these as the named steps of stageSteps (stage_steps.go):
+// choose, open, mount, clean and check space (1 and 2), copy (3), read
+// back (4), extras (5), rename and sync (6), then record. An error is a
+// *StageError naming its step.
+func (s *Stager) Stage(ctx context.Context, sha string, st Stick, dev string, t Target, progress StageProgressFunc) (StageResult, error) {
 	if progress == nil {
 		progress = func(StageProgress) {}
 	}
-	if t.Package == "" || strings.ContainsAny(t.Package, `/\`) {
-		return res, fmt.Errorf("%w: the board names no package file for the stick", ErrPolicy)
-	}
-	part, dev, err := choose(st, dev, t)
-	if err != nil {
-		return res, err
-	}
-	// Read again: a write-protect switch or BLKROSET sends no uevent.
-	if st.ReadOnly || readSysString(filepath.Join(s.Paths.Sys, "block", st.Name, "ro")) == "1" {
-		return res, &StickError{ErrReadOnly, fmt.Sprintf("the stick %s is write-protected: slide its lock switch, or use another stick", st.Name)}
-	}
-	src, art, err := s.Store.Open(sha)
-	if err != nil {
-		return res, err
-	}
-	defer src.Close()
-	res = StageResult{Artifact: art.SHA256, Size: art.Size, Signer: art.Signer, Board: t.Board, Path: "/" + t.Package,
-		Instructions: t.Instructions, Stick: StickInfo{Name: st.Name, Device: dev, Serial: st.Serial, Vendor: st.Vendor,
-			Model: st.Model, Size: st.Size, Filesystem: part.FS, Label: part.Label}}
-	if strings.HasPrefix(part.FS, "fat") && art.Size > MaxFAT32File {
-		return res, fmt.Errorf("%w: %d bytes, FAT holds files up to 4 GiB - 1", ErrTooLarge, art.Size)
-	}
-	extras, err := resolveExtras(src, art.Size, t.Extra)
-	if err != nil {
-		return res, err
-	}
-	res.Extra = extras
-
-	dirty := volumeDirty(filepath.Join(s.Paths.Dev, st.Name), part)
-	dir, ours, err := s.mount(ctx, st, dev, part)
-	if err != nil {
-		return res, err
-	}
-	if dirty && ours {
-		res.Notes = append(res.Notes, "the stick was not cleanly removed before (its FAT dirty flag is set, and the kernel keeps it): "+
-			"recovery reads it anyway; fsck.fat -a on a PC clears it")
-	}
-	res.Mountpoint = dir
-	defer func() {
-		if err != nil && errors.Is(err, ErrGone) && ours {
-			// A stale mount of a device that is gone: drop it, so the
-			// stick plugged back gets a fresh one.
-			s.Mounter.Unmount(context.WithoutCancel(ctx), dir)
-		}
-	}()
-	space := statSpace
-	if s.space != nil {
-		space = s.space
-	}
-	sp, err := space(dir)
-	if err != nil {
-		return res, err
-	}
-	if sp.ReadOnly {
-		return res, &StickError{ErrReadOnly, fmt.Sprintf("the stick %s is mounted read-only (write-protected, or the kernel found an error on it: check it with fsck.fat)", st.Name)}
-	}
-
-	tmp := filepath.Join(dir, TempName)
-	final := filepath.Join(dir, t.Package)
-	if res.Cleaned, err = s.CleanLeftovers(dir); err != nil {
-		return res, err
-	}
-
-	// Space: the new copy whole, rounded up to clusters, plus a cluster
-	// for the directory to grow; the old package still counts until it
-	// is removed.
-	need := roundUp(art.Size, sp.Cluster) + sp.Cluster
-	for _, x := range extras {
-		need += roundUp(x.Size, sp.Cluster)
-	}
-	var oldSize int64 = -1
-	if fi, err := os.Stat(final); err == nil {
-		oldSize = fi.Size()
-		res.Replaced = true
-	}
-	removeOldFirst := false
-	switch {
-	case sp.Free >= need:
-	case oldSize >= 0 && sp.Free+roundUp(oldSize, sp.Cluster) >= need:
-		removeOldFirst = true
-	default:
-		return res, fmt.Errorf("%w: %s needs %s, the stick has %s free", ErrNoSpace, t.Package, human(need), human(sp.Free))
-	}
-	if removeOldFirst {
-		if err := removeSynced(final); err != nil {
-			return res, s.ioErr("cannot remove the previous "+t.Package, err)
-		}
-		res.Notes = append(res.Notes, "the previous "+t.Package+" was removed first to make room")
-	}
-
-	cleanTmp := true
-	defer func() {
-		if err != nil && cleanTmp {
-			if rerr := removeSynced(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-				s.log().Warn("cannot remove the temporary copy", "path", tmp, "err", rerr)
-			}
-		}
-		if err != nil {
-			for i := range extras {
-				if rerr := removeSynced(filepath.Join(dir, extraTemp(i))); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-					s.log().Warn("cannot remove the temporary copy", "path", extraTemp(i), "err", rerr)
-				}
-			}
-		}
-	}()
-	pol := t.Policy
-	if pol.Method == MethodMinisign || pol.Method == MethodEd25519 {
-		// The store keeps no detached signature: it checked it at import,
-		// and the SHA-256 below pins these bytes to the ones it checked.
-		pol = Policy{Method: MethodSHA256, RequiredEntries: pol.RequiredEntries}
-	}
-	start := s.clock()
-	// The copy is read back from the stick and hashed while it is
-	// written (readback.go); the verification below then checks the
-	// structure from the stick and gives the verdict on that pass.
-	var rb *readBack
-	stickProgress := progress
-	progress = func(p StageProgress) {
-		p.Written, p.Verified = p.Done, 0
-		if p.Phase == "verify" {
-			p.Written, p.Verified = art.Size, p.Done
-		} else if rb != nil {
-			p.Verified = rb.read.Load()
-		}
-		stickProgress(p)
-	}
-	rb = s.startReadBack(ctx, src, art.Size, tmp, pol, progress)
-	wrote := func(int64) {}
-	if rb != nil {
-		wrote = rb.wrote
-		defer rb.close()
-	}
-	if err := s.writeCopy(ctx, src, art, tmp, progress, wrote); err != nil {
-		if rb != nil {
-			rb.stop()
-		}
-		if _, serr := os.Stat(filepath.Join(s.Paths.Sys, "block", st.Name)); serr != nil && !errors.Is(err, ErrGone) {
-			err = fmt.Errorf("%w while writing: %v: plug it back and stage again", ErrGone, err)
-		}
-		return res, err
-	}
-	res.WriteSeconds = s.clock().Sub(start).Seconds()
-	// VerifySeconds is what the verification adds after the write: the
-	// rest of the read-back, the structure checks and the verdict.
-	wstart, start := start, s.clock()
-	opts := []Option{WithSHA256(art.SHA256)}
-	if rb == nil && s.written != nil {
-		s.written(tmp, 0, art.Size)
-	}
-	if rb != nil {
-		pass, perr := rb.finish(ctx, progress, func() StageProgress {
-			return phaseProgress("verify", art.Size, art.Size, s.clock().Sub(wstart))
-		})
-		switch {
-		case perr == nil:
-			opts = append(opts, withHashed(pass))
-		case ctx.Err() != nil:
-			return res, ctx.Err()
-		default:
-			// Read again below: Verify names what is wrong, in
-			// recovery's words where it has them.
-			s.log().Warn("reading the copy back while writing failed; reading it again", "path", tmp, "err", perr)
+	r := &stageRun{s: s, ctx: ctx, sha: sha, st: st, dev: dev, t: t, progress: progress, oldSize: -1}
+	var err error
+	for _, step := range stageSteps {
+		if err = step.run(r); err != nil {
+			err = &StageError{Step: step.name, Err: err}
+			break
 		}
 	}
-
-	rep, err := VerifyFile(ctx, tmp, pol, append(opts, WithProgress(func(_ string, done, total int64) {
-		progress(phaseProgress("verify", done, total, s.clock().Sub(start)))
-	}))...)
-	if err != nil {
-		if _, serr := os.Stat(filepath.Join(s.Paths.Sys, "block", res.Stick.Name)); serr != nil {
-			return res, fmt.Errorf("%w during the verification: %v", ErrGone, err)
-		}
-		if errors.Is(err, ErrDigest) {
-			if sum, herr := hashReaderAt(src, art.Size); herr == nil && sum != art.SHA256 {
-				return res, fmt.Errorf("%w: the store's copy of %s hashes to %s", ErrReadBack, art.SHA256, sum)
-			}
-		}
-		return res, fmt.Errorf("cannot verify the copy on the stick: %w", err)
-	}
-	if rep.Signer != nil {
-		res.Signer = rep.Signer
-	}
-	// The extra files go in place before the package: until the
-	// package's name appears, recovery finds no package, and the next
-	// staging writes them again.
-	for i, x := range extras {
-		if err := s.stageExtra(ctx, dir, extraTemp(i), x); err != nil {
-			return res, fmt.Errorf("cannot stage %s: %w", x.Name, err)
-		}
-	}
-	res.VerifySeconds = s.clock().Sub(start).Seconds()
-
-	if oldSize >= 0 && !removeOldFirst {
-		if err := removeSynced(final); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return res, s.ioErr("cannot remove the previous "+t.Package, err)
-		}
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		return res, s.ioErr("cannot rename "+TempName+" to "+t.Package, err)
-	}
-	cleanTmp = false
-	if err := atomicfile.SyncDir(dir); err != nil {
-		return res, s.ioErr("cannot sync the stick", err)
-	}
-	if fi, err := os.Stat(final); err != nil || fi.Size() != art.Size {
-		return res, fmt.Errorf("cannot find %s with %d bytes on the stick after the rename: %v", t.Package, art.Size, err)
-	}
-	if err := s.Store.RecordStaged(art.SHA256, StagedRecord{Time: s.clock(), Serial: st.Serial, Label: part.Label}); err != nil {
-		res.Notes = append(res.Notes, "cannot record the staging in the store: "+err.Error())
-	}
-	if ours {
-		if err := s.Mounter.Mount(ctx, MountRequest{Target: dir, FSType: part.MountType(), ReadOnly: true, Remount: true}); err != nil {
-			res.Notes = append(res.Notes, err.Error())
-		}
-	}
-	return res, nil
+	r.end(err)
+	return r.res, err
 }
 
 // Rollback stages again the artifact staged before the current one, by

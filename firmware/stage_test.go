@@ -139,17 +139,22 @@ func TestStageRefusals(t *testing.T) {
 		setup func(f *stageFixture)
 		data  []byte
 		want  error
+		step  string // the StageError's
 	}{
-		{name: "read-only", stick: fakeStick{name: "sda", serial: "RO000001", usb: true, ro: true}, want: ErrReadOnly},
-		{name: "exfat", stick: fakeStick{name: "sda", serial: "EX000001", usb: true, fs: "exfat"}, want: ErrUnsupportedFS},
+		{name: "read-only", stick: fakeStick{name: "sda", serial: "RO000001", usb: true, ro: true}, want: ErrReadOnly, step: "choose"},
+		{name: "exfat", stick: fakeStick{name: "sda", serial: "EX000001", usb: true, fs: "exfat"}, want: ErrUnsupportedFS, step: "choose"},
 		{name: "full", setup: func(f *stageFixture) {
 			f.stager.space = func(string) (fsSpace, error) { return fsSpace{Free: 0, Cluster: 4096}, nil }
-		}, want: ErrNoSpace},
+		}, want: ErrNoSpace, step: "check space"},
+		{name: "mounted read-only by the kernel", setup: func(f *stageFixture) {
+			f.stager.space = func(string) (fsSpace, error) { return fsSpace{Free: 1 << 30, Cluster: 4096, ReadOnly: true}, nil }
+		}, want: ErrReadOnly, step: "mount"},
 		{name: "mounted read-only elsewhere", setup: func(f *stageFixture) {
 			f.h.mounts = append(f.h.mounts, Mount{MajMin: "8:1", Dir: "/media/usb", FSType: "vfat", Source: "/dev/sda1", Options: "ro"})
 			f.h.writeMountinfo()
-		}, want: ErrReadOnly},
-		{name: "missing entry", data: buildZip(t, []entry{{"hello.txt", []byte("hi")}}, ""), want: ErrMissingEntry},
+		}, want: ErrReadOnly, step: "mount"},
+		{name: "missing entry", data: buildZip(t, []entry{{"hello.txt", []byte("hi")}}, ""), want: ErrMissingEntry, step: "read back"},
+		{name: "no package name", setup: func(f *stageFixture) { f.target.Package = "" }, want: ErrPolicy, step: "choose"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newStageFixture(t, tc.stick)
@@ -166,6 +171,10 @@ func TestStageRefusals(t *testing.T) {
 			_, err := f.stager.Stage(context.Background(), a.SHA256, f.stick, "", f.target, nil)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Stage: %v, want %v", err, tc.want)
+			}
+			var se *StageError
+			if !errors.As(err, &se) || se.Step != tc.step || !strings.HasPrefix(err.Error(), tc.step+": ") {
+				t.Errorf("Stage: %v, want it from step %q", err, tc.step)
 			}
 			if got := f.files(t); !slices.Equal(got, []string{"update.zip"}) {
 				t.Errorf("stick holds %v after a refusal", got)

@@ -59,6 +59,26 @@ type Store struct {
 	// store's one writer, so nothing else changes it meanwhile).
 	counted int
 	damaged []Damaged // entries moved aside (store_damage.go)
+	// onChange is OnChange's func.
+	onChange func()
+}
+
+// OnChange has f called whenever what the store holds changes: an
+// import, a removal, a staging recorded, an entry moved aside as damaged
+// (which a listing may do). f is called with the store's lock held: it
+// must only take note (the agent's status asks Count afterwards).
+func (s *Store) OnChange(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onChange = f
+}
+
+// changed forgets the count and tells OnChange's func; s.mu is held.
+func (s *Store) changed() {
+	s.counted = -1
+	if s.onChange != nil {
+		s.onChange()
+	}
 }
 
 // Artifact is the metadata of one stored package.
@@ -293,7 +313,7 @@ func copyCtx(ctx context.Context, w io.Writer, r io.Reader, total int64, progres
 }
 
 func (s *Store) writeMeta(a Artifact) error {
-	s.counted = -1
+	s.changed()
 	b, err := json.MarshalIndent(a, "", "  ")
 	if err != nil {
 		return fmt.Errorf("cannot encode artifact metadata: %w", err)
@@ -401,7 +421,7 @@ func (s *Store) Remove(sha string) error {
 }
 
 func (s *Store) remove(sha string) error {
-	s.counted = -1
+	s.changed()
 	p, err := s.path(sha)
 	if err != nil {
 		return err

@@ -46,7 +46,7 @@ func (s *Store) quarantine(sha string, why error) error {
 			moved = to
 		}
 	}
-	s.counted = -1
+	s.changed()
 	s.damaged = append(s.damaged, Damaged{SHA256: sha, Reason: why.Error(), MovedTo: moved})
 	if err := atomicfile.SyncDir(qdir); err != nil {
 		return err

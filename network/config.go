@@ -13,7 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
-	"unicode/utf8"
+
+	"github.com/boxagent/boxagent/internal/names"
 )
 
 // Config is the [network] table of the config file.
@@ -265,17 +266,10 @@ func linkNameProblem(name string) string {
 		return fmt.Sprintf("%q is not a valid link name", name)
 	case strings.ContainsFunc(name, func(r rune) bool { return r == '/' || r == ':' || unicode.IsSpace(r) }):
 		return fmt.Sprintf("link name %q holds '/', ':' or a space", name)
-	case UnprintableName(name):
+	case names.Unprintable(name):
 		return fmt.Sprintf("link name %q holds a NUL, a control character or bytes that are not printable text", name)
 	}
 	return ""
-}
-
-// UnprintableName says whether a name holds what would cut it short in
-// the kernel (NUL) or act on a terminal rather than show (control and
-// format characters, bytes that are not UTF-8).
-func UnprintableName(name string) bool {
-	return !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsPrint(r) })
 }
 
 // Owned option codes: the client sets them, from a field or itself.

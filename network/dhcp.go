@@ -141,7 +141,7 @@ type fired struct {
 // order; it must not block for long.
 func NewDHCPClient(nl Netlink, conn Conn, cfg DHCPConfig, onEvent func(Event)) *DHCPClient {
 	if cfg.Clock == nil {
-		cfg.Clock = realClock{}
+		cfg.Clock = SystemClock{}
 	}
 	if cfg.Retransmit <= 0 {
 		cfg.Retransmit = 4 * time.Second

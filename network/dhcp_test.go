@@ -15,75 +15,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boxagent/boxagent/internal/clock/clocktest"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/vishvananda/netlink"
 )
 
-// fakeClock is a Clock that moves only when the test says.
+// fakeClock is a Clock that moves only when the test says, and hears
+// when the client handled a firing (DHCPClient.timerDone).
 type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	timers  []*fakeTimer
-	handled chan struct{} // the client handled a firing (DHCPClient.timerDone)
-}
-
-type fakeTimer struct {
-	c  *fakeClock
-	at time.Time
-	f  func()
+	*clocktest.Fake
+	handled chan struct{}
 }
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC), handled: make(chan struct{}, 100)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{c: c, at: c.now.Add(d), f: f}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-func (t *fakeTimer) Stop() bool {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	i := slices.Index(t.c.timers, t)
-	if i < 0 {
-		return false
-	}
-	t.c.timers = slices.Delete(t.c.timers, i, i+1)
-	return true
-}
-
-// fireNext moves the clock to the earliest pending timer and fires it;
-// false when none is pending.
-func (c *fakeClock) fireNext() bool {
-	c.mu.Lock()
-	if len(c.timers) == 0 {
-		c.mu.Unlock()
-		return false
-	}
-	i := 0
-	for j, t := range c.timers {
-		if t.at.Before(c.timers[i].at) {
-			i = j
-		}
-	}
-	t := c.timers[i]
-	c.timers = slices.Delete(c.timers, i, i+1)
-	if t.at.After(c.now) {
-		c.now = t.at
-	}
-	c.mu.Unlock()
-	t.f()
-	return true
+	return &fakeClock{Fake: clocktest.New(time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)), handled: make(chan struct{}, 100)}
 }
 
 // fakeServer answers at the wire like a DHCP server with one address.
@@ -323,7 +268,7 @@ func (c *fakeClock) advanceTo(t testing.TB, events chan Event) Event {
 			return e
 		default:
 		}
-		if !c.fireNext() {
+		if !c.FireNext() {
 			select {
 			case e := <-events:
 				return e

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/boxagent/boxagent/internal/clock"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/vishvananda/netlink"
 )
@@ -137,21 +138,15 @@ func (e Event) String() string {
 	return s
 }
 
-// Clock is the time the client runs on; tests pass a fake one.
-type Clock interface {
-	Now() time.Time
-	AfterFunc(d time.Duration, f func()) Timer
-}
+// Clock is the time the client runs on; tests pass a fake one
+// (internal/clock/clocktest).
+type Clock = clock.Clock
 
 // Timer is a pending call of Clock.AfterFunc.
-type Timer interface {
-	Stop() bool
-}
+type Timer = clock.Timer
 
-type realClock struct{}
-
-func (realClock) Now() time.Time                            { return time.Now() }
-func (realClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+// SystemClock is the time package's clock, the default one.
+type SystemClock = clock.System
 
 // Conn carries DHCP messages on one link. RawConn is the real one; a
 // test passes a fake that answers at the wire.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/boxagent/boxagent/network"
+	"github.com/boxagent/boxagent/internal/names"
 )
 
 // Config is the [wifi] table of the config file: which wireless
@@ -190,7 +190,7 @@ func linkProblem(name string) string {
 		return fmt.Sprintf("%q is %d bytes long; a link name has at most 15", name, len(name))
 	case strings.ContainsAny(name, "/: \t\n"):
 		return fmt.Sprintf("%q holds '/', ':' or a space: not a link name", name)
-	case network.UnprintableName(name):
+	case names.Unprintable(name):
 		return fmt.Sprintf("%q holds a NUL, a control character or bytes that are not printable text: not a link name", name)
 	}
 	return ""

@@ -13,15 +13,20 @@
 // country (SetCountry; RegDomain reads the kernel's over nl80211).
 //
 // The setup hotspot is the access point a box that knows no network in
-// range opens, so a phone can tell it which one to join: StartAP (the
-// AP is wpa_supplicant's, mode 2), its name, password and address
-// (hotspot.go), a DHCP server for its clients (HotspotDHCP) and a DNS
-// server that answers every name with the box's address (HotspotDNS),
-// so a phone's captive-portal probe reaches the setup page. While it is
-// up, WatchSaved looks for the saved networks from a second, station
+// range opens, so a phone can tell it which one to join. StartHotspot
+// (hotspot_up.go) brings up its pieces and Hotspot.Stop takes them down
+// in reverse: the AP (StartAP: wpa_supplicant's, mode 2), its name,
+// password and address (hotspot.go), a DHCP server for its clients
+// (HotspotDHCP), a DNS server that answers every name with the box's
+// address (HotspotDNS), so a phone's captive-portal probe reaches the
+// setup page, and the caller's listener that serves the page. While it
+// is up, WatchSaved looks for the saved networks from a second, station
 // interface on the same radio (made over nl80211), so the hotspot can
-// give way when one comes back.
+// give way when one comes back; GiveWayPolicy decides when it looks,
+// holding longer after each give-way that did not end in a join.
 //
-// The addressing of the link is package network's: the agent runs the
-// uplinks' DHCP client on it. Package network does not import this one.
+// StationDHCP addresses the station's link with package network's DHCP
+// client, the wired uplinks' one, and keeps the lease's DNS servers in
+// resolv.conf while the station is associated. Package network does not
+// import this one.
 package wifi

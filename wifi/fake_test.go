@@ -176,7 +176,7 @@ func (p fakeProps) GetAll(iface string) (map[string]dbus.Variant, *dbus.Error) {
 func (p fakeProps) Set(iface, name string, v dbus.Variant) *dbus.Error { return nil }
 
 // openFakeWiFi starts the fake and opens the client on wlan1.
-func openFakeWiFi(t *testing.T) (*fakeWPA, *Client, chan Event) {
+func openFakeWiFi(t *testing.T, more ...func(*Options)) (*fakeWPA, *Client, chan Event) {
 	t.Helper()
 	addr := wifiFakeBus(t)
 	f := startFakeWPA(t, addr)
@@ -186,12 +186,16 @@ func openFakeWiFi(t *testing.T) (*fakeWPA, *Client, chan Event) {
 	}
 	t.Cleanup(func() { conn.Close() })
 	events := make(chan Event, 64)
-	w, err := Open(context.Background(), conn, Options{Interface: "wlan1", OnEvent: func(e Event) {
+	o := Options{Interface: "wlan1", OnEvent: func(e Event) {
 		select {
 		case events <- e:
 		default: // a test that stopped listening must not stall the client
 		}
-	}})
+	}}
+	for _, m := range more {
+		m(&o)
+	}
+	w, err := Open(context.Background(), conn, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,6 +241,52 @@ func TestFakeWiFiConnect(t *testing.T) {
 	bssList, err := w.Scan(context.Background(), 5*time.Second)
 	if err != nil || len(bssList) != 2 || bssList[0].SSID != "scanned" || bssList[0].Security != SecurityWPA3 {
 		t.Errorf("Scan = %+v, %v", bssList, err)
+	}
+}
+
+// TestFakeWiFiOnChange: a change of the joined BSS's signal strength
+// comes with no event, but with OnChange (the agent's status line shows
+// the signal).
+func TestFakeWiFiOnChange(t *testing.T) {
+	changed := make(chan struct{}, 1)
+	f, w, events := openFakeWiFi(t, func(o *Options) {
+		o.OnChange = func() {
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		}
+	})
+	bss := f.addBSS(1, "home", -40, "wpa-psk")
+	f.script(joinOK)
+	if _, err := w.Connect(context.Background(), Network{SSID: "home", PSK: "password1"}, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitFakeEvent(t, events, func(e Event) bool { return e.Kind == "state" && e.State == StateCompleted })
+	for len(events) > 0 {
+		<-events
+	}
+	select {
+	case <-changed: // the join's
+	default:
+	}
+	f.emit(bss, wpabus.Props+".PropertiesChanged", wpabus.BSSIface, map[string]dbus.Variant{"Signal": dbus.MakeVariant(int16(-71))}, []string{})
+	// Called once the change is applied: Status shows it from then on.
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("no OnChange with the new signal: status %+v", w.Status())
+		}
+		if w.Status().Signal == -71 {
+			break
+		}
+	}
+	select {
+	case e := <-events:
+		t.Errorf("a signal change made an event: %+v", e)
+	default:
 	}
 }
 

@@ -65,6 +65,7 @@ type GiveWay struct {
 	found  func(BSS)
 	once   sync.Once
 	closed sync.Once
+	ownNL  bool // h is the watch's own (OpenWatch)
 }
 
 // SSIDs are the saved networks watched for, sorted.
@@ -130,6 +131,22 @@ func WatchSaved(ctx context.Context, conn *dbus.Conn, h *netlink.Handle, o GiveW
 	return g, nil
 }
 
+// OpenWatch is WatchSaved on a netlink handle of its own, closed with
+// the watch: a GiveWayPolicy's Watch.
+func OpenWatch(ctx context.Context, conn *dbus.Conn, o GiveWayOptions) (*GiveWay, error) {
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return nil, fmt.Errorf("cannot open netlink: %w", err)
+	}
+	g, err := WatchSaved(ctx, conn, h, o)
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	g.ownNL = true
+	return g, nil
+}
+
 // addNetworks gives wpa_supplicant the watch's networks, enabled, to be
 // scanned for on freqs (MHz; none: its choice).
 func (g *GiveWay) addNetworks(ctx context.Context, o GiveWayOptions, freqs []int) error {
@@ -189,6 +206,9 @@ func (g *GiveWay) Close(ctx context.Context) error {
 			g.probe.Close()
 		}
 		err = g.remove(ctx)
+		if g.ownNL {
+			g.h.Close()
+		}
 		g.log.Info("the watch for the saved networks ended", "interface", g.ifname)
 	})
 	return err

@@ -101,7 +101,7 @@ const HotspotFrequency = 2412
 
 // SetHotspotAddress puts prefix on the link (replacing it if it is
 // there) and brings the link up.
-func SetHotspotAddress(h *netlink.Handle, ifname string, prefix netip.Prefix) error {
+func SetHotspotAddress(h HotspotLinks, ifname string, prefix netip.Prefix) error {
 	link, err := h.LinkByName(ifname)
 	if err != nil {
 		return fmt.Errorf("cannot find %s: %w", ifname, err)
@@ -121,7 +121,7 @@ func SetHotspotAddress(h *netlink.Handle, ifname string, prefix netip.Prefix) er
 
 // ClearHotspotAddress takes prefix off the link again; an address that
 // is not there is not an error.
-func ClearHotspotAddress(h *netlink.Handle, ifname string, prefix netip.Prefix) error {
+func ClearHotspotAddress(h HotspotLinks, ifname string, prefix netip.Prefix) error {
 	link, err := h.LinkByName(ifname)
 	if err != nil {
 		return fmt.Errorf("cannot find %s: %w", ifname, err)

@@ -69,6 +69,11 @@ type Options struct {
 	// OnBSS, when set, gets every BSS wpa_supplicant adds to its list
 	// (BSSAdded), from the same goroutine as OnEvent: it must not block.
 	OnBSS func(BSS)
+	// OnChange, when set, is called whenever what Status says may have
+	// changed (every signal of the interface or its BSSs handled, and the
+	// interface's loss), with the client's lock held: it must only take
+	// note (Status may be asked afterwards, not from it).
+	OnChange func()
 	// Rejoin, when true, re-enables every known network when the link
 	// drops, so wpa_supplicant joins the best one in range (highest
 	// priority, then signal) rather than waiting for the one selected last.
@@ -185,12 +190,13 @@ type Client struct {
 	// opMu serialises the calls that change the network list.
 	opMu sync.Mutex
 
-	mu      sync.Mutex
-	st      wifiState
-	bss     map[dbus.ObjectPath]*BSS
-	nets    map[string]*wifiNet // by SSID
-	changed chan struct{}
-	joining bool // a Connect is running: drops are its business
+	mu       sync.Mutex
+	st       wifiState
+	bss      map[dbus.ObjectPath]*BSS
+	nets     map[string]*wifiNet // by SSID
+	changed  chan struct{}
+	onChange func() // Options.OnChange, called by notify
+	joining  bool   // a Connect is running: drops are its business
 }
 
 // Open finds (or asks wpa_supplicant to create) the interface and
@@ -219,7 +225,7 @@ func Open(ctx context.Context, conn *dbus.Conn, o Options) (*Client, error) {
 	}
 	w := &Client{
 		conn: conn, ifname: o.Interface, log: o.Logger.With("component", "wifi", "interface", o.Interface),
-		emit: o.OnEvent, onBSS: o.OnBSS, rejoin: o.Rejoin,
+		emit: o.OnEvent, onBSS: o.OnBSS, onChange: o.OnChange, rejoin: o.Rejoin,
 		sig: make(chan *dbus.Signal, 64), done: make(chan struct{}), loopDone: make(chan struct{}),
 		bss: map[dbus.ObjectPath]*BSS{}, nets: map[string]*wifiNet{}, changed: make(chan struct{}),
 	}
@@ -332,6 +338,9 @@ func (w *Client) loop() {
 func (w *Client) notify() {
 	close(w.changed)
 	w.changed = make(chan struct{})
+	if w.onChange != nil {
+		w.onChange()
+	}
 }
 
 func (w *Client) markGone(why string) {

@@ -30,6 +30,9 @@ type options struct {
 	rounds        int
 	idle          time.Duration
 	calls         int
+	// only runs one part and prints it, writing no report: "status"
+	// (the agent and the floor under GET /api/v1/status, interleaved).
+	only string
 }
 
 func main() {
@@ -51,8 +54,16 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 10, "rounds of each interleaved figure")
 	flag.DurationVar(&o.idle, "idle", time.Minute, "how long the idle agent and floor are watched")
 	flag.IntVar(&o.calls, "calls", 20000, "status calls per client count, over all rounds")
+	flag.StringVar(&o.only, "only", "", "run one part only and print it, writing nothing: status")
 	flag.Parse()
 	r := &report{}
+	if o.only != "" {
+		if err := runOnly(r, o); err != nil {
+			log.Fatalf("boxagent-bench: %v", err)
+		}
+		fmt.Print(r.String())
+		return
+	}
 	if err := run(r, o); err != nil {
 		log.Fatalf("boxagent-bench: %v (nothing written)", err)
 	}
@@ -104,16 +115,7 @@ func run(r *report, o options) error {
 	}
 	defer os.RemoveAll(dir)
 	root := filepath.Join(dir, "root")
-	agent, err := newServer("boxagent", filepath.Join(dir, "agent"),
-		[]string{bin, "serve", "--root", root, "--listen", "127.0.0.1:0", "--log-level", "warn"}, nil,
-		filepath.Join(root, "run/boxagent/api.sock"))
-	if err != nil {
-		return err
-	}
-	body := filepath.Join(dir, "status.json")
-	floor, err := newServer("floor", filepath.Join(dir, "floor"), []string{self},
-		[]string{envFloorSocket + "=" + filepath.Join(dir, "floor.sock"), envFloorBody + "=" + body},
-		filepath.Join(dir, "floor.sock"))
+	agent, floor, body, err := contestants(bin, self, dir, root)
 	if err != nil {
 		return err
 	}
@@ -129,17 +131,7 @@ func run(r *report, o options) error {
 	if err := startup(r, o, agent, floor); err != nil {
 		return err
 	}
-	if _, err := agent.start(); err != nil {
-		return err
-	}
-	st, err := agent.status()
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(body, st, 0o644); err != nil {
-		return err
-	}
-	if _, err := floor.start(); err != nil {
+	if err := startBoth(agent, floor, body); err != nil {
 		return err
 	}
 	fleetOn, bt, err := fleetAgent(bin, dir)
@@ -159,6 +151,81 @@ func run(r *report, o options) error {
 		return err
 	}
 	controlPage(r, client.New(agent.socket, "cli"), root) // page.go
+	goals(r)
+	return nil
+}
+
+// contestants makes the agent (its root in root) and the floor, which
+// answers with the agent's status as written to body.
+func contestants(bin, self, dir, root string) (agent, floor *server, body string, err error) {
+	agent, err = newServer("boxagent", filepath.Join(dir, "agent"),
+		[]string{bin, "serve", "--root", root, "--listen", "127.0.0.1:0", "--log-level", "warn"}, nil,
+		filepath.Join(root, "run/boxagent/api.sock"))
+	if err != nil {
+		return nil, nil, "", err
+	}
+	body = filepath.Join(dir, "status.json")
+	floor, err = newServer("floor", filepath.Join(dir, "floor"), []string{self},
+		[]string{envFloorSocket + "=" + filepath.Join(dir, "floor.sock"), envFloorBody + "=" + body},
+		filepath.Join(dir, "floor.sock"))
+	return agent, floor, body, err
+}
+
+// startBoth starts the agent, keeps its status answer for the floor and
+// starts the floor.
+func startBoth(agent, floor *server, body string) error {
+	if _, err := agent.start(); err != nil {
+		return err
+	}
+	st, err := agent.status()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(body, st, 0o644); err != nil {
+		return err
+	}
+	_, err = floor.start()
+	return err
+}
+
+// runOnly runs the part o.only names (a developer's quick look, several
+// times over while working on it); the report is the part's section and
+// its goals.
+func runOnly(r *report, o options) error {
+	if o.only != "status" {
+		return fmt.Errorf("-only %q: the parts are: status", o.only)
+	}
+	bin, err := filepath.Abs(o.bin)
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "boxagent-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	agent, floor, body, err := contestants(bin, self, dir, filepath.Join(dir, "root"))
+	if err != nil {
+		return err
+	}
+	defer agent.stop()
+	defer floor.stop()
+	// The first start makes the agent's state; measured from the second.
+	if _, err := agent.start(); err != nil {
+		return err
+	}
+	agent.stop()
+	if err := startBoth(agent, floor, body); err != nil {
+		return err
+	}
+	header(r, o)
+	if err := latency(r, o, agent, floor); err != nil {
+		return err
+	}
 	goals(r)
 	return nil
 }

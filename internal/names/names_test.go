@@ -21,3 +21,21 @@ func TestBluetoothAdapter(t *testing.T) {
 func FuzzBluetoothAdapter(f *testing.F) {
 	matchtest.Fuzz(f, []string{"", "hci0", "hci123", "hci1234", "hci0\n", "hcix"}, adapterCheck)
 }
+
+func TestUnprintable(t *testing.T) {
+	// A space prints: the link-name checks refuse it themselves.
+	for _, name := range []string{"eth0", "wlan0", "uplink-iptv", "café", "上网", "a b", ""} {
+		if Unprintable(name) {
+			t.Errorf("Unprintable(%q) = true", name)
+		}
+	}
+	for _, name := range []string{
+		"eth\x000", "eth0\n", "\tx", "\x1b[31m", "\x7f", // NUL and control characters
+		"a\u200bb", "a\u202eb", // format characters: zero-width space, right-to-left override
+		"\xff", "caf\xe9", // not UTF-8
+	} {
+		if !Unprintable(name) {
+			t.Errorf("Unprintable(%q) = false", name)
+		}
+	}
+}

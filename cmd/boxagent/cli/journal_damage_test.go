@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/boxagent/boxagent/cmd/boxagent/journal"
 )
@@ -45,7 +46,9 @@ func TestDamagedJournalStarts(t *testing.T) {
 	}
 
 	p := startAgent(t, root)
-	if !strings.Contains(p.stderr.String(), "journal was damaged") {
+	// The log reaches the buffer through exec's copying goroutine, maybe
+	// after READY.
+	if !p.stderr.waitFor("journal was damaged", 10*time.Second) {
 		t.Errorf("no warning in the log:\n%s", p.stderr.String())
 	}
 	out, _, code := p.run("status")

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/boxagent/boxagent/board"
@@ -42,6 +43,12 @@ type agent struct {
 	// damage is set when the journal was found damaged at start and
 	// moved aside.
 	damage *journal.Damage
+	// journalSub is the journal's line in status, made at start and when
+	// a damaged journal beside it comes or goes (journal_health.go).
+	journalSub atomic.Pointer[apitype.Subsystem]
+	// status is GET /api/v1/status's answer as of the last change
+	// (status.go).
+	status statusCache
 
 	mu        sync.RWMutex
 	cfg       *config.Config
@@ -135,32 +142,6 @@ func (a *agent) configInfo() apitype.ConfigInfo {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return apitype.ConfigInfo{Path: a.cfgPath, Revision: a.snap.Revision, Loaded: a.loaded.UTC(), Default: a.isDefault}
-}
-
-// Status implements localapi.Backend.
-func (a *agent) Status(ctx context.Context) apitype.Status {
-	det := a.board()
-	return apitype.Status{
-		Version:       a.version,
-		Started:       a.started.UTC(),
-		UptimeSeconds: time.Since(a.started).Seconds(),
-		Board:         apitype.BoardInfo{ID: det.Profile.ID, Name: det.Profile.Name, Reason: det.Reason},
-		Config:        a.configInfo(),
-		Listeners:     a.listeners,
-		Subsystems:    a.subsystems(),
-	}
-}
-
-// subsystems reports each part's health.
-func (a *agent) subsystems() []apitype.Subsystem {
-	subs := []apitype.Subsystem{
-		{Name: "api", State: apitype.StateOK},
-		a.journalHealth(),
-	}
-	for _, d := range a.domains {
-		subs = append(subs, d.Health())
-	}
-	return subs
 }
 
 // Board implements localapi.Backend.

@@ -118,6 +118,7 @@ func (d *audioDomain) run(ctx context.Context, c audio.Backend) {
 		d.mu.Lock()
 		d.client, d.modes = c, modes
 		d.mu.Unlock()
+		d.a.statusChanged() // its line counts c's cards from now on
 	follow:
 		for {
 			select {
@@ -136,6 +137,7 @@ func (d *audioDomain) run(ctx context.Context, c audio.Backend) {
 		d.mu.Lock()
 		d.client, d.modes = nil, nil
 		d.mu.Unlock()
+		d.a.statusChanged()
 		d.log.Warn("sound server went away; reconnecting", "backend", s.Backend)
 		d.a.events.Publish("audio", audio.Event{Kind: "disconnected", Name: s.Backend})
 		d.setHealth(apitype.StateAbsent, backendName(s.Backend)+" went away; reconnecting")
@@ -248,6 +250,7 @@ func (d *audioDomain) setHealth(state, detail string) {
 	d.mu.Lock()
 	d.health = apitype.Subsystem{Name: "audio", State: state, Detail: detail}
 	d.mu.Unlock()
+	d.a.statusChanged()
 }
 
 // Health is ok with what the sound server has, naming the backend, or

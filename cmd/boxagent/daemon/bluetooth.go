@@ -73,6 +73,7 @@ func (d *btDomain) Start(ctx context.Context) error {
 	d.mu.Lock()
 	d.conn, d.c = conn, c
 	d.mu.Unlock()
+	d.a.statusChanged()
 	return nil
 }
 
@@ -97,6 +98,7 @@ func (d *btDomain) setHealth(state, detail string) {
 	d.mu.Lock()
 	d.health = apitype.Subsystem{Name: "bluetooth", State: state, Detail: detail}
 	d.mu.Unlock()
+	d.a.statusChanged()
 }
 
 // Health is ok (bluetoothd, the adapter powered, the agent registered),
@@ -125,6 +127,7 @@ func (d *btDomain) Stop() {
 	c, conn := d.c, d.conn
 	d.c, d.conn = nil, nil
 	d.mu.Unlock()
+	d.a.statusChanged()
 	if c != nil {
 		c.Close()
 	}

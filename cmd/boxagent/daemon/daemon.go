@@ -149,6 +149,7 @@ func Run(ctx context.Context, o Options) error {
 			log.Warn("cannot start a subsystem; it is reported in status", "subsystem", d.Name(), "err", err)
 		}
 	}
+	a.followJournal(domainCtx)
 	timeouts := o.Timeouts
 	if timeouts == (Timeouts{}) {
 		timeouts = DefaultTimeouts

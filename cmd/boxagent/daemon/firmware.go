@@ -65,6 +65,7 @@ func (d *firmwareDomain) Start(ctx context.Context) error {
 		d.setHealth(apitype.StateFailed, err.Error())
 		return err
 	}
+	store.OnChange(d.a.statusChanged) // its line counts the artifacts
 	hp := d.hostPaths()
 	// boxagent-mount@.service instances when the agent runs as its own user
 	// under systemd (no CAP_SYS_ADMIN), mount(2) as root elsewhere.
@@ -93,6 +94,7 @@ func (d *firmwareDomain) Start(ctx context.Context) error {
 	d.store = store
 	d.stager = stager
 	d.mu.Unlock()
+	d.a.statusChanged()
 	w, err := firmware.WatchSticks(firmware.WatchOptions{Paths: hp, Logger: d.log, OnEvent: func(e firmware.StickEvent) {
 		d.a.events.Publish("fw", e)
 	}})
@@ -105,6 +107,7 @@ func (d *firmwareDomain) Start(ctx context.Context) error {
 	d.watcher = w
 	d.health = apitype.Subsystem{Name: "firmware", State: apitype.StateOK}
 	d.mu.Unlock()
+	d.a.statusChanged()
 	return nil
 }
 
@@ -112,6 +115,7 @@ func (d *firmwareDomain) setHealth(state, detail string) {
 	d.mu.Lock()
 	d.health = apitype.Subsystem{Name: "firmware", State: state, Detail: detail}
 	d.mu.Unlock()
+	d.a.statusChanged()
 }
 
 // Health counts artifacts and sticks.

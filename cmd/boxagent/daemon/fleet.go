@@ -63,6 +63,7 @@ func (d *fleetDomain) Start(ctx context.Context) error {
 
 // start runs the link of cfg (none when nil).
 func (d *fleetDomain) start(cfg *config.Fleet) error {
+	defer d.a.statusChanged() // after the unlock
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.cfg, d.err, d.link = cfg, nil, nil
@@ -75,7 +76,7 @@ func (d *fleetDomain) start(cfg *config.Fleet) error {
 			Config: *cfg, Identity: id, Version: d.a.version,
 			API: d.a.api.InProcess(journal.OriginFleet), Journal: d.a.journal, Events: d.a.events,
 			Snapshot: d.a.Snapshot, Cursor: fleet.Cursor{Path: filepath.Join(d.a.paths.StateDir(), fleet.CursorFile)},
-			Logger: d.a.log,
+			Logger: d.a.log, Changed: d.a.statusChanged,
 		})
 	}
 	if err != nil {

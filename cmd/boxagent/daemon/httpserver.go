@@ -21,10 +21,13 @@ type Timeouts struct {
 var DefaultTimeouts = Timeouts{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: 2 * time.Minute, Idle: 60 * time.Second}
 
 // Connection caps: the page opens a handful (its event stream, a few
-// fetches), the CLI one or two per command.
+// fetches), the CLI one or two per command; scripts on the box may run
+// many commands at once (make bench's 50 clients), and at the cap each new
+// connection closes an idle one, so every caller dials again. A connection
+// costs ~10 kB and a goroutine: 64 bound the socket as they bound TCP.
 const (
 	maxTCPConns   = 64
-	maxUnixConns  = 32
+	maxUnixConns  = 64
 	maxSetupConns = 16
 )
 

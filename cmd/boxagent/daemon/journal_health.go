@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -9,13 +10,37 @@ import (
 )
 
 // journalHealth is the journal's line in status: degraded while a damaged
-// journal moved aside at this start, or at an earlier one, is kept.
+// journal moved aside at this start, or at an earlier one, is kept. It is
+// read from the folder at start and when one comes or goes (followJournal),
+// not at every call.
 func (a *agent) journalHealth() apitype.Subsystem {
+	if sub := a.journalSub.Load(); sub != nil {
+		return *sub
+	}
+	return a.readJournalHealth()
+}
+
+func (a *agent) readJournalHealth() apitype.Subsystem {
 	sub := apitype.Subsystem{Name: "journal", State: apitype.StateOK}
 	if detail := a.journalDamage(); detail != "" {
 		sub.State, sub.Detail = apitype.StateDegraded, detail
 	}
 	return sub
+}
+
+// followJournal reads the journal's line now and again whenever a
+// damaged journal beside it comes or goes, until ctx ends. Without the
+// watch the line stays as read now (and the doctor reads the folder).
+func (a *agent) followJournal(ctx context.Context) {
+	reread := func() {
+		sub := a.readJournalHealth()
+		a.journalSub.Store(&sub)
+		a.statusChanged()
+	}
+	if err := journal.WatchQuarantined(ctx, a.paths.JournalDB(), reread); err != nil {
+		a.log.Warn("status will not follow damaged journals removed from now on", "err", err)
+	}
+	reread() // after the watch is set: nothing between the two is missed
 }
 
 // journalCheck is the doctor's check of the journal.

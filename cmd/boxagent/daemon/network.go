@@ -65,6 +65,7 @@ func (d *networkDomain) Start(ctx context.Context) error {
 		d.mu.Lock()
 		d.startErr = fmt.Errorf("cannot open netlink: %w", err)
 		d.mu.Unlock()
+		d.a.statusChanged()
 		return d.startErr
 	}
 	d.startResolved(ctx)
@@ -92,6 +93,7 @@ func (d *networkDomain) Start(ctx context.Context) error {
 	d.mu.Lock()
 	d.m, d.h, d.watched = m, h, watched
 	d.mu.Unlock()
+	d.a.statusChanged()
 
 	cfg := d.a.config().Network
 	if len(cfg.Uplinks) == 0 {
@@ -148,6 +150,7 @@ func (d *networkDomain) apply(ctx context.Context, cfg network.Config, boot bool
 		d.refused = nil
 	}
 	d.mu.Unlock()
+	d.a.statusChanged() // the uplinks its line lists are cfg's now
 	if err != nil {
 		d.log.Warn("cannot apply [network] whole", "err", err)
 	}

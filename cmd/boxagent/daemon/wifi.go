@@ -15,7 +15,6 @@ import (
 
 	"github.com/godbus/dbus/v5"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
 	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
@@ -39,21 +38,17 @@ type wifiDomain struct {
 	a   *agent
 	log *slog.Logger
 
-	mu         sync.Mutex
-	conn       *dbus.Conn
-	wifi       *wifi.Client
-	iface      string
-	associated bool // the station's last known state was completed
-	health     apitype.Subsystem
-	sig        chan *dbus.Signal
-	done       chan struct{} // closed when follow ends; nil if it never ran
+	mu     sync.Mutex
+	conn   *dbus.Conn
+	wifi   *wifi.Client
+	iface  string
+	health apitype.Subsystem
+	sig    chan *dbus.Signal
+	done   chan struct{} // closed when follow ends; nil if it never ran
 
-	// The link's DHCP client (the wired uplinks' one), started once the
-	// link first completes and asked to renew at every re-join.
-	dhcpMu   sync.Mutex
-	dhcp     *network.DHCPClient
-	dhcpSSID string // the network its lease is from
-	dhcpStop func() // ends its Run, waits for it, and drops its DNS servers
+	// addr addresses the link (wifi.StationDHCP), made by Start once
+	// the interface is known; nil before.
+	addr *wifi.StationDHCP
 	// dns is the agent's one resolv.conf, shared with the wired uplinks
 	// (buildDomains): the lease's servers and search domains go there at
 	// the Wi-Fi route metric. nil writes nothing.
@@ -75,6 +70,7 @@ func (d *wifiDomain) setHealth(state, detail string) {
 	d.mu.Lock()
 	d.health = apitype.Subsystem{Name: "wifi", State: state, Detail: detail}
 	d.mu.Unlock()
+	d.a.statusChanged()
 }
 
 // Health is absent without a wireless interface or wpa_supplicant, else
@@ -91,7 +87,7 @@ func (d *wifiDomain) Health() apitype.Subsystem {
 	if st.SSID != "" {
 		detail += fmt.Sprintf(" on %q (%d dBm)", st.SSID, st.Signal)
 	}
-	if a := d.leaseAddress(); a != "" {
+	if a := d.addr.Address(); a != "" {
 		detail += ", " + a
 	}
 	if st.State == wifi.StateAbsent {
@@ -135,8 +131,13 @@ func (d *wifiDomain) Start(ctx context.Context) error {
 		d.setHealth(apitype.StateFailed, "cannot connect to the system bus: "+err.Error())
 		return fmt.Errorf("cannot connect to the system bus: %w", err)
 	}
+	addr := wifi.NewStationDHCP(wifi.StationDHCPOptions{
+		Link: iface, DNS: d.dns, Logger: d.log,
+		Metric:  func() uint32 { return wifiConfig(d.a.config()).Metric() },
+		OnEvent: func(ev network.Event) { d.a.events.Publish("wifi.dhcp", ev) },
+	})
 	d.mu.Lock()
-	d.conn, d.iface = conn, iface
+	d.conn, d.iface, d.addr = conn, iface, addr
 	d.sig = make(chan *dbus.Signal, 16)
 	d.mu.Unlock()
 	conn.Signal(d.sig)
@@ -191,7 +192,8 @@ func (d *wifiDomain) open(ctx context.Context) {
 	defer cancel()
 	w, err := wifi.Open(octx, conn, wifi.Options{
 		Interface: iface, Logger: d.a.log, Rejoin: true,
-		OnEvent: func(e wifi.Event) { d.onEvent(ctx, e) },
+		OnEvent:  func(e wifi.Event) { d.onEvent(ctx, e) },
+		OnChange: d.a.statusChanged, // its line shows the signal, which comes with no event
 	})
 	switch {
 	case errors.Is(err, wifi.ErrNoSupplicant):
@@ -205,6 +207,7 @@ func (d *wifiDomain) open(ctx context.Context) {
 	d.mu.Lock()
 	d.wifi = w
 	d.mu.Unlock()
+	d.a.statusChanged()
 	cfg := wifiConfig(d.a.config())
 	if err := w.SetCountry(octx, cfg.Country); err != nil {
 		d.log.Warn("cannot set the Wi-Fi country", "err", err)
@@ -217,135 +220,18 @@ func (d *wifiDomain) open(ctx context.Context) {
 	d.log.Info("Wi-Fi ready", "interface", iface, "saved", len(saved), "state", w.Status().State)
 }
 
-// onEvent publishes a Wi-Fi event and keeps the link addressed: a
-// completed link gets (or renews) a DHCP lease. The lease's DNS servers
-// follow the link as a wired uplink's follow its carrier: out of
-// resolv.conf while the station is not associated, back when it is.
+// onEvent publishes a Wi-Fi event and keeps the link addressed
+// (wifi.StationDHCP): a completed link gets (or renews) a DHCP lease.
 func (d *wifiDomain) onEvent(ctx context.Context, e wifi.Event) {
 	d.a.events.Publish("wifi", e)
 	d.setup.onEvent(e)
 	if e.Kind == "state" {
-		if up, known := wifiCarrier(e.State); known {
-			d.mu.Lock()
-			iface := d.iface
-			d.associated = up
-			d.mu.Unlock()
-			if err := d.dns.SetCarrier(iface, up); err != nil {
-				d.log.Warn("cannot write the DNS servers", "err", err)
-			}
-		}
+		d.addr.State(e.State)
 	}
 	// The AP's own completed state is no station link to address.
 	if e.Kind == "state" && e.State == wifi.StateCompleted && !d.setup.active() {
-		go d.address(ctx, e.SSID)
+		go d.addr.Join(ctx, e.SSID)
 	}
-}
-
-// wifiCarrier says whether a wpa_supplicant state is an associated link
-// (known false for states between: a rekey or a roam's handshake keeps
-// the servers where they are).
-func wifiCarrier(state string) (up, known bool) {
-	switch state {
-	case wifi.StateCompleted:
-		return true, true
-	case wifi.StateDisconnected, wifi.StateInactive, wifi.StateDisabled, wifi.StateAbsent:
-		return false, true
-	}
-	return false, false
-}
-
-// wifiDHCPConfig is the Wi-Fi link's DHCP client settings: the MAC as
-// client id (what a home router expects), the [wifi] route metric, and
-// the shared resolv.conf.
-func wifiDHCPConfig(iface string, cfg wifi.Config, dns *network.ResolvConf) network.DHCPConfig {
-	return network.DHCPConfig{Link: iface, ClientIDMAC: true, RouteMetric: cfg.Metric(), Source: "wifi dhcp", DNS: dns}
-}
-
-// address starts the DHCP client on the wireless link. Back on the same
-// network the running one renews its lease; on another network the old
-// client stops, its address goes, and a new one starts from discovery.
-func (d *wifiDomain) address(ctx context.Context, ssid string) {
-	d.mu.Lock()
-	iface := d.iface
-	d.mu.Unlock()
-	d.dhcpMu.Lock()
-	defer d.dhcpMu.Unlock()
-	if d.dhcp != nil && (d.dhcpSSID == ssid || ssid == "") {
-		d.dhcp.Renew()
-		return
-	}
-	if d.dhcp != nil {
-		d.log.Info("Wi-Fi network changed: new DHCP lease", "from", d.dhcpSSID, "to", ssid)
-		d.dropLeaseLocked()
-	}
-	h, err := netlink.NewHandle()
-	if err != nil {
-		d.log.Warn("cannot address the Wi-Fi link: no netlink", "err", err)
-		return
-	}
-	link, err := h.LinkByName(iface)
-	if err != nil {
-		h.Close()
-		d.log.Warn("cannot address the Wi-Fi link", "err", err)
-		return
-	}
-	conn, err := network.OpenRawConn(netns.None(), link.Attrs().Index)
-	if err != nil {
-		h.Close()
-		d.log.Warn("cannot address the Wi-Fi link", "err", err)
-		return
-	}
-	d.runClientLocked(ctx, h, conn, iface, ssid, h.Close)
-}
-
-// runClientLocked starts the Wi-Fi link's DHCP client for ssid over nl
-// and conn; closed is called once its Run returned. dhcpMu is held.
-func (d *wifiDomain) runClientLocked(ctx context.Context, nl network.Netlink, conn network.Conn, iface, ssid string, closed func()) {
-	c := network.NewDHCPClient(nl, conn, wifiDHCPConfig(iface, wifiConfig(d.a.config()), d.dns), func(ev network.Event) {
-		d.a.events.Publish("wifi.dhcp", ev)
-		d.log.Info("Wi-Fi addressing", "event", ev.String())
-	})
-	cctx, cancel := context.WithCancel(ctx)
-	ended := make(chan struct{})
-	d.dhcp, d.dhcpSSID = c, ssid
-	d.dhcpStop = func() { cancel(); <-ended; d.dropDNS(iface) }
-	go func() {
-		err := c.Run(cctx)
-		closed()
-		close(ended) // before dhcpMu: address may hold it while it waits
-		if err != nil && cctx.Err() == nil {
-			d.log.Warn("the Wi-Fi DHCP client stopped", "err", err)
-			d.dropDNS(iface) // nobody keeps the lease now
-		}
-		d.dhcpMu.Lock()
-		if d.dhcp == c {
-			d.dhcp = nil
-		}
-		d.dhcpMu.Unlock()
-	}()
-}
-
-// dropDNS takes the Wi-Fi lease's servers out of resolv.conf: its client
-// stopped for a network change, the hotspot, a forget, or a failure. (At
-// shutdown they stay, as the address does for its lifetime.)
-func (d *wifiDomain) dropDNS(iface string) {
-	if err := d.dns.Drop(iface); err != nil {
-		d.log.Warn("cannot write the DNS servers", "err", err)
-	}
-}
-
-// leaseAddress is the DHCP client's address, or "".
-func (d *wifiDomain) leaseAddress() string {
-	d.dhcpMu.Lock()
-	c := d.dhcp
-	d.dhcpMu.Unlock()
-	if c == nil {
-		return ""
-	}
-	if l := c.Status().Lease; l != nil {
-		return l.Address.String()
-	}
-	return ""
 }
 
 func (d *wifiDomain) closeClient() {
@@ -354,6 +240,7 @@ func (d *wifiDomain) closeClient() {
 	w := d.wifi
 	d.wifi = nil
 	d.mu.Unlock()
+	d.a.statusChanged()
 	if w != nil {
 		w.Close()
 	}
@@ -404,7 +291,7 @@ func (d *wifiDomain) Reconfigure(ctx context.Context, old, cfg *config.Config) (
 	if err := w.SetSaved(ctx, nw.Networks); err != nil {
 		return notes, err
 	}
-	d.setup.rewatch()
+	d.setup.giveWay.Rewatch()
 	return append(notes, fmt.Sprintf("wifi: %d saved networks pushed to wpa_supplicant", len(nw.Networks))), nil
 }
 
@@ -449,7 +336,7 @@ func (d *wifiDomain) Register(api *localapi.Server) {
 			return err
 		}
 		st := c.Status()
-		st.Address = d.leaseAddress()
+		st.Address = d.addr.Address()
 		st.CountryConfigured = string(wifiConfig(d.a.config()).Country)
 		if h, err := netlink.NewHandle(); err == nil {
 			st.Country, _ = wifi.RegDomain(h)
@@ -515,50 +402,20 @@ func (d *wifiDomain) Register(api *localapi.Server) {
 				if err := d.forgetAndSave(ctx, c, req.SSID); err != nil {
 					return nil, err
 				}
-				d.forgotten(req.SSID)
+				d.addr.Forgotten(req.SSID)
 				return c.Status(), nil
 			})
 	})
 }
 
 // uplink is the Wi-Fi link as `net show` lists it beside the wired
-// uplinks: association, the DHCP client's state and lease; nil without a
-// Wi-Fi interface.
+// uplinks (wifi.StationDHCP.Uplink); nil without a Wi-Fi interface.
 func (d *wifiDomain) uplink() *network.UplinkStatus {
 	d.mu.Lock()
-	iface, associated := d.iface, d.associated
+	addr := d.addr
 	d.mu.Unlock()
-	if iface == "" {
+	if addr == nil {
 		return nil
 	}
-	d.dhcpMu.Lock()
-	c, ssid := d.dhcp, d.dhcpSSID
-	d.dhcpMu.Unlock()
-	u := &network.UplinkStatus{Name: iface, Method: network.MethodDHCP, Carrier: associated}
-	if c != nil {
-		u.SSID, u.DHCP = ssid, c.View()
-	}
-	switch {
-	case d.setup.active():
-		u.Detail = "the setup hotspot runs on it"
-	case !associated:
-		u.Detail = "not associated (boxagent wifi status)"
-	case u.DHCP == nil:
-		u.Detail = "no DHCP client yet"
-	default:
-		u.Detail = u.DHCP.NoLease()
-	}
-	u.Up = u.Detail == ""
-	return u
-}
-
-// forgotten drops the lease of a network just forgotten: wpa_supplicant
-// left it, and its address and DNS servers must not outlive it.
-func (d *wifiDomain) forgotten(ssid string) {
-	d.dhcpMu.Lock()
-	defer d.dhcpMu.Unlock()
-	if d.dhcp != nil && d.dhcpSSID == ssid {
-		d.log.Info("Wi-Fi network forgotten: its lease goes", "ssid", ssid)
-		d.dropLeaseLocked()
-	}
+	return addr.Uplink(d.setup.active())
 }

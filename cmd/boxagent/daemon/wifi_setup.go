@@ -2,21 +2,17 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/localapi"
@@ -41,19 +37,9 @@ const (
 	setupJoining  = "joining" // the AP is down while the box tries a network
 )
 
-// Timeouts of the hotspot's steps.
-const (
-	setupAPTimeout   = 20 * time.Second
-	setupScanTimeout = 20 * time.Second
-)
-
-// setupCredentials are kept in a root-only state file, so the password
-// printed once stays valid across restarts (a label or a note taken at
-// the console keeps working).
-type setupCredentials struct {
-	SSID     string `json:"ssid"`
-	Password string `json:"password"`
-}
+// setupScanTimeout bounds the scan before the hotspot opens: the
+// radio cannot scan once it is an AP.
+const setupScanTimeout = 20 * time.Second
 
 type wifiSetup struct {
 	d   *wifiDomain
@@ -65,51 +51,26 @@ type wifiSetup struct {
 	state    string
 	auto     bool
 	since    time.Time
-	creds    setupCredentials
-	run      *wifi.APRun
-	dhcp     *wifi.HotspotDHCP
-	dns      *wifi.HotspotDNS
-	web      *http.Server
+	creds    wifi.HotspotCredentials
+	hotspot  *wifi.Hotspot // AP, address, DHCP, DNS and the page's listener
 	scan     []wifi.BSS
 	lastSSID string
 	lastErr  error
 	timer    *time.Timer
-	joined   bool          // a network completed since the client opened
-	pending  bool          // the page's network is being joined
-	watch    *wifi.GiveWay // the saved networks watched for (wifi_giveway.go)
-	watchNL  *netlink.Handle
-	gaveWay  int         // give-ways in a row that did not end in a join
-	hold     *time.Timer // the watch's start after a hold (watchAfterHold)
-	holdEnd  time.Time
+	joined   bool                // a network completed since the client opened
+	pending  bool                // the page's network is being joined
+	giveWay  *wifi.GiveWayPolicy // when the hotspot gives way to a saved network (wifi_giveway.go)
 }
 
 func newWiFiSetup(d *wifiDomain) *wifiSetup {
-	return &wifiSetup{d: d, log: d.log.With("part", "setup"), state: setupOff, ctx: context.Background()}
+	s := &wifiSetup{d: d, log: d.log.With("part", "setup"), state: setupOff, ctx: context.Background()}
+	s.giveWay = s.newGiveWayPolicy()
+	return s
 }
 
 // credsPath is the state file holding the hotspot's password.
 func (s *wifiSetup) credsPath() string {
 	return filepath.Join(s.d.a.paths.StateDir(), "wifi-setup.json")
-}
-
-// credentials reads the hotspot's name and password, making and saving
-// them the first time (or when the board's name changed).
-func (s *wifiSetup) credentials(ssid string) (setupCredentials, error) {
-	var c setupCredentials
-	if b, err := readFileLimited(s.credsPath()); err == nil && json.Unmarshal(b, &c) == nil &&
-		c.SSID == ssid && wifi.PSKProblem(c.Password) == "" && len(c.Password) >= 10 {
-		return c, nil
-	}
-	pw, err := wifi.HotspotPassword()
-	if err != nil {
-		return c, err
-	}
-	c = setupCredentials{SSID: ssid, Password: pw}
-	b, _ := json.Marshal(c)
-	if err := config.WriteFileAtomic(s.credsPath(), append(b, '\n'), 0o600); err != nil {
-		return c, fmt.Errorf("cannot keep the hotspot password: %w", err)
-	}
-	return c, nil
 }
 
 // status is the hotspot's state; the password only when withPassword.
@@ -134,16 +95,10 @@ func (s *wifiSetup) status(withPassword bool) wifi.SetupStatus {
 	st.URL = "http://" + st.Address + "/"
 	since := s.since.UTC()
 	st.Since = &since
-	if s.dhcp != nil {
-		st.Clients = len(s.dhcp.Leases())
+	if s.hotspot != nil {
+		st.Clients = s.hotspot.Clients()
 	}
-	if s.watch != nil {
-		st.WatchesFor = s.watch.SSIDs()
-	}
-	if s.hold != nil {
-		end := s.holdEnd.UTC()
-		st.HoldsUntil, st.GaveWay = &end, s.gaveWay
-	}
+	s.giveWay.Report(&st)
 	if withPassword {
 		st.Password = s.creds.Password
 	}
@@ -169,7 +124,8 @@ func (s *wifiSetup) opened(ctx context.Context, w *wifi.Client) {
 	defer s.mu.Unlock()
 	s.ctx = ctx
 	if w.Status().State == wifi.StateCompleted {
-		s.joined, s.gaveWay = true, 0
+		s.joined = true
+		s.giveWay.Joined()
 	}
 	if after <= 0 || s.joined || s.state != setupOff || s.timer != nil {
 		return
@@ -207,7 +163,8 @@ func (s *wifiSetup) onEvent(e wifi.Event) {
 	if s.state == setupStarting || s.state == setupOn {
 		return // the AP's own
 	}
-	s.joined, s.gaveWay = true, 0
+	s.joined = true
+	s.giveWay.Joined()
 	if s.timer != nil {
 		s.timer.Stop()
 		s.timer = nil
@@ -238,7 +195,7 @@ func (s *wifiSetup) start(ctx context.Context, auto bool) (wifi.SetupStatus, err
 		scan = w.BSSs()
 	}
 	scan = slices.DeleteFunc(scan, func(b wifi.BSS) bool { return b.SSID == "" })
-	s.d.dropLease()
+	s.d.addr.Drop()
 	err = s.up(ctx, w)
 	s.mu.Lock()
 	if err != nil {
@@ -249,58 +206,23 @@ func (s *wifiSetup) start(ctx context.Context, auto bool) (wifi.SetupStatus, err
 	}
 	s.mu.Unlock()
 	if err == nil {
-		s.watchAfterHold(w.Interface()) // once on: a find gives way only to an open hotspot
+		s.giveWay.Opened(auto) // once on: a find gives way only to an open hotspot
 		s.publishUp()
 	}
 	return s.status(false), err
 }
 
-// up brings up the AP, its address, DHCP and the page; on any error it
-// takes down what it brought up.
-func (s *wifiSetup) up(ctx context.Context, w *wifi.Client) (err error) {
-	iface := w.Interface()
+// up brings up the hotspot (wifi.StartHotspot) with the setup page's
+// listener; on any error what came up goes down again.
+func (s *wifiSetup) up(ctx context.Context, w *wifi.Client) error {
 	h, err := netlink.NewHandle()
 	if err != nil {
 		return fmt.Errorf("cannot open netlink: %w", err)
 	}
 	defer h.Close()
-	link, err := h.LinkByName(iface)
-	if err != nil {
-		return fmt.Errorf("cannot find %s: %w", iface, err)
-	}
-	creds, err := s.credentials(wifi.HotspotSSID(link.Attrs().HardwareAddr))
-	if err != nil {
-		return err
-	}
 	start := time.Now()
-	run, err := w.StartAP(ctx, wifi.AP{SSID: creds.SSID, PSK: creds.Password}, setupAPTimeout)
-	if err != nil {
-		return err
-	}
-	var dhcp *wifi.HotspotDHCP
-	var dns *wifi.HotspotDNS
-	var srv *http.Server
-	defer func() {
-		if err == nil {
-			return
-		}
-		if srv != nil {
-			srv.Close()
-		}
-		if dns != nil {
-			dns.Close()
-		}
-		if dhcp != nil {
-			dhcp.Close()
-		}
-		wifi.ClearHotspotAddress(h, iface, wifi.HotspotPrefix)
-		run.Stop(context.WithoutCancel(ctx))
-	}()
-	if err = wifi.SetHotspotAddress(h, iface, wifi.HotspotPrefix); err != nil {
-		return err
-	}
-	dhcp, err = wifi.StartHotspotDHCP(netns.None(), wifi.HotspotDHCPConfig{
-		Interface: iface, Server: wifi.HotspotPrefix, DNS: true, Logger: s.d.a.log,
+	hs, err := wifi.StartHotspot(ctx, w, h, wifi.HotspotOptions{
+		CredentialsFile: s.credsPath(), Logger: s.d.a.log, Serve: s.serve,
 		OnLease: func(mac net.HardwareAddr, addr netip.Addr) {
 			s.d.a.events.Publish("wifi.setup", map[string]string{"kind": "lease", "mac": mac.String(), "address": addr.String()})
 		},
@@ -308,17 +230,9 @@ func (s *wifiSetup) up(ctx context.Context, w *wifi.Client) (err error) {
 	if err != nil {
 		return err
 	}
-	// Every name resolves to the box, so phones' captive-portal probes
-	// reach the page and they show it by themselves.
-	if dns, err = wifi.StartHotspotDNS(wifi.HotspotPrefix.Addr(), s.d.a.log); err != nil {
-		return err
-	}
-	srv, err = s.serve(wifi.HotspotPrefix.Addr().String())
-	if err != nil {
-		return err
-	}
+	creds := hs.Credentials()
 	s.mu.Lock()
-	s.creds, s.run, s.dhcp, s.dns, s.web = creds, run, dhcp, dns, srv
+	s.creds, s.hotspot = creds, hs
 	s.mu.Unlock()
 	// The one place the password is shown: the console (the service's
 	// log), and the CLI of whoever started it over the unix socket.
@@ -327,36 +241,25 @@ func (s *wifiSetup) up(ctx context.Context, w *wifi.Client) (err error) {
 	return nil
 }
 
-// down takes the hotspot down: page, DHCP, address, AP.
+// down takes the hotspot down: the give-way's watch, then the hotspot.
 func (s *wifiSetup) down(ctx context.Context) error {
 	s.mu.Lock()
-	run, dhcp, dns, srv := s.run, s.dhcp, s.dns, s.web
-	s.run, s.dhcp, s.dns, s.web = nil, nil, nil, nil
-	if s.hold != nil {
-		s.hold.Stop()
-		s.hold = nil
-	}
+	hs := s.hotspot
+	s.hotspot = nil
 	s.mu.Unlock()
-	s.stopWatch(ctx)
-	if srv != nil {
-		srv.Close()
-	}
-	if dns != nil {
-		dns.Close()
-	}
-	if dhcp != nil {
-		dhcp.Close()
-	}
-	var errs []error
-	if h, err := netlink.NewHandle(); err == nil {
-		errs = append(errs, wifi.ClearHotspotAddress(h, s.d.iface, wifi.HotspotPrefix))
-		h.Close()
-	}
-	if run != nil {
-		errs = append(errs, run.Stop(ctx))
+	s.giveWay.Closed(ctx)
+	var err error
+	if hs != nil {
+		h, nerr := netlink.NewHandle()
+		if nerr == nil {
+			defer h.Close()
+			err = hs.Stop(ctx, h)
+		} else {
+			err = hs.Stop(ctx, nil)
+		}
 	}
 	s.d.a.events.Publish("wifi.setup", map[string]string{"kind": "down"})
-	return errors.Join(errs...)
+	return err
 }
 
 // stop closes the hotspot; the known networks are enabled again.
@@ -414,8 +317,9 @@ func (s *wifiSetup) connect(ctx context.Context, c *wifi.Client, n wifi.Network)
 	}
 	s.mu.Lock()
 	s.state = setupOn
+	auto := s.auto
 	s.mu.Unlock()
-	s.watchAfterHold(c.Interface())
+	s.giveWay.Opened(auto)
 	s.publishUp()
 	return st, err
 }
@@ -506,38 +410,6 @@ func (a *agent) saveWiFiNetworks(update func([]wifi.Network) []wifi.Network) err
 	return nil
 }
 
-// dropLease stops the link's DHCP client and takes its address off the
-// link: the interface is about to change networks or become an AP.
-func (d *wifiDomain) dropLease() {
-	d.dhcpMu.Lock()
-	defer d.dhcpMu.Unlock()
-	d.dropLeaseLocked()
-}
-
-// dropLeaseLocked is dropLease with dhcpMu held.
-func (d *wifiDomain) dropLeaseLocked() {
-	if d.dhcp == nil {
-		return
-	}
-	old, stop := d.dhcp, d.dhcpStop
-	stop()
-	d.dhcp = nil
-	l := old.Status().Lease
-	if l == nil {
-		return
-	}
-	h, err := netlink.NewHandle()
-	if err != nil {
-		return
-	}
-	defer h.Close()
-	if link, err := h.LinkByName(d.iface); err == nil {
-		if addr, _ := netlink.ParseAddr(l.Address.String()); addr != nil {
-			h.AddrDel(link, addr)
-		}
-	}
-}
-
 // registerSetup adds the hotspot's API calls.
 func (s *wifiSetup) register(api *localapi.Server) {
 	s.api = api
@@ -563,13 +435,4 @@ func (s *wifiSetup) register(api *localapi.Server) {
 func overUnixSocket(r *http.Request) bool {
 	a, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	return a != nil && a.Network() == "unix"
-}
-
-// readFileLimited reads a small state file.
-func readFileLimited(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err == nil && len(b) > 4096 {
-		return nil, errors.New("state file too large")
-	}
-	return b, err
 }

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -46,8 +48,8 @@ type SetupConnectRequest struct {
 }
 
 // serve listens on addr:80 and serves the captive handler until Close.
-func (s *wifiSetup) serve(addr string) (*http.Server, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(addr, "80"))
+func (s *wifiSetup) serve(addr netip.Addr) (io.Closer, error) {
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(addr, 80).String())
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the setup page's listener: %w", err)
 	}

@@ -79,7 +79,7 @@ func TestSetupListenerCalls(t *testing.T) {
 		{SSID: "", Signal: -30, Security: "wpa2"},
 		{SSID: "cafe", Signal: -70, Security: "open"},
 	}
-	s.creds = setupCredentials{SSID: "boxagent-0001", Password: "abcdefghjkmn"}
+	s.creds = wifi.HotspotCredentials{SSID: "boxagent-0001", Password: "abcdefghjkmn"}
 	srv := httptest.NewServer(s.captiveHandler())
 	defer srv.Close()
 	c := srv.Client()
@@ -116,7 +116,7 @@ func TestSetupListenerCalls(t *testing.T) {
 
 func TestSetupPasswordOnlyOverUnixSocket(t *testing.T) {
 	s := setupTestDomain(t).setup
-	s.state, s.creds = setupOn, setupCredentials{SSID: "boxagent-0001", Password: "abcdefghjkmn"}
+	s.state, s.creds = setupOn, wifi.HotspotCredentials{SSID: "boxagent-0001", Password: "abcdefghjkmn"}
 	if st := s.status(true); st.Password != "abcdefghjkmn" || st.URL != "http://192.168.4.1/" {
 		t.Errorf("status(true) = %+v", st)
 	}
@@ -129,24 +129,6 @@ func TestSetupPasswordOnlyOverUnixSocket(t *testing.T) {
 	}
 	if !overUnixSocket(req.WithContext(context.WithValue(req.Context(), http.LocalAddrContextKey, &net.UnixAddr{Name: "/run/boxagent/api.sock", Net: "unix"}))) {
 		t.Error("a unix socket request does not count")
-	}
-}
-
-func TestSetupCredentialsKept(t *testing.T) {
-	s := setupTestDomain(t).setup
-	c1, err := s.credentials("boxagent-0001")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(s.credsPath())
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("state file %v, %v", fi, err)
-	}
-	if c2, _ := s.credentials("boxagent-0001"); c2 != c1 {
-		t.Errorf("the password changed across calls: %+v %+v", c1, c2)
-	}
-	if c3, _ := s.credentials("boxagent-0002"); c3.Password == c1.Password {
-		t.Errorf("another board name kept the password")
 	}
 }
 

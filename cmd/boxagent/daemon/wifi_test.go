@@ -3,13 +3,10 @@ package daemon
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,13 +14,10 @@ import (
 	"github.com/boxagent/boxagent/wifi"
 
 	"github.com/godbus/dbus/v5"
-	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/vishvananda/netlink"
 
 	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
 	"github.com/boxagent/boxagent/cmd/boxagent/config"
 	"github.com/boxagent/boxagent/cmd/boxagent/paths"
-	"github.com/boxagent/boxagent/network"
 )
 
 func TestWiFiConfigSection(t *testing.T) {
@@ -168,158 +162,6 @@ func TestWiFiRouteMetricConfig(t *testing.T) {
 	}
 	if m := wifiConfig(config.Default()).Metric(); m != 600 {
 		t.Errorf("default metric %d", m)
-	}
-}
-
-// wifiFakeAP answers the Wi-Fi DHCP client at the wire: an OFFER to a
-// DISCOVER, an ACK with DNS server 10.78.0.1, domain-search lab.example
-// (option 119) and domain home.example to a REQUEST.
-type wifiFakeAP struct {
-	replies chan *dhcpv4.DHCPv4
-	closed  chan struct{}
-	once    sync.Once
-}
-
-func (f *wifiFakeAP) Send(m *dhcpv4.DHCPv4, _ netip.Addr) error {
-	t := dhcpv4.MessageTypeOffer
-	if m.MessageType() == dhcpv4.MessageTypeRequest {
-		t = dhcpv4.MessageTypeAck
-	}
-	r, err := dhcpv4.NewReplyFromRequest(m, dhcpv4.WithMessageType(t), dhcpv4.WithYourIP(net.IPv4(10, 78, 0, 100)),
-		dhcpv4.WithServerIP(net.IPv4(10, 78, 0, 1)),
-		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.IPv4(10, 78, 0, 1))),
-		dhcpv4.WithOption(dhcpv4.OptIPAddressLeaseTime(time.Hour)),
-		dhcpv4.WithOption(dhcpv4.OptSubnetMask(net.CIDRMask(24, 32))),
-		dhcpv4.WithOption(dhcpv4.OptRouter(net.IPv4(10, 78, 0, 1))),
-		dhcpv4.WithOption(dhcpv4.OptDNS(net.IPv4(10, 78, 0, 1))),
-		dhcpv4.WithOption(dhcpv4.OptDomainName("home.example")),
-		dhcpv4.WithOption(dhcpv4.Option{Code: dhcpv4.OptionDNSDomainSearchList,
-			Value: dhcpv4.OptionGeneric{Data: []byte{3, 'l', 'a', 'b', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0}}}))
-	if err != nil {
-		return err
-	}
-	select {
-	case f.replies <- r:
-	case <-f.closed:
-	}
-	return nil
-}
-
-func (f *wifiFakeAP) Receive() (*dhcpv4.DHCPv4, error) {
-	select {
-	case r := <-f.replies:
-		return r, nil
-	case <-f.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-func (f *wifiFakeAP) Close() error { f.once.Do(func() { close(f.closed) }); return nil }
-
-// wifiFakeKernel takes the lease's address and routes and keeps nothing.
-type wifiFakeKernel struct{}
-
-func (wifiFakeKernel) LinkByName(name string) (netlink.Link, error) {
-	return &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: name, Index: 42, HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0x78, 1}}}, nil
-}
-func (wifiFakeKernel) AddrReplace(netlink.Link, *netlink.Addr) error { return nil }
-func (wifiFakeKernel) AddrDel(netlink.Link, *netlink.Addr) error     { return nil }
-func (wifiFakeKernel) RouteReplace(*netlink.Route) error             { return nil }
-func (wifiFakeKernel) RouteDel(*netlink.Route) error                 { return nil }
-
-// TestWiFiLeaseInResolvConf runs the Wi-Fi domain's DHCP client against
-// an access point faked at the wire, with the resolv.conf the agent
-// shares with its wired uplinks (one of them already in it): the lease's
-// server and search domain join the file after the wired ones, leave it
-// while the station is disassociated, come back, and go when the
-// network is forgotten.
-func TestWiFiLeaseInResolvConf(t *testing.T) {
-	d := setupTestDomain(t)
-	path := filepath.Join(t.TempDir(), "resolv.conf")
-	d.dns = network.NewResolvConf(path)
-	d.iface = "wltest0"
-	if err := d.dns.Set(network.DNSSource{Link: "eth0", Method: network.MethodDHCP, Metric: 100, Servers: []netip.Addr{netip.MustParseAddr("192.0.2.53")}, Search: []string{"isp.example"}}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	evs, _, stopEvents := d.a.events.Subscribe(0, false)
-	defer stopEvents()
-	d.dhcpMu.Lock()
-	d.runClientLocked(ctx, wifiFakeKernel{}, &wifiFakeAP{replies: make(chan *dhcpv4.DHCPv4, 4), closed: make(chan struct{})}, d.iface, "home", func() {})
-	d.dhcpMu.Unlock()
-	defer d.dropLease()
-	for bound := false; !bound; {
-		select {
-		case ev := <-evs:
-			bound = ev.Type == "wifi.dhcp" && strings.Contains(string(ev.Data), `"state":"bound"`)
-		case <-time.After(10 * time.Second):
-			t.Fatal("no lease from the fake access point")
-		}
-	}
-	read := func() string {
-		t.Helper()
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, rest, _ := strings.Cut(string(b), "\n")
-		return rest
-	}
-	both := `# eth0 (dhcp, metric 100): 192.0.2.53 search isp.example
-# wltest0 (wifi dhcp, metric 600): 10.78.0.1 search lab.example
-search isp.example lab.example
-nameserver 192.0.2.53
-nameserver 10.78.0.1
-`
-	wired := `# eth0 (dhcp, metric 100): 192.0.2.53 search isp.example
-search isp.example
-nameserver 192.0.2.53
-`
-	if got := read(); got != both {
-		t.Errorf("after the lease:\n%s\nwant:\n%s", got, both)
-	}
-	if l := d.dhcp.Status().Lease; l == nil || strings.Join(l.Search, ",") != "lab.example" || l.Domain != "home.example" {
-		t.Errorf("lease %+v", l)
-	}
-	// net show's row: the lease, up once the station is associated.
-	if u := d.uplink(); u == nil || u.Up || u.Name != "wltest0" || u.SSID != "home" || u.DHCP == nil || u.DHCP.Lease == nil || !strings.HasPrefix(u.Detail, "not associated") {
-		t.Errorf("uplink before association: %+v", u)
-	}
-	d.mu.Lock()
-	d.associated = true // what a completed state does, without its renewal
-	d.mu.Unlock()
-	if u := d.uplink(); u == nil || !u.Up || !u.Carrier || u.Detail != "" || u.Method != "dhcp" || u.DHCP.State != network.StateBound || !strings.HasPrefix(u.DHCP.Lease.Address.String(), "10.78.0.100/") {
-		t.Errorf("uplink associated: %+v", u)
-	}
-	d.onEvent(ctx, wifi.Event{Kind: "state", State: wifi.StateDisconnected})
-	if got := read(); got != wired {
-		t.Errorf("disassociated:\n%s\nwant:\n%s", got, wired)
-	}
-	d.dns.SetCarrier(d.iface, true) // what a completed state does, without its renewal
-	if got := read(); got != both {
-		t.Errorf("associated again:\n%s\nwant:\n%s", got, both)
-	}
-	d.forgotten("elsewhere")
-	if got := read(); got != both {
-		t.Errorf("another network forgotten:\n%s", got)
-	}
-	d.forgotten("home")
-	if got := read(); got != wired {
-		t.Errorf("network forgotten:\n%s\nwant:\n%s", got, wired)
-	}
-	if got := d.leaseAddress(); got != "" {
-		t.Errorf("a lease after forget: %s", got)
-	}
-	d.mu.Lock()
-	d.associated = true
-	d.mu.Unlock()
-	if u := d.uplink(); u == nil || u.Up || u.DHCP != nil || u.SSID != "" || u.Detail != "no DHCP client yet" {
-		t.Errorf("uplink after forget: %+v", u)
-	}
-	d.iface = ""
-	if u := d.uplink(); u != nil {
-		t.Errorf("uplink without a Wi-Fi interface: %+v", u)
 	}
 }
 

@@ -71,6 +71,10 @@ type Options struct {
 	// Dialer, if set, dials the brokers (a source address, a test that
 	// breaks the connection under the link).
 	Dialer *net.Dialer
+	// Changed, if set, is called when what Info says changed (connected
+	// or not, to which broker), not for the acknowledged record; it must
+	// be quick and not call the Link.
+	Changed func()
 }
 
 // Identity is who the box is at the broker.
@@ -159,6 +163,12 @@ func (l *Link) Info() apitype.FleetLink {
 	return in
 }
 
+func (l *Link) changed() {
+	if l.o.Changed != nil {
+		l.o.Changed()
+	}
+}
+
 func (l *Link) presence(online bool) []byte {
 	p := Presence{ID: l.o.Identity.ID, Online: online, Time: l.o.Now().UTC().Round(time.Millisecond), Version: l.o.Version, Groups: l.o.Config.Groups}
 	if t := l.o.Identity.CertNotAfter; !t.IsZero() {
@@ -198,6 +208,7 @@ func (l *Link) Run(ctx context.Context) error {
 			close(l.lost)
 			l.lost = make(chan struct{})
 			l.mu.Unlock()
+			l.changed()
 			l.log.Warn("broker connection lost", "err", err)
 		})
 	for _, b := range cfg.Brokers {
@@ -296,6 +307,7 @@ func (l *Link) onConnect(c mqtt.Client) {
 	l.mu.Lock()
 	l.connected = true
 	l.mu.Unlock()
+	l.changed()
 	c.Publish(l.topics.State(), 1, true, l.presence(true))
 	l.log.Info("connected to the fleet broker", "id", l.o.Identity.ID)
 	wake(l.wakeRecords)

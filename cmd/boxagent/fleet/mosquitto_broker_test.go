@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -344,8 +345,14 @@ func TestMosquitto(t *testing.T) {
 		b.opts.Dialer = &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 			return c.Control(func(fd uintptr) { mu.Lock(); fds = append(fds, int(fd)); mu.Unlock() })
 		}}
+		// Changed tells the agent's status each connect and loss.
+		var changes atomic.Int64
+		b.opts.Changed = func() { changes.Add(1) }
 		b.start(t)
 		waitFor(t, 10*time.Second, "box-b connected", func() bool { return b.link.Info().Connected })
+		if n := changes.Load(); n != 1 {
+			t.Errorf("connected: Changed called %d times, want 1", n)
+		}
 		states := func() (online []bool) {
 			seen.mu.Lock()
 			defer seen.mu.Unlock()
@@ -367,6 +374,10 @@ func TestMosquitto(t *testing.T) {
 			s := states()[before:]
 			return len(s) >= 2 && !s[0] && s[len(s)-1]
 		})
+		// Online is said after Changed: connected, lost, connected.
+		if n := changes.Load(); n < 3 {
+			t.Errorf("after a loss and a reconnect: Changed called %d times, want 3 or more", n)
+		}
 	})
 
 	t.Run("the broker keeps a box to its own topics", func(t *testing.T) {

@@ -3,6 +3,7 @@ package localapi
 import (
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
@@ -19,6 +20,10 @@ type Broker struct {
 	keep   int
 	subs   map[*subscription]struct{}
 	now    func() time.Time
+	// published counts the events published, read without the lock: a
+	// cache of what the events describe (the status answer) is stale
+	// once it moved.
+	published atomic.Uint64
 }
 
 type subscription struct {
@@ -43,6 +48,7 @@ func (b *Broker) Publish(typ string, data any) apitype.Event {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.next++
+	b.published.Store(b.next)
 	ev := apitype.Event{ID: b.next, Time: b.now().UTC(), Type: typ, Data: raw}
 	b.recent = append(b.recent, ev)
 	if len(b.recent) > b.keep {
@@ -58,6 +64,12 @@ func (b *Broker) Publish(typ string, data any) apitype.Event {
 	}
 	return ev
 }
+
+// Published is how many events were published so far. It moves after
+// the state an event describes changed (domains publish after they
+// change), so a value made from that state while it stood still is
+// current.
+func (b *Broker) Published() uint64 { return b.published.Load() }
 
 // Subscribe returns a channel of new events, a channel closed when the
 // subscriber was dropped for falling behind, and a cancel func. With

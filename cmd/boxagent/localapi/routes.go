@@ -127,9 +127,9 @@ var Routes = []Route{
 		Calls: "wifiDomain → wifi.Client.Forget, config.SaveWiFiNetworks"},
 	{Method: "GET", Path: "/api/v1/wifi/setup", Result: wifi.SetupStatus{}, Calls: "wifiSetup.status",
 		Doc: "the setup hotspot; its password over the unix socket only"},
-	{Method: "POST", Path: "/api/v1/wifi/setup/start", Result: wifi.SetupStatus{}, Mutating: true, Calls: "wifiSetup.start → wifi.Client.StartAP, StartHotspotDHCP",
+	{Method: "POST", Path: "/api/v1/wifi/setup/start", Result: wifi.SetupStatus{}, Mutating: true, Calls: "wifiSetup.start → wifi.StartHotspot",
 		Doc: "opens the setup hotspot"},
-	{Method: "POST", Path: "/api/v1/wifi/setup/stop", Result: wifi.SetupStatus{}, Mutating: true, Calls: "wifiSetup.stop",
+	{Method: "POST", Path: "/api/v1/wifi/setup/stop", Result: wifi.SetupStatus{}, Mutating: true, Calls: "wifiSetup.stop → wifi.Hotspot.Stop",
 		Doc: "closes it; the saved networks are joined again"},
 
 	{Method: "GET", Path: "/api/v1/fw", Result: apitype.FWStatus{}, Calls: "firmwareDomain → firmware.Store.List, Watcher.List",

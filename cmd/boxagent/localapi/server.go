@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -32,6 +33,14 @@ type Backend interface {
 	ReloadConfig(ctx context.Context) (apitype.ReloadResult, error)
 	// Snapshot is the settings in effect, recorded with every operation.
 	Snapshot() journal.Snapshot
+}
+
+// StatusWriter is a Backend that writes GET /api/v1/status's answer
+// itself: the bytes writeJSON would write for Status's value, made when
+// the state it shows changed rather than at every call (status is the
+// API's hot path: the page, the CLI and the fleet link ask it).
+type StatusWriter interface {
+	WriteStatus(w io.Writer) error
 }
 
 // Options configure a Server.
@@ -256,6 +265,12 @@ func (s *Server) statusForCode(code string) int {
 }
 
 func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
+	if sw, ok := s.backend.(StatusWriter); ok {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_ = sw.WriteStatus(w) // an error is the client gone
+		return nil
+	}
 	writeJSON(w, http.StatusOK, s.backend.Status(r.Context()))
 	return nil
 }
