@@ -60,6 +60,30 @@ func setRequestTimeout(pc *pulse.Client, d time.Duration) bool {
 	return true
 }
 
+// connectNative connects with newClient, trying once more on the two
+// failures that a second try cures:
+//
+//   - a deadline: the library's connect waits 1 s for each answer, a
+//     limit it does not let us change (setRequestTimeout comes after); a
+//     loaded pipewire-pulse, which opens a PipeWire connection for each
+//     new client, can miss it.
+//   - access denied when the agent is in the auth group: PulseAudio reads
+//     the client's credentials from the Auth packet, but the kernel
+//     attaches them to data sent before PulseAudio set SO_PASSCRED on the
+//     accepted socket only while the socket is not yet accepted; between
+//     accept and setsockopt the packet arrives as uid 65534 ("Got
+//     credentials: uid=65534 … success=0", seen on the loaded virtual
+//     board). libpulse sends SCM_CREDENTIALS itself with its first
+//     packet; github.com/jfreymuth/pulse dials with net.Dial and does not.
+//     By the second connection PulseAudio is quicker.
+func connectNative(newClient func() (*pulse.Client, error)) (*pulse.Client, error) {
+	pc, err := newClient()
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, proto.ErrAccessDenied) {
+		pc, err = newClient()
+	}
+	return pc, err
+}
+
 // MaxTestSeconds bounds a test's recording.
 const MaxTestSeconds = 60
 
@@ -119,14 +143,7 @@ func PlayRecord(ctx context.Context, opts TestOptions) (TestResult, error) {
 	if opts.Native != "" {
 		copts = append(copts, pulse.ClientServerString(opts.Native))
 	}
-	pc, err := pulse.NewClient(copts...)
-	if errors.Is(err, context.DeadlineExceeded) {
-		// The library's connect waits 1 s for each answer, a limit it
-		// does not let us change (setRequestTimeout comes after): a
-		// loaded pipewire-pulse, which opens a PipeWire connection for
-		// each new client, can miss it. One more try.
-		pc, err = pulse.NewClient(copts...)
-	}
+	pc, err := connectNative(func() (*pulse.Client, error) { return pulse.NewClient(copts...) })
 	if err != nil {
 		e := &Error{Op: "connect to PulseAudio's native protocol " + opts.Native, Kind: ErrUnreachable, Msg: err.Error(),
 			Hint: "PulseAudio must load module-native-protocol-unix (deploy/pulseaudio/system.pa)"}

@@ -286,6 +286,8 @@ for a in $YOCTO_ARCHES; do
 	[ "$arch" = mipsle ] || flags="$flags -buildmode=pie"
 	# The recipe's GOBUILDFLAGS:remove, word by word as BitBake does it.
 	kept=; for w in $flags; do [[ $gobuildflags_remove == *" $w "* ]] || kept="$kept $w"; done
+	# and its GOBUILDFLAGS:append (BitBake appends before it removes).
+	kept="$kept$(bbvar 'GOBUILDFLAGS:append')"
 	toolchain=$(bbvar GOTOOLCHAIN)
 	rm -rf "$B/bin" "$B/pkg"
 	(

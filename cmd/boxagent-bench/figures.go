@@ -151,63 +151,111 @@ func startup(r *report, o options, agent, floor *server) error {
 	return nil
 }
 
+// defaultIdleSettle is how long after the latest start of the watched
+// processes the idle watch begins: start-up and what it leaves are not
+// idling. The agent's last start-up work is its fifth attempt to reach
+// the sound server (the back-off's 1, 2, 5 and 10 s: 18 s and the
+// attempt's own time after the start) and the 10 s timeout that attempt
+// arms; with a 20 s settle the watch began on that tail, ~100 context
+// switches that fell in or out of the window by a second either way. The
+// garbage start-up leaves is collected by the runtime's first forced
+// collection (2 minutes after the start-up one, give or take sysmon's
+// 60 s sleep: 120–180 s in) and returned to the kernel by the background
+// scavenger when sysmon next wakes (60 s later): ~100 context switches
+// once, where a later forced collection costs ~10–20.
+const defaultIdleSettle = 4*time.Minute + 10*time.Second
+
+// idleWindows is how many windows the watch is cut into: each gives a
+// rate, and their spread shows what is periodic (the runtime's forced
+// collection every 2 minutes) beside what is steady.
+const idleWindows = 4
+
 // idle watches the agent, the agent with its fleet link on and the floor
-// for o.idle with nothing asked of them: memory every few seconds, and
-// their context switches (every timer, retry or poll is one).
+// for o.idle with nothing asked of them and no connection open to them:
+// memory every few seconds, and their wakeups (every timer, retry or poll
+// is one) in idleWindows windows.
 func idle(r *report, o options, agent, fleetOn, floor *server) error {
-	// Start-up's own work settles first: the connect retries' first
-	// steps (PulseAudio's back-off: 1, 2, 5, 10 s) are not idling.
-	time.Sleep(20 * time.Second)
-	const samples = 12
 	type watch struct {
-		s         *server
-		rss       []float64
-		sw0       int64
-		perMinute float64
+		s       *server
+		rss     []float64
+		windows []float64 // wakeups per minute in each window
+		total   int64
 	}
 	ws := []*watch{{s: agent}, {s: fleetOn}, {s: floor}}
+	var last time.Time
 	for _, w := range ws {
+		// The bench's own keep-alive connections would be closed by the
+		// agent's idle timeout (60 s) inside the watch, and the floor
+		// has none: nobody is connected to an idle box.
+		w.s.http.CloseIdleConnections()
+		if w.s.started.After(last) {
+			last = w.s.started
+		}
+	}
+	time.Sleep(time.Until(last.Add(o.idleSettle)))
+	const rssPerWindow = 3
+	sw := make([]int64, len(ws))
+	for i, w := range ws {
 		var err error
-		if w.sw0, err = switches(w.s.pid()); err != nil {
+		if sw[i], err = wakeups(w.s.pid()); err != nil {
 			return err
 		}
 	}
-	t0 := time.Now()
-	for i := 0; i < samples; i++ {
-		time.Sleep(o.idle / samples)
-		for _, w := range ws {
-			kb, err := statusField(fmt.Sprintf("/proc/%d/status", w.s.pid()), "VmRSS")
+	window := o.idle / idleWindows
+	for range idleWindows {
+		t0 := time.Now()
+		for range rssPerWindow {
+			time.Sleep(window / rssPerWindow)
+			for _, w := range ws {
+				kb, err := statusField(fmt.Sprintf("/proc/%d/status", w.s.pid()), "VmRSS")
+				if err != nil {
+					return err
+				}
+				w.rss = append(w.rss, float64(kb))
+			}
+		}
+		elapsed := time.Since(t0)
+		for i, w := range ws {
+			n, err := wakeups(w.s.pid())
 			if err != nil {
 				return err
 			}
-			w.rss = append(w.rss, float64(kb))
+			w.windows = append(w.windows, float64(n-sw[i])/elapsed.Minutes())
+			w.total += n - sw[i]
+			sw[i] = n
 		}
 	}
-	elapsed := time.Since(t0)
-	for _, w := range ws {
-		sw, err := switches(w.s.pid())
-		if err != nil {
-			return err
-		}
-		w.perMinute = float64(sw-w.sw0) / elapsed.Minutes()
+	perMinute := func(w *watch) float64 { return float64(w.total) / (time.Duration(idleWindows) * window).Minutes() }
+	wake := func(w *watch) string {
+		s := spreadOf(w.windows)
+		return fmt.Sprintf("%.1f (%.0f / %.0f / %.0f)", perMinute(w), s.min, s.med, s.max)
 	}
 	a, fl, f := spreadOf(ws[0].rss), spreadOf(ws[1].rss), spreadOf(ws[2].rss)
+	aw, flw, fw := perMinute(ws[0]), perMinute(ws[1]), perMinute(ws[2])
 	r.add("## Idle, %s watched (no Bluetooth, PulseAudio or uplinks: the domains find their daemons absent)", o.idle)
 	r.add("")
-	r.add("The fleet link's column is the same agent with `[fleet]` on, connected to Debian's mosquitto on loopback (TLS, client certificate, keepalive 60 s).")
+	r.add("The watch begins %s after the latest start of the three (start-up's connect retries are over, and so is the first forced collection of the garbage start-up left) with no connection open to any of them, and is cut into %d windows of %s, watched side by side. The fleet link's column is the same agent with `[fleet]` on, connected to Debian's mosquitto on loopback (TLS, client certificate, keepalive 60 s).", o.idleSettle, idleWindows, window)
 	r.add("")
 	r.add("| figure | boxagent | boxagent, fleet link on | floor | ratio (boxagent ÷ floor) |")
 	r.add("| --- | --- | --- | --- | --- |")
-	r.add("| RSS, %d samples | %s | %s | %s | %s |", samples, a.mib(), fl.mib(), f.mib(), ratio(a.med, f.med))
-	r.add("| wakeups (context switches of all threads) per minute | %.1f | %.1f | %.1f | %s |", ws[0].perMinute, ws[1].perMinute, ws[2].perMinute, ratio(ws[0].perMinute, ws[2].perMinute))
+	r.add("| RSS, %d samples | %s | %s | %s | %s |", len(ws[0].rss), a.mib(), fl.mib(), f.mib(), ratio(a.med, f.med))
+	r.add("| wakeups (voluntary context switches of all threads) per minute over the watch (min / median / max of the windows) | %s | %s | %s | %s |", wake(ws[0]), wake(ws[1]), wake(ws[2]), ratio(aw, fw))
+	r.add("")
+	r.add("What an idle Go process wakes for without any timer of its own: sysmon's deep sleep ends every 60 s; a process that has collected once is forced to collect again every 2 minutes (the floor collects once after READY=1 so that it has this too: the agent's start-up heap passes the first 4 MB goal, the bare floor's never does, and a process never collected is never forced); after a collection the background scavenger returns freed pages to the kernel in 64 KiB steps, each a wakeup. The windows' spread is that: a window with a forced collection, a window without. Not in these figures: under systemd the unit's watchdog (deploy/systemd/boxagent.service, `WatchdogSec=30s`) has the agent send WATCHDOG=1 at half the interval, a timer of ours by contract: 4 pings a minute, 5–7 wakeups each on this machine (~24 a minute; a longer WatchdogSec is the lever).")
 	r.add("")
 	r.check("idle RSS (amd64)", "≤ 12.0 MiB", fmt.Sprintf("%.1f MiB", a.med/1024), a.med <= 12*1024)
-	r.check("idle wakeups: none from polling", "≤ 1.5× the floor's",
-		fmt.Sprintf("%.1f/min, floor %.1f/min", ws[0].perMinute, ws[2].perMinute), ws[0].perMinute <= 1.5*ws[2].perMinute+1)
+	// Polling wakes a process in every window; the runtime's forced
+	// collection in every other one, at a cost that swings with the
+	// machine's load (its stop-the-world waits in 100 µs sleeps for a
+	// thread the kernel has not run: 10 to ~500 wakeups in one window on
+	// this machine). The goals compare the quietest window of each.
+	aq, flq, fq := spreadOf(ws[0].windows).min, spreadOf(ws[1].windows).min, spreadOf(ws[2].windows).min
+	r.check("idle wakeups: none from polling (quietest window)", "≤ 1.5× the floor's",
+		fmt.Sprintf("%.0f/min, floor %.0f/min (over the watch %.1f and %.1f)", aq, fq, aw, fw), aq <= 1.5*fq+1)
 	r.check("the fleet link's memory", "≤ 1 MiB more", fmt.Sprintf("%+.1f MiB", (fl.med-a.med)/1024), fl.med-a.med <= 1024)
 	// Keepalive 60 s: one ping a minute, and its answer.
-	r.check("the fleet link's wakeups", "none beyond the keepalive (≤ 2/min more)",
-		fmt.Sprintf("%+.1f/min", ws[1].perMinute-ws[0].perMinute), ws[1].perMinute-ws[0].perMinute <= 2)
+	r.check("the fleet link's wakeups (quietest window)", "none beyond the keepalive (≤ 2/min more)",
+		fmt.Sprintf("%+.0f/min (over the watch %+.1f)", flq-aq, flw-aw), flq-aq <= 2)
 	return nil
 }
 

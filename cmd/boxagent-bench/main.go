@@ -29,6 +29,7 @@ type options struct {
 	sizeGoal      int64
 	rounds        int
 	idle          time.Duration
+	idleSettle    time.Duration
 	calls         int
 	// only runs one part and prints it, writing no report: "status"
 	// (the agent and the floor under GET /api/v1/status, interleaved).
@@ -52,7 +53,8 @@ func main() {
 	extra := flag.String("append", "", "a Markdown file whose contents are appended (e.g. the lab's figures)")
 	flag.Int64Var(&o.sizeGoal, "size-goal", 10_000_000, "the goal for the linux/arm binary, in bytes")
 	flag.IntVar(&o.rounds, "rounds", 10, "rounds of each interleaved figure")
-	flag.DurationVar(&o.idle, "idle", time.Minute, "how long the idle agent and floor are watched")
+	flag.DurationVar(&o.idle, "idle", 4*time.Minute, "how long the idle agent and floor are watched (in 4 windows; the runtime forces a collection every 2 minutes)")
+	flag.DurationVar(&o.idleSettle, "idle-settle", defaultIdleSettle, "how long after the latest start the idle watch begins")
 	flag.IntVar(&o.calls, "calls", 20000, "status calls per client count, over all rounds")
 	flag.StringVar(&o.only, "only", "", "run one part only and print it, writing nothing: status")
 	flag.Parse()

@@ -42,8 +42,10 @@ type Fleet struct {
 	// OperatorKeys are the ed25519 public keys (base64 of 32 bytes) that
 	// may sign commands: the broker alone cannot make the box act.
 	OperatorKeys []string `toml:"operator_keys" json:"operator_keys"`
-	// Keepalive is the MQTT keepalive in seconds: the only wakeup of an
-	// idle link.
+	// Keepalive is the MQTT keepalive in seconds: how often an idle link
+	// pings, and how soon the broker publishes the box's will (1.5 ×
+	// keepalive of silence). Not how often paho looks whether a ping is
+	// due: every 5 s above 10 s (see package fleet).
 	Keepalive int `toml:"keepalive,omitempty" json:"keepalive,omitempty"`
 }
 

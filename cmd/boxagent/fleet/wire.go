@@ -18,6 +18,24 @@
 // A box may write only below <p>/<id>/ and read its group topics: the
 // broker's ACL says so, and the box checks each command's signature, so
 // neither a box nor the broker can make another box act.
+//
+// An idle link's wakeups are paho's, and more than the keepalive's: paho
+// (v1.5.1, ping.go) checks whether a ping is due on a ticker of 5 s for
+// any keepalive above 10 s (keepalive/4 at or below it), by design
+// (eclipse-paho/paho.mqtt.golang#373). Each tick wakes the idle agent's
+// netpoller thread, a thread to run the goroutine and sysmon (whose deep
+// sleep ends at the next timer): ~4 wakeups, ~48 a minute whatever the
+// keepalive, beside one ping and its answer per keepalive (measured in
+// docs/BENCHMARKS.md, "What a box pays"). The keepalive sets how often a
+// ping goes and how soon the broker publishes the will (after 1.5 ×
+// keepalive of silence), not the ticks. Fewer would take a timer armed at
+// the last packet sent plus the keepalive: paho's ticker changed upstream,
+// or a pinger of ours, which paho allows only with its keepalive at 0 --
+// and that also writes 0 into CONNECT, so the broker would never time a
+// silent box out and its will would go only on a TCP error; ours would
+// then have to rewrite the keepalive of the CONNECT paho writes, in a
+// net.Conn of SetCustomOpenConnectionFn, and slip PINGREQs between paho's
+// packets: the protocol rewritten in the byte stream, not taken on.
 package fleet
 
 import (
