@@ -66,10 +66,14 @@ deps:
 # 58 398 B over). Dropping package regexp (issue 20: our 18 expressions,
 # 14 different, became 14 small matchers; regexp, regexp/syntax, their
 # Unicode tables and the MustCompile work at init went, 242 kB of
-# sections) took four steps off (-262 144 B, to 12 976 254 B). The goal
-# is 2.98 MB away: see BENCHMARKS.md's size table.
+# sections) took four steps off (-262 144 B, to 12 976 254 B). The
+# status answer cached and followed by events, the hotspot, give-way and
+# station DHCP as wifi types and staging as named steps (issues 19, 20:
+# +14 kB of code, +14 kB of pclntab, +5 kB of tables) one step
+# (+65 536 B, to 13 041 790 B; the text ends 336 B past the step). The
+# goal is 3.04 MB away: see BENCHMARKS.md's size table.
 SIZE_GOAL   := 10000000
-SIZE_BUDGET := 12980000
+SIZE_BUDGET := 13045000
 test-size:
 	@out=$$(mktemp); GOOS=linux GOARCH=arm GOARM=7 $(GO) build -ldflags '$(LDFLAGS)' -o $$out ./cmd/boxagent; \
 	n=$$(stat -c %s $$out); rm -f $$out; \
