@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -57,7 +56,7 @@ func headsetFlow(t *testing.T, s headsetStack) {
 	z := guest.StartBlueZ(t)
 	// The fake before the sound server and pairing: its record goes into
 	// the headset side's SDP, which the board reads at pairing.
-	hf := startHFFake(t, z.Bus.Address, s.holdBCS)
+	hf := guest.StartHFFake(t, z.Bus.Address, s.holdBCS)
 	native, connect := s.start(t, z)
 	ctx := context.Background()
 	logf, err := os.Create(filepath.Join(guest.LogDir(t), "boxagent-audio.log"))
@@ -116,7 +115,7 @@ func forgetPairings() {
 	}
 }
 
-func callRightAfterConnect(t *testing.T, c Backend, hf *hfFake, card, call string) {
+func callRightAfterConnect(t *testing.T, c Backend, hf *guest.HFFake, card, call string) {
 	cur, ok := c.State().Card(card)
 	if !ok {
 		t.Fatalf("no card %s", card)
@@ -126,8 +125,7 @@ func callRightAfterConnect(t *testing.T, c Backend, hf *hfFake, card, call strin
 	}
 	// Let go of the fake's answer however this step ends: the steps
 	// after it need the profile.
-	release := sync.OnceFunc(func() { close(hf.holdBCS) })
-	defer release()
+	defer hf.ReleaseBCS()
 	type result struct {
 		res ModeResult
 		err error
@@ -143,7 +141,7 @@ func callRightAfterConnect(t *testing.T, c Backend, hf *hfFake, card, call strin
 			time.Since(t0).Round(time.Millisecond), r.res, r.err)
 	}
 	select {
-	case <-hf.bcsAsked:
+	case <-hf.BCSAsked():
 	case r := <-done:
 		early(r)
 	case <-time.After(30 * time.Second):
@@ -155,7 +153,7 @@ func callRightAfterConnect(t *testing.T, c Backend, hf *hfFake, card, call strin
 	case <-time.After(time.Second):
 	}
 	held := time.Since(t0)
-	release()
+	hf.ReleaseBCS()
 	var r result
 	select {
 	case r = <-done:
@@ -235,9 +233,9 @@ func musicStep(t *testing.T, c Backend, s headsetStack, native string) {
 
 // callStep: HFP, the headset microphone recorded with the fake's tone,
 // the board's tone at the fake.
-func callStep(t *testing.T, c Backend, s headsetStack, hf *hfFake, native string) {
+func callStep(t *testing.T, c Backend, s headsetStack, hf *guest.HFFake, native string) {
 	select {
-	case <-hf.slcDone:
+	case <-hf.SLCDone():
 	case <-time.After(30 * time.Second):
 		t.Fatal("the sound server did not bring up the HFP service level connection with the fake in 30 s (see hf-fake.log)")
 	}
@@ -254,23 +252,24 @@ func callStep(t *testing.T, c Backend, s headsetStack, hf *hfFake, native string
 	// The model follows (PulseAudio's signal for the new source, or
 	// pipewire-pulse's server event, may come after SetMode's answer).
 	waitState(t, c, "the default source "+res.FallbackSource, func(st State) bool { return st.FallbackSource == res.FallbackSource })
-	rx0 := hf.rxNonZero.Load()
+	_, rx0 := hf.Received()
 	r, err := PlayRecord(ctx, TestOptions{Native: native, Play: true, Sink: res.FallbackSink, Source: res.FallbackSource, Seconds: 3})
 	if err != nil {
 		t.Fatalf("record through %s: %v", res.FallbackSource, err)
 	}
+	rx, rxNonZero := hf.Received()
 	t.Logf("bench call-to-recording (%s): from mode call to the end of a %gs recording: %s; recorded %s; the fake got %d bytes (%d non-zero), sent %d",
-		s.name, r.Recorded.Seconds, time.Since(t0).Round(10*time.Millisecond), levelString(r.Recorded), hf.rx.Load(), hf.rxNonZero.Load(), hf.tx.Load())
+		s.name, r.Recorded.Seconds, time.Since(t0).Round(10*time.Millisecond), levelString(r.Recorded), rx, rxNonZero, hf.Sent())
 	if r.Recorded.Samples == 0 {
 		t.Fatalf("no frames from the headset source %s", res.FallbackSource)
 	}
 	if r.Recorded.Silent() {
 		t.Errorf("the headset microphone is silent: %s", levelString(r.Recorded))
-	} else if f := r.Recorded.FrequencyHz; f < hfToneHz*0.9 || f > hfToneHz*1.1 {
-		t.Errorf("recorded %.0f Hz, want the fake's %d Hz", f, hfToneHz)
+	} else if f := r.Recorded.FrequencyHz; f < guest.HFToneHz*0.9 || f > guest.HFToneHz*1.1 {
+		t.Errorf("recorded %.0f Hz, want the fake's %d Hz", f, guest.HFToneHz)
 	}
-	if hf.rxNonZero.Load() == rx0 {
-		t.Errorf("the board's tone did not reach the fake headset (rx %d bytes, all zero)", hf.rx.Load())
+	if rxNonZero == rx0 {
+		t.Errorf("the board's tone did not reach the fake headset (rx %d bytes, all zero)", rx)
 	}
 }
 

@@ -159,7 +159,7 @@ var workarounds struct {
 // its own, the board being the acceptor (connecting from the board right
 // after the restart met the race again: 0 of 3 in the spike). If A2DP is
 // still missing, the board connects, and the whole is tried once more.
-func a2dpRaceWorkaround(t *testing.T, z *guest.BlueZ, hf *hfFake, bt *bluetooth.Client, c Backend, card, music string) {
+func a2dpRaceWorkaround(t *testing.T, z *guest.BlueZ, hf *guest.HFFake, bt *bluetooth.Client, c Backend, card, music string) {
 	t.Helper()
 	guard := func(d time.Duration) bool {
 		ev, cancel := c.Subscribe()
@@ -191,7 +191,7 @@ func a2dpRaceWorkaround(t *testing.T, z *guest.BlueZ, hf *hfFake, bt *bluetooth.
 			f.Close()
 		}
 		z.Bluetoothd = z.Bluetoothd.Restart(t, z.Bus)
-		if err := hf.register(); err != nil {
+		if err := hf.Register(); err != nil {
 			t.Fatalf("the HF fake cannot register again: %v", err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

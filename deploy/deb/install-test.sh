@@ -33,6 +33,7 @@ fail() { echo \"install-test: \$*\" >&2; exit 1; }
 dpkg -i /tmp/boxagent-test.deb >/dev/null 2>&1 || fail \"dpkg -i failed\"
 getent passwd boxagent >/dev/null || fail \"no user boxagent\"
 for g in boxagent bluetooth netdev pulse-access; do getent group \$g >/dev/null || fail \"no group \$g\"; done
+getent group pulse-access | cut -d: -f4 | tr , \"\\n\" | grep -qx boxagent || fail \"boxagent is not a member of pulse-access in /etc/group\"
 [ \"\$(stat -c %U:%a /etc/boxagent /etc/boxagent/config.toml | tr \"\\n\" \" \")\" = \"boxagent:700 boxagent:600 \" ] || fail \"/etc/boxagent not the agent s: \$(stat -c %U:%a /etc/boxagent /etc/boxagent/config.toml)\"
 [ -L /etc/systemd/system/multi-user.target.wants/boxagent.service ] || fail \"boxagent.service not enabled\"
 [ -L /etc/systemd/system/multi-user.target.wants/boxagent-firstboot.service ] || fail \"boxagent-firstboot.service not enabled\"
@@ -47,4 +48,4 @@ dpkg --purge boxagent >/dev/null 2>&1 || fail \"dpkg --purge failed\"
 [ ! -L /etc/resolv.conf ] || fail \"purge left the /etc/resolv.conf link\"
 "
 ' sh "$ovl" "$deb"
-echo "install-test: $(basename "$deb"): installs (user, groups, /etc/boxagent 0700 boxagent, units enabled, the sound servers shipped and not enabled, /etc/resolv.conf linked) and purges cleanly"
+echo "install-test: $(basename "$deb"): installs (user, groups, pulse-access membership, /etc/boxagent 0700 boxagent, units enabled, the sound servers shipped and not enabled, /etc/resolv.conf linked) and purges cleanly"

@@ -31,9 +31,13 @@ const (
 // answers only option 60 IPTV_STB and pushes the IPTV platform's route
 // with option 121 (the uplink takes no default route: --no-default-route,
 // multicast by --route, IGMPv2), a PPPoE uplink with its password from
-// stdin that carries the only default route, a WPA2 network joined, a signed update.zip staged on a hot-plugged FAT32 stick and
-// ejected, and history --json showing every act with its snapshot and no
-// secret. The host checks the stick with fsck.fat afterwards. Each step
+// stdin that carries the only default route, a WPA2 network joined, a
+// signed update.zip staged on a hot-plugged FAT32 stick and ejected, a
+// headset paired from a scan, in music without asking, then in a call
+// whose microphone (the HF fake's tone) is recorded with its level, and
+// back to music (bluetooth.service and the packaged system PulseAudio
+// beside the agent), and history --json showing every act with its
+// snapshot and no secret. The host checks the stick with fsck.fat afterwards. Each step
 // logs "day STEP: DURATION" (docs/BENCHMARKS.md).
 func TestGuestDay(t *testing.T) {
 	vm.RequireGuest(t)
@@ -41,14 +45,14 @@ func TestGuestDay(t *testing.T) {
 	dir := os.Getenv(envLabDir)
 	sh(t, `set -e
 install -o boxagent -g boxagent -m 0644 "$D/$C" /etc/boxagent/signer.pem
-printf 'board = "auto"\n[firmware]\nkeys = ["/etc/boxagent/signer.pem"]\n[wifi]\ninterface = "wlan1"\n' >/etc/boxagent/config.toml
+printf 'board = "auto"\n[firmware]\nkeys = ["/etc/boxagent/signer.pem"]\n[wifi]\ninterface = "wlan1"\n[bluetooth]\nadapter = "hci0"\n' >/etc/boxagent/config.toml
 chown boxagent:boxagent /etc/boxagent/config.toml
 chmod 0600 /etc/boxagent/config.toml`, "D="+dir, "C="+os.Getenv(envDayCert))
 	// The world around the box lasts the whole day (the uplinks stay in
 	// the config): the ISP's IPoE and PPPoE ends behind eth4 and eth3, two
 	// hwsim radios (wlan0 the access point, wlan1 the box's, the config's
 	// [wifi] interface) and wpa_supplicant on the board's own system bus,
-	// as Debian's unit runs it.
+	// as Debian's unit runs it; the headset's world (startHeadsetWorld).
 	guest.Modprobe(t, "8021q", "veth")
 	isp := guest.NewNetns(t, "ispd")
 	guest.Veth(t, "eth4", guest.InitNS, "isp0", isp)
@@ -59,8 +63,9 @@ chmod 0600 /etc/boxagent/config.toml`, "D="+dir, "C="+os.Getenv(envDayCert))
 			"--dhcp-option=option:classless-static-route,10.99.0.0/16,10.45.4.1"}})
 	_, password := guest.StartPPPoEISP(t, "ispp", "eth3")
 	radios := guest.Hwsim(t, 2)
-	guest.StartWpaSupplicant(t, &guest.Bus{Address: "unix:path=/run/dbus/system_bus_socket"})
+	guest.StartWpaSupplicant(t, &guest.Bus{Address: "unix:path=" + guest.SystemBusSocket})
 	guest.StartHostapd(t, guest.HostapdConfig{Interface: radios[0], SSID: "lab-day", Security: guest.APWPA2, Passphrase: "daypassword"})
+	headset := startHeadsetWorld(t)
 	// No stick since boot, and the day does not load sd_mod itself: the
 	// unit's DeviceAllow=block-sd is resolved from /proc/devices when it
 	// starts, so the first stick plugged after the start is usable only
@@ -168,6 +173,7 @@ chmod 0600 /etc/boxagent/config.toml`, "D="+dir, "C="+os.Getenv(envDayCert))
 		}
 		stick.Unplug(t)
 	})
+	headsetSteps(day, headset)
 	day.step("history --json: every act, its snapshot, no secret", func(t *testing.T) {
 		out := cli(t, "", "history", "--json")
 		for _, secret := range []string{password, "daypassword"} {
@@ -200,7 +206,8 @@ chmod 0600 /etc/boxagent/config.toml`, "D="+dir, "C="+os.Getenv(envDayCert))
 		t.Logf("kinds: %v", kinds)
 		// Nor on a command line, in an environment, PID 1's units or the journal.
 		noSecretOnBoard(t, password, network.PPPoEUnitName("eth3.45"))
-		for _, want := range []string{"net.uplink.add", "wifi.connect", "fw.add", "fw.stage", "fw.eject"} {
+		for _, want := range []string{"net.uplink.add", "wifi.connect", "fw.add", "fw.stage", "fw.eject",
+			"bt.scan", "bt.pair", "audio.mode", "audio.test"} {
 			if !kinds[want] {
 				t.Errorf("history --json has no %s:\n%s", want, out)
 			}
@@ -235,13 +242,19 @@ func (d *dayRun) step(name string, f func(t *testing.T)) {
 // fails the test with the output and the agent's journal.
 func cli(t *testing.T, stdin string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("boxagent", args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
+	out, err := cliTry(stdin, args...)
 	if err != nil {
 		t.Fatalf("boxagent %s: %v\n%s\n%s", strings.Join(args, " "), err, out, journal(t, "boxagent.service"))
 	}
-	return string(out)
+	return out
+}
+
+// cliTry runs boxagent as cli does, and leaves a failure to the caller.
+func cliTry(stdin string, args ...string) (string, error) {
+	cmd := exec.Command("boxagent", args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 // dayEvent is a line of boxagent events --json, with what the day waits for.
@@ -249,7 +262,12 @@ type dayEvent struct {
 	Type string `json:"type"`
 	Data struct {
 		Uplink string `json:"uplink"`
-		DHCP   *struct {
+		// An audio event: kind, card, profile, value (card.mode: the mode).
+		Kind    string `json:"kind"`
+		Name    string `json:"name"`
+		Profile string `json:"profile"`
+		Value   any    `json:"value"`
+		DHCP    *struct {
 			State string `json:"state"`
 		} `json:"dhcp"`
 		PPPoE *struct {
@@ -303,24 +321,32 @@ func followEvents(t *testing.T) *events {
 	return e
 }
 
-// wait returns once an event satisfies ok; it fails t after timeout.
-func (e *events) wait(t *testing.T, timeout time.Duration, what string, ok func(dayEvent) bool) {
-	t.Helper()
+// within waits for an event ok accepts, for at most timeout, and says
+// when it arrived; false when none did (the caller decides).
+func (e *events) within(timeout time.Duration, ok func(dayEvent) bool) (time.Time, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	for {
 		select {
 		case m, open := <-e.ch:
 			if !open {
-				t.Fatalf("boxagent events ended before %s:\n%s", what, strings.Join(e.seen, "\n"))
+				return time.Time{}, false
 			}
 			e.seen = append(e.seen, string(m))
 			var ev dayEvent
 			if json.Unmarshal(m, &ev) == nil && ok(ev) {
-				return
+				return time.Now(), true
 			}
 		case <-ctx.Done():
-			t.Fatalf("no %s in %s; events:\n%s\n%s", what, timeout, strings.Join(e.seen, "\n"), journal(t, "boxagent.service"))
+			return time.Time{}, false
 		}
+	}
+}
+
+// wait returns once an event satisfies ok; it fails t after timeout.
+func (e *events) wait(t *testing.T, timeout time.Duration, what string, ok func(dayEvent) bool) {
+	t.Helper()
+	if _, found := e.within(timeout, ok); !found {
+		t.Fatalf("no %s in %s (or boxagent events ended); events:\n%s\n%s", what, timeout, strings.Join(e.seen, "\n"), journal(t, "boxagent.service"))
 	}
 }

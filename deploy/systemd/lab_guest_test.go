@@ -44,6 +44,7 @@ func installAgent(t *testing.T) {
 for g in bluetooth netdev pulse-access; do getent group "$g" >/dev/null || addgroup --quiet --system "$g"; done
 getent passwd boxagent >/dev/null || adduser --quiet --system --group --home /var/lib/boxagent --no-create-home \
 	--shell /usr/sbin/nologin --gecos "boxagent agent" boxagent
+adduser --quiet boxagent pulse-access
 mkdir -p /etc/boxagent
 chown boxagent:boxagent /etc/boxagent
 chmod 0700 /etc/boxagent

@@ -20,10 +20,7 @@ import (
 func TestGuestPulseUnit(t *testing.T) {
 	vm.RequireGuest(t)
 	installAgent(t)
-	sh(t, `set -e
-install -m 0644 "$D/boxagent-pulseaudio.service" /lib/systemd/system/
-install -D -m 0644 "$D/system.pa" /usr/share/boxagent/pulseaudio/system.pa
-systemctl daemon-reload`, "D="+os.Getenv(envLabDir))
+	installPulseUnit(t)
 	start := time.Now()
 	// Type=notify: start returns once PulseAudio said it is ready.
 	sh(t, "systemctl start boxagent-pulseaudio.service")
@@ -62,4 +59,17 @@ systemctl daemon-reload`, "D="+os.Getenv(envLabDir))
 	if len(want) > 0 {
 		t.Errorf("doctor has no check of %v:\n%s", want, out)
 	}
+}
+
+// installPulseUnit installs the packaged system PulseAudio where the .deb
+// puts it (the unit, and system.pa under /usr/share/boxagent/pulseaudio),
+// and adds user pulse to group bluetooth as the unit's comment asks of a
+// PulseAudio board; the unit is not started.
+func installPulseUnit(t *testing.T) {
+	t.Helper()
+	sh(t, `set -e
+install -m 0644 "$D/boxagent-pulseaudio.service" /lib/systemd/system/
+install -D -m 0644 "$D/system.pa" /usr/share/boxagent/pulseaudio/system.pa
+adduser --quiet pulse bluetooth
+systemctl daemon-reload`, "D="+os.Getenv(envLabDir))
 }

@@ -190,17 +190,12 @@ type Bluetoothd struct {
 // owns org.bluez and lists both controllers (signals, no polling).
 func StartBluetoothd(t testing.TB, bus *Bus) *Bluetoothd {
 	t.Helper()
-	conn, err := dbus.Connect(bus.Address, dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()))
+	w, err := watchBluez(bus, "InterfacesAdded")
 	if err != nil {
-		t.Fatalf("cannot connect to the system bus: %v", err)
-	}
-	defer conn.Close()
-	ch := make(chan *dbus.Signal, 64)
-	conn.Signal(ch)
-	if err := conn.AddMatchSignal(dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, "org.bluez")); err != nil {
 		t.Fatal(err)
 	}
-	if err := conn.AddMatchSignal(dbus.WithMatchSender("org.bluez"), dbus.WithMatchMember("InterfacesAdded")); err != nil {
+	defer w.conn.Close()
+	if err := w.conn.AddMatchSignal(dbus.WithMatchMember("NameOwnerChanged"), dbus.WithMatchArg(0, "org.bluez")); err != nil {
 		t.Fatal(err)
 	}
 	args := []string{"-n"}
@@ -212,7 +207,7 @@ func StartBluetoothd(t testing.TB, bus *Bus) *Bluetoothd {
 	b.Proc = StartDaemon(t, "bluetoothd", exec.Command("/usr/libexec/bluetooth/bluetoothd", args...), 30*time.Second, func(ctx context.Context) error {
 		for b.Owner == "" {
 			select {
-			case s := <-ch:
+			case s := <-w.ch:
 				seen = append(seen, fmt.Sprint(s.Name, s.Path, s.Body))
 				if s.Name == "org.freedesktop.DBus.NameOwnerChanged" && len(s.Body) == 3 && s.Body[2] != "" {
 					b.Owner = s.Body[2].(string)
@@ -221,27 +216,170 @@ func StartBluetoothd(t testing.TB, bus *Bus) *Bluetoothd {
 				return fmt.Errorf("bluetoothd did not take org.bluez: %w", ctx.Err())
 			}
 		}
-		for {
-			var objs map[dbus.ObjectPath]map[string]map[string]dbus.Variant
-			if err := conn.Object("org.bluez", "/").CallWithContext(ctx, "org.freedesktop.DBus.ObjectManager.GetManagedObjects", 0).Store(&objs); err != nil {
-				return err
-			}
-			_, a0 := objs["/org/bluez/hci0"]
-			_, a1 := objs["/org/bluez/hci1"]
-			if a0 && a1 {
-				return nil
-			}
-			// StartBtvirt returned once both controllers were set up, so
-			// bluetoothd adds both: each InterfacesAdded says to look again.
-			select {
-			case s := <-ch:
-				seen = append(seen, fmt.Sprint(s.Name, " ", s.Path))
-			case <-ctx.Done():
-				return fmt.Errorf("bluetoothd does not list hci0 and hci1 (it has %v; signals %v): %w\n%s", keysOf(objs), seen, ctx.Err(), btDiagnostics())
-			}
-		}
+		return waitAdapters(ctx, w, &seen)
 	})
 	return b
+}
+
+// bluezWatch is a connection to the system bus that hears org.bluez's
+// signals, to look at its objects again at each one.
+type bluezWatch struct {
+	conn *dbus.Conn
+	ch   chan *dbus.Signal
+}
+
+// bluezObjects is org.bluez's object tree: path, interface, property.
+type bluezObjects = map[dbus.ObjectPath]map[string]map[string]dbus.Variant
+
+// watchBluez connects to bus and hears the org.bluez signals named
+// members. Close its conn.
+func watchBluez(bus *Bus, members ...string) (*bluezWatch, error) {
+	conn, err := dbus.Connect(bus.Address, dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()))
+	if err != nil {
+		return nil, fmt.Errorf("cannot connect to the system bus: %w", err)
+	}
+	w := &bluezWatch{conn: conn, ch: make(chan *dbus.Signal, 64)}
+	conn.Signal(w.ch)
+	for _, m := range members {
+		if err := conn.AddMatchSignal(dbus.WithMatchSender("org.bluez"), dbus.WithMatchMember(m)); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// until reads org.bluez's objects until ok holds for them, again at each
+// signal heard (added to seen when not nil); with ctx's error it returns
+// the objects it read last.
+func (w *bluezWatch) until(ctx context.Context, seen *[]string, ok func(bluezObjects) bool) (bluezObjects, error) {
+	for {
+		var objs bluezObjects
+		if err := w.conn.Object("org.bluez", "/").CallWithContext(ctx, "org.freedesktop.DBus.ObjectManager.GetManagedObjects", 0).Store(&objs); err != nil {
+			return nil, err
+		}
+		if ok(objs) {
+			return objs, nil
+		}
+		select {
+		case s := <-w.ch:
+			if seen != nil {
+				*seen = append(*seen, fmt.Sprint(s.Name, " ", s.Path))
+			}
+		case <-ctx.Done():
+			return objs, ctx.Err()
+		}
+	}
+}
+
+// waitAdapters waits until bluetoothd lists hci0 and hci1; w hears its
+// InterfacesAdded, and what it hears is added to seen for the error.
+// StartBtvirt returned once both controllers were set up, so bluetoothd
+// adds both.
+func waitAdapters(ctx context.Context, w *bluezWatch, seen *[]string) error {
+	objs, err := w.until(ctx, seen, func(objs bluezObjects) bool {
+		_, a0 := objs["/org/bluez/hci0"]
+		_, a1 := objs["/org/bluez/hci1"]
+		return a0 && a1
+	})
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("bluetoothd does not list hci0 and hci1 (it has %v; signals %v): %w\n%s", keysOf(objs), *seen, err, btDiagnostics())
+	}
+	return err
+}
+
+// WaitBluetoothd waits until the bluetoothd that owns org.bluez on bus
+// lists hci0 and hci1 (signals, no polling): for one that systemd runs
+// (Debian's bluetooth.service, which udev's bluetooth.target starts when
+// a controller appears), after StartBtvirt.
+func WaitBluetoothd(t testing.TB, bus *Bus, timeout time.Duration) {
+	t.Helper()
+	w, err := watchBluez(bus, "InterfacesAdded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var seen []string
+	if err := waitAdapters(ctx, w, &seen); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// MakeHeadsetDiscoverable powers hci1, the headset's controller, and makes
+// it pairable and discoverable (for bluetoothd's DiscoverableTimeout,
+// 180 s by default), as a headset put in pairing mode is: the board's
+// scan on hci0 finds it.
+func MakeHeadsetDiscoverable(t testing.TB, bus *Bus) {
+	t.Helper()
+	conn, err := dbus.Connect(bus.Address)
+	if err != nil {
+		t.Fatalf("cannot connect to the system bus: %v", err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, p := range []string{"Powered", "Pairable", "Discoverable"} {
+		err := conn.Object("org.bluez", "/org/bluez/hci1").CallWithContext(ctx, "org.freedesktop.DBus.Properties.Set", 0,
+			"org.bluez.Adapter1", p, dbus.MakeVariant(true)).Err
+		if err != nil {
+			t.Fatalf("cannot set %s on hci1: %v", p, err)
+		}
+	}
+}
+
+// ConnectHeadsetA2DP asks the box's bluetoothd (hci0) to connect the
+// headset's A2DP sink, with Device1.ConnectProfile: always over BR/EDR.
+// (A btvirt controller is dual-mode; after a bluetoothd restart BlueZ
+// 5.66's Device1.Connect may choose LE for a headset it last saw
+// advertising there, refused: le-connection-abort-by-local.)
+func ConnectHeadsetA2DP(ctx context.Context, bus *Bus, addr string) error {
+	conn, err := dbus.Connect(bus.Address)
+	if err != nil {
+		return fmt.Errorf("cannot connect to the system bus: %w", err)
+	}
+	defer conn.Close()
+	path := dbus.ObjectPath("/org/bluez/hci0/dev_" + strings.ReplaceAll(addr, ":", "_"))
+	if err := conn.Object("org.bluez", path).CallWithContext(ctx, "org.bluez.Device1.ConnectProfile", 0, A2DPSinkUUID).Err; err != nil {
+		return fmt.Errorf("ConnectProfile A2DP sink of %s: %w", addr, err)
+	}
+	return nil
+}
+
+// A2DPSourceUUID is a MediaTransport1's UUID when the local end sends
+// (the box's music to a headset); A2DPSinkUUID when it receives.
+const (
+	A2DPSourceUUID = "0000110a-0000-1000-8000-00805f9b34fb"
+	A2DPSinkUUID   = "0000110b-0000-1000-8000-00805f9b34fb"
+)
+
+// WaitA2DPTransport waits until bluetoothd has an A2DP transport
+// (MediaTransport1) with uuid (its local endpoint's: A2DPSourceUUID or
+// A2DPSinkUUID) for the device addr on adapter, i.e. until that stream is
+// configured; signals, no polling. One direction can be up without the
+// other: between two BlueZ controllers the headset side configures its
+// own stream to the box too.
+func WaitA2DPTransport(ctx context.Context, bus *Bus, adapter, addr, uuid string) error {
+	w, err := watchBluez(bus, "InterfacesAdded")
+	if err != nil {
+		return err
+	}
+	defer w.conn.Close()
+	dev := "/org/bluez/" + adapter + "/dev_" + strings.ReplaceAll(addr, ":", "_") + "/"
+	_, err = w.until(ctx, nil, func(objs bluezObjects) bool {
+		for p, ifs := range objs {
+			tr, ok := ifs["org.bluez.MediaTransport1"]
+			if u, _ := tr["UUID"].Value().(string); ok && strings.HasPrefix(string(p), dev) && strings.EqualFold(u, uuid) {
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return fmt.Errorf("no A2DP transport %s under %s: %w", uuid, dev, err)
+	}
+	return nil
 }
 
 // Restart stops bluetoothd and starts a new one, as a crash and a
@@ -279,7 +417,7 @@ func StartBlueZ(t testing.TB) *BlueZ {
 	return z
 }
 
-func keysOf(m map[dbus.ObjectPath]map[string]map[string]dbus.Variant) []string {
+func keysOf(m bluezObjects) []string {
 	var out []string
 	for k := range m {
 		out = append(out, string(k))

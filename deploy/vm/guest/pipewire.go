@@ -121,23 +121,13 @@ func StartPipeWire(t testing.TB, bus *Bus) *PipeWire {
 // WirePlumber's start, and again after a bluetoothd restart (it registers
 // them by itself). It reads the adapters again at each PropertiesChanged.
 func WaitA2DPEndpoints(ctx context.Context, bus *Bus) error {
-	conn, err := dbus.Connect(bus.Address, dbus.WithSignalHandler(dbus.NewSequentialSignalHandler()))
+	w, err := watchBluez(bus, "PropertiesChanged")
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	ch := make(chan *dbus.Signal, 64)
-	conn.Signal(ch)
-	if err := conn.AddMatchSignal(dbus.WithMatchSender("org.bluez"), dbus.WithMatchInterface("org.freedesktop.DBus.Properties"),
-		dbus.WithMatchMember("PropertiesChanged")); err != nil {
-		return err
-	}
+	defer w.conn.Close()
 	var last map[string][]string
-	for {
-		var objs map[dbus.ObjectPath]map[string]map[string]dbus.Variant
-		if err := conn.Object("org.bluez", "/").CallWithContext(ctx, "org.freedesktop.DBus.ObjectManager.GetManagedObjects", 0).Store(&objs); err != nil {
-			return err
-		}
+	_, err = w.until(ctx, nil, func(objs bluezObjects) bool {
 		last = map[string][]string{}
 		ok := true
 		for _, a := range []string{"hci0", "hci1"} {
@@ -150,13 +140,10 @@ func WaitA2DPEndpoints(ctx context.Context, bus *Bus) error {
 				ok = ok && slices.ContainsFunc(uuids, func(u string) bool { return strings.HasPrefix(u, "0000"+short) })
 			}
 		}
-		if ok {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("the adapters do not list WirePlumber's A2DP endpoints (UUIDs %v): %w", last, ctx.Err())
-		}
+		return ok
+	})
+	if err != nil {
+		return fmt.Errorf("the adapters do not list the sound server's A2DP endpoints (UUIDs %v): %w", last, err)
 	}
+	return nil
 }

@@ -55,10 +55,12 @@ COMPATIBLE_HOST = "(arm|aarch64|x86_64|riscv64|mipsel).*-linux.*"
 # "mips" override. Go reads GOMIPS for mips and mipsle only.
 export GOMIPS = "softfloat"
 
-# The unit's User= and SupplementaryGroups= must exist.
+# The unit's User= and SupplementaryGroups= must exist. The user is a
+# member of pulse-access in /etc/group too: the system PulseAudio's
+# auth-group check reads the member list, not the unit's groups.
 USERADD_PACKAGES = "${PN}"
 GROUPADD_PARAM:${PN} = "--system bluetooth; --system netdev; --system pulse-access"
-USERADD_PARAM:${PN} = "--system --user-group --home-dir /var/lib/boxagent --no-create-home --shell /sbin/nologin boxagent"
+USERADD_PARAM:${PN} = "--system --user-group --groups pulse-access --home-dir /var/lib/boxagent --no-create-home --shell /sbin/nologin boxagent"
 
 SYSTEMD_SERVICE:${PN} = "boxagent.service boxagent-firstboot.service"
 SYSTEMD_AUTO_ENABLE = "enable"

@@ -1,6 +1,4 @@
-//go:build lab
-
-package audio
+package guest
 
 import (
 	"bufio"
@@ -22,11 +20,9 @@ import (
 
 	"github.com/godbus/dbus/v5"
 	"golang.org/x/sys/unix"
-
-	"github.com/boxagent/boxagent/deploy/vm/guest"
 )
 
-// hfFake is a fake: the headset firmware the virtual board lacks.
+// HFFake is a fake: the headset firmware the virtual board lacks.
 // PulseAudio implements only the audio gateway (AG) side of HFP, so
 // nothing on the headset-side controller (hci1) would answer it. The fake
 // registers a Profile1 for the hands-free role (UUID 0x111e, Role=server)
@@ -34,10 +30,16 @@ import (
 // service level connection on the RFCOMM socket bluetoothd hands over
 // (including AT+BCS, without which PulseAudio never makes the profile
 // available), and accepts the SCO link on hci1: it counts what the board
-// plays and sends a 1 kHz tone back, paced to 8 kHz s16 (16 000 B/s:
-// btvirt has no air clock, an unpaced sender floods it).
-type hfFake struct {
-	t      *testing.T
+// plays and sends a 1 kHz tone (HFToneHz) back, paced to 8 kHz s16 (16 000 B/s:
+// btvirt has no air clock, an unpaced sender floods it), so that the
+// board's recording from the headset's microphone holds something. Its
+// log is LogDir/hf-fake.log.
+//
+// Used by audio's headset tests and by the field engineer's day
+// (deploy/systemd); the record must be registered before the pairing,
+// when the board reads the headset side's SDP.
+type HFFake struct {
+	t      testing.TB
 	accept string // device paths it serves: the headset side's
 	logf   *os.File
 	logMu  sync.Mutex
@@ -47,11 +49,12 @@ type hfFake struct {
 	// holdBCS, when not nil, holds the answer to PulseAudio's codec
 	// selection (+BCS) until it is closed: until then PulseAudio keeps
 	// the HFP profile unavailable, as with a headset still setting up.
-	holdBCS  chan struct{}
-	bcsAsked chan struct{} // closed at the first +BCS
-	bcsOnce  sync.Once
-	scoUp    chan struct{} // closed at the first SCO link
-	scoOnce  sync.Once
+	holdBCS     chan struct{}
+	releaseOnce sync.Once
+	bcsAsked    chan struct{} // closed at the first +BCS
+	bcsOnce     sync.Once
+	scoUp       chan struct{} // closed at the first SCO link
+	scoOnce     sync.Once
 
 	rx, rxNonZero, tx atomic.Int64
 
@@ -61,12 +64,38 @@ type hfFake struct {
 	opts map[string]dbus.Variant
 }
 
-// register registers the HF profile with bluetoothd.
-func (f *hfFake) register() error {
+// Register registers the HF profile with bluetoothd again, as after a
+// bluetoothd restart (the registration goes with the daemon).
+func (f *HFFake) Register() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return f.conn.Object("org.bluez", "/org/bluez").CallWithContext(ctx, "org.bluez.ProfileManager1.RegisterProfile", 0, hfPath, hfUUID, f.opts).Err
 }
+
+// SLCDone is closed once the HFP service level connection is up.
+func (f *HFFake) SLCDone() <-chan struct{} { return f.slcDone }
+
+// BCSAsked is closed at the sound server's first codec selection (+BCS).
+func (f *HFFake) BCSAsked() <-chan struct{} { return f.bcsAsked }
+
+// ReleaseBCS lets a fake started with holdBCS answer the codec selection;
+// it may be called more than once, and does nothing on a fake that does
+// not hold.
+func (f *HFFake) ReleaseBCS() {
+	if f.holdBCS != nil {
+		f.releaseOnce.Do(func() { close(f.holdBCS) })
+	}
+}
+
+// SCOUp is closed at the first SCO link the fake accepts.
+func (f *HFFake) SCOUp() <-chan struct{} { return f.scoUp }
+
+// Received is how many bytes of SCO audio the board sent the fake so far,
+// and how many of them were not zero (the board's tone, not silence).
+func (f *HFFake) Received() (n, nonZero int64) { return f.rx.Load(), f.rxNonZero.Load() }
+
+// Sent is how many bytes of its tone the fake sent the board so far.
+func (f *HFFake) Sent() int64 { return f.tx.Load() }
 
 const (
 	hfUUID     = "0000111e-0000-1000-8000-00805f9b34fb"
@@ -74,22 +103,24 @@ const (
 	hfFeatures = 0x80 // codec negotiation: PulseAudio sends +BCS
 	// hfToneRate is CVSD's PCM: 8 kHz, s16le, mono.
 	hfToneRate = 8000
-	hfToneHz   = 1000
+	// HFToneHz is the tone the fake sends as the headset's microphone.
+	HFToneHz = 1000
 	// btDeferSetup is BT_DEFER_SETUP (bluetooth.h), not in x/sys/unix.
 	btDeferSetup = 7
 )
 
-// startHFFake registers the fake on bus (bluetoothd must run) and listens
-// for SCO on the headset side's address. With holdBCS it answers
-// PulseAudio's codec selection only once f.holdBCS is closed.
-func startHFFake(t *testing.T, busAddr string, holdBCS bool) *hfFake {
+// StartHFFake registers the fake on the system bus at busAddr (bluetoothd
+// must run) and listens for SCO on the headset side's address
+// (BtvirtAddr1). With holdBCS it answers PulseAudio's codec selection only
+// once ReleaseBCS is called.
+func StartHFFake(t testing.TB, busAddr string, holdBCS bool) *HFFake {
 	t.Helper()
-	f := &hfFake{t: t, accept: "/org/bluez/hci1/", slcDone: make(chan struct{}), scoUp: make(chan struct{}), bcsAsked: make(chan struct{})}
+	f := &HFFake{t: t, accept: "/org/bluez/hci1/", slcDone: make(chan struct{}), scoUp: make(chan struct{}), bcsAsked: make(chan struct{})}
 	if holdBCS {
 		f.holdBCS = make(chan struct{})
 	}
 	var err error
-	if f.logf, err = os.Create(filepath.Join(guest.LogDir(t), "hf-fake.log")); err != nil {
+	if f.logf, err = os.Create(filepath.Join(LogDir(t), "hf-fake.log")); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.logf.Close() })
@@ -107,22 +138,22 @@ func startHFFake(t *testing.T, busAddr string, holdBCS bool) *hfFake {
 		"RequireAuthentication": dbus.MakeVariant(false), "RequireAuthorization": dbus.MakeVariant(false),
 	}
 	f.conn, f.opts = conn, opts
-	if err := f.register(); err != nil {
+	if err := f.Register(); err != nil {
 		t.Fatalf("RegisterProfile HF: %v", err)
 	}
 	f.logln("registered the HF profile")
-	f.listenSCO(guest.BtvirtAddr1)
+	f.listenSCO(BtvirtAddr1)
 	return f
 }
 
-func (f *hfFake) logln(format string, args ...any) {
+func (f *HFFake) logln(format string, args ...any) {
 	f.logMu.Lock()
 	defer f.logMu.Unlock()
 	fmt.Fprintf(f.logf, "%s %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
 }
 
 // hfProfile is the exported org.bluez.Profile1.
-type hfProfile struct{ f *hfFake }
+type hfProfile struct{ f *HFFake }
 
 func (p hfProfile) Release() *dbus.Error { p.f.logln("Release"); return nil }
 
@@ -149,7 +180,7 @@ func (p hfProfile) NewConnection(dev dbus.ObjectPath, fd dbus.UnixFD, props map[
 
 // slc speaks the HF side: AT+BRSF, AT+BAC, AT+CIND=?, AT+CIND?, AT+CMER,
 // then answers +BCS with AT+BCS until the link closes.
-func (f *hfFake) slc(rf *os.File) {
+func (f *HFFake) slc(rf *os.File) {
 	defer rf.Close()
 	r := bufio.NewReader(rf)
 	line := func() (string, error) {
@@ -229,7 +260,7 @@ func (f *hfFake) slc(rf *os.File) {
 
 // listenSCO accepts SCO links on addr (sockaddr_sco has no type in
 // x/sys/unix: bind and accept are raw system calls).
-func (f *hfFake) listenSCO(addr string) {
+func (f *HFFake) listenSCO(addr string) {
 	t := f.t
 	fd, err := unix.Socket(unix.AF_BLUETOOTH, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.BTPROTO_SCO)
 	if err != nil {
@@ -304,7 +335,7 @@ func (f *hfFake) listenSCO(addr string) {
 
 // scoIO counts what arrives and sends the paced tone until the link
 // closes.
-func (f *hfFake) scoIO(s *os.File) {
+func (f *HFFake) scoIO(s *os.File) {
 	defer s.Close()
 	go func() {
 		buf := make([]byte, 1024)
@@ -327,7 +358,7 @@ func (f *hfFake) scoIO(s *os.File) {
 	// paced by elapsed time: the fake is the headset's air clock.
 	pkt := make([]byte, 48)
 	for i := range 24 {
-		v := int16(8000 * math.Sin(2*math.Pi*hfToneHz*float64(i)/hfToneRate))
+		v := int16(8000 * math.Sin(2*math.Pi*HFToneHz*float64(i)/hfToneRate))
 		binary.LittleEndian.PutUint16(pkt[2*i:], uint16(v))
 	}
 	start := time.Now()
