@@ -5,8 +5,6 @@ package audio
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -185,11 +183,7 @@ func a2dpRaceWorkaround(t *testing.T, z *guest.BlueZ, hf *guest.HFFake, bt *blue
 		workarounds.Unlock()
 		msg := fmt.Sprintf("WORKAROUND bluez-5.66-a2dp-setconf-label (upstream: \"a2dp: fix incorrect transaction label in setconf phase\"): "+
 			"%s has no %s after the pairing; restarting bluetoothd (attempt %d, use %d in this run)", card, music, attempt, n)
-		t.Log(msg)
-		if f, err := os.OpenFile(filepath.Join(guest.LogDir(t), "workarounds.log"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-			fmt.Fprintf(f, "%s %s: %s\n", time.Now().Format(time.RFC3339), t.Name(), msg)
-			f.Close()
-		}
+		guest.Workaround(t, guest.LogDir(t), msg)
 		z.Bluetoothd = z.Bluetoothd.Restart(t, z.Bus)
 		if err := hf.Register(); err != nil {
 			t.Fatalf("the HF fake cannot register again: %v", err)

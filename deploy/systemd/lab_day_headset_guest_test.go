@@ -137,11 +137,7 @@ func (w *headsetWorld) a2dpRaceWorkaround(t *testing.T, ev *events) time.Time {
 	for attempt := 1; attempt <= 2; attempt++ {
 		msg := fmt.Sprintf("WORKAROUND bluez-5.66-a2dp-setconf-label (upstream: \"a2dp: fix incorrect transaction label in setconf phase\"): "+
 			"the pairing's A2DP setup met the race; restarting bluetooth.service (attempt %d)", attempt)
-		t.Log(msg)
-		if f, err := os.OpenFile(filepath.Join(w.logs, "workarounds.log"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
-			fmt.Fprintf(f, "%s %s: %s\n", time.Now().Format(time.RFC3339), t.Name(), msg)
-			f.Close()
-		}
+		guest.Workaround(t, w.logs, msg)
 		start := time.Now()
 		// The restarted bluetoothd's log goes on in the same file.
 		sh(t, "systemctl restart bluetooth.service")

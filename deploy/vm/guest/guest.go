@@ -17,11 +17,13 @@
 package guest
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/boxagent/boxagent/deploy/vm"
 )
@@ -59,3 +61,15 @@ var hostLogDirs = struct {
 	sync.Mutex
 	m map[testing.TB]string
 }{m: map[testing.TB]string{}}
+
+// Workaround reports a lab workaround for a known bug, never silently:
+// msg (which starts "WORKAROUND <name>") in the test's log and as a line
+// in dir/workarounds.log, where the results share keeps it.
+func Workaround(t testing.TB, dir, msg string) {
+	t.Helper()
+	t.Log(msg)
+	if f, err := os.OpenFile(filepath.Join(dir, "workarounds.log"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+		fmt.Fprintf(f, "%s %s: %s\n", time.Now().Format(time.RFC3339), t.Name(), msg)
+		f.Close()
+	}
+}
