@@ -189,9 +189,15 @@ type audioOp struct {
 	} `json:"result"`
 }
 
-func cliAudio(t *testing.T, args ...string) audioOp {
+// cliAudio runs an audio command with --json; a failure shows, beside
+// the agent's journal, the headset world's last lines: PulseAudio's, the
+// HF fake's and the SCO shim's (the results share is not kept in CI).
+func (w *headsetWorld) cliAudio(t *testing.T, args ...string) audioOp {
 	t.Helper()
-	out := cli(t, "", append(args, "--json")...)
+	out, err := cliTry("", append(args, "--json")...)
+	if err != nil {
+		t.Fatalf("boxagent %s --json: %v\n%s\n%s", strings.Join(args, " "), err, out, w.lastLines(t))
+	}
 	var op audioOp
 	if err := json.Unmarshal([]byte(out), &op); err != nil {
 		t.Fatalf("boxagent %s --json: %v\n%s", strings.Join(args, " "), err, out)
@@ -285,7 +291,7 @@ func headsetSteps(day *dayRun, w *headsetWorld) {
 	day.step("headset: call, the microphone recorded with its level", func(t *testing.T) {
 		rx0, nz0 := hf.Received()
 		start := time.Now()
-		op := cliAudio(t, "audio", "mode", dayHeadset, "call")
+		op := w.cliAudio(t, "audio", "mode", dayHeadset, "call")
 		t.Logf("day music to call: %s (waited %.2f s for the profile): %+v", time.Since(start).Round(time.Millisecond), op.Result.WaitedSeconds, op.Result.ModeResult)
 		mode := op.Result.ModeResult
 		if mode.Profile != "handsfree_head_unit" || mode.FallbackSink == "" || mode.FallbackSource == "" {
@@ -294,7 +300,7 @@ func headsetSteps(day *dayRun, w *headsetWorld) {
 		// As the engineer would: the defaults are the headset's now, so a
 		// test plays into its ear and records its microphone.
 		start = time.Now()
-		rec := cliAudio(t, "audio", "test", "--seconds", "2")
+		rec := w.cliAudio(t, "audio", "test", "--seconds", "2")
 		r := rec.Result
 		rx, nz := hf.Received()
 		t.Logf("day call recording: %s; %s from %s: RMS %.1f dBFS, %.1f %% non-zero, %.0f Hz; the headset got %d bytes (%d non-zero), sent %d",
@@ -315,7 +321,7 @@ func headsetSteps(day *dayRun, w *headsetWorld) {
 	})
 	day.step("headset: back to music", func(t *testing.T) {
 		start := time.Now()
-		op := cliAudio(t, "audio", "mode", dayHeadset, "music")
+		op := w.cliAudio(t, "audio", "mode", dayHeadset, "music")
 		t.Logf("day call to music: %s: %+v", time.Since(start).Round(time.Millisecond), op.Result.ModeResult)
 		if op.Result.Profile != "a2dp_sink" {
 			t.Fatalf("audio mode music: %+v, want a2dp_sink", op.Result.ModeResult)
@@ -326,7 +332,7 @@ func headsetSteps(day *dayRun, w *headsetWorld) {
 		cli(t, "", "audio", "mode", dayBoxSideCard, "a2dp_source")
 		boxSide := "bluez_source." + strings.TrimPrefix(dayBoxSideCard, "bluez_card.") + ".a2dp_source"
 		start = time.Now()
-		rec := cliAudio(t, "audio", "test", "--seconds", "2", "--sink", op.Result.FallbackSink, "--source", boxSide)
+		rec := w.cliAudio(t, "audio", "test", "--seconds", "2", "--sink", op.Result.FallbackSink, "--source", boxSide)
 		r := rec.Result.Recorded
 		// The level is asserted, not the frequency: under TCG the armhf
 		// board hears the 440 Hz tone at 460 Hz (deploy/vm/README.md).
@@ -344,4 +350,20 @@ func headsetSteps(day *dayRun, w *headsetWorld) {
 			t.Errorf("PulseAudio after the headset's day: %v\n%s", p, journal(t, "boxagent-pulseaudio.service"))
 		}
 	})
+}
+
+// lastLines are the last lines of what the headset world logs, for a
+// failure's message.
+func (w *headsetWorld) lastLines(t *testing.T) string {
+	var b strings.Builder
+	b.WriteString(journal(t, "boxagent.service"))
+	// PulseAudio's property lines ("    device.api = …") say nothing here.
+	pa, _ := exec.Command("sh", "-c", `journalctl -b --no-pager -o short-monotonic -u boxagent-pulseaudio.service | grep -v ']:     ' | tail -n 40`).CombinedOutput()
+	b.WriteString("\nboxagent-pulseaudio.service:\n")
+	b.Write(pa)
+	for _, f := range []string{"hf-fake.log", "btvirt-shim.log"} {
+		tail, _ := exec.Command("tail", "-n", "12", filepath.Join(w.logs, f)).CombinedOutput()
+		fmt.Fprintf(&b, "\n%s:\n%s", f, tail)
+	}
+	return b.String()
 }

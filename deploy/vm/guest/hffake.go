@@ -361,17 +361,24 @@ func (f *HFFake) scoIO(s *os.File) {
 		v := int16(8000 * math.Sin(2*math.Pi*HFToneHz*float64(i)/hfToneRate))
 		binary.LittleEndian.PutUint16(pkt[2*i:], uint16(v))
 	}
+	// The pace counts this link's bytes, not the fake's total: with the
+	// total, a second link stayed silent for as long as the first had
+	// lasted, and PulseAudio's HFP I/O, which writes only once the
+	// headset has sent, did not start a test tone within its 10 s
+	// (docs/FLAKES.md).
 	start := time.Now()
+	var sent int64
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for range tick.C {
-		for f.tx.Load() < int64(time.Since(start).Seconds()*2*hfToneRate) {
+		for sent < int64(time.Since(start).Seconds()*2*hfToneRate) {
 			if _, err := s.Write(pkt); err != nil {
 				if !errors.Is(err, os.ErrClosed) && !errors.Is(err, syscall.ECONNRESET) {
 					f.logln("SCO write: %v", err)
 				}
 				return
 			}
+			sent += int64(len(pkt))
 			f.tx.Add(int64(len(pkt)))
 		}
 	}
