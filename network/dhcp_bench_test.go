@@ -18,7 +18,7 @@ import (
 //
 //	go test -run '^$' -bench HostDHCPBound -benchtime 20x ./network
 func BenchmarkHostDHCPBound(b *testing.B) {
-	l := newLab(b)
+	l := newISPWire(b)
 	l.startDnsmasq(b)
 
 	b.Run("boxagent", func(b *testing.B) {

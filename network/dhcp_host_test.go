@@ -16,7 +16,7 @@ import (
 )
 
 // These tests run the client against a real dnsmasq over a veth pair
-// between two network namespaces (see lab_test.go). They need root.
+// between two network namespaces (see ispwire_host_test.go). They need root.
 
 func iptvConfig(dir string) DHCPConfig {
 	return DHCPConfig{
@@ -33,7 +33,7 @@ func iptvConfig(dir string) DHCPConfig {
 const leaseRoutes = "0.0.0.0/0 via 10.45.0.1 metric 100|10.45.0.0/24 metric 100"
 
 func TestHostDHCPLease(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	d := l.startDnsmasq(t)
 	cfg := iptvConfig(l.dir)
 	_, events := l.startClient(t, cfg)
@@ -72,7 +72,7 @@ func TestHostDHCPLease(t *testing.T) {
 }
 
 func TestHostDHCPWrongVendorClass(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	d := l.startDnsmasq(t)
 	cfg := iptvConfig(l.dir)
 	cfg.VendorClass = []byte("SOMETHING_ELSE")
@@ -107,7 +107,7 @@ func TestHostDHCPWrongVendorClass(t *testing.T) {
 // the real server: the renewal at T1 is real, then the server dies and
 // the lease runs out through REBINDING without minutes of waiting.
 func TestHostDHCPRenewRebindExpire(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	d := l.startDnsmasq(t)
 	clock := newFakeClock()
 	cfg := iptvConfig(l.dir)
@@ -153,7 +153,7 @@ func TestHostDHCPRenewRebindExpire(t *testing.T) {
 }
 
 // startClientFake is startClient with the timer hook a fake clock needs.
-func (l *lab) startClientFake(t *testing.T, cfg DHCPConfig) (*DHCPClient, chan Event) {
+func (l *ispWire) startClientFake(t *testing.T, cfg DHCPConfig) (*DHCPClient, chan Event) {
 	conn, err := OpenRawConn(l.box, l.boxLink.Attrs().Index)
 	must(t, err)
 	cfg.Link = boxIf
@@ -174,7 +174,7 @@ func (l *lab) startClientFake(t *testing.T, cfg DHCPConfig) (*DHCPClient, chan E
 }
 
 func TestHostDHCPCarrierFlap(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	l.startDnsmasq(t)
 	c, events := l.startClient(t, iptvConfig(l.dir))
 	bound := waitState(t, events, StateBound, 10*time.Second).Lease
@@ -227,7 +227,7 @@ func TestHostDHCPCarrierFlap(t *testing.T) {
 }
 
 func TestHostStatic(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	u := Uplink{Parent: boxIf, IPv4: IPv4{
 		Method: MethodStatic, Address: "10.45.0.7/24", Gateway: "10.45.0.1", DNS: []string{"10.45.0.1", "192.0.2.53"}, RouteMetric: 300,
 	}}
@@ -263,7 +263,7 @@ func TestHostStatic(t *testing.T) {
 // lifetime: with no agent left to remove it, the kernel takes the
 // address away when the lease would have expired, and the routes with it.
 func TestHostLifetimeEndsAddress(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	updates := make(chan netlink.AddrUpdate, 100)
 	done := make(chan struct{})
 	defer close(done)
@@ -297,7 +297,7 @@ func TestHostLifetimeEndsAddress(t *testing.T) {
 // metric already stands, gets the lease's servers and domains after the
 // static ones, under the lease's own comment, as the Wi-Fi link's do.
 func TestHostDHCPDomainSearch(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	l.startDnsmasq(t, "--dhcp-option=option:domain-search,lab.example,corp.example,dev.lab.example",
 		"--dhcp-option=option:domain-name,isp.example")
 	cfg := iptvConfig(l.dir)

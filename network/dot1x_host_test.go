@@ -27,7 +27,7 @@ import (
 	"github.com/boxagent/boxagent/internal/wpabus"
 )
 
-// The 802.1X tests: the lab's ISP namespace runs real hostapd with its
+// The 802.1X tests: the wire's ISP namespace runs real hostapd with its
 // wired driver and internal EAP server as the authenticator (an MD5 user
 // and a PEAP/MSCHAPv2 user, a CA and server certificate made here), the
 // box namespace runs real wpa_supplicant (-u, on a private bus), driven
@@ -86,7 +86,7 @@ func dot1xCerts(t testing.TB, dir string) (ca string) {
 	return filepath.Join(dir, "ca.pem")
 }
 
-// authenticator is hostapd on the ISP end of the lab.
+// authenticator is hostapd on the ISP end of the wire.
 type authenticator struct {
 	cmd   *exec.Cmd
 	ctrl  string // its control socket folder
@@ -96,7 +96,7 @@ type authenticator struct {
 
 // startAuthenticator runs hostapd (driver wired, internal EAP server) on
 // the ISP end; extra lines go into its config.
-func (l *lab) startAuthenticator(t testing.TB, extra ...string) *authenticator {
+func (l *ispWire) startAuthenticator(t testing.TB, extra ...string) *authenticator {
 	t.Helper()
 	return runAuthenticator(t, filepath.Join(l.dir, "hostapd"), ispIf, func(args ...string) *exec.Cmd {
 		return exec.Command("ip", append([]string{"netns", "exec", l.ispName}, args...)...)
@@ -162,7 +162,7 @@ func (a *authenticator) ctrlReply(t testing.TB, cmd string) string {
 // startSupplicant runs wpa_supplicant (-u only: no interface until the
 // Manager asks) in the box namespace on a private bus, and returns the
 // bus's address once wpa_supplicant holds its name there.
-func (l *lab) startSupplicant(t testing.TB) string {
+func (l *ispWire) startSupplicant(t testing.TB) string {
 	t.Helper()
 	needTool(t, "wpa_supplicant")
 	needTool(t, "dbus-daemon")
@@ -173,7 +173,7 @@ func (l *lab) startSupplicant(t testing.TB) string {
 
 // runSupplicant runs wpa_supplicant on the bus at addr until the test
 // ends and returns once it holds its name there; stop ends it sooner.
-func (l *lab) runSupplicant(t testing.TB, addr string) (stop func()) {
+func (l *ispWire) runSupplicant(t testing.TB, addr string) (stop func()) {
 	t.Helper()
 	conn, err := dbus.Connect(addr)
 	must(t, err)
@@ -226,11 +226,11 @@ func tailLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// dot1xLab is the lab with hostapd and dnsmasq running and a Manager
+// dot1xWire is the wire with hostapd and dnsmasq running and a Manager
 // that dials a private bus, whose address it returns; wpa_supplicant is
 // for the test to start there (runSupplicant).
-func dot1xLab(t *testing.T, hostapdExtra ...string) (*lab, *authenticator, *Manager, chan UplinkEvent, string) {
-	l := newLab(t)
+func dot1xWire(t *testing.T, hostapdExtra ...string) (*ispWire, *authenticator, *Manager, chan UplinkEvent, string) {
+	l := newISPWire(t)
 	// hostapd's wired driver listens on the DHCP port too, to find
 	// stations: dnsmasq binds after it, so that unicast renewals reach
 	// dnsmasq.
@@ -294,7 +294,7 @@ func dot1xUplink(d Dot1X) Uplink {
 }
 
 func TestHostDot1X(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	dns := l.startDnsmasq(t)
 	m, events := newTestManager(t, l)
 	dialBus(m, l.startSupplicant(t))
@@ -375,7 +375,7 @@ func TestHostDot1X(t *testing.T) {
 // the box (the uplink says so at once; the lease is kept, DHCP goes
 // quiet), then takes it back (authorized, and the lease renewed at once).
 func TestHostDot1XFollowsAuthenticator(t *testing.T) {
-	l, a, m, events, addr := dot1xLab(t, "eap_reauth_period=3")
+	l, a, m, events, addr := dot1xWire(t, "eap_reauth_period=3")
 	l.runSupplicant(t, addr)
 	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{dot1xUplink(Dot1X{EAP: EAPMD5, Identity: md5User, Password: md5Pass})}}); err != nil {
 		t.Fatal(err)
@@ -455,7 +455,7 @@ func TestHostDot1XFollowsAuthenticator(t *testing.T) {
 // authenticator's EAP-Request before it sends EAPOL-Start, and hostapd's
 // wired driver only learns of a station from its frames.
 func TestHostDot1XByHand(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	l.startAuthenticator(t)
 	needTool(t, "wpa_supplicant")
 	conf := filepath.Join(l.dir, "wpa.conf")
@@ -480,7 +480,7 @@ func TestHostDot1XByHand(t *testing.T) {
 // back (a restart, a package upgrade): the uplink says so, then starts
 // over by itself, authorized again and the lease renewed.
 func TestHostDot1XSupplicantRestart(t *testing.T) {
-	l, _, m, events, addr := dot1xLab(t)
+	l, _, m, events, addr := dot1xWire(t)
 	stop := l.runSupplicant(t, addr)
 	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{dot1xUplink(Dot1X{EAP: EAPMD5, Identity: md5User, Password: md5Pass})}}); err != nil {
 		t.Fatal(err)
@@ -503,7 +503,7 @@ func TestHostDot1XSupplicantRestart(t *testing.T) {
 // wpa_supplicant comes (one not D-Bus activatable, started after the
 // agent) the link watch applies the uplink again by itself.
 func TestHostDot1XNoSupplicant(t *testing.T) {
-	l, _, m, events, addr := dot1xLab(t)
+	l, _, m, events, addr := dot1xWire(t)
 	_, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{dot1xUplink(Dot1X{EAP: EAPMD5, Identity: md5User, Password: md5Pass})}})
 	if !errors.Is(err, ErrDot1XNoSupplicant) || !strings.Contains(err.Error(), "not on the system bus") {
 		t.Fatalf("apply: %v", err)
@@ -523,7 +523,7 @@ func TestHostDot1XNoSupplicant(t *testing.T) {
 // password rotated in it is taken by the next apply (net apply) of the
 // same table, which starts the session over.
 func TestHostDot1XPasswordFile(t *testing.T) {
-	l, _, m, events, addr := dot1xLab(t)
+	l, _, m, events, addr := dot1xWire(t)
 	l.runSupplicant(t, addr)
 	pw := filepath.Join(l.dir, "md5.pw")
 	must(t, os.WriteFile(pw, []byte(md5Pass+"\n"), 0o600))

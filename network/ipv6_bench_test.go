@@ -27,7 +27,7 @@ import (
 //
 //	go test -run '^$' -bench HostDHCPv6Lease -benchtime 10x ./network
 func BenchmarkHostDHCPv6Lease(b *testing.B) {
-	l := newLab(b)
+	l := newISPWire(b)
 	l.startDnsmasq6(b, "2001:db8:45::100,2001:db8:45::1ff,64,2m")
 	m, events := newTestManager(b, l)
 

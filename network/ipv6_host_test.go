@@ -16,9 +16,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// These tests run the Manager's IPv6 in the lab's box namespace against
+// These tests run the Manager's IPv6 in the wire's box namespace against
 // a real dnsmasq sending router advertisements and answering DHCPv6 on
-// the ISP side (see lab_test.go). They need root.
+// the ISP side (see ispwire_host_test.go). They need root.
 
 const (
 	ispIPv6    = "2001:db8:45::1/64"
@@ -28,12 +28,12 @@ const (
 	boxSLAAC = "2001:db8:45:0:b0:aff:fe00:4501"
 )
 
-// startDnsmasq6 starts the lab's dnsmasq with router advertisements and
+// startDnsmasq6 starts the wire's dnsmasq with router advertisements and
 // the given DHCPv6 range ("2001:db8:45::,ra-stateless" for SLAAC and
 // stateless DHCPv6), its DNS server in both RDNSS and DHCPv6, and DHCPv6
 // answered only for vendor class IPTV_TEST of enterprise 3561 (the
-// lab's IPv4 vendor tag).
-func (l *lab) startDnsmasq6(t testing.TB, dhcpRange string, extra ...string) *dnsmasq {
+// wire's IPv4 vendor tag).
+func (l *ispWire) startDnsmasq6(t testing.TB, dhcpRange string, extra ...string) *dnsmasq {
 	t.Helper()
 	a, err := netlink.ParseAddr(ispIPv6)
 	must(t, err)
@@ -48,7 +48,7 @@ func (l *lab) startDnsmasq6(t testing.TB, dhcpRange string, extra ...string) *dn
 }
 
 // boxSysctl reads one of the box end's IPv6 settings.
-func (l *lab) boxSysctl(t testing.TB, key string) string {
+func (l *ispWire) boxSysctl(t testing.TB, key string) string {
 	t.Helper()
 	out, err := exec.Command("ip", "netns", "exec", l.boxName, "cat", filepath.Join(ipv6SysctlDir(boxIf), key)).CombinedOutput()
 	if err != nil {
@@ -59,7 +59,7 @@ func (l *lab) boxSysctl(t testing.TB, key string) string {
 
 // offIPv6 turns off what the kernel would do by itself on the box end,
 // so that what works afterwards is the agent's doing.
-func (l *lab) offIPv6(t testing.TB) {
+func (l *ispWire) offIPv6(t testing.TB) {
 	t.Helper()
 	for _, kv := range []string{"accept_ra=0", "autoconf=0", "disable_ipv6=1"} {
 		k := "net.ipv6.conf." + boxIf + "." + kv
@@ -114,7 +114,7 @@ func ipv6Uplink(v IPv6) Uplink {
 // manager reports the address by netlink, and the RA's RDNSS reaches
 // resolv.conf.
 func TestHostIPv6SLAAC(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	l.offIPv6(t)
 	l.startDnsmasq6(t, "2001:db8:45::,ra-only,64,1h")
 	resolv := filepath.Join(l.dir, "resolv.conf")
@@ -177,7 +177,7 @@ func TestHostIPv6SLAAC(t *testing.T) {
 // sub-option 1 of 11 bytes, "STB-MODEL-7".
 const dhcpv6Opt17 = "00:00:0d:e9:00:01:00:0b:53:54:42:2d:4d:4f:44:45:4c:2d:37"
 
-// iptv6 is the lab's IPTV uplink's IPv6: vendor class IPTV_TEST of
+// iptv6 is the wire's IPTV uplink's IPv6: vendor class IPTV_TEST of
 // enterprise 3561, which dnsmasq demands.
 func iptv6(v IPv6) IPv6 {
 	v.EnterpriseNumber, v.VendorClass = 3561, "IPTV_TEST"
@@ -191,7 +191,7 @@ func iptv6(v IPv6) IPv6 {
 // resolver, and when the uplink leaves releases the lease and takes the
 // address off.
 func TestHostDHCPv6Stateful(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	l.offIPv6(t)
 	d := l.startDnsmasq6(t, "2001:db8:45::100,2001:db8:45::1ff,64,2m",
 		"--dhcp-match=set:vopt,option6:17,"+dhcpv6Opt17, "--dhcp-ignore=tag:!vopt")
@@ -246,7 +246,7 @@ func TestHostDHCPv6Stateful(t *testing.T) {
 // TestHostDHCPv6WrongVendorClass: without the vendor class dnsmasq
 // demands, no lease; the client says so.
 func TestHostDHCPv6WrongVendorClass(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	l.startDnsmasq6(t, "2001:db8:45::100,2001:db8:45::1ff,64,2m")
 	m, events := newTestManager(t, l)
 	up := ipv6Uplink(IPv6{Method: IPv6Auto, EnterpriseNumber: 3561, VendorClass: "SOMETHING_ELSE"})
@@ -272,7 +272,7 @@ func TestHostDHCPv6WrongVendorClass(t *testing.T) {
 // TestHostDHCPv6Stateless: dnsmasq's RA says O (and A: SLAAC); the
 // client asks for DNS alone with Information-Request.
 func TestHostDHCPv6Stateless(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	l.startDnsmasq6(t, "2001:db8:45::,ra-stateless,64,1h")
 	m, events := newTestManager(t, l)
 	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{ipv6Uplink(iptv6(IPv6{Method: IPv6Auto}))}}); err != nil {
@@ -287,7 +287,7 @@ func TestHostDHCPv6Stateless(t *testing.T) {
 
 // waitAddr waits until the box end has address a, looking again at each
 // event of the manager.
-func (l *lab) waitAddr(t testing.TB, a string, events chan UplinkEvent, timeout time.Duration) netlink.Addr {
+func (l *ispWire) waitAddr(t testing.TB, a string, events chan UplinkEvent, timeout time.Duration) netlink.Addr {
 	t.Helper()
 	deadline := time.After(timeout)
 	for {
@@ -306,12 +306,12 @@ func (l *lab) waitAddr(t testing.TB, a string, events chan UplinkEvent, timeout 
 	}
 }
 
-// startKea6 runs ISC Kea's DHCPv6 server in the lab's isp namespace:
+// startKea6 runs ISC Kea's DHCPv6 server in the wire's isp namespace:
 // dnsmasq delegates no prefixes, Kea does (pd-pools). It hands out
 // addresses of 2001:db8:45::200-2ff and /56s of 2001:db8:4500::/40, for
 // 12 s (renewal at 2 s, rebinding at 4 s). It returns its log lines and a
 // func that kills it.
-func (l *lab) startKea6(t testing.TB) (chan string, func()) {
+func (l *ispWire) startKea6(t testing.TB) (chan string, func()) {
 	t.Helper()
 	if _, err := exec.LookPath("kea-dhcp6"); err != nil {
 		t.Skipf("needs kea-dhcp6 (Debian package kea-dhcp6-server): %v", err)
@@ -391,7 +391,7 @@ func waitLine(t testing.TB, lines chan string, s string, timeout time.Duration) 
 // renews the lease at T1 (Kea's short timers), and when the server is
 // gone the address leaves the link as the lease runs out.
 func TestHostDHCPv6PrefixDelegation(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	kea, killKea := l.startKea6(t)
 	m, events := newTestManager(t, l)
 	up := ipv6Uplink(IPv6{Method: IPv6DHCP, PrefixDelegation: 56})
@@ -440,7 +440,7 @@ func TestHostDHCPv6PrefixDelegation(t *testing.T) {
 
 // ipv6View is the box uplink's IPv6 as net show has it, through JSON as
 // the API sends it.
-func (l *lab) ipv6View(t testing.TB, m *Manager) IPv6Status {
+func (l *ispWire) ipv6View(t testing.TB, m *Manager) IPv6Status {
 	t.Helper()
 	view, err := m.View()
 	must(t, err)
@@ -470,7 +470,7 @@ func findAddr(v IPv6Status, a string) *IPv6Addr {
 // cable may lead elsewhere now) the client asks whether its lease is
 // still on link (Confirm), and it is; the RA is solicited again.
 func TestHostDHCPv6CarrierBack(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	d := l.startDnsmasq6(t, "2001:db8:45::100,2001:db8:45::1ff,64,2m")
 	m, events := newTestManager(t, l)
 	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{ipv6Uplink(iptv6(IPv6{Method: IPv6Auto}))}}); err != nil {
@@ -495,7 +495,7 @@ func TestHostDHCPv6CarrierBack(t *testing.T) {
 // TestHostDHCPv6RouterTurnsManaged: in mode auto, a router that said O
 // (stateless) and then says M gets the client to ask for an address.
 func TestHostDHCPv6RouterTurnsManaged(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	d := l.startDnsmasq6(t, "2001:db8:45::,ra-stateless,64,1h")
 	m, events := newTestManager(t, l)
 	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{ipv6Uplink(iptv6(IPv6{Method: IPv6Auto}))}}); err != nil {

@@ -38,7 +38,7 @@ func (l *lockedBuffer) count(s string) int {
 // ~2.6 k log lines a second. The watch ignores messages not from the
 // kernel, backs off between subscriptions, and still sees the kernel's.
 func TestHostWatchForeignSender(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	logs := &lockedBuffer{}
 	m := NewManager(ManagerOptions{Handle: l.hBox, Namespace: &l.box,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})

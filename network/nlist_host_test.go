@@ -18,7 +18,7 @@ import (
 // carrier, address and route watches start there. With the library's
 // ListExisting each start sent its dump request to the group.
 func TestHostWatchesListQuietly(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	var fd int
 	must(t, InNamespace(l.box, func() (err error) {
 		fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)

@@ -23,7 +23,7 @@ import (
 // that) and must never touch the default route: not when bound, not at
 // its renewals, not when its lease ends, which takes its own routes away.
 func TestHostIPTVBesideInternet(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	d := l.startDnsmasq(t, "--dhcp-option=121,10.200.0.0/16,10.45.0.1,239.0.0.0/8,0.0.0.0,0.0.0.0/0,10.45.0.1")
 	// The internet uplink's link: a veth pair inside the box's namespace
 	// (the kernel flushes a link's routes with its last address, so the
@@ -106,7 +106,7 @@ func routeStrings(rs []Route) string {
 // TestHostIGMPVersion: igmp_version reaches the uplink's link (by
 // netlink: the agent's unit cannot write /proc/sys), at every apply.
 func TestHostIGMPVersion(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	m, _ := newTestManager(t, l)
 	forced := func() string {
 		t.Helper()

@@ -12,11 +12,11 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// These tests run the Manager in the lab's box namespace (see
-// lab_test.go): real links, real dnsmasq. They need root. The host kernel
+// These tests run the Manager in the wire's box namespace (see
+// ispwire_host_test.go): real links, real dnsmasq. They need root. The host kernel
 // may lack 8021q; the virtual board's tests (lab tag) cover real VLANs.
 
-func newTestManager(t testing.TB, l *lab, opts ...func(*ManagerOptions)) (*Manager, chan UplinkEvent) {
+func newTestManager(t testing.TB, l *ispWire, opts ...func(*ManagerOptions)) (*Manager, chan UplinkEvent) {
 	t.Helper()
 	events := make(chan UplinkEvent, 1000)
 	o := ManagerOptions{
@@ -68,7 +68,7 @@ func waitDHCP(t testing.TB, events chan UplinkEvent, link string, s State, timeo
 }
 
 func TestHostManagerDHCP(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	d := l.startDnsmasq(t)
 	m, events := newTestManager(t, l)
 
@@ -171,7 +171,7 @@ func waitLinkEvent(t testing.TB, events chan UplinkEvent, link, detail string) {
 }
 
 func TestHostManagerStatic(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	m, _ := newTestManager(t, l)
 	u := Uplink{Parent: boxIf, MTU: 1400, MAC: "02:00:00:45:00:07", IPv4: IPv4{Method: MethodStatic, Address: "10.45.0.7/24", Gateway: "10.45.0.1", RouteMetric: 300}}
 	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{u}}); err != nil {
@@ -200,7 +200,7 @@ func TestHostManagerStatic(t *testing.T) {
 
 // TestHostManagerRefuses: bad tables change nothing and name the field.
 func TestHostManagerRefuses(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	m, _ := newTestManager(t, l)
 	before := linkNames(t, l.hBox)
 	for _, tc := range []struct {
@@ -255,7 +255,7 @@ func linkNames(t testing.TB, h *netlink.Handle) string {
 // uplink either works or, on a kernel without 8021q, fails with the
 // typed error and its hint.
 func TestHostManagerOwnedLinks(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	for _, name := range []string{"old0", "foreign0"} {
 		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: name + "p"}
 		must(t, l.hBox.LinkAdd(v))
@@ -313,7 +313,7 @@ func checkVLAN(t testing.TB, h *netlink.Handle, name string, id, prio, mtu int) 
 // TestHostWatchEnds: Watch leaves no goroutine behind (its subscription
 // and its re-apply loop) when its context ends.
 func TestHostWatchEnds(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	for range 3 {
 		m := NewManager(ManagerOptions{Handle: l.hBox, Namespace: &l.box})
 		ctx, cancel := context.WithCancel(context.Background())
@@ -341,7 +341,7 @@ func TestHostWatchEnds(t *testing.T) {
 //
 //	go test -run '^$' -bench HostApplyBound -benchtime 20x ./network
 func BenchmarkHostApplyBound(b *testing.B) {
-	l := newLab(b)
+	l := newISPWire(b)
 	l.startDnsmasq(b)
 	m, events := newTestManager(b, l)
 	dhcp := Config{Uplinks: []Uplink{iptvUplink()}}
@@ -380,7 +380,7 @@ func BenchmarkHostApplyBound(b *testing.B) {
 // TestHostManagerLateParent: at boot, an uplink whose parent is not there
 // yet waits for it; the link watch applies it when the parent appears.
 func TestHostManagerLateParent(t *testing.T) {
-	l := newLab(t)
+	l := newISPWire(t)
 	m, events := newTestManager(t, l)
 	u := Uplink{Parent: "late0", IPv4: IPv4{Method: MethodStatic, Address: "192.0.2.9/24"}}
 	if _, err := m.Apply(context.Background(), Config{Uplinks: []Uplink{u}}); !errors.Is(err, ErrInvalid) {

@@ -303,7 +303,7 @@ func TestBrowserBluetoothPage(t *testing.T) {
 // addresses with their origins and lifetimes, and the DNS server.
 func TestBrowserNetworkPage(t *testing.T) {
 	const pppoePassword = "pw-never-shown-7Hq"
-	l := newISPLab(t)
+	l := newISPWire(t)
 	// dnsmasq finds the prefix it advertises on the interface.
 	sh(t, "ip", "-n", l.isp, "addr", "add", "2001:db8:45::1/64", "dev", "isp0", "nodad")
 	// The vendor tags are DHCPv4's: DHCPv6 (dnsmasq's tag "dhcpv6") is

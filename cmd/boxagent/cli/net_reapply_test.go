@@ -38,10 +38,10 @@ func init() {
 	os.Exit(1)
 }
 
-// ispLab is a "box" namespace where the daemon runs, with uplink0 and
+// ispWire is a "box" namespace where the daemon runs, with uplink0 and
 // uplink1, and an "isp" namespace at their other ends (isp0 10.45.0.1,
 // isp1 10.46.0.1), each end served by a dnsmasq of its own.
-type ispLab struct {
+type ispWire struct {
 	box, isp string
 }
 
@@ -52,7 +52,7 @@ func sh(t *testing.T, args ...string) {
 	}
 }
 
-func newISPLab(t *testing.T) *ispLab {
+func newISPWire(t *testing.T) *ispWire {
 	t.Helper()
 	requireProcesses(t)
 	if os.Geteuid() != 0 {
@@ -63,7 +63,7 @@ func newISPLab(t *testing.T) *ispLab {
 			t.Skipf("needs %s: %v", p, err)
 		}
 	}
-	l := &ispLab{box: fmt.Sprintf("bxr-box-%d", os.Getpid()), isp: fmt.Sprintf("bxr-isp-%d", os.Getpid())}
+	l := &ispWire{box: fmt.Sprintf("bxr-box-%d", os.Getpid()), isp: fmt.Sprintf("bxr-isp-%d", os.Getpid())}
 	for _, ns := range []string{l.box, l.isp} {
 		sh(t, "ip", "netns", "add", ns)
 		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
@@ -80,7 +80,7 @@ func newISPLab(t *testing.T) *ispLab {
 }
 
 // dnsmasq serves DHCP on isp<i> with a DNS server and a domain name.
-func (l *ispLab) dnsmasq(t *testing.T, i int, net, dns, domain string, extra ...string) {
+func (l *ispWire) dnsmasq(t *testing.T, i int, net, dns, domain string, extra ...string) {
 	t.Helper()
 	dir := t.TempDir()
 	args := append([]string{"netns", "exec", l.isp, "dnsmasq", "-k", "-C", "/dev/null", "--port=0",
@@ -169,7 +169,7 @@ func bound(link string) func(network.UplinkEvent) bool {
 // (net.reapply, origin auto, trigger link-watch, with its snapshot) that
 // went out as events; an uplink removed takes its servers along.
 func TestNetReapplyJournalledAndOneResolvConf(t *testing.T) {
-	l := newISPLab(t)
+	l := newISPWire(t)
 	l.dnsmasq(t, 0, "10.45.0", "10.45.0.1", "iptv.example")
 	l.dnsmasq(t, 1, "10.46.0", "10.46.0.1", "inet.example")
 	root := t.TempDir()
@@ -288,7 +288,7 @@ route_metric = 50
 // kernel has its prefix and static routes on the link but no default
 // route.
 func TestNetUplinkAddNoDefaultRoute(t *testing.T) {
-	l := newISPLab(t)
+	l := newISPWire(t)
 	l.dnsmasq(t, 0, "10.45.0", "10.45.0.1", "iptv.example")
 	root := t.TempDir()
 	writeConfig(t, root, "board = \"generic-x86_64\"\n")
