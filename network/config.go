@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode"
 
 	"github.com/boxagent/boxagent/internal/names"
 )
@@ -214,7 +213,7 @@ type addFunc func(key, format string, args ...any)
 func (u Uplink) check(add addFunc) {
 	if u.Parent == "" {
 		add("parent", "missing: name the link the uplink runs on (\"eth0\")")
-	} else if msg := linkNameProblem(u.Parent); msg != "" {
+	} else if msg := names.LinkNameProblem(u.Parent); msg != "" {
 		add("parent", "%s", msg)
 	}
 	// The link's own name, unless it is the parent's, checked above.
@@ -223,7 +222,7 @@ func (u Uplink) check(add addFunc) {
 		if u.Name == "" {
 			key = "parent"
 		}
-		if msg := linkNameProblem(u.LinkName()); msg != "" {
+		if msg := names.LinkNameProblem(u.LinkName()); msg != "" {
 			add(key, "%s", msg)
 		}
 	}
@@ -254,22 +253,6 @@ func (u Uplink) check(add addFunc) {
 		u.Dot1X.check(func(key, format string, args ...any) { add("dot1x."+key, format, args...) })
 	}
 	u.checkIPv6(add)
-}
-
-// linkNameProblem says what the kernel would refuse in a link name
-// (dev_valid_name), or "".
-func linkNameProblem(name string) string {
-	switch {
-	case len(name) > 15:
-		return fmt.Sprintf("link name %q is %d bytes long; Linux allows at most 15", name, len(name))
-	case name == "." || name == "..":
-		return fmt.Sprintf("%q is not a valid link name", name)
-	case strings.ContainsFunc(name, func(r rune) bool { return r == '/' || r == ':' || unicode.IsSpace(r) }):
-		return fmt.Sprintf("link name %q holds '/', ':' or a space", name)
-	case names.Unprintable(name):
-		return fmt.Sprintf("link name %q holds a NUL, a control character or bytes that are not printable text", name)
-	}
-	return ""
 }
 
 // Owned option codes: the client sets them, from a field or itself.

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/boxagent/boxagent/internal/names"
 	"github.com/boxagent/boxagent/internal/nofollow"
 	"github.com/boxagent/boxagent/internal/peercred"
 )
@@ -62,7 +63,7 @@ func (s PPPoESession) Check() error {
 		return nil
 	}
 	var errs []error
-	if msg := linkNameProblem(s.Link); msg != "" {
+	if msg := names.LinkNameProblem(s.Link); msg != "" {
 		errs = append(errs, fmt.Errorf("the session's link: %s", msg))
 	}
 	if s.User == "" {

@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/boxagent/boxagent/internal/names"
@@ -80,7 +79,7 @@ func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
 func (c Config) Validate() error {
 	var errs []error
 	if c.Interface != "" {
-		if msg := linkProblem(c.Interface); msg != "" {
+		if msg := names.LinkNameProblem(c.Interface); msg != "" {
 			errs = append(errs, &FieldError{"interface", msg})
 		}
 	}
@@ -181,17 +180,4 @@ func isHexKey(psk string) bool {
 	}
 	_, err := hex.DecodeString(psk)
 	return err == nil
-}
-
-// linkProblem says what the kernel would refuse in a link name, or "".
-func linkProblem(name string) string {
-	switch {
-	case len(name) > 15:
-		return fmt.Sprintf("%q is %d bytes long; a link name has at most 15", name, len(name))
-	case strings.ContainsAny(name, "/: \t\n"):
-		return fmt.Sprintf("%q holds '/', ':' or a space: not a link name", name)
-	case names.Unprintable(name):
-		return fmt.Sprintf("%q holds a NUL, a control character or bytes that are not printable text: not a link name", name)
-	}
-	return ""
 }

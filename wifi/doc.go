@@ -25,6 +25,18 @@
 // give way when one comes back; GiveWayPolicy decides when it looks,
 // holding longer after each give-way that did not end in a join.
 //
+// Setup (setup.go) is the hotspot's state machine, as the agent runs
+// it: off, starting, on, and joining while a network chosen on the page
+// is tried; the [wifi] setup_after timer that opens it when no known
+// network joins; the scan before the AP, which is the page's list; a
+// join from the page, after which the hotspot stays closed, or comes
+// back with the reason when the join failed; the give-way wired to
+// GiveWayPolicy; Connect and Forget, which save the networks through
+// the agent's config editor. What it needs of the agent (the config in
+// effect and its editor, the operations journal, the event stream, a
+// clock) comes in SetupOptions; its page and API calls are the
+// daemon's.
+//
 // StationDHCP addresses the station's link with package network's DHCP
 // client, the wired uplinks' one, and keeps the lease's DNS servers in
 // resolv.conf while the station is associated. Package network does not

@@ -14,7 +14,7 @@ import (
 // after a power cut) closes by itself when a saved network is in range
 // again, and the box joins it. A hotspot opened by hand stays until
 // setup ends: someone wants to change networks. After giving way the
-// caller's setup_after timer runs again, so a saved network that is in
+// setup_after timer (Setup's) runs again, so a saved network that is in
 // range but does not join (its password changed) brings the hotspot
 // back; it then holds before it looks again, longer each time, so it
 // does not close and reopen every setup_after under someone using it.

@@ -7,11 +7,13 @@ import (
 
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
+
+	"github.com/boxagent/boxagent/internal/names"
 )
 
 func TestGiveWayNames(t *testing.T) {
 	for in, want := range map[string]string{"wlan0": "wlan0-scan", "wlp2s0": "wlp2s0-scan", "wlx00c0ca123456": "wlx00c0ca1-scan"} {
-		if got := GiveWayIfname(in); got != want || linkProblem(got) != "" {
+		if got := GiveWayIfname(in); got != want || names.LinkNameProblem(got) != "" {
 			t.Errorf("GiveWayIfname(%q) = %q, want %q", in, got, want)
 		}
 	}

@@ -20,9 +20,9 @@ import (
 
 // The setup hotspot's lifecycle: the AP, its address, the DHCP and DNS
 // servers and the caller's captive listener, brought up in that order
-// and taken down in the reverse one. The caller decides when (the
-// agent's setup_after timer, an API call, a failed join from the page)
-// and serves the page; Hotspot owns the pieces in between.
+// and taken down in the reverse one. The caller decides when (Setup:
+// its setup_after timer, an API call, a failed join from the page) and
+// serves the page; Hotspot owns the pieces in between.
 
 // HotspotAPTimeout bounds the AP's start: wpa_supplicant switches the
 // radio to AP mode and beacons.

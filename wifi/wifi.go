@@ -16,6 +16,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"github.com/boxagent/boxagent/internal/names"
 	"github.com/boxagent/boxagent/internal/wpabus"
 )
 
@@ -213,7 +214,7 @@ func Open(ctx context.Context, conn *dbus.Conn, o Options) (*Client, error) {
 	if o.OnEvent == nil {
 		o.OnEvent = func(Event) {}
 	}
-	if msg := linkProblem(o.Interface); o.Interface == "" || msg != "" {
+	if msg := names.LinkNameProblem(o.Interface); o.Interface == "" || msg != "" {
 		return nil, &Error{Op: "open the Wi-Fi interface", Err: ErrNoInterface, Detail: cmp.Or(msg, "no interface named")}
 	}
 	has, err := wpabus.OnBus(ctx, conn)

@@ -1,6 +1,7 @@
 // Package clock is the time a state machine runs on, so that its tests
-// can move it: network's DHCP client and wifi's give-way take a Clock,
-// System on a box and clocktest.Fake in tests.
+// can move it: network's DHCP client and wifi's setup (its timer and
+// its give-way) take a Clock, System on a box and clocktest.Fake in
+// tests.
 package clock
 
 import "time"

@@ -39,3 +39,34 @@ func TestUnprintable(t *testing.T) {
 		}
 	}
 }
+
+// TestLinkNameProblem: what network's uplinks and wifi's interface both
+// refuse, as the kernel's dev_valid_name does, and the message each
+// shows.
+func TestLinkNameProblem(t *testing.T) {
+	const (
+		long    = ` bytes long; Linux allows at most 15`
+		space   = ` holds '/', ':' or a space`
+		unprint = ` holds a NUL, a control character or bytes that are not printable text`
+	)
+	matchtest.Table(t, LinkNameProblem, map[string]string{
+		"": "", "eth0": "", "wlan0": "", "wlan0-scan": "", "eth0.100": "", "uplink-iptv": "", "up_link@1": "",
+		"fifteen-bytes15": "", "上网": "", "...": "", ".x": "",
+
+		"sixteen-bytes-16":    `link name "sixteen-bytes-16" is 16` + long,
+		"enx001122334455.100": `link name "enx001122334455.100" is 19` + long,
+		"上网上网上网":              `link name "上网上网上网" is 18` + long,
+		".":                   `"." is not a valid link name`,
+		"..":                  `".." is not a valid link name`,
+		"a b":                 `link name "a b"` + space,
+		"eth0/1":              `link name "eth0/1"` + space,
+		"eth0:1":              `link name "eth0:1"` + space,
+		"eth0\t":              `link name "eth0\t"` + space,
+		"eth0\n":              `link name "eth0\n"` + space,
+		"a\u00a0b":            `link name "a\u00a0b"` + space,
+		"up\x00link":          `link name "up\x00link"` + unprint,
+		"up\x1b[2J":           `link name "up\x1b[2J"` + unprint,
+		"eth\xff":             `link name "eth\xff"` + unprint,
+		"a\u200bb":            `link name "a\u200bb"` + unprint,
+	})
+}

@@ -216,6 +216,20 @@ func (a *agent) ReloadConfig(ctx context.Context) (apitype.ReloadResult, error) 
 	return res, nil
 }
 
+// runAuto runs fn as an operation of the agent's own (origin "auto")
+// and returns the error it ended with, or why it could not start.
+func (a *agent) runAuto(kind, summary string, fn func(ctx context.Context) (any, error)) error {
+	op, err := a.api.Run(localapi.Spec{Kind: kind, Summary: summary},
+		func(ctx context.Context, _ localapi.ProgressFunc) (any, error) { return fn(ctx) })
+	if err != nil {
+		return err
+	}
+	if op.Error != nil {
+		return errors.New(op.Error.Message)
+	}
+	return nil
+}
+
 // reloadFromSignal runs a reload as an operation of origin "auto".
 func (a *agent) reloadFromSignal() {
 	op, err := a.api.Run(localapi.Spec{Kind: "config.reload", Summary: "reload the config file (SIGHUP)"},

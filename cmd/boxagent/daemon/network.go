@@ -101,15 +101,8 @@ func (d *networkDomain) Start(ctx context.Context) error {
 		_, err := d.apply(ctx, cfg, true)
 		return err
 	}
-	op, err := d.a.api.Run(localapi.Spec{Kind: "net.apply", Summary: "apply [network] at start"},
-		func(ctx context.Context, _ localapi.ProgressFunc) (any, error) { return d.apply(ctx, cfg, true) })
-	if err != nil {
-		return err
-	}
-	if op.Error != nil {
-		return errors.New(op.Error.Message)
-	}
-	return nil
+	return d.a.runAuto("net.apply", "apply [network] at start",
+		func(ctx context.Context) (any, error) { return d.apply(ctx, cfg, true) })
 }
 
 // reapply journals what the manager does on its own (the link watch

@@ -24,12 +24,8 @@ import (
 	"github.com/boxagent/boxagent/wifi"
 )
 
-// Timeouts of the Wi-Fi calls: a join scans first (4 s for a full scan
-// on the virtual board), then authenticates.
-const (
-	wifiJoinTimeout = 30 * time.Second
-	wifiScanTimeout = 30 * time.Second
-)
+// wifiScanTimeout bounds a scan asked for over the API.
+const wifiScanTimeout = 30 * time.Second
 
 // wifiDomain is the agent's Wi-Fi: the board's wireless interface driven
 // through wpa_supplicant on the system bus. It follows wpa_supplicant
@@ -54,13 +50,35 @@ type wifiDomain struct {
 	// the Wi-Fi route metric. nil writes nothing.
 	dns *network.ResolvConf
 
-	setup *wifiSetup // the setup hotspot (wifi_setup.go)
+	// setup is the setup hotspot's state machine; its page and API
+	// calls are wifi_setup_http.go's.
+	setup *wifi.Setup
 }
 
 func newWiFiDomain(a *agent) *wifiDomain {
 	d := &wifiDomain{a: a, log: a.log.With("component", "wifi"),
 		health: apitype.Subsystem{Name: "wifi", State: apitype.StateAbsent, Detail: "not started"}}
-	d.setup = newWiFiSetup(d)
+	d.setup = wifi.NewSetup(wifi.SetupOptions{
+		Logger:          a.log,
+		CredentialsFile: filepath.Join(a.paths.StateDir(), "wifi-setup.json"),
+		Config:          func() wifi.Config { return wifiConfig(a.config()) },
+		Client:          d.need,
+		Station: func() *wifi.StationDHCP {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			return d.addr
+		},
+		Operate: a.runAuto,
+		Publish: func(data map[string]string) { a.events.Publish("wifi.setup", data) },
+		Save:    a.saveWiFiNetworks,
+		ErrorCode: func(err error) string {
+			if e := mapWiFiError(err); e != nil {
+				return e.Code
+			}
+			return ""
+		},
+		Serve: d.serveSetupPage,
+	})
 	return d
 }
 
@@ -216,7 +234,7 @@ func (d *wifiDomain) open(ctx context.Context) {
 	if err := w.SetSaved(octx, saved); err != nil {
 		d.log.Warn("cannot push the saved networks", "err", err)
 	}
-	d.setup.opened(ctx, w)
+	d.setup.Opened(ctx, w)
 	d.log.Info("Wi-Fi ready", "interface", iface, "saved", len(saved), "state", w.Status().State)
 }
 
@@ -224,18 +242,18 @@ func (d *wifiDomain) open(ctx context.Context) {
 // (wifi.StationDHCP): a completed link gets (or renews) a DHCP lease.
 func (d *wifiDomain) onEvent(ctx context.Context, e wifi.Event) {
 	d.a.events.Publish("wifi", e)
-	d.setup.onEvent(e)
+	d.setup.OnEvent(e)
 	if e.Kind == "state" {
 		d.addr.State(e.State)
 	}
 	// The AP's own completed state is no station link to address.
-	if e.Kind == "state" && e.State == wifi.StateCompleted && !d.setup.active() {
+	if e.Kind == "state" && e.State == wifi.StateCompleted && !d.setup.Active() {
 		go d.addr.Join(ctx, e.SSID)
 	}
 }
 
 func (d *wifiDomain) closeClient() {
-	d.setup.closeAll()
+	d.setup.Closing()
 	d.mu.Lock()
 	w := d.wifi
 	d.wifi = nil
@@ -291,7 +309,7 @@ func (d *wifiDomain) Reconfigure(ctx context.Context, old, cfg *config.Config) (
 	if err := w.SetSaved(ctx, nw.Networks); err != nil {
 		return notes, err
 	}
-	d.setup.giveWay.Rewatch()
+	d.setup.SavedChanged()
 	return append(notes, fmt.Sprintf("wifi: %d saved networks pushed to wpa_supplicant", len(nw.Networks))), nil
 }
 
@@ -329,7 +347,7 @@ type WiFiConnectRecord struct {
 }
 
 func (d *wifiDomain) Register(api *localapi.Server) {
-	d.setup.register(api)
+	d.registerSetup(api)
 	api.Handle("GET /api/v1/wifi", func(w http.ResponseWriter, r *http.Request) error {
 		c, err := d.need()
 		if err != nil {
@@ -347,7 +365,7 @@ func (d *wifiDomain) Register(api *localapi.Server) {
 				st.Link = &sig
 			}
 		}
-		localapi.WriteJSON(w, http.StatusOK, apitype.WiFiStatus{Status: st, Setup: d.setup.status(false)})
+		localapi.WriteJSON(w, http.StatusOK, apitype.WiFiStatus{Status: st, Setup: d.setup.Status(false)})
 		return nil
 	})
 	api.Handle("POST /api/v1/wifi/scan", func(w http.ResponseWriter, r *http.Request) error {
@@ -382,7 +400,7 @@ func (d *wifiDomain) Register(api *localapi.Server) {
 		rec := WiFiConnectRecord{SSID: n.SSID, PSK: config.Fingerprint(n.PSK), Security: n.Security, Hidden: n.Hidden}
 		return api.Operate(w, r, localapi.Spec{Kind: "wifi.connect", Summary: fmt.Sprintf("join Wi-Fi network %q", n.SSID), Request: rec},
 			func(ctx context.Context, _ localapi.ProgressFunc) (any, error) {
-				return d.setup.connect(ctx, c, n) // stops the hotspot first; saves a joined network
+				return d.setup.Connect(ctx, c, n) // stops the hotspot first; saves a joined network
 			})
 	})
 	api.Handle("POST /api/v1/wifi/forget", func(w http.ResponseWriter, r *http.Request) error {
@@ -399,7 +417,7 @@ func (d *wifiDomain) Register(api *localapi.Server) {
 		}
 		return api.Operate(w, r, localapi.Spec{Kind: "wifi.forget", Summary: fmt.Sprintf("forget Wi-Fi network %q", req.SSID), Request: req},
 			func(ctx context.Context, _ localapi.ProgressFunc) (any, error) {
-				if err := d.forgetAndSave(ctx, c, req.SSID); err != nil {
+				if err := d.setup.Forget(ctx, c, req.SSID); err != nil {
 					return nil, err
 				}
 				d.addr.Forgotten(req.SSID)
@@ -417,5 +435,22 @@ func (d *wifiDomain) uplink() *network.UplinkStatus {
 	if addr == nil {
 		return nil
 	}
-	return addr.Uplink(d.setup.active())
+	return addr.Uplink(d.setup.Active())
+}
+
+// saveWiFiNetworks writes the config file's networks and makes the new
+// file the config in effect, as a reload would, without pushing it to
+// wpa_supplicant again (the caller already has).
+func (a *agent) saveWiFiNetworks(update func([]wifi.Network) []wifi.Network) error {
+	cfg, err := config.SaveWiFiNetworks(a.cfgPath, update)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.cfg, a.isDefault, a.loaded = cfg, false, time.Now()
+	a.settled()
+	a.mu.Unlock()
+	a.log.Info("Wi-Fi networks saved in the config file", "path", a.cfgPath, "networks", len(cfg.WiFi.Networks), "revision", cfg.Revision())
+	a.events.Publish("config", a.configInfo())
+	return nil
 }
