@@ -30,3 +30,20 @@ type WiFiStatus struct {
 	wifi.Status
 	Setup wifi.SetupStatus `json:"setup"`
 }
+
+// WiFiSetupNetwork is a network of the setup page's list (GET
+// /setup/networks on the setup hotspot's listener).
+type WiFiSetupNetwork struct {
+	SSID     string `json:"ssid"`
+	Signal   int    `json:"signal_dbm"`
+	Security string `json:"security"`
+	Band     string `json:"band,omitempty"`
+}
+
+// WiFiSetupConnectRequest is what the setup page posts (POST
+// /setup/connect on the setup hotspot's listener).
+type WiFiSetupConnectRequest struct {
+	SSID     string `json:"ssid"`
+	Password string `json:"password"`
+	Hidden   bool   `json:"hidden,omitempty"`
+}

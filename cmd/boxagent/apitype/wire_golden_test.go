@@ -112,6 +112,8 @@ func wireSamples() []wireSample {
 		{name: "NetRenewRequest", request: true, filled: NetRenewRequest{Link: "eth0.45"}},
 		{name: "NetRenewResult", filled: NetRenewResult{Link: "eth0.45", State: "renewing"}},
 		{name: "WiFiForgetRequest", request: true, filled: WiFiForgetRequest{SSID: "home"}},
+		{name: "WiFiSetupNetwork", filled: WiFiSetupNetwork{SSID: "home", Signal: -40, Security: "wpa2", Band: "2.4"}},
+		{name: "WiFiSetupConnectRequest", request: true, filled: WiFiSetupConnectRequest{SSID: "home", Password: "p", Hidden: true}},
 		{name: "WiFiStatus", filled: WiFiStatus{Status: wifi.Status{Interface: "wlan0", State: "completed"}, Setup: wifi.SetupStatus{State: "off", SSID: "boxagent-setup"}}},
 		{name: "FWStatus", filled: FWStatus{Board: "virtual-board", Recovery: board.Firmware{Method: board.FirmwareUSBStick, Package: "update.zip"},
 			Sticks: []firmware.Stick{{Name: "sda"}}, Artifacts: []firmware.Artifact{art}, Staged: &art,

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
+	linkname "github.com/boxagent/boxagent/internal/names"
 	"github.com/boxagent/boxagent/network"
 )
 
@@ -122,8 +123,8 @@ kernel has it.`,
 				if len(args) != 1 {
 					return usagef("net renew takes one link name (boxagent net show lists them)")
 				}
-				if len(args[0]) > 15 {
-					return usagef("link name %q is %d bytes long; Linux allows at most 15", args[0], len(args[0]))
+				if p := linkname.LinkNameProblem(args[0]); p != "" {
+					return usagef("%s", p)
 				}
 				_, op, err := o.client().NetRenew(ctx, args[0])
 				if err != nil {

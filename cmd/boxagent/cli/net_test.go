@@ -39,6 +39,7 @@ func TestNetCLI(t *testing.T) {
 	}{
 		{[]string{"net", "renew"}, 2, "net renew takes one link name"},
 		{[]string{"net", "renew", "a-name-longer-than-15"}, 2, "Linux allows at most 15"},
+		{[]string{"net", "renew", "eth0:1"}, 2, "holds '/', ':' or a space"},
 		{[]string{"net", "renew", "nope0"}, 1, `no such DHCP uplink "nope0"`},
 		{[]string{"net", "frob"}, 2, `unknown verb "frob"`},
 		{[]string{"net", "show", "x"}, 2, "takes no arguments"},

@@ -34,21 +34,6 @@ func setupPage() string {
 	return "http://" + wifi.HotspotPrefix.Addr().String() + "/setup.html"
 }
 
-// SetupNetwork is a network of the setup page's list.
-type SetupNetwork struct {
-	SSID     string `json:"ssid"`
-	Signal   int    `json:"signal_dbm"`
-	Security string `json:"security"`
-	Band     string `json:"band,omitempty"`
-}
-
-// SetupConnectRequest is what the setup page posts.
-type SetupConnectRequest struct {
-	SSID     string `json:"ssid"`
-	Password string `json:"password"`
-	Hidden   bool   `json:"hidden,omitempty"`
-}
-
 // registerSetup adds the hotspot's API calls.
 func (d *wifiDomain) registerSetup(api *localapi.Server) {
 	api.Handle("GET /api/v1/wifi/setup", func(w http.ResponseWriter, r *http.Request) error {
@@ -114,10 +99,10 @@ func (d *wifiDomain) captiveHandler() http.Handler {
 
 // setupNetworks is the page's list of the networks the hotspot offers
 // (wifi.Setup.Networks).
-func setupNetworks(bss []wifi.BSS) []SetupNetwork {
-	list := make([]SetupNetwork, len(bss))
+func setupNetworks(bss []wifi.BSS) []apitype.WiFiSetupNetwork {
+	list := make([]apitype.WiFiSetupNetwork, len(bss))
 	for i, b := range bss {
-		list[i] = SetupNetwork{SSID: b.SSID, Signal: b.Signal, Security: b.Security, Band: b.Band}
+		list[i] = apitype.WiFiSetupNetwork{SSID: b.SSID, Signal: b.Signal, Security: b.Security, Band: b.Band}
 	}
 	return list
 }
@@ -137,7 +122,7 @@ func setupError(w http.ResponseWriter, status int, code, msg string) {
 // journalled wifi.connect operation. The answer goes out before the AP
 // goes down with the join.
 func (d *wifiDomain) httpConnect(w http.ResponseWriter, r *http.Request) {
-	var req SetupConnectRequest
+	var req apitype.WiFiSetupConnectRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
