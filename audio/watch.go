@@ -8,10 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/boxagent/boxagent/internal/inotify"
 )
 
 // SocketPaths are the unix socket files of servers' D-Bus ("unix:path=…")
@@ -46,28 +46,28 @@ func SocketPaths(servers []Server) []string {
 // socket file a dead server left behind does not wake it, its successor's
 // new socket does. No polling.
 type SocketWatch struct {
-	f     *os.File
+	w     *inotify.Watcher
 	once  sync.Once
-	wants map[int32]map[string]bool // watch descriptor → names that matter there
+	wants map[int]map[string]bool // watch descriptor → names that matter there
 }
 
 // WatchSockets arms a SocketWatch for paths.
 func WatchSockets(paths []string) (*SocketWatch, error) {
-	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	iw, err := inotify.New()
 	if err != nil {
 		return nil, fmt.Errorf("cannot watch for the sound server: %w", err)
 	}
-	w := &SocketWatch{f: os.NewFile(uintptr(fd), "inotify"), wants: map[int32]map[string]bool{}}
+	w := &SocketWatch{w: iw, wants: map[int]map[string]bool{}}
 	for _, p := range paths {
 		dir, name := nearestFolder(filepath.Clean(p))
-		wd, err := unix.InotifyAddWatch(fd, dir, unix.IN_CREATE|unix.IN_MOVED_TO|unix.IN_DELETE_SELF|unix.IN_MOVE_SELF|unix.IN_ONLYDIR)
+		wd, err := iw.Add(dir, unix.IN_CREATE|unix.IN_MOVED_TO|unix.IN_DELETE_SELF|unix.IN_MOVE_SELF|unix.IN_ONLYDIR)
 		if err != nil {
 			continue // unreadable: another path may still tell
 		}
-		if w.wants[int32(wd)] == nil {
-			w.wants[int32(wd)] = map[string]bool{}
+		if w.wants[wd] == nil {
+			w.wants[wd] = map[string]bool{}
 		}
-		w.wants[int32(wd)][name] = true
+		w.wants[wd][name] = true
 	}
 	if len(w.wants) == 0 {
 		w.Close()
@@ -91,34 +91,23 @@ func nearestFolder(p string) (dir, name string) {
 // Wait returns nil when a name that matters appeared (or a watched folder
 // went away: the way to the socket changed), or ctx's error.
 func (w *SocketWatch) Wait(ctx context.Context) error {
-	w.f.SetReadDeadline(time.Time{}) // an earlier Wait's cancel may have set one
-	stop := context.AfterFunc(ctx, func() { w.f.SetReadDeadline(aLongTimeAgo) })
-	defer stop()
-	buf := make([]byte, 64*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
 	for {
-		n, err := w.f.Read(buf)
+		evs, err := w.w.Read(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			return fmt.Errorf("watching for the sound server: %w", err)
 		}
-		for off := 0; off+unix.SizeofInotifyEvent <= n; {
-			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
-			nameBytes := buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+int(ev.Len)]
-			name := strings.TrimRight(string(nameBytes), "\x00")
-			off += unix.SizeofInotifyEvent + int(ev.Len)
-			if ev.Mask&(unix.IN_DELETE_SELF|unix.IN_MOVE_SELF|unix.IN_IGNORED) != 0 || w.wants[ev.Wd][name] {
+		for _, ev := range evs {
+			if ev.Mask&(unix.IN_DELETE_SELF|unix.IN_MOVE_SELF|unix.IN_IGNORED) != 0 || w.wants[ev.Wd][ev.Name] {
 				return nil
 			}
 		}
 	}
 }
 
-// aLongTimeAgo is a read deadline that has passed: it ends a Read.
-var aLongTimeAgo = time.Unix(1, 0)
-
 // Close releases the watch.
 func (w *SocketWatch) Close() {
-	w.once.Do(func() { w.f.Close() })
+	w.once.Do(func() { w.w.Close() })
 }

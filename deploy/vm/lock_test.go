@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/boxagent/boxagent/deploy/vm/internal/inotify"
+	"github.com/boxagent/boxagent/internal/inotify"
 	"golang.org/x/sys/unix"
 )
 

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/boxagent/boxagent/deploy/vm/internal/inotify"
+	"github.com/boxagent/boxagent/internal/inotify"
 )
 
 func freePort(t *testing.T) int {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
-	"github.com/boxagent/boxagent/deploy/vm/internal/inotify"
+	"github.com/boxagent/boxagent/internal/inotify"
 )
 
 // PipeWire is the PipeWire stack as a headless box without a user session

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/boxagent/boxagent/deploy/vm/internal/inotify"
 	"github.com/boxagent/boxagent/deploy/vm/internal/pdeath"
+	"github.com/boxagent/boxagent/internal/inotify"
 )
 
 // StopTimeout is how long Stop waits after SIGTERM before SIGKILL.

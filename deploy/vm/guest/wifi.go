@@ -14,7 +14,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	"golang.org/x/sys/unix"
 
-	"github.com/boxagent/boxagent/deploy/vm/internal/inotify"
+	"github.com/boxagent/boxagent/internal/inotify"
 )
 
 // Hwsim loads mac80211_hwsim with n simulated radios (they share one

@@ -2,9 +2,10 @@
 // polling: the inotify descriptor is non-blocking and registered with the Go
 // runtime poller, so a read honours the context's deadline and cancellation.
 //
-// It is shared by the virtual board's host side (requests written by the
-// guest into the results share) and its guest side (sockets and files that
-// daemons create).
+// The agent's watches (a sound server's socket appearing, a damaged
+// journal moved aside) and the virtual board's (requests the guest writes
+// into the results share, sockets and files its daemons create) read
+// their events here.
 package inotify
 
 import (
