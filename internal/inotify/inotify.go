@@ -120,6 +120,13 @@ func WaitExist(ctx context.Context, path string) error {
 // WaitContains returns once the file at path contains substr, re-reading it
 // whenever it is written, or fails when ctx is done. The file must exist.
 func WaitContains(ctx context.Context, path, substr string) error {
+	return WaitCount(ctx, path, substr, 1)
+}
+
+// WaitCount returns once the file at path holds substr n times in all,
+// counting again at each write, or fails when ctx is done. The file must
+// exist.
+func WaitCount(ctx context.Context, path, substr string, n int) error {
 	w, err := New()
 	if err != nil {
 		return err
@@ -133,12 +140,15 @@ func WaitContains(ctx context.Context, path, substr string) error {
 		if err != nil {
 			return fmt.Errorf("cannot read %s: %w", path, err)
 		}
-		if bytes.Contains(b, []byte(substr)) {
+		if bytes.Count(b, []byte(substr)) >= n {
 			return nil
 		}
 		if _, err := w.Read(ctx); err != nil {
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-				return fmt.Errorf("cannot find %q in %s: %w", substr, path, err)
+				if n == 1 {
+					return fmt.Errorf("cannot find %q in %s: %w", substr, path, err)
+				}
+				return fmt.Errorf("cannot find %q %d times in %s: %w", substr, n, path, err)
 			}
 			return err
 		}

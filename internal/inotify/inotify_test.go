@@ -64,3 +64,39 @@ func TestWaitContains(t *testing.T) {
 		t.Errorf("err = %v, want Canceled", err)
 	}
 }
+
+// TestWaitCount: the count is over the whole file, read again at each
+// write; fewer than asked waits on.
+func TestWaitCount(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		writes []string
+		n      int
+		found  bool
+	}{
+		{"twice in two writes", []string{"CONNECTED\n", "x\n", "CONNECTED\n"}, 2, true},
+		{"twice in one write", []string{"CONNECTED CONNECTED\n"}, 2, true},
+		{"once of two", []string{"CONNECTED\n", "x\n"}, 2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "log")
+			f, err := os.Create(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			for _, w := range tc.writes {
+				f.WriteString(w)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			err = WaitCount(ctx, p, "CONNECTED", tc.n)
+			if tc.found && err != nil {
+				t.Errorf("WaitCount: %v", err)
+			}
+			if !tc.found && !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("WaitCount = %v, want the deadline", err)
+			}
+		})
+	}
+}

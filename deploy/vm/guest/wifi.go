@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
-	"golang.org/x/sys/unix"
 
 	"github.com/boxagent/boxagent/internal/inotify"
 )
@@ -208,7 +207,7 @@ func StartPhone(t testing.TB, ns *Netns, iface, ssid, psk string, freq int) *Pho
 // WaitConnected waits until the phone has associated n times in all
 // (CTRL-EVENT-CONNECTED lines in its log).
 func (p *Phone) WaitConnected(ctx context.Context, n int) error {
-	return waitLogCount(ctx, p.Log, "CTRL-EVENT-CONNECTED", n)
+	return inotify.WaitCount(ctx, p.Log, "CTRL-EVENT-CONNECTED", n)
 }
 
 // DHCP gets an address for the phone with busybox udhcpc and puts it on
@@ -232,30 +231,5 @@ func (p *Phone) DHCP(t testing.TB) string {
 // wpa_supplicant's "CTRL-EVENT-REGDOM-CHANGE": an event it logged,
 // without a race against the start of a watcher.
 func (p *Proc) WaitLogCount(ctx context.Context, substr string, n int) error {
-	return waitLogCount(ctx, p.Log, substr, n)
-}
-
-// waitLogCount waits until the file holds substr n times, counting
-// again at each write.
-func waitLogCount(ctx context.Context, path, substr string, n int) error {
-	w, err := inotify.New()
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	if _, err := w.Add(path, unix.IN_MODIFY|unix.IN_CLOSE_WRITE); err != nil {
-		return err
-	}
-	for {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		if strings.Count(string(b), substr) >= n {
-			return nil
-		}
-		if _, err := w.Read(ctx); err != nil {
-			return fmt.Errorf("cannot find %q %d times in %s: %w", substr, n, path, err)
-		}
-	}
+	return inotify.WaitCount(ctx, p.Log, substr, n)
 }
