@@ -122,8 +122,8 @@ func packageOf(sym string) string {
 }
 
 // startup times exec → READY=1 of the agent (a warm start: its state is
-// there) beside the floor's.
-func startup(r *report, o options, agent, floor *server) error {
+// there) beside the floor's and the -before binary's.
+func startup(r *report, o options, agent, floor, before *server) error {
 	times := map[*server][]time.Duration{}
 	one := func(s *server) func() error {
 		return func() error {
@@ -136,15 +136,19 @@ func startup(r *report, o options, agent, floor *server) error {
 			return nil
 		}
 	}
-	if err := interleave(o.rounds, one(agent), one(floor)); err != nil {
+	var fns []func() error
+	for _, s := range withBefore(before, agent, floor) {
+		fns = append(fns, one(s))
+	}
+	if err := interleave(o.rounds, fns...); err != nil {
 		return err
 	}
-	a, f := spreadOf(durations(times[agent])), spreadOf(durations(times[floor]))
+	a, f, b := spreadOf(durations(times[agent])), spreadOf(durations(times[floor])), spreadOf(durations(times[before]))
 	r.add("## Start-up, exec → READY=1 (a warm start: the agent's state is there)")
 	r.add("")
-	r.add("| boxagent | floor | ratio |")
-	r.add("| --- | --- | --- |")
-	r.add("| %s | %s | %s |", a.dur(), f.dur(), ratio(a.med, f.med))
+	r.row([]string{"boxagent", "floor", "ratio"}, "boxagent before", "after ÷ before")
+	r.row([]string{"---", "---", "---"}, "---", "---")
+	r.row([]string{a.dur(), f.dur(), ratio(a.med, f.med)}, b.dur(), ratio(a.med, b.med))
 	r.add("")
 	got := roundDur(time.Duration(a.med)).String()
 	r.check("exec → READY=1 (goal on the armhf board; here on this machine)", "≤ 100ms", got, a.med <= float64(100*time.Millisecond))
@@ -170,18 +174,21 @@ const defaultIdleSettle = 4*time.Minute + 10*time.Second
 // collection every 2 minutes) beside what is steady.
 const idleWindows = 4
 
-// idle watches the agent, the agent with its fleet link on and the floor
-// for o.idle with nothing asked of them and no connection open to them:
-// memory every few seconds, and their wakeups (every timer, retry or poll
-// is one) in idleWindows windows.
-func idle(r *report, o options, agent, fleetOn, floor *server) error {
+// idle watches the agent, the agent with its fleet link on, the floor and
+// the -before binary for o.idle with nothing asked of them and no
+// connection open to them: memory every few seconds, and their wakeups
+// (every timer, retry or poll is one) in idleWindows windows.
+func idle(r *report, o options, agent, fleetOn, floor, before *server) error {
 	type watch struct {
 		s       *server
 		rss     []float64
 		windows []float64 // wakeups per minute in each window
 		total   int64
 	}
-	ws := []*watch{{s: agent}, {s: fleetOn}, {s: floor}}
+	var ws []*watch
+	for _, s := range withBefore(before, agent, fleetOn, floor) {
+		ws = append(ws, &watch{s: s})
+	}
 	var last time.Time
 	for _, w := range ws {
 		// The bench's own keep-alive connections would be closed by the
@@ -232,14 +239,20 @@ func idle(r *report, o options, agent, fleetOn, floor *server) error {
 	}
 	a, fl, f := spreadOf(ws[0].rss), spreadOf(ws[1].rss), spreadOf(ws[2].rss)
 	aw, flw, fw := perMinute(ws[0]), perMinute(ws[1]), perMinute(ws[2])
+	bw := &watch{} // the -before binary's, empty without one
+	if before != nil {
+		bw = ws[3]
+	}
+	b := spreadOf(bw.rss)
 	r.add("## Idle, %s watched (no Bluetooth, PulseAudio or uplinks: the domains find their daemons absent)", o.idle)
 	r.add("")
-	r.add("The watch begins %s after the latest start of the three (start-up's connect retries are over, and so is the first forced collection of the garbage start-up left) with no connection open to any of them, and is cut into %d windows of %s, watched side by side. The fleet link's column is the same agent with `[fleet]` on, connected to Debian's mosquitto on loopback (TLS, client certificate, keepalive 60 s).", o.idleSettle, idleWindows, window)
+	r.add("The watch begins %s after the latest start of the %s (start-up's connect retries are over, and so is the first forced collection of the garbage start-up left) with no connection open to any of them, and is cut into %d windows of %s, watched side by side. The fleet link's column is the same agent with `[fleet]` on, connected to Debian's mosquitto on loopback (TLS, client certificate, keepalive 60 s).", o.idleSettle, map[int]string{3: "three", 4: "four"}[len(ws)], idleWindows, window)
 	r.add("")
-	r.add("| figure | boxagent | boxagent, fleet link on | floor | ratio (boxagent ÷ floor) |")
-	r.add("| --- | --- | --- | --- | --- |")
-	r.add("| RSS, %d samples | %s | %s | %s | %s |", len(ws[0].rss), a.mib(), fl.mib(), f.mib(), ratio(a.med, f.med))
-	r.add("| wakeups (voluntary context switches of all threads) per minute over the watch (min / median / max of the windows) | %s | %s | %s | %s |", wake(ws[0]), wake(ws[1]), wake(ws[2]), ratio(aw, fw))
+	r.row([]string{"figure", "boxagent", "boxagent, fleet link on", "floor", "ratio (boxagent ÷ floor)"}, "boxagent before", "boxagent ÷ before")
+	r.row([]string{"---", "---", "---", "---", "---"}, "---", "---")
+	r.row([]string{fmt.Sprintf("RSS, %d samples", len(ws[0].rss)), a.mib(), fl.mib(), f.mib(), ratio(a.med, f.med)}, b.mib(), ratio(a.med, b.med))
+	r.row([]string{"wakeups (voluntary context switches of all threads) per minute over the watch (min / median / max of the windows)", wake(ws[0]), wake(ws[1]), wake(ws[2]), ratio(aw, fw)},
+		wake(bw), ratio(aw, perMinute(bw)))
 	r.add("")
 	r.add("What an idle Go process wakes for without any timer of its own: sysmon's deep sleep ends every 60 s; a process that has collected once is forced to collect again every 2 minutes (the floor collects once after READY=1 so that it has this too: the agent's start-up heap passes the first 4 MB goal, the bare floor's never does, and a process never collected is never forced); after a collection the background scavenger returns freed pages to the kernel in 64 KiB steps, each a wakeup. The windows' spread is that: a window with a forced collection, a window without. Not in these figures: under systemd the unit's watchdog (deploy/systemd/boxagent.service, `WatchdogSec=30s`) has the agent send WATCHDOG=1 at half the interval, a timer of ours by contract: 4 pings a minute, 5–7 wakeups each on this machine (~24 a minute; a longer WatchdogSec is the lever).")
 	r.add("")
@@ -259,15 +272,16 @@ func idle(r *report, o options, agent, fleetOn, floor *server) error {
 	return nil
 }
 
-// latency loads both with GET /api/v1/status, one client and fifty,
-// interleaved in rounds; then their memory after the load.
-func latency(r *report, o options, agent, floor *server) error {
+// latency loads the agent, the floor and the -before binary with GET
+// /api/v1/status, one client and fifty, interleaved in rounds; then their
+// memory after the load.
+func latency(r *report, o options, agent, floor, before *server) error {
 	r.add("## GET /api/v1/status over the unix socket")
 	r.add("")
 	r.add("%d calls per client count and server, in %d interleaved rounds. CPU per call is the server's time on a CPU (all threads, schedstat) over a round divided by its calls.", o.calls, o.rounds)
 	r.add("")
-	r.add("| clients | figure | boxagent | floor | ratio |")
-	r.add("| --- | --- | --- | --- | --- |")
+	r.row([]string{"clients", "figure", "boxagent", "floor", "ratio"}, "boxagent before", "after ÷ before")
+	r.row([]string{"---", "---", "---", "---", "---"}, "---", "---")
 	for _, n := range []int{1, 50} {
 		lat := map[*server][]time.Duration{}
 		cpu := map[*server][]time.Duration{}
@@ -279,33 +293,41 @@ func latency(r *report, o options, agent, floor *server) error {
 				return err
 			}
 		}
-		if err := interleave(o.rounds, one(agent), one(floor)); err != nil {
+		var fns []func() error
+		for _, s := range withBefore(before, agent, floor) {
+			fns = append(fns, one(s))
+		}
+		if err := interleave(o.rounds, fns...); err != nil {
 			return err
 		}
 		pct := func(s *server, q float64) float64 {
 			xs := durations(lat[s])
+			if len(xs) == 0 {
+				return 0 // no -before binary
+			}
 			slices.Sort(xs)
 			return xs[int(q*float64(len(xs)-1))]
 		}
 		for _, q := range []float64{0.5, 0.99} {
-			a, f := pct(agent, q), pct(floor, q)
-			r.add("| %d | p%.0f latency | %s | %s | %s |", n, q*100, roundDur(time.Duration(a)), roundDur(time.Duration(f)), ratio(a, f))
+			a, f, b := pct(agent, q), pct(floor, q), pct(before, q)
+			r.row([]string{fmt.Sprint(n), fmt.Sprintf("p%.0f latency", q*100), roundDur(time.Duration(a)).String(), roundDur(time.Duration(f)).String(), ratio(a, f)},
+				roundDur(time.Duration(b)).String(), ratio(a, b))
 			if n == 50 && q == 0.99 {
 				r.check("status p99, 50 clients", "≤ 1.5× the floor", ratio(a, f), a <= 1.5*f)
 			}
 		}
-		a, f := spreadOf(durations(cpu[agent])), spreadOf(durations(cpu[floor]))
-		r.add("| %d | CPU per call | %s | %s | %s |", n, a.dur(), f.dur(), ratio(a.med, f.med))
+		a, f, b := spreadOf(durations(cpu[agent])), spreadOf(durations(cpu[floor])), spreadOf(durations(cpu[before]))
+		r.row([]string{fmt.Sprint(n), "CPU per call", a.dur(), f.dur(), ratio(a.med, f.med)}, b.dur(), ratio(a.med, b.med))
 		if n == 1 {
 			r.check("status CPU per call", "≤ 1.3× the floor", ratio(a.med, f.med), a.med <= 1.3*f.med)
 		}
 	}
 	r.add("")
 	var plateau spread
-	r.add("| after the load | boxagent | floor | ratio |")
-	r.add("| --- | --- | --- | --- |")
-	var rows [2]spread
-	for i, s := range []*server{agent, floor} {
+	r.row([]string{"after the load", "boxagent", "floor", "ratio"}, "boxagent before", "after ÷ before")
+	r.row([]string{"---", "---", "---", "---"}, "---", "---")
+	var rows [3]spread
+	for i, s := range withBefore(before, agent, floor) {
 		xs, err := rssSamples(s.pid(), 5, time.Second)
 		if err != nil {
 			return err
@@ -313,7 +335,7 @@ func latency(r *report, o options, agent, floor *server) error {
 		rows[i] = spreadOf(xs)
 	}
 	plateau = rows[0]
-	r.add("| RSS, 5 samples | %s | %s | %s |", rows[0].mib(), rows[1].mib(), ratio(rows[0].med, rows[1].med))
+	r.row([]string{"RSS, 5 samples", rows[0].mib(), rows[1].mib(), ratio(rows[0].med, rows[1].med)}, rows[2].mib(), ratio(rows[0].med, rows[2].med))
 	r.add("")
 	r.check("RSS after the load", "≤ 16.0 MiB", fmt.Sprintf("%.1f MiB", plateau.med/1024), plateau.med <= 16*1024)
 	return nil

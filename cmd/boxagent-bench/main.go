@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,6 +35,9 @@ type options struct {
 	// only runs one part and prints it, writing no report: "status"
 	// (the agent and the floor under GET /api/v1/status, interleaved).
 	only string
+	// before is another boxagent binary (an older commit) measured as one
+	// more contestant in the same rounds: start-up, idle, status calls.
+	before string
 }
 
 func main() {
@@ -48,6 +52,7 @@ func main() {
 	}
 	var o options
 	flag.StringVar(&o.bin, "bin", "bin/boxagent", "the boxagent binary to measure")
+	flag.StringVar(&o.before, "before", "", "another boxagent binary to measure beside -bin in the same rounds (start-up, idle, status calls)")
 	flag.StringVar(&o.crossDir, "cross-dir", "bin", "folder with boxagent-linux-<arch> binaries")
 	out := flag.String("out", "docs/BENCHMARKS.md", "where to write the report")
 	extra := flag.String("append", "", "a Markdown file whose contents are appended (e.g. the lab's figures)")
@@ -58,7 +63,7 @@ func main() {
 	flag.IntVar(&o.calls, "calls", 20000, "status calls per client count, over all rounds")
 	flag.StringVar(&o.only, "only", "", "run one part only and print it, writing nothing: status")
 	flag.Parse()
-	r := &report{}
+	r := &report{before: o.before != ""}
 	if o.only != "" {
 		if err := runOnly(r, o); err != nil {
 			log.Fatalf("boxagent-bench: %v", err)
@@ -90,10 +95,23 @@ func main() {
 type report struct {
 	b     strings.Builder
 	goals []goal
+	// before: the tables have the -before binary's columns.
+	before bool
 }
 
 func (r *report) add(format string, a ...any) { fmt.Fprintf(&r.b, format+"\n", a...) }
 func (r *report) String() string              { return r.b.String() }
+
+// row adds a table row whose last two cells are the floor's and the ratio
+// to it. With a -before binary, its cell goes ahead of the floor's and
+// the after ÷ before ratio ahead of the floor's ratio; without one, the
+// row is as it always was.
+func (r *report) row(cells []string, beforeCell, beforeRatio string) {
+	if n := len(cells); r.before && n >= 2 {
+		cells = slices.Concat(cells[:n-2], []string{beforeCell, cells[n-2], beforeRatio, cells[n-1]})
+	}
+	r.add("| %s |", strings.Join(cells, " | "))
+}
 func (r *report) check(what, want, got string, met bool) {
 	r.goals = append(r.goals, goal{what, want, got, met})
 }
@@ -123,6 +141,11 @@ func run(r *report, o options) error {
 	}
 	defer agent.stop()
 	defer floor.stop()
+	before, err := beforeServer(o, dir)
+	if err != nil {
+		return err
+	}
+	defer before.stop()
 
 	// The agent's first start makes its state (journal, keys): not what a
 	// box does at every boot. Measured from the second start on.
@@ -130,10 +153,10 @@ func run(r *report, o options) error {
 		return err
 	}
 	agent.stop()
-	if err := startup(r, o, agent, floor); err != nil {
+	if err := startup(r, o, agent, floor, before); err != nil {
 		return err
 	}
-	if err := startBoth(agent, floor, body); err != nil {
+	if err := startBoth(agent, floor, body, before); err != nil {
 		return err
 	}
 	fleetOn, bt, err := fleetAgent(bin, dir)
@@ -141,12 +164,12 @@ func run(r *report, o options) error {
 	if err != nil {
 		return err
 	}
-	err = idle(r, o, agent, fleetOn, floor)
+	err = idle(r, o, agent, fleetOn, floor, before)
 	fleetOn.stop()
 	if err != nil {
 		return err
 	}
-	if err := latency(r, o, agent, floor); err != nil {
+	if err := latency(r, o, agent, floor, before); err != nil {
 		return err
 	}
 	if err := cli(r, bin, agent.socket); err != nil {
@@ -173,9 +196,42 @@ func contestants(bin, self, dir, root string) (agent, floor *server, body string
 	return agent, floor, body, err
 }
 
+// beforeServer is the -before binary as a contestant (nil without one),
+// its state made by a first start, as the agent's is: its own root, the
+// agent's flags.
+func beforeServer(o options, dir string) (*server, error) {
+	if o.before == "" {
+		return nil, nil
+	}
+	bin, err := filepath.Abs(o.before)
+	if err != nil {
+		return nil, err
+	}
+	root := filepath.Join(dir, "before-root")
+	s, err := newServer("boxagent before", filepath.Join(dir, "before"),
+		[]string{bin, "serve", "--root", root, "--listen", "127.0.0.1:0", "--log-level", "warn"}, nil,
+		filepath.Join(root, "run/boxagent/api.sock"))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.start(); err != nil {
+		return nil, err
+	}
+	s.stop()
+	return s, nil
+}
+
+// withBefore is the contestants with the -before binary last, if any.
+func withBefore(before *server, ss ...*server) []*server {
+	if before != nil {
+		ss = append(ss, before)
+	}
+	return ss
+}
+
 // startBoth starts the agent, keeps its status answer for the floor and
-// starts the floor.
-func startBoth(agent, floor *server, body string) error {
+// starts the floor, and the -before binary if any.
+func startBoth(agent, floor *server, body string, before *server) error {
 	if _, err := agent.start(); err != nil {
 		return err
 	}
@@ -186,8 +242,12 @@ func startBoth(agent, floor *server, body string) error {
 	if err := os.WriteFile(body, st, 0o644); err != nil {
 		return err
 	}
-	_, err = floor.start()
-	return err
+	for _, s := range withBefore(before, floor) {
+		if _, err := s.start(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // runOnly runs the part o.only names (a developer's quick look, several
@@ -216,16 +276,21 @@ func runOnly(r *report, o options) error {
 	}
 	defer agent.stop()
 	defer floor.stop()
+	before, err := beforeServer(o, dir)
+	if err != nil {
+		return err
+	}
+	defer before.stop()
 	// The first start makes the agent's state; measured from the second.
 	if _, err := agent.start(); err != nil {
 		return err
 	}
 	agent.stop()
-	if err := startBoth(agent, floor, body); err != nil {
+	if err := startBoth(agent, floor, body, before); err != nil {
 		return err
 	}
 	header(r, o)
-	if err := latency(r, o, agent, floor); err != nil {
+	if err := latency(r, o, agent, floor, before); err != nil {
 		return err
 	}
 	goals(r)
@@ -252,6 +317,19 @@ func header(r *report, o options) {
 	r.add("")
 	r.add("Every figure below was measured in that one run. Timed figures stand beside a floor or a peer, run interleaved round by round (%d rounds unless said), as min / median / max; the ratio is of the medians. The **floor** is the least a Go program doing this job can be: net/http on a unix socket answering `GET /api/v1/status` with the agent's own answer, nothing else (this binary run again).", o.rounds)
 	r.add("")
+	if o.before != "" {
+		r.add("**boxagent before** is `%s` (%s), another build measured as one more contestant in the same interleaved rounds as boxagent and the floor; **after ÷ before** is the ratio of boxagent's median to its.", o.before, versionOf(o.before))
+		r.add("")
+	}
+}
+
+// versionOf is what `BIN version` says, or why not.
+func versionOf(bin string) string {
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil {
+		return fmt.Sprintf("version unknown: %v", err)
+	}
+	return strings.TrimSpace(string(out))
 }
 
 func cpuModel() string {

@@ -75,8 +75,10 @@ func (s *server) start() (time.Duration, error) {
 	}
 }
 
+// stop stops the process; nil (no -before binary) or stopped, it does
+// nothing.
 func (s *server) stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
+	if s == nil || s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
 	s.cmd.Process.Signal(os.Interrupt)
