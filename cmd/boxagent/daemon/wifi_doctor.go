@@ -90,7 +90,7 @@ func checkWiFi(ctx context.Context, conn *dbus.Conn, p paths.Paths, configured s
 		c.Result, c.Detail, c.Fix = apitype.CheckFail, "wpa_supplicant is not on the system bus", "systemctl enable --now wpa_supplicant"
 		return c
 	}
-	if other := otherManager(ctx, conn, iface); other != "" {
+	if other := wifi.OtherManager(ctx, conn, iface); other != "" {
 		c.Result, c.Detail = apitype.CheckWarn, other
 		c.Fix = "nmcli device set " + iface + " managed no (or unmanaged-devices=interface-name:" + iface + " in NetworkManager.conf); stop iwd"
 		return c
@@ -123,22 +123,4 @@ func findProcess(p paths.Paths, comm string) ([]string, bool) {
 		return strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00"), true
 	}
 	return nil, false
-}
-
-// otherManager says who else manages iface, or "".
-func otherManager(ctx context.Context, conn *dbus.Conn, iface string) string {
-	if nameHasOwner(ctx, conn, "org.freedesktop.NetworkManager") {
-		nm := conn.Object("org.freedesktop.NetworkManager", "/org/freedesktop/NetworkManager")
-		var dev dbus.ObjectPath
-		if err := nm.CallWithContext(ctx, "org.freedesktop.NetworkManager.GetDeviceByIpIface", 0, iface).Store(&dev); err == nil {
-			v, err := conn.Object("org.freedesktop.NetworkManager", dev).GetProperty("org.freedesktop.NetworkManager.Device.Managed")
-			if managed, _ := v.Value().(bool); err == nil && managed {
-				return "NetworkManager manages " + iface + ": it and boxagent would fight over wpa_supplicant"
-			}
-		}
-	}
-	if nameHasOwner(ctx, conn, "net.connman.iwd") {
-		return "iwd is running: it and wpa_supplicant cannot share " + iface
-	}
-	return ""
 }
