@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -48,7 +49,7 @@ var simRoutes = append(slices.Clip(localapi.Routes), localapi.Route{Method: "POS
 // newSimBox makes a box whose link wakes anyChanged too when it connects
 // or loses its broker, and counts in redials the dials after its first
 // (paho's retries and reconnects, one per broker tried).
-func newSimBox(c config.Fleet, id fleet.Identity, anyChanged chan struct{}, redials *atomic.Int64) (*simBox, error) {
+func newSimBox(c config.Fleet, id fleet.Identity, anyChanged chan struct{}, redials *atomic.Int64, log *slog.Logger) (*simBox, error) {
 	b := &simBox{id: id.ID, journal: &memJournal{}, events: localapi.NewBroker(16), counted: map[string]int{}, changed: make(chan struct{}, 1)}
 	// paho's own dialer, with a count.
 	dialer := &net.Dialer{Timeout: 30 * time.Second, Control: func(string, string, syscall.RawConn) error {
@@ -58,7 +59,7 @@ func newSimBox(c config.Fleet, id fleet.Identity, anyChanged chan struct{}, redi
 		return nil
 	}}
 	l, err := fleet.New(fleet.Options{Config: c, Identity: id, Version: "sim", API: b, Routes: simRoutes, Journal: b.journal, Events: b.events,
-		Dialer: dialer, Changed: func() { wake(b.changed); wake(anyChanged) }})
+		Dialer: dialer, Changed: func() { wake(b.changed); wake(anyChanged) }, Logger: log})
 	b.link = l
 	return b, err
 }

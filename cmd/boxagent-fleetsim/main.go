@@ -23,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
@@ -153,6 +154,8 @@ func run(ctx context.Context, env *simT, prog *progress, kind string, n, inFligh
 	actx, acancel := context.WithCancel(ctx)
 	go archive.Watch(actx, "+", []string{"ops"}, recs.add)
 	var boxes []*simBox
+	warnings := newLinkWarnings()
+	linkLog := slog.New(warnings)
 	defer func() {
 		// What still runs stops here, with its count: a -timeout, a
 		// signal or an error ended it.
@@ -167,6 +170,7 @@ func run(ctx context.Context, env *simT, prog *progress, kind string, n, inFligh
 			op.Close()
 			env.cleanup()
 		})
+		log.Printf("the links' warnings over the run: %s", warnings)
 	}()
 
 	// The connect storm: inFlight boxes connecting at once, each until it
@@ -180,7 +184,8 @@ func run(ctx context.Context, env *simT, prog *progress, kind string, n, inFligh
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	ph = prog.begin("connect storm", n, func() int { return int(online.Load()) }, func() string {
-		return fmt.Sprintf("%d connecting, %d retries", started.Load()-online.Load(), redials.Load())
+		return fmt.Sprintf("%d connecting, %d retries (dials after a box's first), %d subscriptions asked again",
+			started.Load()-online.Load(), redials.Load(), warnings.count(warnSubscribe))
 	})
 	start := time.Now()
 	for i := range n {
@@ -196,7 +201,7 @@ func run(ctx context.Context, env *simT, prog *progress, kind string, n, inFligh
 				return err
 			}
 		}
-		b, err := newSimBox(c, id, changed, &redials)
+		b, err := newSimBox(c, id, changed, &redials, linkLog)
 		if err != nil {
 			wg.Wait()
 			return err
@@ -236,8 +241,8 @@ func run(ctx context.Context, env *simT, prog *progress, kind string, n, inFligh
 	for _, p := range procs.pids {
 		brokerRSS += rssOf(p)
 	}
-	prog.end(ph, fmt.Sprintf("%d online in %s (connect p99 %s), %d retries, %d kB per link here, broker RSS %d MB; %s",
-		n, storm.Round(time.Millisecond), pct(connectTimes, 99), redials.Load(), perLink>>10, brokerRSS>>20, procs.String()))
+	prog.end(ph, fmt.Sprintf("%d online in %s (connect p99 %s), %d retries, %d subscriptions asked again, %d kB per link here, broker RSS %d MB; %s",
+		n, storm.Round(time.Millisecond), pct(connectTimes, 99), redials.Load(), warnings.count(warnSubscribe), perLink>>10, brokerRSS>>20, procs.String()))
 
 	// One group command to all, no window: the time until each reply.
 	group := func(name, title string) ([]time.Duration, error) {
@@ -276,9 +281,10 @@ func run(ctx context.Context, env *simT, prog *progress, kind string, n, inFligh
 	var back time.Duration
 	if nodes != nil {
 		time.Sleep(300 * time.Millisecond)
-		d0 := redials.Load()
+		d0, s0 := redials.Load(), warnings.count(warnSubscribe)
 		kp := prog.begin("node kill", n, func() int { return connectedCount(boxes) }, func() string {
-			return fmt.Sprintf("%d dials since the kill", redials.Load()-d0)
+			return fmt.Sprintf("%d connections lost, %d dials, %d subscriptions asked again since the kill",
+				warnings.count(warnLost), redials.Load()-d0, warnings.count(warnSubscribe)-s0)
 		})
 		nodes[0].Kill()
 		tk := time.Now()
@@ -289,10 +295,11 @@ func run(ctx context.Context, env *simT, prog *progress, kind string, n, inFligh
 			return stopped()
 		}
 		back = time.Since(tk)
+		again := fmt.Sprintf("%d connections lost, %d dials", warnings.count(warnLost), redials.Load()-d0)
 		if all {
-			prog.end(kp, fmt.Sprintf("%s killed, all connected again %s after, %d dials", nodes[0].Name, back.Round(time.Millisecond), redials.Load()-d0))
+			prog.end(kp, fmt.Sprintf("%s killed, all connected again %s after; %s", nodes[0].Name, back.Round(time.Millisecond), again))
 		} else {
-			prog.end(kp, fmt.Sprintf("%s killed, %d of %d connected again after %s", nodes[0].Name, connectedCount(boxes), n, back.Round(time.Millisecond)))
+			prog.end(kp, fmt.Sprintf("%s killed, %d of %d connected again after %s; %s", nodes[0].Name, connectedCount(boxes), n, back.Round(time.Millisecond), again))
 		}
 	}
 	select {

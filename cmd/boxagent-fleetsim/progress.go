@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,11 +84,11 @@ func (p *progress) end(ph *phase, figures string) {
 func (p *progress) stop(why string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for len(p.running) > 0 {
+	for i := 0; len(p.running) > 0; i++ {
 		ph := p.running[0]
 		p.remove(ph)
 		s := fmt.Sprintf("stopped by %s after %s: %s", why, roundDur(p.now().Sub(ph.began)), ph.status())
-		if p.brokers != nil {
+		if p.brokers != nil && i == 0 {
 			s += "; " + p.brokers()
 		}
 		p.line(ph, s)
@@ -118,18 +121,19 @@ func (p *progress) ticker(stop chan struct{}) {
 	}
 }
 
-// tick prints a line for each running phase.
+// tick prints a line for each running phase, the brokers on the first
+// (the CPU they used is since the last look).
 func (p *progress) tick() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, ph := range p.running {
+	for i, ph := range p.running {
 		s := ph.status() + " after " + roundDur(p.now().Sub(ph.began))
 		if ph.more != nil {
 			if m := ph.more(); m != "" {
 				s += "; " + m
 			}
 		}
-		if p.brokers != nil {
+		if p.brokers != nil && i == 0 {
 			s += "; " + p.brokers()
 		}
 		p.line(ph, s)
@@ -236,4 +240,56 @@ func cpuTicks(pid int) (int64, bool) {
 	u, _ := strconv.ParseInt(f[11], 10, 64)
 	s, _ := strconv.ParseInt(f[12], 10, 64)
 	return u + s, true
+}
+
+// The links' warnings the progress counts (link.go's words).
+const (
+	warnSubscribe = "cannot subscribe to commands"
+	warnLost      = "broker connection lost"
+)
+
+// linkWarnings is the links' logger: it counts their warnings and errors
+// by message, so the progress can tell how often they asked again for
+// their subscriptions or lost their broker.
+type linkWarnings struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+var _ slog.Handler = (*linkWarnings)(nil)
+
+func newLinkWarnings() *linkWarnings { return &linkWarnings{n: map[string]int{}} }
+
+func (w *linkWarnings) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+
+func (w *linkWarnings) Handle(_ context.Context, r slog.Record) error {
+	w.mu.Lock()
+	w.n[r.Message]++
+	w.mu.Unlock()
+	return nil
+}
+
+func (w *linkWarnings) WithAttrs([]slog.Attr) slog.Handler { return w }
+func (w *linkWarnings) WithGroup(string) slog.Handler      { return w }
+
+func (w *linkWarnings) count(msg string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.n[msg]
+}
+
+// String is every message counted, "broker connection lost 333, …",
+// or "none".
+func (w *linkWarnings) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var s []string
+	for m, n := range w.n {
+		s = append(s, fmt.Sprintf("%s %d", m, n))
+	}
+	if len(s) == 0 {
+		return "none"
+	}
+	slices.Sort(s)
+	return strings.Join(s, ", ")
 }

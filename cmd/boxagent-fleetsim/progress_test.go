@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -61,7 +62,7 @@ func TestProgressPhases(t *testing.T) {
 			{begin("node kill", 0), []string{"0:20 node kill: started"}, true},
 			{func(p *progress, _ map[string]*phase) { done = 5500; p.tick() }, []string{
 				"0:30 burst: 5500 of 11000 (50 %) after 20s; 3 retries; brokers n1 300 MB",
-				"0:30 node kill: running after 10s; 3 retries; brokers n1 300 MB",
+				"0:30 node kill: running after 10s; 3 retries",
 			}, true},
 			{func(p *progress, phs map[string]*phase) { p.end(phs["node kill"], "back") }, []string{"0:40 node kill: ended after 20s: back"}, true},
 			{func(p *progress, _ map[string]*phase) { p.stop("interrupt") }, []string{"0:50 burst: stopped by interrupt after 40s: 5500 of 11000 (50 %); brokers n1 300 MB"}, false},
@@ -96,6 +97,36 @@ func TestProgressPhases(t *testing.T) {
 				if ticking := p.stopTk != nil; ticking != s.ticking {
 					t.Errorf("step %d: ticker running %v, want %v", i, ticking, s.ticking)
 				}
+			}
+		})
+	}
+}
+
+func TestLinkWarnings(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		log  func(*slog.Logger)
+		want string
+		lost int
+	}{
+		{"none", func(*slog.Logger) {}, "none", 0},
+		{"info is not counted", func(l *slog.Logger) { l.Info("connected to the fleet broker") }, "none", 0},
+		{"by message, with attributes", func(l *slog.Logger) {
+			l = l.With("component", "fleet")
+			l.Warn(warnLost, "err", "EOF")
+			l.Warn(warnLost)
+			l.Warn(warnSubscribe, "again_in", "1s")
+			l.Error("cannot journal a refused command")
+		}, "broker connection lost 2, cannot journal a refused command 1, cannot subscribe to commands 1", 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := newLinkWarnings()
+			c.log(slog.New(w))
+			if got := w.String(); got != c.want {
+				t.Errorf("%q, want %q", got, c.want)
+			}
+			if got := w.count(warnLost); got != c.lost {
+				t.Errorf("lost %d, want %d", got, c.lost)
 			}
 		})
 	}
