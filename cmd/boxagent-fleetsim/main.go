@@ -346,9 +346,10 @@ func run(ctx context.Context, env *simT, prog *progress, kind string, n, inFligh
 }
 
 // teardown stops the links, par at once, then the rest (operator,
-// brokers). A link stops within ~3 s (its offline state, then the
-// disconnect); what has not stopped after two minutes is left to the
-// process's exit.
+// brokers and their files: a minute for the 60 000 of a stalled NATS
+// cluster's consumers). A link stops within ~3 s (its offline state,
+// then the disconnect); what has not stopped after two minutes is left
+// to the process's exit.
 func teardown(prog *progress, boxes []*simBox, par int, rest func()) {
 	var stopped atomic.Int64
 	ph := prog.begin("teardown", len(boxes), func() int { return int(stopped.Load()) }, nil)
@@ -374,7 +375,7 @@ func teardown(prog *progress, boxes []*simBox, par int, rest func()) {
 	case <-time.After(2 * time.Minute):
 	}
 	rest()
-	prog.end(ph, fmt.Sprintf("%d of %d links stopped, brokers stopped", stopped.Load(), len(boxes)))
+	prog.end(ph, fmt.Sprintf("%d of %d links stopped; brokers stopped, their files removed", stopped.Load(), len(boxes)))
 }
 
 // waitAllConnected waits until every box is connected, looking at each
