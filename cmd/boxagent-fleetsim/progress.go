@@ -183,7 +183,9 @@ func roundDur(d time.Duration) string {
 type procWatch struct {
 	names []string
 	pids  []int
-	last  []procSample
+
+	mu   sync.Mutex // the ticker and the phases' ends both look
+	last []procSample
 }
 
 type procSample struct {
@@ -194,6 +196,8 @@ type procSample struct {
 // String is "brokers n1 310 MB 95 %, n2 …": RSS and the CPU used since
 // the last look (a killed node is "gone").
 func (w *procWatch) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.last == nil {
 		w.last = make([]procSample, len(w.pids))
 	}
