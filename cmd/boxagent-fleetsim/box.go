@@ -8,12 +8,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"log"
+	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/boxagent/boxagent/cmd/boxagent/apitype"
@@ -31,6 +35,8 @@ type simBox struct {
 	link    *fleet.Link
 	cancel  context.CancelFunc
 	done    chan struct{}
+	changed chan struct{} // the link's Info changed
+	dials   atomic.Int32
 
 	mu      sync.Mutex
 	counted map[string]int
@@ -40,11 +46,29 @@ type simBox struct {
 // own.
 var simRoutes = append(slices.Clip(localapi.Routes), localapi.Route{Method: "POST", Path: "/api/v1/test/work", Mutating: true})
 
-func newSimBox(c config.Fleet, id fleet.Identity) (*simBox, error) {
-	b := &simBox{id: id.ID, journal: &memJournal{}, events: localapi.NewBroker(16), counted: map[string]int{}}
-	l, err := fleet.New(fleet.Options{Config: c, Identity: id, Version: "sim", API: b, Routes: simRoutes, Journal: b.journal, Events: b.events})
+// newSimBox makes a box whose link wakes anyChanged too when it connects
+// or loses its broker, and counts in redials the dials after its first
+// (paho's retries and reconnects, one per broker tried).
+func newSimBox(c config.Fleet, id fleet.Identity, anyChanged chan struct{}, redials *atomic.Int64, log *slog.Logger) (*simBox, error) {
+	b := &simBox{id: id.ID, journal: &memJournal{}, events: localapi.NewBroker(16), counted: map[string]int{}, changed: make(chan struct{}, 1)}
+	// paho's own dialer, with a count.
+	dialer := &net.Dialer{Timeout: 30 * time.Second, Control: func(string, string, syscall.RawConn) error {
+		if b.dials.Add(1) > 1 {
+			redials.Add(1)
+		}
+		return nil
+	}}
+	l, err := fleet.New(fleet.Options{Config: c, Identity: id, Version: "sim", API: b, Routes: simRoutes, Journal: b.journal, Events: b.events,
+		Dialer: dialer, Changed: func() { wake(b.changed); wake(anyChanged) }, Logger: log})
 	b.link = l
 	return b, err
+}
+
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }
 
 func (b *simBox) start() {
@@ -53,7 +77,26 @@ func (b *simBox) start() {
 	go func() { defer close(b.done); b.link.Run(ctx) }()
 }
 
-func (b *simBox) stop() { b.cancel(); <-b.done }
+// waitConnected waits until the link is connected (and subscribed to
+// its commands) or ctx ends.
+func (b *simBox) waitConnected(ctx context.Context) bool {
+	for !b.link.Info().Connected {
+		select {
+		case <-b.changed:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// stop stops a started box.
+func (b *simBox) stop() {
+	if b.cancel != nil {
+		b.cancel()
+		<-b.done
+	}
+}
 
 func (b *simBox) runs(n string) int {
 	b.mu.Lock()
@@ -165,10 +208,12 @@ func (j *memJournal) Finish(id uint64, result json.RawMessage, f *journal.Failur
 
 // recordCount is the archive: records seen per box and id.
 type recordCount struct {
-	mu   sync.Mutex
-	seen map[string]map[uint64]int
-	n    int
-	dup  int
+	mu      sync.Mutex
+	seen    map[string]map[uint64]int
+	n       int
+	dup     int
+	target  int
+	reached chan struct{} // closed when n reaches target
 }
 
 func newRecordCount() *recordCount { return &recordCount{seen: map[string]map[uint64]int{}} }
@@ -191,9 +236,26 @@ func (r *recordCount) addID(dev string, id uint64) {
 	r.seen[dev][id]++
 	if r.seen[dev][id] == 1 {
 		r.n++
+		if r.reached != nil && r.n >= r.target {
+			close(r.reached)
+			r.reached = nil
+		}
 	} else {
 		r.dup++
 	}
+}
+
+// reach is closed when n records have been seen.
+func (r *recordCount) reach(n int) <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ch := make(chan struct{})
+	if r.n >= n {
+		close(ch)
+	} else {
+		r.target, r.reached = n, ch
+	}
+	return ch
 }
 
 func (r *recordCount) of(dev string) map[uint64]bool {
